@@ -1,0 +1,19 @@
+//! Plain data types shared by every kvsentry crate, with no I/O.
+//!
+//! The data flows one way: sources → normalise → engine → alerts → sinks. This crate holds
+//! what travels along that flow:
+//! - [`AuditEvent`]: one Key Vault audit record, whatever form it was read from. Every reader in
+//!   `kvsentry-ingest` maps its form into this one type, in one place each.
+//! - [`Field`]: the field dictionary, i.e. the names rules use to address event fields.
+//! - [`Alert`]: what a rule emits, with a deterministic id so later stages can de-duplicate.
+//! - [`net`]: IP parsing in every spelling logs and feeds use, and address classification.
+
+pub mod alert;
+pub mod event;
+pub mod field;
+pub mod net;
+
+pub use alert::{Alert, AlertRule, Entity, EvidenceRef, ThreatEnrichment, TimeWindow};
+pub use event::{AuditEvent, CallerIp, Geo, Identity, IdentityKind, Origin, Str, Vault};
+pub use field::{Field, FieldValue};
+pub use jiff::Timestamp;

@@ -1,0 +1,178 @@
+//! IP addresses as logs and threat feeds spell them.
+//!
+//! Key Vault writes IPv6 callers in lower case, feeds write them in any case and any
+//! compression, some producers append a port, and IPv4 addresses sometimes arrive
+//! IPv4-mapped (`::ffff:1.2.3.4`). Everything is parsed into [`IpAddr`] and canonicalised
+//! so that one address has one value, whatever its spelling.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Parses an IP address as found in a log or feed: surrounding whitespace, `[v6]`,
+/// `[v6]:port`, `v4:port` and IPv4-mapped IPv6 are accepted; the result is canonical
+/// (IPv4-mapped IPv6 becomes IPv4). Returns `None` for anything else.
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    // `[v6]` or `[v6]:port`
+    if let Some(rest) = t.strip_prefix('[') {
+        let end = rest.find(']')?;
+        let inner = &rest[..end];
+        let after = &rest[end + 1..];
+        if !(after.is_empty() || (after.starts_with(':') && is_port(&after[1..]))) {
+            return None;
+        }
+        return inner
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(|a| canonical(IpAddr::V6(a)));
+    }
+    // `v4:port` (exactly one colon, so never an IPv6 address)
+    if let Some((host, port)) = t.split_once(':') {
+        if !port.contains(':') && is_port(port) {
+            return host.parse::<Ipv4Addr>().ok().map(IpAddr::V4);
+        }
+    }
+    None
+}
+
+fn is_port(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is the IPv4 address; everything else is unchanged.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// Why an address is not globally routable, or `None` when it is.
+///
+/// Real feeds carry private, loopback, link-local, carrier-grade NAT, documentation and
+/// multicast addresses; matching them against logs only produces noise.
+pub fn non_global_reason(ip: IpAddr) -> Option<&'static str> {
+    match canonical(ip) {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            if o[0] == 0 {
+                Some("this-network (0.0.0.0/8)")
+            } else if a.is_private() {
+                Some("private (RFC 1918)")
+            } else if a.is_loopback() {
+                Some("loopback")
+            } else if a.is_link_local() {
+                Some("link-local")
+            } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+                Some("carrier-grade NAT (100.64.0.0/10)")
+            } else if o[0] == 192 && o[1] == 0 && o[2] == 0 {
+                Some("IETF protocol assignments (192.0.0.0/24)")
+            } else if a.is_documentation() {
+                Some("documentation (TEST-NET)")
+            } else if o[0] == 198 && (o[1] & 0xfe) == 18 {
+                Some("benchmarking (198.18.0.0/15)")
+            } else if a.is_multicast() {
+                Some("multicast")
+            } else if o[0] >= 240 {
+                Some("reserved (240.0.0.0/4) or broadcast")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            if a.is_unspecified() {
+                Some("unspecified (::)")
+            } else if a.is_loopback() {
+                Some("loopback")
+            } else if (s[0] & 0xffc0) == 0xfe80 {
+                Some("link-local (fe80::/10)")
+            } else if (s[0] & 0xfe00) == 0xfc00 {
+                Some("unique local (fc00::/7)")
+            } else if a.is_multicast() {
+                Some("multicast")
+            } else if s[0] == 0x2001 && s[1] == 0x0db8 {
+                Some("documentation (2001:db8::/32)")
+            } else if s[0] == 0x0064 && s[1] == 0xff9b {
+                Some("NAT64 (64:ff9b::/96)")
+            } else if s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 {
+                // ::/80 besides loopback/unspecified/mapped: IPv4-compatible and reserved.
+                Some("reserved (::/80)")
+            } else if s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0 {
+                Some("discard-only (100::/64)")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// True when the address is globally routable (see [`non_global_reason`]).
+pub fn is_global(ip: IpAddr) -> bool {
+    non_global_reason(ip).is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_spelling_to_one_value() {
+        let v6 = parse_ip("2001:DB8:0:0:0:0:0:1").unwrap();
+        assert_eq!(parse_ip("2001:db8::1"), Some(v6));
+        assert_eq!(parse_ip("[2001:db8::1]:443"), Some(v6));
+        assert_eq!(parse_ip(" [2001:db8::1] "), Some(v6));
+        assert_eq!(parse_ip("::ffff:104.40.82.76"), parse_ip("104.40.82.76"));
+        assert_eq!(parse_ip("104.40.82.76:50123"), parse_ip("104.40.82.76"));
+    }
+
+    #[test]
+    fn rejects_non_addresses() {
+        for bad in [
+            "",
+            "<Redacted>",
+            "X.X.X.X",
+            "1.2.3",
+            "1.2.3.4:99999x",
+            "[::1",
+            "1.2.3.4/24",
+        ] {
+            assert_eq!(parse_ip(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn classifies_non_global() {
+        for ip in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.1.2.3",
+            "224.0.0.1",
+            "198.51.100.7",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "2001:db8::5",
+            "ff02::1",
+        ] {
+            assert!(!is_global(parse_ip(ip).unwrap()), "{ip}");
+        }
+        for ip in ["104.40.82.76", "8.8.8.8", "2a01:111:f400::1", "100.128.0.1"] {
+            assert!(is_global(parse_ip(ip).unwrap()), "{ip}");
+        }
+    }
+}
