@@ -1,0 +1,174 @@
+//! Alert sinks: where alerts go once a rule has fired.
+//!
+//! Every sink takes alerts one at a time ([`AlertSink::write`]) and is closed once
+//! ([`AlertSink::finish`]). Streaming sinks (JSON lines, CSV) write each alert at once, so a
+//! consumer downstream of a pipe sees alerts while the hunt runs; the table needs all rows to
+//! size its columns and renders at `finish`.
+
+use std::io::{self, Write};
+
+use kvsentry_model::Alert;
+
+mod csv_sink;
+mod table;
+
+pub use csv_sink::CsvSink;
+pub use table::TableSink;
+
+/// The output forms of `kvsentry hunt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A readable summary table (the default on a terminal).
+    Table,
+    /// One alert per line as JSON (the default when piped).
+    Jsonl,
+    /// One alert per row, group and fields flattened.
+    Csv,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "table" => Ok(OutputFormat::Table),
+            "jsonl" | "json" | "ndjson" => Ok(OutputFormat::Jsonl),
+            "csv" => Ok(OutputFormat::Csv),
+            other => Err(format!(
+                "unknown output format '{other}' (expected table, jsonl or csv)"
+            )),
+        }
+    }
+}
+
+/// A destination for alerts.
+pub trait AlertSink {
+    fn write(&mut self, alert: &Alert) -> io::Result<()>;
+    /// Flushes buffered output; called once after the last alert.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// Builds the sink for a format over any writer.
+pub fn sink_for<'w>(format: OutputFormat, out: Box<dyn Write + 'w>) -> Box<dyn AlertSink + 'w> {
+    match format {
+        OutputFormat::Table => Box::new(TableSink::new(out)),
+        OutputFormat::Jsonl => Box::new(JsonlSink::new(out)),
+        OutputFormat::Csv => Box::new(CsvSink::new(out)),
+    }
+}
+
+/// One alert per line, the full [`Alert`] model.
+pub struct JsonlSink<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonlSink<W> {
+    pub fn new(out: W) -> Self {
+        JsonlSink { out }
+    }
+}
+
+impl<W: Write> AlertSink for JsonlSink<W> {
+    fn write(&mut self, alert: &Alert) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, alert)?;
+        self.out.write_all(b"\n")
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Renders a JSON value compactly for humans: strings bare, arrays joined with ", ".
+pub(crate) fn human(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(human)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use kvsentry_model::{Alert, AlertRule, Entity, EvidenceRef, TimeWindow};
+    use serde_json::json;
+
+    pub fn alert() -> Alert {
+        let start: kvsentry_model::Timestamp = "2022-06-30T11:56:00Z".parse().unwrap();
+        let end: kvsentry_model::Timestamp = "2022-06-30T11:57:00Z".parse().unwrap();
+        let mut group = serde_json::Map::new();
+        group.insert(
+            "identity.upn".into(),
+            json!("attacker@securathesis.onmicrosoft.com"),
+        );
+        let mut fields = serde_json::Map::new();
+        fields.insert("action_count".into(), json!(6));
+        fields.insert("distinct_actions".into(), json!(3));
+        fields.insert("actions".into(), json!(["KeyGet", "KeyList", "SecretGet"]));
+        fields.insert("vault_names".into(), json!(["SECURAALLKEYVAULT"]));
+        Alert {
+            alert_id: Alert::compute_id("r1", &["2022-06-30T11:56:00Z", "attacker"]),
+            rule: AlertRule {
+                id: "r1".into(),
+                name: "Azure Key Vault Excessive Secret or Key Retrieved".into(),
+                severity: "medium".into(),
+                tactics: vec!["CredentialAccess".into()],
+                techniques: vec!["T1555.006".into()],
+                version: "1".into(),
+            },
+            time: end,
+            window: Some(TimeWindow { start, end }),
+            group,
+            fields,
+            entities: vec![Entity::Ip {
+                address: "52.178.1.2".into(),
+            }],
+            evidence: vec![EvidenceRef {
+                time: start,
+                operation: "KeyList".into(),
+                correlation_id: Some("611c27bd-7fed-4393-a4f6-9b5b223795af".into()),
+                source: Some("logs/PT1H.json:3".into()),
+            }],
+            threat: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_round_trips() {
+        let a = testutil::alert();
+        let mut buf = Vec::new();
+        {
+            let mut s = JsonlSink::new(&mut buf);
+            s.write(&a).unwrap();
+            s.write(&a).unwrap();
+            s.finish().unwrap();
+        }
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let back: Alert = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(back, a);
+        assert!(
+            lines[0].contains(
+                r#""window":{"start":"2022-06-30T11:56:00Z","end":"2022-06-30T11:57:00Z"}"#
+            )
+        );
+    }
+
+    #[test]
+    fn format_names() {
+        assert_eq!("TABLE".parse::<OutputFormat>(), Ok(OutputFormat::Table));
+        assert_eq!("json".parse::<OutputFormat>(), Ok(OutputFormat::Jsonl));
+        assert!("xml".parse::<OutputFormat>().is_err());
+    }
+}
