@@ -21,7 +21,7 @@ pub use bundle::{
     ExternalReference, ProblemReason, StixError, StixIndicator, StixLoad, StixProblem, Tlp,
     latest_versions, parse_bundle, parse_bundle_strict, parse_objects,
 };
-pub use extract::{IpExtraction, NoIpReason, extract_ips};
+pub use extract::{IpExtraction, NoIpReason, extract_ips, is_ip_path, parse_network};
 pub use ipnet::IpNet;
 pub use jiff::Timestamp;
 pub use pattern::{
@@ -29,6 +29,6 @@ pub use pattern::{
     PathStep, Pattern, PatternError, Qualifier, parse_pattern,
 };
 pub use taxii::{
-    ApiRoot, Auth, Collection, CollectionState, Discovery, ObjectsFetch, ObjectsPage, StoreState, SyncReport,
-    TaxiiClient, TaxiiError, read_store,
+    ApiRoot, Auth, Collection, CollectionState, Discovery, ObjectsFetch, ObjectsPage, StoreState,
+    SyncReport, TAXII_MEDIA_TYPE, TaxiiClient, TaxiiError, read_state, read_store,
 };

@@ -1,4 +1,28 @@
 //! The STIX 2.1 patterning language: lexer, recursive-descent parser and AST.
+//!
+//! Grammar (STIX 2.1 §9, precedence from loosest to tightest):
+//!
+//! ```text
+//! pattern      := obs_followed EOF
+//! obs_followed := obs_or ("FOLLOWEDBY" obs_or)*
+//! obs_or       := obs_and ("OR" obs_and)*
+//! obs_and      := obs_qual ("AND" obs_qual)*
+//! obs_qual     := obs_primary ( "WITHIN" number "SECONDS"
+//!                             | "REPEATS" int "TIMES"
+//!                             | "START" t'..' "STOP" t'..' )*
+//! obs_primary  := "[" cmp_or "]" | "(" obs_followed ")"
+//! cmp_or       := cmp_and ("OR" cmp_and)*
+//! cmp_and      := cmp_primary ("AND" cmp_primary)*
+//! cmp_primary  := "(" cmp_or ")" | ["NOT"] "EXISTS" path
+//!               | path ["NOT"] op value
+//! path         := type ":" (ident | 'str') ("." (ident | 'str') | "[" (int | "*") "]")*
+//! ```
+//!
+//! Keywords are upper case as in the specification (`true`/`false` in any case); a
+//! property literally named like a keyword (`x:AND`) is therefore not supported.
+//! Every error carries the character offset (from 0, in Unicode scalar values) where the
+//! parser stopped and what it expected there, so a feed operator can find the fault in a
+//! pattern string shown in their TIP.
 
 use std::fmt;
 
@@ -11,6 +35,9 @@ pub struct Pattern {
 }
 
 /// Observation-level expression (outside the brackets).
+///
+/// Lists hold two or more operands; parentheses in the source nest lists, so a printed
+/// pattern parses back to the same tree.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObservationExpr {
     /// `[ comparison-expression ]`
@@ -47,7 +74,7 @@ pub enum ComparisonExpr {
     Comparison(Comparison),
 }
 
-/// One comparison: `path [NOT] op value`, or `EXISTS path`.
+/// One comparison: `path [NOT] op value`, or `[NOT] EXISTS path`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     pub path: ObjectPath,
@@ -55,7 +82,7 @@ pub struct Comparison {
     pub negated: bool,
     pub operator: Operator,
     pub value: ComparisonValue,
-    /// Character offset of the comparison's object path in the pattern.
+    /// Character offset of the comparison in the pattern (its path, or `EXISTS`).
     pub offset: usize,
 }
 
@@ -74,6 +101,26 @@ pub enum Operator {
     IsSubset,
     IsSuperset,
     Exists,
+}
+
+impl Operator {
+    /// The operator as written in a pattern.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::Eq => "=",
+            Operator::Neq => "!=",
+            Operator::Gt => ">",
+            Operator::Lt => "<",
+            Operator::Ge => ">=",
+            Operator::Le => "<=",
+            Operator::In => "IN",
+            Operator::Like => "LIKE",
+            Operator::Matches => "MATCHES",
+            Operator::IsSubset => "ISSUBSET",
+            Operator::IsSuperset => "ISSUPERSET",
+            Operator::Exists => "EXISTS",
+        }
+    }
 }
 
 /// The right-hand side of a comparison.
@@ -127,18 +174,883 @@ pub struct PatternError {
     pub found: String,
 }
 
-/// Parses a STIX 2.1 pattern.
-pub fn parse_pattern(text: &str) -> Result<Pattern, PatternError> {
-    let _ = text;
+fn err<T>(
+    offset: usize,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Result<T, PatternError> {
     Err(PatternError {
-        offset: 0,
-        expected: "pattern".into(),
-        found: "unimplemented".into(),
+        offset,
+        expected: expected.into(),
+        found: found.into(),
     })
 }
 
+/// Parses a STIX 2.1 pattern.
+pub fn parse_pattern(text: &str) -> Result<Pattern, PatternError> {
+    let tokens = lex(text)?;
+    let mut p = Parser { tokens, pos: 0 };
+    let root = p.obs_followed()?;
+    let t = p.peek();
+    if t.kind != Tok::Eof {
+        return err(
+            t.offset,
+            "AND, OR, FOLLOWEDBY, a qualifier or the end of the pattern",
+            t.kind.describe(),
+        );
+    }
+    Ok(Pattern { root })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lexer
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    LBracket,
+    RBracket,
+    LParen,
+    RParen,
+    Comma,
+    Colon,
+    Dot,
+    Star,
+    Eq,
+    Neq,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Ident(String),
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Timestamp(Timestamp),
+    Hex(Vec<u8>),
+    Binary(Vec<u8>),
+    Eof,
+}
+
+impl Tok {
+    fn describe(&self) -> String {
+        match self {
+            Tok::LBracket => "'['".into(),
+            Tok::RBracket => "']'".into(),
+            Tok::LParen => "'('".into(),
+            Tok::RParen => "')'".into(),
+            Tok::Comma => "','".into(),
+            Tok::Colon => "':'".into(),
+            Tok::Dot => "'.'".into(),
+            Tok::Star => "'*'".into(),
+            Tok::Eq => "'='".into(),
+            Tok::Neq => "'!='".into(),
+            Tok::Lt => "'<'".into(),
+            Tok::Le => "'<='".into(),
+            Tok::Gt => "'>'".into(),
+            Tok::Ge => "'>='".into(),
+            Tok::Ident(s) => format!("'{s}'"),
+            Tok::Str(s) => format!("string '{s}'"),
+            Tok::Int(i) => format!("integer {i}"),
+            Tok::Float(f) => format!("number {f}"),
+            Tok::Timestamp(t) => format!("timestamp t'{t}'"),
+            Tok::Hex(_) => "hex literal".into(),
+            Tok::Binary(_) => "binary literal".into(),
+            Tok::Eof => "end of pattern".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    kind: Tok,
+    offset: usize,
+}
+
+fn lex(text: &str) -> Result<Vec<Token>, PatternError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        let start = i;
+        let at = |k: usize| chars.get(k).copied();
+        let kind = match c {
+            c if c.is_whitespace() => {
+                i += 1;
+                continue;
+            }
+            '[' => single(&mut i, Tok::LBracket),
+            ']' => single(&mut i, Tok::RBracket),
+            '(' => single(&mut i, Tok::LParen),
+            ')' => single(&mut i, Tok::RParen),
+            ',' => single(&mut i, Tok::Comma),
+            ':' => single(&mut i, Tok::Colon),
+            '.' if !at(i + 1).is_some_and(|d| d.is_ascii_digit()) => single(&mut i, Tok::Dot),
+            '*' => single(&mut i, Tok::Star),
+            '=' => single(&mut i, Tok::Eq),
+            '!' => {
+                if at(i + 1) == Some('=') {
+                    i += 2;
+                    Tok::Neq
+                } else {
+                    return err(i, "'!='", "'!'");
+                }
+            }
+            '<' => match at(i + 1) {
+                Some('=') => {
+                    i += 2;
+                    Tok::Le
+                }
+                Some('>') => {
+                    i += 2;
+                    Tok::Neq
+                }
+                _ => single(&mut i, Tok::Lt),
+            },
+            '>' => {
+                if at(i + 1) == Some('=') {
+                    i += 2;
+                    Tok::Ge
+                } else {
+                    single(&mut i, Tok::Gt)
+                }
+            }
+            '\'' => Tok::Str(lex_string(&chars, &mut i)?),
+            't' | 'h' | 'b' if at(i + 1) == Some('\'') => {
+                i += 1;
+                let body = lex_string(&chars, &mut i)?;
+                match c {
+                    't' => Tok::Timestamp(parse_timestamp(&body).ok_or_else(|| PatternError {
+                        offset: start,
+                        expected: "a timestamp t'YYYY-MM-DDTHH:MM:SS[.s]Z'".into(),
+                        found: format!("t'{body}'"),
+                    })?),
+                    'h' => Tok::Hex(decode_hex(&body).ok_or_else(|| PatternError {
+                        offset: start,
+                        expected: "an even number of hex digits in h'...'".into(),
+                        found: format!("h'{body}'"),
+                    })?),
+                    _ => Tok::Binary(decode_base64(&body).ok_or_else(|| PatternError {
+                        offset: start,
+                        expected: "base64 in b'...'".into(),
+                        found: format!("b'{body}'"),
+                    })?),
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                while at(i).is_some_and(|d| d.is_ascii_alphanumeric() || d == '_' || d == '-') {
+                    i += 1;
+                }
+                Tok::Ident(chars[start..i].iter().collect())
+            }
+            c if c.is_ascii_digit() || c == '-' || c == '+' || c == '.' => {
+                lex_number(&chars, &mut i)?
+            }
+            other => return err(i, "a pattern token", format!("'{other}'")),
+        };
+        out.push(Token {
+            kind,
+            offset: start,
+        });
+    }
+    out.push(Token {
+        kind: Tok::Eof,
+        offset: chars.len(),
+    });
+    Ok(out)
+}
+
+fn single(i: &mut usize, t: Tok) -> Tok {
+    *i += 1;
+    t
+}
+
+/// Reads `'...'` starting at the quote; only `\'` and `\\` are escapes (STIX 2.1).
+fn lex_string(chars: &[char], i: &mut usize) -> Result<String, PatternError> {
+    let open = *i;
+    *i += 1;
+    let mut s = String::new();
+    loop {
+        match chars.get(*i) {
+            None => {
+                return err(
+                    open,
+                    "a closing quote for the string opened here",
+                    "end of pattern",
+                );
+            }
+            Some('\'') => {
+                *i += 1;
+                return Ok(s);
+            }
+            Some('\\') => match chars.get(*i + 1) {
+                Some(&c @ ('\'' | '\\')) => {
+                    s.push(c);
+                    *i += 2;
+                }
+                Some(c) => return err(*i, "\\' or \\\\ (the only escapes)", format!("\\{c}")),
+                None => {
+                    return err(
+                        open,
+                        "a closing quote for the string opened here",
+                        "end of pattern",
+                    );
+                }
+            },
+            Some(&c) => {
+                s.push(c);
+                *i += 1;
+            }
+        }
+    }
+}
+
+fn lex_number(chars: &[char], i: &mut usize) -> Result<Tok, PatternError> {
+    let start = *i;
+    if matches!(chars.get(*i), Some('-' | '+')) {
+        *i += 1;
+    }
+    let digits_start = *i;
+    while chars.get(*i).is_some_and(|c| c.is_ascii_digit()) {
+        *i += 1;
+    }
+    let mut is_float = false;
+    if chars.get(*i) == Some(&'.') {
+        is_float = true;
+        *i += 1;
+        let frac = *i;
+        while chars.get(*i).is_some_and(|c| c.is_ascii_digit()) {
+            *i += 1;
+        }
+        if frac == *i {
+            return err(*i, "digits after the decimal point", found_at(chars, *i));
+        }
+    } else if digits_start == *i {
+        return err(*i, "a number", found_at(chars, *i));
+    }
+    if matches!(chars.get(*i), Some('e' | 'E')) {
+        is_float = true;
+        *i += 1;
+        if matches!(chars.get(*i), Some('-' | '+')) {
+            *i += 1;
+        }
+        let exp = *i;
+        while chars.get(*i).is_some_and(|c| c.is_ascii_digit()) {
+            *i += 1;
+        }
+        if exp == *i {
+            return err(*i, "digits of the exponent", found_at(chars, *i));
+        }
+    }
+    let text: String = chars[start..*i].iter().collect();
+    if is_float {
+        text.parse::<f64>()
+            .map(Tok::Float)
+            .or_else(|_| err(start, "a number", format!("'{text}'")))
+    } else {
+        text.parse::<i64>()
+            .map(Tok::Int)
+            .or_else(|_| err(start, "an integer within 64 bits", format!("'{text}'")))
+    }
+}
+
+fn found_at(chars: &[char], i: usize) -> String {
+    match chars.get(i) {
+        Some(c) => format!("'{c}'"),
+        None => "end of pattern".into(),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, the only form STIX allows in `t'...'`.
+fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    let digit = |k: usize| b.get(k).is_some_and(|c| c.is_ascii_digit());
+    let shape = b.len() >= 20
+        && (0..4).all(digit)
+        && b.get(4) == Some(&b'-')
+        && digit(5)
+        && digit(6)
+        && b.get(7) == Some(&b'-')
+        && digit(8)
+        && digit(9)
+        && b.get(10) == Some(&b'T')
+        && digit(11)
+        && digit(12)
+        && b.get(13) == Some(&b':')
+        && digit(14)
+        && digit(15)
+        && b.get(16) == Some(&b':')
+        && digit(17)
+        && digit(18)
+        && b.last() == Some(&b'Z');
+    if !shape {
+        return None;
+    }
+    let rest = b.get(19..b.len() - 1)?;
+    if !rest.is_empty()
+        && !(rest.len() >= 2 && rest[0] == b'.' && rest[1..].iter().all(u8::is_ascii_digit))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    let b = s.as_bytes();
+    let nib = |c: u8| (c as char).to_digit(16);
+    b.chunks(2)
+        .map(|p| Some((nib(*p.first()?)? * 16 + nib(*p.get(1)?)?) as u8))
+        .collect()
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with `=` padding (length a multiple of 4).
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.len() % 4 != 0 {
+        return None;
+    }
+    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
+    if pad > 2 {
+        return None;
+    }
+    let body = b.get(..b.len() - pad)?;
+    let mut vals = Vec::with_capacity(body.len());
+    for &c in body {
+        vals.push(B64.iter().position(|&x| x == c)? as u32);
+    }
+    let mut out = Vec::with_capacity(vals.len() * 3 / 4);
+    for chunk in vals.chunks(4) {
+        let mut n = 0u32;
+        for (k, v) in chunk.iter().enumerate() {
+            n |= v << (18 - 6 * k);
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        let take = match chunk.len() {
+            4 => 3,
+            3 => 2,
+            2 => 1,
+            _ => return None,
+        };
+        out.extend_from_slice(bytes.get(..take)?);
+    }
+    Some(out)
+}
+
+/// Standard base64 with padding.
+pub(crate) fn encode_base64(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (k, &v)| n | (u32::from(v) << (16 - 8 * k)));
+        let sextets = chunk.len() + 1;
+        for k in 0..4 {
+            if k < sextets {
+                out.push(B64[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parser
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+const EOF_TOKEN: Token = Token {
+    kind: Tok::Eof,
+    offset: 0,
+};
+
+impl Parser {
+    fn peek(&self) -> &Token {
+        // The lexer always ends with Eof and the parser never moves past it.
+        self.tokens
+            .get(self.pos)
+            .or(self.tokens.last())
+            .unwrap_or(&EOF_TOKEN)
+    }
+
+    fn bump(&mut self) -> Token {
+        let t = self.peek().clone();
+        if t.kind != Tok::Eof {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn is_kw(&self, kw: &str) -> bool {
+        matches!(&self.peek().kind, Tok::Ident(s) if s == kw)
+    }
+
+    fn eat_kw(&mut self, kw: &str) -> bool {
+        if self.is_kw(kw) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, kind: Tok, what: &str) -> Result<Token, PatternError> {
+        let t = self.peek();
+        if t.kind == kind {
+            Ok(self.bump())
+        } else {
+            err(t.offset, what, t.kind.describe())
+        }
+    }
+
+    fn expect_kw(&mut self, kw: &str) -> Result<(), PatternError> {
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            let t = self.peek();
+            err(t.offset, kw, t.kind.describe())
+        }
+    }
+
+    fn list<T>(
+        &mut self,
+        kw: &str,
+        item: fn(&mut Self) -> Result<T, PatternError>,
+        wrap: fn(Vec<T>) -> T,
+    ) -> Result<T, PatternError> {
+        let mut items = vec![item(self)?];
+        while self.eat_kw(kw) {
+            items.push(item(self)?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            wrap(items)
+        })
+    }
+
+    fn obs_followed(&mut self) -> Result<ObservationExpr, PatternError> {
+        self.list("FOLLOWEDBY", Self::obs_or, ObservationExpr::FollowedBy)
+    }
+
+    fn obs_or(&mut self) -> Result<ObservationExpr, PatternError> {
+        self.list("OR", Self::obs_and, ObservationExpr::Or)
+    }
+
+    fn obs_and(&mut self) -> Result<ObservationExpr, PatternError> {
+        self.list("AND", Self::obs_qual, ObservationExpr::And)
+    }
+
+    fn obs_qual(&mut self) -> Result<ObservationExpr, PatternError> {
+        let mut expr = self.obs_primary()?;
+        loop {
+            let qualifier = if self.eat_kw("WITHIN") {
+                let t = self.bump();
+                let seconds = match t.kind {
+                    Tok::Int(n) if n > 0 => n as f64,
+                    Tok::Float(f) if f > 0.0 => f,
+                    other => {
+                        return err(t.offset, "a positive number of seconds", other.describe());
+                    }
+                };
+                self.expect_kw("SECONDS")?;
+                Qualifier::Within { seconds }
+            } else if self.eat_kw("REPEATS") {
+                let t = self.bump();
+                let times = match t.kind {
+                    Tok::Int(n) if n > 0 => n as u64,
+                    other => return err(t.offset, "a positive integer", other.describe()),
+                };
+                self.expect_kw("TIMES")?;
+                Qualifier::Repeats { times }
+            } else if self.eat_kw("START") {
+                let start = self.timestamp()?;
+                self.expect_kw("STOP")?;
+                let stop_at = self.peek().offset;
+                let stop = self.timestamp()?;
+                if stop <= start {
+                    return err(
+                        stop_at,
+                        "a STOP timestamp later than START",
+                        format!("t'{stop}'"),
+                    );
+                }
+                Qualifier::StartStop { start, stop }
+            } else {
+                return Ok(expr);
+            };
+            expr = ObservationExpr::Qualified {
+                expr: Box::new(expr),
+                qualifier,
+            };
+        }
+    }
+
+    fn timestamp(&mut self) -> Result<Timestamp, PatternError> {
+        let t = self.bump();
+        match t.kind {
+            Tok::Timestamp(ts) => Ok(ts),
+            other => err(t.offset, "a timestamp t'...'", other.describe()),
+        }
+    }
+
+    fn obs_primary(&mut self) -> Result<ObservationExpr, PatternError> {
+        let t = self.peek().clone();
+        match t.kind {
+            Tok::LBracket => {
+                self.bump();
+                let cmp = self.cmp_or()?;
+                self.expect(Tok::RBracket, "']' closing the observation, or AND/OR")?;
+                Ok(ObservationExpr::Observation(cmp))
+            }
+            Tok::LParen => {
+                self.bump();
+                let e = self.obs_followed()?;
+                self.expect(Tok::RParen, "')' or AND/OR/FOLLOWEDBY/a qualifier")?;
+                Ok(e)
+            }
+            other => err(
+                t.offset,
+                "'[' or '(' starting an observation",
+                other.describe(),
+            ),
+        }
+    }
+
+    fn cmp_or(&mut self) -> Result<ComparisonExpr, PatternError> {
+        self.list("OR", Self::cmp_and, ComparisonExpr::Or)
+    }
+
+    fn cmp_and(&mut self) -> Result<ComparisonExpr, PatternError> {
+        self.list("AND", Self::cmp_primary, ComparisonExpr::And)
+    }
+
+    fn cmp_primary(&mut self) -> Result<ComparisonExpr, PatternError> {
+        let start = self.peek().offset;
+        if self.peek().kind == Tok::LParen {
+            self.bump();
+            let e = self.cmp_or()?;
+            self.expect(Tok::RParen, "')' or AND/OR")?;
+            return Ok(e);
+        }
+        let negated_exists = self.is_kw("NOT")
+            && matches!(self.tokens.get(self.pos + 1).map(|t| &t.kind), Some(Tok::Ident(s)) if s == "EXISTS");
+        if negated_exists {
+            self.bump();
+        }
+        if self.eat_kw("EXISTS") {
+            let path = self.path()?;
+            return Ok(ComparisonExpr::Comparison(Comparison {
+                path,
+                negated: negated_exists,
+                operator: Operator::Exists,
+                value: ComparisonValue::None,
+                offset: start,
+            }));
+        }
+        let path = self.path()?;
+        let negated = self.eat_kw("NOT");
+        let t = self.bump();
+        let operator = match &t.kind {
+            Tok::Eq => Operator::Eq,
+            Tok::Neq => Operator::Neq,
+            Tok::Gt => Operator::Gt,
+            Tok::Lt => Operator::Lt,
+            Tok::Ge => Operator::Ge,
+            Tok::Le => Operator::Le,
+            Tok::Ident(s) => match s.as_str() {
+                "IN" => Operator::In,
+                "LIKE" => Operator::Like,
+                "MATCHES" => Operator::Matches,
+                "ISSUBSET" => Operator::IsSubset,
+                "ISSUPERSET" => Operator::IsSuperset,
+                _ => return err(t.offset, "a comparison operator", t.kind.describe()),
+            },
+            other => return err(t.offset, "a comparison operator", other.describe()),
+        };
+        let value = match operator {
+            Operator::In => ComparisonValue::Set(self.set()?),
+            Operator::Like | Operator::Matches | Operator::IsSubset | Operator::IsSuperset => {
+                let t = self.bump();
+                match t.kind {
+                    Tok::Str(s) => ComparisonValue::Single(Literal::String(s)),
+                    other => {
+                        return err(
+                            t.offset,
+                            format!("a string after {}", operator.as_str()),
+                            other.describe(),
+                        );
+                    }
+                }
+            }
+            Operator::Eq | Operator::Neq => ComparisonValue::Single(self.literal(true)?),
+            _ => ComparisonValue::Single(self.literal(false)?),
+        };
+        Ok(ComparisonExpr::Comparison(Comparison {
+            path,
+            negated,
+            operator,
+            value,
+            offset: start,
+        }))
+    }
+
+    fn set(&mut self) -> Result<Vec<Literal>, PatternError> {
+        self.expect(Tok::LParen, "'(' starting the IN set")?;
+        let mut items = Vec::new();
+        if self.peek().kind == Tok::RParen {
+            self.bump();
+            return Ok(items);
+        }
+        loop {
+            items.push(self.literal(true)?);
+            let t = self.bump();
+            match t.kind {
+                Tok::Comma => {}
+                Tok::RParen => return Ok(items),
+                other => return err(t.offset, "',' or ')' in the IN set", other.describe()),
+            }
+        }
+    }
+
+    fn literal(&mut self, allow_bool: bool) -> Result<Literal, PatternError> {
+        let t = self.bump();
+        Ok(match t.kind {
+            Tok::Str(s) => Literal::String(s),
+            Tok::Int(i) => Literal::Int(i),
+            Tok::Float(f) => Literal::Float(f),
+            Tok::Timestamp(ts) => Literal::Timestamp(ts),
+            Tok::Hex(h) => Literal::Hex(h),
+            Tok::Binary(b) => Literal::Binary(b),
+            Tok::Ident(s) if allow_bool && s.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            Tok::Ident(s) if allow_bool && s.eq_ignore_ascii_case("false") => Literal::Bool(false),
+            other => {
+                let what = if allow_bool {
+                    "a literal (string, number, boolean, t'', h'', b'')"
+                } else {
+                    "an orderable literal (string, number, t'', h'', b'')"
+                };
+                return err(t.offset, what, other.describe());
+            }
+        })
+    }
+
+    fn path(&mut self) -> Result<ObjectPath, PatternError> {
+        let t = self.bump();
+        let object_type = match t.kind {
+            Tok::Ident(s) if !is_keyword(&s) => s,
+            other => return err(t.offset, "an object path (type:property)", other.describe()),
+        };
+        self.expect(Tok::Colon, "':' after the object type")?;
+        let mut steps = vec![self.property()?];
+        loop {
+            match self.peek().kind {
+                Tok::Dot => {
+                    self.bump();
+                    steps.push(self.property()?);
+                }
+                Tok::LBracket => {
+                    self.bump();
+                    let t = self.bump();
+                    steps.push(match t.kind {
+                        Tok::Star => PathStep::AnyIndex,
+                        Tok::Int(i) => PathStep::Index(i),
+                        other => return err(t.offset, "an index or '*'", other.describe()),
+                    });
+                    self.expect(Tok::RBracket, "']' closing the index")?;
+                }
+                _ => return Ok(ObjectPath { object_type, steps }),
+            }
+        }
+    }
+
+    fn property(&mut self) -> Result<PathStep, PatternError> {
+        let t = self.bump();
+        match t.kind {
+            Tok::Ident(s) => Ok(PathStep::Property(s)),
+            Tok::Str(s) => Ok(PathStep::Property(s)),
+            other => err(t.offset, "a property name", other.describe()),
+        }
+    }
+}
+
+fn is_keyword(s: &str) -> bool {
+    matches!(
+        s,
+        "AND"
+            | "OR"
+            | "NOT"
+            | "FOLLOWEDBY"
+            | "IN"
+            | "LIKE"
+            | "MATCHES"
+            | "ISSUBSET"
+            | "ISSUPERSET"
+            | "EXISTS"
+            | "WITHIN"
+            | "SECONDS"
+            | "REPEATS"
+            | "TIMES"
+            | "START"
+            | "STOP"
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Display: the canonical spelling; compound operands are parenthesised so the output parses
+// back to the same tree.
+
 impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.root)
+        self.root.fmt(f)
+    }
+}
+
+impl fmt::Display for ObservationExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join = |f: &mut fmt::Formatter<'_>, items: &[ObservationExpr], op: &str| {
+            for (k, e) in items.iter().enumerate() {
+                if k > 0 {
+                    write!(f, " {op} ")?;
+                }
+                write_obs_operand(f, e)?;
+            }
+            Ok(())
+        };
+        match self {
+            ObservationExpr::Observation(c) => write!(f, "[{c}]"),
+            ObservationExpr::And(v) => join(f, v, "AND"),
+            ObservationExpr::Or(v) => join(f, v, "OR"),
+            ObservationExpr::FollowedBy(v) => join(f, v, "FOLLOWEDBY"),
+            ObservationExpr::Qualified { expr, qualifier } => {
+                write_obs_operand(f, expr)?;
+                write!(f, " {qualifier}")
+            }
+        }
+    }
+}
+
+fn write_obs_operand(f: &mut fmt::Formatter<'_>, e: &ObservationExpr) -> fmt::Result {
+    match e {
+        ObservationExpr::Observation(_) | ObservationExpr::Qualified { .. } => write!(f, "{e}"),
+        _ => write!(f, "({e})"),
+    }
+}
+
+impl fmt::Display for Qualifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Qualifier::Within { seconds } => write!(f, "WITHIN {seconds:?} SECONDS"),
+            Qualifier::Repeats { times } => write!(f, "REPEATS {times} TIMES"),
+            Qualifier::StartStop { start, stop } => write!(f, "START t'{start}' STOP t'{stop}'"),
+        }
+    }
+}
+
+impl fmt::Display for ComparisonExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join = |f: &mut fmt::Formatter<'_>, items: &[ComparisonExpr], op: &str| {
+            for (k, e) in items.iter().enumerate() {
+                if k > 0 {
+                    write!(f, " {op} ")?;
+                }
+                match e {
+                    ComparisonExpr::Comparison(c) => write!(f, "{c}")?,
+                    _ => write!(f, "({e})")?,
+                }
+            }
+            Ok(())
+        };
+        match self {
+            ComparisonExpr::And(v) => join(f, v, "AND"),
+            ComparisonExpr::Or(v) => join(f, v, "OR"),
+            ComparisonExpr::Comparison(c) => write!(f, "{c}"),
+        }
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let not = if self.negated { "NOT " } else { "" };
+        if self.operator == Operator::Exists {
+            return write!(f, "{not}EXISTS {}", self.path);
+        }
+        write!(f, "{} {not}{} ", self.path, self.operator.as_str())?;
+        match &self.value {
+            ComparisonValue::None => Ok(()),
+            ComparisonValue::Single(l) => write!(f, "{l}"),
+            ComparisonValue::Set(items) => {
+                write!(f, "(")?;
+                for (k, l) in items.iter().enumerate() {
+                    if k > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{l}")?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ObjectPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.object_type)?;
+        for (k, step) in self.steps.iter().enumerate() {
+            match step {
+                PathStep::Property(p) => {
+                    if k > 0 {
+                        write!(f, ".")?;
+                    }
+                    let plain = p
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && !is_keyword(p);
+                    if plain {
+                        write!(f, "{p}")?;
+                    } else {
+                        write!(f, "'{}'", escape(p))?;
+                    }
+                }
+                PathStep::Index(i) => write!(f, "[{i}]")?,
+                PathStep::AnyIndex => write!(f, "[*]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Literal::String(s) => write!(f, "'{}'", escape(s)),
+            Literal::Int(i) => write!(f, "{i}"),
+            Literal::Float(x) => write!(f, "{x:?}"),
+            Literal::Bool(b) => write!(f, "{b}"),
+            Literal::Timestamp(t) => write!(f, "t'{t}'"),
+            Literal::Hex(h) => {
+                write!(f, "h'")?;
+                for b in h {
+                    write!(f, "{b:02x}")?;
+                }
+                write!(f, "'")
+            }
+            Literal::Binary(b) => write!(f, "b'{}'", encode_base64(b)),
+        }
     }
 }

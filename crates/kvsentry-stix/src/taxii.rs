@@ -1,19 +1,70 @@
 //! TAXII 2.1 client and offline store.
+//!
+//! The client is blocking (`ureq`, rustls): kvsentry pulls feeds on a schedule or from a
+//! CLI, where a thread per request is simpler than an async runtime. Every request sends
+//! `Accept: application/taxii+json;version=2.1` and the configured basic or bearer
+//! credentials; every error names the URL it concerns.
+//!
+//! Pagination ([`TaxiiClient::objects`]): while the envelope says `more: true`, the next
+//! request carries the envelope's `next` token with the same filters. A server that sets
+//! `more` without `next` is advanced with `added_after` = the page's
+//! `X-TAXII-Date-Added-Last` header (the TAXII 2.1 fallback). A page that moves neither
+//! stops the loop with [`TaxiiError::Pagination`] rather than looping for ever.
+//!
+//! # Store layout ([`TaxiiClient::sync`], [`read_store`])
+//!
+//! ```text
+//! <store>/
+//!   state.json                 {"collections": {"<api_root>|<collection_id>": {
+//!                                 "api_root", "collection_id", "dir",
+//!                                 "date_added_last", "fetches", "last_sync"}}}
+//!   <dir>/000001.json          one TAXII envelope per sync that returned objects:
+//!   <dir>/000002.json            {"objects": [...], "more": false,
+//!                                 "x_kvsentry_fetch": {api_root, collection_id,
+//!                                 added_after, date_added_last, fetched_at}}
+//! ```
+//!
+//! `<dir>` is `<api_root>|<collection_id>` with every character other than ASCII letters,
+//! digits, `-` and `.` replaced by `_`. A sync asks for objects added strictly after the
+//! stored `date_added_last` (all versions: `match[version]=all`), writes them as the next
+//! numbered file, then records the newest `X-TAXII-Date-Added-Last` seen. Files are written
+//! to a temporary name and renamed, state last, so an interrupted sync at worst fetches the
+//! same objects again, which versioning absorbs. [`read_store`] reads every envelope of
+//! every collection offline, in order, and resolves versions across them.
 
 use std::collections::BTreeMap;
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use crate::bundle::{StixError, StixLoad};
+use crate::bundle::{StixError, StixLoad, load, unwrap_container};
+use crate::pattern::encode_base64;
+
+/// The TAXII 2.1 media type, sent in `Accept` (and `Content-Type` when posting).
+pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
 
 /// Credentials sent with every request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
     None,
     Basic { user: String, password: String },
     Bearer(String),
+}
+
+impl std::fmt::Debug for Auth {
+    /// Never prints secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => write!(f, "None"),
+            Auth::Basic { user, .. } => write!(f, "Basic {{ user: {user:?}, password: *** }}"),
+            Auth::Bearer(_) => write!(f, "Bearer(***)"),
+        }
+    }
 }
 
 /// `GET /taxii2/`
@@ -23,6 +74,7 @@ pub struct Discovery {
     pub description: Option<String>,
     pub contact: Option<String>,
     pub default: Option<String>,
+    /// Absolute URLs (relative ones are resolved against the server URL).
     pub api_roots: Vec<String>,
 }
 
@@ -49,34 +101,44 @@ pub struct Collection {
 /// One response of `GET .../objects/`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectsPage {
-    pub objects: Vec<serde_json::Value>,
+    pub objects: Vec<Value>,
     pub more: bool,
     pub next: Option<String>,
+    /// `X-TAXII-Date-Added-First`
     pub date_added_first: Option<Timestamp>,
+    /// `X-TAXII-Date-Added-Last` (falls back to `-First` when only that is sent, as some
+    /// servers do for a one-object page).
     pub date_added_last: Option<Timestamp>,
 }
 
 /// All pages of one `objects` call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectsFetch {
-    pub objects: Vec<serde_json::Value>,
+    pub objects: Vec<Value>,
     pub pages: usize,
     /// Latest `X-TAXII-Date-Added-Last` seen: the `added_after` of the next sync.
     pub date_added_last: Option<Timestamp>,
 }
 
 /// `state.json` of a store.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreState {
     /// Key: `{api_root}|{collection_id}`.
     pub collections: BTreeMap<String, CollectionState>,
 }
 
 /// Per-collection sync state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollectionState {
+    pub api_root: String,
+    pub collection_id: String,
+    /// Directory of this collection's fetch files, relative to the store.
+    pub dir: String,
+    /// Newest `X-TAXII-Date-Added-Last` received; the next sync asks for objects added after it.
     pub date_added_last: Option<Timestamp>,
+    /// Number of fetch files written.
     pub fetches: u64,
+    pub last_sync: Option<Timestamp>,
 }
 
 /// What one `sync` did.
@@ -84,30 +146,39 @@ pub struct CollectionState {
 pub struct SyncReport {
     pub objects: usize,
     pub pages: usize,
+    /// The fetch file written, `None` when there was nothing new.
     pub file: Option<PathBuf>,
     pub added_after: Option<Timestamp>,
     pub date_added_last: Option<Timestamp>,
 }
 
-/// TAXII client errors; each names the URL.
+/// TAXII client errors; each names the URL (or the store path).
 #[derive(Debug, thiserror::Error)]
 pub enum TaxiiError {
-    #[error("{url}: authentication failed (HTTP {status})")]
+    #[error("{url}: authentication failed (HTTP {status}): check the user/password or token")]
     Auth { url: String, status: u16 },
-    #[error("{url}: server did not accept the TAXII 2.1 content type (HTTP 406)")]
+    #[error(
+        "{url}: server does not accept `{TAXII_MEDIA_TYPE}` (HTTP 406): is it a TAXII 2.1 server?"
+    )]
     NotAcceptable { url: String },
-    #[error("{url}: no collection {collection_id}; available: {available:?}")]
+    #[error("{url}: no collection {collection_id:?} (HTTP 404); the API root has: {}", fmt_list(.available))]
     NoSuchCollection {
         url: String,
         collection_id: String,
         available: Vec<String>,
     },
     #[error("{url}: HTTP {status}: {body}")]
-    Http { url: String, status: u16, body: String },
+    Http {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{url}: response is not TAXII JSON: {detail}")]
     NotJson { url: String, detail: String },
     #[error("{url}: cannot connect: {detail}")]
     Connection { url: String, detail: String },
+    #[error("{url}: pagination stalled: {detail}")]
+    Pagination { url: String, detail: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -122,47 +193,229 @@ pub enum TaxiiError {
     },
 }
 
+fn fmt_list(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none listed)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
 /// Blocking TAXII 2.1 client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TaxiiClient {
+    agent: ureq::Agent,
     auth: Auth,
-    timeout: Duration,
+    max_pages: usize,
+    max_body: u64,
+}
+
+impl std::fmt::Debug for TaxiiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaxiiClient")
+            .field("auth", &self.auth)
+            .field("max_pages", &self.max_pages)
+            .finish()
+    }
+}
+
+struct Reply {
+    status: u16,
+    date_added_first: Option<Timestamp>,
+    date_added_last: Option<Timestamp>,
+    body: String,
 }
 
 impl TaxiiClient {
+    /// A client with a 30 s timeout per request.
     pub fn new(auth: Auth) -> Self {
+        Self::with_timeout(auth, Duration::from_secs(30))
+    }
+
+    /// A client whose requests give up after `timeout` in total.
+    pub fn with_timeout(auth: Auth, timeout: Duration) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
         TaxiiClient {
+            agent,
             auth,
-            timeout: Duration::from_secs(30),
+            max_pages: 10_000,
+            max_body: 512 * 1024 * 1024,
         }
     }
 
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+    /// Bounds the number of pages one [`objects`](Self::objects) call follows (default 10 000).
+    pub fn max_pages(mut self, pages: usize) -> Self {
+        self.max_pages = pages.max(1);
         self
     }
 
+    fn authorize<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.auth {
+            Auth::None => req,
+            Auth::Basic { user, password } => req.header(
+                "Authorization",
+                format!(
+                    "Basic {}",
+                    encode_base64(format!("{user}:{password}").as_bytes())
+                ),
+            ),
+            Auth::Bearer(token) => req.header("Authorization", format!("Bearer {token}")),
+        }
+    }
+
+    fn get(&self, url: &str, query: &[(&str, String)]) -> Result<Reply, TaxiiError> {
+        let mut req = self
+            .authorize(self.agent.get(url))
+            .header("Accept", TAXII_MEDIA_TYPE);
+        for (k, v) in query {
+            req = req.query(*k, v);
+        }
+        let resp = req.call().map_err(|e| transport_error(url, e))?;
+        self.reply(url, resp)
+    }
+
+    fn reply(
+        &self,
+        url: &str,
+        mut resp: ureq::http::Response<ureq::Body>,
+    ) -> Result<Reply, TaxiiError> {
+        let status = resp.status().as_u16();
+        let header_ts = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|s| s.trim().parse::<Timestamp>().ok())
+        };
+        let date_added_first = header_ts("X-TAXII-Date-Added-First");
+        let date_added_last = header_ts("X-TAXII-Date-Added-Last").or(date_added_first);
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(self.max_body)
+            .read_to_string()
+            .map_err(|e| transport_error(url, e))?;
+        match status {
+            200..=299 => Ok(Reply {
+                status,
+                date_added_first,
+                date_added_last,
+                body,
+            }),
+            401 | 403 => Err(TaxiiError::Auth {
+                url: url.into(),
+                status,
+            }),
+            406 => Err(TaxiiError::NotAcceptable { url: url.into() }),
+            _ => Err(TaxiiError::Http {
+                url: url.into(),
+                status,
+                body: excerpt(&body),
+            }),
+        }
+    }
+
+    fn get_json(&self, url: &str, query: &[(&str, String)]) -> Result<(Reply, Value), TaxiiError> {
+        let reply = self.get(url, query)?;
+        let value = json_body(url, &reply)?;
+        Ok((reply, value))
+    }
+
+    /// `GET {server}/taxii2/` (the server URL may already end in `/taxii2/`).
     pub fn discovery(&self, server: &str) -> Result<Discovery, TaxiiError> {
-        Err(TaxiiError::Connection {
-            url: server.into(),
-            detail: format!("{:?}", self.auth),
+        let trimmed = server.trim_end_matches('/');
+        let url = if trimmed.ends_with("/taxii2") {
+            format!("{trimmed}/")
+        } else {
+            format!("{trimmed}/taxii2/")
+        };
+        let (_, v) = self.get_json(&url, &[])?;
+        let obj = expect_object(&url, &v)?;
+        let resolve = |s: &str| resolve_url(&url, s);
+        Ok(Discovery {
+            title: str_field(obj, "title").unwrap_or_default(),
+            description: str_field(obj, "description"),
+            contact: str_field(obj, "contact"),
+            default: str_field(obj, "default").map(|s| resolve(&s)),
+            api_roots: obj
+                .get("api_roots")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(resolve).collect())
+                .unwrap_or_default(),
         })
     }
 
+    /// `GET {api_root}/`
     pub fn api_root(&self, url: &str) -> Result<ApiRoot, TaxiiError> {
-        Err(TaxiiError::Connection {
-            url: url.into(),
-            detail: String::new(),
+        let url = with_slash(url);
+        let (_, v) = self.get_json(&url, &[])?;
+        let obj = expect_object(&url, &v)?;
+        Ok(ApiRoot {
+            title: str_field(obj, "title").unwrap_or_default(),
+            description: str_field(obj, "description"),
+            versions: str_list(obj, "versions"),
+            max_content_length: obj.get("max_content_length").and_then(Value::as_u64),
         })
     }
 
+    /// `GET {api_root}/collections/`
     pub fn collections(&self, api_root: &str) -> Result<Vec<Collection>, TaxiiError> {
-        Err(TaxiiError::Connection {
-            url: api_root.into(),
-            detail: String::new(),
-        })
+        let url = format!("{}collections/", with_slash(api_root));
+        let (_, v) = self.get_json(&url, &[])?;
+        let obj = expect_object(&url, &v)?;
+        Ok(obj
+            .get("collections")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_object)
+                    .filter_map(|c| {
+                        Some(Collection {
+                            id: str_field(c, "id")?,
+                            title: str_field(c, "title").unwrap_or_default(),
+                            description: str_field(c, "description"),
+                            can_read: c.get("can_read").and_then(Value::as_bool).unwrap_or(false),
+                            can_write: c.get("can_write").and_then(Value::as_bool).unwrap_or(false),
+                            media_types: str_list(c, "media_types"),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
+    fn objects_url(api_root: &str, collection_id: &str) -> String {
+        format!(
+            "{}collections/{collection_id}/objects/",
+            with_slash(api_root)
+        )
+    }
+
+    /// A 404 on a collection URL: say which collections exist.
+    fn not_found(&self, api_root: &str, collection_id: &str, e: TaxiiError) -> TaxiiError {
+        match e {
+            TaxiiError::Http {
+                url, status: 404, ..
+            } => TaxiiError::NoSuchCollection {
+                url,
+                collection_id: collection_id.into(),
+                available: self
+                    .collections(api_root)
+                    .map(|cs| {
+                        cs.into_iter()
+                            .map(|c| format!("{} ({})", c.id, c.title))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            other => other,
+        }
+    }
+
+    /// One `GET {api_root}/collections/{id}/objects/` request.
     pub fn objects_page(
         &self,
         api_root: &str,
@@ -172,13 +425,56 @@ impl TaxiiClient {
         limit: Option<u32>,
         next: Option<&str>,
     ) -> Result<ObjectsPage, TaxiiError> {
-        let _ = (collection_id, added_after, match_version, limit, next);
-        Err(TaxiiError::Connection {
-            url: api_root.into(),
-            detail: String::new(),
+        let url = Self::objects_url(api_root, collection_id);
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(a) = added_after {
+            query.push(("added_after", a.to_string()));
+        }
+        if let Some(v) = match_version {
+            query.push(("match[version]", v.to_owned()));
+        }
+        if let Some(l) = limit {
+            query.push(("limit", l.to_string()));
+        }
+        if let Some(n) = next {
+            query.push(("next", n.to_owned()));
+        }
+        let (reply, v) = self
+            .get_json(&url, &query)
+            .map_err(|e| self.not_found(api_root, collection_id, e))?;
+        // 204-style empty bodies are an empty envelope.
+        let obj = match &v {
+            Value::Null => return Ok(empty_page(&reply)),
+            v => expect_object(&url, v)?,
+        };
+        let objects = match obj.get("objects") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => {
+                return Err(TaxiiError::NotJson {
+                    url,
+                    detail: "`objects` is not an array".into(),
+                });
+            }
+        };
+        let next = match obj.get("next") {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        Ok(ObjectsPage {
+            objects,
+            more: obj.get("more").and_then(Value::as_bool).unwrap_or(false),
+            next,
+            date_added_first: reply.date_added_first,
+            date_added_last: reply.date_added_last,
         })
     }
 
+    /// `GET .../objects/` following every page (see the module documentation).
+    ///
+    /// `added_after` is exclusive (TAXII: "added after"); `match_version` is `last`
+    /// (server default), `first`, `all` or a timestamp list; `limit` is the page size.
     pub fn objects(
         &self,
         api_root: &str,
@@ -187,13 +483,96 @@ impl TaxiiClient {
         match_version: Option<&str>,
         limit: Option<u32>,
     ) -> Result<ObjectsFetch, TaxiiError> {
-        let _ = (collection_id, added_after, match_version, limit);
-        Err(TaxiiError::Connection {
-            url: api_root.into(),
-            detail: String::new(),
+        let url = Self::objects_url(api_root, collection_id);
+        let mut objects = Vec::new();
+        let mut pages = 0;
+        let mut date_added_last: Option<Timestamp> = None;
+        let mut after = added_after;
+        let mut next: Option<String> = None;
+        let mut page_limit = limit;
+        loop {
+            let page = self.objects_page(
+                api_root,
+                collection_id,
+                after,
+                match_version,
+                page_limit,
+                next.as_deref(),
+            )?;
+            pages += 1;
+            let count = page.objects.len();
+            objects.extend(page.objects);
+            if let Some(l) = page.date_added_last {
+                date_added_last = Some(date_added_last.map_or(l, |d| d.max(l)));
+            }
+            if !page.more {
+                break;
+            }
+            if pages >= self.max_pages {
+                return Err(TaxiiError::Pagination {
+                    url,
+                    detail: format!("more than {} pages", self.max_pages),
+                });
+            }
+            if let Some(n) = page.next {
+                if next.as_deref() == Some(n.as_str()) && count == 0 {
+                    return Err(TaxiiError::Pagination {
+                        url,
+                        detail: format!("`next` {n:?} returned no objects and did not change"),
+                    });
+                }
+                next = Some(n);
+                // Some servers (medallion 3) require `limit` on every `next` request.
+                if page_limit.is_none() && count > 0 {
+                    page_limit = u32::try_from(count).ok();
+                }
+            } else {
+                match page.date_added_last {
+                    Some(l) if after.is_none_or(|a| l > a) => {
+                        after = Some(l);
+                        next = None;
+                    }
+                    _ => {
+                        return Err(TaxiiError::Pagination {
+                            url,
+                            detail: "`more` is true but neither `next` nor a newer \
+                                     X-TAXII-Date-Added-Last was sent"
+                                .into(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(ObjectsFetch {
+            objects,
+            pages,
+            date_added_last,
         })
     }
 
+    /// `POST .../objects/`: adds objects to a writable collection; returns the status resource.
+    pub fn add_objects(
+        &self,
+        api_root: &str,
+        collection_id: &str,
+        objects: &[Value],
+    ) -> Result<Value, TaxiiError> {
+        let url = Self::objects_url(api_root, collection_id);
+        let body = json!({ "objects": objects }).to_string();
+        let resp = self
+            .authorize(self.agent.post(&url))
+            .header("Accept", TAXII_MEDIA_TYPE)
+            .header("Content-Type", TAXII_MEDIA_TYPE)
+            .send(body.as_str())
+            .map_err(|e| transport_error(&url, e))?;
+        let reply = self
+            .reply(&url, resp)
+            .map_err(|e| self.not_found(api_root, collection_id, e))?;
+        json_body(&url, &reply)
+    }
+
+    /// Fetches the objects (all versions) added to a collection since the last sync and
+    /// appends them to the store (see the module documentation for the layout).
     pub fn sync(
         &self,
         store: &Path,
@@ -201,16 +580,298 @@ impl TaxiiClient {
         collection_id: &str,
         limit: Option<u32>,
     ) -> Result<SyncReport, TaxiiError> {
-        let _ = (api_root, collection_id, limit);
-        Err(TaxiiError::Io {
-            path: store.into(),
-            source: std::io::Error::other("unimplemented"),
+        let api_root = with_slash(api_root);
+        fs::create_dir_all(store).map_err(|e| io_err(store, e))?;
+        let mut state = read_state(store)?;
+        let key = format!("{api_root}|{collection_id}");
+        let entry = state
+            .collections
+            .entry(key.clone())
+            .or_insert_with(|| CollectionState {
+                api_root: api_root.clone(),
+                collection_id: collection_id.to_owned(),
+                dir: sanitize(&key),
+                date_added_last: None,
+                fetches: 0,
+                last_sync: None,
+            });
+        let added_after = entry.date_added_last;
+        let fetch = self.objects(&api_root, collection_id, added_after, Some("all"), limit)?;
+        let now = Timestamp::now();
+        let mut file = None;
+        if !fetch.objects.is_empty() {
+            let dir = store.join(&entry.dir);
+            fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+            let path = dir.join(format!("{:06}.json", entry.fetches + 1));
+            let envelope = json!({
+                "objects": fetch.objects,
+                "more": false,
+                "x_kvsentry_fetch": {
+                    "api_root": api_root,
+                    "collection_id": collection_id,
+                    "added_after": added_after.map(|t| t.to_string()),
+                    "date_added_last": fetch.date_added_last.map(|t| t.to_string()),
+                    "fetched_at": now.to_string(),
+                }
+            });
+            write_atomic(&path, &envelope)?;
+            entry.fetches += 1;
+            file = Some(path);
+        }
+        if let Some(l) = fetch.date_added_last {
+            entry.date_added_last = Some(entry.date_added_last.map_or(l, |d| d.max(l)));
+        }
+        entry.last_sync = Some(now);
+        let date_added_last = entry.date_added_last;
+        let state_value =
+            serde_json::to_value(&state).map_err(|e| io_err(store, std::io::Error::other(e)))?;
+        write_atomic(&store.join("state.json"), &state_value)?;
+        Ok(SyncReport {
+            objects: fetch.objects.len(),
+            pages: fetch.pages,
+            file,
+            added_after,
+            date_added_last,
         })
     }
 }
 
-/// Reads every fetch file of a store (offline).
+/// Reads `state.json` of a store (empty state when absent).
+pub fn read_state(store: &Path) -> Result<StoreState, TaxiiError> {
+    let path = store.join("state.json");
+    match fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| TaxiiError::Store {
+            path,
+            source: StixError::Json(e),
+        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(StoreState::default()),
+        Err(e) => Err(io_err(&path, e)),
+    }
+}
+
+/// Reads every fetch file of a store, offline, and resolves versions across them.
+///
+/// Collections are read in `state.json` order, files in number order; a store directory
+/// without `state.json` yields an empty load.
 pub fn read_store(store: &Path) -> Result<StixLoad, TaxiiError> {
-    let _ = store;
-    Ok(StixLoad::default())
+    let state = read_state(store)?;
+    let mut objects = Vec::new();
+    for c in state.collections.values() {
+        let dir = store.join(&c.dir);
+        let mut files: Vec<PathBuf> = match fs::read_dir(&dir) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "json")
+                        && p.file_stem().is_some_and(|s| {
+                            s.to_string_lossy().bytes().all(|b| b.is_ascii_digit())
+                        })
+                })
+                .collect(),
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(&dir, e)),
+        };
+        files.sort();
+        for path in files {
+            let text = fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+            let value = serde_json::from_str(&text).map_err(|e| TaxiiError::Store {
+                path: path.clone(),
+                source: StixError::Json(e),
+            })?;
+            let (objs, _) = unwrap_container(value).map_err(|source| TaxiiError::Store {
+                path: path.clone(),
+                source,
+            })?;
+            objects.extend(objs);
+        }
+    }
+    Ok(load(objects, None).0)
+}
+
+fn write_atomic(path: &Path, value: &Value) -> Result<(), TaxiiError> {
+    let tmp = path.with_extension("json.tmp");
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| io_err(path, std::io::Error::other(e)))?;
+    fs::write(&tmp, text).map_err(|e| io_err(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> TaxiiError {
+    TaxiiError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn sanitize(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn empty_page(reply: &Reply) -> ObjectsPage {
+    ObjectsPage {
+        objects: Vec::new(),
+        more: false,
+        next: None,
+        date_added_first: reply.date_added_first,
+        date_added_last: reply.date_added_last,
+    }
+}
+
+fn transport_error(url: &str, e: ureq::Error) -> TaxiiError {
+    let detail = match &e {
+        ureq::Error::Io(io) if io.kind() == ErrorKind::ConnectionRefused => {
+            "connection refused (is the server running, and on this port?)".to_owned()
+        }
+        ureq::Error::HostNotFound => "host not found".to_owned(),
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        other => other.to_string(),
+    };
+    TaxiiError::Connection {
+        url: url.into(),
+        detail,
+    }
+}
+
+fn json_body(url: &str, reply: &Reply) -> Result<Value, TaxiiError> {
+    if reply.body.trim().is_empty() {
+        return if reply.status == 204 {
+            Ok(Value::Null)
+        } else {
+            Err(TaxiiError::NotJson {
+                url: url.into(),
+                detail: format!("empty body with HTTP {}", reply.status),
+            })
+        };
+    }
+    serde_json::from_str(&reply.body).map_err(|e| TaxiiError::NotJson {
+        url: url.into(),
+        detail: format!("{e}; body starts: {}", excerpt(&reply.body)),
+    })
+}
+
+fn expect_object<'a>(
+    url: &str,
+    v: &'a Value,
+) -> Result<&'a serde_json::Map<String, Value>, TaxiiError> {
+    v.as_object().ok_or_else(|| TaxiiError::NotJson {
+        url: url.into(),
+        detail: "expected a JSON object".into(),
+    })
+}
+
+fn excerpt(body: &str) -> String {
+    let t: String = body.trim().chars().take(200).collect();
+    if body.trim().chars().count() > 200 {
+        format!("{t}...")
+    } else {
+        t
+    }
+}
+
+fn str_field(m: &serde_json::Map<String, Value>, k: &str) -> Option<String> {
+    m.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn str_list(m: &serde_json::Map<String, Value>, k: &str) -> Vec<String> {
+    m.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn with_slash(url: &str) -> String {
+    if url.ends_with('/') {
+        url.to_owned()
+    } else {
+        format!("{url}/")
+    }
+}
+
+/// Resolves an API root URL from discovery: absolute as is; `/path/` against the server's
+/// scheme and authority; a bare name against the server root.
+fn resolve_url(base: &str, s: &str) -> String {
+    if s.contains("://") {
+        return with_slash(s);
+    }
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| {
+            base.get(start..)
+                .and_then(|r| r.find('/'))
+                .map(|e| start + e)
+        })
+        .unwrap_or(base.len());
+    let root = base.get(..authority_end).unwrap_or(base);
+    with_slash(&format!("{root}/{}", s.trim_start_matches('/')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_api_roots() {
+        assert_eq!(
+            resolve_url("http://h:1/taxii2/", "http://h:1/api1/"),
+            "http://h:1/api1/"
+        );
+        assert_eq!(
+            resolve_url("http://h:1/taxii2/", "/api1/"),
+            "http://h:1/api1/"
+        );
+        assert_eq!(resolve_url("https://h/taxii2/", "api2"), "https://h/api2/");
+    }
+
+    #[test]
+    fn store_dir_names_are_safe() {
+        assert_eq!(
+            sanitize("http://127.0.0.1:80/api1/|a1b2-c3"),
+            "http___127.0.0.1_80_api1__a1b2-c3"
+        );
+    }
+
+    #[test]
+    fn auth_debug_hides_secrets() {
+        let a = Auth::Basic {
+            user: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{a:?}").contains("hunter2"));
+        assert!(!format!("{:?}", Auth::Bearer("tok".into())).contains("tok"));
+    }
+
+    #[test]
+    fn connection_refused_names_the_url() {
+        // Bind then drop a listener to get a port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = TaxiiClient::with_timeout(Auth::None, Duration::from_secs(5));
+        let e = c
+            .discovery(&format!("http://127.0.0.1:{port}"))
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, TaxiiError::Connection { .. }), "{msg}");
+        assert!(
+            msg.contains(&format!("http://127.0.0.1:{port}/taxii2/")),
+            "{msg}"
+        );
+    }
 }
