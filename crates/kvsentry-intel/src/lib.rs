@@ -1,0 +1,23 @@
+//! Threat-intelligence IP indicators for kvsentry.
+//!
+//! - [`sources`]: loaders for Sentinel `ThreatIntelligenceIndicator` / `ThreatIntelIndicators`
+//!   exports, MISP feeds and CSV exports, plain IP lists and CSVs; every row becomes an
+//!   [`Indicator`] version in an [`IndicatorSet`].
+//! - [`IndicatorSet::select`]: which indicators a run uses, reproducing the Sentinel rule
+//!   "TI map IP entity to Azure Key Vault logs" step by step ([`set`] has the mapping), in a
+//!   literal `compat` mode or a stricter default.
+//! - [`IndicatorIndex`]: "which indicators cover this IP?" in O(1) for addresses and by
+//!   longest-prefix match for networks.
+
+pub mod error;
+pub mod index;
+pub mod model;
+pub mod set;
+pub mod sources;
+pub mod time;
+
+pub use error::IntelError;
+pub use index::IndicatorIndex;
+pub use model::{Indicator, IpColumn, SentinelColumns, parse_network};
+pub use set::{IndicatorSet, Selection, SelectionReport};
+pub use sources::{FileReport, LoadOptions, LoadReport, Problem, TiFormat, load_path, load_paths};

@@ -1,0 +1,254 @@
+//! The indicator record every source maps into.
+
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use jiff::Timestamp;
+use kvsentry_model::net::{canonical, parse_ip};
+use serde::Serialize;
+
+/// Which column of a Sentinel row provided the indicator's IP (the `iff` chain of the seed
+/// rule, lines 23-25, or the STIX-based table's observable/pattern).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum IpColumn {
+    NetworkIP,
+    NetworkDestinationIP,
+    NetworkSourceIP,
+    EmailSourceIpAddress,
+    /// `ThreatIntelIndicators.ObservableValue`.
+    ObservableValue,
+    /// `ThreatIntelIndicators.Pattern` (STIX pattern).
+    Pattern,
+}
+
+impl IpColumn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpColumn::NetworkIP => "NetworkIP",
+            IpColumn::NetworkDestinationIP => "NetworkDestinationIP",
+            IpColumn::NetworkSourceIP => "NetworkSourceIP",
+            IpColumn::EmailSourceIpAddress => "EmailSourceIpAddress",
+            IpColumn::ObservableValue => "ObservableValue",
+            IpColumn::Pattern => "Pattern",
+        }
+    }
+}
+
+/// The raw Sentinel columns the seed rule projects into its alert (line 44), as the export
+/// wrote them, so an alert can show exactly what Sentinel would have shown.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SentinelColumns {
+    #[serde(rename = "Description")]
+    pub description: Option<String>,
+    #[serde(rename = "ActivityGroupNames")]
+    pub activity_group_names: Option<String>,
+    #[serde(rename = "IndicatorId")]
+    pub indicator_id: Option<String>,
+    #[serde(rename = "ThreatType")]
+    pub threat_type: Option<String>,
+    #[serde(rename = "Url")]
+    pub url: Option<String>,
+    #[serde(rename = "ExpirationDateTime")]
+    pub expiration_date_time: Option<String>,
+    #[serde(rename = "ConfidenceScore")]
+    pub confidence_score: Option<String>,
+    #[serde(rename = "TI_ipEntity")]
+    pub ti_ip_entity: String,
+    /// Which column `TI_ipEntity` came from.
+    pub ip_column: Option<IpColumn>,
+}
+
+/// One version of one IP (or CIDR) indicator, whatever feed it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Indicator {
+    /// Identity across versions: Sentinel `IndicatorId`, STIX `id`, MISP attribute uuid, or
+    /// `source:value` for plain lists. Versions are grouped by this (seed line 27).
+    pub id: String,
+    /// Canonical network: a single address is /32 or /128, IPv4-mapped IPv6 becomes IPv4,
+    /// host bits are cleared.
+    pub network: IpNet,
+    /// The IP text as the feed wrote it (compat mode matches this text literally).
+    pub value_text: String,
+    /// Feed, provider or file the record came from.
+    pub source: String,
+    pub description: Option<String>,
+    pub threat_type: Option<String>,
+    pub activity_groups: Vec<String>,
+    pub confidence: Option<u8>,
+    pub tags: Vec<String>,
+    pub tlp: Option<String>,
+    pub url: Option<String>,
+    pub valid_from: Option<Timestamp>,
+    pub expiration: Option<Timestamp>,
+    pub active: bool,
+    pub revoked: bool,
+    /// Version time: Sentinel `TimeGenerated`, STIX `modified`, MISP attribute timestamp,
+    /// file time for plain lists. The latest version per `id` wins.
+    pub version_time: Timestamp,
+    /// `file:line` (or `file:line#n` for several indicators from one line/object).
+    pub origin: String,
+    /// For Sentinel rows: the raw projected columns.
+    pub sentinel: Option<SentinelColumns>,
+}
+
+impl Indicator {
+    /// A minimal active indicator without expiry; sources fill in the rest.
+    pub fn new(
+        id: impl Into<String>,
+        network: IpNet,
+        value_text: impl Into<String>,
+        source: impl Into<String>,
+        version_time: Timestamp,
+        origin: impl Into<String>,
+    ) -> Self {
+        Indicator {
+            id: id.into(),
+            network,
+            value_text: value_text.into(),
+            source: source.into(),
+            description: None,
+            threat_type: None,
+            activity_groups: Vec::new(),
+            confidence: None,
+            tags: Vec::new(),
+            tlp: None,
+            url: None,
+            valid_from: None,
+            expiration: None,
+            active: true,
+            revoked: false,
+            version_time,
+            origin: origin.into(),
+            sentinel: None,
+        }
+    }
+
+    /// True when the indicator is a single address (/32 or /128).
+    pub fn is_single_address(&self) -> bool {
+        self.network.prefix_len() == self.network.max_prefix_len()
+    }
+
+    /// True when an event at `event_time` is within the indicator's life for matching:
+    /// strictly before the expiration (seed line 40: `KeyVaultEvents_TimeGenerated <
+    /// ExpirationDateTime`); no expiration means no limit.
+    pub fn live_at(&self, event_time: Timestamp) -> bool {
+        self.expiration.is_none_or(|e| event_time < e)
+    }
+}
+
+/// Parses an indicator value: an address in any spelling [`parse_ip`] accepts, or a CIDR.
+/// The result is canonical (see [`Indicator::network`]).
+pub fn parse_network(text: &str) -> Option<IpNet> {
+    let t = text.trim();
+    if let Some(ip) = parse_ip(t) {
+        return Some(IpNet::from(ip));
+    }
+    let (addr, len) = t.split_once('/')?;
+    let len: u8 = len.trim().parse().ok()?;
+    let addr = addr.trim();
+    let addr = addr
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(addr);
+    let ip: IpAddr = addr.parse().ok()?;
+    match ip {
+        IpAddr::V4(v4) => Some(IpNet::V4(Ipv4Net::new(v4, len).ok()?.trunc())),
+        IpAddr::V6(v6) => {
+            // ::ffff:a.b.c.d/len with len >= 96 is the IPv4 network a.b.c.d/(len-96).
+            if let (IpAddr::V4(v4), true) = (canonical(ip), len >= 96) {
+                return Some(IpNet::V4(Ipv4Net::new(v4, len - 96).ok()?.trunc()));
+            }
+            Some(IpNet::V6(Ipv6Net::new(v6, len).ok()?.trunc()))
+        }
+    }
+}
+
+/// Parses a list column: a JSON array of strings (`["a","b"]`) or a comma-separated list.
+pub(crate) fn parse_list(text: &str) -> Vec<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Vec::new();
+    }
+    if t.starts_with('[') {
+        if let Ok(v) = serde_json::from_str::<Vec<serde_json::Value>>(t) {
+            return v
+                .into_iter()
+                .filter_map(|x| match x {
+                    serde_json::Value::String(s) => Some(s),
+                    serde_json::Value::Null => None,
+                    other => Some(other.to_string()),
+                })
+                .filter(|s| !s.trim().is_empty())
+                .collect();
+        }
+    }
+    t.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Confidence as number or string, clamped to 0..=100.
+pub(crate) fn parse_confidence(text: &str) -> Option<u8> {
+    let v: f64 = text.trim().parse().ok()?;
+    if !v.is_finite() {
+        return None;
+    }
+    Some(v.round().clamp(0.0, 100.0) as u8)
+}
+
+/// Booleans as exports write them: `true`/`True`/`TRUE`/`1`/`yes`. Anything else, including
+/// null and `""`, is false (KQL `Active == true` is not true for null).
+pub(crate) fn parse_bool(text: &str) -> bool {
+    matches!(
+        text.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "y" | "t"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_canonical() {
+        assert_eq!(
+            parse_network("104.40.82.76").unwrap().to_string(),
+            "104.40.82.76/32"
+        );
+        assert_eq!(
+            parse_network("2A01:111:F400:0:0:0:0:1").unwrap().to_string(),
+            "2a01:111:f400::1/128"
+        );
+        assert_eq!(
+            parse_network("::ffff:104.40.82.76").unwrap().to_string(),
+            "104.40.82.76/32"
+        );
+        assert_eq!(
+            parse_network("1.10.16.7/20").unwrap().to_string(),
+            "1.10.16.0/20"
+        );
+        assert_eq!(
+            parse_network("::ffff:52.178.0.0/112").unwrap().to_string(),
+            "52.178.0.0/16"
+        );
+        assert_eq!(
+            parse_network("2a01:111:f400::/48").unwrap().to_string(),
+            "2a01:111:f400::/48"
+        );
+        assert_eq!(parse_network("1.2.3.4/33"), None);
+        assert_eq!(parse_network("bad.example"), None);
+    }
+
+    #[test]
+    fn lists_confidence_bools() {
+        assert_eq!(parse_list(r#"["honeypot","c2"]"#), vec!["honeypot", "c2"]);
+        assert_eq!(parse_list("a, b,,"), vec!["a", "b"]);
+        assert_eq!(parse_confidence("75"), Some(75));
+        assert_eq!(parse_confidence("75.6"), Some(76));
+        assert_eq!(parse_confidence("150"), Some(100));
+        assert_eq!(parse_confidence(""), None);
+        assert!(parse_bool("True") && parse_bool("1") && parse_bool("true"));
+        assert!(!parse_bool("") && !parse_bool("false") && !parse_bool("0"));
+    }
+}

@@ -1,0 +1,98 @@
+//! CSV lists with a header naming the IP column (abuse.ch Feodo `ipblocklist.csv` and the
+//! like). `#` lines (before the header, or `# END 28 entries` after the rows) are comments.
+//! The IP column is the one named by [`super::LoadOptions::ip_column`], else the first header
+//! matching [`IP_COLUMNS`] (case-insensitive).
+
+use jiff::Timestamp;
+
+use super::Ctx;
+use super::sentinel::CsvTable;
+use crate::error::IntelError;
+use crate::model::{Indicator, parse_confidence, parse_list, parse_network};
+use crate::set::{IndicatorSet, SKIP_NO_IP, SKIP_UNPARSEABLE_IP};
+use crate::time::parse_time;
+
+/// Header names recognised as the IP column, in order of preference.
+pub const IP_COLUMNS: &[&str] = &[
+    "ip",
+    "ip_address",
+    "ipaddress",
+    "ip address",
+    "dst_ip",
+    "dstip",
+    "src_ip",
+    "srcip",
+    "ip_src",
+    "ip_dst",
+    "indicator",
+    "value",
+    "cidr",
+    "network",
+    "address",
+    "ioc",
+    "observable",
+];
+
+pub(crate) fn load(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(), IntelError> {
+    let table = CsvTable::new(text, ctx, b'#')?;
+    let ip_idx = match &ctx.opts.ip_column {
+        Some(name) => table.find(name),
+        None => IP_COLUMNS.iter().find_map(|c| table.find(c)),
+    };
+    let Some(ip_idx) = ip_idx else {
+        return Err(IntelError::NoIpColumn {
+            path: ctx.path().to_path_buf(),
+            headers: table.headers.join(", "),
+        });
+    };
+    let col = |names: &[&str]| names.iter().find_map(|n| table.find(n));
+    let desc_idx = col(&["description", "comment", "name"]);
+    let tag_idx = col(&["malware", "malware_family", "threat", "tags", "tag"]);
+    let from_idx = col(&["first_seen_utc", "first_seen", "valid_from", "firstseen"]);
+    let exp_idx = col(&["expiration", "expires", "valid_until", "expiration_date"]);
+    let conf_idx = col(&["confidence", "score"]);
+    let source = ctx.file_name();
+    let mut rdr = table.reader(text);
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                ctx.problem(set, line, "malformed CSV row", &e.to_string());
+                continue;
+            }
+        }
+        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+        let get = |i: Option<usize>| {
+            i.and_then(|i| rec.get(i))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let Some(value) = get(Some(ip_idx)) else {
+            ctx.skip(set, SKIP_NO_IP);
+            continue;
+        };
+        let Some(network) = parse_network(value) else {
+            ctx.problem(set, line, SKIP_UNPARSEABLE_IP, value);
+            continue;
+        };
+        let time = |i: Option<usize>| -> Option<Timestamp> { get(i).and_then(|t| parse_time(t, None)) };
+        let mut ind = Indicator::new(
+            format!("{source}:{value}"),
+            network,
+            value,
+            source.clone(),
+            ctx.file_time,
+            ctx.origin(line),
+        );
+        ind.description = get(desc_idx).map(str::to_string);
+        ind.tags = get(tag_idx).map(parse_list).unwrap_or_default();
+        ind.valid_from = time(from_idx);
+        ind.expiration = time(exp_idx);
+        ind.confidence = get(conf_idx).and_then(parse_confidence);
+        ctx.push(set, ind);
+    }
+    Ok(())
+}

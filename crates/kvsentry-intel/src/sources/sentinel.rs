@@ -1,0 +1,388 @@
+//! Microsoft Sentinel exports: the classic `ThreatIntelligenceIndicator` table (the one the
+//! seed rule reads) and the STIX-based `ThreatIntelIndicators` table, as JSON (array, wrapped
+//! array or lines) or portal CSV (BOM, zone in headers, US-locale times).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::Value;
+
+use super::{Ctx, JsonRow, Row, TiFormat, json_rows};
+use crate::error::IntelError;
+use crate::model::{
+    Indicator, IpColumn, SentinelColumns, parse_bool, parse_confidence, parse_list,
+    parse_network,
+};
+use crate::set::{IndicatorSet, SKIP_NO_IP, SKIP_UNPARSEABLE_IP};
+use crate::time::{parse_time, split_header, zone_from_header};
+
+/// Loads a Sentinel export (`format` is `Sentinel` or `SentinelStix`).
+pub(crate) fn load(
+    text: &str,
+    format: TiFormat,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+) -> Result<(), IntelError> {
+    let t = text.trim_start();
+    if t.starts_with('[') || t.starts_with('{') {
+        for (line, obj) in json_rows(text, ctx, set)? {
+            row_to_indicator(&JsonRow(&obj), line, format, ctx, set);
+        }
+        return Ok(());
+    }
+    let table = CsvTable::new(text, ctx, b'#')?;
+    let mut rdr = table.reader(text);
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                ctx.problem(set, line, "malformed CSV row", &e.to_string());
+                continue;
+            }
+        }
+        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+        let row = CsvRow {
+            rec: &rec,
+            table: &table,
+        };
+        row_to_indicator(&row, line, format, ctx, set);
+    }
+    Ok(())
+}
+
+fn row_to_indicator(
+    row: &dyn Row,
+    line: usize,
+    format: TiFormat,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+) {
+    match format {
+        TiFormat::SentinelStix => stix_table_row(row, line, ctx, set),
+        _ => classic_row(row, line, ctx, set),
+    }
+}
+
+/// Seed lines 21 and 23-25: the IP column chain, literally. `isempty` is true for null and
+/// for `""` (not for whitespace).
+pub(crate) fn ip_chain<'r>(row: &'r dyn Row) -> Option<(IpColumn, Cow<'r, str>)> {
+    let nonempty = |c: &str| row.get(c).filter(|v| !v.is_empty());
+    // 23: TI_ipEntity = iff(isnotempty(NetworkIP), NetworkIP, NetworkDestinationIP)
+    let mut e: Option<(IpColumn, Cow<'r, str>)> = match nonempty("NetworkIP") {
+        Some(v) => Some((IpColumn::NetworkIP, v)),
+        None => row
+            .get("NetworkDestinationIP")
+            .map(|v| (IpColumn::NetworkDestinationIP, v)),
+    };
+    let is_empty = |e: &Option<(IpColumn, Cow<'r, str>)>| e.as_ref().is_none_or(|(_, v)| v.is_empty());
+    // 24: iff(isempty(TI_ipEntity) and isnotempty(NetworkSourceIP), NetworkSourceIP, TI_ipEntity)
+    if is_empty(&e) {
+        if let Some(v) = nonempty("NetworkSourceIP") {
+            e = Some((IpColumn::NetworkSourceIP, v));
+        }
+    }
+    // 25: iff(isempty(TI_ipEntity) and isnotempty(EmailSourceIpAddress), EmailSourceIpAddress, TI_ipEntity)
+    if is_empty(&e) {
+        if let Some(v) = nonempty("EmailSourceIpAddress") {
+            e = Some((IpColumn::EmailSourceIpAddress, v));
+        }
+    }
+    // 21: rows where all four are empty were never selected.
+    e.filter(|(_, v)| !v.is_empty())
+}
+
+fn text(row: &dyn Row, col: &str) -> Option<String> {
+    row.get(col)
+        .filter(|v| !v.trim().is_empty())
+        .map(Cow::into_owned)
+}
+
+/// A `ThreatIntelligenceIndicator` row.
+fn classic_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) {
+    let Some((col, ip_text)) = ip_chain(row) else {
+        ctx.skip(set, SKIP_NO_IP);
+        return;
+    };
+    let Some(network) = parse_network(&ip_text) else {
+        ctx.problem(set, line, SKIP_UNPARSEABLE_IP, &ip_text);
+        return;
+    };
+    let version_time = match row.time("TimeGenerated") {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            ctx.problem(set, line, "missing TimeGenerated", "");
+            return;
+        }
+        Err(v) => {
+            ctx.problem(set, line, "unparseable TimeGenerated", &v);
+            return;
+        }
+    };
+    let expiration = match row.time("ExpirationDateTime") {
+        Ok(t) => t,
+        Err(v) => {
+            ctx.problem(set, line, "unparseable ExpirationDateTime", &v);
+            return;
+        }
+    };
+    let id = row.get("IndicatorId").map(Cow::into_owned).unwrap_or_default();
+    let source = text(row, "IndicatorProvider")
+        .or_else(|| text(row, "SourceSystem"))
+        .unwrap_or_else(|| ctx.file_name());
+    let mut ind = Indicator::new(
+        id.clone(),
+        network,
+        ip_text.clone().into_owned(),
+        source,
+        version_time,
+        ctx.origin(line),
+    );
+    let confidence_raw = text(row, "ConfidenceScore");
+    let groups_raw = text(row, "ActivityGroupNames");
+    ind.description = text(row, "Description");
+    ind.threat_type = text(row, "ThreatType");
+    ind.url = text(row, "Url");
+    ind.confidence = confidence_raw.as_deref().and_then(parse_confidence);
+    ind.activity_groups = groups_raw.as_deref().map(parse_list).unwrap_or_default();
+    ind.tags = text(row, "Tags").as_deref().map(parse_list).unwrap_or_default();
+    ind.tlp = text(row, "TrafficLightProtocolLevel");
+    ind.expiration = expiration;
+    ind.active = row.get("Active").is_some_and(|v| parse_bool(&v));
+    ind.sentinel = Some(SentinelColumns {
+        description: ind.description.clone(),
+        activity_group_names: groups_raw,
+        indicator_id: Some(id),
+        threat_type: ind.threat_type.clone(),
+        url: ind.url.clone(),
+        expiration_date_time: text(row, "ExpirationDateTime"),
+        confidence_score: confidence_raw,
+        ti_ip_entity: ip_text.into_owned(),
+        ip_column: Some(col),
+    });
+    ctx.push(set, ind);
+}
+
+const STIX_IP_KEYS: &[&str] = &[
+    "ipv4-addr:value",
+    "ipv6-addr:value",
+    "network-traffic:dst_ref.value",
+    "network-traffic:src_ref.value",
+];
+
+/// A `ThreatIntelIndicators` (STIX-based) row: IP from `ObservableValue` when
+/// `ObservableKey` names an address, else from the STIX `Pattern`.
+fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) {
+    let data = row.json("Data");
+    let data_str = |k: &str| {
+        data.as_ref()
+            .and_then(|d| d.get(k))
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_string)
+    };
+    let key = row.get("ObservableKey").unwrap_or_default();
+    let values: Vec<(IpColumn, String)> =
+        if STIX_IP_KEYS.contains(&key.trim()) && row.get("ObservableValue").is_some_and(|v| !v.is_empty()) {
+            vec![(
+                IpColumn::ObservableValue,
+                row.get("ObservableValue").unwrap_or_default().into_owned(),
+            )]
+        } else if let Some(p) = text(row, "Pattern").or_else(|| data_str("pattern")) {
+            match super::pattern::ip_values(&p) {
+                Ok(v) if v.is_empty() => {
+                    ctx.skip(set, SKIP_NO_IP);
+                    return;
+                }
+                Ok(v) => v.into_iter().map(|s| (IpColumn::Pattern, s)).collect(),
+                Err(why) => {
+                    ctx.problem(set, line, why, &p);
+                    return;
+                }
+            }
+        } else {
+            ctx.skip(set, SKIP_NO_IP);
+            return;
+        };
+    let version_time = match row.time("TimeGenerated") {
+        Ok(Some(t)) => t,
+        Ok(None) => match row.time("Modified") {
+            Ok(Some(t)) => t,
+            _ => {
+                ctx.problem(set, line, "missing TimeGenerated and Modified", "");
+                return;
+            }
+        },
+        Err(v) => {
+            ctx.problem(set, line, "unparseable TimeGenerated", &v);
+            return;
+        }
+    };
+    let (valid_from, expiration) = match (row.time("ValidFrom"), row.time("ValidUntil")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(v), _) | (_, Err(v)) => {
+            ctx.problem(set, line, "unparseable ValidFrom/ValidUntil", &v);
+            return;
+        }
+    };
+    let Some(base_id) = text(row, "Id").or_else(|| data_str("id")) else {
+        ctx.problem(set, line, "missing Id", "");
+        return;
+    };
+    let several = values.len() > 1;
+    for (col, value) in values {
+        let Some(network) = parse_network(&value) else {
+            ctx.problem(set, line, SKIP_UNPARSEABLE_IP, &value);
+            continue;
+        };
+        let id = if several {
+            format!("{base_id}#{network}")
+        } else {
+            base_id.clone()
+        };
+        let source = text(row, "Source")
+            .or_else(|| text(row, "SourceSystem"))
+            .unwrap_or_else(|| ctx.file_name());
+        let mut ind = Indicator::new(id, network, value.clone(), source, version_time, ctx.origin(line));
+        ind.description = data_str("description").or_else(|| data_str("name"));
+        ind.threat_type = data
+            .as_ref()
+            .and_then(|d| d.get("indicator_types"))
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let confidence_raw = text(row, "Confidence");
+        ind.confidence = confidence_raw.as_deref().and_then(parse_confidence);
+        ind.tags = text(row, "Tags").as_deref().map(parse_list).unwrap_or_default();
+        if let Some(labels) = data.as_ref().and_then(|d| d.get("labels")).and_then(Value::as_array) {
+            ind.tags.extend(labels.iter().filter_map(Value::as_str).map(str::to_string));
+        }
+        ind.tlp = row
+            .json("AdditionalFields")
+            .and_then(|a| a.get("TLPLevel").and_then(Value::as_str).map(str::to_string));
+        ind.valid_from = valid_from;
+        ind.expiration = expiration;
+        ind.active = row.get("IsActive").is_some_and(|v| parse_bool(&v))
+            && !row.get("IsDeleted").is_some_and(|v| parse_bool(&v));
+        ind.revoked = row.get("Revoked").is_some_and(|v| parse_bool(&v));
+        ind.sentinel = Some(SentinelColumns {
+            description: ind.description.clone(),
+            activity_group_names: None,
+            indicator_id: Some(base_id.clone()),
+            threat_type: ind.threat_type.clone(),
+            url: None,
+            expiration_date_time: text(row, "ValidUntil"),
+            confidence_score: confidence_raw,
+            ti_ip_entity: value,
+            ip_column: Some(col),
+        });
+        ctx.push(set, ind);
+    }
+}
+
+/// A CSV header: base column name → (index, zone from `Name [Zone]`).
+pub(crate) struct CsvTable {
+    pub cols: HashMap<String, (usize, Option<TimeZone>)>,
+    pub headers: Vec<String>,
+    pub delimiter: u8,
+    pub comment: u8,
+}
+
+impl CsvTable {
+    /// Reads the header (after `#` comment lines), resolving zones named in it; an unknown
+    /// zone is an error naming the column.
+    pub fn new(text: &str, ctx: &Ctx<'_>, comment: u8) -> Result<Self, IntelError> {
+        let header_line = text
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with(comment as char))
+            .unwrap_or("");
+        let delimiter = if header_line.matches(';').count() > header_line.matches(',').count() {
+            b';'
+        } else if header_line.matches('\t').count() > header_line.matches(',').count() {
+            b'\t'
+        } else {
+            b','
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .comment(Some(comment))
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let headers = rdr
+            .headers()
+            .map_err(|e| IntelError::Csv {
+                path: ctx.path().to_path_buf(),
+                source: e,
+            })?
+            .clone();
+        let mut cols = HashMap::new();
+        let mut names = Vec::new();
+        for (i, h) in headers.iter().enumerate() {
+            let (base, zone) = split_header(h);
+            let tz = match zone {
+                Some(z) => Some(zone_from_header(z).ok_or_else(|| IntelError::UnknownZone {
+                    path: ctx.path().to_path_buf(),
+                    column: h.to_string(),
+                    zone: z.to_string(),
+                })?),
+                None => None,
+            };
+            cols.entry(base.to_string()).or_insert((i, tz));
+            names.push(base.to_string());
+        }
+        Ok(CsvTable {
+            cols,
+            headers: names,
+            delimiter,
+            comment,
+        })
+    }
+
+    /// A reader positioned after the header.
+    pub fn reader<'t>(&self, text: &'t str) -> csv::Reader<&'t [u8]> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .comment(Some(self.comment))
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let _ = rdr.headers();
+        rdr
+    }
+
+    /// Index of a column by case-insensitive base name.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.cols.get(name).map(|c| c.0).or_else(|| {
+            self.headers
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        })
+    }
+}
+
+pub(crate) struct CsvRow<'a> {
+    pub rec: &'a csv::StringRecord,
+    pub table: &'a CsvTable,
+}
+
+impl Row for CsvRow<'_> {
+    fn get(&self, col: &str) -> Option<Cow<'_, str>> {
+        let i = self.table.find(col)?;
+        self.rec.get(i).map(Cow::Borrowed)
+    }
+    fn time(&self, col: &str) -> Result<Option<Timestamp>, String> {
+        let Some(i) = self.table.find(col) else {
+            return Ok(None);
+        };
+        let zone = self.table.cols.get(col).and_then(|c| c.1.as_ref());
+        match self.rec.get(i) {
+            None => Ok(None),
+            Some(t) if t.trim().is_empty() => Ok(None),
+            Some(t) => parse_time(t, zone).map(Some).ok_or_else(|| t.to_string()),
+        }
+    }
+}
