@@ -1,0 +1,228 @@
+//! The one mapping from token-claim keys to [`Identity`] fields.
+//!
+//! The same claim reaches us under many spellings: short (`upn`, `oid`) in data-plane
+//! records, long URIs (`http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn`) in vault
+//! operations, flattened with `_` by `AzureDiagnostics` (`identity_claim_http_schemas_..._upn_s`),
+//! nested by Managed HSM (`http_schemas_microsoft_com_identity: {claims: {objectidentifier}}`)
+//! and dotted by Elastic. Every reader reduces the key to one normal spelling (lower case, each
+//! run of non-alphanumerics one `_`) and calls [`apply_claim`], so a rule sees one field
+//! whatever the form.
+
+use std::borrow::Cow;
+
+use kvsentry_model::{Identity, Str};
+
+/// Lower case, each run of characters other than ASCII letters and digits (`://`, `/`, `.`)
+/// replaced by one `_`, no `_` at either end. Borrows when the key is already normal.
+pub fn normalize_claim_key(key: &str) -> Cow<'_, str> {
+    let b = key.as_bytes();
+    let is_normal = !b.is_empty()
+        && b.first() != Some(&b'_')
+        && b.last() != Some(&b'_')
+        && b.windows(2).all(|w| !(w[0] == b'_' && w[1] == b'_'))
+        && b
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+    if is_normal {
+        return Cow::Borrowed(key);
+    }
+    let mut out = String::with_capacity(key.len());
+    let mut pending_sep = false;
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() {
+            if pending_sep && !out.is_empty() {
+                out.push('_');
+            }
+            pending_sep = false;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            pending_sep = true;
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Claim keys kept in `other` often enough to be worth not allocating for.
+const COMMON_OTHER: &[&str] = &[
+    "iss",
+    "aud",
+    "iat",
+    "nbf",
+    "exp",
+    "uti",
+    "ver",
+    "acr",
+    "aio",
+    "rh",
+    "sub",
+    "home_oid",
+    "xms_az_nwperimid",
+    "xms_az_rid",
+    "xms_idrel",
+    "xms_tcdt",
+    "xms_cc",
+    "wids",
+    "groups",
+    "family_name",
+    "given_name",
+    "puid",
+    "altsecid",
+    "idp",
+    "deviceid",
+    "onprem_sid",
+    "acrs",
+    "http_schemas_microsoft_com_claims_authnclassreference",
+    "http_schemas_microsoft_com_identity_claims_identityprovider",
+];
+
+fn other_key<'a>(norm: Cow<'_, str>) -> Str<'a> {
+    match COMMON_OTHER.iter().find(|k| **k == norm) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(norm.into_owned()),
+    }
+}
+
+/// Applies one claim to `id`. `key` may be in any spelling (see the module doc); empty values
+/// are ignored. `appid` wins over `azp`, whatever their order; claims without a field of
+/// their own go to `other` under their normal key.
+pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
+    if value.is_empty() {
+        return;
+    }
+    let norm = normalize_claim_key(key);
+    let slot = match norm.as_ref() {
+        "upn" | "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn" => &mut id.upn,
+        "oid" | "http_schemas_microsoft_com_identity_claims_objectidentifier" => {
+            &mut id.object_id
+        }
+        "appid" => &mut id.app_id,
+        "azp" => {
+            if id.app_id.is_none() {
+                id.app_id = Some(value);
+            }
+            return;
+        }
+        "idtyp" => &mut id.identity_type,
+        "unique_name" => &mut id.unique_name,
+        "name" | "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_name" => &mut id.name,
+        "tid" | "http_schemas_microsoft_com_identity_claims_tenantid" => &mut id.tenant_id,
+        "ipaddr" => &mut id.ip_claim,
+        "xms_mirid" => &mut id.managed_identity_id,
+        "appidacr" => &mut id.app_id_acr,
+        "scp" | "http_schemas_microsoft_com_identity_claims_scope" => &mut id.scope,
+        "amr" | "http_schemas_microsoft_com_claims_authnmethodsreferences" => {
+            &mut id.auth_methods
+        }
+        "" => return,
+        _ => {
+            let k = other_key(norm);
+            if let Some(e) = id.other.iter_mut().find(|(ek, _)| *ek == k) {
+                e.1 = value;
+            } else {
+                id.other.push((k, value));
+            }
+            return;
+        }
+    };
+    *slot = Some(value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_every_spelling() {
+        assert!(matches!(normalize_claim_key("upn"), Cow::Borrowed("upn")));
+        let long = "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn";
+        assert_eq!(
+            normalize_claim_key("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"),
+            long
+        );
+        assert_eq!(
+            normalize_claim_key("http_schemas_xmlsoap_org_ws_2005_05_identity.claims.upn"),
+            long
+        );
+        assert_eq!(
+            normalize_claim_key("http://schemas.xmlsoap.org.ws.2005.05.identity/claims/upn"),
+            long
+        );
+        assert_eq!(normalize_claim_key("Unique_Name"), "unique_name");
+        assert_eq!(normalize_claim_key("_x__y_"), "x_y");
+    }
+
+    #[test]
+    fn maps_short_and_long_keys_to_the_same_fields() {
+        let mut a = Identity::default();
+        apply_claim(&mut a, "upn", "u@contoso.com".into());
+        apply_claim(&mut a, "oid", "o-1".into());
+        apply_claim(&mut a, "tid", "t-1".into());
+        apply_claim(&mut a, "name", "U".into());
+        let mut b = Identity::default();
+        apply_claim(
+            &mut b,
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+            "u@contoso.com".into(),
+        );
+        apply_claim(
+            &mut b,
+            "http://schemas.microsoft.com/identity/claims/objectidentifier",
+            "o-1".into(),
+        );
+        apply_claim(
+            &mut b,
+            "http://schemas.microsoft.com/identity/claims/tenantid",
+            "t-1".into(),
+        );
+        apply_claim(
+            &mut b,
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+            "U".into(),
+        );
+        for id in [&a, &b] {
+            assert_eq!(id.upn.as_deref(), Some("u@contoso.com"));
+            assert_eq!(id.object_id.as_deref(), Some("o-1"));
+            assert_eq!(id.tenant_id.as_deref(), Some("t-1"));
+            assert_eq!(id.name.as_deref(), Some("U"));
+            assert!(id.other.is_empty());
+        }
+    }
+
+    #[test]
+    fn other_fields_and_precedence() {
+        let mut id = Identity::default();
+        apply_claim(&mut id, "azp", "azp-app".into());
+        apply_claim(&mut id, "appid", "real-app".into());
+        apply_claim(&mut id, "azp", "azp-again".into());
+        assert_eq!(id.app_id.as_deref(), Some("real-app"));
+        apply_claim(&mut id, "idtyp", "app".into());
+        apply_claim(&mut id, "ipaddr", "104.40.82.76".into());
+        apply_claim(&mut id, "xms_mirid", "/subscriptions/s/x".into());
+        apply_claim(&mut id, "appidacr", "1".into());
+        apply_claim(&mut id, "scp", "user_impersonation".into());
+        apply_claim(&mut id, "amr", "pwd".into());
+        apply_claim(&mut id, "unique_name", "un".into());
+        apply_claim(&mut id, "xms_az_nwperimid", "[]".into());
+        apply_claim(&mut id, "iss", "https://sts/".into());
+        apply_claim(&mut id, "Custom.Claim", "v".into());
+        apply_claim(&mut id, "upn", "".into());
+        assert_eq!(id.identity_type.as_deref(), Some("app"));
+        assert_eq!(id.ip_claim.as_deref(), Some("104.40.82.76"));
+        assert_eq!(id.managed_identity_id.as_deref(), Some("/subscriptions/s/x"));
+        assert_eq!(id.app_id_acr.as_deref(), Some("1"));
+        assert_eq!(id.scope.as_deref(), Some("user_impersonation"));
+        assert_eq!(id.auth_methods.as_deref(), Some("pwd"));
+        assert_eq!(id.unique_name.as_deref(), Some("un"));
+        assert_eq!(id.upn, None);
+        let other: Vec<(&str, &str)> = id.other.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(
+            other,
+            [
+                ("xms_az_nwperimid", "[]"),
+                ("iss", "https://sts/"),
+                ("custom_claim", "v")
+            ]
+        );
+        assert!(matches!(id.other[0].0, Cow::Borrowed(_)));
+    }
+}

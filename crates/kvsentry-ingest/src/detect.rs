@@ -1,0 +1,252 @@
+//! Telling the form of an input from its first bytes.
+//!
+//! Detection reads the keys (and, for Log Analytics `tables`, the column names) that appear
+//! in the head with a tolerant string scanner, so it works on a head cut anywhere, on
+//! pretty-printed and minified JSON alike, and on the CSV header row.
+
+use serde::de::IgnoredAny;
+
+use crate::read::column_key;
+use crate::{Container, LogFormat};
+
+/// Detects the form and the layout of an input from its first bytes (after gunzip; a BOM
+/// and leading whitespace are skipped). `None` when it is no form kvsentry reads (binary,
+/// empty, other JSON, other CSV).
+///
+/// Rules, first match wins:
+/// - JSON with `hits` + `_source`, `@timestamp` or `azure.platformlogs*` keys: `ecs`;
+/// - JSON with `tables` + `columns`/`rows`: a Log Analytics REST response, `azkv` when the
+///   table or columns are those of `AZKVAuditLogs`, else `azure-diagnostics`;
+/// - JSON with a `records` key: `eventhub`;
+/// - JSON or CSV with `TimeGenerated`: `azkv` for `Type` `AZKVAuditLogs` or its columns
+///   (`Identity`, `HttpStatusCode`, `ClientInfo`, ...), `azure-diagnostics` for its typed
+///   columns (`identity_claim_*`, `httpStatusCode_d`, ...), otherwise `azure-diagnostics`;
+/// - JSON with `time`, or `operationName` with `resourceId`/`callerIpAddress`: `array` when
+///   it starts with `[`, else `storage`.
+///
+/// The container: `[` is [`Container::JsonDocuments`]; `{` is [`Container::JsonLines`] when
+/// the first line is a complete JSON value, else `JsonDocuments`; anything else is CSV.
+pub fn detect(head: &[u8]) -> Option<(LogFormat, Container)> {
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &head[start..];
+    match head.first()? {
+        b'{' | b'[' => {
+            let container = json_container(head);
+            let (keys, values) = scan_strings(head);
+            let form = json_form(head[0] == b'[', &keys, &values)?;
+            Some((form, container))
+        }
+        _ => {
+            let cols = csv_header(head)?;
+            if !cols.iter().any(|c| c == "timegenerated") || !cols.iter().any(|c| c == "operationname") {
+                return None;
+            }
+            Some((table_form(&cols, &[]), Container::Csv))
+        }
+    }
+}
+
+/// The layout of a JSON head (see [`detect`]); also used when the form is forced.
+pub(crate) fn json_container(head: &[u8]) -> Container {
+    if head.first() == Some(&b'[') {
+        return Container::JsonDocuments;
+    }
+    let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let first = head[..end].strip_suffix(b"\r").unwrap_or(&head[..end]);
+    if serde_json::from_slice::<IgnoredAny>(first).is_ok() {
+        Container::JsonLines
+    } else {
+        Container::JsonDocuments
+    }
+}
+
+fn json_form(is_array: bool, keys: &[String], values: &[String]) -> Option<LogFormat> {
+    let has = |k: &str| keys.iter().any(|x| x == k);
+    if (has("hits") && has("_source"))
+        || has("@timestamp")
+        || keys
+            .iter()
+            .any(|k| k.starts_with("azure.platformlogs") || k == "platformlogs")
+    {
+        return Some(LogFormat::Ecs);
+    }
+    if has("tables") && (has("columns") || has("rows")) {
+        return Some(table_form(values, values));
+    }
+    if has("records") {
+        return Some(LogFormat::EventHub);
+    }
+    if has("timegenerated") {
+        return Some(table_form(keys, values));
+    }
+    if has("time")
+        || (has("operationname") && (has("resourceid") || has("calleripaddress")))
+    {
+        return Some(if is_array {
+            LogFormat::Array
+        } else {
+            LogFormat::Storage
+        });
+    }
+    None
+}
+
+/// `AZKVAuditLogs` or `AzureDiagnostics`, from column names and (JSON) values.
+fn table_form(cols: &[String], values: &[String]) -> LogFormat {
+    if values.iter().any(|v| v == "azkvauditlogs") {
+        return LogFormat::Azkv;
+    }
+    if values.iter().any(|v| v == "azurediagnostics") {
+        return LogFormat::AzureDiagnostics;
+    }
+    let typed = [
+        "httpstatuscode_d",
+        "clientinfo_s",
+        "requesturi_s",
+        "id_s",
+        "tlsversion_s",
+        "resourcetype",
+    ];
+    if cols
+        .iter()
+        .any(|c| c.starts_with("identity_claim") || typed.contains(&c.as_str()))
+    {
+        return LogFormat::AzureDiagnostics;
+    }
+    let azkv = ["identity", "httpstatuscode", "clientinfo", "requesturi", "tlsversion"];
+    if cols.iter().any(|c| azkv.contains(&c.as_str())) {
+        return LogFormat::Azkv;
+    }
+    LogFormat::AzureDiagnostics
+}
+
+/// The column names of a CSV header row, normalised like [`column_key`].
+fn csv_header(head: &[u8]) -> Option<Vec<String>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(head);
+    let mut rec = csv::ByteRecord::new();
+    if !rdr.read_byte_record(&mut rec).ok()? {
+        return None;
+    }
+    let cols: Vec<String> = rec
+        .iter()
+        .map(|c| column_key(&String::from_utf8_lossy(c)))
+        .collect();
+    Some(cols)
+}
+
+/// The strings of a JSON head, lower-cased, split into keys (followed by `:`) and values.
+/// Tolerant: escapes are skipped over, a string cut by the end of the head is dropped.
+fn scan_strings(head: &[u8]) -> (Vec<String>, Vec<String>) {
+    let mut keys = Vec::new();
+    let mut values = Vec::new();
+    let mut i = 0;
+    while i < head.len() && keys.len() + values.len() < 4096 {
+        if head[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let start = i + 1;
+        let mut j = start;
+        let mut closed = false;
+        while j < head.len() {
+            match head[j] {
+                b'\\' => j += 2,
+                b'"' => {
+                    closed = true;
+                    break;
+                }
+                _ => j += 1,
+            }
+        }
+        if !closed {
+            break;
+        }
+        let s = String::from_utf8_lossy(&head[start..j]).to_ascii_lowercase();
+        let mut k = j + 1;
+        while k < head.len() && head[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        if head.get(k) == Some(&b':') {
+            keys.push(s);
+        } else if s.len() <= 64 {
+            values.push(s);
+        }
+        i = j + 1;
+    }
+    (keys, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Option<(LogFormat, Container)> {
+        detect(s.as_bytes())
+    }
+
+    #[test]
+    fn detects_each_form() {
+        use Container::*;
+        use LogFormat::*;
+        assert_eq!(
+            d("{\"time\":\"x\",\"operationName\":\"VaultGet\"}\n{\"time\""),
+            Some((Storage, JsonLines))
+        );
+        assert_eq!(d("\u{feff}{\n  \"time\": \"x\",\n"), Some((Storage, JsonDocuments)));
+        assert_eq!(d("    {\n  \"records\":\n  ["), Some((EventHub, JsonDocuments)));
+        assert_eq!(d("{\"records\":[{\"time\":1}]}\n"), Some((EventHub, JsonLines)));
+        assert_eq!(d("[\n  {\n  \"TenantId\": \"t\",\n \"time\": \"2020"), Some((Array, JsonDocuments)));
+        assert_eq!(
+            d("[{\"CallerIPAddress\":\"x\",\"TimeGenerated\":\"t\",\"identity_claim_upn_s\":\"\"}]"),
+            Some((AzureDiagnostics, JsonDocuments))
+        );
+        assert_eq!(
+            d("{\"TimeGenerated\":\"t\",\"CallerIpAddress\":\"x\",\"Identity\":\"{}\",\"HttpStatusCode\":200}\n"),
+            Some((Azkv, JsonLines))
+        );
+        assert_eq!(
+            d("{\"TimeGenerated\":\"t\",\"Type\":\"AZKVAuditLogs\"}"),
+            Some((Azkv, JsonLines))
+        );
+        assert_eq!(
+            d("{\"tables\":[{\"name\":\"PrimaryResult\",\"columns\":[{\"name\":\"TimeGenerated\"},{\"name\":\"httpStatusCode_d\"}"),
+            Some((AzureDiagnostics, JsonDocuments))
+        );
+        assert_eq!(
+            d("{\"tables\":[{\"columns\":[{\"name\":\"TimeGenerated\"},{\"name\":\"Identity\"}"),
+            Some((Azkv, JsonDocuments))
+        );
+        assert_eq!(d("{\"@timestamp\":\"t\",\"event\":{}}\n"), Some((Ecs, JsonLines)));
+        assert_eq!(
+            d("{\"azure.platformlogs.operation_name\":\"SecretGet\"}"),
+            Some((Ecs, JsonLines))
+        );
+        assert_eq!(
+            d("{\n\"took\": 3,\n\"hits\": {\"hits\": [{\"_index\":\"x\",\"_source\":{"),
+            Some((Ecs, JsonDocuments))
+        );
+        assert_eq!(
+            d("TimeGenerated [UTC],OperationName,CallerIPAddress,identity_claim_upn_s\r\n"),
+            Some((AzureDiagnostics, Csv))
+        );
+        assert_eq!(
+            d("\"TimeGenerated\",\"OperationName\",\"CallerIpAddress\",\"Identity\"\n"),
+            Some((Azkv, Csv))
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_know() {
+        assert_eq!(d(""), None);
+        assert_eq!(d(" \n\t"), None);
+        assert_eq!(detect(b"\x1f\x8b\x08\x00"), None);
+        assert_eq!(detect(b"\x00\x01\x02\xff\xfe"), None);
+        assert_eq!(d("{\"name\":\"x\",\"value\":1}"), None);
+        assert_eq!(d("a,b,c\n1,2,3\n"), None);
+        assert_eq!(d("PK\x03\x04"), None);
+    }
+}

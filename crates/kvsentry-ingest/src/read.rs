@@ -1,0 +1,336 @@
+//! Reading one input: gzip by magic bytes, BOM, form detection, then JSON Lines in chunks of
+//! lines, JSON documents whole, or CSV streamed.
+//!
+//! Read errors (a truncated gzip member, a failing disk) do not interrupt parsing: the
+//! reader is wrapped so that an error looks like the end of the data, everything decoded
+//! before it is delivered, and the error is reported for the file afterwards with the line
+//! reached.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, Chain, Cursor, Read};
+
+use flate2::read::MultiGzDecoder;
+use kvsentry_model::AuditEvent;
+
+use crate::detect::json_container;
+use crate::json::{Ctx, parse_documents};
+use crate::record::Builder;
+use crate::stats::{ReadStats, SkipReason};
+use crate::walk::Leaf;
+use crate::{Container, IngestError, Input, LogFormat, ReadOptions, detect};
+
+/// How many bytes [`detect`] is shown.
+const HEAD_BYTES: usize = 64 * 1024;
+
+/// A CSV column or `tables` column name as the mappings match it: lower case, without the
+/// portal's ` [UTC]` / ` [Local Time]` suffix.
+pub(crate) fn column_key(name: &str) -> String {
+    let n = name.trim().trim_start_matches('\u{feff}');
+    let n = match n.find(" [") {
+        Some(i) => &n[..i],
+        None => n,
+    };
+    n.trim().to_ascii_lowercase()
+}
+
+/// A reader that turns its first error into the end of the data, keeping the error.
+struct Guarded<R> {
+    inner: R,
+    err: Option<io::Error>,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Guarded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.err.is_some() {
+            return Ok(0);
+        }
+        loop {
+            match self.inner.read(buf) {
+                Ok(n) => {
+                    self.bytes += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.err = Some(e);
+                    return Ok(0);
+                }
+            }
+        }
+    }
+}
+
+type Source<'g> = Chain<Cursor<Vec<u8>>, &'g mut Guarded<Box<dyn Read>>>;
+
+fn damaged(src: &Source<'_>) -> bool {
+    src.get_ref().1.err.is_some()
+}
+
+/// Reads one input and calls `on_event` for each event: detects the form (unless
+/// `opts.format` forces one), gunzips (by magic bytes), and streams JSON Lines in blocks of
+/// complete lines through [`crate::parse_lines`]. Bad records are skipped and counted in
+/// `stats`; the error is for what stops the file (cannot open, unknown format, truncated
+/// gzip), after every record before the damage was delivered. `source` goes into each
+/// event's `origin`.
+pub fn read_input(
+    input: &Input,
+    source: u32,
+    opts: &ReadOptions,
+    stats: &mut ReadStats,
+    on_event: &mut dyn FnMut(&AuditEvent<'_>),
+) -> Result<(), IngestError> {
+    let r = read_inner(input, source, opts, stats, on_event);
+    stats.name_source(source, &input.display);
+    if r.is_err() {
+        stats.failed_files += 1;
+    }
+    r
+}
+
+fn read_inner(
+    input: &Input,
+    source: u32,
+    opts: &ReadOptions,
+    stats: &mut ReadStats,
+    on_event: &mut dyn FnMut(&AuditEvent<'_>),
+) -> Result<(), IngestError> {
+    let file = input.display.clone();
+    let mut raw: Box<dyn Read> = match &input.path {
+        Some(p) => Box::new(File::open(p).map_err(|e| IngestError::Open {
+            file: file.clone(),
+            source: e,
+        })?),
+        None => Box::new(io::stdin()),
+    };
+    let mut magic = Vec::with_capacity(2);
+    (&mut raw)
+        .take(2)
+        .read_to_end(&mut magic)
+        .map_err(|e| IngestError::Read {
+            file: file.clone(),
+            line: 0,
+            source: e,
+        })?;
+    let gz = magic == [0x1f, 0x8b];
+    let prefixed = Cursor::new(magic).chain(raw);
+    let decoded: Box<dyn Read> = if gz {
+        Box::new(MultiGzDecoder::new(prefixed))
+    } else {
+        Box::new(prefixed)
+    };
+    let mut guarded = Guarded {
+        inner: decoded,
+        err: None,
+        bytes: 0,
+    };
+
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    // Guarded never fails: an error ends the data.
+    let _ = (&mut guarded)
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head);
+    if head.starts_with(b"\xef\xbb\xbf") {
+        head.drain(..3);
+    }
+
+    let line_reached = if head.iter().all(u8::is_ascii_whitespace) && head.len() < HEAD_BYTES {
+        stats.empty_files += 1;
+        0
+    } else {
+        let (form, container) = match opts.format {
+            LogFormat::Auto => detect(&head).ok_or_else(|| IngestError::UnknownFormat {
+                file: file.clone(),
+                preview: preview(&head),
+            })?,
+            f => (f, forced_container(&head, f)),
+        };
+        stats.form(form).files += 1;
+        let mut src: Source<'_> = Cursor::new(head).chain(&mut guarded);
+        let mut ctx = Ctx {
+            form,
+            source,
+            opts,
+            stats: &mut *stats,
+            on_event,
+        };
+        match container {
+            Container::JsonLines => read_lines(&mut ctx, &mut src, opts.chunk_bytes),
+            Container::JsonDocuments => {
+                let mut buf = Vec::new();
+                let _ = src.read_to_end(&mut buf);
+                let text = String::from_utf8_lossy(&buf);
+                parse_documents(&mut ctx, &text, 1);
+                1 + buf.iter().filter(|&&b| b == b'\n').count() as u64
+            }
+            Container::Csv => read_csv(&mut ctx, src),
+        }
+    };
+    stats.bytes += guarded.bytes;
+    match guarded.err {
+        None => Ok(()),
+        Some(e) if gz => Err(IngestError::TruncatedGzip {
+            file,
+            line: line_reached,
+            source: e,
+        }),
+        Some(e) => Err(IngestError::Read {
+            file,
+            line: line_reached,
+            source: e,
+        }),
+    }
+}
+
+/// The layout when the form is forced: JSON by its first byte, else CSV for the table
+/// forms and JSON Lines (whose bad lines are then skipped one by one) for the others.
+fn forced_container(head: &[u8], form: LogFormat) -> Container {
+    let t = head.iter().position(|b| !b.is_ascii_whitespace()).map_or(&[][..], |i| &head[i..]);
+    match t.first() {
+        Some(b'{') | Some(b'[') => json_container(t),
+        _ if form.is_table() => Container::Csv,
+        _ => Container::JsonLines,
+    }
+}
+
+/// The first bytes, printable, for an error message.
+fn preview(head: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &b in head.iter().take(24) {
+        if b.is_ascii_graphic() || b == b' ' {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// JSON Lines in blocks of about `chunk` bytes cut after a newline; returns the last line
+/// read. A partial last line left by a read error is not parsed (the error reports it).
+fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 {
+    let chunk = chunk.max(4096);
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk + 64 * 1024);
+    let mut line = 1u64;
+    loop {
+        let want = chunk.saturating_sub(buf.len()).max(64 * 1024);
+        let before = buf.len();
+        let _ = src.take(want as u64).read_to_end(&mut buf);
+        let eof = buf.len() == before;
+        let cut = if eof {
+            if damaged(src) {
+                0
+            } else {
+                buf.len()
+            }
+        } else {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(i) if buf.len() >= chunk => i + 1,
+                _ => continue,
+            }
+        };
+        if cut > 0 {
+            let block = &buf[..cut];
+            let text = String::from_utf8_lossy(block);
+            crate::json::parse_lines(
+                ctx.form,
+                &text,
+                line,
+                ctx.source,
+                ctx.opts,
+                ctx.stats,
+                ctx.on_event,
+            );
+            line += block.iter().filter(|&&b| b == b'\n').count() as u64;
+            buf.drain(..cut);
+        }
+        if eof {
+            return line.saturating_sub(u64::from(buf.is_empty() || cut == 0));
+        }
+    }
+}
+
+/// CSV with a header row. Each row is mapped under its column names; a row is held back
+/// until the next one is read, so that a row cut by a read error is not delivered.
+fn read_csv(ctx: &mut Ctx<'_, '_>, src: Source<'_>) -> u64 {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(src);
+    let headers: Vec<String> = match rdr.byte_headers() {
+        Ok(h) => h
+            .iter()
+            .map(|c| column_key(&String::from_utf8_lossy(c)))
+            .collect(),
+        Err(e) => {
+            ctx.stats.form(ctx.form).records += 1;
+            ctx.stats
+                .skip(ctx.source, 1, SkipReason::MalformedCsv, e.to_string());
+            return 1;
+        }
+    };
+    let mut pending: Option<(csv::ByteRecord, u64)> = None;
+    let mut rec = csv::ByteRecord::new();
+    let mut line = 1;
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {
+                let l = rec.position().map_or(line, |p| p.line());
+                if let Some((prev, pl)) = pending.take() {
+                    csv_row(ctx, &headers, &prev, pl);
+                    line = pl;
+                }
+                pending = Some((rec.clone(), l));
+            }
+            Ok(false) => break,
+            Err(e) => {
+                let l = e.position().map_or(line, |p| p.line());
+                ctx.stats.form(ctx.form).records += 1;
+                ctx.stats
+                    .skip(ctx.source, l, SkipReason::MalformedCsv, e.to_string());
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some((prev, pl)) = pending {
+        if !damaged(rdr.get_ref()) {
+            csv_row(ctx, &headers, &prev, pl);
+            line = pl;
+        }
+    }
+    line
+}
+
+fn csv_row(ctx: &mut Ctx<'_, '_>, headers: &[String], rec: &csv::ByteRecord, line: u64) {
+    let map = crate::json::mapper(ctx.form);
+    let mut b = Builder::default();
+    for (name, cell) in headers.iter().zip(rec.iter()) {
+        if cell.is_empty() {
+            continue;
+        }
+        let text: Cow<'_, str> = String::from_utf8_lossy(cell);
+        map(&mut b, name, Leaf::Str(text));
+    }
+    crate::json::deliver_row(ctx, b, line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_keys() {
+        assert_eq!(column_key("TimeGenerated [UTC]"), "timegenerated");
+        assert_eq!(column_key(" CallerIPAddress "), "calleripaddress");
+        assert_eq!(column_key("\u{feff}TimeGenerated"), "timegenerated");
+    }
+
+    #[test]
+    fn preview_is_printable() {
+        assert_eq!(preview(b"PK\x03\x04ab"), "\"PK\\x03\\x04ab\"");
+    }
+}

@@ -1,0 +1,131 @@
+//! Event times in every spelling the forms use, to a UTC [`Timestamp`].
+
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime, Time};
+use jiff::tz::TimeZone;
+
+/// Parses an event time: RFC 3339 with up to 9 fractional digits (Key Vault writes 7), a
+/// space instead of `T`, no offset at all (taken as UTC, as Log Analytics exports mean it),
+/// and the portal's CSV format `1/25/2023, 12:32:50.128 PM` (UTC).
+pub fn parse_time(text: &str) -> Option<Timestamp> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if let Ok(ts) = t.parse::<Timestamp>() {
+        return Some(ts);
+    }
+    if let Ok(dt) = t.parse::<DateTime>() {
+        return TimeZone::UTC.to_timestamp(dt).ok();
+    }
+    parse_portal(t)
+}
+
+/// `M/D/YYYY, h:mm:ss[.fff] AM|PM` (the comma optional, the AM/PM too: 24-hour then).
+fn parse_portal(t: &str) -> Option<Timestamp> {
+    let (date, rest) = t.split_once([',', ' '])?;
+    let mut d = date.split('/');
+    let month: i8 = d.next()?.trim().parse().ok()?;
+    let day: i8 = d.next()?.trim().parse().ok()?;
+    let year: i16 = d.next()?.trim().parse().ok()?;
+    if d.next().is_some() {
+        return None;
+    }
+    let rest = rest.trim();
+    let (clock, ampm) = match rest.rsplit_once(' ') {
+        Some((c, m)) => (c.trim(), Some(m.trim())),
+        None => (rest, None),
+    };
+    let mut c = clock.split(':');
+    let mut hour: i8 = c.next()?.parse().ok()?;
+    let minute: i8 = c.next()?.parse().ok()?;
+    let sec_text = c.next().unwrap_or("0");
+    if c.next().is_some() {
+        return None;
+    }
+    let (sec, frac) = match sec_text.split_once('.') {
+        Some((s, f)) => (s, f),
+        None => (sec_text, ""),
+    };
+    let second: i8 = sec.parse().ok()?;
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut nanos: i32 = 0;
+    for (i, b) in frac.bytes().enumerate() {
+        nanos += i32::from(b - b'0') * 10i32.pow(8 - i as u32);
+    }
+    match ampm.map(|m| m.to_ascii_uppercase()) {
+        None => {}
+        Some(m) if m == "AM" => {
+            if !(1..=12).contains(&hour) {
+                return None;
+            }
+            if hour == 12 {
+                hour = 0;
+            }
+        }
+        Some(m) if m == "PM" => {
+            if !(1..=12).contains(&hour) {
+                return None;
+            }
+            if hour != 12 {
+                hour += 12;
+            }
+        }
+        Some(_) => return None,
+    }
+    let date = Date::new(year, month, day).ok()?;
+    let time = Time::new(hour, minute, second, nanos).ok()?;
+    TimeZone::UTC
+        .to_timestamp(DateTime::from_parts(date, time))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_every_spelling() {
+        let want = ts("2023-01-25T12:32:50.1285329Z");
+        assert_eq!(want.subsec_nanosecond(), 128_532_900);
+        assert_eq!(parse_time("2023-01-25T12:32:50.1285329Z"), Some(want));
+        assert_eq!(parse_time(" 2023-01-25T12:32:50.1285329 "), Some(want));
+        assert_eq!(parse_time("2023-01-25T13:32:50.1285329+01:00"), Some(want));
+        let ms = ts("2023-01-25T12:32:50.128Z");
+        assert_eq!(parse_time("2023-01-25 12:32:50.128Z"), Some(ms));
+        assert_eq!(parse_time("1/25/2023, 12:32:50.128 PM"), Some(ms));
+        assert_eq!(
+            parse_time("1/25/2023, 12:32:50.128 AM"),
+            Some(ts("2023-01-25T00:32:50.128Z"))
+        );
+        assert_eq!(
+            parse_time("12/5/2023, 1:02:03 PM"),
+            Some(ts("2023-12-05T13:02:03Z"))
+        );
+        assert_eq!(
+            parse_time("12/5/2023 13:02:03.5"),
+            Some(ts("2023-12-05T13:02:03.5Z"))
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            "",
+            "yesterday",
+            "2023-13-25T12:32:50Z",
+            "1/25/2023, 13:32:50 PM",
+            "1/25/2023, 12:32:50 XM",
+            "1/2/3/4, 1:2:3",
+            "None",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+}
