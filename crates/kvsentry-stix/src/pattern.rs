@@ -1054,3 +1054,323 @@ impl fmt::Display for Literal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Pattern {
+        parse_pattern(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn e(s: &str) -> PatternError {
+        parse_pattern(s).expect_err(s)
+    }
+
+    fn only_cmp(pat: &Pattern) -> &Comparison {
+        match &pat.root {
+            ObservationExpr::Observation(ComparisonExpr::Comparison(c)) => c,
+            other => panic!("not a single comparison: {other:?}"),
+        }
+    }
+
+    fn prop(s: &str) -> PathStep {
+        PathStep::Property(s.into())
+    }
+
+    #[test]
+    fn simple_comparison() {
+        let pat = p("[ipv4-addr:value = '198.51.100.1']");
+        let c = only_cmp(&pat);
+        assert_eq!(c.path.object_type, "ipv4-addr");
+        assert_eq!(c.path.steps, vec![prop("value")]);
+        assert_eq!(c.operator, Operator::Eq);
+        assert!(!c.negated);
+        assert_eq!(
+            c.value,
+            ComparisonValue::Single(Literal::String("198.51.100.1".into()))
+        );
+        assert_eq!(c.offset, 1);
+    }
+
+    #[test]
+    fn object_paths() {
+        let pat = p("[file:hashes.'SHA-256' = 'ab']");
+        assert_eq!(
+            only_cmp(&pat).path.steps,
+            vec![prop("hashes"), prop("SHA-256")]
+        );
+        let pat = p("[windows-registry-key:values[*].name = 'x']");
+        assert_eq!(
+            only_cmp(&pat).path.steps,
+            vec![prop("values"), PathStep::AnyIndex, prop("name")]
+        );
+        let pat = p("[file:extensions.'windows-pebinary-ext'.sections[0].entropy > 7.0]");
+        assert_eq!(
+            only_cmp(&pat).path.steps,
+            vec![
+                prop("extensions"),
+                prop("windows-pebinary-ext"),
+                prop("sections"),
+                PathStep::Index(0),
+                prop("entropy")
+            ]
+        );
+        let pat = p("[network-traffic:src_ref.value = '52.178.1.1']");
+        assert_eq!(
+            only_cmp(&pat).path.steps,
+            vec![prop("src_ref"), prop("value")]
+        );
+        let pat = p("[x-custom-thing:x_field[-1] = 1]");
+        assert_eq!(only_cmp(&pat).path.object_type, "x-custom-thing");
+        assert_eq!(
+            only_cmp(&pat).path.steps,
+            vec![prop("x_field"), PathStep::Index(-1)]
+        );
+    }
+
+    #[test]
+    fn every_operator() {
+        let cases = [
+            ("=", Operator::Eq),
+            ("!=", Operator::Neq),
+            ("<>", Operator::Neq),
+            (">", Operator::Gt),
+            ("<", Operator::Lt),
+            (">=", Operator::Ge),
+            ("<=", Operator::Le),
+            ("LIKE", Operator::Like),
+            ("MATCHES", Operator::Matches),
+            ("ISSUBSET", Operator::IsSubset),
+            ("ISSUPERSET", Operator::IsSuperset),
+        ];
+        for (op, want) in cases {
+            let pat = p(&format!("[a:b {op} 'x']"));
+            assert_eq!(only_cmp(&pat).operator, want, "{op}");
+            let pat = p(&format!("[a:b NOT {op} 'x']"));
+            assert!(only_cmp(&pat).negated, "NOT {op}");
+        }
+        let pat = p("[a:b IN ('x', 2, 3.5, true, FALSE)]");
+        assert_eq!(
+            only_cmp(&pat).value,
+            ComparisonValue::Set(vec![
+                Literal::String("x".into()),
+                Literal::Int(2),
+                Literal::Float(3.5),
+                Literal::Bool(true),
+                Literal::Bool(false)
+            ])
+        );
+        assert!(only_cmp(&p("[a:b NOT IN ('x')]")).negated);
+        let pat = p("[EXISTS windows-registry-key:values]");
+        assert_eq!(only_cmp(&pat).operator, Operator::Exists);
+        assert_eq!(only_cmp(&pat).value, ComparisonValue::None);
+        assert!(only_cmp(&p("[NOT EXISTS a:b]")).negated);
+    }
+
+    #[test]
+    fn literals() {
+        let lit = |s: &str| match &only_cmp(&p(&format!("[a:b = {s}]"))).value {
+            ComparisonValue::Single(l) => l.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            lit("'it\\'s \\\\ ok'"),
+            Literal::String("it's \\ ok".into())
+        );
+        assert_eq!(lit("-42"), Literal::Int(-42));
+        assert_eq!(lit("+7"), Literal::Int(7));
+        assert_eq!(lit("-0.5"), Literal::Float(-0.5));
+        assert_eq!(lit("1.5e3"), Literal::Float(1500.0));
+        assert_eq!(lit("true"), Literal::Bool(true));
+        assert_eq!(
+            lit("t'2016-01-20T12:31:12.123Z'"),
+            Literal::Timestamp("2016-01-20T12:31:12.123Z".parse().unwrap())
+        );
+        assert_eq!(lit("h'ff00A1'"), Literal::Hex(vec![0xff, 0x00, 0xa1]));
+        assert_eq!(lit("b'aGVsbG8='"), Literal::Binary(b"hello".to_vec()));
+        assert_eq!(lit("b'aGk='"), Literal::Binary(b"hi".to_vec()));
+        assert_eq!(lit("b''"), Literal::Binary(Vec::new()));
+        assert_eq!(lit("'ünïcode'"), Literal::String("ünïcode".into()));
+    }
+
+    #[test]
+    fn comparison_precedence_and_parentheses() {
+        // AND binds tighter than OR.
+        let pat = p("[a:b = 1 OR a:c = 2 AND a:d = 3]");
+        let ObservationExpr::Observation(ComparisonExpr::Or(items)) = &pat.root else {
+            panic!("{pat:?}")
+        };
+        assert_eq!(items.len(), 2);
+        assert!(matches!(&items[1], ComparisonExpr::And(v) if v.len() == 2));
+        let pat = p("[(a:b = 1 OR a:c = 2) AND a:d = 3]");
+        let ObservationExpr::Observation(ComparisonExpr::And(items)) = &pat.root else {
+            panic!("{pat:?}")
+        };
+        assert!(matches!(&items[0], ComparisonExpr::Or(v) if v.len() == 2));
+    }
+
+    #[test]
+    fn observation_operators_and_qualifiers() {
+        let pat = p("[a:b = 1] AND [a:c = 2] OR [a:d = 3] FOLLOWEDBY [a:e = 4]");
+        let ObservationExpr::FollowedBy(fb) = &pat.root else {
+            panic!("{pat:?}")
+        };
+        assert_eq!(fb.len(), 2);
+        let ObservationExpr::Or(or) = &fb[0] else {
+            panic!("{pat:?}")
+        };
+        assert!(matches!(&or[0], ObservationExpr::And(v) if v.len() == 2));
+
+        let pat = p("([a:b = 1] OR [a:c = 2]) WITHIN 300 SECONDS");
+        let ObservationExpr::Qualified { expr, qualifier } = &pat.root else {
+            panic!("{pat:?}")
+        };
+        assert_eq!(*qualifier, Qualifier::Within { seconds: 300.0 });
+        assert!(matches!(**expr, ObservationExpr::Or(_)));
+
+        let pat = p("[a:b = 1] REPEATS 5 TIMES WITHIN 1.5 SECONDS");
+        let ObservationExpr::Qualified { expr, qualifier } = &pat.root else {
+            panic!("{pat:?}")
+        };
+        assert_eq!(*qualifier, Qualifier::Within { seconds: 1.5 });
+        assert!(matches!(
+            **expr,
+            ObservationExpr::Qualified {
+                qualifier: Qualifier::Repeats { times: 5 },
+                ..
+            }
+        ));
+
+        let pat = p("[a:b = 1] START t'2016-06-01T00:00:00Z' STOP t'2016-07-01T00:00:00Z'");
+        assert!(matches!(
+            &pat.root,
+            ObservationExpr::Qualified {
+                qualifier: Qualifier::StartStop { .. },
+                ..
+            }
+        ));
+    }
+
+    fn without_offsets(mut pat: Pattern) -> Pattern {
+        fn obs(e: &mut ObservationExpr) {
+            match e {
+                ObservationExpr::Observation(c) => cmp(c),
+                ObservationExpr::And(v)
+                | ObservationExpr::Or(v)
+                | ObservationExpr::FollowedBy(v) => v.iter_mut().for_each(obs),
+                ObservationExpr::Qualified { expr, .. } => obs(expr),
+            }
+        }
+        fn cmp(e: &mut ComparisonExpr) {
+            match e {
+                ComparisonExpr::And(v) | ComparisonExpr::Or(v) => v.iter_mut().for_each(cmp),
+                ComparisonExpr::Comparison(c) => c.offset = 0,
+            }
+        }
+        obs(&mut pat.root);
+        pat
+    }
+
+    #[test]
+    fn spec_examples_parse_and_round_trip() {
+        for s in [
+            "[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f']",
+            "[email-message:from_ref.value MATCHES '.+\\\\@example\\\\.com$' AND email-message:body_multipart[*].body_raw_ref.name MATCHES '^Final Report.+\\\\.exe$']",
+            "[ipv4-addr:value ISSUBSET '198.51.100.0/24' OR ipv4-addr:value ISSUBSET '203.0.113.0/24']",
+            "[domain-name:value = 'example.com'] AND [ipv4-addr:value = '52.178.1.1'] FOLLOWEDBY [file:name = 'x'] WITHIN 10 SECONDS",
+            "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '52.178.1.1' AND network-traffic:dst_port = 443]",
+            "[artifact:mime_type = 'application/vnd.tcpdump.pcap' AND artifact:payload_bin MATCHES '\\\\xd4\\\\xc3\\\\xb2\\\\xa1\\\\x02\\\\x00\\\\x04\\\\x00']",
+            "[file:mime_type = 'application/x-pdf' AND file:parent_directory_ref.path NOT LIKE 'C:\\\\Windows%']",
+            "([a:b = 1] AND [a:c = h'0aff']) OR ([a:d = b'aGVsbG8='] REPEATS 2 TIMES)",
+            "[user-account:account_last_login < t'2016-01-01T00:00:00Z' AND NOT EXISTS user-account:x]",
+            "[a:b IN ()]",
+        ] {
+            let pat = p(s);
+            let printed = pat.to_string();
+            let again = p(&printed);
+            assert_eq!(again.to_string(), printed, "{s}");
+            assert_eq!(
+                without_offsets(again),
+                without_offsets(pat),
+                "{s} -> {printed}"
+            );
+        }
+        assert_eq!(
+            p("[a:b='x'  AND  a:'c d'[*] = 2]").to_string(),
+            "[a:b = 'x' AND a:'c d'[*] = 2]"
+        );
+    }
+
+    #[test]
+    fn errors_carry_offset_and_expectation() {
+        // Unterminated string: points at the opening quote.
+        let x = e("[ipv4-addr:value = '1.2.3.4]");
+        assert_eq!(x.offset, 19);
+        assert!(x.expected.contains("closing quote"), "{x}");
+        // Bad operator.
+        let x = e("[ipv4-addr:value == '1.2.3.4']");
+        assert_eq!(x.offset, 18);
+        assert!(x.expected.contains("literal"), "{x}");
+        let x = e("[ipv4-addr:value EQUALS '1.2.3.4']");
+        assert_eq!(
+            (x.offset, x.expected.as_str(), x.found.as_str()),
+            (17, "a comparison operator", "'EQUALS'")
+        );
+        let x = e("[ipv4-addr:value ~ '1']");
+        assert_eq!((x.offset, x.found.as_str()), (17, "'~'"));
+        // Missing closing bracket.
+        let x = e("[ipv4-addr:value = '1.2.3.4'");
+        assert_eq!((x.offset, x.found.as_str()), (28, "end of pattern"));
+        assert!(x.expected.contains("']'"), "{x}");
+        // Missing opening bracket.
+        let x = e("ipv4-addr:value = '1.2.3.4']");
+        assert_eq!(x.offset, 0);
+        assert!(x.expected.contains("'['"), "{x}");
+        // Bad timestamps.
+        let x = e("[a:b = t'2016-13-01T00:00:00Z']");
+        assert_eq!(x.offset, 7);
+        assert!(x.expected.contains("timestamp"), "{x}");
+        let x = e("[a:b = t'2016-01-01 00:00:00']");
+        assert_eq!(x.offset, 7);
+        let x = e("[a:b = 1] START t'2016-02-01T00:00:00Z' STOP t'2016-01-01T00:00:00Z'");
+        assert_eq!(x.offset, 45);
+        // Trailing garbage, bad escapes, bad hex/base64, missing path pieces.
+        assert_eq!(e("[a:b = 1] [a:c = 2]").offset, 10);
+        assert_eq!(e("[a:b = 'x\\n']").offset, 9);
+        assert_eq!(e("[a:b = h'abc']").offset, 7);
+        assert_eq!(e("[a:b = b'a$==']").offset, 7);
+        assert_eq!(e("[a = 1]").offset, 3);
+        assert_eq!(e("[a:b > true]").offset, 7);
+        assert_eq!(e("[a:b LIKE 5]").offset, 10);
+        assert_eq!(e("[a:b IN ('x' 'y')]").offset, 13);
+        assert_eq!(e("[a:b = 1] WITHIN 0 SECONDS").offset, 17);
+        assert_eq!(e("[a:b = 1] REPEATS 2").offset, 19);
+        assert_eq!(e("[a:b = 1] AND").offset, 13);
+        assert_eq!(e("").offset, 0);
+        assert_eq!(e("[]").offset, 1);
+        // Offsets count characters, not bytes.
+        assert_eq!(e("[a:b = 'ü'] x").offset, 12);
+        assert_eq!(
+            e("[a:b = 1").to_string(),
+            "at character 8: expected ']' closing the observation, or AND/OR, found end of pattern"
+        );
+    }
+
+    #[test]
+    fn base64_round_trips() {
+        for data in [
+            &b""[..],
+            b"a",
+            b"ab",
+            b"abc",
+            b"abcd",
+            &[0u8, 255, 128, 7, 9],
+        ] {
+            assert_eq!(decode_base64(&encode_base64(data)).unwrap(), data);
+        }
+        assert_eq!(encode_base64(b"hello"), "aGVsbG8=");
+        assert_eq!(decode_base64("abc"), None);
+        assert_eq!(decode_base64("a==="), None);
+    }
+}
