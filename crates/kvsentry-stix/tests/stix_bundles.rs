@@ -310,7 +310,7 @@ fn strict_mode_fails_on_a_malformed_pattern_naming_id_and_offset() {
     assert_eq!(source.offset, 36);
     assert_eq!(
         err.to_string(),
-        "indicator indicator--88888888-8888-4888-8888-888888888888: malformed XX
+        "indicator indicator--88888888-8888-4888-8888-888888888888: malformed pattern at \
          character 36: expected an object path (type:property), found ']'"
     );
     assert!(parse_bundle_strict(include_str!("fixtures/apt1_trimmed.json")).is_ok());
