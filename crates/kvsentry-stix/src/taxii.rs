@@ -157,10 +157,8 @@ pub struct SyncReport {
 pub enum TaxiiError {
     #[error("{url}: authentication failed (HTTP {status}): check the user/password or token")]
     Auth { url: String, status: u16 },
-    #[error(
-        "{url}: server does not accept `{TAXII_MEDIA_TYPE}` (HTTP 406): is it a TAXII 2.1 server?"
-    )]
-    NotAcceptable { url: String },
+    #[error("{url}: server does not accept `{accept}` (HTTP 406): is it a TAXII 2.1 server?")]
+    NotAcceptable { url: String, accept: String },
     #[error("{url}: no collection {collection_id:?} (HTTP 404); the API root has: {}", fmt_list(.available))]
     NoSuchCollection {
         url: String,
@@ -206,6 +204,7 @@ fn fmt_list(v: &[String]) -> String {
 pub struct TaxiiClient {
     agent: ureq::Agent,
     auth: Auth,
+    accept: String,
     max_pages: usize,
     max_body: u64,
 }
@@ -242,6 +241,7 @@ impl TaxiiClient {
         TaxiiClient {
             agent,
             auth,
+            accept: TAXII_MEDIA_TYPE.to_owned(),
             max_pages: 10_000,
             max_body: 512 * 1024 * 1024,
         }
@@ -250,6 +250,13 @@ impl TaxiiClient {
     /// Bounds the number of pages one [`objects`](Self::objects) call follows (default 10 000).
     pub fn max_pages(mut self, pages: usize) -> Self {
         self.max_pages = pages.max(1);
+        self
+    }
+
+    /// Overrides the `Accept` media type (default [`TAXII_MEDIA_TYPE`]), for servers that
+    /// insist on another spelling.
+    pub fn with_accept(mut self, media_type: &str) -> Self {
+        self.accept = media_type.to_owned();
         self
     }
 
@@ -270,7 +277,7 @@ impl TaxiiClient {
     fn get(&self, url: &str, query: &[(&str, String)]) -> Result<Reply, TaxiiError> {
         let mut req = self
             .authorize(self.agent.get(url))
-            .header("Accept", TAXII_MEDIA_TYPE);
+            .header("Accept", &self.accept);
         for (k, v) in query {
             req = req.query(*k, v);
         }
@@ -309,7 +316,10 @@ impl TaxiiClient {
                 url: url.into(),
                 status,
             }),
-            406 => Err(TaxiiError::NotAcceptable { url: url.into() }),
+            406 => Err(TaxiiError::NotAcceptable {
+                url: url.into(),
+                accept: self.accept.clone(),
+            }),
             _ => Err(TaxiiError::Http {
                 url: url.into(),
                 status,
@@ -561,7 +571,7 @@ impl TaxiiClient {
         let body = json!({ "objects": objects }).to_string();
         let resp = self
             .authorize(self.agent.post(&url))
-            .header("Accept", TAXII_MEDIA_TYPE)
+            .header("Accept", &self.accept)
             .header("Content-Type", TAXII_MEDIA_TYPE)
             .send(body.as_str())
             .map_err(|e| transport_error(&url, e))?;
