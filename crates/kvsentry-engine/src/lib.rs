@@ -1,0 +1,488 @@
+//! Push-based evaluation of kvsentry rules over audit events.
+//!
+//! Events arrive one at a time; each rule keeps bounded state; windows close on *event time*,
+//! so the same engine serves `hunt` (a file is a finite stream: call [`Engine::finish`]) and a
+//! long-running `serve`.
+//!
+//! Two stages, so a parallel reader can run the first on many threads:
+//! - [`Preparer::prepare`] (`&self`, `Sync`): runs every rule's filter and copies, for the
+//!   rules an event passes, its group key and the few values the rule's aggregates need into
+//!   a small owned [`Prepared`]. An event that matches no rule allocates nothing.
+//! - [`Engine::observe`] (`&mut self`): feeds the prepared rows to the rules' windows and
+//!   emits the alerts whose windows the watermark has passed.
+//!
+//! ## Event time, lateness and the watermark
+//! The watermark is the newest event time seen minus `max_lateness`. Events at or after it
+//! are handled exactly, whatever their arrival order. Events before it are *late*: they are
+//! counted ([`EngineStats::late_events`]) and still applied where their window is open
+//! (a tumbling window whose end is after the watermark, a sliding burst not yet emitted),
+//! else dropped and counted ([`EngineStats::late_dropped`]). Memory is bounded by the open
+//! windows and, for sliding rules, the reorder buffer of the last `max_lateness` of rows.
+//!
+//! ## Windows
+//! - Tumbling: `[floor(t, size), +size)` aligned to the Unix epoch (like ES|QL `DATE_TRUNC`);
+//!   an event at exactly 10:01:00.0000000 belongs to the 10:01 window.
+//! - Sliding: a burst is caught in any span of the window's length. After each event at `t`
+//!   (in time order) the span `(t - size, t]` is evaluated; when the condition holds, the
+//!   alert's window is `[s, s + size)` where `s` is the time of the span's earliest event,
+//!   its aggregates cover all the group's events in that window, and it is emitted when the
+//!   watermark passes the window's end. No new alert for the group until that end plus the
+//!   suppression period (events before then start no burst).
+//!
+//! ## Groups
+//! A missing group-by value is a value of its own (null), like ES|QL's null bucket: events
+//! without a UPN form one group under a rule grouped by UPN. Rules decide whether such a
+//! group may alert (the seed rule's `actor_unique_count == 1` makes it never alert).
+//!
+//! ## Suppression
+//! At most one alert per group per suppression period: a group that alerted for a window
+//! ending at `e` does not alert again for windows starting before `e + suppression`
+//! (with the default 0, one alert per window).
+
+mod acc;
+mod plan;
+mod window;
+
+use std::fmt;
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+use kvsentry_model::{Alert, AuditEvent, Origin, TimeWindow};
+use kvsentry_rules::{ClauseOutcome, RuleSet};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::plan::{CompiledRule, Row, nanos};
+use crate::window::{Ctx, Emitted, RuleState};
+
+/// Names the source of an evidence event (`file:line`) from its origin.
+pub type EvidenceSource = Arc<dyn Fn(&Origin) -> Option<String> + Send + Sync>;
+
+/// A source naming function from the run's list of inputs: origin `{source: i, line: n}`
+/// becomes `"<names[i]>:<n>"`.
+pub fn evidence_from_names(names: Vec<String>) -> EvidenceSource {
+    Arc::new(move |o: &Origin| {
+        let name = names.get(usize::try_from(o.source).ok()?)?;
+        Some(if o.line > 0 {
+            format!("{name}:{}", o.line)
+        } else {
+            name.clone()
+        })
+    })
+}
+
+#[derive(Clone)]
+pub struct EngineOptions {
+    /// How far behind the newest event time an event may arrive and still be handled
+    /// exactly (default 1 hour).
+    pub max_lateness: SignedDuration,
+    /// Record, for this rule id, every closed window and group that passed its filter.
+    pub explain: Option<String>,
+    /// Names evidence sources; `None` leaves `EvidenceRef::source` empty.
+    pub evidence_source: Option<EvidenceSource>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            max_lateness: SignedDuration::from_hours(1),
+            explain: None,
+            evidence_source: None,
+        }
+    }
+}
+
+impl fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("max_lateness", &self.max_lateness)
+            .field("explain", &self.explain)
+            .field("evidence_source", &self.evidence_source.is_some())
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("--explain: no enabled rule has id `{0}`")]
+    UnknownExplainRule(String),
+    #[error("max lateness must not be negative (got {0})")]
+    NegativeLateness(String),
+    #[error("rule `{0}`: its kind is not supported by this engine")]
+    UnsupportedRule(String),
+}
+
+/// Counters of one rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    pub rule_id: String,
+    /// Events that passed the filter.
+    pub events_matched: u64,
+    pub alerts: u64,
+    /// Windows whose condition held but which were suppressed.
+    pub suppressed: u64,
+    /// Most tumbling windows open at once.
+    pub max_open_windows: u64,
+    /// Most groups held at once (over all open windows).
+    pub max_open_groups: u64,
+    /// Most rows held in the sliding reorder buffer.
+    pub max_buffered: u64,
+    /// Most rows held in one sliding group's span.
+    pub max_window_rows: u64,
+}
+
+/// Counters of a run, showing that memory stays bounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EngineStats {
+    pub events_seen: u64,
+    /// Events older than the watermark when they arrived.
+    pub late_events: u64,
+    /// Late events that no open window could take.
+    pub late_dropped: u64,
+    pub rules: Vec<RuleStats>,
+}
+
+impl EngineStats {
+    pub fn rule(&self, id: &str) -> Option<&RuleStats> {
+        self.rules.iter().find(|r| r.rule_id == id)
+    }
+}
+
+/// One closed window and group of the explained rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    pub rule_id: String,
+    pub window: TimeWindow,
+    pub group: Map<String, Value>,
+    /// The aggregates, as an alert would carry them.
+    pub fields: Map<String, Value>,
+    /// Each comparison of the condition with its values and outcome.
+    #[serde(serialize_with = "ser_clauses")]
+    pub clauses: Vec<ClauseOutcome>,
+    /// The condition held.
+    pub passed: bool,
+    /// An alert went out (false when the condition failed or the alert was suppressed).
+    pub alerted: bool,
+    pub note: Option<String>,
+}
+
+fn ser_clauses<S: serde::Serializer>(c: &[ClauseOutcome], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(c.iter().map(ToString::to_string))
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let group = self
+            .group
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        write!(
+            f,
+            "[{} .. {}) {group}: {}",
+            self.window.start,
+            self.window.end,
+            self.clauses
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )?;
+        write!(
+            f,
+            " => {}",
+            if self.alerted {
+                "alert"
+            } else if self.passed {
+                "suppressed"
+            } else {
+                "no alert"
+            }
+        )?;
+        if let Some(n) = &self.note {
+            write!(f, " ({n})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What one event contributes: a row for each rule whose filter it passed.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    time: i64,
+    rows: Vec<(usize, Row)>,
+    /// For the explained rule: the top-level filter clause that rejected the event.
+    explain_reject: Option<usize>,
+}
+
+impl Prepared {
+    /// True when the event passed no rule's filter.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Number of rules whose filter the event passed.
+    pub fn matched_rules(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+/// The stateless stage: compiled rules. `Send + Sync`; share it across reader threads.
+#[derive(Debug)]
+pub struct Preparer {
+    rules: Vec<CompiledRule>,
+    explain: Option<usize>,
+}
+
+impl Preparer {
+    /// Runs the filters on one event.
+    pub fn prepare(&self, ev: &AuditEvent<'_>) -> Prepared {
+        let mut rows = Vec::new();
+        let mut explain_reject = None;
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.filter.matches(ev) {
+                rows.push((i, r.row(ev)));
+            } else if self.explain == Some(i) {
+                explain_reject = r.filter.first_failing(ev);
+            }
+        }
+        Prepared {
+            time: nanos(ev.time),
+            rows,
+            explain_reject,
+        }
+    }
+}
+
+/// The engine: compiled rules plus their window state.
+pub struct Engine {
+    prep: Arc<Preparer>,
+    states: Vec<RuleState>,
+    lateness: i64,
+    max_seen: Option<i64>,
+    watermark: Option<i64>,
+    seq: u64,
+    stats: EngineStats,
+    explanations: Vec<Explanation>,
+    explain_rejected: Vec<u64>,
+    source: Option<EvidenceSource>,
+    buf: Vec<f64>,
+    finished: bool,
+}
+
+impl Engine {
+    /// Compiles the enabled rules of `rules`.
+    pub fn new(rules: &RuleSet, opts: EngineOptions) -> Result<Engine, EngineError> {
+        if opts.max_lateness.is_negative() {
+            return Err(EngineError::NegativeLateness(format!(
+                "{:?}",
+                opts.max_lateness
+            )));
+        }
+        let mut compiled = Vec::new();
+        for r in rules.enabled() {
+            compiled.push(
+                CompiledRule::new(r).ok_or_else(|| EngineError::UnsupportedRule(r.meta.id.clone()))?,
+            );
+        }
+        let explain = match &opts.explain {
+            None => None,
+            Some(id) => Some(
+                compiled
+                    .iter()
+                    .position(|r| r.id == *id)
+                    .ok_or_else(|| EngineError::UnknownExplainRule(id.clone()))?,
+            ),
+        };
+        let states = compiled.iter().map(RuleState::new).collect();
+        let stats = EngineStats {
+            rules: compiled
+                .iter()
+                .map(|r| RuleStats {
+                    rule_id: r.id.clone(),
+                    ..RuleStats::default()
+                })
+                .collect(),
+            ..EngineStats::default()
+        };
+        let n_clauses = explain
+            .and_then(|i| compiled.get(i))
+            .map_or(0, |r| match &r.filter {
+                kvsentry_rules::CompiledFilter::All(v) => v.len(),
+                _ => 1,
+            });
+        let lateness = i64::try_from(opts.max_lateness.as_nanos()).unwrap_or(i64::MAX);
+        Ok(Engine {
+            prep: Arc::new(Preparer {
+                rules: compiled,
+                explain,
+            }),
+            states,
+            lateness,
+            max_seen: None,
+            watermark: None,
+            seq: 0,
+            stats,
+            explanations: Vec::new(),
+            explain_rejected: vec![0; n_clauses],
+            source: opts.evidence_source,
+            buf: Vec::new(),
+            finished: false,
+        })
+    }
+
+    /// The stateless stage, to run on other threads.
+    pub fn preparer(&self) -> Arc<Preparer> {
+        Arc::clone(&self.prep)
+    }
+
+    /// Runs the filters on one event (see [`Preparer::prepare`]).
+    pub fn prepare(&self, ev: &AuditEvent<'_>) -> Prepared {
+        self.prep.prepare(ev)
+    }
+
+    /// Feeds one prepared event; alerts whose windows closed are appended to `out`.
+    pub fn observe(&mut self, prepared: Prepared, out: &mut Vec<Alert>) {
+        self.stats.events_seen += 1;
+        if let Some(i) = prepared.explain_reject {
+            if let Some(c) = self.explain_rejected.get_mut(i) {
+                *c += 1;
+            }
+        }
+        let t = prepared.time;
+        let late = self.watermark.is_some_and(|w| t < w);
+        if late {
+            self.stats.late_events += 1;
+        }
+        let mut emitted = Vec::new();
+        let mut applied_any = false;
+        let had_rows = !prepared.rows.is_empty();
+        for (i, mut row) in prepared.rows {
+            self.seq += 1;
+            row.seq = self.seq;
+            let applied = match self.ctx(i, &mut emitted) {
+                Some((state, mut ctx)) => {
+                    ctx.stats.events_matched += 1;
+                    state.push(row, late, &mut ctx)
+                }
+                None => false,
+            };
+            applied_any |= applied;
+        }
+        if late && had_rows && !applied_any {
+            self.stats.late_dropped += 1;
+        }
+        if self.max_seen.is_none_or(|m| t > m) {
+            self.max_seen = Some(t);
+            let w = t.saturating_sub(self.lateness);
+            if self.watermark.is_none_or(|old| w > old) {
+                self.watermark = Some(w);
+                self.advance(w, &mut emitted);
+            }
+        }
+        Self::flush(emitted, out);
+    }
+
+    /// `prepare` then `observe`.
+    pub fn push(&mut self, ev: &AuditEvent<'_>, out: &mut Vec<Alert>) {
+        let p = self.prepare(ev);
+        self.observe(p, out);
+    }
+
+    /// End of a finite stream: closes every open window. Alerts come out sorted by
+    /// (window start, rule id, group).
+    pub fn finish(&mut self, out: &mut Vec<Alert>) {
+        let mut emitted = Vec::new();
+        self.watermark = Some(i64::MAX);
+        self.advance(i64::MAX, &mut emitted);
+        self.finished = true;
+        Self::flush(emitted, out);
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// For the explained rule: every closed window and group that passed its filter.
+    pub fn explanations(&self) -> &[Explanation] {
+        &self.explanations
+    }
+
+    /// For the explained rule: how many events each top-level filter clause rejected
+    /// (clause text, count); for a filter that is not an `all`, one entry for the whole.
+    pub fn explain_rejections(&self) -> Vec<(String, u64)> {
+        let Some(rule) = self
+            .prep
+            .explain
+            .and_then(|i| self.prep.rules.get(i))
+        else {
+            return Vec::new();
+        };
+        self.explain_rejected
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (rule.filter_source.clause_text(i), *n))
+            .collect()
+    }
+
+    /// The current watermark (newest event time minus the lateness), if any event was seen.
+    pub fn watermark(&self) -> Option<jiff::Timestamp> {
+        self.watermark.map(plan::timestamp)
+    }
+
+    fn ctx<'a>(
+        &'a mut self,
+        i: usize,
+        emitted: &'a mut Vec<Emitted>,
+    ) -> Option<(&'a mut RuleState, Ctx<'a>)> {
+        let rule = self.prep.rules.get(i)?;
+        let state = self.states.get_mut(i)?;
+        let stats = self.stats.rules.get_mut(i)?;
+        let explain = if self.prep.explain == Some(i) {
+            Some(&mut self.explanations)
+        } else {
+            None
+        };
+        Some((
+            state,
+            Ctx {
+                rule,
+                rule_idx: i,
+                stats,
+                out: emitted,
+                explain,
+                source: self.source.as_ref(),
+                buf: &mut self.buf,
+            },
+        ))
+    }
+
+    fn advance(&mut self, w: i64, emitted: &mut Vec<Emitted>) {
+        for i in 0..self.states.len() {
+            if let Some((state, mut ctx)) = self.ctx(i, emitted) {
+                state.advance(w, &mut ctx);
+            }
+        }
+    }
+
+    fn flush(mut emitted: Vec<Emitted>, out: &mut Vec<Alert>) {
+        emitted.sort_by(|a, b| {
+            (a.start, a.rule_idx, &a.key).cmp(&(b.start, b.rule_idx, &b.key))
+        });
+        out.extend(emitted.into_iter().map(|e| e.alert));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preparer_is_send_and_sync() {
+        fn assert_sync<T: Send + Sync>() {}
+        assert_sync::<Preparer>();
+        assert_sync::<Prepared>();
+        assert_sync::<Engine>();
+    }
+}

@@ -1,0 +1,271 @@
+//! The stateless stage: rules compiled for evaluation, and what an event contributes to a
+//! rule (a [`Row`]): its group key and the few values the rule's aggregates, entities and
+//! evidence read, copied into one string buffer.
+
+use std::net::IpAddr;
+
+use kvsentry_model::{AlertRule, AuditEvent, Field, FieldValue, Origin, Timestamp};
+use kvsentry_rules::{Aggregate, CompiledFilter, Condition, RawExpr, Rule, WindowType};
+
+/// A rule ready to run: field names resolved to slots of the rows it keeps.
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    pub id: String,
+    pub alert_rule: AlertRule,
+    pub filter: CompiledFilter,
+    pub filter_source: RawExpr,
+    pub window: WindowType,
+    pub size: i64,
+    pub suppression: i64,
+    pub evidence_cap: usize,
+    pub values_cap: usize,
+    /// Group-by fields, in order, and their slots.
+    pub group_fields: Vec<Field>,
+    pub group_slots: Vec<usize>,
+    /// The fields a row keeps (each once).
+    pub slots: Vec<Field>,
+    /// Aggregates: name, kind, slot of the field read.
+    pub aggs: Vec<(String, Aggregate, Option<usize>)>,
+    pub condition: Condition,
+    pub account: bool,
+    pub upn_slot: Option<usize>,
+    pub oid_slot: Option<usize>,
+    pub appid_slot: Option<usize>,
+    pub ip_slot: Option<usize>,
+    pub resource_slot: Option<usize>,
+    pub op_slot: Option<usize>,
+    pub corr_slot: Option<usize>,
+}
+
+fn slot_of(slots: &mut Vec<Field>, f: Field) -> usize {
+    match slots.iter().position(|&x| x == f) {
+        Some(i) => i,
+        None => {
+            slots.push(f);
+            slots.len() - 1
+        }
+    }
+}
+
+impl CompiledRule {
+    pub fn new(rule: &Rule) -> Option<CompiledRule> {
+        let t = rule.threshold()?;
+        let mut slots = Vec::new();
+        let group_fields: Vec<Field> = t.group_by.iter().map(|f| f.0).collect();
+        let group_slots = group_fields
+            .iter()
+            .map(|&f| slot_of(&mut slots, f))
+            .collect();
+        let aggs = t
+            .aggregates
+            .iter()
+            .map(|(n, a)| (n.clone(), *a, a.field().map(|f| slot_of(&mut slots, f))))
+            .collect();
+        let account = t.entities.account;
+        let (upn_slot, oid_slot, appid_slot) = if account {
+            (
+                Some(slot_of(&mut slots, Field::IdentityUpn)),
+                Some(slot_of(&mut slots, Field::IdentityObjectId)),
+                Some(slot_of(&mut slots, Field::IdentityAppId)),
+            )
+        } else {
+            (None, None, None)
+        };
+        let ip_slot = t.entities.ip.map(|f| slot_of(&mut slots, f.0));
+        let resource_slot = t.entities.azure_resource.map(|f| slot_of(&mut slots, f.0));
+        let (op_slot, corr_slot) = if t.evidence > 0 {
+            (
+                Some(slot_of(&mut slots, Field::Operation)),
+                Some(slot_of(&mut slots, Field::CorrelationId)),
+            )
+        } else {
+            (None, None)
+        };
+        Some(CompiledRule {
+            id: rule.meta.id.clone(),
+            alert_rule: AlertRule {
+                id: rule.meta.id.clone(),
+                name: rule.meta.name.clone(),
+                severity: rule.meta.severity.as_str().to_string(),
+                tactics: rule.meta.tactics.clone(),
+                techniques: rule.meta.techniques.clone(),
+                version: rule.meta.version.clone(),
+            },
+            filter: t.filter.compiled.clone(),
+            filter_source: t.filter.source.clone(),
+            window: t.window.kind,
+            size: t.window.size.as_nanos(),
+            suppression: t.suppression.as_nanos(),
+            evidence_cap: t.evidence,
+            values_cap: t.values_cap,
+            group_fields,
+            group_slots,
+            slots,
+            aggs,
+            condition: t.condition.clone(),
+            account,
+            upn_slot,
+            oid_slot,
+            appid_slot,
+            ip_slot,
+            resource_slot,
+            op_slot,
+            corr_slot,
+        })
+    }
+
+    /// Copies what this rule needs from an event that passed its filter.
+    pub fn row(&self, ev: &AuditEvent<'_>) -> Row {
+        let mut text = String::new();
+        for &f in &self.group_fields {
+            match ev.get(f) {
+                FieldValue::Missing => text.push('\u{0}'),
+                v => {
+                    text.push('\u{1}');
+                    push_text(&mut text, &v);
+                }
+            }
+        }
+        let key_len = text.len();
+        let mut slots = Vec::with_capacity(self.slots.len());
+        for &f in &self.slots {
+            slots.push(match ev.get(f) {
+                FieldValue::Missing => Slot::Missing,
+                FieldValue::Str(s) => {
+                    let a = text.len();
+                    text.push_str(&s);
+                    Slot::Str(a, text.len())
+                }
+                FieldValue::Int(i) => Slot::Int(i),
+                FieldValue::Ip(ip) => Slot::Ip(ip),
+                FieldValue::Time(t) => Slot::Time(nanos(t)),
+            });
+        }
+        Row {
+            time: nanos(ev.time),
+            origin: ev.origin,
+            seq: 0,
+            text,
+            key_len,
+            slots,
+        }
+    }
+}
+
+fn push_text(out: &mut String, v: &FieldValue<'_>) {
+    use std::fmt::Write;
+    let _ = match v {
+        FieldValue::Missing => Ok(()),
+        FieldValue::Str(s) => {
+            out.push_str(s);
+            Ok(())
+        }
+        FieldValue::Int(i) => write!(out, "{i}"),
+        FieldValue::Ip(ip) => write!(out, "{ip}"),
+        FieldValue::Time(t) => write!(out, "{t}"),
+    };
+}
+
+/// Nanoseconds since the Unix epoch, saturated to `i64` (years 1677..2262).
+pub(crate) fn nanos(t: Timestamp) -> i64 {
+    let n = t.as_nanosecond();
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
+pub(crate) fn timestamp(n: i64) -> Timestamp {
+    Timestamp::from_nanosecond(i128::from(n)).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// One value of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    Missing,
+    /// Byte range in the row's text.
+    Str(usize, usize),
+    Int(i64),
+    Ip(IpAddr),
+    Time(i64),
+}
+
+/// What one event contributes to one rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub time: i64,
+    pub origin: Origin,
+    /// Arrival order, set by the stateful stage (ties broken by origin first).
+    pub seq: u64,
+    /// Group key (first `key_len` bytes), then the slots' strings.
+    pub text: String,
+    pub key_len: usize,
+    pub slots: Vec<Slot>,
+}
+
+impl Row {
+    pub fn key(&self) -> &str {
+        self.text.get(..self.key_len).unwrap_or("")
+    }
+
+    pub fn slot(&self, i: usize) -> Slot {
+        self.slots.get(i).copied().unwrap_or(Slot::Missing)
+    }
+
+    pub fn str_of(&self, i: usize) -> Option<&str> {
+        match self.slot(i) {
+            Slot::Str(a, b) => self.text.get(a..b),
+            _ => None,
+        }
+    }
+
+    /// The slot as an owned, ordered value (`None` when missing).
+    pub fn value(&self, i: usize) -> Option<Val> {
+        match self.slot(i) {
+            Slot::Missing => None,
+            Slot::Str(a, b) => self.text.get(a..b).map(|s| Val::Str(s.into())),
+            Slot::Int(n) => Some(Val::Int(n)),
+            Slot::Ip(ip) => Some(Val::Ip(ip)),
+            Slot::Time(t) => Some(Val::Time(t)),
+        }
+    }
+
+    /// Order of events independent of arrival: time, then where they were read.
+    pub fn order_key(&self) -> (i64, u32, u64, u64) {
+        (self.time, self.origin.source, self.origin.line, self.seq)
+    }
+}
+
+/// An owned value kept by group state (distinct values, min/max, group values).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Val {
+    Int(i64),
+    Time(i64),
+    Ip(IpAddr),
+    Str(Box<str>),
+}
+
+impl Val {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Val::Int(i) => serde_json::Value::from(*i),
+            Val::Time(t) => serde_json::Value::String(timestamp(*t).to_string()),
+            Val::Ip(ip) => serde_json::Value::String(ip.to_string()),
+            Val::Str(s) => serde_json::Value::String(s.to_string()),
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        match self {
+            Val::Int(i) => i.to_string(),
+            Val::Time(t) => timestamp(*t).to_string(),
+            Val::Ip(ip) => ip.to_string(),
+            Val::Str(s) => s.to_string(),
+        }
+    }
+
+    pub fn as_f64(&self) -> f64 {
+        match self {
+            Val::Int(i) => *i as f64,
+            Val::Time(t) => *t as f64,
+            _ => f64::NAN,
+        }
+    }
+}
