@@ -189,7 +189,11 @@ fn err<T>(
 /// Parses a STIX 2.1 pattern.
 pub fn parse_pattern(text: &str) -> Result<Pattern, PatternError> {
     let tokens = lex(text)?;
-    let mut p = Parser { tokens, pos: 0 };
+    let mut p = Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     let root = p.obs_followed()?;
     let t = p.peek();
     if t.kind != Tok::Eof {
@@ -486,9 +490,12 @@ fn parse_timestamp(s: &str) -> Option<Timestamp> {
         return None;
     }
     let rest = b.get(19..b.len() - 1)?;
-    if !rest.is_empty()
-        && !(rest.len() >= 2 && rest[0] == b'.' && rest[1..].iter().all(u8::is_ascii_digit))
-    {
+    let fraction_ok = match rest {
+        [] => true,
+        [b'.', digits @ ..] => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !fraction_ok {
         return None;
     }
     s.parse().ok()
@@ -566,7 +573,12 @@ pub(crate) fn encode_base64(data: &[u8]) -> String {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    depth: usize,
 }
+
+/// Parenthesis/bracket nesting beyond this is refused: a hostile feed must not be able to
+/// overflow the stack of a recursive-descent parser.
+const MAX_DEPTH: usize = 128;
 
 const EOF_TOKEN: Token = Token {
     kind: Tok::Eof,
@@ -703,7 +715,26 @@ impl Parser {
         }
     }
 
+    fn enter(&mut self, offset: usize) -> Result<(), PatternError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return err(
+                offset,
+                format!("at most {MAX_DEPTH} nested parentheses"),
+                "deeper nesting",
+            );
+        }
+        Ok(())
+    }
+
     fn obs_primary(&mut self) -> Result<ObservationExpr, PatternError> {
+        self.enter(self.peek().offset)?;
+        let r = self.obs_primary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn obs_primary_inner(&mut self) -> Result<ObservationExpr, PatternError> {
         let t = self.peek().clone();
         match t.kind {
             Tok::LBracket => {
@@ -735,6 +766,13 @@ impl Parser {
     }
 
     fn cmp_primary(&mut self) -> Result<ComparisonExpr, PatternError> {
+        self.enter(self.peek().offset)?;
+        let r = self.cmp_primary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn cmp_primary_inner(&mut self) -> Result<ComparisonExpr, PatternError> {
         let start = self.peek().offset;
         if self.peek().kind == Tok::LParen {
             self.bump();
@@ -1355,6 +1393,18 @@ mod tests {
             e("[a:b = 1").to_string(),
             "at character 8: expected ']' closing the observation, or AND/OR, found end of pattern"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}[a:b = 1]{}", "(".repeat(10_000), ")".repeat(10_000));
+        let x = e(&deep);
+        assert_eq!(x.offset, 128);
+        assert!(x.expected.contains("nested"), "{x}");
+        let deep = format!("[{}a:b = 1{}]", "(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(e(&deep).offset, 128);
+        let ok = format!("{}[a:b = 1]{}", "(".repeat(100), ")".repeat(100));
+        p(&ok);
     }
 
     #[test]

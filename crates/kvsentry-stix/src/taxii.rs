@@ -865,6 +865,181 @@ mod tests {
         assert!(!format!("{:?}", Auth::Bearer("tok".into())).contains("tok"));
     }
 
+    /// A one-shot HTTP server on 127.0.0.1: answers each connection with the next canned
+    /// response and records the request heads it saw.
+    struct Fake {
+        base: String,
+        seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        handle: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Fake {
+        fn start(responses: Vec<String>) -> Fake {
+            use std::io::{BufRead, BufReader, Write};
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let seen2 = seen.clone();
+            let handle = std::thread::spawn(move || {
+                for resp in responses {
+                    let (mut stream, _) = listener.accept().unwrap();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    seen2.lock().unwrap().push(head);
+                    stream.write_all(resp.as_bytes()).unwrap();
+                }
+            });
+            Fake {
+                base,
+                seen,
+                handle: Some(handle),
+            }
+        }
+
+        fn requests(mut self) -> Vec<String> {
+            if let Some(h) = self.handle.take() {
+                h.join().unwrap();
+            }
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
+    fn http(status: &str, headers: &[&str], body: &str) -> String {
+        let mut r = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for h in headers {
+            r.push_str(h);
+            r.push_str("\r\n");
+        }
+        r.push_str("\r\n");
+        r.push_str(body);
+        r
+    }
+
+    #[test]
+    fn non_json_body_and_forbidden_and_bearer() {
+        let fake = Fake::start(vec![
+            http(
+                "200 OK",
+                &["Content-Type: text/html"],
+                "<html>login page</html>",
+            ),
+            http("403 Forbidden", &[], "{}"),
+        ]);
+        let c = TaxiiClient::new(Auth::Bearer("tok-123".into()));
+        let e = c.discovery(&fake.base).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, TaxiiError::NotJson { .. }), "{msg}");
+        assert!(
+            msg.contains(&format!("{}/taxii2/", fake.base)) && msg.contains("<html>login page"),
+            "{msg}"
+        );
+        let e = c.api_root(&format!("{}/api1", fake.base)).unwrap_err();
+        assert!(matches!(e, TaxiiError::Auth { status: 403, .. }), "{e}");
+        assert!(e.to_string().contains("/api1/"), "{e}");
+        let reqs = fake.requests();
+        assert!(reqs[0].starts_with("GET /taxii2/ HTTP/1.1"), "{}", reqs[0]);
+        let lower = reqs[0].to_ascii_lowercase();
+        assert!(
+            lower.contains("authorization: bearer tok-123"),
+            "{}",
+            reqs[0]
+        );
+        assert!(
+            lower.contains("accept: application/taxii+json;version=2.1"),
+            "{}",
+            reqs[0]
+        );
+    }
+
+    #[test]
+    fn pagination_falls_back_to_date_added_last_and_stops_when_stalled() {
+        let page = |objs: &str, more: bool| format!(r#"{{"objects":[{objs}],"more":{more}}}"#);
+        let fake = Fake::start(vec![
+            http(
+                "200 OK",
+                &[
+                    "X-TAXII-Date-Added-First: 2024-01-01T00:00:00Z",
+                    "X-TAXII-Date-Added-Last: 2024-01-02T00:00:00.5Z",
+                ],
+                &page(r#"{"id":"a"},{"id":"b"}"#, true),
+            ),
+            http(
+                "200 OK",
+                &["X-TAXII-Date-Added-Last: 2024-01-03T00:00:00Z"],
+                &page(r#"{"id":"c"}"#, false),
+            ),
+        ]);
+        let c = TaxiiClient::new(Auth::Basic {
+            user: "u".into(),
+            password: "p".into(),
+        });
+        let f = c.objects(&fake.base, "coll", None, None, Some(2)).unwrap();
+        assert_eq!(f.pages, 2);
+        assert_eq!(f.objects.len(), 3);
+        assert_eq!(
+            f.date_added_last,
+            Some("2024-01-03T00:00:00Z".parse().unwrap())
+        );
+        let reqs = fake.requests();
+        assert!(
+            reqs[0].starts_with("GET /collections/coll/objects/?limit=2 "),
+            "{}",
+            reqs[0]
+        );
+        assert!(
+            reqs[1].starts_with(
+                "GET /collections/coll/objects/?added_after=2024-01-02T00%3A00%3A00.5Z&limit=2 "
+            ),
+            "{}",
+            reqs[1]
+        );
+        assert!(
+            reqs[0]
+                .to_ascii_lowercase()
+                .contains("authorization: basic dtpw"),
+            "{}",
+            reqs[0]
+        );
+
+        // `more` with neither `next` nor a newer date: an error, not an endless loop.
+        let fake = Fake::start(vec![http("200 OK", &[], &page(r#"{"id":"a"}"#, true))]);
+        let e = c.objects(&fake.base, "coll", None, None, None).unwrap_err();
+        assert!(matches!(e, TaxiiError::Pagination { .. }), "{e}");
+        fake.requests();
+    }
+
+    #[test]
+    fn server_errors_name_the_url() {
+        let fake = Fake::start(vec![http(
+            "500 Internal Server Error",
+            &[],
+            r#"{"title":"boom"}"#,
+        )]);
+        let e = TaxiiClient::new(Auth::None)
+            .collections(&fake.base)
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, TaxiiError::Http { status: 500, .. }), "{msg}");
+        assert_eq!(
+            msg,
+            format!(
+                "{}/collections/: HTTP 500: {{\"title\":\"boom\"}}",
+                fake.base
+            )
+        );
+        fake.requests();
+    }
+
     #[test]
     fn connection_refused_names_the_url() {
         // Bind then drop a listener to get a port nothing listens on.
