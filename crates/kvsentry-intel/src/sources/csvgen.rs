@@ -54,17 +54,18 @@ pub(crate) fn load(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Res
     let source = ctx.file_name();
     let mut rdr = table.reader(text);
     let mut rec = csv::StringRecord::new();
+    let mut lines = super::LineCounter::new(text);
     loop {
         match rdr.read_record(&mut rec) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                let line = lines.of(e.position());
                 ctx.problem(set, line, "malformed CSV row", &e.to_string());
                 continue;
             }
         }
-        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+        let line = lines.of(rec.position());
         let get = |i: Option<usize>| {
             i.and_then(|i| rec.get(i))
                 .map(str::trim)

@@ -4,8 +4,8 @@
 
 pub mod csvgen;
 pub mod misp;
-pub mod pattern;
 pub mod sentinel;
+pub mod stix;
 pub mod text;
 
 use std::borrow::Cow;
@@ -211,20 +211,13 @@ fn load_one(
         TiFormat::Sentinel | TiFormat::SentinelStix => {
             sentinel::load(&text, format, &mut ctx, set)?
         }
-        TiFormat::Stix => stix_unavailable(path)?,
+        TiFormat::Stix => stix::load(&text, &mut ctx, set)?,
         TiFormat::Misp => misp::load_file(&text, &mut ctx, set)?,
         TiFormat::Text => text::load(&text, &mut ctx, set)?,
         TiFormat::Csv => csvgen::load(&text, &mut ctx, set)?,
     }
     report.files.push(ctx.report);
     Ok(())
-}
-
-fn stix_unavailable(path: &Path) -> Result<(), IntelError> {
-    Err(IntelError::Format {
-        path: path.to_path_buf(),
-        message: "STIX bundles are not supported by this build".to_string(),
-    })
 }
 
 /// UTF-8 (lossy) without a byte-order mark: portal CSV exports start with one.
@@ -318,6 +311,49 @@ fn json_kind(v: &Value) -> Option<TiFormat> {
             None
         }
         _ => None,
+    }
+}
+
+/// File line numbers of CSV records from their byte offsets (the csv crate's own line
+/// counter is off by one on CRLF files, which portal exports are). Offsets must be asked in
+/// increasing order.
+pub(crate) struct LineCounter<'t> {
+    text: &'t [u8],
+    byte: usize,
+    line: usize,
+}
+
+impl<'t> LineCounter<'t> {
+    pub fn new(text: &'t str) -> Self {
+        LineCounter {
+            text: text.as_bytes(),
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line holding byte `offset`.
+    pub fn line_at(&mut self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        if end > self.byte {
+            self.line += self.text[self.byte..end].iter().filter(|&&b| b == b'\n').count();
+            self.byte = end;
+        }
+        self.line
+    }
+
+    /// The line of a record (or of an error) read by a csv reader over the same text.
+    pub fn of(&mut self, pos: Option<&csv::Position>) -> usize {
+        // With CRLF the reader ends a record at `\r` and reports the next one as starting at
+        // the `\n`: skip line terminators to reach the record's first byte.
+        pos.map(|p| {
+            let mut b = p.byte() as usize;
+            while matches!(self.text.get(b), Some(b'\r' | b'\n')) {
+                b += 1;
+            }
+            self.line_at(b)
+        })
+        .unwrap_or(0)
     }
 }
 

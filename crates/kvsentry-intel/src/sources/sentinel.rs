@@ -35,17 +35,18 @@ pub(crate) fn load(
     let table = CsvTable::new(text, ctx, b'#')?;
     let mut rdr = table.reader(text);
     let mut rec = csv::StringRecord::new();
+    let mut lines = super::LineCounter::new(text);
     loop {
         match rdr.read_record(&mut rec) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                let line = lines.of(e.position());
                 ctx.problem(set, line, "malformed CSV row", &e.to_string());
                 continue;
             }
         }
-        let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
+        let line = lines.of(rec.position());
         let row = CsvRow {
             rec: &rec,
             table: &table,
@@ -186,6 +187,7 @@ fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indic
             .map(str::to_string)
     };
     let key = row.get("ObservableKey").unwrap_or_default();
+    let mut requires_more = false;
     let values: Vec<(IpColumn, String)> =
         if STIX_IP_KEYS.contains(&key.trim()) && row.get("ObservableValue").is_some_and(|v| !v.is_empty()) {
             vec![(
@@ -193,14 +195,17 @@ fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indic
                 row.get("ObservableValue").unwrap_or_default().into_owned(),
             )]
         } else if let Some(p) = text(row, "Pattern").or_else(|| data_str("pattern")) {
-            match super::pattern::ip_values(&p) {
-                Ok(v) if v.is_empty() => {
+            match pattern_networks(&p) {
+                Ok((nets, more)) => {
+                    requires_more = more;
+                    nets.into_iter().map(|s| (IpColumn::Pattern, s)).collect()
+                }
+                Err(PatternOutcome::NoIp) => {
                     ctx.skip(set, SKIP_NO_IP);
                     return;
                 }
-                Ok(v) => v.into_iter().map(|s| (IpColumn::Pattern, s)).collect(),
-                Err(why) => {
-                    ctx.problem(set, line, why, &p);
+                Err(PatternOutcome::Refused(why)) => {
+                    ctx.problem(set, line, &why, &p);
                     return;
                 }
             }
@@ -262,6 +267,9 @@ fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indic
         if let Some(labels) = data.as_ref().and_then(|d| d.get("labels")).and_then(Value::as_array) {
             ind.tags.extend(labels.iter().filter_map(Value::as_str).map(str::to_string));
         }
+        if requires_more {
+            ind.tags.push(super::stix::TAG_REQUIRES_MORE.to_string());
+        }
         ind.tlp = row
             .json("AdditionalFields")
             .and_then(|a| a.get("TLPLevel").and_then(Value::as_str).map(str::to_string));
@@ -282,6 +290,35 @@ fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indic
             ip_column: Some(col),
         });
         ctx.push(set, ind);
+    }
+}
+
+enum PatternOutcome {
+    NoIp,
+    Refused(String),
+}
+
+/// The networks a STIX pattern names (via `kvsentry-stix`), as text, and whether the pattern
+/// needs more than the IP.
+fn pattern_networks(p: &str) -> Result<(Vec<String>, bool), PatternOutcome> {
+    let parsed = kvsentry_stix::parse_pattern(p)
+        .map_err(|e| PatternOutcome::Refused(format!("malformed STIX pattern: {e}")))?;
+    match kvsentry_stix::extract_ips(&parsed) {
+        Ok(x) => Ok((
+            x.networks
+                .iter()
+                .map(|n| {
+                    if n.prefix_len() == n.max_prefix_len() {
+                        n.addr().to_string()
+                    } else {
+                        n.to_string()
+                    }
+                })
+                .collect(),
+            x.requires_more,
+        )),
+        Err(kvsentry_stix::NoIpReason::NoIpComparison) => Err(PatternOutcome::NoIp),
+        Err(r) => Err(PatternOutcome::Refused(format!("STIX pattern {}", r.as_str()))),
     }
 }
 
