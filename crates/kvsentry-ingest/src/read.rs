@@ -208,28 +208,26 @@ fn preview(head: &[u8]) -> String {
     s
 }
 
-/// JSON Lines in blocks of about `chunk` bytes cut after a newline; returns the last line
-/// read. A partial last line left by a read error is not parsed (the error reports it).
+/// JSON Lines in blocks of about `chunk` bytes cut after a newline; returns the number of
+/// the last line read. A partial last line left by a read error is not parsed (the error
+/// reports the damage after the last complete line).
 fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 {
     let chunk = chunk.max(4096);
     let mut buf: Vec<u8> = Vec::with_capacity(chunk + 64 * 1024);
     let mut line = 1u64;
+    let mut reached = 0u64;
     loop {
         let want = chunk.saturating_sub(buf.len()).max(64 * 1024);
         let before = buf.len();
         let _ = src.take(want as u64).read_to_end(&mut buf);
         let eof = buf.len() == before;
-        let cut = if eof {
-            if damaged(src) {
-                0
-            } else {
-                buf.len()
-            }
+        let last_nl = buf.iter().rposition(|&b| b == b'\n');
+        let cut = if eof && !damaged(src) {
+            buf.len()
+        } else if eof || buf.len() >= chunk {
+            last_nl.map_or(0, |i| i + 1)
         } else {
-            match buf.iter().rposition(|&b| b == b'\n') {
-                Some(i) if buf.len() >= chunk => i + 1,
-                _ => continue,
-            }
+            continue;
         };
         if cut > 0 {
             let block = &buf[..cut];
@@ -243,22 +241,70 @@ fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 
                 ctx.stats,
                 ctx.on_event,
             );
-            line += block.iter().filter(|&&b| b == b'\n').count() as u64;
+            let newlines = block.iter().filter(|&&b| b == b'\n').count() as u64;
+            reached = if block.ends_with(b"\n") {
+                line + newlines - 1
+            } else {
+                line + newlines
+            };
+            line += newlines;
             buf.drain(..cut);
         }
         if eof {
-            return line.saturating_sub(u64::from(buf.is_empty() || cut == 0));
+            return reached;
         }
+    }
+}
+
+/// Counts the newlines a reader passes, so CSV records get exact line numbers (the csv
+/// crate's own count is one short after `\r\n` terminators).
+struct NewlineCounter<R> {
+    inner: R,
+    offset: u64,
+    /// Offsets of newlines read but not yet passed by a record.
+    pending: std::collections::VecDeque<u64>,
+    /// Newlines before the last record looked up.
+    before: u64,
+}
+
+impl<R: Read> Read for NewlineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                self.pending.push_back(self.offset + i as u64);
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> NewlineCounter<R> {
+    /// The 1-based line of a record starting at byte `start` (lookups must not go back).
+    fn line_at(&mut self, start: u64) -> u64 {
+        // A record never starts with a newline, so one at `start` is the previous terminator.
+        while self.pending.front().is_some_and(|&o| o <= start) {
+            self.pending.pop_front();
+            self.before += 1;
+        }
+        self.before + 1
     }
 }
 
 /// CSV with a header row. Each row is mapped under its column names; a row is held back
 /// until the next one is read, so that a row cut by a read error is not delivered.
 fn read_csv(ctx: &mut Ctx<'_, '_>, src: Source<'_>) -> u64 {
+    let counter = NewlineCounter {
+        inner: src,
+        offset: 0,
+        pending: Default::default(),
+        before: 0,
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(src);
+        .from_reader(counter);
     let headers: Vec<String> = match rdr.byte_headers() {
         Ok(h) => h
             .iter()
@@ -277,7 +323,10 @@ fn read_csv(ctx: &mut Ctx<'_, '_>, src: Source<'_>) -> u64 {
     loop {
         match rdr.read_byte_record(&mut rec) {
             Ok(true) => {
-                let l = rec.position().map_or(line, |p| p.line());
+                let l = match rec.position() {
+                    Some(p) => rdr.get_mut().line_at(p.byte()),
+                    None => line,
+                };
                 if let Some((prev, pl)) = pending.take() {
                     csv_row(ctx, &headers, &prev, pl);
                     line = pl;
@@ -286,7 +335,10 @@ fn read_csv(ctx: &mut Ctx<'_, '_>, src: Source<'_>) -> u64 {
             }
             Ok(false) => break,
             Err(e) => {
-                let l = e.position().map_or(line, |p| p.line());
+                let l = match e.position() {
+                    Some(p) => rdr.get_mut().line_at(p.byte()),
+                    None => line,
+                };
                 ctx.stats.form(ctx.form).records += 1;
                 ctx.stats
                     .skip(ctx.source, l, SkipReason::MalformedCsv, e.to_string());
@@ -297,7 +349,7 @@ fn read_csv(ctx: &mut Ctx<'_, '_>, src: Source<'_>) -> u64 {
         }
     }
     if let Some((prev, pl)) = pending {
-        if !damaged(rdr.get_ref()) {
+        if !damaged(&rdr.get_ref().inner) {
             csv_row(ctx, &headers, &prev, pl);
             line = pl;
         }
