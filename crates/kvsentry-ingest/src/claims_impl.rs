@@ -20,8 +20,7 @@ pub fn normalize_claim_key(key: &str) -> Cow<'_, str> {
         && b.first() != Some(&b'_')
         && b.last() != Some(&b'_')
         && b.windows(2).all(|w| !(w[0] == b'_' && w[1] == b'_'))
-        && b
-            .iter()
+        && b.iter()
             .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
     if is_normal {
         return Cow::Borrowed(key);
@@ -92,9 +91,7 @@ pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
     let norm = normalize_claim_key(key);
     let slot = match norm.as_ref() {
         "upn" | "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn" => &mut id.upn,
-        "oid" | "http_schemas_microsoft_com_identity_claims_objectidentifier" => {
-            &mut id.object_id
-        }
+        "oid" | "http_schemas_microsoft_com_identity_claims_objectidentifier" => &mut id.object_id,
         "appid" => &mut id.app_id,
         "azp" => {
             if id.app_id.is_none() {
@@ -110,9 +107,7 @@ pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
         "xms_mirid" => &mut id.managed_identity_id,
         "appidacr" => &mut id.app_id_acr,
         "scp" | "http_schemas_microsoft_com_identity_claims_scope" => &mut id.scope,
-        "amr" | "http_schemas_microsoft_com_claims_authnmethodsreferences" => {
-            &mut id.auth_methods
-        }
+        "amr" | "http_schemas_microsoft_com_claims_authnmethodsreferences" => &mut id.auth_methods,
         "" => return,
         _ => {
             let k = other_key(norm);
@@ -208,7 +203,10 @@ mod tests {
         apply_claim(&mut id, "upn", "".into());
         assert_eq!(id.identity_type.as_deref(), Some("app"));
         assert_eq!(id.ip_claim.as_deref(), Some("104.40.82.76"));
-        assert_eq!(id.managed_identity_id.as_deref(), Some("/subscriptions/s/x"));
+        assert_eq!(
+            id.managed_identity_id.as_deref(),
+            Some("/subscriptions/s/x")
+        );
         assert_eq!(id.app_id_acr.as_deref(), Some("1"));
         assert_eq!(id.scope.as_deref(), Some("user_impersonation"));
         assert_eq!(id.auth_methods.as_deref(), Some("pwd"));

@@ -39,7 +39,9 @@ pub fn detect(head: &[u8]) -> Option<(LogFormat, Container)> {
         }
         _ => {
             let cols = csv_header(head)?;
-            if !cols.iter().any(|c| c == "timegenerated") || !cols.iter().any(|c| c == "operationname") {
+            if !cols.iter().any(|c| c == "timegenerated")
+                || !cols.iter().any(|c| c == "operationname")
+            {
                 return None;
             }
             Some((table_form(&cols, &[]), Container::Csv))
@@ -80,9 +82,7 @@ fn json_form(is_array: bool, keys: &[String], values: &[String]) -> Option<LogFo
     if has("timegenerated") {
         return Some(table_form(keys, values));
     }
-    if has("time")
-        || (has("operationname") && (has("resourceid") || has("calleripaddress")))
-    {
+    if has("time") || (has("operationname") && (has("resourceid") || has("calleripaddress"))) {
         return Some(if is_array {
             LogFormat::Array
         } else {
@@ -114,7 +114,13 @@ fn table_form(cols: &[String], values: &[String]) -> LogFormat {
     {
         return LogFormat::AzureDiagnostics;
     }
-    let azkv = ["identity", "httpstatuscode", "clientinfo", "requesturi", "tlsversion"];
+    let azkv = [
+        "identity",
+        "httpstatuscode",
+        "clientinfo",
+        "requesturi",
+        "tlsversion",
+    ];
     if cols.iter().any(|c| azkv.contains(&c.as_str())) {
         return LogFormat::Azkv;
     }
@@ -196,16 +202,32 @@ mod tests {
             d("{\"time\":\"x\",\"operationName\":\"VaultGet\"}\n{\"time\""),
             Some((Storage, JsonLines))
         );
-        assert_eq!(d("\u{feff}{\n  \"time\": \"x\",\n"), Some((Storage, JsonDocuments)));
-        assert_eq!(d("    {\n  \"records\":\n  ["), Some((EventHub, JsonDocuments)));
-        assert_eq!(d("{\"records\":[{\"time\":1}]}\n"), Some((EventHub, JsonLines)));
-        assert_eq!(d("[\n  {\n  \"TenantId\": \"t\",\n \"time\": \"2020"), Some((Array, JsonDocuments)));
         assert_eq!(
-            d("[{\"CallerIPAddress\":\"x\",\"TimeGenerated\":\"t\",\"identity_claim_upn_s\":\"\"}]"),
+            d("\u{feff}{\n  \"time\": \"x\",\n"),
+            Some((Storage, JsonDocuments))
+        );
+        assert_eq!(
+            d("    {\n  \"records\":\n  ["),
+            Some((EventHub, JsonDocuments))
+        );
+        assert_eq!(
+            d("{\"records\":[{\"time\":1}]}\n"),
+            Some((EventHub, JsonLines))
+        );
+        assert_eq!(
+            d("[\n  {\n  \"TenantId\": \"t\",\n \"time\": \"2020"),
+            Some((Array, JsonDocuments))
+        );
+        assert_eq!(
+            d(
+                "[{\"CallerIPAddress\":\"x\",\"TimeGenerated\":\"t\",\"identity_claim_upn_s\":\"\"}]"
+            ),
             Some((AzureDiagnostics, JsonDocuments))
         );
         assert_eq!(
-            d("{\"TimeGenerated\":\"t\",\"CallerIpAddress\":\"x\",\"Identity\":\"{}\",\"HttpStatusCode\":200}\n"),
+            d(
+                "{\"TimeGenerated\":\"t\",\"CallerIpAddress\":\"x\",\"Identity\":\"{}\",\"HttpStatusCode\":200}\n"
+            ),
             Some((Azkv, JsonLines))
         );
         assert_eq!(
@@ -213,14 +235,19 @@ mod tests {
             Some((Azkv, JsonLines))
         );
         assert_eq!(
-            d("{\"tables\":[{\"name\":\"PrimaryResult\",\"columns\":[{\"name\":\"TimeGenerated\"},{\"name\":\"httpStatusCode_d\"}"),
+            d(
+                "{\"tables\":[{\"name\":\"PrimaryResult\",\"columns\":[{\"name\":\"TimeGenerated\"},{\"name\":\"httpStatusCode_d\"}"
+            ),
             Some((AzureDiagnostics, JsonDocuments))
         );
         assert_eq!(
             d("{\"tables\":[{\"columns\":[{\"name\":\"TimeGenerated\"},{\"name\":\"Identity\"}"),
             Some((Azkv, JsonDocuments))
         );
-        assert_eq!(d("{\"@timestamp\":\"t\",\"event\":{}}\n"), Some((Ecs, JsonLines)));
+        assert_eq!(
+            d("{\"@timestamp\":\"t\",\"event\":{}}\n"),
+            Some((Ecs, JsonLines))
+        );
         assert_eq!(
             d("{\"azure.platformlogs.operation_name\":\"SecretGet\"}"),
             Some((Ecs, JsonLines))

@@ -114,11 +114,17 @@ mod tests {
         let pat = format!("{}/y=2024/m=01/d=31/h=*/m=00/*.json", root.display());
         assert_eq!(discover(&[pat]).unwrap().len(), 2);
         let none = format!("{}/nope*.json", root.display());
-        let e = discover(&[none.clone()]).unwrap_err();
-        assert_eq!(e.to_string(), format!("{none}: no files match this pattern"));
+        let e = discover(std::slice::from_ref(&none)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{none}: no files match this pattern")
+        );
         let missing = root.join("missing.json").display().to_string();
         let e = discover(&["-".to_string(), missing.clone()]).unwrap_err();
-        assert_eq!(e.to_string(), format!("{missing}: no such file or directory"));
+        assert_eq!(
+            e.to_string(),
+            format!("{missing}: no such file or directory")
+        );
         assert_eq!(discover(&["-".to_string()]).unwrap(), vec![Input::stdin()]);
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -66,14 +66,12 @@ pub fn parse_lines(
         stats,
         on_event,
     };
-    let mut line = first_line;
-    for raw in text.split('\n') {
+    for (line, raw) in (first_line..).zip(text.split('\n')) {
         let l = raw.strip_suffix('\r').unwrap_or(raw);
         let l = l.strip_prefix('\u{feff}').unwrap_or(l);
         if !l.trim().is_empty() {
             handle_doc(&mut ctx, l, line);
         }
-        line += 1;
     }
 }
 
@@ -150,9 +148,10 @@ fn skip_malformed(ctx: &mut Ctx<'_, '_>, line: u64, e: &serde_json::Error) {
 }
 
 /// One top-level value of a line or document.
-fn handle_doc<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64) {
+fn handle_doc(ctx: &mut Ctx<'_, '_>, text: &str, line: u64) {
     let t = text.trim_start();
-    let envelope_first = t.starts_with('[') || (ctx.form == LogFormat::EventHub && t.starts_with('{'));
+    let envelope_first =
+        t.starts_with('[') || (ctx.form == LogFormat::EventHub && t.starts_with('{'));
     if envelope_first {
         match stream_container(ctx, text, line) {
             Ok(true) => {}
@@ -278,8 +277,12 @@ fn handle_hit(ctx: &mut Ctx<'_, '_>, text: &str, line: u64) {
         }
         Ok(Hit { source: None }) => {
             ctx.stats.form(ctx.form).records += 1;
-            ctx.stats
-                .skip(ctx.source, line, SkipReason::NotARecord, "a hit without _source");
+            ctx.stats.skip(
+                ctx.source,
+                line,
+                SkipReason::NotARecord,
+                "a hit without _source",
+            );
         }
         Err(e) => skip_malformed(ctx, line, &e),
     }
@@ -580,7 +583,10 @@ mod tests {
 
     #[test]
     fn arrays_and_envelopes_give_record_lines() {
-        let text = format!("[\n  {REC},\n\n  {}\n]\n{{\"records\": [\n{REC}]}}\n", REC.replace("OP", "OP2"));
+        let text = format!(
+            "[\n  {REC},\n\n  {}\n]\n{{\"records\": [\n{REC}]}}\n",
+            REC.replace("OP", "OP2")
+        );
         let (out, stats) = run(LogFormat::Storage, &text);
         assert_eq!(
             out,

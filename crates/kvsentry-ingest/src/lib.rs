@@ -111,7 +111,9 @@ impl fmt::Display for LogFormat {
 
 /// An unknown `--format` name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown log format '{0}' (expected one of: auto, storage, eventhub, array, azure-diagnostics, azkv, ecs)")]
+#[error(
+    "unknown log format '{0}' (expected one of: auto, storage, eventhub, array, azure-diagnostics, azkv, ecs)"
+)]
 pub struct UnknownFormatName(pub String);
 
 impl FromStr for LogFormat {

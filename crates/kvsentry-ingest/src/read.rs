@@ -186,7 +186,10 @@ fn read_inner(
 /// The layout when the form is forced: JSON by its first byte, else CSV for the table
 /// forms and JSON Lines (whose bad lines are then skipped one by one) for the others.
 fn forced_container(head: &[u8], form: LogFormat) -> Container {
-    let t = head.iter().position(|b| !b.is_ascii_whitespace()).map_or(&[][..], |i| &head[i..]);
+    let t = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&[][..], |i| &head[i..]);
     match t.first() {
         Some(b'{') | Some(b'[') => json_container(t),
         _ if form.is_table() => Container::Csv,

@@ -219,9 +219,7 @@ pub(crate) fn map_ecs<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
         "source.geo.country_name" | "client.geo.country_name" | "geo.country_name" => {
             set(&mut b.geo.country, v)
         }
-        "source.as.organization.name" | "client.as.organization.name" => {
-            set(&mut b.geo.as_org, v)
-        }
+        "source.as.organization.name" | "client.as.organization.name" => set(&mut b.geo.as_org, v),
         "cloud.region" => set(&mut b.geo.cloud_region, v),
         "agent.name" => set(&mut b.agent_name, v),
         "azure.resource.id" => set(&mut b.resource_id, v),
@@ -309,9 +307,9 @@ impl<'a> Builder<'a> {
             None => (None, None),
         };
         if vault.resource_type.is_none() {
-            vault.resource_type = b
-                .resource_type
-                .or(provider_type.map(|t| Cow::Owned(t.rsplit('/').next().unwrap_or(&t).to_string())));
+            vault.resource_type =
+                b.resource_type.or(provider_type
+                    .map(|t| Cow::Owned(t.rsplit('/').next().unwrap_or(&t).to_string())));
         }
         if vault.name.is_none() {
             vault.name = b.resource_name;
@@ -355,10 +353,11 @@ impl<'a> Builder<'a> {
             .http_status
             .and_then(|l| l.as_u64())
             .and_then(|n| u16::try_from(n).ok());
-        ev.duration_ms = b
-            .duration
-            .and_then(|l| l.as_u64())
-            .or_else(|| b.duration_ns.and_then(|l| l.as_u64()).map(|ns| ns / 1_000_000));
+        ev.duration_ms = b.duration.and_then(|l| l.as_u64()).or_else(|| {
+            b.duration_ns
+                .and_then(|l| l.as_u64())
+                .map(|ns| ns / 1_000_000)
+        });
         ev.caller_ip = match b.caller_ip {
             Some(c) => CallerIp::parse(c),
             None => CallerIp::Missing,
@@ -397,7 +396,10 @@ mod tests {
     fn managed_hsm_shape_is_read_and_filtered() {
         let text = r#"{"time":"2020-08-31T19:52:39.763Z","resourceId":"/SUBSCRIPTIONS/s/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/MANAGEDHSMS/CONTOSOMHSM","operationName":"BackupCreate","durationMs":488,"callerIpAddress":"52.178.1.2","identity":"{\"claim\":{\"appid\":\"app-1\",\"http_schemas_microsoft_com_identity\":{\"claims\":{\"objectidentifier\":\"obj-1\"}},\"http_schemas_xmlsoap_org_ws_2005_05_identity\":{\"claims\":{\"upn\":\"admin@contoso.com\"}}}}","clientInfo":"azsdk","httpStatusCode":202,"requestUri":"https://x/backup","resourceType":"managedHSMs"}"#;
         let err = build(text, map_azure).unwrap_err();
-        assert_eq!(err, (SkipReason::NotKeyVault, "resource type MANAGEDHSMS".into()));
+        assert_eq!(
+            err,
+            (SkipReason::NotKeyVault, "resource type MANAGEDHSMS".into())
+        );
         let mut b = Builder::default();
         walk_text(text, "", &mut |p, l| map_azure(&mut b, p, l)).unwrap();
         let opts = ReadOptions {

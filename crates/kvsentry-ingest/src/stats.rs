@@ -283,7 +283,10 @@ mod tests {
             a.summary(),
             "2 files (storage 1, ecs 1), 3 records, 7 events, 26 skipped (malformed_json 1, bad_time 25), 4 invalid caller IPs"
         );
-        assert!(a.to_string().contains("\n  a.json:7: malformed_json: expected value"));
+        assert!(
+            a.to_string()
+                .contains("\n  a.json:7: malformed_json: expected value")
+        );
     }
 
     #[test]

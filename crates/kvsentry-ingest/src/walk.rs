@@ -227,7 +227,8 @@ mod tests {
 
     #[test]
     fn walks_nested_and_dotted_keys_to_one_path() {
-        let text = r#"{"A":{"B.C":"x","D":[1,"y"],"E":null,"F":2.5,"G":-3,"H":true},"I\"j":"e\"s"}"#;
+        let text =
+            r#"{"A":{"B.C":"x","D":[1,"y"],"E":null,"F":2.5,"G":-3,"H":true},"I\"j":"e\"s"}"#;
         let got = leaves(text);
         assert_eq!(
             got,
@@ -238,7 +239,10 @@ mod tests {
                 ("a.f".to_string(), Leaf::F64(2.5)),
                 ("a.g".to_string(), Leaf::I64(-3)),
                 ("a.h".to_string(), Leaf::Bool(true)),
-                ("i\"j".to_string(), Leaf::Str(Cow::Owned("e\"s".to_string()))),
+                (
+                    "i\"j".to_string(),
+                    Leaf::Str(Cow::Owned("e\"s".to_string()))
+                ),
             ]
         );
         assert!(matches!(&got[0].1, Leaf::Str(Cow::Borrowed(_))));

@@ -161,11 +161,9 @@ fn a_malformed_line_is_skipped_and_the_rest_delivered() {
     );
     let s = r.stats.forms[&LogFormat::Storage];
     assert_eq!((s.records, s.events), (8, 3));
-    assert!(
-        r.stats
-            .to_string()
-            .contains(&format!("\n  {f}:2: malformed_json: EOF while parsing a string"))
-    );
+    assert!(r.stats.to_string().contains(&format!(
+        "\n  {f}:2: malformed_json: EOF while parsing a string"
+    )));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -261,13 +259,19 @@ fn unknown_forms_fail_the_file_and_the_next_one_is_read() {
             bin.display()
         )
     );
-    assert!(errors[1].to_string().starts_with(&format!("{}: unknown format", other_json.display())));
+    assert!(
+        errors[1]
+            .to_string()
+            .starts_with(&format!("{}: unknown format", other_json.display()))
+    );
     assert_eq!(stats.empty_files, 2);
     assert_eq!(stats.failed_files, 3);
     assert_eq!(stats.files(), 1);
 
     let missing = dir.join("missing.json");
-    let e = read_path(&missing, &ReadOptions::default()).result.unwrap_err();
+    let e = read_path(&missing, &ReadOptions::default())
+        .result
+        .unwrap_err();
     assert!(
         e.to_string()
             .starts_with(&format!("cannot open {}: ", missing.display())),
@@ -313,7 +317,9 @@ fn bom_crlf_blank_lines_and_no_final_newline() {
     let p = write(&dir, "eh.json", format!("\u{feff}{pretty}"));
     let r = read_path(&p, &ReadOptions::default());
     assert_eq!(lines(&r.events), [3, 34, 69, 102, 102]);
-    let csv = std::fs::read_to_string(fixture("azkv.csv")).unwrap().replace('\n', "\r\n");
+    let csv = std::fs::read_to_string(fixture("azkv.csv"))
+        .unwrap()
+        .replace('\n', "\r\n");
     let p = write(&dir, "azkv.csv", format!("\u{feff}{}", csv.trim_end()));
     let r = read_path(&p, &ReadOptions::default());
     r.result.unwrap();
@@ -397,7 +403,10 @@ fn az_cli_azure_diagnostics_row_with_a_bare_identity_claim() {
     assert_eq!(e.origin.line, 2);
     assert_eq!(e.time.to_string(), "2023-01-25T12:32:50.1285329Z");
     assert_eq!(e.operation, "VaultGet");
-    assert_eq!(e.identity.upn.as_deref(), Some("live.com#zaalion@outlook.com"));
+    assert_eq!(
+        e.identity.upn.as_deref(),
+        Some("live.com#zaalion@outlook.com")
+    );
     assert_eq!(
         e.identity.app_id.as_deref(),
         Some("00000000-0000-0000-0000-000000000001")
@@ -411,7 +420,10 @@ fn az_cli_azure_diagnostics_row_with_a_bare_identity_claim() {
         e.vault.subscription_id.as_deref(),
         Some("00000000-0000-0000-0000-000000000000")
     );
-    assert_eq!(e.object_id.as_deref(), Some("https://mycook2551kv.vault.azure.net/"));
+    assert_eq!(
+        e.object_id.as_deref(),
+        Some("https://mycook2551kv.vault.azure.net/")
+    );
     assert_eq!(r.stats.skipped(SkipReason::OtherCategory), 1);
     assert_eq!(r.stats.notes[0].detail, "table AzureMetrics");
     assert_eq!(r.stats.notes[0].line, 28);
@@ -433,7 +445,10 @@ fn log_analytics_rest_tables() {
     let p = write(&dir, "rest.json", text);
     let r = read_path(&p, &ReadOptions::default());
     r.result.unwrap();
-    assert_eq!(r.stats.forms.keys().copied().collect::<Vec<_>>(), [LogFormat::Azkv]);
+    assert_eq!(
+        r.stats.forms.keys().copied().collect::<Vec<_>>(),
+        [LogFormat::Azkv]
+    );
     assert_eq!(lines(&r.events), [7, 8]);
     let e = &r.events[0];
     assert_eq!(e.identity.upn.as_deref(), Some("u@contoso.com"));
@@ -529,7 +544,11 @@ fn pretty_printed_objects_one_after_another() {
     "resourceId": "/SUBSCRIPTIONS/A921D5D4-BDB7-43C3-AA01-88C6AE24992F/RESOURCEGROUPS/SECURAALLRG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/SECURAALLKEYVAULT",
     "durationMs": "245"
 }"#;
-    let p = write(&dir, "kv.json", format!("{one}\n{}\n", one.replace("KeyGet", "KeyList")));
+    let p = write(
+        &dir,
+        "kv.json",
+        format!("{one}\n{}\n", one.replace("KeyGet", "KeyList")),
+    );
     let r = read_path(&p, &ReadOptions::default());
     r.result.unwrap();
     assert_eq!(ops(&r.events), ["KeyGet", "KeyList"]);

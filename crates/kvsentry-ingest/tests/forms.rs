@@ -88,7 +88,11 @@ fn assert_canonical(ev: &[AuditEvent<'_>], form: &str) {
         Some("A921D5D4-BDB7-43C3-AA01-88C6AE24992F"),
         "{form}"
     );
-    assert_eq!(e.vault.resource_group.as_deref(), Some("SECURAALLRG"), "{form}");
+    assert_eq!(
+        e.vault.resource_group.as_deref(),
+        Some("SECURAALLRG"),
+        "{form}"
+    );
     assert_eq!(e.vault.resource_type.as_deref(), Some("VAULTS"), "{form}");
     assert_eq!(
         e.object_id.as_deref(),
@@ -150,7 +154,11 @@ fn assert_canonical(ev: &[AuditEvent<'_>], form: &str) {
         Some("04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
         "{form}"
     );
-    assert!(e.identity.other.is_empty(), "{form}: {:?}", e.identity.other);
+    assert!(
+        e.identity.other.is_empty(),
+        "{form}: {:?}",
+        e.identity.other
+    );
     assert_eq!(e.http_status, Some(200), "{form}");
     assert_eq!(e.duration_ms, Some(104), "{form}");
     assert_eq!(
@@ -169,7 +177,11 @@ fn assert_canonical(ev: &[AuditEvent<'_>], form: &str) {
     assert_eq!(e.result_signature.as_deref(), Some("Forbidden"), "{form}");
     assert_eq!(e.http_status, Some(403), "{form}");
     assert_eq!(e.duration_ms, Some(41), "{form}");
-    assert_eq!(e.caller_ip, CallerIp::Invalid("<Redacted>".into()), "{form}");
+    assert_eq!(
+        e.caller_ip,
+        CallerIp::Invalid("<Redacted>".into()),
+        "{form}"
+    );
     assert_eq!(e.identity.upn, None, "{form}");
     assert_eq!(e.identity.identity_type.as_deref(), Some("app"), "{form}");
     assert_eq!(
@@ -205,7 +217,9 @@ fn assert_canonical(ev: &[AuditEvent<'_>], form: &str) {
     assert_eq!(e.vault.resource_group.as_deref(), Some("SECRETS"), "{form}");
     assert_eq!(
         e.object_id.as_deref(),
-        Some("https://acme-secrets-dev.vault.azure.net/secrets/jwt-token-feed-external-api-service"),
+        Some(
+            "https://acme-secrets-dev.vault.azure.net/secrets/jwt-token-feed-external-api-service"
+        ),
         "{form}"
     );
     assert_eq!(e.tls_version.as_deref(), Some("TLS1_3"), "{form}");
@@ -252,7 +266,11 @@ fn assert_canonical(ev: &[AuditEvent<'_>], form: &str) {
     assert_eq!(e.time, ts("2024-03-12T08:15:03.9999999Z"), "{form}");
     assert_eq!(e.time.subsec_nanosecond(), 999_999_900, "{form}");
     assert_eq!(e.operation, "SecretList", "{form}");
-    assert_eq!(e.result_signature.as_deref(), Some("Unauthorized"), "{form}");
+    assert_eq!(
+        e.result_signature.as_deref(),
+        Some("Unauthorized"),
+        "{form}"
+    );
     assert_eq!(
         e.result_description.as_deref(),
         Some("Unauthorized.\nBearer token missing."),
@@ -278,7 +296,11 @@ fn every_form_reads_the_canonical_records() {
         let r = read_fixture(name);
         r.result.as_ref().unwrap();
         assert_canonical(&r.events, name);
-        assert_eq!(r.stats.forms.keys().copied().collect::<Vec<_>>(), [want], "{name}");
+        assert_eq!(
+            r.stats.forms.keys().copied().collect::<Vec<_>>(),
+            [want],
+            "{name}"
+        );
         let s = r.stats.forms[&want];
         assert_eq!((s.files, s.records, s.events), (1, 5, 5), "{name}");
         assert_eq!(r.stats.skipped_total(), 0, "{name}: {}", r.stats);
@@ -332,7 +354,11 @@ fn detection_names_each_fixture() {
         ("storage.jsonl", LogFormat::Storage, JsonLines),
         ("eventhub.json", LogFormat::EventHub, JsonDocuments),
         ("array.json", LogFormat::Array, JsonDocuments),
-        ("azure_diagnostics.json", LogFormat::AzureDiagnostics, JsonDocuments),
+        (
+            "azure_diagnostics.json",
+            LogFormat::AzureDiagnostics,
+            JsonDocuments,
+        ),
         ("azure_diagnostics.csv", LogFormat::AzureDiagnostics, Csv),
         ("azkv.jsonl", LogFormat::Azkv, JsonLines),
         ("azkv.csv", LogFormat::Azkv, Csv),
