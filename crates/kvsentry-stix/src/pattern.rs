@@ -1407,6 +1407,41 @@ mod tests {
         p(&ok);
     }
 
+    /// Every prefix and every one-character deletion of valid patterns: an error or a tree,
+    /// never a panic (patterns come from untrusted feeds).
+    #[test]
+    fn truncated_and_mutilated_patterns_never_panic() {
+        let samples = [
+            "[ipv4-addr:value = '198.51.100.1' OR network-traffic:dst_ref.value IN ('a', 'b')]",
+            "([a:b[*].'c d' NOT LIKE 'x\\'y'] AND [a:c >= -1.5e3]) FOLLOWEDBY [EXISTS a:d] WITHIN 5 SECONDS",
+            "[a:b = t'2016-01-01T00:00:00.5Z'] START t'2016-01-01T00:00:00Z' STOP t'2017-01-01T00:00:00Z'",
+            "[a:b = h'00ff' AND a:c = b'aGVsbG8=' AND a:d = true] REPEATS 3 TIMES",
+            "[a:b = 'ü€'] OR [a:c != 1]",
+        ];
+        let mut parsed = 0;
+        for s in samples {
+            let chars: Vec<char> = s.chars().collect();
+            for n in 0..=chars.len() {
+                let prefix: String = chars[..n].iter().collect();
+                if let Ok(pat) = parse_pattern(&prefix) {
+                    parsed += 1;
+                    let _ = crate::extract::extract_ips(&pat);
+                }
+                if n < chars.len() {
+                    let mut cut = chars.clone();
+                    cut.remove(n);
+                    let cut: String = cut.into_iter().collect();
+                    if let Err(e) = parse_pattern(&cut) {
+                        assert!(e.offset <= cut.chars().count(), "{cut}: {e}");
+                    }
+                }
+            }
+        }
+        // The complete samples, plus prefixes that end after a complete observation or
+        // qualifier (e.g. "[a:b = 'ü€']" of the last sample): 15 in all.
+        assert_eq!(parsed, 15);
+    }
+
     #[test]
     fn base64_round_trips() {
         for data in [
