@@ -116,6 +116,19 @@ impl Medallion {
             );
             return None;
         }
+        // The free port is picked before medallion binds it; another process could take it
+        // in between, so a server that exits during start-up is retried on a new port.
+        let mut last_error = String::new();
+        for _attempt in 0..3 {
+            match Self::spawn(&py) {
+                Ok(server) => return Some(server),
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("medallion did not start after 3 attempts:\n{last_error}");
+    }
+
+    fn spawn(py: &str) -> Result<Medallion, String> {
         let dir = TempDir::new("medallion");
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -140,7 +153,7 @@ impl Medallion {
         let config_path = dir.0.join("config.json");
         fs::write(&config_path, config.to_string()).unwrap();
         let log = fs::File::create(dir.0.join("medallion.log")).unwrap();
-        let child = Command::new(&py)
+        let child = Command::new(py)
             .args([
                 "-m",
                 "medallion.scripts.run",
@@ -156,19 +169,22 @@ impl Medallion {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start medallion with {py}: {e}"));
         let mut server = Medallion { child, port, dir };
-        server.wait_ready();
-        Some(server)
+        server.wait_ready()?;
+        Ok(server)
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let client = TaxiiClient::with_timeout(basic(), Duration::from_secs(2));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("medallion exited early ({status}):\n{}", self.log());
+                return Err(format!(
+                    "medallion exited early ({status}):\n{}",
+                    self.log()
+                ));
             }
             match client.discovery(&self.base()) {
-                Ok(_) => return,
+                Ok(_) => return Ok(()),
                 Err(TaxiiError::Connection { .. }) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(100));
                 }
