@@ -440,13 +440,14 @@ fn scenario_time(rng: &mut Rng, cfg: &GenConfig, at: Option<Timestamp>) -> i64 {
     m * TICKS_PER_MIN + rng.range(0, 8) as i64 * TICKS_PER_SEC + rng.below(TICKS_PER_SEC as u64) as i64
 }
 
-/// `n` times spread over `[from, to)`, strictly increasing, each with sub-second jitter.
+/// `n` times spread over `[from, to)`, increasing, each but the first with some jitter.
 fn spread(rng: &mut Rng, from: i64, to: i64, n: u32) -> Vec<i64> {
     let n64 = i64::from(n.max(1));
     let span = (to - from).max(n64);
     let step = span / n64;
     (0..n64)
-        .map(|j| from + j * step + rng.below((step / 2).max(1) as u64) as i64)
+        // The first call is exactly at `from` (a scenario's `at` is its first call).
+        .map(|j| from + j * step + if j == 0 { 0 } else { rng.below((step / 2).max(1) as u64) as i64 })
         .collect()
 }
 
