@@ -80,10 +80,13 @@ pub(crate) enum AggState {
     Max(Option<Val>),
 }
 
+/// Time, source, line, arrival: the order of events whatever their arrival order.
+pub(crate) type OrderKey = (i64, u32, u64, u64);
+
 /// One evidence event (ordered by time then origin, so the heap keeps the earliest).
 #[derive(Debug, Clone)]
 pub(crate) struct Ev {
-    pub key: (i64, u32, u64, u64),
+    pub key: OrderKey,
     pub operation: String,
     pub correlation_id: Option<String>,
     pub origin: Origin,
@@ -112,7 +115,7 @@ pub(crate) struct Acc {
     pub count: u64,
     pub aggs: Vec<AggState>,
     /// Earliest event's identity (order key, upn, object id, app id).
-    pub first: Option<((i64, u32, u64, u64), [Option<String>; 3])>,
+    pub first: Option<(OrderKey, [Option<String>; 3])>,
     pub ips: Capped,
     pub resources: Capped,
     pub evidence: BinaryHeap<Ev>,
@@ -146,11 +149,7 @@ impl Acc {
         for (st, (_, _, slot)) in self.aggs.iter_mut().zip(&rule.aggs) {
             match (st, slot) {
                 (AggState::Count(n), None) => *n += 1,
-                (AggState::Count(n), Some(s)) => {
-                    if row.slot(*s) != Slot::Missing {
-                        *n += 1;
-                    }
-                }
+                (AggState::Count(n), Some(s)) if row.slot(*s) != Slot::Missing => *n += 1,
                 (AggState::Distinct(set), Some(s)) => {
                     if let Some(h) = hash_slot(row, *s) {
                         set.insert(h);
@@ -202,7 +201,10 @@ impl Acc {
                         .and_then(|s| row.value(s))
                         .map(|v| v.to_text())
                         .unwrap_or_default(),
-                    correlation_id: rule.corr_slot.and_then(|s| row.value(s)).map(|v| v.to_text()),
+                    correlation_id: rule
+                        .corr_slot
+                        .and_then(|s| row.value(s))
+                        .map(|v| v.to_text()),
                     origin: row.origin,
                 });
                 if self.evidence.len() > rule.evidence_cap {

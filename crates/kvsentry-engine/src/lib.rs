@@ -283,7 +283,8 @@ impl Engine {
         let mut compiled = Vec::new();
         for r in rules.enabled() {
             compiled.push(
-                CompiledRule::new(r).ok_or_else(|| EngineError::UnsupportedRule(r.meta.id.clone()))?,
+                CompiledRule::new(r)
+                    .ok_or_else(|| EngineError::UnsupportedRule(r.meta.id.clone()))?,
             );
         }
         let explain = match &opts.explain {
@@ -412,11 +413,7 @@ impl Engine {
     /// For the explained rule: how many events each top-level filter clause rejected
     /// (clause text, count); for a filter that is not an `all`, one entry for the whole.
     pub fn explain_rejections(&self) -> Vec<(String, u64)> {
-        let Some(rule) = self
-            .prep
-            .explain
-            .and_then(|i| self.prep.rules.get(i))
-        else {
+        let Some(rule) = self.prep.explain.and_then(|i| self.prep.rules.get(i)) else {
             return Vec::new();
         };
         self.explain_rejected
@@ -467,9 +464,7 @@ impl Engine {
     }
 
     fn flush(mut emitted: Vec<Emitted>, out: &mut Vec<Alert>) {
-        emitted.sort_by(|a, b| {
-            (a.start, a.rule_idx, &a.key).cmp(&(b.start, b.rule_idx, &b.key))
-        });
+        emitted.sort_by(|a, b| (a.start, a.rule_idx, &a.key).cmp(&(b.start, b.rule_idx, &b.key)));
         out.extend(emitted.into_iter().map(|e| e.alert));
     }
 }

@@ -383,7 +383,11 @@ impl Sliding {
                 let Some(g) = self.groups.get_mut(&key) else {
                     continue;
                 };
-                while g.rows.front().is_some_and(|r| r.time <= horizon || w == i64::MAX) {
+                while g
+                    .rows
+                    .front()
+                    .is_some_and(|r| r.time <= horizon || w == i64::MAX)
+                {
                     if let Some(r) = g.rows.pop_front() {
                         g.count(rule, &r, false);
                     }
@@ -488,9 +492,6 @@ impl Sliding {
                 }
             }
         }
-        ctx.stats.max_window_rows = ctx
-            .stats
-            .max_window_rows
-            .max(g.rows.len() as u64);
+        ctx.stats.max_window_rows = ctx.stats.max_window_rows.max(g.rows.len() as u64);
     }
 }

@@ -36,7 +36,8 @@ fn ev(time: &str, op: &'static str, who: Who, line: u64) -> AuditEvent<'static> 
     e.vault = Vault::from_resource_id(VAULT_ID);
     e.correlation_id = Some(format!("a6c3d2e1-0000-4000-8000-{line:012}").into());
     e.client_info = Some("AZURECLI/2.74.0 (DEB) azsdk-python-core/1.31.0 Python/3.12.10".into());
-    e.request_uri = Some("https://securaallkeyvault.vault.azure.net/secrets/?api-version=7.4".into());
+    e.request_uri =
+        Some("https://securaallkeyvault.vault.azure.net/secrets/?api-version=7.4".into());
     e.tls_version = Some("TLS1_3".into());
     e.identity.tenant_id = Some("72f988bf-86f1-41af-91ab-2d7cd011db47".into());
     match who {
@@ -66,7 +67,11 @@ fn ev(time: &str, op: &'static str, who: Who, line: u64) -> AuditEvent<'static> 
     e
 }
 
-fn run_with(rules: &RuleSet, opts: EngineOptions, events: &[AuditEvent<'_>]) -> (Vec<Alert>, Engine) {
+fn run_with(
+    rules: &RuleSet,
+    opts: EngineOptions,
+    events: &[AuditEvent<'_>],
+) -> (Vec<Alert>, Engine) {
     let mut engine = Engine::new(rules, opts).unwrap();
     let mut out = Vec::new();
     for e in events {
@@ -86,7 +91,13 @@ fn of_rule<'a>(alerts: &'a [Alert], id: &str) -> Vec<&'a Alert> {
 
 /// Five reads by Alice within 10:00, two kinds.
 fn alice_burst(minute: &str, first_line: u64) -> Vec<AuditEvent<'static>> {
-    let ops = ["SecretList", "SecretGet", "SecretGet", "SecretGet", "SecretList"];
+    let ops = [
+        "SecretList",
+        "SecretGet",
+        "SecretGet",
+        "SecretGet",
+        "SecretList",
+    ];
     ops.iter()
         .enumerate()
         .map(|(i, op)| {
@@ -124,7 +135,10 @@ fn seed_alerts_on_exactly_five_calls_of_two_operations() {
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
     assert_eq!(a.rule.id, SEED);
-    assert_eq!(a.rule.name, "Azure Key Vault Excessive Secret or Key Retrieved");
+    assert_eq!(
+        a.rule.name,
+        "Azure Key Vault Excessive Secret or Key Retrieved"
+    );
     assert_eq!(a.rule.severity, "medium");
     assert_eq!(a.rule.tactics, vec!["CredentialAccess"]);
     assert_eq!(a.rule.techniques, vec!["T1555", "T1555.006"]);
@@ -132,7 +146,10 @@ fn seed_alerts_on_exactly_five_calls_of_two_operations() {
     assert_eq!(w.start.to_string(), "2026-01-05T10:00:00Z");
     assert_eq!(w.end.to_string(), "2026-01-05T10:01:00Z");
     assert_eq!(a.time, w.end);
-    assert_eq!(serde_json::Value::Object(a.group.clone()), json!({"identity.upn": ALICE}));
+    assert_eq!(
+        serde_json::Value::Object(a.group.clone()),
+        json!({"identity.upn": ALICE})
+    );
     assert_eq!(
         serde_json::Value::Object(a.fields.clone()),
         json!({
@@ -182,7 +199,10 @@ fn seed_alerts_on_exactly_five_calls_of_two_operations() {
     );
     assert_eq!(a.evidence.len(), 5);
     assert_eq!(a.evidence[0].operation, "SecretList");
-    assert_eq!(a.evidence[0].time.to_string(), "2026-01-05T10:00:05.1234567Z");
+    assert_eq!(
+        a.evidence[0].time.to_string(),
+        "2026-01-05T10:00:05.1234567Z"
+    );
     assert_eq!(a.evidence[0].source.as_deref(), Some("logs/PT1H.json:1"));
     assert_eq!(
         a.evidence[4].correlation_id.as_deref(),
@@ -201,24 +221,53 @@ fn four_calls_do_not_alert_and_nor_do_five_of_one_operation() {
     four.pop();
     assert!(run(&four).is_empty());
     let same: Vec<_> = (0..5)
-        .map(|i| ev(&format!("2026-01-05T10:00:{:02}Z", i * 10), "SecretGet", Who::User(ALICE), i))
+        .map(|i| {
+            ev(
+                &format!("2026-01-05T10:00:{:02}Z", i * 10),
+                "SecretGet",
+                Who::User(ALICE),
+                i,
+            )
+        })
         .collect();
     assert!(run(&same).is_empty());
 }
 
 #[test]
 fn a_burst_straddling_a_minute_is_missed_by_tumbling_but_caught_by_sliding() {
-    let ops = ["SecretList", "SecretGet", "SecretGet", "KeyList", "KeyGet", "KeyGet"];
+    let ops = [
+        "SecretList",
+        "SecretGet",
+        "SecretGet",
+        "KeyList",
+        "KeyGet",
+        "KeyGet",
+    ];
     let times = [
-        "10:00:50", "10:00:55", "10:00:59.9", "10:01:00", "10:01:05", "10:01:10",
+        "10:00:50",
+        "10:00:55",
+        "10:00:59.9",
+        "10:01:00",
+        "10:01:05",
+        "10:01:10",
     ];
     let events: Vec<_> = ops
         .iter()
         .zip(times)
         .enumerate()
-        .map(|(i, (op, t))| ev(&format!("2026-01-05T{t}Z"), op, Who::User(ALICE), i as u64 + 1))
+        .map(|(i, (op, t))| {
+            ev(
+                &format!("2026-01-05T{t}Z"),
+                op,
+                Who::User(ALICE),
+                i as u64 + 1,
+            )
+        })
         .collect();
-    assert!(run(&events).is_empty(), "3 + 3 calls in two minutes: no tumbling alert");
+    assert!(
+        run(&events).is_empty(),
+        "3 + 3 calls in two minutes: no tumbling alert"
+    );
     let (alerts, _) = run_with(&sliding_rules("0"), EngineOptions::default(), &events);
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
@@ -244,7 +293,13 @@ fn sliding_spans_are_half_open_on_the_left() {
     // the 1st, so no burst.
     let events: Vec<_> = ["10:00:00", "10:00:20", "10:00:30", "10:00:40", "10:01:00"]
         .iter()
-        .zip(["SecretGet", "SecretList", "SecretGet", "SecretGet", "SecretList"])
+        .zip([
+            "SecretGet",
+            "SecretList",
+            "SecretGet",
+            "SecretGet",
+            "SecretList",
+        ])
         .enumerate()
         .map(|(i, (t, op))| ev(&format!("2026-01-05T{t}Z"), op, Who::User(ALICE), i as u64))
         .collect();
@@ -254,7 +309,12 @@ fn sliding_spans_are_half_open_on_the_left() {
 
 #[test]
 fn an_event_exactly_on_the_boundary_belongs_to_the_next_window() {
-    let mut events = vec![ev("2026-01-05T10:00:59.9999999Z", "SecretGet", Who::User(ALICE), 1)];
+    let mut events = vec![ev(
+        "2026-01-05T10:00:59.9999999Z",
+        "SecretGet",
+        Who::User(ALICE),
+        1,
+    )];
     for (i, (t, op)) in [
         ("10:01:00.0000000", "SecretGet"),
         ("10:01:10", "SecretList"),
@@ -264,14 +324,27 @@ fn an_event_exactly_on_the_boundary_belongs_to_the_next_window() {
     .iter()
     .enumerate()
     {
-        events.push(ev(&format!("2026-01-05T{t}Z"), op, Who::User(ALICE), i as u64 + 2));
+        events.push(ev(
+            &format!("2026-01-05T{t}Z"),
+            op,
+            Who::User(ALICE),
+            i as u64 + 2,
+        ));
     }
     // 4 in the 10:01 window (with the boundary event) and 1 in 10:00: no alert.
     assert!(run(&events).is_empty());
-    events.push(ev("2026-01-05T10:01:59.9999999Z", "SecretGet", Who::User(ALICE), 9));
+    events.push(ev(
+        "2026-01-05T10:01:59.9999999Z",
+        "SecretGet",
+        Who::User(ALICE),
+        9,
+    ));
     let alerts = run(&events);
     assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].window.unwrap().start.to_string(), "2026-01-05T10:01:00Z");
+    assert_eq!(
+        alerts[0].window.unwrap().start.to_string(),
+        "2026-01-05T10:01:00Z"
+    );
     assert_eq!(alerts[0].fields["action_count"], 5);
     assert_eq!(
         alerts[0].evidence[0].time.to_string(),
@@ -281,18 +354,48 @@ fn an_event_exactly_on_the_boundary_belongs_to_the_next_window() {
 
 #[test]
 fn principals_without_upn_alert_from_the_app_rule_only() {
-    let sp = Who::Sp("7b2f1e0a-1111-4c4c-9d9d-0123456789ab", "c0ffee00-2222-4d4d-8e8e-0123456789ab");
-    let mi = Who::Mi("9a8b7c6d-3333-4e4e-8f8f-0123456789ab", "d00dfeed-4444-4f4f-9a9a-0123456789ab");
-    let ops = ["SecretGet", "SecretGet", "SecretList", "KeyGet", "SecretGet"];
+    let sp = Who::Sp(
+        "7b2f1e0a-1111-4c4c-9d9d-0123456789ab",
+        "c0ffee00-2222-4d4d-8e8e-0123456789ab",
+    );
+    let mi = Who::Mi(
+        "9a8b7c6d-3333-4e4e-8f8f-0123456789ab",
+        "d00dfeed-4444-4f4f-9a9a-0123456789ab",
+    );
+    let ops = [
+        "SecretGet",
+        "SecretGet",
+        "SecretList",
+        "KeyGet",
+        "SecretGet",
+    ];
     let mut events = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        events.push(ev(&format!("2026-01-05T10:00:{:02}Z", i * 5), op, sp, i as u64 * 3));
-        events.push(ev(&format!("2026-01-05T10:00:{:02}.5Z", i * 5), op, mi, i as u64 * 3 + 1));
+        events.push(ev(
+            &format!("2026-01-05T10:00:{:02}Z", i * 5),
+            op,
+            sp,
+            i as u64 * 3,
+        ));
+        events.push(ev(
+            &format!("2026-01-05T10:00:{:02}.5Z", i * 5),
+            op,
+            mi,
+            i as u64 * 3 + 1,
+        ));
         // No identity at all: never alerts (excluded by the app rule, null bucket of the seed).
-        events.push(ev(&format!("2026-01-05T10:00:{:02}.7Z", i * 5), op, Who::Nobody, i as u64 * 3 + 2));
+        events.push(ev(
+            &format!("2026-01-05T10:00:{:02}.7Z", i * 5),
+            op,
+            Who::Nobody,
+            i as u64 * 3 + 2,
+        ));
     }
     let alerts = run(&events);
-    assert!(of_rule(&alerts, SEED).is_empty(), "no UPN: the seed's null bucket never alerts");
+    assert!(
+        of_rule(&alerts, SEED).is_empty(),
+        "no UPN: the seed's null bucket never alerts"
+    );
     let app = of_rule(&alerts, APP);
     assert_eq!(app.len(), 2);
     assert_eq!(
@@ -320,11 +423,24 @@ fn principals_without_upn_alert_from_the_app_rule_only() {
 #[test]
 fn a_missing_group_value_is_a_group_of_its_own() {
     let who = Who::AppOnly("5e5e5e5e-5555-4a4a-8b8b-0123456789ab");
-    let events: Vec<_> = ["SecretGet", "SecretList", "SecretGet", "SecretGet", "KeyGet"]
-        .iter()
-        .enumerate()
-        .map(|(i, op)| ev(&format!("2026-01-05T10:00:{:02}Z", i * 5), op, who, i as u64))
-        .collect();
+    let events: Vec<_> = [
+        "SecretGet",
+        "SecretList",
+        "SecretGet",
+        "SecretGet",
+        "KeyGet",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, op)| {
+        ev(
+            &format!("2026-01-05T10:00:{:02}Z", i * 5),
+            op,
+            who,
+            i as u64,
+        )
+    })
+    .collect();
     let alerts = run(&events);
     assert_eq!(alerts.len(), 1);
     assert_eq!(
@@ -333,7 +449,14 @@ fn a_missing_group_value_is_a_group_of_its_own() {
     );
     assert_eq!(
         alerts[0].alert_id,
-        Alert::compute_id(APP, &["2026-01-05T10:00:00Z", "5e5e5e5e-5555-4a4a-8b8b-0123456789ab", ""])
+        Alert::compute_id(
+            APP,
+            &[
+                "2026-01-05T10:00:00Z",
+                "5e5e5e5e-5555-4a4a-8b8b-0123456789ab",
+                ""
+            ]
+        )
     );
 }
 
@@ -341,10 +464,25 @@ fn a_missing_group_value_is_a_group_of_its_own() {
 fn writes_and_lower_case_operation_names_are_ignored() {
     let mut events = alice_burst("10:00", 1);
     events.pop();
-    events.push(ev("2026-01-05T10:00:50Z", "SecretSet", Who::User(ALICE), 10));
+    events.push(ev(
+        "2026-01-05T10:00:50Z",
+        "SecretSet",
+        Who::User(ALICE),
+        10,
+    ));
     events.push(ev("2026-01-05T10:00:51Z", "VaultPut", Who::User(ALICE), 11));
-    events.push(ev("2026-01-05T10:00:52Z", "secretget", Who::User(ALICE), 12));
-    events.push(ev("2026-01-05T10:00:53Z", "SECRETLIST", Who::User(ALICE), 13));
+    events.push(ev(
+        "2026-01-05T10:00:52Z",
+        "secretget",
+        Who::User(ALICE),
+        12,
+    ));
+    events.push(ev(
+        "2026-01-05T10:00:53Z",
+        "SECRETLIST",
+        Who::User(ALICE),
+        13,
+    ));
     let (alerts, engine) = run_with(&RuleSet::builtin(), EngineOptions::default(), &events);
     assert!(alerts.is_empty());
     assert_eq!(engine.stats().rule(SEED).unwrap().events_matched, 4);
@@ -356,8 +494,18 @@ fn interleaved_users_are_counted_apart() {
     let mut events = Vec::new();
     let ops = ["SecretGet", "KeyGet", "SecretGet", "SecretList", "KeyList"];
     for (i, op) in ops.iter().enumerate() {
-        events.push(ev(&format!("2026-01-05T10:00:{:02}Z", i * 10), op, Who::User(BOB), i as u64 * 2));
-        events.push(ev(&format!("2026-01-05T10:00:{:02}Z", i * 10 + 5), op, Who::User(ALICE), i as u64 * 2 + 1));
+        events.push(ev(
+            &format!("2026-01-05T10:00:{:02}Z", i * 10),
+            op,
+            Who::User(BOB),
+            i as u64 * 2,
+        ));
+        events.push(ev(
+            &format!("2026-01-05T10:00:{:02}Z", i * 10 + 5),
+            op,
+            Who::User(ALICE),
+            i as u64 * 2 + 1,
+        ));
     }
     let alerts = run(&events);
     assert_eq!(alerts.len(), 2);
@@ -381,12 +529,22 @@ fn interleaved_users_are_counted_apart() {
 fn busy_day() -> Vec<AuditEvent<'static>> {
     let mut events = Vec::new();
     let mut line = 0;
-    let ops = ["SecretGet", "SecretList", "KeyGet", "CertificateList", "VaultGet", "SecretSet"];
+    let ops = [
+        "SecretGet",
+        "SecretList",
+        "KeyGet",
+        "CertificateList",
+        "VaultGet",
+        "SecretSet",
+    ];
     for minute in 0..120u64 {
         let who = match minute % 3 {
             0 => Who::User(ALICE),
             1 => Who::User(BOB),
-            _ => Who::Sp("7b2f1e0a-1111-4c4c-9d9d-0123456789ab", "c0ffee00-2222-4d4d-8e8e-0123456789ab"),
+            _ => Who::Sp(
+                "7b2f1e0a-1111-4c4c-9d9d-0123456789ab",
+                "c0ffee00-2222-4d4d-8e8e-0123456789ab",
+            ),
         };
         for k in 0..(minute % 9) {
             let op = ops[((minute + k) % 6) as usize];
@@ -431,8 +589,14 @@ fn out_of_order_input_within_lateness_gives_the_same_alerts() {
     let (b, e2) = run_with(&rules, opts, &disordered);
     assert_eq!(e1.stats().late_events, 0);
     assert_eq!(e2.stats().late_events, 0);
-    assert!(a.len() >= 10, "the day has bursts: {}", a.len());
-    assert_eq!(of_rule(&a, "sliding-seed").len() >= of_rule(&a, SEED).len(), true);
+    assert_eq!(
+        (
+            of_rule(&a, SEED).len(),
+            of_rule(&a, APP).len(),
+            of_rule(&a, "sliding-seed").len()
+        ),
+        (26, 13, 26)
+    );
     assert_eq!(a, b);
 }
 
@@ -469,23 +633,46 @@ fn events_beyond_lateness_are_counted_and_applied_only_to_open_windows() {
     }
     assert!(out.is_empty(), "the 10:00 window is still open");
     // 10:02:30 moves the watermark to 10:01:30: the 10:00 window closes and alerts.
-    engine.push(&ev("2026-01-05T10:02:30Z", "SecretGet", Who::User(BOB), 20), &mut out);
+    engine.push(
+        &ev("2026-01-05T10:02:30Z", "SecretGet", Who::User(BOB), 20),
+        &mut out,
+    );
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].fields["action_count"], 5);
     // A late call for the closed 10:00 window: counted, dropped.
-    engine.push(&ev("2026-01-05T10:00:30Z", "KeyGet", Who::User(ALICE), 21), &mut out);
+    engine.push(
+        &ev("2026-01-05T10:00:30Z", "KeyGet", Who::User(ALICE), 21),
+        &mut out,
+    );
     // A late call whose window (10:01) is still open: counted, applied.
-    for (i, t) in ["10:01:10", "10:01:15", "10:01:20", "10:01:25"].iter().enumerate() {
-        engine.push(&ev(&format!("2026-01-05T{t}Z"), "KeyList", Who::User(BOB), 22 + i as u64), &mut out);
+    for (i, t) in ["10:01:10", "10:01:15", "10:01:20", "10:01:25"]
+        .iter()
+        .enumerate()
+    {
+        engine.push(
+            &ev(
+                &format!("2026-01-05T{t}Z"),
+                "KeyList",
+                Who::User(BOB),
+                22 + i as u64,
+            ),
+            &mut out,
+        );
     }
-    engine.push(&ev("2026-01-05T10:01:20Z", "KeyGet", Who::User(BOB), 30), &mut out);
+    engine.push(
+        &ev("2026-01-05T10:01:20Z", "KeyGet", Who::User(BOB), 30),
+        &mut out,
+    );
     engine.finish(&mut out);
     let s = engine.stats();
     assert_eq!(s.late_events, 6);
     assert_eq!(s.late_dropped, 1);
     assert_eq!(out.len(), 2);
     assert_eq!(out[1].group["identity.upn"], BOB);
-    assert_eq!(out[1].window.unwrap().start.to_string(), "2026-01-05T10:01:00Z");
+    assert_eq!(
+        out[1].window.unwrap().start.to_string(),
+        "2026-01-05T10:01:00Z"
+    );
     assert_eq!(out[1].fields["action_count"], 5);
 }
 
@@ -519,7 +706,13 @@ fn suppression_allows_one_alert_per_group_per_period() {
         .iter()
         .map(|a| a.window.unwrap().start.to_string())
         .collect();
-    assert_eq!(starts, vec!["2026-01-05T10:00:05.1234567Z", "2026-01-05T10:11:05.1234567Z"]);
+    assert_eq!(
+        starts,
+        vec![
+            "2026-01-05T10:00:05.1234567Z",
+            "2026-01-05T10:11:05.1234567Z"
+        ]
+    );
 }
 
 #[test]
@@ -530,18 +723,38 @@ fn values_are_capped_with_a_marker() {
         .to_yaml()
         .replace("values_cap: 100", "values_cap: 3");
     let rules = RuleSet::from_yaml_str(&y, "cap.yml").unwrap();
-    let ops = ["SecretList", "KeyGet", "SecretGet", "CertificateList", "KeyList", "VaultGet"];
+    let ops = [
+        "SecretList",
+        "KeyGet",
+        "SecretGet",
+        "CertificateList",
+        "KeyList",
+        "VaultGet",
+    ];
     let events: Vec<_> = ops
         .iter()
         .enumerate()
-        .map(|(i, op)| ev(&format!("2026-01-05T10:00:{:02}Z", 50 - i * 5), op, Who::User(ALICE), i as u64))
+        .map(|(i, op)| {
+            ev(
+                &format!("2026-01-05T10:00:{:02}Z", 50 - i * 5),
+                op,
+                Who::User(ALICE),
+                i as u64,
+            )
+        })
         .collect();
     let (alerts, _) = run_with(&rules, EngineOptions::default(), &events);
     assert_eq!(alerts.len(), 1);
     let f = &alerts[0].fields;
-    assert_eq!(f["actions"], json!(["CertificateList", "KeyGet", "KeyList"]));
+    assert_eq!(
+        f["actions"],
+        json!(["CertificateList", "KeyGet", "KeyList"])
+    );
     assert_eq!(f["actions_truncated"], true);
-    assert_eq!(f["distinct_actions"], 6, "counts are exact whatever the cap");
+    assert_eq!(
+        f["distinct_actions"], 6,
+        "counts are exact whatever the cap"
+    );
     assert!(!f.contains_key("vault_names_truncated"));
 }
 
@@ -553,8 +766,14 @@ fn ipv6_callers_are_reported_canonically() {
     let alerts = run(&events);
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
-    assert_eq!(a.fields["source_ip"], json!(["104.40.82.76", "2a01:111:f400::5"]));
-    assert_eq!(a.fields["vault_names"], json!(["PAYROLL-KV", "SECURAALLKEYVAULT"]));
+    assert_eq!(
+        a.fields["source_ip"],
+        json!(["104.40.82.76", "2a01:111:f400::5"])
+    );
+    assert_eq!(
+        a.fields["vault_names"],
+        json!(["PAYROLL-KV", "SECURAALLKEYVAULT"])
+    );
     assert_eq!(a.fields["vaults_accessed"], 2);
     assert!(a.entities.contains(&Entity::Ip {
         address: "2a01:111:f400::5".into()
@@ -581,7 +800,10 @@ fn a_user_override_of_a_builtin_changes_the_threshold() {
     assert!(alerts.is_empty());
     let mut ten = alice_burst("10:00", 1);
     ten.extend(alice_burst("10:00", 10).into_iter().map(|mut e| {
-        e.time = e.time.checked_add(SignedDuration::from_millis(500)).unwrap();
+        e.time = e
+            .time
+            .checked_add(SignedDuration::from_millis(500))
+            .unwrap();
         e
     }));
     let (alerts, _) = run_with(&rules, EngineOptions::default(), &ten);
@@ -623,28 +845,52 @@ fn explain_shows_a_near_miss_and_filter_rejections() {
     );
     let rej = engine.explain_rejections();
     assert_eq!(rej.len(), 2);
-    assert_eq!(rej[0], ("field: category; equals: AuditEvent".to_string(), 1));
+    assert_eq!(
+        rej[0],
+        ("field: category; equals: AuditEvent".to_string(), 1)
+    );
     assert_eq!(rej[1].1, 1);
     assert!(rej[1].0.starts_with("field: operation"), "{}", rej[1].0);
-    assert!(Engine::new(
-        &RuleSet::builtin(),
-        EngineOptions {
-            explain: Some("nope".into()),
-            ..EngineOptions::default()
-        }
-    )
-    .is_err());
+    assert!(
+        Engine::new(
+            &RuleSet::builtin(),
+            EngineOptions {
+                explain: Some("nope".into()),
+                ..EngineOptions::default()
+            }
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn events_matching_no_rule_prepare_to_nothing() {
     let engine = Engine::new(&RuleSet::builtin(), EngineOptions::default()).unwrap();
-    let p = engine.prepare(&ev("2026-01-05T10:00:00Z", "SecretSet", Who::User(ALICE), 1));
+    let p = engine.prepare(&ev(
+        "2026-01-05T10:00:00Z",
+        "SecretSet",
+        Who::User(ALICE),
+        1,
+    ));
     assert!(p.is_empty());
-    let p = engine.prepare(&ev("2026-01-05T10:00:00Z", "SecretGet", Who::User(ALICE), 1));
+    let p = engine.prepare(&ev(
+        "2026-01-05T10:00:00Z",
+        "SecretGet",
+        Who::User(ALICE),
+        1,
+    ));
     assert_eq!(p.matched_rules(), 1);
-    let p = engine.prepare(&ev("2026-01-05T10:00:00Z", "SecretGet", Who::AppOnly("x"), 1));
-    assert_eq!(p.matched_rules(), 2, "the seed's null bucket and the app rule");
+    let p = engine.prepare(&ev(
+        "2026-01-05T10:00:00Z",
+        "SecretGet",
+        Who::AppOnly("x"),
+        1,
+    ));
+    assert_eq!(
+        p.matched_rules(),
+        2,
+        "the seed's null bucket and the app rule"
+    );
     // The stateless stage runs on other threads.
     let prep = engine.preparer();
     let h = std::thread::spawn(move || {
@@ -658,9 +904,20 @@ fn events_matching_no_rule_prepare_to_nothing() {
 fn alerts_from_finish_are_sorted_by_window_rule_and_group() {
     let mut events = alice_burst("10:01", 1);
     events.extend(alice_burst("10:00", 10));
-    let sp = Who::Sp("7b2f1e0a-1111-4c4c-9d9d-0123456789ab", "c0ffee00-2222-4d4d-8e8e-0123456789ab");
-    for (i, op) in ["SecretGet", "KeyGet", "SecretGet", "SecretGet", "KeyGet"].iter().enumerate() {
-        events.push(ev(&format!("2026-01-05T10:00:{:02}Z", i * 3), op, sp, 40 + i as u64));
+    let sp = Who::Sp(
+        "7b2f1e0a-1111-4c4c-9d9d-0123456789ab",
+        "c0ffee00-2222-4d4d-8e8e-0123456789ab",
+    );
+    for (i, op) in ["SecretGet", "KeyGet", "SecretGet", "SecretGet", "KeyGet"]
+        .iter()
+        .enumerate()
+    {
+        events.push(ev(
+            &format!("2026-01-05T10:00:{:02}Z", i * 3),
+            op,
+            sp,
+            40 + i as u64,
+        ));
     }
     let (alerts, _) = run_with(
         &RuleSet::builtin(),

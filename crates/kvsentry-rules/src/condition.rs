@@ -48,7 +48,10 @@ impl CmpOp {
 pub enum Operand {
     /// An aggregate by name; `index` is its position in the rule's aggregates (set when the
     /// rule is validated).
-    Agg { name: String, index: usize },
+    Agg {
+        name: String,
+        index: usize,
+    },
     Num(f64),
 }
 

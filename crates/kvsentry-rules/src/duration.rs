@@ -30,7 +30,9 @@ impl Dur {
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let bad = || {
-            format!("bad duration `{text}`: write a whole number and a unit, e.g. 30s, 1m, 5m, 1h, 1d")
+            format!(
+                "bad duration `{text}`: write a whole number and a unit, e.g. 30s, 1m, 5m, 1h, 1d"
+            )
         };
         let n: i64 = num.parse().map_err(|_| bad())?;
         let unit_nanos: i64 = match unit {
@@ -115,7 +117,9 @@ impl<'de> Deserialize<'de> for Dur {
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dur, E> {
                 match u64::try_from(v) {
                     Ok(u) => self.visit_u64(u),
-                    Err(_) => Err(E::custom(format!("bad duration `{v}`: must not be negative"))),
+                    Err(_) => Err(E::custom(format!(
+                        "bad duration `{v}`: must not be negative"
+                    ))),
                 }
             }
         }

@@ -90,9 +90,8 @@ pub(crate) fn find_key(text: &str, from: usize, key: &str) -> Option<usize> {
     while let Some(rel) = text.get(start..)?.find(key) {
         let at = start + rel;
         let before = text.get(..at).and_then(|b| b.chars().next_back());
-        let boundary_before = before.is_none_or(|c| {
-            c.is_whitespace() || matches!(c, '{' | ',' | '-' | '"' | '\'' | '[')
-        });
+        let boundary_before = before
+            .is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-' | '"' | '\'' | '['));
         let rest = text.get(at + key.len()..).unwrap_or("");
         let rest = rest.trim_start_matches(['"', '\'']);
         let colon_after = rest.trim_start_matches([' ', '\t']).starts_with(':');
@@ -127,7 +126,10 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Up to three candidates close to `name`, best first.
-pub(crate) fn suggestions<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+pub(crate) fn suggestions<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Vec<&'a str> {
     let lname = name.to_ascii_lowercase();
     let mut scored: Vec<(usize, &str)> = candidates
         .filter_map(|c| {

@@ -178,7 +178,9 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, net::canonical(ip)) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 (u32::from(n) & mask) == (u32::from(a) & mask)
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
@@ -434,7 +436,10 @@ impl StrSet {
 /// A compiled test on one field's value.
 #[derive(Debug, Clone)]
 pub enum Test {
-    EqStr { value: Box<str>, ci: bool },
+    EqStr {
+        value: Box<str>,
+        ci: bool,
+    },
     EqInt(i64),
     EqIp(IpAddr),
     EqTime(Timestamp),
@@ -444,9 +449,18 @@ pub enum Test {
         ips: Vec<IpAddr>,
         ci: bool,
     },
-    Contains { needle: Box<str>, ci: bool },
-    StartsWith { needle: Box<str>, ci: bool },
-    EndsWith { needle: Box<str>, ci: bool },
+    Contains {
+        needle: Box<str>,
+        ci: bool,
+    },
+    StartsWith {
+        needle: Box<str>,
+        ci: bool,
+    },
+    EndsWith {
+        needle: Box<str>,
+        ci: bool,
+    },
     Regex(regex::Regex),
     Cidr(Vec<Cidr>),
     CmpInt(crate::condition::CmpOp, i64),
@@ -738,7 +752,10 @@ fn compile_test(raw: &RawExpr, field: Field, ci: bool) -> Result<Test, String> {
                 return Ok(Test::EqIp(ip));
             }
         }
-        return Ok(Test::EqStr { value: lower(v), ci });
+        return Ok(Test::EqStr {
+            value: lower(v),
+            ci,
+        });
     }
     if let Some(v) = &raw.iequals {
         return Ok(Test::EqStr {
@@ -845,11 +862,17 @@ mod tests {
             ("{ not: { field: identity.upn, equals: x } }", true),
             ("{ exists: identity.upn }", false),
             ("{ exists: caller.ip }", true),
-            ("{ field: caller.ip, cidr: [10.0.0.0/8, \"2a01:111::/32\"] }", true),
+            (
+                "{ field: caller.ip, cidr: [10.0.0.0/8, \"2a01:111::/32\"] }",
+                true,
+            ),
             ("{ field: caller.ip, cidr: [10.0.0.0/8] }", false),
             ("{ field: caller.ip, equals: \"2A01:111:F400::5\" }", true),
             ("{ field: caller.ip, startswith: \"2a01:\" }", true),
-            ("{ field: client_info, contains: azurecli, case_insensitive: true }", true),
+            (
+                "{ field: client_info, contains: azurecli, case_insensitive: true }",
+                true,
+            ),
             ("{ field: client_info, contains: azurecli }", false),
             ("{ field: client_info, endswith: \"1.31.0\" }", true),
             ("{ field: client_info, regex: \"^AZURECLI/2\\\\.\" }", true),
@@ -896,7 +919,10 @@ mod tests {
             ops.join(", ")
         );
         assert!(f(&y).matches(&ev()));
-        let y = format!("{{ field: operation, in: [{}, SECRETGET] }}", ops.join(", "));
+        let y = format!(
+            "{{ field: operation, in: [{}, SECRETGET] }}",
+            ops.join(", ")
+        );
         assert!(!f(&y).matches(&ev()));
     }
 
@@ -904,13 +930,19 @@ mod tests {
     fn shape_errors() {
         for (y, msg) in [
             ("{ field: operation }", "needs an operator"),
-            ("{ field: operation, equals: a, contains: b }", "one operator per test"),
+            (
+                "{ field: operation, equals: a, contains: b }",
+                "one operator per test",
+            ),
             ("{ exists: operation, equals: a }", "belongs with `field`"),
             ("{ field: operation, gt: 3 }", "compares numbers"),
             ("{ field: http.status, equals: abc }", "is not a number"),
             ("{ field: caller.ip, cidr: [10.0.0.0/33] }", "bad CIDR"),
             ("{ field: operation, regex: \"(\" }", "bad regex"),
-            ("{ field: identity.upm, equals: a }", "did you mean `identity.upn`"),
+            (
+                "{ field: identity.upm, equals: a }",
+                "did you mean `identity.upn`",
+            ),
             ("{ feld: operation }", "unknown field `feld`"),
             ("{ }", "needs one of"),
         ] {
@@ -925,14 +957,24 @@ mod tests {
         assert!(c.contains("10.255.0.1".parse().unwrap()));
         assert!(c.contains("::ffff:10.1.1.1".parse().unwrap()));
         assert!(!c.contains("11.0.0.1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        assert!(Cidr::parse("::/0").unwrap().contains("2a01::1".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            Cidr::parse("::/0")
+                .unwrap()
+                .contains("2a01::1".parse().unwrap())
+        );
         let _ = Timestamp::UNIX_EPOCH;
     }
 
     #[test]
     fn round_trips_to_yaml() {
-        let fl = f("{ all: [ { field: operation, in: [KeyGet, 5] }, { not: { exists: identity.upn } } ] }");
+        let fl = f(
+            "{ all: [ { field: operation, in: [KeyGet, 5] }, { not: { exists: identity.upn } } ] }",
+        );
         let y = yaml_serde::to_string(&fl).unwrap();
         let back: Filter = yaml_serde::from_str(&y).unwrap();
         assert_eq!(yaml_serde::to_string(&back).unwrap(), y);

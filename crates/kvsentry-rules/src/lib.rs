@@ -336,11 +336,8 @@ impl<'de> Deserialize<'de> for Rule {
                 })?;
                 let detection = match (detection, buffered) {
                     (Some(d), _) => d,
-                    (None, Some(v)) => {
-                        Detection::from_value(kind, v).map_err(|e| {
-                            de::Error::custom(format!("in `detection`: {e}"))
-                        })?
-                    }
+                    (None, Some(v)) => Detection::from_value(kind, v)
+                        .map_err(|e| de::Error::custom(format!("in `detection`: {e}")))?,
                     (None, None) => {
                         return Err(de::Error::custom(format!(
                             "rule `{id}`: missing field `detection`"
@@ -447,7 +444,10 @@ fn locate(text: &str, file: &str, err: &yaml_serde::Error) -> RuleError {
 /// The key an error message is about, when the parser could only place it at the mapping.
 fn key_hint(message: &str) -> Option<&str> {
     for prefix in ["unknown field `", "duplicate key `", "in `"] {
-        if let Some(rest) = message.find(prefix).and_then(|i| message.get(i + prefix.len()..)) {
+        if let Some(rest) = message
+            .find(prefix)
+            .and_then(|i| message.get(i + prefix.len()..))
+        {
             if let Some(end) = rest.find('`') {
                 return rest.get(..end);
             }
@@ -574,7 +574,15 @@ impl RuleSet {
         for r in rules {
             if let Some(first) = self.rules.get(&r.meta.id) {
                 // The second occurrence: in the same text, the second `id:` line.
-                let line = nth_id_line(text, &r.meta.id, if first.meta.origin.starts_with(file) { 2 } else { 1 });
+                let line = nth_id_line(
+                    text,
+                    &r.meta.id,
+                    if first.meta.origin.starts_with(file) {
+                        2
+                    } else {
+                        1
+                    },
+                );
                 errors.push(RuleError {
                     file: file.to_string(),
                     line,
@@ -597,11 +605,7 @@ impl RuleSet {
             let rd = std::fs::read_dir(path).map_err(|e| io_err(path, &e))?;
             let mut v: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && p.extension()
-                            .is_some_and(|x| x == "yml" || x == "yaml")
-                })
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
                 .collect();
             v.sort();
             v
@@ -681,7 +685,10 @@ impl RuleSet {
         let mut w = Vec::new();
         for r in self.iter() {
             if !r.meta.enabled {
-                w.push(format!("{}: rule `{}` is disabled", r.meta.origin, r.meta.id));
+                w.push(format!(
+                    "{}: rule `{}` is disabled",
+                    r.meta.origin, r.meta.id
+                ));
             }
             if let Some(t) = r.threshold() {
                 if t.group_by.is_empty() {

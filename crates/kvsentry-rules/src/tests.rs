@@ -39,7 +39,10 @@ fn builtin_pack_has_the_seed_and_the_app_rule() {
     let ids: Vec<&str> = set.iter().map(Rule::id).collect();
     assert_eq!(ids, vec![APP_ID, SEED_ID]);
     let seed = set.get(SEED_ID).unwrap();
-    assert_eq!(seed.meta.name, "Azure Key Vault Excessive Secret or Key Retrieved");
+    assert_eq!(
+        seed.meta.name,
+        "Azure Key Vault Excessive Secret or Key Retrieved"
+    );
     assert_eq!(seed.meta.severity, Severity::Medium);
     assert_eq!(seed.meta.tactics, vec!["CredentialAccess"]);
     assert_eq!(seed.meta.techniques, vec!["T1555", "T1555.006"]);
@@ -47,9 +50,13 @@ fn builtin_pack_has_the_seed_and_the_app_rule() {
         seed.meta
             .references
             .iter()
-            .any(|r| r == "https://www.inversecos.com/2022/05/detection-and-compromise-azure-key.html")
+            .any(|r| r
+                == "https://www.inversecos.com/2022/05/detection-and-compromise-azure-key.html")
     );
-    assert!(seed.meta.description.contains("threshold of\n10") || seed.meta.description.contains("threshold of 10"));
+    assert!(
+        seed.meta.description.contains("threshold of\n10")
+            || seed.meta.description.contains("threshold of 10")
+    );
     let t = seed.threshold().unwrap();
     assert_eq!(t.window.kind, WindowType::Tumbling);
     assert_eq!(t.window.size.as_nanos(), 60_000_000_000);
@@ -94,7 +101,10 @@ fn builtin_pack_has_the_seed_and_the_app_rule() {
     let app = set.get(APP_ID).unwrap().threshold().unwrap();
     assert_eq!(
         app.group_by,
-        vec![FieldName(Field::IdentityAppId), FieldName(Field::IdentityObjectId)]
+        vec![
+            FieldName(Field::IdentityAppId),
+            FieldName(Field::IdentityObjectId)
+        ]
     );
 }
 
@@ -105,7 +115,13 @@ fn builtin_rules_round_trip_through_to_yaml() {
         let back = RuleSet::from_yaml_str(&y, "show.yml").unwrap();
         let r2 = back.get(r.id()).unwrap();
         assert_eq!(r2.to_yaml(), y);
-        assert_eq!(r2.meta, RuleMeta { origin: r2.meta.origin.clone(), ..r.meta.clone() });
+        assert_eq!(
+            r2.meta,
+            RuleMeta {
+                origin: r2.meta.origin.clone(),
+                ..r.meta.clone()
+            }
+        );
         assert!(y.contains("kind: threshold"), "{y}");
     }
 }
@@ -135,13 +151,22 @@ fn list_and_multi_document_streams() {
     let indent = |s: &str| {
         s.lines()
             .enumerate()
-            .map(|(i, l)| if i == 0 { format!("- {l}") } else { format!("  {l}") })
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("- {l}")
+                } else {
+                    format!("  {l}")
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
     let text = format!("{}\n{}\n---\n{three}", indent(&one), indent(&two));
     let set = RuleSet::from_yaml_str(&text, "f.yml").unwrap();
-    assert_eq!(set.iter().map(Rule::id).collect::<Vec<_>>(), vec!["r1", "r2", "r3"]);
+    assert_eq!(
+        set.iter().map(Rule::id).collect::<Vec<_>>(),
+        vec!["r1", "r2", "r3"]
+    );
 }
 
 #[test]
@@ -150,8 +175,13 @@ fn syntax_error_has_line_and_column() {
     let e = err_of(&text);
     assert_eq!(e.file, "rules/test.yml");
     assert_eq!((e.line, e.column), (Some(11), Some(2)), "{e}");
-    assert!(e.to_string().starts_with("rules/test.yml:11:2: did not find expected key"), "{e}");
-    let text = rule_text("", "action_count >= 5").replace("    action_count: count", "    action_count: count: 2");
+    assert!(
+        e.to_string()
+            .starts_with("rules/test.yml:11:2: did not find expected key"),
+        "{e}"
+    );
+    let text = rule_text("", "action_count >= 5")
+        .replace("    action_count: count", "    action_count: count: 2");
     let e = err_of(&text);
     assert_eq!(e.line, Some(13), "{e}");
     assert!(e.message.contains("mapping values are not allowed"), "{e}");
@@ -163,10 +193,15 @@ fn syntax_error_has_line_and_column() {
 
 #[test]
 fn unknown_dictionary_field_suggests_close_names() {
-    let text = rule_text("", "action_count >= 5").replace("group_by: [identity.upn]", "group_by: [identity.upm]");
+    let text = rule_text("", "action_count >= 5")
+        .replace("group_by: [identity.upn]", "group_by: [identity.upm]");
     let e = err_of(&text);
     assert_eq!((e.line, e.column), (Some(11), Some(14)), "{e}");
-    assert!(e.message.contains("unknown field name `identity.upm`; did you mean `identity.upn`"), "{e}");
+    assert!(
+        e.message
+            .contains("unknown field name `identity.upm`; did you mean `identity.upn`"),
+        "{e}"
+    );
     let text = rule_text("", "action_count >= 5").replace("field: category", "field: categroy");
     let e = err_of(&text);
     assert_eq!(e.line, Some(8), "{e}");
@@ -175,10 +210,15 @@ fn unknown_dictionary_field_suggests_close_names() {
 
 #[test]
 fn unknown_keys_are_errors_at_their_line() {
-    let text = rule_text("", "action_count >= 5").replace("severity: high", "severity: high\nauthr: [me]");
+    let text =
+        rule_text("", "action_count >= 5").replace("severity: high", "severity: high\nauthr: [me]");
     let e = err_of(&text);
     assert_eq!((e.line, e.column), (Some(4), Some(1)), "{e}");
-    assert!(e.message.contains("unknown field `authr`; did you mean `author`?"), "{e}");
+    assert!(
+        e.message
+            .contains("unknown field `authr`; did you mean `author`?"),
+        "{e}"
+    );
     let text = rule_text("  supression: 10m\n", "action_count >= 5");
     let e = err_of(&text);
     assert_eq!((e.line, e.column), (Some(17), Some(3)), "{e}");
@@ -190,7 +230,8 @@ fn bad_condition_names_the_aggregate_and_line() {
     let e = err_of(&rule_text("", "action_count >= 5 and distinct_action >= 2"));
     assert_eq!(e.line, Some(16), "{e}");
     assert!(
-        e.message.contains("unknown aggregate `distinct_action`") && e.message.contains("did you mean `distinct_actions`"),
+        e.message.contains("unknown aggregate `distinct_action`")
+            && e.message.contains("did you mean `distinct_actions`"),
         "{e}"
     );
     let e = err_of(&rule_text("", "action_count >= 5 and"));
@@ -202,20 +243,27 @@ fn bad_condition_names_the_aggregate_and_line() {
 
 #[test]
 fn bad_duration_regex_cidr_and_severity() {
-    let e = err_of(&rule_text("  suppression: 10 minutes\n", "action_count >= 5"));
+    let e = err_of(&rule_text(
+        "  suppression: 10 minutes\n",
+        "action_count >= 5",
+    ));
     assert_eq!(e.line, Some(17), "{e}");
     assert!(e.message.contains("bad duration `10 minutes`"), "{e}");
     let t = rule_text("", "action_count >= 5").replace("size: 5m", "size: 5");
     let e = err_of(&t);
     assert_eq!(e.line, Some(10), "{e}");
     assert!(e.message.contains("add a unit"), "{e}");
-    let t = rule_text("", "action_count >= 5")
-        .replace("{ field: category, equals: AuditEvent }", "{ field: client_info, regex: \"([a-z\" }");
+    let t = rule_text("", "action_count >= 5").replace(
+        "{ field: category, equals: AuditEvent }",
+        "{ field: client_info, regex: \"([a-z\" }",
+    );
     let e = err_of(&t);
     assert_eq!(e.line, Some(8), "{e}");
     assert!(e.message.contains("bad regex"), "{e}");
-    let t = rule_text("", "action_count >= 5")
-        .replace("{ field: category, equals: AuditEvent }", "{ field: caller.ip, cidr: [10.0.0.0/40] }");
+    let t = rule_text("", "action_count >= 5").replace(
+        "{ field: category, equals: AuditEvent }",
+        "{ field: caller.ip, cidr: [10.0.0.0/40] }",
+    );
     let e = err_of(&t);
     assert_eq!(e.line, Some(8), "{e}");
     assert!(e.message.contains("bad CIDR `10.0.0.0/40`"), "{e}");
@@ -231,7 +279,11 @@ fn duplicate_ids_are_errors() {
     let text = format!("{one}---\n{one}");
     let e = err_of(&text);
     assert_eq!(e.line, Some(18), "{e}");
-    assert!(e.message.contains("duplicate rule id `r1` (first defined at rules/test.yml:1)"), "{e}");
+    assert!(
+        e.message
+            .contains("duplicate rule id `r1` (first defined at rules/test.yml:1)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -239,7 +291,11 @@ fn load_path_reads_a_directory_and_reports_every_file() {
     let dir = std::env::temp_dir().join(format!("kvsentry-rules-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("a.yml"), rule_text("", "action_count >= 5")).unwrap();
-    std::fs::write(dir.join("b.yaml"), rule_text("", "action_count >= 5").replace("id: r1", "id: r2")).unwrap();
+    std::fs::write(
+        dir.join("b.yaml"),
+        rule_text("", "action_count >= 5").replace("id: r1", "id: r2"),
+    )
+    .unwrap();
     std::fs::write(dir.join("notes.txt"), "not a rule").unwrap();
     let set = RuleSet::load_path(&dir).unwrap();
     assert_eq!(set.len(), 2);
@@ -263,13 +319,17 @@ fn merge_override_replaces_a_builtin_by_id() {
     set.merge_override(user);
     assert_eq!(set.len(), 2);
     let t = set.get(SEED_ID).unwrap().threshold().unwrap();
-    assert_eq!(t.condition.source, "actor_unique_count == 1 and action_count >= 10 and distinct_actions >= 2");
+    assert_eq!(
+        t.condition.source,
+        "actor_unique_count == 1 and action_count >= 10 and distinct_actions >= 2"
+    );
     assert_eq!(set.get(SEED_ID).unwrap().meta.origin, "user.yml:1");
 }
 
 #[test]
 fn detection_before_kind_still_loads() {
-    let text = rule_text("", "action_count >= 5").replace("kind: threshold\n", "") + "kind: threshold\n";
+    let text =
+        rule_text("", "action_count >= 5").replace("kind: threshold\n", "") + "kind: threshold\n";
     let set = RuleSet::from_yaml_str(&text, "f.yml").unwrap();
     assert_eq!(set.get("r1").unwrap().detection.kind(), RuleKind::Threshold);
     let e = err_of(&rule_text("", "action_count >= 5").replace("kind: threshold\n", ""));
@@ -278,9 +338,12 @@ fn detection_before_kind_still_loads() {
 
 #[test]
 fn validate_warns_about_disabled_rules() {
-    let text = rule_text("", "action_count >= 5").replace("severity: high", "severity: high\nenabled: false");
+    let text = rule_text("", "action_count >= 5")
+        .replace("severity: high", "severity: high\nenabled: false");
     let set = RuleSet::from_yaml_str(&text, "f.yml").unwrap();
     assert_eq!(set.enabled().count(), 0);
-    assert_eq!(set.validate(), vec!["f.yml:1: rule `r1` is disabled".to_string()]);
+    assert_eq!(
+        set.validate(),
+        vec!["f.yml:1: rule `r1` is disabled".to_string()]
+    );
 }
-

@@ -185,7 +185,9 @@ impl<'de> Deserialize<'de> for Aggregates {
                         return Err(de::Error::custom(format!("duplicate aggregate `{k}`")));
                     }
                     if k.is_empty()
-                        || !k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                        || !k
+                            .chars()
+                            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
                         || k.starts_with(|c: char| c.is_ascii_digit())
                     {
                         return Err(de::Error::custom(format!(
