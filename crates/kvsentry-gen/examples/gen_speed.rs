@@ -23,7 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events: u64 = args.get(1).map_or(Ok(500_000), |s| s.parse())?;
     let forms: Vec<String> = match args.get(2) {
         Some(list) => list.split(',').map(str::to_string).collect(),
-        None => kvsentry_gen::FORM_NAMES.iter().map(|s| s.to_string()).collect(),
+        None => kvsentry_gen::FORM_NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     let cfg = GenConfig::default()
         .events(events)

@@ -89,8 +89,12 @@ impl Scenario {
             Scenario::ManagedIdentityBurst { calls: 8, at: None },
             Scenario::CallsFromIps {
                 ips: vec![
-                    "104.40.82.76".parse().unwrap_or(IpAddr::from([104, 40, 82, 76])),
-                    "2a01:111:f400::1234".parse().unwrap_or(IpAddr::from([104, 40, 82, 77])),
+                    "104.40.82.76"
+                        .parse()
+                        .unwrap_or(IpAddr::from([104, 40, 82, 76])),
+                    "2a01:111:f400::1234"
+                        .parse()
+                        .unwrap_or(IpAddr::from([104, 40, 82, 77])),
                 ],
                 calls: 3,
             },
@@ -304,8 +308,7 @@ impl GenConfig {
         if self.duration.is_negative() || self.duration.is_zero() {
             return bad("duration must be positive");
         }
-        if self.users + self.service_principals + self.managed_identities == 0 && self.events > 0
-        {
+        if self.users + self.service_principals + self.managed_identities == 0 && self.events > 0 {
             return bad("at least one user, service principal or managed identity is needed");
         }
         for (name, v) in [
@@ -315,7 +318,9 @@ impl GenConfig {
             ("mixed_share", self.mixed_share),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(GenError::Config(format!("{name} must be between 0 and 1, got {v}")));
+                return Err(GenError::Config(format!(
+                    "{name} must be between 0 and 1, got {v}"
+                )));
             }
         }
         if self.batch == 0 {

@@ -283,7 +283,10 @@ mod tests {
     fn guids_and_escapes() {
         let g = s(|b| push_guid(b, u128::MAX, false));
         assert_eq!(g, "ffffffff-ffff-4fff-bfff-ffffffffffff");
-        assert_eq!(s(|b| push_guid(b, 0, true)), "00000000-0000-4000-8000-000000000000");
+        assert_eq!(
+            s(|b| push_guid(b, 0, true)),
+            "00000000-0000-4000-8000-000000000000"
+        );
         assert_eq!(
             s(|b| push_json_str(b, "a\"b\\c\nd\u{1}")),
             r#""a\"b\\c\nd\u0001""#
@@ -291,6 +294,9 @@ mod tests {
         assert_eq!(s(|b| push_csv(b, "plain")), "plain");
         assert_eq!(s(|b| push_csv(b, "a,\"b\"")), r#""a,""b""""#);
         assert_eq!(s(|b| push_u64(b, 0)), "0");
-        assert_eq!(s(|b| push_u64(b, 18446744073709551615)), "18446744073709551615");
+        assert_eq!(
+            s(|b| push_u64(b, 18446744073709551615)),
+            "18446744073709551615"
+        );
     }
 }

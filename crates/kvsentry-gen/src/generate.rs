@@ -4,13 +4,13 @@ use std::net::IpAddr;
 
 use jiff::Timestamp;
 
+use crate::GenError;
 use crate::config::{GenConfig, IdentityChoice, Scenario};
 use crate::fmt::{TICKS_PER_MIN, TICKS_PER_SEC, ticks_of, timestamp_of};
 use crate::ops::Op;
 use crate::rng::Rng;
 use crate::truth::{GroundTruth, evaluate};
 use crate::world::{Kind, NetClass, World};
-use crate::GenError;
 
 /// Marker for "no identity" (unauthenticated records).
 pub(crate) const NO_IDENT: u32 = u32::MAX;
@@ -225,8 +225,12 @@ impl Generator {
         let b = self.rhythm.partition_point(|&c| c <= target);
         let lo = if b == 0 { 0.0 } else { self.rhythm[b - 1] };
         let hi = self.rhythm.get(b).copied().unwrap_or(total);
-        let within = if hi > lo { (target - lo) / (hi - lo) } else { 0.0 };
-        let len = (dur - b as i64 * BUCKET).min(BUCKET).max(0);
+        let within = if hi > lo {
+            (target - lo) / (hi - lo)
+        } else {
+            0.0
+        };
+        let len = (dur - b as i64 * BUCKET).clamp(0, BUCKET);
         (b as i64 * BUCKET + (within * len as f64) as i64).min(dur.saturating_sub(1))
     }
 }
@@ -294,7 +298,11 @@ impl Events<'_> {
         let ticks = self.start + self.g.warp(x.min(1.0), self.dur);
         let rng = &mut self.rng;
         let r = rng.f64();
-        let mixed = if cfg.mixed_records { cfg.mixed_share } else { 0.0 };
+        let mixed = if cfg.mixed_records {
+            cfg.mixed_share
+        } else {
+            0.0
+        };
         if r < mixed {
             return Some(mixed_record(rng, world, ticks));
         }
@@ -331,7 +339,16 @@ impl Events<'_> {
             } else {
                 200
             };
-            return Some(make_event(rng, ticks, RecordKind::Vault, vault, id as u32, ip, op, status));
+            return Some(make_event(
+                rng,
+                ticks,
+                RecordKind::Vault,
+                vault,
+                id as u32,
+                ip,
+                op,
+                status,
+            ));
         }
         Some(unauthenticated(rng, world, ticks))
     }
@@ -339,7 +356,12 @@ impl Events<'_> {
 
 fn failure_status(rng: &mut Rng, op: Op) -> u16 {
     let s = [403u16, 404, 429, 401][rng.weighted(&[40, 35, 15, 10])];
-    if s == 404 && matches!(op.shape(), crate::ops::Shape::Collection | crate::ops::Shape::Management) {
+    if s == 404
+        && matches!(
+            op.shape(),
+            crate::ops::Shape::Collection | crate::ops::Shape::Management
+        )
+    {
         403
     } else {
         s
@@ -385,7 +407,16 @@ fn unauthenticated(rng: &mut Rng, world: &World, ticks: i64) -> Event {
     let vault = rng.index(world.vaults.len()) as u32;
     // Background addresses only: scenario addresses must appear in scenario events alone.
     let ip = rng.index(world.background_ips.max(1)) as u32;
-    make_event(rng, ticks, RecordKind::Vault, vault, NO_IDENT, ip, Op::Authentication, 401)
+    make_event(
+        rng,
+        ticks,
+        RecordKind::Vault,
+        vault,
+        NO_IDENT,
+        ip,
+        Op::Authentication,
+        401,
+    )
 }
 
 fn mixed_record(rng: &mut Rng, world: &World, ticks: i64) -> Event {
@@ -400,11 +431,29 @@ fn mixed_record(rng: &mut Rng, world: &World, ticks: i64) -> Event {
     if rng.chance(0.5) && !world.hsms.is_empty() {
         let op = [Op::KeyUnwrap, Op::KeySign, Op::KeyWrap][rng.index(3)];
         let vault = rng.index(world.hsms.len()) as u32;
-        make_event(rng, ticks, RecordKind::ManagedHsm, vault, ident, ip, op, 200)
+        make_event(
+            rng,
+            ticks,
+            RecordKind::ManagedHsm,
+            vault,
+            ident,
+            ip,
+            op,
+            200,
+        )
     } else {
         let op = [Op::SecretSet, Op::KeyCreate, Op::CertificateCreate][rng.index(3)];
         let vault = rng.index(world.vaults.len()) as u32;
-        make_event(rng, ticks, RecordKind::OtherCategory, vault, ident, ip, op, 200)
+        make_event(
+            rng,
+            ticks,
+            RecordKind::OtherCategory,
+            vault,
+            ident,
+            ip,
+            op,
+            200,
+        )
     }
 }
 
@@ -437,7 +486,9 @@ fn scenario_time(rng: &mut Rng, cfg: &GenConfig, at: Option<Timestamp>) -> i64 {
     } else {
         start_min
     };
-    m * TICKS_PER_MIN + rng.range(0, 8) as i64 * TICKS_PER_SEC + rng.below(TICKS_PER_SEC as u64) as i64
+    m * TICKS_PER_MIN
+        + rng.range(0, 8) as i64 * TICKS_PER_SEC
+        + rng.below(TICKS_PER_SEC as u64) as i64
 }
 
 /// `n` times spread over `[from, to)`, increasing, each but the first with some jitter.
@@ -447,7 +498,14 @@ fn spread(rng: &mut Rng, from: i64, to: i64, n: u32) -> Vec<i64> {
     let step = span / n64;
     (0..n64)
         // The first call is exactly at `from` (a scenario's `at` is its first call).
-        .map(|j| from + j * step + if j == 0 { 0 } else { rng.below((step / 2).max(1) as u64) as i64 })
+        .map(|j| {
+            from + j * step
+                + if j == 0 {
+                    0
+                } else {
+                    rng.below((step / 2).max(1) as u64) as i64
+                }
+        })
         .collect()
 }
 
@@ -479,10 +537,24 @@ fn build_scenario(
         out.push(e);
     };
     match sc {
-        Scenario::RetrievalBurst { calls, distinct_ops, at, .. } => {
-            burst(&mut rng, cfg, *at, *calls, *distinct_ops, attacker_ip, &mut push);
+        Scenario::RetrievalBurst {
+            calls,
+            distinct_ops,
+            at,
+            ..
+        } => {
+            burst(
+                &mut rng,
+                cfg,
+                *at,
+                *calls,
+                *distinct_ops,
+                attacker_ip,
+                &mut push,
+            );
         }
-        Scenario::ServicePrincipalBurst { calls, at } | Scenario::ManagedIdentityBurst { calls, at } => {
+        Scenario::ServicePrincipalBurst { calls, at }
+        | Scenario::ManagedIdentityBurst { calls, at } => {
             burst(&mut rng, cfg, *at, *calls, 3, attacker_ip, &mut push);
         }
         Scenario::NearMissCount { at } => burst(&mut rng, cfg, *at, 4, 2, home_ip, &mut push),
@@ -496,9 +568,19 @@ fn build_scenario(
             } else {
                 (t.div_euclid(TICKS_PER_MIN) + 1) * TICKS_PER_MIN
             };
-            let times_a = spread(&mut rng, boundary - 10 * TICKS_PER_SEC, boundary - TICKS_PER_SEC, *before);
+            let times_a = spread(
+                &mut rng,
+                boundary - 10 * TICKS_PER_SEC,
+                boundary - TICKS_PER_SEC,
+                *before,
+            );
             let times_b = spread(&mut rng, boundary, boundary + 10 * TICKS_PER_SEC, *after);
-            for (j, t) in times_a.iter().take(*before as usize).chain(times_b.iter().take(*after as usize)).enumerate() {
+            for (j, t) in times_a
+                .iter()
+                .take(*before as usize)
+                .chain(times_b.iter().take(*after as usize))
+                .enumerate()
+            {
                 push(&mut rng, *t, BURST_OPS[j % 3], attacker_ip, 200);
             }
         }
@@ -513,7 +595,11 @@ fn build_scenario(
                 for j in 0..total {
                     let t = start + step * (j + 1) - rng.below((step / 4) as u64) as i64;
                     let ip = idx[(j as usize) % idx.len()];
-                    let op = if j % 4 == 3 { Op::CertificateGet } else { Op::SecretGet };
+                    let op = if j % 4 == 3 {
+                        Op::CertificateGet
+                    } else {
+                        Op::SecretGet
+                    };
                     push(&mut rng, t, op, ip, 200);
                 }
             }
@@ -547,6 +633,12 @@ fn burst(
     for (j, t) in times.into_iter().take(calls as usize).enumerate() {
         // One call of a longer burst is refused: failures count towards the rule too.
         let status = if calls >= 6 && j == 2 { 403 } else { 200 };
-        push(rng, t.min(minute_end - 1), BURST_OPS[j % distinct], ip, status);
+        push(
+            rng,
+            t.min(minute_end - 1),
+            BURST_OPS[j % distinct],
+            ip,
+            status,
+        );
     }
 }

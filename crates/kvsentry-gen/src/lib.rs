@@ -287,7 +287,7 @@ fn write_blobs(gzip: bool, g: &Generator, dir: &Path) -> Result<Summary, GenErro
         bytes += line.len() as u64;
         ips.note(&ev);
         let key = (ev.ev.kind, ev.ev.vault);
-        if !open.contains_key(&key) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = open.entry(key) {
             path_buf.clear();
             push_blob_path_into(&mut path_buf, &ev);
             let mut rel = String::from_utf8_lossy(&path_buf).into_owned();
@@ -321,14 +321,17 @@ fn write_blobs(gzip: bool, g: &Generator, dir: &Path) -> Result<Summary, GenErro
                 })?;
             let bw = BufWriter::new(file);
             let out = if gzip {
-                BlobOut::Gz(flate2::write::GzEncoder::new(bw, flate2::Compression::fast()))
+                BlobOut::Gz(flate2::write::GzEncoder::new(
+                    bw,
+                    flate2::Compression::fast(),
+                ))
             } else {
                 BlobOut::Plain(bw)
             };
             if !files.contains(&path) {
                 files.push(path.clone());
             }
-            open.insert(key, (path, out));
+            slot.insert((path, out));
         }
         if let Some((path, out)) = open.get_mut(&key) {
             out.write_all(&line).map_err(|source| GenError::File {

@@ -8,7 +8,12 @@ use crate::rng::mix;
 use crate::world::{CLIENTS, Kind, WORKLOAD_AGENTS};
 
 pub const DATA_API: [&str; 4] = ["7.4", "7.5", "7.3", "7.0"];
-pub const MGMT_API: [&str; 4] = ["2023-07-01", "2022-07-01", "2021-06-01-preview", "2023-07-01"];
+pub const MGMT_API: [&str; 4] = [
+    "2023-07-01",
+    "2022-07-01",
+    "2021-06-01-preview",
+    "2023-07-01",
+];
 
 pub fn operation_version(ev: &EventRef) -> &'static str {
     let i = usize::from(ev.ev.api) % 4;
@@ -47,7 +52,10 @@ pub fn object_name<'w>(ev: &EventRef<'w>) -> &'w str {
 
 /// Stable 128-bit version of an object (same secret, same version across events).
 fn object_version(ev: &EventRef) -> u128 {
-    let a = mix(u64::from(ev.ev.vault) << 20 | u64::from(ev.ev.object), ev.ev.op.target() as u64);
+    let a = mix(
+        u64::from(ev.ev.vault) << 20 | u64::from(ev.ev.object),
+        ev.ev.op.target() as u64,
+    );
     u128::from(a) << 64 | u128::from(mix(a, 7))
 }
 
@@ -275,7 +283,9 @@ impl Claim {
             Claim::LongObjectId => {
                 "identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g"
             }
-            Claim::LongUpn => "identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s",
+            Claim::LongUpn => {
+                "identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s"
+            }
             Claim::LongName => {
                 "identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_name_s"
             }
@@ -426,7 +436,9 @@ pub fn push_vault_settings(buf: &mut Vec<u8>, ev: &EventRef) {
     buf.extend_from_slice(if v.premium { b"premium" } else { b"standard" });
     buf.extend_from_slice(b"\",\"Capacity\":null},\"tenantId\":\"");
     buf.extend_from_slice(ev.world.tenant.as_bytes());
-    buf.extend_from_slice(b"\",\"networkAcls\":null,\"enabledForDeployment\":false,\"enabledForDiskEncryption\":");
+    buf.extend_from_slice(
+        b"\",\"networkAcls\":null,\"enabledForDeployment\":false,\"enabledForDiskEncryption\":",
+    );
     buf.extend_from_slice(b(v.disk_encryption));
     buf.extend_from_slice(b",\"enabledForTemplateDeployment\":false,\"enableSoftDelete\":true,\"softDeleteRetentionInDays\":");
     push_u64(buf, u64::from(v.soft_delete_days));

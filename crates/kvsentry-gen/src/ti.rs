@@ -131,8 +131,12 @@ enum Val<'a> {
 
 impl SentinelIndicatorRow {
     fn value(&self, column: &str) -> Val<'_> {
-        fn s(v: &String) -> Val<'_> {
-            if v.is_empty() { Val::Empty } else { Val::Str(v) }
+        fn s(v: &str) -> Val<'_> {
+            if v.is_empty() {
+                Val::Empty
+            } else {
+                Val::Str(v)
+            }
         }
         match column.trim_end_matches(" [UTC]") {
             "TenantId" => s(&self.tenant_id),
@@ -189,7 +193,10 @@ fn push_portal_cell(buf: &mut Vec<u8>, s: &str) {
 
 /// Writes rows as the Azure portal exports a query result to CSV: UTF-8 BOM, `[UTC]` on time
 /// column names, US-locale times (`7/19/2024, 4:40:10.716 PM`).
-pub fn write_indicators_csv(rows: &[SentinelIndicatorRow], mut out: impl Write) -> Result<(), GenError> {
+pub fn write_indicators_csv(
+    rows: &[SentinelIndicatorRow],
+    mut out: impl Write,
+) -> Result<(), GenError> {
     let mut buf = Vec::with_capacity(64 * 1024);
     buf.extend_from_slice("\u{feff}".as_bytes());
     for (i, c) in CSV_COLUMNS.iter().enumerate() {
@@ -233,7 +240,10 @@ pub fn write_indicators_csv(rows: &[SentinelIndicatorRow], mut out: impl Write) 
 
 /// Writes rows as JSON lines with the table's column names and ISO 8601 times
 /// (`2024-07-19T16:40:10.716Z`); empty strings stay `""`, empty times are `null`.
-pub fn write_indicators_jsonl(rows: &[SentinelIndicatorRow], mut out: impl Write) -> Result<(), GenError> {
+pub fn write_indicators_jsonl(
+    rows: &[SentinelIndicatorRow],
+    mut out: impl Write,
+) -> Result<(), GenError> {
     let mut buf = Vec::with_capacity(64 * 1024);
     for row in rows {
         buf.push(b'{');
@@ -300,7 +310,12 @@ fn public_ip(rng: &mut Rng, avoid: &HashSet<IpAddr>) -> IpAddr {
         } else {
             let firsts = [185u8, 45, 193, 194, 91, 176, 198];
             let a = firsts[rng.index(firsts.len())];
-            IpAddr::V4(Ipv4Addr::new(a, rng.range(1, 250) as u8, rng.range(0, 255) as u8, rng.range(1, 254) as u8))
+            IpAddr::V4(Ipv4Addr::new(
+                a,
+                rng.range(1, 250) as u8,
+                rng.range(0, 255) as u8,
+                rng.range(1, 254) as u8,
+            ))
         };
         if kvsentry_model::net::is_global(ip) && !avoid.contains(&ip) {
             return ip;
@@ -376,7 +391,7 @@ pub fn gen_indicators(
     }
     let mut rows = Vec::new();
     let mut next_caller = 0usize;
-    for (idx, &is_match) in matching.iter().enumerate() {
+    for &is_match in &matching {
         let mut variant = [
             Variant::Live,
             Variant::InactiveLatest,
@@ -452,7 +467,11 @@ pub fn gen_indicators(
                 indicator_id: indicator_id.clone(),
                 threat_type: threat.into(),
                 active,
-                tags: if honeypot { "[\"honeypot\"]".into() } else { String::new() },
+                tags: if honeypot {
+                    "[\"honeypot\"]".into()
+                } else {
+                    String::new()
+                },
                 traffic_light_protocol_level: "green".into(),
                 email_source_ip_address: String::new(),
                 file_hash_type: String::new(),
@@ -482,7 +501,6 @@ pub fn gen_indicators(
             *slot = ip_text.clone();
             rows.push(row);
         }
-        let _ = idx;
     }
     // Non-IP noise: file hashes, URLs and domains.
     for k in 0..n / 10 {
@@ -494,7 +512,8 @@ pub fn gen_indicators(
             action: "alert".into(),
             azure_tenant_id: azure_tenant.clone(),
             confidence_score: 75,
-            description: "Please read the linked article(s) for more information on this threat.".into(),
+            description: "Please read the linked article(s) for more information on this threat."
+                .into(),
             external_indicator_id: format!("indicator--{}", guid_string(rng.u128(), false)),
             expiration: timestamp_of(ms(at_t + 90 * DAY)),
             indicator_id: {
@@ -528,7 +547,10 @@ pub fn gen_indicators(
             }
             1 => {
                 row.threat_type = "MaliciousUrl".into();
-                row.url = format!("https://cdn{}.example-drive.com/system/clouddrive", rng.below(100));
+                row.url = format!(
+                    "https://cdn{}.example-drive.com/system/clouddrive",
+                    rng.below(100)
+                );
             }
             _ => {
                 row.threat_type = "WatchList".into();
@@ -668,7 +690,9 @@ mod tests {
         let mut newer = base.clone();
         newer.time_generated = "2025-06-30T06:00:00Z".parse().unwrap();
         newer.active = false;
-        assert!(ti_expected_matches(&[base.clone(), newer.clone()], &events, at(), None).is_empty());
+        assert!(
+            ti_expected_matches(&[base.clone(), newer.clone()], &events, at(), None).is_empty()
+        );
         // Expired at evaluation time.
         let mut exp = base.clone();
         exp.expiration = "2025-06-30T18:00:00Z".parse().unwrap();
@@ -685,7 +709,15 @@ mod tests {
         // Non-global address.
         let mut private = base.clone();
         private.network_ip = "10.0.0.1".into();
-        assert!(ti_expected_matches(&[private], &[("10.0.0.1".parse().unwrap(), ev_t)], at(), None).is_empty());
+        assert!(
+            ti_expected_matches(
+                &[private],
+                &[("10.0.0.1".parse().unwrap(), ev_t)],
+                at(),
+                None
+            )
+            .is_empty()
+        );
         // IPv6 in upper case, uncompressed, in the source column.
         let mut v6 = base.clone();
         v6.network_ip = String::new();
@@ -693,22 +725,48 @@ mod tests {
         let v6_ev = [("2a01:111:f400::1234".parse().unwrap(), ev_t)];
         assert_eq!(ti_expected_matches(&[v6], &v6_ev, at(), None).len(), 1);
         // `since` excludes older events.
-        assert!(ti_expected_matches(&[base], &events, at(), Some("2025-06-30T13:00:00Z".parse().unwrap())).is_empty());
+        assert!(
+            ti_expected_matches(
+                &[base],
+                &events,
+                at(),
+                Some("2025-06-30T13:00:00Z".parse().unwrap())
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn generated_set_has_every_variant_and_known_matches() {
-        let callers: Vec<IpAddr> = vec!["104.40.82.76".parse().unwrap(), "2a01:111:f400::77".parse().unwrap()];
+        let callers: Vec<IpAddr> = vec![
+            "104.40.82.76".parse().unwrap(),
+            "2a01:111:f400::77".parse().unwrap(),
+        ];
         let rows = gen_indicators(9, 200, 0.25, &callers, at());
-        let ids: HashSet<&str> = rows.iter().filter(|r| r.note != "non_ip").map(|r| r.indicator_id.as_str()).collect();
+        let ids: HashSet<&str> = rows
+            .iter()
+            .filter(|r| r.note != "non_ip")
+            .map(|r| r.indicator_id.as_str())
+            .collect();
         assert_eq!(ids.len(), 200);
         assert_eq!(rows.iter().filter(|r| r.note == "non_ip").count(), 20);
-        for note in ["live", "inactive_latest", "reactivated", "expired", "stale", "non_global"] {
+        for note in [
+            "live",
+            "inactive_latest",
+            "reactivated",
+            "expired",
+            "stale",
+            "non_global",
+        ] {
             assert!(rows.iter().any(|r| r.note == note), "{note}");
         }
         let carrying: HashSet<&str> = rows
             .iter()
-            .filter(|r| r.ti_ip_entity().and_then(kvsentry_model::net::parse_ip).is_some_and(|ip| callers.contains(&ip)))
+            .filter(|r| {
+                r.ti_ip_entity()
+                    .and_then(kvsentry_model::net::parse_ip)
+                    .is_some_and(|ip| callers.contains(&ip))
+            })
             .map(|r| r.indicator_id.as_str())
             .collect();
         assert_eq!(carrying.len(), 50);
@@ -719,10 +777,18 @@ mod tests {
         let m = ti_expected_matches(&rows, &events, at(), None);
         let expected: HashSet<&str> = rows
             .iter()
-            .filter(|r| carrying.contains(r.indicator_id.as_str()) && (r.note == "live" || r.note == "reactivated"))
+            .filter(|r| {
+                carrying.contains(r.indicator_id.as_str())
+                    && (r.note == "live" || r.note == "reactivated")
+            })
             .map(|r| r.indicator_id.as_str())
             .collect();
-        assert_eq!(m.iter().map(|x| x.indicator_id.as_str()).collect::<HashSet<_>>(), expected);
+        assert_eq!(
+            m.iter()
+                .map(|x| x.indicator_id.as_str())
+                .collect::<HashSet<_>>(),
+            expected
+        );
         assert!(!m.is_empty());
         assert_eq!(rows, gen_indicators(9, 200, 0.25, &callers, at()));
     }

@@ -59,27 +59,258 @@ macro_rules! net {
 
 /// Public, globally routable prefixes only (no documentation, private or CGNAT ranges).
 pub const NETWORKS: &[Network] = &[
-    net!(NetPrefix::V4([20, 61]), "Amsterdam", "North Holland", "NL", "Netherlands", 8075, "MICROSOFT-CORP-MSN-AS-BLOCK", 52.3759, 4.8975, Azure),
-    net!(NetPrefix::V4([40, 114]), "Boydton", "Virginia", "US", "United States", 8075, "MICROSOFT-CORP-MSN-AS-BLOCK", 36.6676, -78.3875, Azure),
-    net!(NetPrefix::V4([52, 178]), "Dublin", "Leinster", "IE", "Ireland", 8075, "MICROSOFT-CORP-MSN-AS-BLOCK", 53.3382, -6.2591, Azure),
-    net!(NetPrefix::V4([104, 40]), "San Jose", "California", "US", "United States", 8075, "MICROSOFT-CORP-MSN-AS-BLOCK", 37.3388, -121.8914, Azure),
-    net!(NetPrefix::V4([51, 105]), "London", "England", "GB", "United Kingdom", 8075, "MICROSOFT-CORP-MSN-AS-BLOCK", 51.5072, -0.1276, Azure),
-    net!(NetPrefix::V6([0x2a01, 0x0111, 0xf400]), "Amsterdam", "North Holland", "NL", "Netherlands", 8075, "MICROSOFT-CORP-MSN-AS-BLOCK", 52.3759, 4.8975, Azure),
-    net!(NetPrefix::V6([0x2603, 0x1020, 0x0201]), "Dublin", "Leinster", "IE", "Ireland", 8075, "MICROSOFT-CORP-MSN-AS-BLOCK", 53.3382, -6.2591, Azure),
-    net!(NetPrefix::V4([86, 128]), "Manchester", "England", "GB", "United Kingdom", 2856, "British Telecommunications PLC", 53.4808, -2.2426, Isp),
-    net!(NetPrefix::V4([89, 160]), "Linkoping", "Ostergotland County", "SE", "Sweden", 29518, "Bredband2 AB", 58.4167, 15.6167, Isp),
-    net!(NetPrefix::V4([73, 15]), "Chicago", "Illinois", "US", "United States", 7922, "COMCAST-7922", 41.8781, -87.6298, Isp),
-    net!(NetPrefix::V4([91, 64]), "Berlin", "Land Berlin", "DE", "Germany", 3209, "Vodafone GmbH", 52.5200, 13.4050, Isp),
-    net!(NetPrefix::V4([84, 26]), "Lyon", "Auvergne-Rhone-Alpes", "FR", "France", 3215, "Orange S.A.", 45.7640, 4.8357, Isp),
-    net!(NetPrefix::V4([126, 75]), "Tokyo", "Tokyo", "JP", "Japan", 17676, "SoftBank Corp.", 35.6762, 139.6503, Isp),
-    net!(NetPrefix::V4([24, 48]), "Toronto", "Ontario", "CA", "Canada", 812, "Rogers Communications Canada Inc.", 43.6532, -79.3832, Isp),
-    net!(NetPrefix::V6([0x2a02, 0xcf40, 0x0015]), "Oslo", "Oslo", "NO", "Norway", 29695, "Altibox AS", 59.9139, 10.7522, Isp),
-    net!(NetPrefix::V6([0x2601, 0x0240, 0x8a01]), "Chicago", "Illinois", "US", "United States", 7922, "COMCAST-7922", 41.8781, -87.6298, Isp),
-    net!(NetPrefix::V6([0x2a00, 0x23c5, 0x6c12]), "Manchester", "England", "GB", "United Kingdom", 2856, "British Telecommunications PLC", 53.4808, -2.2426, Isp),
-    net!(NetPrefix::V4([146, 70]), "Bucharest", "Bucuresti", "RO", "Romania", 9009, "M247 Europe SRL", 44.4268, 26.1025, Hosting),
-    net!(NetPrefix::V4([167, 99]), "North Bergen", "New Jersey", "US", "United States", 14061, "DIGITALOCEAN-ASN", 40.7930, -74.0247, Hosting),
-    net!(NetPrefix::V4([5, 39]), "Roubaix", "Hauts-de-France", "FR", "France", 16276, "OVH SAS", 50.6942, 3.1746, Hosting),
-    net!(NetPrefix::V6([0x2a01, 0x04f8, 0x0c17]), "Falkenstein", "Saxony", "DE", "Germany", 24940, "Hetzner Online GmbH", 50.4779, 12.3713, Hosting),
+    net!(
+        NetPrefix::V4([20, 61]),
+        "Amsterdam",
+        "North Holland",
+        "NL",
+        "Netherlands",
+        8075,
+        "MICROSOFT-CORP-MSN-AS-BLOCK",
+        52.3759,
+        4.8975,
+        Azure
+    ),
+    net!(
+        NetPrefix::V4([40, 114]),
+        "Boydton",
+        "Virginia",
+        "US",
+        "United States",
+        8075,
+        "MICROSOFT-CORP-MSN-AS-BLOCK",
+        36.6676,
+        -78.3875,
+        Azure
+    ),
+    net!(
+        NetPrefix::V4([52, 178]),
+        "Dublin",
+        "Leinster",
+        "IE",
+        "Ireland",
+        8075,
+        "MICROSOFT-CORP-MSN-AS-BLOCK",
+        53.3382,
+        -6.2591,
+        Azure
+    ),
+    net!(
+        NetPrefix::V4([104, 40]),
+        "San Jose",
+        "California",
+        "US",
+        "United States",
+        8075,
+        "MICROSOFT-CORP-MSN-AS-BLOCK",
+        37.3388,
+        -121.8914,
+        Azure
+    ),
+    net!(
+        NetPrefix::V4([51, 105]),
+        "London",
+        "England",
+        "GB",
+        "United Kingdom",
+        8075,
+        "MICROSOFT-CORP-MSN-AS-BLOCK",
+        51.5072,
+        -0.1276,
+        Azure
+    ),
+    net!(
+        NetPrefix::V6([0x2a01, 0x0111, 0xf400]),
+        "Amsterdam",
+        "North Holland",
+        "NL",
+        "Netherlands",
+        8075,
+        "MICROSOFT-CORP-MSN-AS-BLOCK",
+        52.3759,
+        4.8975,
+        Azure
+    ),
+    net!(
+        NetPrefix::V6([0x2603, 0x1020, 0x0201]),
+        "Dublin",
+        "Leinster",
+        "IE",
+        "Ireland",
+        8075,
+        "MICROSOFT-CORP-MSN-AS-BLOCK",
+        53.3382,
+        -6.2591,
+        Azure
+    ),
+    net!(
+        NetPrefix::V4([86, 128]),
+        "Manchester",
+        "England",
+        "GB",
+        "United Kingdom",
+        2856,
+        "British Telecommunications PLC",
+        53.4808,
+        -2.2426,
+        Isp
+    ),
+    net!(
+        NetPrefix::V4([89, 160]),
+        "Linkoping",
+        "Ostergotland County",
+        "SE",
+        "Sweden",
+        29518,
+        "Bredband2 AB",
+        58.4167,
+        15.6167,
+        Isp
+    ),
+    net!(
+        NetPrefix::V4([73, 15]),
+        "Chicago",
+        "Illinois",
+        "US",
+        "United States",
+        7922,
+        "COMCAST-7922",
+        41.8781,
+        -87.6298,
+        Isp
+    ),
+    net!(
+        NetPrefix::V4([91, 64]),
+        "Berlin",
+        "Land Berlin",
+        "DE",
+        "Germany",
+        3209,
+        "Vodafone GmbH",
+        52.5200,
+        13.4050,
+        Isp
+    ),
+    net!(
+        NetPrefix::V4([84, 26]),
+        "Lyon",
+        "Auvergne-Rhone-Alpes",
+        "FR",
+        "France",
+        3215,
+        "Orange S.A.",
+        45.7640,
+        4.8357,
+        Isp
+    ),
+    net!(
+        NetPrefix::V4([126, 75]),
+        "Tokyo",
+        "Tokyo",
+        "JP",
+        "Japan",
+        17676,
+        "SoftBank Corp.",
+        35.6762,
+        139.6503,
+        Isp
+    ),
+    net!(
+        NetPrefix::V4([24, 48]),
+        "Toronto",
+        "Ontario",
+        "CA",
+        "Canada",
+        812,
+        "Rogers Communications Canada Inc.",
+        43.6532,
+        -79.3832,
+        Isp
+    ),
+    net!(
+        NetPrefix::V6([0x2a02, 0xcf40, 0x0015]),
+        "Oslo",
+        "Oslo",
+        "NO",
+        "Norway",
+        29695,
+        "Altibox AS",
+        59.9139,
+        10.7522,
+        Isp
+    ),
+    net!(
+        NetPrefix::V6([0x2601, 0x0240, 0x8a01]),
+        "Chicago",
+        "Illinois",
+        "US",
+        "United States",
+        7922,
+        "COMCAST-7922",
+        41.8781,
+        -87.6298,
+        Isp
+    ),
+    net!(
+        NetPrefix::V6([0x2a00, 0x23c5, 0x6c12]),
+        "Manchester",
+        "England",
+        "GB",
+        "United Kingdom",
+        2856,
+        "British Telecommunications PLC",
+        53.4808,
+        -2.2426,
+        Isp
+    ),
+    net!(
+        NetPrefix::V4([146, 70]),
+        "Bucharest",
+        "Bucuresti",
+        "RO",
+        "Romania",
+        9009,
+        "M247 Europe SRL",
+        44.4268,
+        26.1025,
+        Hosting
+    ),
+    net!(
+        NetPrefix::V4([167, 99]),
+        "North Bergen",
+        "New Jersey",
+        "US",
+        "United States",
+        14061,
+        "DIGITALOCEAN-ASN",
+        40.7930,
+        -74.0247,
+        Hosting
+    ),
+    net!(
+        NetPrefix::V4([5, 39]),
+        "Roubaix",
+        "Hauts-de-France",
+        "FR",
+        "France",
+        16276,
+        "OVH SAS",
+        50.6942,
+        3.1746,
+        Hosting
+    ),
+    net!(
+        NetPrefix::V6([0x2a01, 0x04f8, 0x0c17]),
+        "Falkenstein",
+        "Saxony",
+        "DE",
+        "Germany",
+        24940,
+        "Hetzner Online GmbH",
+        50.4779,
+        12.3713,
+        Hosting
+    ),
 ];
 
 /// One caller address and the network it belongs to.
@@ -325,16 +556,84 @@ pub struct World {
 }
 
 const FIRST: &[&str] = &[
-    "adele", "alex", "allan", "bianca", "christie", "debra", "diego", "emily", "enrico", "grady",
-    "henrietta", "irvin", "isaiah", "johanna", "joni", "lee", "lidia", "lynne", "megan", "miriam",
-    "nestor", "patti", "pradeep", "priya", "raul", "sanjay", "sofia", "tomas", "wei", "yuki",
-    "amara", "bjorn", "chloe", "dmitri", "fatima", "gustav", "hana", "ivan", "jamal", "kenji",
+    "adele",
+    "alex",
+    "allan",
+    "bianca",
+    "christie",
+    "debra",
+    "diego",
+    "emily",
+    "enrico",
+    "grady",
+    "henrietta",
+    "irvin",
+    "isaiah",
+    "johanna",
+    "joni",
+    "lee",
+    "lidia",
+    "lynne",
+    "megan",
+    "miriam",
+    "nestor",
+    "patti",
+    "pradeep",
+    "priya",
+    "raul",
+    "sanjay",
+    "sofia",
+    "tomas",
+    "wei",
+    "yuki",
+    "amara",
+    "bjorn",
+    "chloe",
+    "dmitri",
+    "fatima",
+    "gustav",
+    "hana",
+    "ivan",
+    "jamal",
+    "kenji",
 ];
 const LAST: &[&str] = &[
-    "vance", "wilber", "deyoung", "seiler", "cline", "zrinski", "soto", "braun", "gonzalez",
-    "archie", "cleveland", "lopez", "brown", "lauer", "sherman", "gu", "holloway", "grey",
-    "bowen", "nguyen", "wilke", "fernandez", "gupta", "patel", "mendes", "okafor", "lindqvist",
-    "tanaka", "kowalski", "ibrahim", "haddad", "moreau", "fischer", "rossi", "novak", "silva",
+    "vance",
+    "wilber",
+    "deyoung",
+    "seiler",
+    "cline",
+    "zrinski",
+    "soto",
+    "braun",
+    "gonzalez",
+    "archie",
+    "cleveland",
+    "lopez",
+    "brown",
+    "lauer",
+    "sherman",
+    "gu",
+    "holloway",
+    "grey",
+    "bowen",
+    "nguyen",
+    "wilke",
+    "fernandez",
+    "gupta",
+    "patel",
+    "mendes",
+    "okafor",
+    "lindqvist",
+    "tanaka",
+    "kowalski",
+    "ibrahim",
+    "haddad",
+    "moreau",
+    "fischer",
+    "rossi",
+    "novak",
+    "silva",
 ];
 const WORKLOADS: &[&str] = &[
     "payments", "billing", "identity", "webapp", "data", "ml", "shared", "infra", "aks", "sql",
@@ -383,8 +682,12 @@ impl World {
     pub fn build(cfg: &GenConfig) -> World {
         let mut rng = Rng::derive(cfg.seed, 1);
         let tenant = guid(&mut rng);
-        let domain = ["contoso.com", "fabrikam.com", "northwindtraders.com", "tailspintoys.com"]
-            [rng.index(4)]
+        let domain = [
+            "contoso.com",
+            "fabrikam.com",
+            "northwindtraders.com",
+            "tailspintoys.com",
+        ][rng.index(4)]
         .to_string();
         let mut ips: Vec<IpInfo> = Vec::new();
 
@@ -402,7 +705,10 @@ impl World {
             let rg = format!("rg-{workload}-{env}");
             let mut name = match rng.below(3) {
                 0 => format!("kv-{workload}-{env}-{}", REGION_SHORT[region]),
-                1 => format!("{}-{workload}-{env}", &domain[..domain.find('.').unwrap_or(3)]),
+                1 => format!(
+                    "{}-{workload}-{env}",
+                    &domain[..domain.find('.').unwrap_or(3)]
+                ),
                 _ => format!("kv{workload}{env}{:03}", rng.below(1000)),
             };
             name.truncate(21);
@@ -417,7 +723,14 @@ impl World {
             let sub = subs[i % n_subs].clone();
             let name = format!("mhsm-{}-{}", ["corp", "pay"][i], ENVS[rng.index(2)]);
             let region = rng.index(3);
-            hsms.push(make_vault(&mut rng, name, sub, "rg-hsm".into(), region, true));
+            hsms.push(make_vault(
+                &mut rng,
+                name,
+                sub,
+                "rg-hsm".into(),
+                region,
+                true,
+            ));
         }
 
         let mut idents = Vec::new();
@@ -631,18 +944,17 @@ fn make_user(
     cfg: &GenConfig,
     ips: &mut Vec<IpInfo>,
 ) -> Ident {
-    let upn = loop {
+    let upn = {
         let f = FIRST[rng.index(FIRST.len())];
         let l = LAST[rng.index(LAST.len())];
+        let tenant_label = domain.split('.').next().unwrap_or("contoso");
         let base = match rng.below(40) {
             0 => format!("live.com#{f}.{l}@outlook.com"),
-            1 => format!("{f}.{l}_partner.example.net#EXT#@{}.onmicrosoft.com", {
-                let d = domain.split('.').next().unwrap_or("contoso");
-                d.to_string()
-            }),
+            1 => format!("{f}.{l}_partner.example.net#EXT#@{tenant_label}.onmicrosoft.com"),
             2..=5 => format!("adm-{f}{l}@{domain}"),
             _ => format!("{f}.{l}@{domain}"),
         };
+        // Same name twice: a number before the '@', as directories do it.
         let mut candidate = base.clone();
         let mut n = 2;
         while upns.contains(&candidate) {
@@ -653,7 +965,7 @@ fn make_user(
             n += 1;
         }
         upns.insert(candidate.clone());
-        break candidate;
+        candidate
     };
     let client = rng.weighted(&[45, 25, 20, 10]);
     let n_ips = rng.range(1, 3) as usize;
@@ -661,7 +973,11 @@ fn make_user(
         .map(|_| new_ip(rng, NetClass::Isp, cfg.ipv6_share, ips))
         .collect();
     let admin = upn.starts_with("adm-");
-    let n_vaults = if admin { rng.range(3, 8) } else { rng.range(1, 3) } as usize;
+    let n_vaults = if admin {
+        rng.range(3, 8)
+    } else {
+        rng.range(1, 3)
+    } as usize;
     Ident {
         kind: Kind::User,
         upn: Some(upn),
@@ -704,7 +1020,9 @@ fn make_workload(
         Some(if rng.chance(0.6) {
             format!(
                 "/subscriptions/{}/resourcegroups/{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-{w}-{}",
-                v.sub, v.rg, rng.below(100)
+                v.sub,
+                v.rg,
+                rng.below(100)
             )
         } else {
             let (prov, ty) = [
@@ -714,7 +1032,9 @@ fn make_workload(
             ][rng.index(3)];
             format!(
                 "/subscriptions/{}/resourcegroups/{}/providers/{prov}/{ty}/{w}-{}",
-                v.sub, v.rg, rng.below(100)
+                v.sub,
+                v.rg,
+                rng.below(100)
             )
         })
     } else {

@@ -23,14 +23,24 @@ fn storage_dir_has_one_blob_per_resource_and_hour() {
     let c = cfg(3000);
     let s = write_dir("storage".parse().unwrap(), &c, &dir).unwrap();
     assert!(dir.join("ground-truth.json").is_file());
-    let blobs: Vec<_> = s.files.iter().filter(|p| p.ends_with("PT1H.json")).collect();
+    let blobs: Vec<_> = s
+        .files
+        .iter()
+        .filter(|p| p.ends_with("PT1H.json"))
+        .collect();
     assert!(blobs.len() > 24, "{}", blobs.len());
     let mut lines = 0u64;
     for p in &blobs {
-        let rel = p.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = p
+            .strip_prefix(&dir)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         assert!(
             rel.starts_with("insights-logs-auditevent/resourceId=/SUBSCRIPTIONS/")
-                || rel.starts_with("insights-logs-azurepolicyevaluationdetails/resourceId=/SUBSCRIPTIONS/"),
+                || rel.starts_with(
+                    "insights-logs-azurepolicyevaluationdetails/resourceId=/SUBSCRIPTIONS/"
+                ),
             "{rel}"
         );
         assert!(rel.contains("/PROVIDERS/MICROSOFT.KEYVAULT/"), "{rel}");
@@ -38,15 +48,28 @@ fn storage_dir_has_one_blob_per_resource_and_hour() {
         for line in text.lines() {
             let v: Value = serde_json::from_str(line).unwrap();
             let rid = v["resourceId"].as_str().unwrap();
-            assert!(rel.contains(&format!("resourceId={rid}/y=")), "{rel} holds {rid}");
+            assert!(
+                rel.contains(&format!("resourceId={rid}/y=")),
+                "{rel} holds {rid}"
+            );
             let t = v["time"].as_str().unwrap();
-            let hour = format!("/y={}/m={}/d={}/h={}/m=00/", &t[0..4], &t[5..7], &t[8..10], &t[11..13]);
+            let hour = format!(
+                "/y={}/m={}/d={}/h={}/m=00/",
+                &t[0..4],
+                &t[5..7],
+                &t[8..10],
+                &t[11..13]
+            );
             assert!(rel.contains(&hour), "{rel} holds {t}");
             lines += 1;
         }
     }
     assert_eq!(lines, s.records);
-    assert!(blobs.iter().any(|p| p.to_string_lossy().contains("/MANAGEDHSMS/")));
+    assert!(
+        blobs
+            .iter()
+            .any(|p| p.to_string_lossy().contains("/MANAGEDHSMS/"))
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -70,7 +93,12 @@ fn indicators_match_generated_callers_per_the_oracle() {
         .filter(|e| e.is_key_vault_audit())
         .map(|e| (e.caller_ip(), e.time()))
         .collect();
-    let mut callers: Vec<IpAddr> = obs.iter().map(|o| o.0).collect::<HashSet<_>>().into_iter().collect();
+    let mut callers: Vec<IpAddr> = obs
+        .iter()
+        .map(|o| o.0)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     callers.sort();
     let rows = gen_indicators(5, 300, 0.2, &callers, end);
     let ids: HashSet<&str> = rows.iter().map(|r| r.indicator_id.as_str()).collect();
@@ -78,25 +106,42 @@ fn indicators_match_generated_callers_per_the_oracle() {
     let m = ti_expected_matches(&rows, &obs, end, None);
     assert!(m.len() >= 20, "{}", m.len());
     for x in &m {
-        let row = rows.iter().filter(|r| r.indicator_id == x.indicator_id).max_by_key(|r| r.time_generated).unwrap();
+        let row = rows
+            .iter()
+            .filter(|r| r.indicator_id == x.indicator_id)
+            .max_by_key(|r| r.time_generated)
+            .unwrap();
         assert!(row.active);
         assert!(row.expiration > end);
         assert!(obs.iter().any(|(ip, t)| *ip == x.ip && *t == x.last_event));
     }
     // Pinned for this seed: changes mean the generator or the oracle changed.
-    assert_eq!(m.len(), rows.iter().filter(|r| (r.note == "live" || r.note == "reactivated")
-        && r.ti_ip_entity().and_then(kvsentry_model::net::parse_ip).is_some_and(|ip| callers.contains(&ip)))
-        .map(|r| &r.indicator_id).collect::<HashSet<_>>().len());
+    assert_eq!(
+        m.len(),
+        rows.iter()
+            .filter(|r| (r.note == "live" || r.note == "reactivated")
+                && r.ti_ip_entity()
+                    .and_then(kvsentry_model::net::parse_ip)
+                    .is_some_and(|ip| callers.contains(&ip)))
+            .map(|r| &r.indicator_id)
+            .collect::<HashSet<_>>()
+            .len()
+    );
 
     // CSV: portal style.
     let mut csv_out = Vec::new();
     write_indicators_csv(&rows, &mut csv_out).unwrap();
-    assert!(csv_out.starts_with("\u{feff}TenantId,\"TimeGenerated [UTC]\",SourceSystem".as_bytes()));
+    assert!(
+        csv_out.starts_with("\u{feff}TenantId,\"TimeGenerated [UTC]\",SourceSystem".as_bytes())
+    );
     let mut rdr = csv::Reader::from_reader(csv_out.as_slice());
     let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
     assert_eq!(header.len(), 64);
     assert!(header.contains(&"ExpirationDateTime [UTC]".to_string()));
-    let tg = header.iter().position(|h| h == "TimeGenerated [UTC]").unwrap();
+    let tg = header
+        .iter()
+        .position(|h| h == "TimeGenerated [UTC]")
+        .unwrap();
     let nip = header.iter().position(|h| h == "NetworkIP").unwrap();
     let recs: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
     assert_eq!(recs.len(), rows.len());

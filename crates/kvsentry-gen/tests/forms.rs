@@ -30,7 +30,11 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
         let a = bytes(form, &c);
         assert!(!a.is_empty(), "{form}");
         assert_eq!(a, bytes(form, &c), "{form} is not deterministic");
-        assert_ne!(a, bytes(form, &c.clone().seed(2)), "{form} ignores the seed");
+        assert_ne!(
+            a,
+            bytes(form, &c.clone().seed(2)),
+            "{form} ignores the seed"
+        );
     }
 }
 
@@ -65,19 +69,41 @@ fn storage_is_json_lines_in_azure_key_order_and_time_order() {
             .collect();
         let expected: Vec<&str> = if obj.contains_key("identity") {
             vec![
-                "time", "resourceId", "operationName", "operationVersion", "category",
-                "resultType", "resultSignature", "durationMs", "callerIpAddress",
-                "correlationId", "identity", "properties",
+                "time",
+                "resourceId",
+                "operationName",
+                "operationVersion",
+                "category",
+                "resultType",
+                "resultSignature",
+                "durationMs",
+                "callerIpAddress",
+                "correlationId",
+                "identity",
+                "properties",
             ]
         } else {
             vec![
-                "time", "resourceId", "operationName", "operationVersion", "category",
-                "resultType", "resultSignature", "durationMs", "callerIpAddress",
-                "correlationId", "properties",
+                "time",
+                "resourceId",
+                "operationName",
+                "operationVersion",
+                "category",
+                "resultType",
+                "resultSignature",
+                "durationMs",
+                "callerIpAddress",
+                "correlationId",
+                "properties",
             ]
         };
         assert_eq!(order, expected);
-        assert!(v["properties"]["requestUri"].as_str().unwrap().contains("api-version="));
+        assert!(
+            v["properties"]["requestUri"]
+                .as_str()
+                .unwrap()
+                .contains("api-version=")
+        );
         assert!(v["properties"]["httpStatusCode"].is_u64());
         if v["category"] == "AuditEvent" {
             kv += 1;
@@ -92,40 +118,70 @@ fn storage_is_json_lines_in_azure_key_order_and_time_order() {
 #[test]
 fn realism_markers_are_present() {
     let text = String::from_utf8(bytes("storage", &cfg(20_000))).unwrap();
-    let recs: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let recs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let has = |f: &dyn Fn(&Value) -> bool| recs.iter().any(f);
     // Vault operations carry long claim keys and vault settings.
     assert!(has(&|r| r["operationName"] == "VaultGet"
-        && r["identity"]["claim"]["http://schemas.microsoft.com/identity/claims/objectidentifier"].is_string()
+        && r["identity"]["claim"]["http://schemas.microsoft.com/identity/claims/objectidentifier"]
+            .is_string()
         && r["properties"]["properties"]["sku"]["Name"].is_string()));
     // Service principals: idtyp app, no UPN; managed identities: xms_mirid.
     assert!(has(&|r| r["identity"]["claim"]["idtyp"] == "app"
         && r["identity"]["claim"]["upn"].is_null()
         && r["identity"]["claim"]["appidacr"].is_string()));
     assert!(has(&|r| r["identity"]["claim"]["xms_mirid"].is_string()));
-    assert!(has(&|r| r["identity"]["claim"]["xms_az_nwperimid"].is_array()));
+    assert!(has(
+        &|r| r["identity"]["claim"]["xms_az_nwperimid"].is_array()
+    ));
     // Users: upn, unique_name, ipaddr equal to the caller.
     assert!(has(&|r| r["identity"]["claim"]["upn"].is_string()
-        && r["identity"]["claim"]["unique_name"] == r["identity"]["claim"]["upn"]
+        && r["identity"]["claim"]["unique_name"]
+            == r["identity"]["claim"]["upn"]
         && r["identity"]["claim"]["ipaddr"] == r["callerIpAddress"]));
     // Failures keep resultType Success.
     for sig in ["Forbidden", "Not Found", "Unauthorized", "TooManyRequests"] {
-        assert!(has(&|r| r["resultSignature"] == sig && r["resultType"] == "Success"), "{sig}");
+        assert!(
+            has(&|r| r["resultSignature"] == sig && r["resultType"] == "Success"),
+            "{sig}"
+        );
     }
-    assert!(has(&|r| r["resultDescription"].as_str().is_some_and(|d| d.contains("\r\n"))));
+    assert!(has(&|r| r["resultDescription"]
+        .as_str()
+        .is_some_and(|d| d.contains("\r\n"))));
     // Unauthenticated 401s have no identity.
-    assert!(has(&|r| r["operationName"] == "Authentication" && r.get("identity").is_none()));
+    assert!(has(
+        &|r| r["operationName"] == "Authentication" && r.get("identity").is_none()
+    ));
     // Crypto operations, certificates, object ids with versions, GUID client info.
-    for op in ["KeyUnwrap", "KeyWrap", "KeySign", "CertificateGet", "SecretList", "KeyGet"] {
+    for op in [
+        "KeyUnwrap",
+        "KeyWrap",
+        "KeySign",
+        "CertificateGet",
+        "SecretList",
+        "KeyGet",
+    ] {
         assert!(has(&|r| r["operationName"] == op), "{op}");
     }
-    assert!(has(&|r| r["properties"]["id"].as_str().is_some_and(|i| i.contains("/secrets/"))));
-    assert!(has(&|r| r["properties"]["keyProperties"]["type"].is_string()));
-    assert!(has(&|r| r["properties"]["clientInfo"].as_str().is_some_and(|c| c.len() == 36 && c.matches('-').count() == 4)));
+    assert!(has(&|r| r["properties"]["id"]
+        .as_str()
+        .is_some_and(|i| i.contains("/secrets/"))));
+    assert!(has(
+        &|r| r["properties"]["keyProperties"]["type"].is_string()
+    ));
+    assert!(has(&|r| r["properties"]["clientInfo"]
+        .as_str()
+        .is_some_and(|c| c.len() == 36 && c.matches('-').count() == 4)));
     assert!(has(&|r| r["properties"]["tlsVersion"] == "TLS1_3"));
     // Mixed-in records readers must skip.
     assert!(has(&|r| r["category"] == "AzurePolicyEvaluationDetails"));
-    assert!(has(&|r| r["resourceId"].as_str().unwrap().contains("/MANAGEDHSMS/")));
+    assert!(has(&|r| r["resourceId"]
+        .as_str()
+        .unwrap()
+        .contains("/MANAGEDHSMS/")));
     // Every caller address is global, IPv6 in lower case, and IPv6 is present.
     let mut v6 = 0;
     for r in &recs {
@@ -140,7 +196,10 @@ fn realism_markers_are_present() {
     let share = v6 as f64 / recs.len() as f64;
     assert!((0.03..0.30).contains(&share), "IPv6 share {share}");
     // Many vaults across subscriptions.
-    let vaults: std::collections::HashSet<&str> = recs.iter().map(|r| r["resourceId"].as_str().unwrap()).collect();
+    let vaults: std::collections::HashSet<&str> = recs
+        .iter()
+        .map(|r| r["resourceId"].as_str().unwrap())
+        .collect();
     assert!(vaults.len() >= 30, "{}", vaults.len());
 }
 
@@ -159,7 +218,10 @@ fn eventhub_array_and_envelopes() {
         }
         total += n;
     }
-    let storage_lines = String::from_utf8(bytes("storage", &c)).unwrap().lines().count();
+    let storage_lines = String::from_utf8(bytes("storage", &c))
+        .unwrap()
+        .lines()
+        .count();
     assert_eq!(total, storage_lines);
     let arr: Value = serde_json::from_slice(&bytes("array", &c)).unwrap();
     assert_eq!(arr.as_array().unwrap().len(), storage_lines);
@@ -180,7 +242,12 @@ fn azure_diagnostics_rows() {
         assert!(r["httpStatusCode_d"].is_u64());
         let rt = r["ResourceType"].as_str().unwrap();
         assert!(rt == "VAULTS" || rt == "MANAGEDHSMS");
-        assert!(r["ResourceId"].as_str().unwrap().ends_with(r["Resource"].as_str().unwrap()));
+        assert!(
+            r["ResourceId"]
+                .as_str()
+                .unwrap()
+                .ends_with(r["Resource"].as_str().unwrap())
+        );
     }
     let any = |k: &str| rows.iter().any(|r| r.get(k).is_some());
     for k in [
@@ -202,7 +269,10 @@ fn azure_diagnostics_rows() {
     }
     // JSON lines: same rows.
     let jl = String::from_utf8(bytes("azure-diagnostics-jsonl", &c)).unwrap();
-    let jrows: Vec<Value> = jl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let jrows: Vec<Value> = jl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(&jrows, rows);
     // CSV: header with every column, same row count, multi-line descriptions quoted.
     let csv_bytes = bytes("azure-diagnostics-csv", &c);
@@ -211,12 +281,18 @@ fn azure_diagnostics_rows() {
     assert_eq!(header.len(), kvsentry_gen::forms::table::DIAG_COLUMNS.len());
     assert_eq!(header[1], "TimeGenerated");
     let ip_col = header.iter().position(|h| h == "CallerIPAddress").unwrap();
-    let desc_col = header.iter().position(|h| h == "ResultDescription").unwrap();
+    let desc_col = header
+        .iter()
+        .position(|h| h == "ResultDescription")
+        .unwrap();
     let recs: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
     assert_eq!(recs.len(), rows.len());
     for (rec, row) in recs.iter().zip(rows) {
         assert_eq!(&rec[ip_col], row["CallerIPAddress"].as_str().unwrap());
-        assert_eq!(&rec[desc_col], row["ResultDescription"].as_str().unwrap_or(""));
+        assert_eq!(
+            &rec[desc_col],
+            row["ResultDescription"].as_str().unwrap_or("")
+        );
     }
 }
 
@@ -232,16 +308,31 @@ fn azkv_rows() {
         .collect();
     let kv: Vec<&Value> = storage
         .iter()
-        .filter(|r| r["category"] == "AuditEvent" && r["resourceId"].as_str().unwrap().contains("/VAULTS/"))
+        .filter(|r| {
+            r["category"] == "AuditEvent" && r["resourceId"].as_str().unwrap().contains("/VAULTS/")
+        })
         .collect();
-    assert_eq!(rows.len(), kv.len(), "AZKVAuditLogs holds Key Vault AuditEvent records only");
+    assert_eq!(
+        rows.len(),
+        kv.len(),
+        "AZKVAuditLogs holds Key Vault AuditEvent records only"
+    );
     for (r, raw) in rows.iter().zip(&kv) {
         assert_eq!(r["Type"], "AZKVAuditLogs");
         assert_eq!(r["CallerIpAddress"], raw["callerIpAddress"]);
         assert_eq!(r["OperationName"], raw["operationName"]);
-        assert_eq!(r["Identity"], raw["identity"].clone().as_object().map_or(Value::Null, |_| raw["identity"].clone()));
+        assert_eq!(
+            r["Identity"],
+            raw["identity"]
+                .clone()
+                .as_object()
+                .map_or(Value::Null, |_| raw["identity"].clone())
+        );
         assert_eq!(r["HttpStatusCode"], raw["properties"]["httpStatusCode"]);
-        assert_eq!(r["_ResourceId"].as_str().unwrap(), raw["resourceId"].as_str().unwrap().to_ascii_lowercase());
+        assert_eq!(
+            r["_ResourceId"].as_str().unwrap(),
+            raw["resourceId"].as_str().unwrap().to_ascii_lowercase()
+        );
         assert!(r["_SubscriptionId"].is_string());
     }
     let csv_bytes = bytes("azkv-csv", &c);
@@ -268,7 +359,10 @@ fn ecs_documents_and_search_pages() {
     let mut c = cfg(2000);
     c.batch = 250;
     let text = String::from_utf8(bytes("ecs", &c)).unwrap();
-    let docs: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let docs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     for d in &docs {
         assert_eq!(d["event"]["dataset"], "azure.platformlogs");
         assert_eq!(d["event"]["outcome"], "success");
@@ -277,17 +371,31 @@ fn ecs_documents_and_search_pages() {
         assert!(d["azure"]["resource"]["id"].is_string());
         assert!(d["azure"]["resource"]["group"].is_string());
         assert!(d["azure"]["resource"]["name"].is_string());
-        assert!(d["azure"]["resource"]["provider"].as_str().unwrap().starts_with("MICROSOFT.KEYVAULT/"));
+        assert!(
+            d["azure"]["resource"]["provider"]
+                .as_str()
+                .unwrap()
+                .starts_with("MICROSOFT.KEYVAULT/")
+        );
         assert!(d["azure"]["subscription_id"].is_string());
         assert!(d["azure"]["correlation_id"].is_string());
-        assert_eq!(d["event"]["action"], d["azure"]["platformlogs"]["operation_name"]);
+        assert_eq!(
+            d["event"]["action"],
+            d["azure"]["platformlogs"]["operation_name"]
+        );
         assert!(d["azure"]["platformlogs"]["result_signature"].is_string());
         assert!(d["cloud"]["region"].is_string());
         assert!(d["agent"]["name"].is_string());
     }
-    assert!(docs.iter().any(|d| d["azure"]["platformlogs"]["identity"]["claim"]["upn"].is_string()));
-    assert!(docs.iter().any(|d| d["source"]["geo"]["country_iso_code"].is_string()
-        && d["source"]["as"]["organization"]["name"].is_string()));
+    assert!(
+        docs.iter()
+            .any(|d| d["azure"]["platformlogs"]["identity"]["claim"]["upn"].is_string())
+    );
+    assert!(
+        docs.iter()
+            .any(|d| d["source"]["geo"]["country_iso_code"].is_string()
+                && d["source"]["as"]["organization"]["name"].is_string())
+    );
     let pages = String::from_utf8(bytes("ecs-search", &c)).unwrap();
     let mut hits = 0;
     for line in pages.lines() {
@@ -295,7 +403,12 @@ fn ecs_documents_and_search_pages() {
         let h = v["hits"]["hits"].as_array().unwrap();
         assert!(h.len() <= 250);
         for hit in h {
-            assert!(hit["_index"].as_str().unwrap().starts_with(".ds-logs-azure.platformlogs-default-"));
+            assert!(
+                hit["_index"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(".ds-logs-azure.platformlogs-default-")
+            );
             assert_eq!(hit["_id"].as_str().unwrap().len(), 20);
             assert_eq!(hit["_source"], docs[hits]);
             hits += 1;
@@ -311,7 +424,9 @@ fn gzip_variants_decompress_to_the_plain_form() {
         let plain = bytes(form, &c);
         let gz = bytes(&format!("{form}.gz"), &c);
         let mut dec = Vec::new();
-        flate2::read::GzDecoder::new(gz.as_slice()).read_to_end(&mut dec).unwrap();
+        flate2::read::GzDecoder::new(gz.as_slice())
+            .read_to_end(&mut dec)
+            .unwrap();
         assert_eq!(dec, plain, "{form}");
         assert!(gz.len() < plain.len() / 3);
     }
@@ -326,6 +441,9 @@ fn form_names_round_trip() {
         assert!(g.gzip);
         assert_eq!(g.to_string(), format!("{name}.gz"));
     }
-    let err = "parquet".parse::<kvsentry_gen::Form>().unwrap_err().to_string();
+    let err = "parquet"
+        .parse::<kvsentry_gen::Form>()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown form `parquet`"), "{err}");
 }

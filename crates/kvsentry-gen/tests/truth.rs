@@ -79,9 +79,20 @@ fn ground_truth_matches_the_written_records() {
             "calls_from_ips"
         ]
     );
-    let rules: Vec<&str> = truth.iter().map(|t| t.expected_alert.rule.as_str()).collect();
-    assert_eq!(rules, ["tumbling", "none", "none", "sliding", "tumbling", "tumbling", "ti"]);
-    let upn_rule: Vec<bool> = truth.iter().map(|t| t.expected_alert.elastic_upn_rule).collect();
+    let rules: Vec<&str> = truth
+        .iter()
+        .map(|t| t.expected_alert.rule.as_str())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "tumbling", "none", "none", "sliding", "tumbling", "tumbling", "ti"
+        ]
+    );
+    let upn_rule: Vec<bool> = truth
+        .iter()
+        .map(|t| t.expected_alert.elastic_upn_rule)
+        .collect();
     assert_eq!(upn_rule, [true, false, false, false, false, false, false]);
 
     for gt in truth {
@@ -115,7 +126,12 @@ fn ground_truth_matches_the_written_records() {
             .filter(|r| principal(r).as_deref() == Some(gt.identity.principal.as_str()))
             .map(|r| r["callerIpAddress"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(ips, gt.ips.iter().cloned().collect::<BTreeSet<_>>(), "{}", gt.kind);
+        assert_eq!(
+            ips,
+            gt.ips.iter().cloned().collect::<BTreeSet<_>>(),
+            "{}",
+            gt.kind
+        );
         match gt.kind.as_str() {
             "retrieval_burst" => {
                 assert_eq!(gt.events, 8);
@@ -138,7 +154,10 @@ fn ground_truth_matches_the_written_records() {
                 assert_eq!(minutes.values().map(|v| v.0).collect::<Vec<_>>(), [3, 3]);
                 let ks: Vec<i64> = minutes.keys().copied().collect();
                 assert_eq!(ks[1], ks[0] + 1);
-                let secs: Vec<i64> = reads.iter().map(|(t, _)| t.as_second().rem_euclid(60)).collect();
+                let secs: Vec<i64> = reads
+                    .iter()
+                    .map(|(t, _)| t.as_second().rem_euclid(60))
+                    .collect();
                 assert!(secs[..3].iter().all(|s| (50..60).contains(s)), "{secs:?}");
                 assert!(secs[3..].iter().all(|s| (0..=10).contains(s)), "{secs:?}");
                 assert_eq!(gt.sliding_window_start.unwrap(), reads[0].0);
@@ -195,7 +214,10 @@ fn scenarios_at_given_times_and_custom_sizes() {
     let g = Generator::new(&c).unwrap();
     let t = g.ground_truth();
     assert_eq!(t[0].expected_alert.rule, "tumbling");
-    assert_eq!(t[0].window_start, "2025-06-30T10:15:00Z".parse::<Timestamp>().unwrap());
+    assert_eq!(
+        t[0].window_start,
+        "2025-06-30T10:15:00Z".parse::<Timestamp>().unwrap()
+    );
     assert_eq!(t[0].first_event, at);
     assert_eq!(t[0].events, 12);
     assert_eq!(t[0].operations.len(), 5);
@@ -203,7 +225,10 @@ fn scenarios_at_given_times_and_custom_sizes() {
     assert_eq!(t[1].expected_alert.rule, "none");
     // 2 + 2 never reach 5, even sliding.
     assert_eq!(t[2].expected_alert.rule, "none");
-    assert_eq!(minute_of("2025-06-30T10:59:55Z"), t[2].window_start.as_second() / 60);
+    assert_eq!(
+        minute_of("2025-06-30T10:59:55Z"),
+        t[2].window_start.as_second() / 60
+    );
     // Adding scenarios leaves background events untouched.
     let plain = GenConfig::default().events(2000);
     let bg = |g: &Generator| -> Vec<(i64, &'static str)> {

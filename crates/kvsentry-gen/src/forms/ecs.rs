@@ -19,7 +19,9 @@ pub fn push_doc(buf: &mut Vec<u8>, ev: &EventRef, scratch: &mut Vec<u8>) {
     buf.extend_from_slice(ev.operation().as_bytes());
     buf.extend_from_slice(b"\",\"dataset\":\"azure.platformlogs\",\"duration\":");
     push_u64(buf, u64::from(ev.ev.duration) * 1_000_000);
-    buf.extend_from_slice(b",\"kind\":\"event\",\"module\":\"azure\",\"outcome\":\"success\"},\"source\":{\"ip\":\"");
+    buf.extend_from_slice(
+        b",\"kind\":\"event\",\"module\":\"azure\",\"outcome\":\"success\"},\"source\":{\"ip\":\"",
+    );
     let ip = ev.ip_info();
     buf.extend_from_slice(ip.text.as_bytes());
     buf.push(b'"');

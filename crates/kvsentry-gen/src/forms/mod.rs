@@ -174,9 +174,9 @@ impl FormWriter {
     pub fn begin(&mut self, buf: &mut Vec<u8>) {
         use TableEncoding::*;
         match self.kind {
-            FormKind::Array
-            | FormKind::AzureDiagnostics(JsonArray)
-            | FormKind::Azkv(JsonArray) => buf.push(b'['),
+            FormKind::Array | FormKind::AzureDiagnostics(JsonArray) | FormKind::Azkv(JsonArray) => {
+                buf.push(b'[')
+            }
             FormKind::AzureDiagnostics(Csv) => table::push_csv_header(buf, table::DIAG_COLUMNS),
             FormKind::Azkv(Csv) => table::push_csv_header(buf, table::AZKV_COLUMNS),
             _ => {}
@@ -200,7 +200,11 @@ impl FormWriter {
                 raw::push_record(buf, ev, &mut self.scratch);
             }
             FormKind::EventHub => {
-                buf.extend_from_slice(if self.in_batch == 0 { b"{\"records\":[" } else { b"," });
+                buf.extend_from_slice(if self.in_batch == 0 {
+                    b"{\"records\":["
+                } else {
+                    b","
+                });
                 raw::push_record(buf, ev, &mut self.scratch);
                 self.in_batch += 1;
                 if self.in_batch == self.batch {
@@ -267,9 +271,9 @@ impl FormWriter {
     pub fn end(&mut self, buf: &mut Vec<u8>) {
         use TableEncoding::*;
         match self.kind {
-            FormKind::Array
-            | FormKind::AzureDiagnostics(JsonArray)
-            | FormKind::Azkv(JsonArray) => buf.extend_from_slice(b"\n]\n"),
+            FormKind::Array | FormKind::AzureDiagnostics(JsonArray) | FormKind::Azkv(JsonArray) => {
+                buf.extend_from_slice(b"\n]\n")
+            }
             FormKind::EventHub if self.in_batch > 0 => buf.extend_from_slice(b"]}\n"),
             FormKind::EcsSearch if self.in_batch > 0 => buf.extend_from_slice(b"]}}\n"),
             _ => {}

@@ -74,10 +74,16 @@ pub fn push_properties_body(buf: &mut Vec<u8>, ev: &EventRef) {
     push_request_uri(buf, ev);
     buf.push(b'"');
     if ev.ev.kind == RecordKind::OtherCategory {
-        buf.extend_from_slice(b",\"policyDefinitionId\":\"/providers/Microsoft.Authorization/policyDefinitions/");
+        buf.extend_from_slice(
+            b",\"policyDefinitionId\":\"/providers/Microsoft.Authorization/policyDefinitions/",
+        );
         push_guid(buf, u128::from(ev.ev.vault) * 0x9E37_79B9_7F4A_7C15, false);
         buf.extend_from_slice(b"\",\"complianceState\":\"");
-        buf.extend_from_slice(if ev.ev.agent_variant < 3 { b"NonCompliant" } else { b"Compliant" });
+        buf.extend_from_slice(if ev.ev.agent_variant < 3 {
+            b"NonCompliant"
+        } else {
+            b"Compliant"
+        });
         buf.push(b'"');
         return;
     }
@@ -87,7 +93,11 @@ pub fn push_properties_body(buf: &mut Vec<u8>, ev: &EventRef) {
         } else {
             buf.extend_from_slice(b",\"isAccessPolicyMatch\":");
         }
-        buf.extend_from_slice(if ev.ev.status == 403 { b"false" } else { b"true" });
+        buf.extend_from_slice(if ev.ev.status == 403 {
+            b"false"
+        } else {
+            b"true"
+        });
     }
     buf.extend_from_slice(b",\"tlsVersion\":\"");
     buf.extend_from_slice(tls_version(ev).as_bytes());

@@ -4,9 +4,8 @@
 use crate::fmt::{push_csv, push_guid, push_json_body, push_time, push_u64};
 use crate::generate::{EventRef, RecordKind};
 use crate::render::{
-    Claim, ClaimVal, RESULT_TYPE, client_info, for_each_claim, operation_version,
-    push_description, push_identity_json, push_object_id, push_request_uri, result_signature,
-    tls_version,
+    ClaimVal, RESULT_TYPE, client_info, for_each_claim, operation_version, push_description,
+    push_identity_json, push_object_id, push_request_uri, result_signature, tls_version,
 };
 
 /// `AzureDiagnostics` columns for Key Vault, in export order.
@@ -117,7 +116,11 @@ impl Row {
         f(&mut self.vals);
         let b = self.vals.len() as u32;
         if let Some(c) = self.cells.get_mut(col) {
-            *c = if raw { Cell::Raw(a, b) } else { Cell::Str(a, b) };
+            *c = if raw {
+                Cell::Raw(a, b)
+            } else {
+                Cell::Str(a, b)
+            };
         }
     }
 
@@ -187,7 +190,10 @@ pub fn push_csv_header(buf: &mut Vec<u8>, columns: &[&str]) {
 }
 
 fn col(columns: &[&str], name: &str) -> usize {
-    columns.iter().position(|c| *c == name).unwrap_or(usize::MAX)
+    columns
+        .iter()
+        .position(|c| *c == name)
+        .unwrap_or(usize::MAX)
 }
 
 /// Fills `row` with the `AzureDiagnostics` row of an event.
@@ -205,7 +211,11 @@ pub fn diag_row(row: &mut Row, ev: &EventRef) {
     row.str(c("Resource"), &v.name_upper);
     row.str(
         c("ResourceType"),
-        if ev.ev.kind == RecordKind::ManagedHsm { "MANAGEDHSMS" } else { "VAULTS" },
+        if ev.ev.kind == RecordKind::ManagedHsm {
+            "MANAGEDHSMS"
+        } else {
+            "VAULTS"
+        },
     );
     row.str(c("OperationName"), ev.operation());
     row.str(c("OperationVersion"), operation_version(ev));
@@ -216,9 +226,13 @@ pub fn diag_row(row: &mut Row, ev: &EventRef) {
         let b = row.vals.len() as u32;
         row.cells[c("ResultDescription")] = Cell::Str(a, b);
     }
-    row.put(c("DurationMs"), true, |b| push_u64(b, u64::from(ev.ev.duration)));
+    row.put(c("DurationMs"), true, |b| {
+        push_u64(b, u64::from(ev.ev.duration))
+    });
     row.str(c("CallerIPAddress"), &ev.ip_info().text);
-    row.put(c("CorrelationId"), false, |b| push_guid(b, ev.ev.corr, false));
+    row.put(c("CorrelationId"), false, |b| {
+        push_guid(b, ev.ev.corr, false)
+    });
     for_each_claim(ev, |claim, val| {
         if let Some(name) = claim.diag_column() {
             match val {
@@ -233,20 +247,35 @@ pub fn diag_row(row: &mut Row, ev: &EventRef) {
         row.cells[c("id_s")] = Cell::Str(a, b);
     }
     row.str(c("clientInfo_s"), client_info(ev));
-    row.put(c("httpStatusCode_d"), true, |b| push_u64(b, u64::from(ev.ev.status)));
+    row.put(c("httpStatusCode_d"), true, |b| {
+        push_u64(b, u64::from(ev.ev.status))
+    });
     row.put(c("requestUri_s"), false, |b| push_request_uri(b, ev));
     if ev.ev.status != 401 && ev.ev.kind == RecordKind::Vault {
         let ok = if ev.ev.status == 403 { "false" } else { "true" };
-        row.raw(c(if v.rbac { "isRbacAuthorized_b" } else { "isAccessPolicyMatch_b" }), ok);
+        row.raw(
+            c(if v.rbac {
+                "isRbacAuthorized_b"
+            } else {
+                "isAccessPolicyMatch_b"
+            }),
+            ok,
+        );
     }
     row.str(c("tlsVersion_s"), tls_version(ev));
     if ev.ev.op.is_management() && ev.ev.status == 200 {
         let tf = |x: bool| if x { "true" } else { "false" };
         row.str(c("properties_sku_Family_s"), "A");
-        row.str(c("properties_sku_Name_s"), if v.premium { "premium" } else { "standard" });
+        row.str(
+            c("properties_sku_Name_s"),
+            if v.premium { "premium" } else { "standard" },
+        );
         row.str(c("properties_tenantId_g"), &ev.world.tenant);
         row.raw(c("properties_enabledForDeployment_b"), "false");
-        row.raw(c("properties_enabledForDiskEncryption_b"), tf(v.disk_encryption));
+        row.raw(
+            c("properties_enabledForDiskEncryption_b"),
+            tf(v.disk_encryption),
+        );
         row.raw(c("properties_enabledForTemplateDeployment_b"), "false");
         row.raw(c("properties_enableSoftDelete_b"), "true");
         row.put(c("properties_softDeleteRetentionInDays_d"), true, |b| {
@@ -259,7 +288,6 @@ pub fn diag_row(row: &mut Row, ev: &EventRef) {
     }
     row.str(c("SourceSystem"), "Azure");
     row.str(c("Type"), "AzureDiagnostics");
-    let _ = Claim::Oid;
 }
 
 /// Fills `row` with the `AZKVAuditLogs` row of an event; false for records that table does
@@ -282,15 +310,21 @@ pub fn azkv_row(row: &mut Row, ev: &EventRef) -> bool {
         let b = row.vals.len() as u32;
         row.cells[c("ResultDescription")] = Cell::Str(a, b);
     }
-    row.put(c("DurationMs"), true, |b| push_u64(b, u64::from(ev.ev.duration)));
+    row.put(c("DurationMs"), true, |b| {
+        push_u64(b, u64::from(ev.ev.duration))
+    });
     row.str(c("CallerIpAddress"), &ev.ip_info().text);
-    row.put(c("CorrelationId"), false, |b| push_guid(b, ev.ev.corr, false));
+    row.put(c("CorrelationId"), false, |b| {
+        push_guid(b, ev.ev.corr, false)
+    });
     let a = row.vals.len() as u32;
     if push_identity_json(&mut row.vals, ev) {
         let b = row.vals.len() as u32;
         row.cells[c("Identity")] = Cell::Raw(a, b);
     }
-    row.put(c("HttpStatusCode"), true, |b| push_u64(b, u64::from(ev.ev.status)));
+    row.put(c("HttpStatusCode"), true, |b| {
+        push_u64(b, u64::from(ev.ev.status))
+    });
     let a = row.vals.len() as u32;
     if push_object_id(&mut row.vals, ev) {
         let b = row.vals.len() as u32;
@@ -300,7 +334,10 @@ pub fn azkv_row(row: &mut Row, ev: &EventRef) -> bool {
     row.put(c("RequestUri"), false, |b| push_request_uri(b, ev));
     row.str(c("Tlsversion"), tls_version(ev));
     if v.rbac && ev.ev.status != 401 {
-        row.raw(c("IsRbacAuthorized"), if ev.ev.status == 403 { "false" } else { "true" });
+        row.raw(
+            c("IsRbacAuthorized"),
+            if ev.ev.status == 403 { "false" } else { "true" },
+        );
     }
     row.str(c("SourceSystem"), "Azure");
     row.str(c("_ResourceId"), &v.resource_id_lower);
