@@ -144,16 +144,31 @@ impl IndicatorIndex {
         match ip {
             IpAddr::V4(a) if !self.v4.is_empty() => {
                 if let Ok(p) = Ipv4Net::new(a, 32) {
-                    let covers: Vec<&Vec<u32>> = self.v4.cover(&p).map(|(_, v)| v).collect();
-                    for ids in covers.into_iter().rev() {
+                    // `cover` yields least specific first; at most 33 prefixes cover a /32.
+                    let mut buf: [&[u32]; 33] = [&[]; 33];
+                    let mut n = 0;
+                    for (_, v) in self.v4.cover(&p) {
+                        if let Some(slot) = buf.get_mut(n) {
+                            *slot = v.as_slice();
+                            n += 1;
+                        }
+                    }
+                    for ids in buf.iter().take(n).rev() {
                         out.extend(ids.iter().map(|&i| self.get(i)));
                     }
                 }
             }
             IpAddr::V6(a) if !self.v6.is_empty() => {
                 if let Ok(p) = Ipv6Net::new(a, 128) {
-                    let covers: Vec<&Vec<u32>> = self.v6.cover(&p).map(|(_, v)| v).collect();
-                    for ids in covers.into_iter().rev() {
+                    let mut buf: [&[u32]; 129] = [&[]; 129];
+                    let mut n = 0;
+                    for (_, v) in self.v6.cover(&p) {
+                        if let Some(slot) = buf.get_mut(n) {
+                            *slot = v.as_slice();
+                            n += 1;
+                        }
+                    }
+                    for ids in buf.iter().take(n).rev() {
                         out.extend(ids.iter().map(|&i| self.get(i)));
                     }
                 }

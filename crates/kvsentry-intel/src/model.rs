@@ -34,26 +34,18 @@ impl IpColumn {
     }
 }
 
-/// The raw Sentinel columns the seed rule projects into its alert (line 44), as the export
-/// wrote them, so an alert can show exactly what Sentinel would have shown.
+/// The raw Sentinel columns the seed rule projects into its alert (line 44) that are not
+/// already held verbatim by [`Indicator`] fields, as the export wrote them. Together with
+/// `id` (IndicatorId), `description`, `threat_type`, `url` and `value_text` (TI_ipEntity)
+/// they give the full projection: see [`Indicator::sentinel_projection`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SentinelColumns {
-    #[serde(rename = "Description")]
-    pub description: Option<String>,
     #[serde(rename = "ActivityGroupNames")]
     pub activity_group_names: Option<String>,
-    #[serde(rename = "IndicatorId")]
-    pub indicator_id: Option<String>,
-    #[serde(rename = "ThreatType")]
-    pub threat_type: Option<String>,
-    #[serde(rename = "Url")]
-    pub url: Option<String>,
     #[serde(rename = "ExpirationDateTime")]
     pub expiration_date_time: Option<String>,
     #[serde(rename = "ConfidenceScore")]
     pub confidence_score: Option<String>,
-    #[serde(rename = "TI_ipEntity")]
-    pub ti_ip_entity: String,
     /// Which column `TI_ipEntity` came from.
     pub ip_column: Option<IpColumn>,
 }
@@ -121,6 +113,33 @@ impl Indicator {
             origin: origin.into(),
             sentinel: None,
         }
+    }
+
+    /// For Sentinel rows, the indicator columns the seed rule projects (line 44) with the
+    /// export's raw text: Description, ActivityGroupNames, IndicatorId, ThreatType, Url,
+    /// ExpirationDateTime, ConfidenceScore, TI_ipEntity. `None` for other sources.
+    pub fn sentinel_projection(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let cols = self.sentinel.as_ref()?;
+        let s = |v: Option<&str>| {
+            v.map(|x| serde_json::Value::String(x.to_string()))
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let mut m = serde_json::Map::new();
+        m.insert("Description".into(), s(self.description.as_deref()));
+        m.insert(
+            "ActivityGroupNames".into(),
+            s(cols.activity_group_names.as_deref()),
+        );
+        m.insert("IndicatorId".into(), s(Some(&self.id)));
+        m.insert("ThreatType".into(), s(self.threat_type.as_deref()));
+        m.insert("Url".into(), s(self.url.as_deref()));
+        m.insert(
+            "ExpirationDateTime".into(),
+            s(cols.expiration_date_time.as_deref()),
+        );
+        m.insert("ConfidenceScore".into(), s(cols.confidence_score.as_deref()));
+        m.insert("TI_ipEntity".into(), s(Some(&self.value_text)));
+        Some(m)
     }
 
     /// True when the indicator is a single address (/32 or /128).

@@ -193,7 +193,13 @@ impl IndicatorSet {
             .records
             .iter()
             .map(|r| r.id.as_str())
-            .collect::<HashSet<&str, RandomState>>()
+            .fold(
+                HashSet::with_capacity_and_hasher(self.records.len(), RandomState::default()),
+                |mut h: HashSet<&str, RandomState>, id| {
+                    h.insert(id);
+                    h
+                },
+            )
             .len();
 
         let window = match sel {
@@ -202,7 +208,8 @@ impl IndicatorSet {
         };
 
         // Lines 22, 26, 27: lookback, public filter, then latest version per id.
-        let mut latest: HashMap<&str, usize, RandomState> = HashMap::default();
+        let mut latest: HashMap<&str, usize, RandomState> =
+            HashMap::with_capacity_and_hasher(self.records.len(), RandomState::default());
         for (i, r) in self.records.iter().enumerate() {
             if let Some((start, at)) = window {
                 if r.version_time < start {

@@ -117,7 +117,7 @@ fn ip_column_chain_precedence() {
         let v = index.lookup_text(ip);
         assert_eq!(v.len(), 1, "{ip}");
         let s = v[0].sentinel.as_ref().unwrap();
-        (v[0].id.clone(), s.ip_column, s.ti_ip_entity.clone())
+        (v[0].id.clone(), s.ip_column, v[0].value_text.clone())
     };
     // NetworkIP "" -> NetworkDestinationIP (NetworkSourceIP ignored).
     assert_eq!(

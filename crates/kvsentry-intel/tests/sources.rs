@@ -75,6 +75,20 @@ fn sentinel_portal_csv_with_bom_brisbane_and_us_locale() {
         Some("7/19/2024, 7:24:31.196 PM")
     );
     assert_eq!(cols.confidence_score.as_deref(), Some("100"));
+    let proj = serde_json::Value::Object(botnet.sentinel_projection().unwrap());
+    assert_eq!(
+        proj,
+        serde_json::json!({
+            "Description": "MSTIC HoneyPot: An attacker used a brute force attack to gain access to a service or device",
+            "ActivityGroupNames": null,
+            "IndicatorId": "83913708806870652B21E518B5375E75CFA575CA5EB59CBF77905AAD14428E72",
+            "ThreatType": "Botnet",
+            "Url": null,
+            "ExpirationDateTime": "7/19/2024, 7:24:31.196 PM",
+            "ConfidenceScore": "100",
+            "TI_ipEntity": "198.235.24.13"
+        })
+    );
 
     let kv = by_id(&set, "IND-KV-0001");
     assert_eq!(kv.version_time, ts("2024-07-19T14:05:00Z"));

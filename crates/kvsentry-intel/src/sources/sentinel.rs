@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::Value;
@@ -136,9 +138,9 @@ fn classic_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indicato
         .or_else(|| text(row, "SourceSystem"))
         .unwrap_or_else(|| ctx.file_name());
     let mut ind = Indicator::new(
-        id.clone(),
+        id,
         network,
-        ip_text.clone().into_owned(),
+        ip_text.into_owned(),
         source,
         version_time,
         ctx.origin(line),
@@ -155,14 +157,9 @@ fn classic_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indicato
     ind.expiration = expiration;
     ind.active = row.get("Active").is_some_and(|v| parse_bool(&v));
     ind.sentinel = Some(SentinelColumns {
-        description: ind.description.clone(),
         activity_group_names: groups_raw,
-        indicator_id: Some(id),
-        threat_type: ind.threat_type.clone(),
-        url: ind.url.clone(),
         expiration_date_time: text(row, "ExpirationDateTime"),
         confidence_score: confidence_raw,
-        ti_ip_entity: ip_text.into_owned(),
         ip_column: Some(col),
     });
     ctx.push(set, ind);
@@ -252,7 +249,7 @@ fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indic
         let source = text(row, "Source")
             .or_else(|| text(row, "SourceSystem"))
             .unwrap_or_else(|| ctx.file_name());
-        let mut ind = Indicator::new(id, network, value.clone(), source, version_time, ctx.origin(line));
+        let mut ind = Indicator::new(id, network, value, source, version_time, ctx.origin(line));
         ind.description = data_str("description").or_else(|| data_str("name"));
         ind.threat_type = data
             .as_ref()
@@ -279,14 +276,9 @@ fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indic
             && !row.get("IsDeleted").is_some_and(|v| parse_bool(&v));
         ind.revoked = row.get("Revoked").is_some_and(|v| parse_bool(&v));
         ind.sentinel = Some(SentinelColumns {
-            description: ind.description.clone(),
             activity_group_names: None,
-            indicator_id: Some(base_id.clone()),
-            threat_type: ind.threat_type.clone(),
-            url: None,
             expiration_date_time: text(row, "ValidUntil"),
             confidence_score: confidence_raw,
-            ti_ip_entity: value,
             ip_column: Some(col),
         });
         ctx.push(set, ind);
@@ -324,7 +316,8 @@ fn pattern_networks(p: &str) -> Result<(Vec<String>, bool), PatternOutcome> {
 
 /// A CSV header: base column name → (index, zone from `Name [Zone]`).
 pub(crate) struct CsvTable {
-    pub cols: HashMap<String, (usize, Option<TimeZone>)>,
+    pub cols: HashMap<String, (usize, Option<TimeZone>), RandomState>,
+    lower: HashMap<String, usize, RandomState>,
     pub headers: Vec<String>,
     pub delimiter: u8,
     pub comment: u8,
@@ -357,7 +350,8 @@ impl CsvTable {
                 source: e,
             })?
             .clone();
-        let mut cols = HashMap::new();
+        let mut cols: HashMap<String, (usize, Option<TimeZone>), RandomState> = HashMap::default();
+        let mut lower: HashMap<String, usize, RandomState> = HashMap::default();
         let mut names = Vec::new();
         for (i, h) in headers.iter().enumerate() {
             let (base, zone) = split_header(h);
@@ -370,10 +364,12 @@ impl CsvTable {
                 None => None,
             };
             cols.entry(base.to_string()).or_insert((i, tz));
+            lower.entry(base.trim().to_ascii_lowercase()).or_insert(i);
             names.push(base.to_string());
         }
         Ok(CsvTable {
             cols,
+            lower,
             headers: names,
             delimiter,
             comment,
@@ -393,11 +389,14 @@ impl CsvTable {
 
     /// Index of a column by case-insensitive base name.
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.cols.get(name).map(|c| c.0).or_else(|| {
-            self.headers
-                .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(name))
-        })
+        if let Some(c) = self.cols.get(name) {
+            return Some(c.0);
+        }
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.lower.get(&name.to_ascii_lowercase()).copied()
+        } else {
+            self.lower.get(name).copied()
+        }
     }
 }
 
