@@ -200,6 +200,16 @@ impl Default for ReadOptions {
 mod tests {
     use super::*;
 
+    /// A parallel driver shares the options and moves stats between threads.
+    #[test]
+    fn core_types_cross_threads() {
+        fn sync<T: Sync + Send>() {}
+        sync::<ReadOptions>();
+        sync::<ReadStats>();
+        sync::<Input>();
+        sync::<IngestError>();
+    }
+
     #[test]
     fn format_names_round_trip() {
         for name in LogFormat::NAMES {

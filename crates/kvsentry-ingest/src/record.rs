@@ -203,6 +203,8 @@ pub(crate) fn map_azure<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
 
 /// Elastic `azure.platformlogs` documents, nested or dotted; `path` is lower case.
 pub(crate) fn map_ecs<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
+    // A hit exported whole (`elasticdump`, `_doc` API) carries the document in `_source`.
+    let path = path.strip_prefix("_source.").unwrap_or(path);
     match path {
         "@timestamp" => set(&mut b.time, v),
         "event.action" => set(&mut b.operation_fb, v),
@@ -353,7 +355,7 @@ impl<'a> Builder<'a> {
             .http_status
             .and_then(|l| l.as_u64())
             .and_then(|n| u16::try_from(n).ok());
-        ev.duration_ms = b.duration.and_then(|l| l.as_u64()).or_else(|| {
+        ev.duration_ms = b.duration.and_then(|l| l.as_u64_rounded()).or_else(|| {
             b.duration_ns
                 .and_then(|l| l.as_u64())
                 .map(|ns| ns / 1_000_000)

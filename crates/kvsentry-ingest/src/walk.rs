@@ -68,6 +68,18 @@ impl<'a> Leaf<'a> {
             _ => None,
         }
     }
+
+    /// As [`Leaf::as_u64`], but a fractional value is rounded (durations).
+    pub(crate) fn as_u64_rounded(&self) -> Option<u64> {
+        self.as_u64().or_else(|| {
+            let f = match self {
+                Leaf::F64(f) => *f,
+                Leaf::Str(s) => s.trim().parse::<f64>().ok()?,
+                _ => return None,
+            };
+            f64_to_u64(f.round())
+        })
+    }
 }
 
 fn f64_to_u64(f: f64) -> Option<u64> {
@@ -257,6 +269,10 @@ mod tests {
         assert_eq!(Leaf::F64(41.5).as_u64(), None);
         assert_eq!(Leaf::I64(-1).as_u64(), None);
         assert_eq!(Leaf::U64(488).as_u64(), Some(488));
+        assert_eq!(Leaf::F64(12.6).as_u64_rounded(), Some(13));
+        assert_eq!(Leaf::Str("12.4".into()).as_u64_rounded(), Some(12));
+        assert_eq!(Leaf::Str("None".into()).as_u64_rounded(), None);
+        assert_eq!(Leaf::F64(-2.0).as_u64_rounded(), None);
     }
 
     #[test]

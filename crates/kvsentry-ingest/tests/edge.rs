@@ -616,3 +616,21 @@ fn parse_lines_is_the_unit_of_parallel_work() {
     assert_eq!(stats.notes[0].file, "y=2024/PT1H.json");
     assert_eq!(stats.notes[0].line, 7);
 }
+
+#[test]
+fn elastic_hits_one_per_line() {
+    // `elasticdump` and the `_doc` API write whole hits, the document under `_source`.
+    let dir = scratch("hits-lines");
+    let text = "{\"_index\":\"logs-azure.platformlogs-default\",\"_id\":\"1\",\"_source\":{\"@timestamp\":\"2024-05-01T10:00:00.5Z\",\"event\":{\"action\":\"KeyDecrypt\"},\"source\":{\"ip\":\"52.178.9.9\"},\"azure\":{\"platformlogs\":{\"durationMs\":3.6,\"properties\":{\"httpStatusCode\":\"200\"}}}}}\n";
+    let p = write(&dir, "hits.ndjson", text);
+    let r = read_path(&p, &ReadOptions::default());
+    r.result.unwrap();
+    assert_eq!(ops(&r.events), ["KeyDecrypt"]);
+    assert_eq!(r.events[0].duration_ms, Some(4));
+    assert_eq!(r.events[0].http_status, Some(200));
+    assert_eq!(
+        r.events[0].caller_ip,
+        CallerIp::Addr("52.178.9.9".parse().unwrap())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
