@@ -160,12 +160,14 @@ impl Tumbling {
 
     fn advance(&mut self, w: i64, ctx: &mut Ctx<'_>) {
         let size = ctx.rule.size;
+        let mut closed_any = false;
         while let Some(entry) = self.windows.first_entry() {
             let start = *entry.key();
             let end = start.saturating_add(size);
             if end > w {
                 break;
             }
+            closed_any = true;
             let groups = entry.remove();
             self.open_groups = self.open_groups.saturating_sub(groups.len() as u64);
             let mut groups: Vec<(Box<str>, Acc)> = groups.into_iter().collect();
@@ -181,7 +183,8 @@ impl Tumbling {
         if self.closed_until.is_none_or(|c| w > c) {
             self.closed_until = Some(w);
         }
-        if self.suppressed_until.len() > 1024 || w == i64::MAX {
+        // Forget expired suppressions now and then (not on every event: this is O(groups)).
+        if closed_any && (self.suppressed_until.len() > 1024 || w == i64::MAX) {
             self.suppressed_until.retain(|_, u| *u > w);
         }
     }

@@ -119,7 +119,6 @@ fn sliding_rules(suppression: &str) -> RuleSet {
         .to_yaml()
         .replace(SEED, "sliding-seed")
         .replace("type: tumbling", "type: sliding")
-        .replace("suppression: '0'", &format!("suppression: {suppression}"))
         .replace("suppression: 0", &format!("suppression: {suppression}"));
     RuleSet::from_yaml_str(&y, "sliding.yml").unwrap()
 }
@@ -682,7 +681,6 @@ fn suppression_allows_one_alert_per_group_per_period() {
         .get(SEED)
         .unwrap()
         .to_yaml()
-        .replace("suppression: '0'", "suppression: 10m")
         .replace("suppression: 0", "suppression: 10m");
     let rules = RuleSet::from_yaml_str(&y, "s.yml").unwrap();
     let mut events = alice_burst("10:00", 1);
@@ -939,4 +937,161 @@ fn alerts_from_finish_are_sorted_by_window_rule_and_group() {
             ("2026-01-05T10:01:00Z".to_string(), SEED.to_string()),
         ]
     );
+}
+
+/// The rule-format example of the design brief, end to end: every operator family.
+const EXAMPLE_RULE: &str = r#"
+id: example-threshold
+name: Example with every operator
+severity: low
+kind: threshold
+detection:
+  filter:
+    all:
+      - { field: category, equals: AuditEvent }
+      - { field: operation, in: [VaultGet, KeyGet, SecretGet, SecretList] }
+      - { exists: identity.upn }
+      - { not: { field: identity.type, iequals: app } }
+      - any: [ { field: caller.ip, cidr: [10.0.0.0/8, "2a01:111::/32"] }, { field: client_info, contains: azurecli, case_insensitive: true } ]
+      - { field: identity.upn, endswith: "@contoso.com" }
+      - { field: request_uri, startswith: "https://securaallkeyvault." }
+      - { field: vault.name, regex: "^SECURA" }
+      - { field: http.status, lt: 300 }
+  window: { type: tumbling, size: 5m }
+  group_by: [identity.upn]
+  aggregates:
+    action_count: count
+    distinct_actions: { count_distinct: operation }
+    actions: { values: operation }
+    with_correlation: { count: correlation_id }
+    first_seen: { min: time }
+    last_seen: { max: time }
+    worst_status: { max: http.status }
+  condition: "action_count >= 3 and (distinct_actions >= 2 or worst_status >= 400)"
+  suppression: 10m
+  evidence: 2
+  entities: { account: true, ip: caller.ip, azure_resource: ~ }
+"#;
+
+#[test]
+fn the_example_rule_runs_end_to_end() {
+    let rules = RuleSet::from_yaml_str(EXAMPLE_RULE, "example.yml").unwrap();
+    let mut events = vec![
+        ev("2026-01-05T10:00:01Z", "SecretGet", Who::User(ALICE), 1),
+        ev("2026-01-05T10:02:00Z", "SecretList", Who::User(ALICE), 2),
+        ev("2026-01-05T10:04:59Z", "KeyGet", Who::User(ALICE), 3),
+        // Rejected: a write, a 403, a user outside contoso.
+        ev("2026-01-05T10:01:00Z", "SecretSet", Who::User(ALICE), 4),
+        ev(
+            "2026-01-05T10:03:00Z",
+            "VaultGet",
+            Who::User("eve@fabrikam.com"),
+            6,
+        ),
+    ];
+    let mut forbidden = ev("2026-01-05T10:03:30Z", "SecretGet", Who::User(ALICE), 5);
+    forbidden.http_status = Some(403);
+    events.push(forbidden);
+    // Matches through the CIDR branch (no AZURECLI client).
+    let mut v6 = ev("2026-01-05T10:04:00Z", "SecretGet", Who::User(ALICE), 7);
+    v6.client_info = Some("Mozilla/5.0".into());
+    v6.caller_ip = CallerIp::parse("2a01:111:f400::7".into());
+    v6.correlation_id = None;
+    events.push(v6);
+    events.sort_by_key(|e| e.time);
+    let (alerts, engine) = run_with(&rules, EngineOptions::default(), &events);
+    assert_eq!(
+        engine
+            .stats()
+            .rule("example-threshold")
+            .unwrap()
+            .events_matched,
+        4
+    );
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0];
+    assert_eq!(a.window.unwrap().start.to_string(), "2026-01-05T10:00:00Z");
+    assert_eq!(a.window.unwrap().end.to_string(), "2026-01-05T10:05:00Z");
+    assert_eq!(
+        serde_json::Value::Object(a.fields.clone()),
+        json!({
+            "action_count": 4,
+            "distinct_actions": 3,
+            "actions": ["KeyGet", "SecretGet", "SecretList"],
+            "with_correlation": 3,
+            "first_seen": "2026-01-05T10:00:01Z",
+            "last_seen": "2026-01-05T10:04:59Z",
+            "worst_status": 200,
+        })
+    );
+    assert_eq!(a.evidence.len(), 2);
+    assert_eq!(a.evidence[1].time.to_string(), "2026-01-05T10:02:00Z");
+    assert_eq!(a.evidence[1].source, None);
+    assert_eq!(
+        a.entities[1..],
+        [
+            Entity::Ip {
+                address: "104.40.82.76".into()
+            },
+            Entity::Ip {
+                address: "2a01:111:f400::7".into()
+            },
+        ]
+    );
+    assert_eq!(a.entities.len(), 3, "azure_resource: ~ turns resources off");
+}
+
+#[test]
+fn a_late_event_joins_an_open_sliding_burst() {
+    let opts = EngineOptions {
+        max_lateness: SignedDuration::ZERO,
+        ..EngineOptions::default()
+    };
+    let mut engine = Engine::new(&sliding_rules("0"), opts).unwrap();
+    let mut out = Vec::new();
+    for e in alice_burst("10:00", 1) {
+        engine.push(&e, &mut out);
+    }
+    // The burst [10:00:05.1234567, +1m) is found; late events inside it still count.
+    engine.push(
+        &ev("2026-01-05T10:00:20Z", "KeyGet", Who::User(ALICE), 30),
+        &mut out,
+    );
+    // Late and outside any open burst: dropped.
+    engine.push(
+        &ev("2026-01-05T10:00:01Z", "KeyGet", Who::User(BOB), 31),
+        &mut out,
+    );
+    assert!(out.is_empty());
+    engine.push(
+        &ev("2026-01-05T10:01:10Z", "KeyGet", Who::User(BOB), 32),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1, "the watermark passed the burst's end");
+    engine.finish(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].fields["action_count"], 6);
+    assert_eq!(out[0].fields["distinct_actions"], 3);
+    let s = engine.stats();
+    assert_eq!((s.late_events, s.late_dropped), (2, 1));
+}
+
+#[test]
+fn explain_on_a_sliding_rule_reports_the_busiest_span() {
+    let mut events = alice_burst("10:00", 1);
+    events.truncate(4);
+    let opts = EngineOptions {
+        explain: Some("sliding-seed".into()),
+        ..EngineOptions::default()
+    };
+    let (alerts, engine) = run_with(&sliding_rules("0"), opts, &events);
+    assert!(alerts.is_empty());
+    let ex = engine.explanations();
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].fields["action_count"], 4);
+    assert_eq!(
+        ex[0].window.start.to_string(),
+        "2026-01-05T10:00:05.1234567Z"
+    );
+    assert_eq!(ex[0].clauses[1].to_string(), "action_count >= 5: 4 → false");
 }

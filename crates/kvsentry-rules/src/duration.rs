@@ -90,7 +90,12 @@ impl fmt::Display for Dur {
 
 impl Serialize for Dur {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if self.nanos == 0 {
+            // `0` needs no unit; printed as a number so `rules show` gives `suppression: 0`.
+            s.serialize_u64(0)
+        } else {
+            s.collect_str(self)
+        }
     }
 }
 

@@ -123,6 +123,7 @@ fn builtin_rules_round_trip_through_to_yaml() {
             }
         );
         assert!(y.contains("kind: threshold"), "{y}");
+        assert!(y.contains("suppression: 0\n"), "{y}");
     }
 }
 
