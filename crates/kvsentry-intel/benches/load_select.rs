@@ -118,9 +118,20 @@ fn main() {
     probe("v4 miss", &|i| {
         IpAddr::V4(Ipv4Addr::new(185, (i >> 16) as u8, (i >> 8) as u8, i as u8))
     });
-    probe("v6 hit", &|i| IpAddr::V6(v6(((i * 7) % (IDS / V6_EVERY)) * V6_EVERY)));
+    probe("v6 hit", &|i| {
+        IpAddr::V6(v6(((i * 7) % (IDS / V6_EVERY)) * V6_EVERY))
+    });
     probe("v6 miss", &|i| {
-        IpAddr::V6(Ipv6Addr::new(0x2a01, 0x112, 0, 0, 0, 0, (i >> 16) as u16, i as u16))
+        IpAddr::V6(Ipv6Addr::new(
+            0x2a01,
+            0x112,
+            0,
+            0,
+            0,
+            0,
+            (i >> 16) as u16,
+            i as u16,
+        ))
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,7 +33,9 @@ pub enum IntelError {
         column: String,
         zone: String,
     },
-    #[error("{path}: no IP column found among the headers [{headers}]; name it with --ti-ip-column")]
+    #[error(
+        "{path}: no IP column found among the headers [{headers}]; name it with --ti-ip-column"
+    )]
     NoIpColumn { path: PathBuf, headers: String },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },

@@ -183,7 +183,11 @@ impl IndicatorIndex {
     /// ([`parse_ip`]); unparseable text matches nothing.
     pub fn lookup_text(&self, text: &str) -> Vec<&Indicator> {
         if self.compat {
-            return self.text.get(text).map(|&i| vec![self.get(i)]).unwrap_or_default();
+            return self
+                .text
+                .get(text)
+                .map(|&i| vec![self.get(i)])
+                .unwrap_or_default();
         }
         parse_ip(text).map(|ip| self.lookup(ip)).unwrap_or_default()
     }

@@ -137,7 +137,10 @@ impl Indicator {
             "ExpirationDateTime".into(),
             s(cols.expiration_date_time.as_deref()),
         );
-        m.insert("ConfidenceScore".into(), s(cols.confidence_score.as_deref()));
+        m.insert(
+            "ConfidenceScore".into(),
+            s(cols.confidence_score.as_deref()),
+        );
         m.insert("TI_ipEntity".into(), s(Some(&self.value_text)));
         Some(m)
     }
@@ -236,7 +239,9 @@ mod tests {
             "104.40.82.76/32"
         );
         assert_eq!(
-            parse_network("2A01:111:F400:0:0:0:0:1").unwrap().to_string(),
+            parse_network("2A01:111:F400:0:0:0:0:1")
+                .unwrap()
+                .to_string(),
             "2a01:111:f400::1/128"
         );
         assert_eq!(

@@ -347,7 +347,10 @@ mod tests {
         assert_eq!(compat_exclusion("100.64.0.1"), None); // CGNAT passes in Sentinel
         assert_eq!(compat_exclusion("169.254.1.1"), None); // link-local v4 passes too
         assert_eq!(compat_exclusion("10.1.2.3"), Some("private (RFC 1918)"));
-        assert_eq!(compat_exclusion("192.168.1.1/24"), Some("private (RFC 1918)"));
+        assert_eq!(
+            compat_exclusion("192.168.1.1/24"),
+            Some("private (RFC 1918)")
+        );
         assert_eq!(compat_exclusion("1.10.16.0/20"), None);
         assert_eq!(compat_exclusion("127.0.0.1"), Some("starts with 127."));
         assert_eq!(

@@ -6,9 +6,9 @@
 //! the value. MISP uses epoch seconds. Feeds such as abuse.ch write `2024-02-08 19:20:49`
 //! (UTC).
 
+use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
 
 /// Portal/Windows display names of zones → IANA names. The portal names the zone by a city
 /// (`[Brisbane]`); jiff's tz database knows the IANA name. Names that are already IANA names
@@ -242,7 +242,10 @@ mod tests {
             parse_time("2024-02-08 19:20:49", None),
             Some(ts("2024-02-08T19:20:49Z"))
         );
-        assert_eq!(parse_time("1748779200", None), Some(ts("2025-06-01T12:00:00Z")));
+        assert_eq!(
+            parse_time("1748779200", None),
+            Some(ts("2025-06-01T12:00:00Z"))
+        );
         assert_eq!(
             parse_time("7/19/2024, 16:40:10", None),
             Some(ts("2024-07-19T16:40:10Z"))

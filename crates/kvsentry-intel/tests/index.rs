@@ -77,7 +77,10 @@ fn overlapping_prefixes_return_all_most_specific_first() {
         ["slash24", "slash16", "slash16-b", "slash8"]
     );
     assert_eq!(ids(&index, "52.1.1.1"), ["slash8"]);
-    assert_eq!(ids(&index, "::ffff:52.178.11.1"), ["other24", "slash16", "slash16-b", "slash8"]);
+    assert_eq!(
+        ids(&index, "::ffff:52.178.11.1"),
+        ["other24", "slash16", "slash16-b", "slash8"]
+    );
     assert!(ids(&index, "53.0.0.1").is_empty());
     assert_eq!(ids(&index, "2a01:111:f400::99"), ["v6-48", "v6-32"]);
     assert_eq!(ids(&index, "2a01:111:1::1"), ["v6-32"]);

@@ -10,7 +10,9 @@ use kvsentry_intel::{
 };
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn ts(s: &str) -> Timestamp {
@@ -122,24 +124,40 @@ fn ip_column_chain_precedence() {
     // NetworkIP "" -> NetworkDestinationIP (NetworkSourceIP ignored).
     assert_eq!(
         col("52.178.70.1"),
-        ("ind-I1".into(), Some(IpColumn::NetworkDestinationIP), "52.178.70.1".into())
+        (
+            "ind-I1".into(),
+            Some(IpColumn::NetworkDestinationIP),
+            "52.178.70.1".into()
+        )
     );
     assert!(index.lookup_text("52.178.70.2").is_empty());
     // NetworkIP null, NetworkDestinationIP "" -> NetworkSourceIP (Email ignored).
     assert_eq!(
         col("52.178.70.3"),
-        ("ind-I2".into(), Some(IpColumn::NetworkSourceIP), "52.178.70.3".into())
+        (
+            "ind-I2".into(),
+            Some(IpColumn::NetworkSourceIP),
+            "52.178.70.3".into()
+        )
     );
     assert!(index.lookup_text("52.178.70.4").is_empty());
     // Only EmailSourceIpAddress filled.
     assert_eq!(
         col("52.178.70.5"),
-        ("ind-I3".into(), Some(IpColumn::EmailSourceIpAddress), "52.178.70.5".into())
+        (
+            "ind-I3".into(),
+            Some(IpColumn::EmailSourceIpAddress),
+            "52.178.70.5".into()
+        )
     );
     // NetworkIP wins over NetworkDestinationIP.
     assert_eq!(
         col("52.178.70.6"),
-        ("ind-I4".into(), Some(IpColumn::NetworkIP), "52.178.70.6".into())
+        (
+            "ind-I4".into(),
+            Some(IpColumn::NetworkIP),
+            "52.178.70.6".into()
+        )
     );
     assert!(index.lookup_text("52.178.70.7").is_empty());
 }
@@ -250,7 +268,10 @@ fn default_mode_on_the_same_cases() {
     assert!(ids(&index, "100.64.1.1").is_empty());
     // IPv6 in any spelling.
     assert_eq!(ids(&index, "2a01:111:f400::5"), ["ind-J"]);
-    assert_eq!(ids(&index, "2A01:0111:F400:0000:0000:0000:0000:0005"), ["ind-J"]);
+    assert_eq!(
+        ids(&index, "2A01:0111:F400:0000:0000:0000:0000:0005"),
+        ["ind-J"]
+    );
     assert_eq!(ids(&index, "[2a01:111:f400::5]:443"), ["ind-J"]);
     // CIDR containment.
     assert_eq!(ids(&index, "52.179.200.7"), ["ind-K"]);

@@ -49,7 +49,9 @@ fn sentinel_portal_csv_with_bom_brisbane_and_us_locale() {
     assert_eq!(f.skipped.get("unparseable TimeGenerated"), Some(&1));
     assert_eq!(f.problems.len(), 1);
     assert!(
-        f.problems[0].origin.ends_with("sentinel_portal_brisbane.csv:7"),
+        f.problems[0]
+            .origin
+            .ends_with("sentinel_portal_brisbane.csv:7"),
         "{}",
         f.problems[0].origin
     );
@@ -171,7 +173,12 @@ fn sentinel_utc_header_and_json_lines() {
 #[test]
 fn sentinel_threat_intel_indicators_table() {
     let mut set = IndicatorSet::new();
-    let rep = load_path(fixture("sentinel_threatintelindicators.json"), None, &mut set).unwrap();
+    let rep = load_path(
+        fixture("sentinel_threatintelindicators.json"),
+        None,
+        &mut set,
+    )
+    .unwrap();
     let f = &rep.files[0];
     assert_eq!(f.format, TiFormat::SentinelStix);
     assert_eq!(f.records, 4);
@@ -204,10 +211,7 @@ fn sentinel_threat_intel_indicators_table() {
             .all(|i| i.sentinel.as_ref().unwrap().ip_column == Some(IpColumn::Pattern))
     );
     // AND pattern: IP kept, flagged as needing more; IsActive false.
-    let four = set
-        .iter()
-        .find(|i| i.id.ends_with("000000000004"))
-        .unwrap();
+    let four = set.iter().find(|i| i.id.ends_with("000000000004")).unwrap();
     assert!(four.tags.contains(&TAG_REQUIRES_MORE.to_string()));
     assert!(!four.active);
     let (_, sel) = set.select(Selection::Retro { compat: false });
@@ -285,18 +289,14 @@ fn misp_feed_directory() {
     assert_eq!(v6.activity_groups, ["Sofacy"]);
     assert_eq!(v6.source, "Test Org");
     assert_eq!(v6.threat_type.as_deref(), Some("Network activity"));
-    assert!(
-        v6.origin
-            .ends_with("3f2b9c1e-5d7a-4e61-9c0b-8a1d2e3f4a5b.json#e4b20cfb-f715-5d6e-bdc9-bd297573735a")
-    );
+    assert!(v6.origin.ends_with(
+        "3f2b9c1e-5d7a-4e61-9c0b-8a1d2e3f4a5b.json#e4b20cfb-f715-5d6e-bdc9-bd297573735a"
+    ));
     let obj = by_id(&set, "9d5c1f00-aaaa-4bbb-8ccc-ddddeeeeffff");
     assert_eq!(obj.network.to_string(), "52.178.90.3/32");
 
     let (index, sel) = set.select(Selection::Retro { compat: false });
-    assert_eq!(
-        sel.non_global.get("documentation (TEST-NET)"),
-        Some(&1)
-    );
+    assert_eq!(sel.non_global.get("documentation (TEST-NET)"), Some(&1));
     assert_eq!(sel.kept, 6);
     assert_eq!(sel.skipped_at_load.get("MISP to_ids=false"), Some(&1));
     assert_eq!(index.lookup_text("52.179.3.4").len(), 1);
@@ -459,15 +459,20 @@ fn whole_directory_loads_every_file() {
         ("misp_feed", TiFormat::Misp),
         ("sentinel_portal_brisbane.csv", TiFormat::Sentinel),
         ("sentinel_semantics.json", TiFormat::Sentinel),
-        ("sentinel_threatintelindicators.json", TiFormat::SentinelStix),
+        (
+            "sentinel_threatintelindicators.json",
+            TiFormat::SentinelStix,
+        ),
         ("spamhaus_drop.txt", TiFormat::Text),
         ("spamhaus_drop_v4.ndjson", TiFormat::Text),
         ("stix_bundle.json", TiFormat::Stix),
     ];
-    let expect: Vec<(String, TiFormat)> =
-        expect.iter().map(|(n, f)| (n.to_string(), *f)).collect();
+    let expect: Vec<(String, TiFormat)> = expect.iter().map(|(n, f)| (n.to_string(), *f)).collect();
     assert_eq!(formats, expect);
-    assert_eq!(rep.records(), 3 + 3 + 2 + 5 + 2 + 4 + 7 + 3 + 25 + 4 + 3 + 3 + 5);
+    assert_eq!(
+        rep.records(),
+        3 + 3 + 2 + 5 + 2 + 4 + 7 + 3 + 25 + 4 + 3 + 3 + 5
+    );
     assert_eq!(set.len(), rep.records());
 }
 

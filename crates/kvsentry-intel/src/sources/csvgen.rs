@@ -33,7 +33,11 @@ pub const IP_COLUMNS: &[&str] = &[
     "observable",
 ];
 
-pub(crate) fn load(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(), IntelError> {
+pub(crate) fn load(
+    text: &str,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+) -> Result<(), IntelError> {
     let table = CsvTable::new(text, ctx, b'#')?;
     let ip_idx = match &ctx.opts.ip_column {
         Some(name) => table.find(name),
@@ -79,7 +83,8 @@ pub(crate) fn load(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Res
             ctx.problem(set, line, SKIP_UNPARSEABLE_IP, value);
             continue;
         };
-        let time = |i: Option<usize>| -> Option<Timestamp> { get(i).and_then(|t| parse_time(t, None)) };
+        let time =
+            |i: Option<usize>| -> Option<Timestamp> { get(i).and_then(|t| parse_time(t, None)) };
         let mut ind = Indicator::new(
             format!("{source}:{value}"),
             network,

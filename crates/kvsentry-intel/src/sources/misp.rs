@@ -30,9 +30,9 @@ pub const SKIP_DELETED: &str = "MISP deleted attribute";
 pub fn ip_of(attr_type: &str, value: &str) -> Option<String> {
     match attr_type {
         "ip-src" | "ip-dst" => Some(value.trim().to_string()),
-        "ip-src|port" | "ip-dst|port" => value
-            .rsplit_once('|')
-            .map(|(ip, _)| ip.trim().to_string()),
+        "ip-src|port" | "ip-dst|port" => {
+            value.rsplit_once('|').map(|(ip, _)| ip.trim().to_string())
+        }
         "domain|ip" => value.split_once('|').map(|(_, ip)| ip.trim().to_string()),
         _ => None,
     }
@@ -67,20 +67,34 @@ pub(crate) fn load_feed_dir(
         let text = match std::fs::read(&p) {
             Ok(b) => super::decode(&b).into_owned(),
             Err(e) => {
-                ctx.problem(set, 0, "MISP event file listed in manifest.json is missing", &format!("{name}: {e}"));
+                ctx.problem(
+                    set,
+                    0,
+                    "MISP event file listed in manifest.json is missing",
+                    &format!("{name}: {e}"),
+                );
                 continue;
             }
         };
         match serde_json::from_str::<Value>(&text) {
             Ok(v) => load_event(&v, &name, ctx, set),
-            Err(e) => ctx.problem(set, 0, "MISP event file is not valid JSON", &format!("{name}: {e}")),
+            Err(e) => ctx.problem(
+                set,
+                0,
+                "MISP event file is not valid JSON",
+                &format!("{name}: {e}"),
+            ),
         }
     }
     Ok(())
 }
 
 /// A file given directly: an event JSON or a MISP CSV export.
-pub(crate) fn load_file(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(), IntelError> {
+pub(crate) fn load_file(
+    text: &str,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+) -> Result<(), IntelError> {
     let t = text.trim_start();
     if t.starts_with('{') || t.starts_with('[') {
         let v: Value = serde_json::from_str(t).map_err(|e| IntelError::Json {
@@ -94,7 +108,8 @@ pub(crate) fn load_file(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -
             _ => {
                 return Err(IntelError::Format {
                     path: ctx.path().to_path_buf(),
-                    message: "not a MISP event (no `Event`); for a feed, load its directory".to_string(),
+                    message: "not a MISP event (no `Event`); for a feed, load its directory"
+                        .to_string(),
                 });
             }
         }
@@ -129,7 +144,10 @@ fn apply_tags(ind: &mut Indicator, tags: Vec<String>) {
         if let Some(level) = lower.strip_prefix("tlp:") {
             ind.tlp = Some(level.trim().to_string());
         }
-        for prefix in ["misp-galaxy:threat-actor=", "misp-galaxy:mitre-intrusion-set="] {
+        for prefix in [
+            "misp-galaxy:threat-actor=",
+            "misp-galaxy:mitre-intrusion-set=",
+        ] {
             if lower.starts_with(prefix) {
                 let name = t[prefix.len()..].trim().trim_matches('"').to_string();
                 if !name.is_empty() && !ind.activity_groups.contains(&name) {
@@ -147,7 +165,11 @@ fn apply_tags(ind: &mut Indicator, tags: Vec<String>) {
 
 fn load_event(v: &Value, file: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) {
     let e = v.get("Event").unwrap_or(v);
-    let info = e.get("info").and_then(Value::as_str).unwrap_or("").to_string();
+    let info = e
+        .get("info")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let org = e
         .get("Orgc")
         .and_then(|o| o.get("name"))
@@ -193,8 +215,14 @@ fn load_event(v: &Value, file: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) 
             problem_at(ctx, set, &origin, SKIP_UNPARSEABLE_IP, &ip);
             continue;
         };
-        let version = epoch(a.get("timestamp")).or(event_time).unwrap_or(ctx.file_time);
-        let id = if uuid.is_empty() { origin.clone() } else { uuid.to_string() };
+        let version = epoch(a.get("timestamp"))
+            .or(event_time)
+            .unwrap_or(ctx.file_time);
+        let id = if uuid.is_empty() {
+            origin.clone()
+        } else {
+            uuid.to_string()
+        };
         let mut ind = Indicator::new(id, network, ip, org.clone(), version, origin);
         let comment = s("comment").trim();
         ind.description = match (info.is_empty(), comment.is_empty()) {
@@ -203,7 +231,9 @@ fn load_event(v: &Value, file: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) 
             (true, false) => Some(comment.to_string()),
             (true, true) => None,
         };
-        ind.threat_type = Some(s("category")).filter(|c| !c.is_empty()).map(str::to_string);
+        ind.threat_type = Some(s("category"))
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
         ind.valid_from = epoch(a.get("first_seen"));
         let mut tags = event_tags.clone();
         tags.extend(tag_names(a.get("Tag")));
@@ -279,7 +309,11 @@ fn load_csv(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(),
         };
         let version = parse_time(get(di), None).unwrap_or(ctx.file_time);
         let uuid = get(ui);
-        let id = if uuid.is_empty() { format!("{source}:{ip}") } else { uuid.to_string() };
+        let id = if uuid.is_empty() {
+            format!("{source}:{ip}")
+        } else {
+            uuid.to_string()
+        };
         let mut ind = Indicator::new(id, network, ip, source.clone(), version, ctx.origin(line));
         ind.description = Some(get(ci)).filter(|c| !c.is_empty()).map(str::to_string);
         ind.threat_type = Some(get(ki)).filter(|c| !c.is_empty()).map(str::to_string);

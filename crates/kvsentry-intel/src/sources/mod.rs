@@ -177,8 +177,7 @@ fn load_one(
     };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_dir() {
-        if path.join("manifest.json").is_file() && opts.format.is_none_or(|f| f == TiFormat::Misp)
-        {
+        if path.join("manifest.json").is_file() && opts.format.is_none_or(|f| f == TiFormat::Misp) {
             let mut ctx = Ctx::new(path, TiFormat::Misp, opts, None);
             misp::load_feed_dir(path, &mut ctx, set)?;
             report.files.push(ctx.report);
@@ -201,7 +200,10 @@ fn load_one(
     }
     let bytes = std::fs::read(path).map_err(io)?;
     let text = decode(&bytes);
-    let mtime = meta.modified().ok().and_then(|t| Timestamp::try_from(t).ok());
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| Timestamp::try_from(t).ok());
     let format = match opts.format {
         Some(f) => f,
         None => detect(path, &text)?,
@@ -336,7 +338,10 @@ impl<'t> LineCounter<'t> {
     pub fn line_at(&mut self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
         if end > self.byte {
-            self.line += self.text[self.byte..end].iter().filter(|&&b| b == b'\n').count();
+            self.line += self.text[self.byte..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
             self.byte = end;
         }
         self.line
@@ -366,12 +371,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(
-        path: &Path,
-        format: TiFormat,
-        opts: &'a LoadOptions,
-        mtime: Option<Timestamp>,
-    ) -> Self {
+    fn new(path: &Path, format: TiFormat, opts: &'a LoadOptions, mtime: Option<Timestamp>) -> Self {
         Ctx {
             name: path.display().to_string(),
             opts,
@@ -442,6 +442,9 @@ pub(crate) trait Row {
     }
 }
 
+/// One JSON object (a table row).
+pub(crate) type JsonObject = serde_json::Map<String, Value>;
+
 pub(crate) struct JsonRow<'a>(pub &'a serde_json::Map<String, Value>);
 
 impl Row for JsonRow<'_> {
@@ -476,7 +479,7 @@ pub(crate) fn json_rows(
     text: &str,
     ctx: &mut Ctx<'_>,
     set: &mut IndicatorSet,
-) -> Result<Vec<(usize, serde_json::Map<String, Value>)>, IntelError> {
+) -> Result<Vec<(usize, JsonObject)>, IntelError> {
     let trimmed = text.trim_start();
     let whole: Option<Value> = if trimmed.starts_with('[') {
         Some(serde_json::from_str(trimmed).map_err(|e| IntelError::Json {
@@ -488,14 +491,15 @@ pub(crate) fn json_rows(
         serde_json::from_str::<Value>(trimmed).ok()
     };
     let mut out = Vec::new();
-    let take_array = |a: Vec<Value>, out: &mut Vec<_>, ctx: &mut Ctx<'_>, set: &mut IndicatorSet| {
-        for (i, v) in a.into_iter().enumerate() {
-            match v {
-                Value::Object(o) => out.push((i + 1, o)),
-                other => ctx.problem(set, i + 1, "not a JSON object", &other.to_string()),
+    let take_array =
+        |a: Vec<Value>, out: &mut Vec<_>, ctx: &mut Ctx<'_>, set: &mut IndicatorSet| {
+            for (i, v) in a.into_iter().enumerate() {
+                match v {
+                    Value::Object(o) => out.push((i + 1, o)),
+                    other => ctx.problem(set, i + 1, "not a JSON object", &other.to_string()),
+                }
             }
-        }
-    };
+        };
     match whole {
         Some(Value::Array(a)) => take_array(a, &mut out, ctx, set),
         Some(Value::Object(mut o)) => {

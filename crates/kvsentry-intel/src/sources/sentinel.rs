@@ -14,8 +14,7 @@ use serde_json::Value;
 use super::{Ctx, JsonRow, Row, TiFormat, json_rows};
 use crate::error::IntelError;
 use crate::model::{
-    Indicator, IpColumn, SentinelColumns, parse_bool, parse_confidence, parse_list,
-    parse_network,
+    Indicator, IpColumn, SentinelColumns, parse_bool, parse_confidence, parse_list, parse_network,
 };
 use crate::set::{IndicatorSet, SKIP_NO_IP, SKIP_UNPARSEABLE_IP};
 use crate::time::{parse_time, split_header, zone_from_header};
@@ -82,7 +81,8 @@ pub(crate) fn ip_chain<'r>(row: &'r dyn Row) -> Option<(IpColumn, Cow<'r, str>)>
             .get("NetworkDestinationIP")
             .map(|v| (IpColumn::NetworkDestinationIP, v)),
     };
-    let is_empty = |e: &Option<(IpColumn, Cow<'r, str>)>| e.as_ref().is_none_or(|(_, v)| v.is_empty());
+    let is_empty =
+        |e: &Option<(IpColumn, Cow<'r, str>)>| e.as_ref().is_none_or(|(_, v)| v.is_empty());
     // 24: iff(isempty(TI_ipEntity) and isnotempty(NetworkSourceIP), NetworkSourceIP, TI_ipEntity)
     if is_empty(&e) {
         if let Some(v) = nonempty("NetworkSourceIP") {
@@ -133,7 +133,10 @@ fn classic_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indicato
             return;
         }
     };
-    let id = row.get("IndicatorId").map(Cow::into_owned).unwrap_or_default();
+    let id = row
+        .get("IndicatorId")
+        .map(Cow::into_owned)
+        .unwrap_or_default();
     let source = text(row, "IndicatorProvider")
         .or_else(|| text(row, "SourceSystem"))
         .unwrap_or_else(|| ctx.file_name());
@@ -152,7 +155,10 @@ fn classic_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indicato
     ind.url = text(row, "Url");
     ind.confidence = confidence_raw.as_deref().and_then(parse_confidence);
     ind.activity_groups = groups_raw.as_deref().map(parse_list).unwrap_or_default();
-    ind.tags = text(row, "Tags").as_deref().map(parse_list).unwrap_or_default();
+    ind.tags = text(row, "Tags")
+        .as_deref()
+        .map(parse_list)
+        .unwrap_or_default();
     ind.tlp = text(row, "TrafficLightProtocolLevel");
     ind.expiration = expiration;
     ind.active = row.get("Active").is_some_and(|v| parse_bool(&v));
@@ -185,31 +191,32 @@ fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indic
     };
     let key = row.get("ObservableKey").unwrap_or_default();
     let mut requires_more = false;
-    let values: Vec<(IpColumn, String)> =
-        if STIX_IP_KEYS.contains(&key.trim()) && row.get("ObservableValue").is_some_and(|v| !v.is_empty()) {
-            vec![(
-                IpColumn::ObservableValue,
-                row.get("ObservableValue").unwrap_or_default().into_owned(),
-            )]
-        } else if let Some(p) = text(row, "Pattern").or_else(|| data_str("pattern")) {
-            match pattern_networks(&p) {
-                Ok((nets, more)) => {
-                    requires_more = more;
-                    nets.into_iter().map(|s| (IpColumn::Pattern, s)).collect()
-                }
-                Err(PatternOutcome::NoIp) => {
-                    ctx.skip(set, SKIP_NO_IP);
-                    return;
-                }
-                Err(PatternOutcome::Refused(why)) => {
-                    ctx.problem(set, line, &why, &p);
-                    return;
-                }
+    let values: Vec<(IpColumn, String)> = if STIX_IP_KEYS.contains(&key.trim())
+        && row.get("ObservableValue").is_some_and(|v| !v.is_empty())
+    {
+        vec![(
+            IpColumn::ObservableValue,
+            row.get("ObservableValue").unwrap_or_default().into_owned(),
+        )]
+    } else if let Some(p) = text(row, "Pattern").or_else(|| data_str("pattern")) {
+        match pattern_networks(&p) {
+            Ok((nets, more)) => {
+                requires_more = more;
+                nets.into_iter().map(|s| (IpColumn::Pattern, s)).collect()
             }
-        } else {
-            ctx.skip(set, SKIP_NO_IP);
-            return;
-        };
+            Err(PatternOutcome::NoIp) => {
+                ctx.skip(set, SKIP_NO_IP);
+                return;
+            }
+            Err(PatternOutcome::Refused(why)) => {
+                ctx.problem(set, line, &why, &p);
+                return;
+            }
+        }
+    } else {
+        ctx.skip(set, SKIP_NO_IP);
+        return;
+    };
     let version_time = match row.time("TimeGenerated") {
         Ok(Some(t)) => t,
         Ok(None) => match row.time("Modified") {
@@ -260,16 +267,26 @@ fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indic
             .map(str::to_string);
         let confidence_raw = text(row, "Confidence");
         ind.confidence = confidence_raw.as_deref().and_then(parse_confidence);
-        ind.tags = text(row, "Tags").as_deref().map(parse_list).unwrap_or_default();
-        if let Some(labels) = data.as_ref().and_then(|d| d.get("labels")).and_then(Value::as_array) {
-            ind.tags.extend(labels.iter().filter_map(Value::as_str).map(str::to_string));
+        ind.tags = text(row, "Tags")
+            .as_deref()
+            .map(parse_list)
+            .unwrap_or_default();
+        if let Some(labels) = data
+            .as_ref()
+            .and_then(|d| d.get("labels"))
+            .and_then(Value::as_array)
+        {
+            ind.tags
+                .extend(labels.iter().filter_map(Value::as_str).map(str::to_string));
         }
         if requires_more {
             ind.tags.push(super::stix::TAG_REQUIRES_MORE.to_string());
         }
-        ind.tlp = row
-            .json("AdditionalFields")
-            .and_then(|a| a.get("TLPLevel").and_then(Value::as_str).map(str::to_string));
+        ind.tlp = row.json("AdditionalFields").and_then(|a| {
+            a.get("TLPLevel")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
         ind.valid_from = valid_from;
         ind.expiration = expiration;
         ind.active = row.get("IsActive").is_some_and(|v| parse_bool(&v))
@@ -310,7 +327,10 @@ fn pattern_networks(p: &str) -> Result<(Vec<String>, bool), PatternOutcome> {
             x.requires_more,
         )),
         Err(kvsentry_stix::NoIpReason::NoIpComparison) => Err(PatternOutcome::NoIp),
-        Err(r) => Err(PatternOutcome::Refused(format!("STIX pattern {}", r.as_str()))),
+        Err(r) => Err(PatternOutcome::Refused(format!(
+            "STIX pattern {}",
+            r.as_str()
+        ))),
     }
 }
 

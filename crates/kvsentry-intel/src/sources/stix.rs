@@ -69,7 +69,11 @@ impl Indicator {
     }
 }
 
-pub(crate) fn load(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(), IntelError> {
+pub(crate) fn load(
+    text: &str,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+) -> Result<(), IntelError> {
     let loaded = parse_bundle(text).map_err(|e| IntelError::Format {
         path: ctx.path().to_path_buf(),
         message: e.to_string(),

@@ -28,7 +28,11 @@ fn comment_of(line: &str) -> Option<&str> {
     (!c.is_empty()).then_some(c)
 }
 
-pub(crate) fn load(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(), IntelError> {
+pub(crate) fn load(
+    text: &str,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+) -> Result<(), IntelError> {
     let first = text
         .lines()
         .map(str::trim)
@@ -81,7 +85,9 @@ fn load_ndjson(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<
         };
         if v.get("type").and_then(Value::as_str) == Some("metadata") {
             meta_time = v.get("timestamp").and_then(|t| match t {
-                Value::Number(n) => n.as_i64().and_then(|s| jiff::Timestamp::from_second(s).ok()),
+                Value::Number(n) => n
+                    .as_i64()
+                    .and_then(|s| jiff::Timestamp::from_second(s).ok()),
                 Value::String(s) => parse_epoch(s),
                 _ => None,
             });
