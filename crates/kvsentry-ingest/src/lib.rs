@@ -153,7 +153,7 @@ pub enum Container {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
     pub path: Option<PathBuf>,
-    /// How the input is named in messages (`-` for standard input).
+    /// How the input is named in messages (`<stdin>` for standard input).
     pub display: String,
 }
 
@@ -169,7 +169,7 @@ impl Input {
     pub fn stdin() -> Input {
         Input {
             path: None,
-            display: "-".to_string(),
+            display: "<stdin>".to_string(),
         }
     }
 }

@@ -134,15 +134,25 @@ fn read_inner(
     if head.starts_with(b"\xef\xbb\xbf") {
         head.drain(..3);
     }
+    // Windows PowerShell writes UTF-16 with a BOM (`Out-File`, `>`): decode it whole.
+    let mut whole = false;
+    if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") {
+        let _ = guarded.read_to_end(&mut head);
+        head = utf16_to_utf8(&head).into_bytes();
+        whole = true;
+    }
 
-    let line_reached = if head.iter().all(u8::is_ascii_whitespace) && head.len() < HEAD_BYTES {
+    let blank = head.iter().all(u8::is_ascii_whitespace);
+    let line_reached = if blank && (whole || head.len() < HEAD_BYTES) {
         stats.empty_files += 1;
         0
     } else {
         let (form, container) = match opts.format {
-            LogFormat::Auto => detect(&head).ok_or_else(|| IngestError::UnknownFormat {
-                file: file.clone(),
-                preview: preview(&head),
+            LogFormat::Auto => detect(&head[..head.len().min(HEAD_BYTES)]).ok_or_else(|| {
+                IngestError::UnknownFormat {
+                    file: file.clone(),
+                    preview: preview(&head),
+                }
             })?,
             f => (f, forced_container(&head, f)),
         };
@@ -181,6 +191,21 @@ fn read_inner(
             source: e,
         }),
     }
+}
+
+/// UTF-16 (LE or BE by its BOM, which is dropped) to UTF-8; bad units become U+FFFD.
+fn utf16_to_utf8(bytes: &[u8]) -> String {
+    let le = bytes.starts_with(b"\xff\xfe");
+    let units = bytes.get(2..).unwrap_or(&[]).chunks_exact(2).map(|c| {
+        if le {
+            u16::from_le_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], c[1]])
+        }
+    });
+    char::decode_utf16(units)
+        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
 }
 
 /// The layout when the form is forced: JSON by its first byte, else CSV for the table
@@ -382,6 +407,19 @@ mod tests {
         assert_eq!(column_key("TimeGenerated [UTC]"), "timegenerated");
         assert_eq!(column_key(" CallerIPAddress "), "calleripaddress");
         assert_eq!(column_key("\u{feff}TimeGenerated"), "timegenerated");
+    }
+
+    #[test]
+    fn utf16_is_decoded() {
+        let mut le = vec![0xff, 0xfe];
+        let mut be = vec![0xfe, 0xff];
+        for u in "{\"a\":\"é€\"}".encode_utf16() {
+            le.extend(u.to_le_bytes());
+            be.extend(u.to_be_bytes());
+        }
+        assert_eq!(utf16_to_utf8(&le), "{\"a\":\"é€\"}");
+        assert_eq!(utf16_to_utf8(&be), "{\"a\":\"é€\"}");
+        assert_eq!(utf16_to_utf8(&[0xff, 0xfe, 0x00, 0xd8, 0x41]), "\u{fffd}");
     }
 
     #[test]

@@ -634,3 +634,25 @@ fn elastic_hits_one_per_line() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn utf16_exports_from_powershell() {
+    let dir = scratch("utf16");
+    let text = std::fs::read_to_string(fixture("azure_diagnostics.json")).unwrap();
+    let mut bytes = vec![0xff, 0xfe];
+    for u in text.replace('\n', "\r\n").encode_utf16() {
+        bytes.extend(u.to_le_bytes());
+    }
+    let p = write(&dir, "export.json", bytes);
+    let r = read_path(&p, &ReadOptions::default());
+    r.result.unwrap();
+    assert_eq!(lines(&r.events), [2, 48, 94, 140, 186]);
+    let want: Vec<_> = read_fixture("storage.jsonl")
+        .events
+        .iter()
+        .map(|e| e.to_dictionary_json())
+        .collect();
+    let got: Vec<_> = r.events.iter().map(|e| e.to_dictionary_json()).collect();
+    assert_eq!(got, want);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
