@@ -487,3 +487,82 @@ pub fn push_object_properties(buf: &mut Vec<u8>, ev: &EventRef) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GenConfig, Generator};
+
+    #[test]
+    fn uris_and_ids_follow_key_vault_shapes() {
+        let g = Generator::new(&GenConfig::default().events(5000)).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for ev in g.events() {
+            let mut uri = Vec::new();
+            push_request_uri(&mut uri, &ev);
+            let uri = String::from_utf8(uri).unwrap();
+            let v = ev.vault();
+            let mut id = Vec::new();
+            let has_id = push_object_id(&mut id, &ev);
+            let id = String::from_utf8(id).unwrap();
+            match ev.op() {
+                Op::VaultGet | Op::VaultPut => {
+                    assert!(uri.starts_with(&format!(
+                        "https://management.azure.com/subscriptions/{}/resourceGroups/{}/providers/Microsoft.KeyVault/vaults/{}?api-version=20",
+                        v.sub, v.rg, v.name
+                    )), "{uri}");
+                    if ev.http_status() != 401 {
+                        assert_eq!(id, format!("https://{}.vault.azure.net/", v.name));
+                    }
+                }
+                Op::SecretGet if ev.http_status() == 200 => {
+                    // https://<vault>.vault.azure.net/secrets/<name>/<32 hex>
+                    let rest = id
+                        .strip_prefix(&format!("https://{}.vault.azure.net/secrets/", v.name))
+                        .unwrap();
+                    let (name, ver) = rest.split_once('/').unwrap();
+                    assert!(v.secrets.iter().any(|s| s == name));
+                    assert_eq!(ver.len(), 32);
+                    assert!(ver.bytes().all(|b| b.is_ascii_hexdigit()));
+                    assert_eq!(
+                        uri,
+                        format!(
+                            "https://{}.vault.azure.net/secrets/{name}/?api-version={}",
+                            v.name,
+                            operation_version(&ev)
+                        )
+                    );
+                }
+                Op::SecretList | Op::KeyList | Op::CertificateList => {
+                    assert!(!has_id);
+                    assert!(
+                        uri.contains(".vault.azure.net/") && uri.contains("?api-version=7."),
+                        "{uri}"
+                    );
+                }
+                Op::KeyUnwrap
+                    if ev.http_status() == 200 && ev.record_kind() == crate::RecordKind::Vault =>
+                {
+                    assert!(uri.contains("/unwrapkey?api-version="), "{uri}");
+                    assert!(uri.starts_with(&id), "{uri} vs {id}");
+                }
+                _ => {}
+            }
+            seen.insert(ev.op());
+        }
+        assert!(seen.len() >= 15, "{}", seen.len());
+    }
+
+    #[test]
+    fn signatures() {
+        assert_eq!(result_signature(200), "OK");
+        assert_eq!(result_signature(403), "Forbidden");
+        assert_eq!(result_signature(404), "Not Found");
+        assert_eq!(result_signature(401), "Unauthorized");
+        assert_eq!(
+            Claim::LongUpn.diag_column(),
+            Some("identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s")
+        );
+        assert_eq!(Claim::Iat.diag_column(), None);
+    }
+}

@@ -1056,7 +1056,12 @@ fn make_workload(
         },
         mirid,
         client: 0,
-        agent: rng.index(WORKLOAD_AGENTS.len()),
+        // Key clients for crypto workloads, secret clients for the others.
+        agent: if matches!(profile, Profile::Crypto | Profile::Signer) {
+            4
+        } else {
+            [0, 1, 2, 3, 5][rng.index(5)]
+        },
         guid_client_info: rng.chance(0.15),
         ips: ip_list,
         vaults: vault_list,
@@ -1064,5 +1069,71 @@ fn make_workload(
         idtyp: true,
         nwperim: rng.chance(0.5),
         amr: "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estate_is_realistic_and_consistent() {
+        let cfg = GenConfig::default();
+        let w = World::build(&cfg);
+        assert_eq!(w.vaults.len(), 40);
+        assert_eq!(w.idents.len(), 400);
+        assert_eq!(w.background, 400);
+        let subs: std::collections::HashSet<&str> =
+            w.vaults.iter().map(|v| v.sub.as_str()).collect();
+        assert_eq!(subs.len(), 6);
+        for v in w.vaults.iter().chain(&w.hsms) {
+            assert_eq!(v.resource_id, v.resource_id.to_ascii_uppercase());
+            let parsed = kvsentry_model::Vault::from_resource_id(&v.resource_id);
+            assert_eq!(parsed.name.as_deref(), Some(v.name_upper.as_str()));
+            assert_eq!(
+                parsed.subscription_id.as_deref(),
+                Some(v.sub_upper.as_str())
+            );
+            assert_eq!(parsed.resource_group.as_deref(), Some(v.rg_upper.as_str()));
+            assert_eq!(parsed.is_key_vault(), !v.hsm);
+            assert!(v.name.len() <= 24 && v.name.len() >= 3, "{}", v.name);
+            assert!(!v.secrets.is_empty() && !v.keys.is_empty() && !v.certs.is_empty());
+        }
+        let names: std::collections::HashSet<&str> =
+            w.vaults.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names.len(), w.vaults.len());
+        let upns: Vec<&str> = w.idents.iter().filter_map(|i| i.upn.as_deref()).collect();
+        assert_eq!(upns.len(), 300);
+        assert_eq!(
+            upns.iter().collect::<std::collections::HashSet<_>>().len(),
+            300
+        );
+        for ip in &w.ips {
+            assert!(kvsentry_model::net::is_global(ip.addr), "{}", ip.text);
+            assert_eq!(ip.text, ip.text.to_ascii_lowercase());
+        }
+        let sp = w
+            .idents
+            .iter()
+            .filter(|i| i.kind == Kind::ServicePrincipal)
+            .count();
+        let mi = w.idents.iter().filter(|i| i.mirid.is_some()).count();
+        assert_eq!((sp, mi), (60, 40));
+        assert!(
+            w.idents
+                .iter()
+                .filter(|i| i.kind != Kind::User)
+                .all(|i| i.upn.is_none())
+        );
+    }
+
+    #[test]
+    fn same_seed_same_estate() {
+        let a = World::build(&GenConfig::default());
+        let b = World::build(&GenConfig::default());
+        assert_eq!(a.tenant, b.tenant);
+        assert_eq!(a.vaults[7].resource_id, b.vaults[7].resource_id);
+        let c = World::build(&GenConfig::default().seed(99));
+        assert_ne!(a.tenant, c.tenant);
     }
 }

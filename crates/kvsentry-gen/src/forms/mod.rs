@@ -300,3 +300,56 @@ pub fn push_blob_path(buf: &mut Vec<u8>, resource_id: &str, ticks: i64) {
     buf.extend_from_slice(&g(11, 13));
     buf.extend_from_slice(b"/m=00/PT1H.json");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GenConfig, Generator};
+
+    fn render(kind: FormKind, batch: usize, n: u64) -> String {
+        let g = Generator::new(&GenConfig::default().events(n)).unwrap();
+        let mut w = FormWriter::new(kind, batch);
+        let mut buf = Vec::new();
+        w.begin(&mut buf);
+        for ev in g.events() {
+            w.record(&mut buf, &ev);
+        }
+        w.end(&mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn envelopes_close_partial_batches() {
+        let s = render(FormKind::EventHub, 4, 10);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("{\"records\":[{") && l.ends_with("}]}"))
+        );
+        let s = render(FormKind::EcsSearch, 4, 8);
+        assert_eq!(s.lines().count(), 2);
+        assert_eq!(render(FormKind::Array, 1, 0), "[\n]\n");
+        assert_eq!(render(FormKind::Storage, 1, 0), "");
+        assert!(
+            render(FormKind::Azkv(TableEncoding::Csv), 1, 0)
+                .starts_with("TenantId,TimeGenerated,OperationName,")
+        );
+    }
+
+    #[test]
+    fn blob_path_layout() {
+        let mut b = Vec::new();
+        let t = crate::fmt::ticks_of("2025-06-30T13:45:00Z".parse().unwrap());
+        push_blob_path(
+            &mut b,
+            "/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV",
+            t,
+        );
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV/y=2025/m=06/d=30/h=13/m=00/PT1H.json"
+        );
+    }
+}
