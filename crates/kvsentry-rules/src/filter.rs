@@ -314,7 +314,6 @@ pub enum CompiledFilter {
     Test { field: Field, test: Test },
 }
 
-/// How the engine's `--explain` reports a rejection: which top-level clause failed first.
 impl CompiledFilter {
     /// True when the event passes the filter.
     pub fn matches(&self, ev: &AuditEvent<'_>) -> bool {

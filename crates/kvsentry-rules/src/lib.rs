@@ -74,7 +74,7 @@ impl Severity {
 }
 
 /// The kinds of detection. Adding one means a variant here, one in [`Detection`], and one arm
-/// in [`Detection::read`].
+/// in each of `Detection::read` and `Detection::from_value` (the compiler lists them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {

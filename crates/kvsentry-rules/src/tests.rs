@@ -348,4 +348,3 @@ fn validate_warns_about_disabled_rules() {
         vec!["f.yml:1: rule `r1` is disabled".to_string()]
     );
 }
-
