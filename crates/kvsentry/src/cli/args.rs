@@ -1,0 +1,191 @@
+//! Command-line arguments (clap derive). Parsing only: the commands live beside this file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kvsentry",
+    version,
+    about = "Threat detection for Azure Key Vault audit logs",
+    long_about = "Threat detection for Azure Key Vault audit logs.\n\nReads the AuditEvent \
+                  diagnostic logs in every form Azure and Elastic produce them (Storage blobs, \
+                  Event Hubs envelopes, Log Analytics exports, Elastic documents), normalises \
+                  them, and runs detection rules faithful to Elastic Security and Microsoft \
+                  Sentinel.",
+    after_help = "Exit codes: 0 the run completed (alerts or not), 1 runtime failure, \
+                  2 usage/rule/intel error, 3 records skipped with --strict, \
+                  4 alerts fired with --fail-on-alert."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the detection rules over log files and print alerts.
+    Hunt(HuntArgs),
+    /// Print the normalised events as JSON lines: exactly what rules see.
+    Events(EventsArgs),
+    /// List, show and validate detection rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Generate realistic, seeded Key Vault logs (with injected attacks) in any form.
+    Gen(GenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Files, directories (recursive), globs, or `-` for stdin; `.gz` is read transparently.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Force one log form instead of detecting it per file.
+    #[arg(long, value_name = "FORM")]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    /// Azure Monitor resource logs as JSON lines (Storage account PT1H.json blobs).
+    Storage,
+    /// `{"records":[...]}` envelopes (Event Hubs messages, pre-2018 blobs).
+    Eventhub,
+    /// A bare JSON array of records.
+    Array,
+    /// Log Analytics `AzureDiagnostics` export (JSON, JSON lines or CSV).
+    AzureDiagnostics,
+    /// Log Analytics `AZKVAuditLogs` export (JSON, JSON lines or CSV).
+    Azkv,
+    /// Elastic `azure.platformlogs` documents (NDJSON or `_search` responses).
+    Ecs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Extra rule files or directories; a rule with a built-in's id replaces it.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Run only the user's rules from --rules, not the built-in pack.
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Output form (default: table on a terminal, jsonl when piped).
+    #[arg(long, short = 'f')]
+    pub format: Option<FormatArg>,
+    /// Write alerts to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Show why groups did or did not reach this rule's condition (on stderr).
+    #[arg(long, value_name = "RULE_ID")]
+    pub explain: Option<String>,
+    /// Exit with code 3 when any record or file was skipped.
+    #[arg(long)]
+    pub strict: bool,
+    /// Exit with code 4 when any alert fired (for CI pipelines).
+    #[arg(long)]
+    pub fail_on_alert: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j')]
+    pub threads: Option<usize>,
+    /// How far out of time order events may arrive and still be windowed exactly, e.g. 1h.
+    #[arg(long, default_value = "2h", value_name = "DURATION")]
+    pub max_lateness: String,
+    /// Only events at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// No summary on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// One line per rule: id, kind, severity, enabled, name.
+    List(RuleSource),
+    /// Print one rule as YAML.
+    Show {
+        /// The rule's id.
+        id: String,
+        #[command(flatten)]
+        source: RuleSource,
+    },
+    /// Check rule files and report every error with file, line and reason.
+    Validate {
+        /// Rule files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RuleSource {
+    /// Extra rule files or directories (override built-ins by id).
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Output form: storage, eventhub, array, azure-diagnostics[-jsonl|-csv],
+    /// azkv[-jsonl|-csv], ecs, ecs-search; append `.gz` to gzip.
+    #[arg(long, default_value = "storage")]
+    pub form: String,
+    /// Output file (default stdout); with --storage-layout, a directory.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Write a directory in the Storage account's layout
+    /// (`resourceId=/SUBSCRIPTIONS/.../y=YYYY/m=MM/d=DD/h=HH/m=00/PT1H.json`).
+    #[arg(long)]
+    pub storage_layout: bool,
+    /// Gzip the output.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Random seed: same seed, same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Background events (injected scenarios come on top).
+    #[arg(long, default_value_t = 10_000)]
+    pub events: u64,
+    /// First event time (RFC 3339 or a date).
+    #[arg(long, default_value = "2025-06-30T00:00:00Z")]
+    pub start: String,
+    /// Time span covered, e.g. 2h, 1d.
+    #[arg(long, default_value = "1h")]
+    pub duration: String,
+    /// Attack scenarios to inject (repeatable): `standard` (one of each), `burst[:user|sp|mi[:CALLS[:OPS]]]`,
+    /// `near-miss-count`, `near-miss-single-op`, `straddle[:BEFORE:AFTER]`, `sp-burst[:CALLS]`,
+    /// `mi-burst[:CALLS]`, `ips:IP[,IP...]:CALLS`; add `@TIME` to place one.
+    #[arg(long, value_name = "SCENARIO")]
+    pub scenario: Vec<String>,
+    /// Mix in Managed HSM and other-category records (that readers must skip).
+    #[arg(long)]
+    pub mixed: bool,
+    /// Write the ground truth of what was injected (JSON) here.
+    #[arg(long, value_name = "FILE")]
+    pub ground_truth: Option<PathBuf>,
+}

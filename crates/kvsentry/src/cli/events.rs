@@ -1,0 +1,55 @@
+//! `kvsentry events`: the normalised events as JSON lines, exactly what rules see.
+
+use std::io::Write;
+
+use kvsentry_ingest::{ReadOptions, ReadStats};
+
+use super::args::EventsArgs;
+use super::{Exit, log_format, open_output};
+
+pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
+    let inputs = kvsentry_ingest::discover(&a.input.paths)?;
+    let opts = ReadOptions {
+        format: log_format(a.input.log_format),
+        ..ReadOptions::default()
+    };
+    let (mut out, _) = open_output(a.output.as_deref())?;
+    let mut stats = ReadStats::new();
+    let mut write_err = None;
+    let mut errors = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let r = kvsentry_ingest::read_input(input, i as u32, &opts, &mut stats, &mut |ev| {
+            if write_err.is_some() {
+                return;
+            }
+            let mut obj = ev.to_dictionary_json();
+            obj.insert(
+                "source".into(),
+                format!("{}:{}", input.display, ev.origin.line).into(),
+            );
+            let res = serde_json::to_writer(&mut out, &obj)
+                .map_err(std::io::Error::from)
+                .and_then(|_| out.write_all(b"\n"));
+            if let Err(e) = res {
+                write_err = Some(e);
+            }
+        });
+        if let Err(e) = r {
+            eprintln!("kvsentry: {e}");
+            errors.push(e);
+        }
+    }
+    if let Some(e) = write_err {
+        // A closed pipe (`| head`) is not a failure of ours.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(anyhow::anyhow!("cannot write events: {e}"));
+        }
+    }
+    let _ = out.flush();
+    eprintln!("{}", stats.summary());
+    Ok(if stats.files() == 0 && !errors.is_empty() {
+        Exit::Failure
+    } else {
+        Exit::Ok
+    })
+}

@@ -1,0 +1,113 @@
+//! `kvsentry hunt`: rules over logs, alerts out, a summary on stderr.
+
+use std::io::{self, IsTerminal};
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use kvsentry::hunt::{Hunt, HuntOptions};
+use kvsentry_ingest::ReadOptions;
+use kvsentry_output::{AlertSink, CsvSink, JsonlSink, TableSink};
+use kvsentry_rules::RuleSet;
+
+use super::args::{FormatArg, HuntArgs};
+use super::{Exit, UsageError, log_format, open_output, parse_duration, parse_time, summary};
+
+/// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
+pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow::Result<RuleSet> {
+    let mut rules = if builtin {
+        RuleSet::builtin()
+    } else {
+        RuleSet::new()
+    };
+    for p in paths {
+        let extra = RuleSet::load_path(p)?;
+        rules.merge_override(extra);
+    }
+    if rules.enabled().next().is_none() {
+        return Err(UsageError("no enabled rules to run".into()).into());
+    }
+    Ok(rules)
+}
+
+pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
+    let rules = load_rules(&a.rules, !a.no_builtin)?;
+    let mut opts = HuntOptions::new(a.input.paths.clone());
+    opts.rules = rules;
+    opts.read = ReadOptions {
+        format: log_format(a.input.log_format),
+        ..ReadOptions::default()
+    };
+    opts.max_lateness = parse_duration(&a.max_lateness)?;
+    opts.explain = a.explain.clone();
+    opts.since = a
+        .since
+        .as_deref()
+        .map(|t| parse_time(t, "--since"))
+        .transpose()?;
+    opts.until = a
+        .until
+        .as_deref()
+        .map(|t| parse_time(t, "--until"))
+        .transpose()?;
+    opts.threads = a.threads.unwrap_or(0);
+
+    let show_progress = !a.no_progress && !a.quiet && io::stderr().is_terminal();
+    let bar = if show_progress {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let b = bar.clone();
+        opts.progress = Some(Arc::new(move |done, total| {
+            b.set_length(total);
+            b.set_position(done);
+        }));
+        Some(bar)
+    } else {
+        None
+    };
+
+    let hunt = Hunt::new(opts)?;
+    let (out, stdout_tty) = open_output(a.output.as_deref())?;
+    let format = a.format.unwrap_or(if stdout_tty {
+        FormatArg::Table
+    } else {
+        FormatArg::Jsonl
+    });
+    let mut sink: Box<dyn AlertSink> = match format {
+        FormatArg::Table => Box::new(TableSink::new(out).with_width(terminal_width())),
+        FormatArg::Jsonl => Box::new(JsonlSink::new(out)),
+        FormatArg::Csv => Box::new(CsvSink::new(out)),
+    };
+    let report = hunt.run(sink.as_mut())?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if let Some(rule) = &a.explain {
+        summary::print_explain(rule, &report);
+    }
+    if !a.quiet {
+        summary::print_hunt(&report);
+    }
+    if report.read.events() == 0 && report.read.files() == 0 && !report.file_errors.is_empty() {
+        return Ok(Exit::Failure);
+    }
+    if a.strict && report.problems() > 0 {
+        return Ok(Exit::Skipped);
+    }
+    if a.fail_on_alert && report.alerts_total() > 0 {
+        return Ok(Exit::Alerts);
+    }
+    Ok(Exit::Ok)
+}
+
+/// `COLUMNS` when the shell exports it, else a width that suits most terminals.
+fn terminal_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(160)
+}

@@ -1,0 +1,162 @@
+//! Subcommands. Each module turns parsed arguments into library calls and prints the result.
+
+pub mod args;
+mod events;
+mod gen_cmd;
+mod hunt_cmd;
+mod rules_cmd;
+mod summary;
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use args::{Cli, Command, LogFormatArg};
+use kvsentry_ingest::LogFormat;
+
+/// The documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The run completed (alerts or not).
+    Ok = 0,
+    /// A runtime failure: cannot write output, no input could be read at all.
+    Failure = 1,
+    /// A usage, rule or threat-intel file error (clap also exits 2 on bad arguments).
+    Usage = 2,
+    /// `--strict` and some records or files were skipped.
+    Skipped = 3,
+    /// `--fail-on-alert` and at least one alert fired.
+    Alerts = 4,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// An error that is the user's to fix in the command line or a rule file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl Exit {
+    pub fn from_error(err: &anyhow::Error) -> Exit {
+        if err.downcast_ref::<UsageError>().is_some()
+            || err.downcast_ref::<kvsentry_rules::RuleErrors>().is_some()
+            || err.downcast_ref::<kvsentry_engine::EngineError>().is_some()
+            || err.downcast_ref::<kvsentry_ingest::IngestError>().is_some()
+        {
+            Exit::Usage
+        } else if let Some(h) = err.downcast_ref::<kvsentry::hunt::HuntError>() {
+            match h {
+                kvsentry::hunt::HuntError::Output(_) => Exit::Failure,
+                _ => Exit::Usage,
+            }
+        } else {
+            Exit::Failure
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Hunt(a) => hunt_cmd::run(a),
+        Command::Events(a) => events::run(a),
+        Command::Rules(c) => rules_cmd::run(c),
+        Command::Gen(a) => gen_cmd::run(a),
+    }
+}
+
+pub(crate) fn log_format(arg: Option<LogFormatArg>) -> LogFormat {
+    match arg {
+        None => LogFormat::Auto,
+        Some(LogFormatArg::Storage) => LogFormat::Storage,
+        Some(LogFormatArg::Eventhub) => LogFormat::EventHub,
+        Some(LogFormatArg::Array) => LogFormat::Array,
+        Some(LogFormatArg::AzureDiagnostics) => LogFormat::AzureDiagnostics,
+        Some(LogFormatArg::Azkv) => LogFormat::Azkv,
+        Some(LogFormatArg::Ecs) => LogFormat::Ecs,
+    }
+}
+
+/// Standard output or a file, buffered; `is_terminal` tells the default output form.
+pub(crate) fn open_output(path: Option<&Path>) -> anyhow::Result<(Box<dyn Write>, bool)> {
+    Ok(match path {
+        Some(p) => {
+            let f = File::create(p)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?;
+            (Box::new(BufWriter::new(f)), false)
+        }
+        None => {
+            let tty = io::stdout().is_terminal();
+            (Box::new(BufWriter::new(io::stdout().lock())), tty)
+        }
+    })
+}
+
+/// Parses a duration like `90s`, `1m`, `1h`, `2d` (or jiff's friendly/ISO 8601 forms).
+pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, UsageError> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    if let Ok(n) = num.parse::<i64>() {
+        let secs = match unit {
+            "s" => Some(n),
+            "m" => n.checked_mul(60),
+            "h" => n.checked_mul(3600),
+            "d" => n.checked_mul(86_400),
+            _ => None,
+        };
+        if let Some(s) = secs {
+            return Ok(jiff::SignedDuration::from_secs(s));
+        }
+    }
+    t.parse::<jiff::SignedDuration>().map_err(|_| {
+        UsageError(format!(
+            "'{text}' is not a duration (examples: 30s, 5m, 1h, 2d)"
+        ))
+    })
+}
+
+/// Parses an RFC 3339 instant (a bare date means midnight UTC).
+pub(crate) fn parse_time(text: &str, what: &str) -> Result<jiff::Timestamp, UsageError> {
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    if text.parse::<jiff::civil::Date>().is_ok() {
+        if let Ok(t) = format!("{text}T00:00:00Z").parse::<jiff::Timestamp>() {
+            return Ok(t);
+        }
+    }
+    Err(UsageError(format!(
+        "{what}: '{text}' is not a time (use RFC 3339, e.g. 2025-06-30T12:00:00Z, or a date)"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("1h").unwrap().as_secs(), 3600);
+        assert_eq!(parse_duration("2d").unwrap().as_secs(), 172_800);
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(
+            parse_time("2025-06-30", "x").unwrap(),
+            "2025-06-30T00:00:00Z".parse::<jiff::Timestamp>().unwrap()
+        );
+        assert!(
+            parse_time("yesterday", "--since")
+                .unwrap_err()
+                .0
+                .contains("--since")
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! `kvsentry rules list|show|validate`.
+
+use kvsentry_rules::RuleSet;
+
+use super::args::RulesCommand;
+use super::hunt_cmd::load_rules;
+use super::{Exit, UsageError};
+
+pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        RulesCommand::List(src) => {
+            let rules = load_rules(&src.rules, true)?;
+            println!(
+                "{:<38} {:<16} {:<9} {:<8} NAME",
+                "ID", "KIND", "SEVERITY", "ENABLED"
+            );
+            for r in rules.iter() {
+                println!(
+                    "{:<38} {:<16} {:<9} {:<8} {}",
+                    r.id(),
+                    format!("{:?}", r.detection.kind()).to_lowercase(),
+                    r.meta.severity.as_str(),
+                    if r.meta.enabled { "yes" } else { "no" },
+                    r.meta.name
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        RulesCommand::Show { id, source } => {
+            let rules = load_rules(&source.rules, true)?;
+            match rules.get(&id) {
+                Some(r) => {
+                    print!("{}", r.to_yaml());
+                    Ok(Exit::Ok)
+                }
+                None => Err(UsageError(format!(
+                    "no rule has id '{id}' (see `kvsentry rules list`)"
+                ))
+                .into()),
+            }
+        }
+        RulesCommand::Validate { paths } => {
+            let mut failed = false;
+            for p in &paths {
+                match RuleSet::load_path(p) {
+                    Ok(set) => {
+                        // Advisory warnings (a disabled rule, say) do not fail validation.
+                        for w in set.validate() {
+                            eprintln!("warning: {w}");
+                        }
+                        println!("{}: {} rule(s) OK", p.display(), set.len());
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed { Exit::Usage } else { Exit::Ok })
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The human summary on stderr after a hunt, and `--explain` output.
+
+use kvsentry::hunt::HuntReport;
+
+pub fn print_hunt(r: &HuntReport) {
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    let events = r.read.events();
+    let mb = r.read.bytes as f64 / 1e6;
+    eprintln!("── kvsentry hunt summary ──");
+    eprintln!(
+        "read {} file(s), {} record(s), {} event(s), {:.1} MB in {:.2}s ({:.1} MB/s, {:.0} events/s, {} thread(s))",
+        r.read.files(),
+        r.read.records(),
+        events,
+        mb,
+        secs,
+        mb / secs,
+        events as f64 / secs,
+        r.threads
+    );
+    for (form, s) in &r.read.forms {
+        eprintln!(
+            "  {:<18} {} file(s), {} record(s), {} event(s)",
+            form.name(),
+            s.files,
+            s.records,
+            s.events
+        );
+    }
+    if r.read.skipped_total() > 0 {
+        eprintln!("skipped {} record(s):", r.read.skipped_total());
+        for (reason, n) in &r.read.skipped {
+            eprintln!("  {reason:<18} {n}");
+        }
+        for n in &r.read.notes {
+            eprintln!("  {}:{}: {}: {}", n.file, n.line, n.reason, n.detail);
+        }
+        if r.read.skipped_total() > r.read.notes.len() as u64 {
+            eprintln!("  (first {} shown)", r.read.notes.len());
+        }
+    }
+    if r.read.invalid_caller_ip > 0 {
+        eprintln!(
+            "{} event(s) with a caller address that is not an IP (kept, never matched)",
+            r.read.invalid_caller_ip
+        );
+    }
+    for e in &r.file_errors {
+        eprintln!("error: {e}");
+    }
+    if r.out_of_range > 0 {
+        eprintln!("{} event(s) outside --since/--until", r.out_of_range);
+    }
+    if r.engine.late_events > 0 {
+        eprintln!(
+            "{} event(s) arrived later than --max-lateness ({} could not be windowed)",
+            r.engine.late_events, r.engine.late_dropped
+        );
+    }
+    eprintln!("alerts: {}", r.alerts_total());
+    for rs in &r.engine.rules {
+        let n = r.alerts_per_rule.get(&rs.rule_id).copied().unwrap_or(0);
+        eprintln!(
+            "  {:<38} {n} alert(s), {} matching event(s), peak {} open group(s)",
+            rs.rule_id, rs.events_matched, rs.max_open_groups
+        );
+    }
+}
+
+pub fn print_explain(rule: &str, r: &HuntReport) {
+    eprintln!("── explain {rule} ──");
+    for (clause, n) in &r.explain_rejections {
+        eprintln!("filter rejected {n} event(s) at: {clause}");
+    }
+    if r.explanations.is_empty() {
+        eprintln!("no event passed the rule's filter, so no group was evaluated");
+    }
+    for x in &r.explanations {
+        eprintln!("{x}");
+    }
+}

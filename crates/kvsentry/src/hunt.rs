@@ -1,0 +1,196 @@
+//! One hunt: inputs, rules and options in; alerts to a sink and a report out.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use kvsentry_engine::{Engine, EngineOptions, EngineStats, Explanation, evidence_from_names};
+use kvsentry_ingest::{IngestError, Input, ReadOptions, ReadStats};
+use kvsentry_model::{Alert, AuditEvent};
+use kvsentry_output::AlertSink;
+use kvsentry_rules::RuleSet;
+
+use crate::pipeline::{self, PipelineOptions, Progress};
+
+/// Everything a hunt needs to know.
+#[derive(Clone)]
+pub struct HuntOptions {
+    /// Paths as given by the user: files, directories, globs, `-`.
+    pub paths: Vec<String>,
+    pub read: ReadOptions,
+    /// The rules to run (default: the built-in pack).
+    pub rules: RuleSet,
+    pub max_lateness: SignedDuration,
+    /// Explain this rule's windows (see [`Explanation`]).
+    pub explain: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events before this time.
+    pub until: Option<Timestamp>,
+    /// Worker threads; 0 means all cores.
+    pub threads: usize,
+    /// Called now and then with the bytes read so far, for a progress bar.
+    pub progress: Option<Progress>,
+}
+
+impl HuntOptions {
+    /// The built-in rules over `paths`, every other option at its default.
+    pub fn new(paths: Vec<String>) -> HuntOptions {
+        HuntOptions {
+            paths,
+            read: ReadOptions::default(),
+            rules: RuleSet::builtin(),
+            max_lateness: SignedDuration::from_hours(1),
+            explain: None,
+            since: None,
+            until: None,
+            threads: 0,
+            progress: None,
+        }
+    }
+}
+
+/// What a hunt did.
+#[derive(Debug, Default)]
+pub struct HuntReport {
+    /// The inputs, in the order read (index = `Origin::source`).
+    pub inputs: Vec<Input>,
+    pub read: ReadStats,
+    /// Files that stopped with an error (some of their records may have been read).
+    pub file_errors: Vec<String>,
+    pub engine: EngineStats,
+    /// Alerts per rule id (rules that fired nothing are listed with 0).
+    pub alerts_per_rule: BTreeMap<String, u64>,
+    /// Events outside `--since`/`--until`.
+    pub out_of_range: u64,
+    pub explanations: Vec<Explanation>,
+    /// For the explained rule: events its filter rejected, per top-level clause.
+    pub explain_rejections: Vec<(String, u64)>,
+    pub elapsed: Duration,
+    pub threads: usize,
+}
+
+impl HuntReport {
+    pub fn alerts_total(&self) -> u64 {
+        self.alerts_per_rule.values().sum()
+    }
+
+    /// Records skipped plus files that failed: what `--strict` refuses.
+    pub fn problems(&self) -> u64 {
+        self.read.skipped_total() + self.file_errors.len() as u64
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HuntError {
+    #[error(transparent)]
+    Inputs(#[from] IngestError),
+    #[error(transparent)]
+    Engine(#[from] kvsentry_engine::EngineError),
+    #[error("cannot write alerts: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// A prepared hunt: inputs discovered, rules compiled.
+pub struct Hunt {
+    opts: HuntOptions,
+    inputs: Vec<Input>,
+    engine: Engine,
+}
+
+impl Hunt {
+    /// Discovers the inputs and compiles the rules; fails on a missing path or a bad option.
+    pub fn new(opts: HuntOptions) -> Result<Hunt, HuntError> {
+        let inputs = kvsentry_ingest::discover(&opts.paths)?;
+        let names = inputs.iter().map(|i| i.display.clone()).collect();
+        let engine = Engine::new(
+            &opts.rules,
+            EngineOptions {
+                max_lateness: opts.max_lateness,
+                explain: opts.explain.clone(),
+                evidence_source: Some(evidence_from_names(names)),
+            },
+        )?;
+        Ok(Hunt {
+            opts,
+            inputs,
+            engine,
+        })
+    }
+
+    pub fn inputs(&self) -> &[Input] {
+        &self.inputs
+    }
+
+    /// Reads every input once, feeding the engine, and writes alerts to `sink` as their
+    /// windows close (and the rest at the end).
+    pub fn run(mut self, sink: &mut dyn AlertSink) -> Result<HuntReport, HuntError> {
+        let started = Instant::now();
+        let threads = pipeline::resolve_threads(self.opts.threads);
+        let mut report = HuntReport {
+            threads,
+            alerts_per_rule: self
+                .opts
+                .rules
+                .enabled()
+                .map(|r| (r.id().to_string(), 0))
+                .collect(),
+            ..HuntReport::default()
+        };
+        let (since, until) = (self.opts.since, self.opts.until);
+        let in_range = move |ev: &AuditEvent<'_>| {
+            since.is_none_or(|s| ev.time >= s) && until.is_none_or(|u| ev.time < u)
+        };
+        let preparer = self.engine.preparer();
+        let mut alerts: Vec<Alert> = Vec::new();
+        let mut write_err: Option<std::io::Error> = None;
+        let mut emit = |alerts: &mut Vec<Alert>, report: &mut HuntReport| {
+            for a in alerts.drain(..) {
+                *report.alerts_per_rule.entry(a.rule.id.clone()).or_default() += 1;
+                if write_err.is_none() {
+                    if let Err(e) = sink.write(&a) {
+                        write_err = Some(e);
+                    }
+                }
+            }
+        };
+        let popts = PipelineOptions {
+            read: self.opts.read.clone(),
+            threads,
+            progress: self.opts.progress.clone(),
+        };
+        let engine = &mut self.engine;
+        let outcome = pipeline::run(
+            &self.inputs,
+            &popts,
+            &|ev: &AuditEvent<'_>| {
+                if in_range(ev) {
+                    Some(preparer.prepare(ev))
+                } else {
+                    None
+                }
+            },
+            &mut |batch| {
+                report.out_of_range += batch.out_of_range;
+                for p in batch.prepared {
+                    engine.observe(p, &mut alerts);
+                }
+                emit(&mut alerts, &mut report);
+            },
+        );
+        engine.finish(&mut alerts);
+        emit(&mut alerts, &mut report);
+        if let Some(e) = write_err {
+            return Err(HuntError::Output(e));
+        }
+        sink.finish()?;
+        report.read = outcome.stats;
+        report.file_errors = outcome.errors.iter().map(|e| e.to_string()).collect();
+        report.engine = engine.stats().clone();
+        report.explanations = engine.explanations().to_vec();
+        report.explain_rejections = engine.explain_rejections();
+        report.inputs = self.inputs;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+}

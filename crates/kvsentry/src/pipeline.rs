@@ -1,0 +1,509 @@
+//! The parallel single-pass reader: inputs → chunks of lines → worker threads → in-order
+//! batches.
+//!
+//! ```text
+//!  producer thread            N worker threads                 caller's thread
+//!  open, gunzip, detect,  →   parse_lines(chunk) → stage(ev)  →  reorder by sequence,
+//!  cut at line boundaries     (parse + rule filters)             hand batches in input order
+//! ```
+//! - JSON Lines inputs (Storage blobs, Event Hubs captures as lines, NDJSON) are cut into
+//!   blocks of whole lines so one large file is parsed on every core; gzip is decoded on the
+//!   producer thread, off the parsing threads.
+//! - Whole-document inputs (JSON arrays, pretty-printed envelopes, CSV) go to one worker each.
+//! - Batches reach the caller in input order, so windows see the same event order whatever
+//!   the thread count, and alerts are identical for `--threads 1` and `--threads 32`.
+//! - Memory is bounded: at most `4 × threads` units are in flight (a token channel), each at
+//!   most one chunk (or one whole-document file).
+//!
+//! The per-event work that can run in parallel is given as `stage`: it turns a borrowed event
+//! into an owned value `P` (the engine's `Prepared`), so nothing borrowed crosses threads.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+
+use flate2::read::MultiGzDecoder;
+use kvsentry_ingest::{Container, IngestError, Input, LogFormat, ReadOptions, ReadStats};
+use kvsentry_model::AuditEvent;
+
+/// Progress callback: bytes of input consumed so far (compressed size for gzip) and the total
+/// size of all inputs (0 when unknown, e.g. stdin).
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct PipelineOptions {
+    pub read: ReadOptions,
+    /// Worker threads (at least 1). With 1, everything runs on the caller's thread.
+    pub threads: usize,
+    pub progress: Option<Progress>,
+}
+
+/// What the stage produced for one unit of input, in order.
+pub struct Batch<P> {
+    pub prepared: Vec<P>,
+    /// Events for which the stage returned `None`.
+    pub out_of_range: u64,
+}
+
+/// What a run read.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub stats: ReadStats,
+    /// Inputs that stopped with an error (after delivering what was readable).
+    pub errors: Vec<IngestError>,
+}
+
+/// The thread count for a `--threads` value: 0 means every core.
+pub fn resolve_threads(requested: usize) -> usize {
+    if requested > 0 {
+        requested
+    } else {
+        thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// The bytes of a file handed to a worker: a block of whole lines of a line-oriented form.
+struct Chunk {
+    seq: u64,
+    source: u32,
+    format: LogFormat,
+    first_line: u64,
+    bytes: Vec<u8>,
+}
+
+enum Work {
+    Lines(Chunk),
+    /// A whole input read by the worker itself (documents, CSV, stdin).
+    Whole {
+        seq: u64,
+        source: u32,
+    },
+}
+
+struct Done<P> {
+    seq: u64,
+    batch: Batch<P>,
+    stats: ReadStats,
+    error: Option<IngestError>,
+}
+
+/// Reads every input once and hands the stage's results to `sink` in input order.
+pub fn run<P: Send>(
+    inputs: &[Input],
+    opts: &PipelineOptions,
+    stage: &(dyn Fn(&AuditEvent<'_>) -> Option<P> + Sync),
+    sink: &mut dyn FnMut(Batch<P>),
+) -> Outcome {
+    if opts.threads <= 1 {
+        return run_sequential(inputs, opts, stage, sink);
+    }
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| i.path.as_ref())
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let in_flight = opts.threads * 4;
+    let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(in_flight);
+    let (done_tx, done_rx) = mpsc::channel::<Done<P>>();
+    let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = token_tx.send(());
+    }
+    let mut outcome = Outcome::default();
+    thread::scope(|scope| {
+        // Producer: reads and cuts; producer-side errors come back as `Done` units too.
+        let producer_done = done_tx.clone();
+        let progress = opts.progress.clone();
+        let read = &opts.read;
+        scope.spawn(move || {
+            produce(
+                inputs,
+                read,
+                total,
+                progress,
+                &work_tx,
+                &token_rx,
+                &producer_done,
+            );
+        });
+        for _ in 0..opts.threads {
+            let rx = work_rx.clone();
+            let tx = done_tx.clone();
+            scope.spawn(move || {
+                for work in rx.iter() {
+                    let done = process(work, inputs, &opts.read, stage);
+                    if tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(work_rx);
+        drop(done_tx);
+        // Deliver in sequence order.
+        let mut pending: BTreeMap<u64, Done<P>> = BTreeMap::new();
+        let mut next = 0u64;
+        for done in done_rx.iter() {
+            pending.insert(done.seq, done);
+            while let Some(d) = pending.remove(&next) {
+                outcome.stats.merge(d.stats);
+                if let Some(e) = d.error {
+                    outcome.errors.push(e);
+                }
+                sink(d.batch);
+                next += 1;
+                let _ = token_tx.send(());
+            }
+        }
+        // Units after a gap (cannot happen unless a thread died): deliver what is left.
+        for (_, d) in pending {
+            outcome.stats.merge(d.stats);
+            outcome.errors.extend(d.error);
+            sink(d.batch);
+        }
+    });
+    for (i, input) in inputs.iter().enumerate() {
+        outcome.stats.name_source(i as u32, &input.display);
+    }
+    outcome
+}
+
+/// `--threads 1`: the same reader on the caller's thread, no channels.
+fn run_sequential<P>(
+    inputs: &[Input],
+    opts: &PipelineOptions,
+    stage: &(dyn Fn(&AuditEvent<'_>) -> Option<P> + Sync),
+    sink: &mut dyn FnMut(Batch<P>),
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| i.path.as_ref())
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut done_bytes = 0u64;
+    for (i, input) in inputs.iter().enumerate() {
+        let mut batch = Batch {
+            prepared: Vec::with_capacity(4096),
+            out_of_range: 0,
+        };
+        let r = kvsentry_ingest::read_input(
+            input,
+            i as u32,
+            &opts.read,
+            &mut outcome.stats,
+            &mut |ev| match stage(ev) {
+                Some(p) => {
+                    batch.prepared.push(p);
+                    if batch.prepared.len() >= 4096 {
+                        let full = std::mem::replace(
+                            &mut batch,
+                            Batch {
+                                prepared: Vec::with_capacity(4096),
+                                out_of_range: 0,
+                            },
+                        );
+                        sink(full);
+                    }
+                }
+                None => batch.out_of_range += 1,
+            },
+        );
+        sink(batch);
+        if let Err(e) = r {
+            outcome.errors.push(e);
+        }
+        if let (Some(p), Some(path)) = (&opts.progress, &input.path) {
+            done_bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+            p(done_bytes, total);
+        }
+    }
+    outcome
+}
+
+fn process<P>(
+    work: Work,
+    inputs: &[Input],
+    read: &ReadOptions,
+    stage: &(dyn Fn(&AuditEvent<'_>) -> Option<P> + Sync),
+) -> Done<P> {
+    let mut stats = ReadStats::new();
+    let mut batch = Batch {
+        prepared: Vec::new(),
+        out_of_range: 0,
+    };
+    let mut on_event = |ev: &AuditEvent<'_>| match stage(ev) {
+        Some(p) => batch.prepared.push(p),
+        None => batch.out_of_range += 1,
+    };
+    match work {
+        Work::Lines(c) => {
+            let text = String::from_utf8_lossy(&c.bytes);
+            stats.bytes += c.bytes.len() as u64;
+            kvsentry_ingest::parse_lines(
+                c.format,
+                &text,
+                c.first_line,
+                c.source,
+                read,
+                &mut stats,
+                &mut on_event,
+            );
+            Done {
+                seq: c.seq,
+                batch,
+                stats,
+                error: None,
+            }
+        }
+        Work::Whole { seq, source } => {
+            let error = match inputs.get(source as usize) {
+                Some(input) => {
+                    kvsentry_ingest::read_input(input, source, read, &mut stats, &mut on_event)
+                        .err()
+                }
+                None => None,
+            };
+            Done {
+                seq,
+                batch,
+                stats,
+                error,
+            }
+        }
+    }
+}
+
+/// Counts bytes pulled from the underlying file, for progress.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+const HEAD_BYTES: usize = 64 * 1024;
+
+#[allow(clippy::too_many_arguments)]
+fn produce<P>(
+    inputs: &[Input],
+    read: &ReadOptions,
+    total: u64,
+    progress: Option<Progress>,
+    work: &crossbeam_channel::Sender<Work>,
+    tokens: &crossbeam_channel::Receiver<()>,
+    done: &mpsc::Sender<Done<P>>,
+) {
+    let mut seq = 0u64;
+    let mut consumed_before = 0u64;
+    let chunk_bytes = read.chunk_bytes.max(64 * 1024);
+    let send = |w: Work| -> bool { tokens.recv().is_ok() && work.send(w).is_ok() };
+    for (i, input) in inputs.iter().enumerate() {
+        let source = i as u32;
+        let whole = |seq: &mut u64| {
+            let w = Work::Whole { seq: *seq, source };
+            *seq += 1;
+            w
+        };
+        let Some(path) = &input.path else {
+            if !send(whole(&mut seq)) {
+                return;
+            }
+            continue;
+        };
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(_) => {
+                // Let the worker's read_input report the error in its own words.
+                if !send(whole(&mut seq)) {
+                    return;
+                }
+                continue;
+            }
+        };
+        let mut counted = Counting {
+            inner: file,
+            count: 0,
+        };
+        let mut magic = [0u8; 2];
+        let gz = matches!(counted.read(&mut magic), Ok(2)) && magic == [0x1f, 0x8b];
+        drop(counted);
+        // Re-open rather than chain the two bytes back, to keep the reader types simple.
+        let Ok(file) = File::open(path) else {
+            if !send(whole(&mut seq)) {
+                return;
+            }
+            continue;
+        };
+        let counted = Counting {
+            inner: file,
+            count: 0,
+        };
+        let mut reader: Box<dyn ReadCount> = if gz {
+            Box::new(GzCount(MultiGzDecoder::new(counted)))
+        } else {
+            Box::new(counted)
+        };
+
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        let head_err = (&mut reader)
+            .take(HEAD_BYTES as u64)
+            .read_to_end(&mut head)
+            .err();
+        let mut skip = 0;
+        if head.starts_with(b"\xef\xbb\xbf") {
+            skip = 3;
+        }
+        let detected = kvsentry_ingest::detect(&head[skip..]);
+        let format = match (read.format, detected) {
+            (LogFormat::Auto, Some((f, Container::JsonLines))) => Some(f),
+            (forced, Some((_, Container::JsonLines))) => Some(forced),
+            _ => None,
+        };
+        let Some(format) = format else {
+            // Documents, CSV, unknown forms, empty files: one worker reads the file whole
+            // (and reports unknown forms with the reader's message).
+            if !send(whole(&mut seq)) {
+                return;
+            }
+            consumed_before += std::fs::metadata(path).map_or(0, |m| m.len());
+            if let Some(p) = &progress {
+                p(consumed_before, total);
+            }
+            continue;
+        };
+
+        let mut buf = head;
+        buf.drain(..skip);
+        let mut line = 1u64;
+        let mut error: Option<io::Error> = head_err;
+        let mut stats = ReadStats::new();
+        stats.forms.entry(format).or_default().files += 1;
+        loop {
+            let mut eof = error.is_some();
+            if !eof && buf.len() < chunk_bytes {
+                let want = (chunk_bytes - buf.len()) as u64;
+                match (&mut reader).take(want).read_to_end(&mut buf) {
+                    Ok(0) => eof = true,
+                    Ok(_) => {}
+                    Err(e) => {
+                        error = Some(e);
+                        eof = true;
+                    }
+                }
+            }
+            let cut = if eof {
+                if error.is_some() {
+                    // Parse only complete lines before damage.
+                    buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+                } else {
+                    buf.len()
+                }
+            } else {
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(i) => i + 1,
+                    // A single line longer than a chunk: keep reading.
+                    None if buf.len() < 64 * chunk_bytes => continue,
+                    None => buf.len(),
+                }
+            };
+            if cut > 0 {
+                let rest = buf.split_off(cut);
+                let bytes = std::mem::replace(&mut buf, rest);
+                let newlines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                let chunk = Chunk {
+                    seq,
+                    source,
+                    format,
+                    first_line: line,
+                    bytes,
+                };
+                seq += 1;
+                line += newlines;
+                if !send(Work::Lines(chunk)) {
+                    return;
+                }
+                if let Some(p) = &progress {
+                    p(consumed_before + reader.consumed(), total);
+                }
+            }
+            if eof {
+                break;
+            }
+        }
+        consumed_before += reader.consumed();
+        let reached = line.saturating_sub(1);
+        let file = input.display.clone();
+        let err = error.map(|e| {
+            if gz {
+                IngestError::TruncatedGzip {
+                    file,
+                    line: reached,
+                    source: e,
+                }
+            } else {
+                IngestError::Read {
+                    file,
+                    line: reached,
+                    source: e,
+                }
+            }
+        });
+        if err.is_some() {
+            stats.failed_files += 1;
+        }
+        // The file's own bookkeeping travels as one more (empty) unit in sequence.
+        if tokens.recv().is_err() {
+            return;
+        }
+        let unit = Done {
+            seq,
+            batch: Batch {
+                prepared: Vec::new(),
+                out_of_range: 0,
+            },
+            stats,
+            error: err,
+        };
+        seq += 1;
+        if done.send(unit).is_err() {
+            return;
+        }
+    }
+}
+
+/// A reader that knows how many bytes of the underlying file it consumed.
+trait ReadCount: Read {
+    fn consumed(&self) -> u64;
+}
+
+impl<R: Read> ReadCount for Counting<R> {
+    fn consumed(&self) -> u64 {
+        self.count
+    }
+}
+
+struct GzCount<R: Read>(MultiGzDecoder<Counting<R>>);
+
+impl<R: Read> Read for GzCount<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read> ReadCount for GzCount<R> {
+    fn consumed(&self) -> u64 {
+        self.0.get_ref().count
+    }
+}
