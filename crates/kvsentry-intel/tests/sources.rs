@@ -457,6 +457,7 @@ fn whole_directory_loads_every_file() {
         ("generic_ips.csv", TiFormat::Csv),
         ("misp_export.csv", TiFormat::Misp),
         ("misp_feed", TiFormat::Misp),
+        ("opencti_indicators.csv", TiFormat::Csv),
         ("sentinel_portal_brisbane.csv", TiFormat::Sentinel),
         ("sentinel_semantics.json", TiFormat::Sentinel),
         (
@@ -471,7 +472,7 @@ fn whole_directory_loads_every_file() {
     assert_eq!(formats, expect);
     assert_eq!(
         rep.records(),
-        3 + 3 + 2 + 5 + 2 + 4 + 7 + 3 + 25 + 4 + 3 + 3 + 5
+        3 + 3 + 2 + 5 + 2 + 4 + 7 + 1 + 3 + 25 + 4 + 3 + 3 + 5
     );
     assert_eq!(set.len(), rep.records());
 }
@@ -493,4 +494,37 @@ fn format_names() {
         "yaml".parse::<TiFormat>(),
         Err(IntelError::UnknownFormat(_))
     ));
+}
+
+#[test]
+fn opencti_csv_export_via_pattern_column() {
+    let mut set = IndicatorSet::new();
+    let rep = load_path(fixture("opencti_indicators.csv"), None, &mut set).unwrap();
+    assert_eq!(rep.files[0].format, TiFormat::Csv);
+    assert_eq!(rep.skipped("no IP"), 1);
+    let i = by_id(&set, "indicator--0071d619-cef4-558a-b940-67a2958fd202");
+    assert_eq!(i.network.to_string(), "193.149.176.157/32");
+    assert_eq!(i.value_text, "193.149.176.157");
+    assert_eq!(i.expiration, Some(ts("2023-04-02T20:47:35Z")));
+    assert_eq!(i.valid_from, Some(ts("2023-03-03T20:47:35Z")));
+    assert_eq!(i.confidence, Some(15));
+    assert_eq!(i.description.as_deref(), Some("CC=US ASN=AS399629 BLNWX"));
+    assert!(!i.revoked);
+}
+
+#[test]
+fn log_analytics_api_tables_answer() {
+    let p = scratch(
+        "la.json",
+        r#"{"tables":[{"name":"PrimaryResult","columns":[{"name":"TimeGenerated","type":"datetime"},{"name":"IndicatorId","type":"string"},{"name":"NetworkIP","type":"string"},{"name":"Active","type":"bool"},{"name":"ExpirationDateTime","type":"datetime"}],
+           "rows":[["2025-06-01T00:00:00Z","la-1","52.178.2.2",true,"2025-07-01T00:00:00Z"],["2025-06-01T00:00:00Z","la-2","",true,null]]}]}"#,
+    );
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&p, None, &mut set).unwrap();
+    assert_eq!(rep.files[0].format, TiFormat::Sentinel);
+    assert_eq!(rep.records(), 1);
+    assert_eq!(rep.skipped("no IP"), 1);
+    let i = by_id(&set, "la-1");
+    assert!(i.active);
+    assert_eq!(i.expiration, Some(ts("2025-07-01T00:00:00Z")));
 }

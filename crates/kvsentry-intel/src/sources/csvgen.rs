@@ -43,7 +43,14 @@ pub(crate) fn load(
         Some(name) => table.find(name),
         None => IP_COLUMNS.iter().find_map(|c| table.find(c)),
     };
-    let Some(ip_idx) = ip_idx else {
+    // No IP column but a STIX `pattern` column (OpenCTI CSV export): the IP comes from the
+    // pattern.
+    let pattern_idx = if ip_idx.is_none() && ctx.opts.ip_column.is_none() {
+        table.find("pattern")
+    } else {
+        None
+    };
+    let Some(ip_idx) = ip_idx.or(pattern_idx) else {
         return Err(IntelError::NoIpColumn {
             path: ctx.path().to_path_buf(),
             headers: table.headers.join(", "),
@@ -55,6 +62,8 @@ pub(crate) fn load(
     let from_idx = col(&["first_seen_utc", "first_seen", "valid_from", "firstseen"]);
     let exp_idx = col(&["expiration", "expires", "valid_until", "expiration_date"]);
     let conf_idx = col(&["confidence", "score"]);
+    let revoked_idx = col(&["revoked"]);
+    let id_idx = col(&["standard_id", "id"]);
     let source = ctx.file_name();
     let mut rdr = table.reader(text);
     let mut rec = csv::StringRecord::new();
@@ -75,30 +84,61 @@ pub(crate) fn load(
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
         };
-        let Some(value) = get(Some(ip_idx)) else {
+        let Some(cell) = get(Some(ip_idx)) else {
             ctx.skip(set, SKIP_NO_IP);
             continue;
         };
-        let Some(network) = parse_network(value) else {
-            ctx.problem(set, line, SKIP_UNPARSEABLE_IP, value);
-            continue;
+        let pattern_values;
+        let values: Vec<&str> = if pattern_idx.is_some() {
+            match super::sentinel::pattern_networks(cell) {
+                Ok((v, _)) => {
+                    pattern_values = v;
+                    pattern_values.iter().map(String::as_str).collect()
+                }
+                Err(super::sentinel::PatternOutcome::NoIp) => {
+                    ctx.skip(set, SKIP_NO_IP);
+                    continue;
+                }
+                Err(super::sentinel::PatternOutcome::Refused(why)) => {
+                    ctx.problem(set, line, &why, cell);
+                    continue;
+                }
+            }
+        } else {
+            vec![cell]
         };
-        let time =
-            |i: Option<usize>| -> Option<Timestamp> { get(i).and_then(|t| parse_time(t, None)) };
-        let mut ind = Indicator::new(
-            format!("{source}:{value}"),
-            network,
-            value,
-            source.clone(),
-            ctx.file_time,
-            ctx.origin(line),
-        );
-        ind.description = get(desc_idx).map(str::to_string);
-        ind.tags = get(tag_idx).map(parse_list).unwrap_or_default();
-        ind.valid_from = time(from_idx);
-        ind.expiration = time(exp_idx);
-        ind.confidence = get(conf_idx).and_then(parse_confidence);
-        ctx.push(set, ind);
+        let several = values.len() > 1;
+        for value in values {
+            let Some(network) = parse_network(value) else {
+                ctx.problem(set, line, SKIP_UNPARSEABLE_IP, value);
+                continue;
+            };
+            let time = |i: Option<usize>| -> Option<Timestamp> {
+                get(i).and_then(|t| parse_time(t, None))
+            };
+            let mut ind = Indicator::new(
+                format!("{source}:{value}"),
+                network,
+                value,
+                source.clone(),
+                ctx.file_time,
+                ctx.origin(line),
+            );
+            ind.description = get(desc_idx).map(str::to_string);
+            ind.tags = get(tag_idx).map(parse_list).unwrap_or_default();
+            ind.valid_from = time(from_idx);
+            ind.expiration = time(exp_idx);
+            ind.confidence = get(conf_idx).and_then(parse_confidence);
+            ind.revoked = get(revoked_idx).is_some_and(crate::model::parse_bool);
+            if let (Some(id), true) = (get(id_idx), pattern_idx.is_some()) {
+                ind.id = if several {
+                    format!("{id}#{network}")
+                } else {
+                    id.to_string()
+                };
+            }
+            ctx.push(set, ind);
+        }
     }
     Ok(())
 }

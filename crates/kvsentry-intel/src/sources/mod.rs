@@ -295,6 +295,17 @@ fn json_kind(v: &Value) -> Option<TiFormat> {
                     return a.first().and_then(json_kind);
                 }
             }
+            if let Some(Value::Array(tables)) = o.get("tables") {
+                // Log Analytics query API: decide by the column names.
+                let cols: serde_json::Map<String, Value> = tables
+                    .iter()
+                    .filter_map(|t| t.get("columns").and_then(Value::as_array))
+                    .flatten()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str))
+                    .map(|n| (n.to_string(), Value::Null))
+                    .collect();
+                return json_kind(&Value::Object(cols));
+            }
             if ["IndicatorId", "NetworkIP", "ThreatType", "NetworkSourceIP"]
                 .iter()
                 .any(|k| o.contains_key(*k))
@@ -473,8 +484,46 @@ impl Row for JsonRow<'_> {
     }
 }
 
-/// Rows of a JSON export: an array, an object wrapping an array in `rows`/`value`, or JSON
-/// lines. Yields (line number, object); lines that are not objects are problems.
+/// The Log Analytics query API answer (`{"tables":[{"columns":[{"name":…}],"rows":[[…]]}]}`)
+/// as one object per row, keyed by column name.
+fn log_analytics_rows(o: JsonObject) -> Vec<Value> {
+    let mut out = Vec::new();
+    let Some(Value::Array(tables)) = o.get("tables") else {
+        return out;
+    };
+    for t in tables {
+        let names: Vec<&str> = t
+            .get("columns")
+            .and_then(Value::as_array)
+            .map(|c| {
+                c.iter()
+                    .map(|c| c.get("name").and_then(Value::as_str).unwrap_or(""))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for row in t
+            .get("rows")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            match row.as_array() {
+                Some(cells) => out.push(Value::Object(
+                    names
+                        .iter()
+                        .zip(cells)
+                        .map(|(n, v)| (n.to_string(), v.clone()))
+                        .collect(),
+                )),
+                None => out.push(row.clone()),
+            }
+        }
+    }
+    out
+}
+
+/// Rows of a JSON export: an array, an object wrapping an array in `rows`/`value`, a Log
+/// Analytics API answer (`tables`), or JSON lines. Yields (line number, object); lines that are not objects are problems.
 pub(crate) fn json_rows(
     text: &str,
     ctx: &mut Ctx<'_>,
@@ -502,6 +551,9 @@ pub(crate) fn json_rows(
         };
     match whole {
         Some(Value::Array(a)) => take_array(a, &mut out, ctx, set),
+        Some(Value::Object(o)) if o.contains_key("tables") => {
+            take_array(log_analytics_rows(o), &mut out, ctx, set)
+        }
         Some(Value::Object(mut o)) => {
             let wrapped = ["rows", "value"]
                 .into_iter()

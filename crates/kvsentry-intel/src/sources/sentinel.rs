@@ -302,14 +302,14 @@ fn stix_table_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indic
     }
 }
 
-enum PatternOutcome {
+pub(crate) enum PatternOutcome {
     NoIp,
     Refused(String),
 }
 
 /// The networks a STIX pattern names (via `kvsentry-stix`), as text, and whether the pattern
 /// needs more than the IP.
-fn pattern_networks(p: &str) -> Result<(Vec<String>, bool), PatternOutcome> {
+pub(crate) fn pattern_networks(p: &str) -> Result<(Vec<String>, bool), PatternOutcome> {
     let parsed = kvsentry_stix::parse_pattern(p)
         .map_err(|e| PatternOutcome::Refused(format!("malformed STIX pattern: {e}")))?;
     match kvsentry_stix::extract_ips(&parsed) {
