@@ -50,13 +50,21 @@ pub fn detect(head: &[u8]) -> Option<(LogFormat, Container)> {
 }
 
 /// The layout of a JSON head (see [`detect`]); also used when the form is forced.
+///
+/// JSON Lines when one of the first few lines starts in its first column with `{` and is a
+/// complete JSON value on its own (so one broken first line does not turn a JSON Lines file
+/// into a document); pretty-printed documents have no such line.
 pub(crate) fn json_container(head: &[u8]) -> Container {
     if head.first() == Some(&b'[') {
         return Container::JsonDocuments;
     }
-    let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    let first = head[..end].strip_suffix(b"\r").unwrap_or(&head[..end]);
-    if serde_json::from_slice::<IgnoredAny>(first).is_ok() {
+    let complete_lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .take(8)
+        .any(|l| l.first() == Some(&b'{') && serde_json::from_slice::<IgnoredAny>(l).is_ok());
+    if complete_lines {
         Container::JsonLines
     } else {
         Container::JsonDocuments
@@ -145,7 +153,8 @@ fn csv_header(head: &[u8]) -> Option<Vec<String>> {
 }
 
 /// The strings of a JSON head, lower-cased, split into keys (followed by `:`) and values.
-/// Tolerant: escapes are skipped over, a string cut by the end of the head is dropped.
+/// Tolerant: escapes are skipped over, a string cut by the end of the head or by a newline
+/// (never inside a JSON string) is dropped, so one broken line does not shift the rest.
 fn scan_strings(head: &[u8]) -> (Vec<String>, Vec<String>) {
     let mut keys = Vec::new();
     let mut values = Vec::new();
@@ -165,10 +174,15 @@ fn scan_strings(head: &[u8]) -> (Vec<String>, Vec<String>) {
                     closed = true;
                     break;
                 }
+                b'\n' => break,
                 _ => j += 1,
             }
         }
         if !closed {
+            if j < head.len() {
+                i = j + 1;
+                continue;
+            }
             break;
         }
         let s = String::from_utf8_lossy(&head[start..j]).to_ascii_lowercase();
@@ -264,6 +278,17 @@ mod tests {
             d("\"TimeGenerated\",\"OperationName\",\"CallerIpAddress\",\"Identity\"\n"),
             Some((Azkv, Csv))
         );
+    }
+
+    #[test]
+    fn one_broken_first_line_does_not_hide_the_form() {
+        use Container::*;
+        use LogFormat::*;
+        let text = "{'time\": \"x\", \"operationName\": \"A\"}\n{\"time\": \"x\", \"operationName\": \"B\"}\n";
+        assert_eq!(d(text), Some((Storage, JsonLines)));
+        // Indented one-line objects inside a pretty document do not make it JSON Lines.
+        let pretty = "{\n  \"records\": [\n    {\"time\": \"x\"}\n  ]\n}\n";
+        assert_eq!(d(pretty), Some((EventHub, JsonDocuments)));
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use discover::discover;
 pub use error::IngestError;
 pub use json::parse_lines;
 pub use read::read_input;
-pub use stats::{FormStats, ReadStats, SkipNote, SkipReason};
+pub use stats::{FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
 pub use time::parse_time;
 
 /// The forms kvsentry reads. `Auto` detects the form from the first bytes of each input.
