@@ -212,3 +212,55 @@ impl IndicatorIndex {
         &self.indicators[i as usize]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_network;
+
+    fn ind(id: &str, v: &str) -> Arc<Indicator> {
+        Arc::new(Indicator::new(
+            id,
+            parse_network(v).unwrap(),
+            v,
+            "t",
+            Timestamp::UNIX_EPOCH,
+            "t:1",
+        ))
+    }
+
+    #[test]
+    fn compat_build_keeps_highest_id_per_text() {
+        let (index, dropped) = IndicatorIndex::build(
+            vec![
+                ind("b", "52.178.1.1"),
+                ind("c", "52.178.1.1"),
+                ind("a", "52.178.1.1"),
+            ],
+            true,
+        );
+        assert_eq!(dropped, 2);
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.lookup_text("52.178.1.1")[0].id, "c");
+    }
+
+    #[test]
+    fn default_build_orders_by_id_within_a_key() {
+        let (index, dropped) = IndicatorIndex::build(
+            vec![
+                ind("z", "52.178.1.1"),
+                ind("a", "52.178.1.1"),
+                ind("m", "52.178.0.0/16"),
+            ],
+            false,
+        );
+        assert_eq!(dropped, 0);
+        let got: Vec<&str> = index
+            .lookup("52.178.1.1".parse().unwrap())
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(got, ["a", "z", "m"]);
+        assert!(!index.is_compat());
+    }
+}

@@ -58,6 +58,13 @@ pub enum Selection {
     Retro { compat: bool },
 }
 
+impl Default for Selection {
+    /// Hunting over past logs: [`Selection::Retro`], not compat.
+    fn default() -> Self {
+        Selection::Retro { compat: false }
+    }
+}
+
 impl Selection {
     pub fn compat(&self) -> bool {
         match *self {

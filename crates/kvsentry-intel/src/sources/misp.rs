@@ -322,3 +322,30 @@ fn load_csv(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(),
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_half_by_type() {
+        assert_eq!(
+            ip_of("ip-dst", " 52.178.1.1 ").as_deref(),
+            Some("52.178.1.1")
+        );
+        assert_eq!(
+            ip_of("ip-dst|port", "52.178.1.1|8443").as_deref(),
+            Some("52.178.1.1")
+        );
+        assert_eq!(
+            ip_of("ip-src|port", "2a01:111:f400::10|4444").as_deref(),
+            Some("2a01:111:f400::10")
+        );
+        assert_eq!(
+            ip_of("domain|ip", "bad.example|52.178.1.2").as_deref(),
+            Some("52.178.1.2")
+        );
+        assert_eq!(ip_of("domain", "bad.example"), None);
+        assert_eq!(ip_of("md5", "abc"), None);
+    }
+}

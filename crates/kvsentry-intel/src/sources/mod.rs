@@ -579,3 +579,54 @@ pub(crate) fn json_rows(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(text: &str) -> TiFormat {
+        detect(Path::new("x"), text).unwrap()
+    }
+
+    #[test]
+    fn detects_by_content() {
+        assert_eq!(d("; comment\r\n1.10.16.0/20 ; SBL1\r\n"), TiFormat::Text);
+        assert_eq!(d("# DstIP\n8.8.8.8\n"), TiFormat::Text);
+        assert_eq!(d("{\"cidr\":\"1.10.16.0/20\"}\n"), TiFormat::Text);
+        assert_eq!(
+            d("TenantId,TimeGenerated [UTC],IndicatorId\n"),
+            TiFormat::Sentinel
+        );
+        assert_eq!(d("[{\"IndicatorId\":\"x\"}]"), TiFormat::Sentinel);
+        assert_eq!(
+            d("{\"rows\":[{\"ObservableKey\":\"k\"}]}"),
+            TiFormat::SentinelStix
+        );
+        assert_eq!(d("{\"type\":\"bundle\",\"objects\":[]}"), TiFormat::Stix);
+        assert_eq!(d("{\"Event\":{}}"), TiFormat::Misp);
+        assert_eq!(
+            d("uuid,event_id,category,type,value,comment,to_ids,date\n"),
+            TiFormat::Misp
+        );
+        assert_eq!(d("# c\n\"first_seen_utc\",\"dst_ip\"\n"), TiFormat::Csv);
+        assert_eq!(d(""), TiFormat::Text);
+        assert!(detect(Path::new("x"), "{\"hello\":1}").is_err());
+    }
+
+    #[test]
+    fn bom_is_stripped() {
+        assert_eq!(decode(b"\xEF\xBB\xBFTenantId"), "TenantId");
+    }
+
+    #[test]
+    fn crlf_line_numbers() {
+        let text = "a,b\r\n1,2\r\n3,4\r\n";
+        let mut rdr = csv::Reader::from_reader(text.as_bytes());
+        let mut lines = LineCounter::new(text);
+        let got: Vec<usize> = rdr
+            .records()
+            .map(|r| lines.of(r.unwrap().position()))
+            .collect();
+        assert_eq!(got, [2, 3]);
+    }
+}

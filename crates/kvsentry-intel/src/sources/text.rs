@@ -125,3 +125,22 @@ fn load_ndjson(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_comments() {
+        assert_eq!(
+            data_value("1.10.16.0/20 ; SBL256894\r"),
+            Some("1.10.16.0/20")
+        );
+        assert_eq!(comment_of("1.10.16.0/20 ; SBL256894\r"), Some("SBL256894"));
+        assert_eq!(data_value("8.8.8.8 # google"), Some("8.8.8.8"));
+        assert_eq!(data_value("; EOF"), None);
+        assert_eq!(data_value("# DstIP"), None);
+        assert_eq!(data_value("   "), None);
+        assert_eq!(comment_of("8.8.8.8"), None);
+    }
+}
