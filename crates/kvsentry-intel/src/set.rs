@@ -105,7 +105,7 @@ pub struct SelectionReport {
     pub revoked: usize,
     /// AsOf: expired at `at` (seed line 28).
     pub expired: usize,
-    /// AsOf compat: no expiration (`null > now()` is not true in KQL).
+    /// Compat: no expiration (`null > now()` and `event < null` are never true in KQL).
     pub no_expiration: usize,
     /// Compat: indicators dropped because another indicator has the same IP text
     /// (`innerunique`, line 32; the highest id is kept).
@@ -265,18 +265,18 @@ impl IndicatorSet {
                 rep.revoked += 1;
                 continue;
             }
-            if let Selection::AsOf { at, .. } = sel {
-                match r.expiration {
-                    Some(exp) if exp <= at => {
-                        rep.expired += 1;
-                        continue;
-                    }
-                    None if compat => {
-                        rep.no_expiration += 1;
-                        continue;
-                    }
-                    _ => {}
+            match (r.expiration, sel) {
+                (Some(exp), Selection::AsOf { at, .. }) if exp <= at => {
+                    rep.expired += 1;
+                    continue;
                 }
+                // KQL: `null > now()` (line 28) and `event < null` (line 40) are never true,
+                // so an indicator without expiration can never alert in Sentinel.
+                (None, _) if compat => {
+                    rep.no_expiration += 1;
+                    continue;
+                }
+                _ => {}
             }
             kept.push(Arc::clone(r));
         }

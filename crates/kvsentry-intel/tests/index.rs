@@ -110,8 +110,13 @@ fn matches_respects_expiration_per_indicator() {
 #[test]
 fn compat_lookup_is_by_text() {
     let mut set = IndicatorSet::new();
-    set.push(ind("a", "104.40.82.76"));
-    let (index, _) = set.select(Selection::Retro { compat: true });
+    let mut a = ind("a", "104.40.82.76");
+    a.expiration = Some("2030-01-01T00:00:00Z".parse().unwrap());
+    set.push(a);
+    // No expiration: can never alert in Sentinel, so compat drops it.
+    set.push(ind("b", "52.178.1.1"));
+    let (index, rep) = set.select(Selection::Retro { compat: true });
+    assert_eq!((rep.kept, rep.no_expiration), (1, 1));
     assert!(index.is_compat());
     assert_eq!(index.lookup_text("104.40.82.76").len(), 1);
     assert_eq!(index.lookup("104.40.82.76".parse().unwrap()).len(), 1);
