@@ -46,6 +46,7 @@ fn builtin_pack_has_the_seed_and_the_app_rule() {
     assert_eq!(seed.meta.severity, Severity::Medium);
     assert_eq!(seed.meta.tactics, vec!["CredentialAccess"]);
     assert_eq!(seed.meta.techniques, vec!["T1555", "T1555.006"]);
+    assert_eq!(seed.meta.references.len(), 2);
     assert!(
         seed.meta
             .references
