@@ -101,7 +101,8 @@ pub struct Hunt {
 impl Hunt {
     /// Discovers the inputs and compiles the rules; fails on a missing path or a bad option.
     pub fn new(opts: HuntOptions) -> Result<Hunt, HuntError> {
-        let inputs = kvsentry_ingest::discover(&opts.paths)?;
+        let mut inputs = kvsentry_ingest::discover(&opts.paths)?;
+        order_by_blob_hour(&mut inputs);
         let names = inputs.iter().map(|i| i.display.clone()).collect();
         let engine = Engine::new(
             &opts.rules,
@@ -192,5 +193,77 @@ impl Hunt {
         report.inputs = self.inputs;
         report.elapsed = started.elapsed();
         Ok(report)
+    }
+}
+
+/// The hour a Storage blob covers, from its path
+/// (`.../y=2025/m=06/d=30/h=01/m=00/PT1H.json`), as a sortable number `YYYYMMDDHHmm`.
+fn blob_hour(path: &str) -> Option<u64> {
+    const PARTS: [(&str, usize); 5] = [("y=", 4), ("m=", 2), ("d=", 2), ("h=", 2), ("m=", 2)];
+    let segs: Vec<&str> = path.split(['/', '\\']).collect();
+    let start = segs
+        .iter()
+        .rposition(|s| s.starts_with("y=") && s.len() == 6)?;
+    let mut key = 0u64;
+    for (i, (prefix, digits)) in PARTS.iter().enumerate() {
+        let seg = segs.get(start + i)?.strip_prefix(prefix)?;
+        if seg.len() != *digits {
+            return None;
+        }
+        key = key * 10u64.pow(*digits as u32) + seg.parse::<u64>().ok()?;
+    }
+    Some(key)
+}
+
+/// A Storage account's `insights-logs-auditevent` container is laid out per vault, then per
+/// hour; sorted by path, one vault's whole day would come before the next vault's. Windows
+/// group one identity across vaults, so blobs are read hour by hour instead (a stable sort:
+/// inputs without an hour in their path keep their place before the hourly ones).
+fn order_by_blob_hour(inputs: &mut [Input]) {
+    if inputs
+        .iter()
+        .filter(|i| blob_hour(&i.display).is_some())
+        .take(2)
+        .count()
+        < 2
+    {
+        return;
+    }
+    inputs.sort_by_key(|i| blob_hour(&i.display));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_hours_order_across_vaults() {
+        let p = |s: &str| Input::file(s);
+        let mut v = vec![
+            p(
+                "c/resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/A/y=2025/m=06/d=30/h=01/m=00/PT1H.json",
+            ),
+            p(
+                "c/resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/A/y=2025/m=06/d=30/h=02/m=00/PT1H.json",
+            ),
+            p(
+                "c/resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/B/y=2025/m=06/d=30/h=01/m=00/PT1H.json",
+            ),
+            p(
+                "c/resourceId=/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/B/y=2025/m=07/d=01/h=00/m=00/PT1H.json",
+            ),
+        ];
+        assert_eq!(blob_hour(&v[0].display), Some(202506300100));
+        order_by_blob_hour(&mut v);
+        let vaults: Vec<&str> = v
+            .iter()
+            .map(|i| &i.display[i.display.find("VAULTS/").unwrap() + 7..][..1])
+            .collect();
+        let hours: Vec<u64> = v.iter().map(|i| blob_hour(&i.display).unwrap()).collect();
+        assert_eq!(
+            hours,
+            [202506300100, 202506300100, 202506300200, 202507010000]
+        );
+        assert_eq!(vaults, ["A", "B", "A", "B"]);
     }
 }

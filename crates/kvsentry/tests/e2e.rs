@@ -1,0 +1,254 @@
+//! End-to-end: the real binary over generated logs in every form, pinned against the
+//! generator's ground truth, plus bad input and exit codes.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kvsentry_gen::{Form, GenConfig, GroundTruth, Scenario};
+use serde_json::Value;
+
+const SEED_RULE: &str = "c07f7898-5dc3-11f0-9f27-f661ea17fbcd";
+const SP_RULE: &str = "2f6d3c1e-8a4b-5e7f-9c0d-1b2a3c4d5e6f";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kvsentry"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run kvsentry")
+}
+
+fn config() -> GenConfig {
+    GenConfig {
+        seed: 7,
+        events: 6_000,
+        duration: jiff::SignedDuration::from_hours(2),
+        scenarios: Scenario::standard_set(),
+        mixed_records: true,
+        ..GenConfig::default()
+    }
+}
+
+fn generate(dir: &Path, form: &str) -> (PathBuf, Vec<GroundTruth>) {
+    let form: Form = form.parse().unwrap();
+    let path = dir.join(form.file_name());
+    let f = std::fs::File::create(&path).unwrap();
+    let summary = kvsentry_gen::write(form, &config(), std::io::BufWriter::new(f)).unwrap();
+    (path, summary.ground_truth)
+}
+
+/// Alerts as (rule id, window start, group) triples, and the alert ids.
+fn alerts(out: &Output) -> (BTreeSet<(String, String, String)>, BTreeSet<String>) {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut set = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for line in String::from_utf8(out.stdout.clone()).unwrap().lines() {
+        let a: Value = serde_json::from_str(line).unwrap();
+        set.insert((
+            a["rule"]["id"].as_str().unwrap().to_string(),
+            a["window"]["start"].as_str().unwrap().to_string(),
+            a["group"].to_string(),
+        ));
+        ids.insert(a["alert_id"].as_str().unwrap().to_string());
+    }
+    (set, ids)
+}
+
+/// What the ground truth says the two built-in rules must report.
+fn expected(truth: &[GroundTruth]) -> BTreeSet<(String, String, String)> {
+    let mut want = BTreeSet::new();
+    for t in truth {
+        let e = &t.expected_alert;
+        if !e.tumbling {
+            continue;
+        }
+        for w in &e.tumbling_windows {
+            if let Some(upn) = &t.identity.upn {
+                let group = serde_json::json!({ "identity.upn": upn });
+                want.insert((SEED_RULE.to_string(), w.to_string(), group.to_string()));
+            } else {
+                let group = serde_json::json!({
+                    "identity.app_id": t.identity.app_id,
+                    "identity.object_id": t.identity.object_id,
+                });
+                want.insert((SP_RULE.to_string(), w.to_string(), group.to_string()));
+            }
+        }
+    }
+    want
+}
+
+#[test]
+fn every_form_gives_the_ground_truth_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first: Option<BTreeSet<String>> = None;
+    for form in [
+        "storage",
+        "storage.gz",
+        "eventhub",
+        "array",
+        "azure-diagnostics",
+        "azure-diagnostics-jsonl",
+        "azure-diagnostics-csv",
+        "azkv",
+        "azkv-jsonl",
+        "azkv-csv",
+        "ecs",
+        "ecs-search",
+    ] {
+        let (path, truth) = generate(dir.path(), form);
+        let out = run(&[
+            "hunt",
+            path.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--quiet",
+        ]);
+        let (got, ids) = alerts(&out);
+        let want = expected(&truth);
+        // The standard set holds a user burst, an SP burst and an MI burst that fire, and
+        // near misses and a straddle that must not.
+        assert_eq!(want.len(), 3, "{form}: ground truth changed: {want:?}");
+        assert_eq!(got, want, "{form}");
+        match &first {
+            None => first = Some(ids),
+            Some(f) => assert_eq!(&ids, f, "{form}: alert ids differ from the storage form"),
+        }
+    }
+}
+
+#[test]
+fn thread_counts_give_identical_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = generate(dir.path(), "storage");
+    let p = path.to_str().unwrap();
+    let one = run(&["hunt", p, "--format", "jsonl", "--threads", "1", "--quiet"]);
+    let four = run(&["hunt", p, "--format", "jsonl", "--threads", "4", "--quiet"]);
+    assert!(one.status.success() && four.status.success());
+    assert!(!one.stdout.is_empty());
+    assert_eq!(one.stdout, four.stdout);
+}
+
+#[test]
+fn bad_input_is_reported_and_the_rest_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, truth) = generate(dir.path(), "storage");
+    let text = std::fs::read_to_string(&good).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    // A malformed line in the middle, and a record of another category.
+    lines.insert(
+        10,
+        "{\"time\": \"2025-06-30T00:00:01Z\", \"operationName\": ",
+    );
+    lines.insert(20, r#"{"time":"2025-06-30T00:00:02.0000000Z","category":"AzurePolicyEvaluationDetails","operationName":"SecretGet","resourceId":"/SUBSCRIPTIONS/X/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V"}"#);
+    let broken = dir.path().join("broken.jsonl");
+    std::fs::write(&broken, lines.join("\n")).unwrap();
+    // A truncated gzip of the same data, and a file of no known form.
+    let gz = dir.path().join("cut.json.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, text.as_bytes()).unwrap();
+    let full = enc.finish().unwrap();
+    std::fs::write(&gz, &full[..full.len() / 2]).unwrap();
+    let unknown = dir.path().join("notes.txt");
+    std::fs::write(&unknown, "hello, these are not logs\n").unwrap();
+
+    let out = run(&[
+        "hunt",
+        broken.to_str().unwrap(),
+        gz.to_str().unwrap(),
+        unknown.to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let (got, _) = alerts(&out);
+    // Every alert of the clean file is still found.
+    assert!(expected(&truth).is_subset(&got), "{stderr}");
+    assert!(stderr.contains("malformed_json"), "{stderr}");
+    assert!(stderr.contains("broken.jsonl:11"), "{stderr}");
+    assert!(stderr.contains("other_category"), "{stderr}");
+    assert!(
+        stderr.contains("cut.json.gz") && stderr.contains("gzip"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("notes.txt") && stderr.contains("unknown format"),
+        "{stderr}"
+    );
+
+    let strict = run(&[
+        "hunt",
+        broken.to_str().unwrap(),
+        "--strict",
+        "--quiet",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(strict.status.code(), Some(3));
+}
+
+#[test]
+fn exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = generate(dir.path(), "storage");
+    let p = path.to_str().unwrap();
+    let fired = run(&["hunt", p, "--fail-on-alert", "--quiet", "--format", "jsonl"]);
+    assert_eq!(fired.status.code(), Some(4));
+    let missing = run(&["hunt", "/nonexistent/logs", "--quiet"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/logs"));
+
+    let bad_rule = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad_rule,
+        "id: x1\nname: bad\nseverity: high\nversion: '1'\nkind: threshold\ndetection:\n  filter: { field: identity.upnn, equals: a }\n  window: { type: tumbling, size: 1m }\n  group_by: [identity.upn]\n  aggregates: { n: count }\n  condition: n >= 1\n",
+    )
+    .unwrap();
+    let out = run(&["hunt", p, "--rules", bad_rule.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yml:7"), "{err}");
+    assert!(err.contains("identity.upn"), "suggestion expected: {err}");
+    let validate = run(&["rules", "validate", bad_rule.to_str().unwrap()]);
+    assert_eq!(validate.status.code(), Some(2));
+}
+
+#[test]
+fn events_prints_the_dictionary() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("one.json");
+    std::fs::write(
+        &f,
+        r#"{ "time": "2025-06-30T17:33:25.0331812Z", "category": "AuditEvent", "operationName": "SecretGet", "resultType": "Success", "correlationId": "00000000-0000-0000-0000-000000000036", "callerIpAddress": "52.178.17.9", "identity": {"claim":{"oid":"00000000-0000-0000-0000-000000000037","appid":"00000000-0000-0000-0000-000000000038","appidacr":"1","idtyp":"app"}}, "properties": {"id":"https://acme-secrets-dev.vault.azure.net/secrets/jwt/6e62","clientInfo":"AZURECLI/2.74.0","httpStatusCode":200,"requestUri":"https://acme-secrets-dev.vault.azure.net/secrets/jwt/?api-version=7.4","tlsVersion":"TLS1_3"}, "resourceId": "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000009/RESOURCEGROUPS/SECRETS/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/ACME-SECRETS-DEV", "operationVersion": "7.4", "resultSignature": "OK", "durationMs": "41"}"#,
+    )
+    .unwrap();
+    let out = run(&["events", f.to_str().unwrap()]);
+    assert!(out.status.success());
+    let ev: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ev["time"], "2025-06-30T17:33:25.0331812Z");
+    assert_eq!(ev["operation"], "SecretGet");
+    assert_eq!(ev["identity.kind"], "service_principal");
+    assert_eq!(
+        ev["identity.app_id"],
+        "00000000-0000-0000-0000-000000000038"
+    );
+    assert_eq!(ev["vault.name"], "ACME-SECRETS-DEV");
+    assert_eq!(ev["http.status"], 200);
+    assert_eq!(ev["source"], format!("{}:1", f.display()));
+}
+
+#[test]
+fn rules_list_and_show() {
+    let out = run(&["rules", "list"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(SEED_RULE) && text.contains(SP_RULE), "{text}");
+    let show = run(&["rules", "show", SEED_RULE]);
+    let yaml = String::from_utf8_lossy(&show.stdout);
+    assert!(yaml.contains("CertificateIssuersList"), "{yaml}");
+}
