@@ -40,7 +40,8 @@ pub enum Scenario {
     /// 6 calls of a single operation in one minute: count reached, distinct operations not.
     NearMissSingleOp { at: Option<Timestamp> },
     /// `before` calls at hh:mm:50-59 and `after` calls at hh:(m+1):00-10: no tumbling
-    /// 1-minute window reaches the threshold, a 60-second sliding window does.
+    /// 1-minute window reaches the threshold, a 60-second sliding window does. `at` is the
+    /// minute boundary straddled (a time off a boundary means the next one).
     StraddleBurst {
         before: u32,
         after: u32,

@@ -200,6 +200,15 @@ impl Generator {
         self.world.ips.iter().map(|i| i.addr).collect()
     }
 
+    /// (caller address, time) of every Key Vault `AuditEvent` record, in time order: the
+    /// observations [`crate::ti_expected_matches`] takes.
+    pub fn key_vault_observations(&self) -> Vec<(IpAddr, Timestamp)> {
+        self.events()
+            .filter(|e| e.is_key_vault_audit())
+            .map(|e| (e.caller_ip(), e.time()))
+            .collect()
+    }
+
     /// All events (background and scenarios) in time order.
     pub fn events(&self) -> Events<'_> {
         let n_bg = self.world.background;

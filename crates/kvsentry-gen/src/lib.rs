@@ -258,6 +258,7 @@ fn write_blobs(gzip: bool, g: &Generator, dir: &Path) -> Result<Summary, GenErro
     let mut open: HashMap<(RecordKind, u32), (PathBuf, BlobOut)> = HashMap::new();
     let mut hour = i64::MIN;
     let mut files = Vec::new();
+    let mut created: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     let mut w = forms::FormWriter::new(FormKind::Storage, 1);
     let mut line = Vec::with_capacity(4096);
     let mut path_buf = Vec::with_capacity(256);
@@ -304,16 +305,20 @@ fn write_blobs(gzip: bool, g: &Generator, dir: &Path) -> Result<Summary, GenErro
             for part in rel.split('/').filter(|p| !p.is_empty()) {
                 path.push(part);
             }
-            // A blob is appended to when the same hour is written again (as Azure does).
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|source| GenError::File {
                     path: parent.to_path_buf(),
                     source,
                 })?;
             }
+            // A blob left by an earlier run is replaced; one reopened in this run (not
+            // expected, events come in time order) is appended to, as Azure appends.
+            let reopened = created.contains(&path);
             let file = std::fs::OpenOptions::new()
                 .create(true)
-                .append(true)
+                .write(true)
+                .append(reopened)
+                .truncate(!reopened)
                 .open(&path)
                 .map_err(|source| GenError::File {
                     path: path.clone(),
@@ -328,7 +333,7 @@ fn write_blobs(gzip: bool, g: &Generator, dir: &Path) -> Result<Summary, GenErro
             } else {
                 BlobOut::Plain(bw)
             };
-            if !files.contains(&path) {
+            if created.insert(path.clone()) {
                 files.push(path.clone());
             }
             slot.insert((path, out));

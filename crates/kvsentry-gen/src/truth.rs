@@ -36,7 +36,8 @@ pub struct TruthIdentity {
     pub principal: String,
 }
 
-/// Which rule variants must fire on the scenario.
+/// Which rule variants must fire on the scenario. Windows are per identity: the scenario's
+/// principal (UPN, else app id), which background traffic never uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectedAlert {
     /// Summary: `tumbling` (a `DATE_TRUNC(1 minute)` window qualifies, so a sliding window

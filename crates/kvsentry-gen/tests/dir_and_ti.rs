@@ -165,3 +165,20 @@ fn indicators_match_generated_callers_per_the_oracle() {
         assert_eq!(v["Type"], "ThreatIntelligenceIndicator");
     }
 }
+
+#[test]
+fn rewriting_a_directory_replaces_blobs() {
+    let dir = tmp("rewrite");
+    let c = cfg(800);
+    let a = write_dir("storage".parse().unwrap(), &c, &dir).unwrap();
+    let b = write_dir("storage".parse().unwrap(), &c, &dir).unwrap();
+    assert_eq!(a.files, b.files);
+    let lines: usize = b
+        .files
+        .iter()
+        .filter(|p| p.ends_with("PT1H.json"))
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
+    assert_eq!(lines as u64, b.records);
+    let _ = std::fs::remove_dir_all(&dir);
+}
