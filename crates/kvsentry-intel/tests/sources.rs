@@ -475,6 +475,25 @@ fn whole_directory_loads_every_file() {
         3 + 3 + 2 + 5 + 2 + 4 + 7 + 1 + 3 + 25 + 4 + 3 + 3 + 5
     );
     assert_eq!(set.len(), rep.records());
+    assert_eq!(rep.skipped_files, Vec::<PathBuf>::new());
+}
+
+#[test]
+fn directory_walk_leaves_non_feed_files_alone() {
+    let dir = std::env::temp_dir().join(format!("kvsentry-intel-walk-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("README.md"), "# Feeds\nThese, and more.\n").unwrap();
+    std::fs::write(
+        dir.join("sub/list.txt"),
+        "52.178.1.1\n52.178.1.2 # second\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join(".hidden.txt"), "52.178.1.3\n").unwrap();
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&dir, None, &mut set).unwrap();
+    assert_eq!(rep.records(), 2);
+    assert_eq!(rep.skipped_files, [dir.join("README.md")]);
+    assert_eq!(set.iter().nth(1).unwrap().tags, ["second"]);
 }
 
 #[test]

@@ -115,7 +115,16 @@ pub struct FileReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LoadReport {
     pub files: Vec<FileReport>,
+    /// Files met while walking a directory whose extension is not a feed's
+    /// ([`FEED_EXTENSIONS`]), left alone (a README next to the feeds must not fail the load).
+    pub skipped_files: Vec<PathBuf>,
 }
+
+/// Extensions loaded when walking a directory (files named explicitly load whatever their
+/// name).
+pub const FEED_EXTENSIONS: &[&str] = &[
+    "json", "jsonl", "ndjson", "csv", "tsv", "txt", "netset", "ipset", "lst", "list",
+];
 
 impl LoadReport {
     /// Indicator versions added by all files.
@@ -194,7 +203,15 @@ fn load_one(
             .collect();
         entries.sort();
         for e in entries {
-            load_one(&e, opts, set, report)?;
+            let feed_ext = e
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| FEED_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()));
+            if e.is_dir() || feed_ext {
+                load_one(&e, opts, set, report)?;
+            } else {
+                report.skipped_files.push(e);
+            }
         }
         return Ok(());
     }
