@@ -656,3 +656,60 @@ fn utf16_exports_from_powershell() {
     assert_eq!(got, want);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn several_search_responses_and_table_rows_as_json_lines() {
+    let dir = scratch("many");
+    let hit = |op: &str| {
+        format!(
+            "{{\"_index\":\"x\",\"_source\":{{\"@timestamp\":\"2024-05-01T10:00:00Z\",\"event.action\":\"{op}\",\"source.ip\":\"52.178.1.1\"}}}}"
+        )
+    };
+    let text = format!(
+        "{{\"took\":1,\"hits\":{{\"hits\":[{},{}]}}}}\n{{\"took\":2,\"hits\":{{\"hits\":[{}]}}}}\n",
+        hit("A"),
+        hit("B"),
+        hit("C")
+    );
+    let p = write(&dir, "responses.ndjson", text);
+    let r = read_path(&p, &ReadOptions::default());
+    r.result.unwrap();
+    assert_eq!(ops(&r.events), ["A", "B", "C"]);
+    assert_eq!(lines(&r.events), [1, 1, 2]);
+    assert_eq!(r.stats.forms[&LogFormat::Ecs].records, 3);
+
+    // The same responses pretty-printed one after another.
+    let pretty = format!(
+        "{{\n  \"hits\": {{\n    \"hits\": [\n      {}\n    ]\n  }}\n}}\n{{\n  \"hits\": {{\n    \"hits\": [\n      {}\n    ]\n  }}\n}}\n",
+        hit("A"),
+        hit("B")
+    );
+    let p = write(&dir, "responses.json", pretty);
+    let r = read_path(&p, &ReadOptions::default());
+    r.result.unwrap();
+    assert_eq!(ops(&r.events), ["A", "B"]);
+    assert_eq!(lines(&r.events), [4, 11]);
+
+    // AzureDiagnostics rows as JSON Lines, values typed or all strings.
+    let rows = "{\"TimeGenerated\":\"2024-01-01T00:00:00Z\",\"OperationName\":\"SecretGet\",\"CallerIPAddress\":\"52.178.1.2\",\"httpStatusCode_d\":403.0,\"DurationMs\":7,\"identity_claim_oid_g\":\"o-1\",\"Resource\":\"KV9\",\"ResourceGroup\":\"RG9\",\"SubscriptionId\":\"S9\",\"ResourceType\":\"VAULTS\"}\n\
+                {\"TimeGenerated\":\"2024-01-01T00:00:01Z\",\"OperationName\":\"SecretGet\",\"CallerIPAddress\":\"52.178.1.2\",\"httpStatusCode_d\":\"None\",\"DurationMs\":\"7\",\"identity_claim_oid_g\":\"None\",\"ResourceType\":\"MANAGEDHSMS\"}\n";
+    let p = write(&dir, "rows.jsonl", rows);
+    let r = read_path(&p, &ReadOptions::default());
+    r.result.unwrap();
+    assert_eq!(
+        r.stats.forms.keys().copied().collect::<Vec<_>>(),
+        [LogFormat::AzureDiagnostics]
+    );
+    assert_eq!(r.events.len(), 1);
+    let e = &r.events[0];
+    assert_eq!(e.http_status, Some(403));
+    assert_eq!(e.duration_ms, Some(7));
+    assert_eq!(e.identity.object_id.as_deref(), Some("o-1"));
+    assert_eq!(e.vault.name.as_deref(), Some("KV9"));
+    assert_eq!(e.vault.resource_group.as_deref(), Some("RG9"));
+    assert_eq!(e.vault.subscription_id.as_deref(), Some("S9"));
+    assert_eq!(e.vault.resource_type.as_deref(), Some("VAULTS"));
+    assert_eq!(e.vault.resource_id, None);
+    assert_eq!(r.stats.skipped(SkipReason::NotKeyVault), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
