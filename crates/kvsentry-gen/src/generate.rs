@@ -651,3 +651,72 @@ fn burst(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_is_sorted_complete_and_mixed() {
+        let cfg = GenConfig::default()
+            .events(20_000)
+            .with_standard_scenarios()
+            .mixed_records(true);
+        let g = Generator::new(&cfg).unwrap();
+        let evs: Vec<EventRef> = g.events().collect();
+        let injected: usize = g.ground_truth().iter().map(|t| t.events).sum();
+        assert_eq!(injected, 8 + 4 + 6 + 6 + 8 + 8 + 6);
+        assert_eq!(evs.len(), 20_000 + injected);
+        assert!(evs.windows(2).all(|w| w[0].ticks() <= w[1].ticks()));
+        let start = ticks_of(cfg.start);
+        let end = start + ticks_of_duration(&cfg);
+        assert!(evs.iter().all(|e| (start..end).contains(&e.ticks())));
+        let count = |k: RecordKind| evs.iter().filter(|e| e.record_kind() == k).count();
+        // 1 % mixed share: about 200 records, half HSM half policy.
+        assert!(
+            (60..=160).contains(&count(RecordKind::ManagedHsm)),
+            "{}",
+            count(RecordKind::ManagedHsm)
+        );
+        assert!((60..=160).contains(&count(RecordKind::OtherCategory)));
+        let failures = evs
+            .iter()
+            .filter(|e| e.http_status() >= 400 && e.operation() != "Authentication")
+            .count();
+        assert!((500..=1100).contains(&failures), "{failures}");
+        let unauth = evs
+            .iter()
+            .filter(|e| e.operation() == "Authentication")
+            .count();
+        assert!(unauth >= 400, "{unauth}");
+        assert!(
+            evs.iter()
+                .filter(|e| e.operation() == "Authentication")
+                .all(|e| e.ident().is_none())
+        );
+        // Busier in the afternoon than at night (the day/night rhythm).
+        let hour = |e: &EventRef| (e.ticks() - start) / (3600 * TICKS_PER_SEC);
+        let night = evs.iter().filter(|e| hour(e) == 1).count();
+        let day = evs.iter().filter(|e| hour(e) == 13).count();
+        assert!(day > 2 * night, "day {day} night {night}");
+        // SecretGet is the most common operation.
+        let mut by_op: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for e in &evs {
+            *by_op.entry(e.operation()).or_default() += 1;
+        }
+        let top = by_op.iter().max_by_key(|(_, n)| **n).unwrap();
+        assert_eq!(*top.0, "SecretGet");
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        let mut c = GenConfig::default();
+        c.users = 0;
+        c.service_principals = 0;
+        c.managed_identities = 0;
+        assert!(Generator::new(&c).is_err());
+        c.events = 0;
+        let g = Generator::new(&c).unwrap();
+        assert_eq!(g.events().count(), 0);
+    }
+}

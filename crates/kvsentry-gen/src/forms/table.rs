@@ -345,3 +345,54 @@ pub fn azkv_row(row: &mut Row, ev: &EventRef) -> bool {
     row.str(c("Type"), "AZKVAuditLogs");
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_render_as_json_and_csv() {
+        let mut row = Row::default();
+        row.reset(4);
+        row.str(0, "a,b");
+        row.raw(1, "12");
+        row.str(3, "line1\r\nsaid \"hi\"");
+        let mut j = Vec::new();
+        row.push_json(&mut j, &["A", "B", "C", "D"]);
+        assert_eq!(
+            String::from_utf8(j).unwrap(),
+            r#"{"A":"a,b","B":12,"D":"line1\r\nsaid \"hi\""}"#
+        );
+        let mut c = Vec::new();
+        row.push_csv(&mut c);
+        assert_eq!(
+            String::from_utf8(c).unwrap(),
+            "\"a,b\",12,,\"line1\r\nsaid \"\"hi\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn every_claim_column_exists() {
+        use crate::render::Claim::*;
+        for c in [
+            Oid,
+            AppId,
+            AppIdAcr,
+            Scp,
+            Upn,
+            IpAddr,
+            UniqueName,
+            Amr,
+            IdTyp,
+            XmsMirid,
+            XmsAzNwperimid,
+            Iss,
+            LongObjectId,
+            LongUpn,
+            LongName,
+        ] {
+            let name = c.diag_column().unwrap();
+            assert!(DIAG_COLUMNS.contains(&name), "{name}");
+        }
+    }
+}
