@@ -710,10 +710,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_configs() {
-        let mut c = GenConfig::default();
-        c.users = 0;
-        c.service_principals = 0;
-        c.managed_identities = 0;
+        let mut c = GenConfig {
+            users: 0,
+            service_principals: 0,
+            managed_identities: 0,
+            ..GenConfig::default()
+        };
         assert!(Generator::new(&c).is_err());
         c.events = 0;
         let g = Generator::new(&c).unwrap();
