@@ -406,6 +406,12 @@ fn feodo_text_and_csv() {
         nets(&set),
         ["192.9.135.73/32", "85.239.243.155/32", "172.233.221.61/32"]
     );
+    // `# END 3 entries` on the last line, without newline, is a comment, not a row.
+    assert!(
+        rep.files[0].skipped.is_empty(),
+        "{:?}",
+        rep.files[0].skipped
+    );
     let i = by_id(&set, "feodo_ipblocklist.csv:192.9.135.73");
     assert_eq!(i.valid_from, Some(ts("2023-05-23T17:51:44Z")));
     assert_eq!(i.tags, ["Pikabot"]);
@@ -457,6 +463,7 @@ fn whole_directory_loads_every_file() {
         ("generic_ips.csv", TiFormat::Csv),
         ("misp_export.csv", TiFormat::Misp),
         ("misp_feed", TiFormat::Misp),
+        ("opencti_indicator.json", TiFormat::Stix),
         ("opencti_indicators.csv", TiFormat::Csv),
         ("sentinel_portal_brisbane.csv", TiFormat::Sentinel),
         ("sentinel_semantics.json", TiFormat::Sentinel),
@@ -472,7 +479,7 @@ fn whole_directory_loads_every_file() {
     assert_eq!(formats, expect);
     assert_eq!(
         rep.records(),
-        3 + 3 + 2 + 5 + 2 + 4 + 7 + 1 + 3 + 25 + 4 + 3 + 3 + 5
+        3 + 3 + 2 + 5 + 2 + 4 + 7 + 1 + 1 + 3 + 25 + 4 + 3 + 3 + 5
     );
     assert_eq!(set.len(), rep.records());
     assert_eq!(rep.skipped_files, Vec::<PathBuf>::new());
@@ -489,10 +496,20 @@ fn directory_walk_leaves_non_feed_files_alone() {
     )
     .unwrap();
     std::fs::write(dir.join(".hidden.txt"), "52.178.1.3\n").unwrap();
+    std::fs::write(dir.join("other.json"), "{\"hello\": 1}").unwrap();
     let mut set = IndicatorSet::new();
     let rep = load_path(&dir, None, &mut set).unwrap();
     assert_eq!(rep.records(), 2);
     assert_eq!(rep.skipped_files, [dir.join("README.md")]);
+    assert_eq!(rep.failed_files.len(), 1);
+    assert_eq!(rep.failed_files[0].path, dir.join("other.json"));
+    assert!(
+        rep.failed_files[0]
+            .error
+            .contains("cannot tell the threat-intel format")
+    );
+    // Named explicitly, the same file is an error.
+    assert!(load_path(dir.join("other.json"), None, &mut IndicatorSet::new()).is_err());
     assert_eq!(set.iter().nth(1).unwrap().tags, ["second"]);
 }
 
@@ -529,6 +546,18 @@ fn opencti_csv_export_via_pattern_column() {
     assert_eq!(i.confidence, Some(15));
     assert_eq!(i.description.as_deref(), Some("CC=US ASN=AS399629 BLNWX"));
     assert!(!i.revoked);
+}
+
+#[test]
+fn opencti_json_entity_via_kvsentry_stix() {
+    let mut set = IndicatorSet::new();
+    let rep = load_path(fixture("opencti_indicator.json"), None, &mut set).unwrap();
+    assert_eq!(rep.files[0].format, TiFormat::Stix);
+    let i = by_id(&set, "indicator--0071d619-cef4-558a-b940-67a2958fd202");
+    assert_eq!(i.network.to_string(), "193.149.176.157/32");
+    assert_eq!(i.expiration, Some(ts("2023-04-02T20:47:35Z")));
+    assert_eq!(i.version_time, ts("2023-03-03T21:13:03.515Z"));
+    assert_eq!(i.confidence, Some(15));
 }
 
 #[test]

@@ -38,6 +38,14 @@ pub(crate) fn load(
     ctx: &mut Ctx<'_>,
     set: &mut IndicatorSet,
 ) -> Result<(), IntelError> {
+    // The csv reader takes a `#` comment on a last line without newline for a record.
+    let owned;
+    let text = if text.ends_with('\n') {
+        text
+    } else {
+        owned = format!("{text}\n");
+        owned.as_str()
+    };
     let table = CsvTable::new(text, ctx, b'#')?;
     let ip_idx = match &ctx.opts.ip_column {
         Some(name) => table.find(name),

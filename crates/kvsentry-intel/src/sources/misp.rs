@@ -263,6 +263,14 @@ fn problem_at(ctx: &mut Ctx<'_>, set: &mut IndicatorSet, origin: &str, reason: &
 }
 
 fn load_csv(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(), IntelError> {
+    // The csv reader takes a `#` comment on a last line without newline for a record.
+    let owned;
+    let text = if text.ends_with('\n') {
+        text
+    } else {
+        owned = format!("{text}\n");
+        owned.as_str()
+    };
     let table = CsvTable::new(text, ctx, b'#')?;
     let (Some(ti), Some(vi)) = (table.find("type"), table.find("value")) else {
         return Err(IntelError::Format {

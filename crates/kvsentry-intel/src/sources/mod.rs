@@ -118,6 +118,17 @@ pub struct LoadReport {
     /// Files met while walking a directory whose extension is not a feed's
     /// ([`FEED_EXTENSIONS`]), left alone (a README next to the feeds must not fail the load).
     pub skipped_files: Vec<PathBuf>,
+    /// Files met while walking a directory that could not be loaded (format not recognised,
+    /// CSV without IP column, ...), with the error. A file named explicitly fails the load
+    /// instead.
+    pub failed_files: Vec<FailedFile>,
+}
+
+/// A file of a directory walk that could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedFile {
+    pub path: PathBuf,
+    pub error: String,
 }
 
 /// Extensions loaded when walking a directory (files named explicitly load whatever their
@@ -169,12 +180,31 @@ pub fn load_paths<P: AsRef<Path>>(
 ) -> Result<LoadReport, IntelError> {
     let mut report = LoadReport::default();
     for p in paths {
-        load_one(p.as_ref(), opts, set, &mut report)?;
+        load_one(p.as_ref(), opts, set, &mut report, true)?;
     }
     Ok(report)
 }
 
 fn load_one(
+    path: &Path,
+    opts: &LoadOptions,
+    set: &mut IndicatorSet,
+    report: &mut LoadReport,
+    explicit: bool,
+) -> Result<(), IntelError> {
+    match load_one_inner(path, opts, set, report) {
+        Err(e) if !explicit => {
+            report.failed_files.push(FailedFile {
+                path: path.to_path_buf(),
+                error: e.to_string(),
+            });
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn load_one_inner(
     path: &Path,
     opts: &LoadOptions,
     set: &mut IndicatorSet,
@@ -208,7 +238,7 @@ fn load_one(
                 .and_then(|x| x.to_str())
                 .is_some_and(|x| FEED_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()));
             if e.is_dir() || feed_ext {
-                load_one(&e, opts, set, report)?;
+                load_one(&e, opts, set, report, false)?;
             } else {
                 report.skipped_files.push(e);
             }
@@ -335,7 +365,9 @@ fn json_kind(v: &Value) -> Option<TiFormat> {
             if o.contains_key("cidr") || o.contains_key("ip") {
                 return Some(TiFormat::Text);
             }
-            if o.get("type").and_then(Value::as_str) == Some("indicator") {
+            if o.get("type").and_then(Value::as_str) == Some("indicator")
+                || (o.contains_key("pattern") && o.contains_key("pattern_type"))
+            {
                 return Some(TiFormat::Stix);
             }
             None

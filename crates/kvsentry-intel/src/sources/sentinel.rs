@@ -33,6 +33,14 @@ pub(crate) fn load(
         }
         return Ok(());
     }
+    // The csv reader takes a `#` comment on a last line without newline for a record.
+    let owned;
+    let text = if text.ends_with('\n') {
+        text
+    } else {
+        owned = format!("{text}\n");
+        owned.as_str()
+    };
     let table = CsvTable::new(text, ctx, b'#')?;
     let mut rdr = table.reader(text);
     let mut rec = csv::StringRecord::new();

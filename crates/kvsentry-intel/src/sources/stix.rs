@@ -1,7 +1,8 @@
 //! STIX 2.1 bundles (and object lists, single objects, TAXII envelopes) through
 //! `kvsentry-stix`, and the conversion of its [`StixIndicator`] into [`Indicator`]s.
 
-use kvsentry_stix::{IpNet, StixIndicator, parse_bundle};
+use kvsentry_stix::{IpNet, StixIndicator, parse_bundle, parse_objects};
+use serde_json::Value;
 
 use super::Ctx;
 use crate::error::IntelError;
@@ -69,15 +70,50 @@ impl Indicator {
     }
 }
 
+/// OpenCTI exports indicator entities without the STIX `type` (an object, or an array of
+/// them, with `standard_id`, `pattern`, `pattern_type`): give them `type: indicator` and their
+/// STIX id so kvsentry-stix reads them. `None` when the text is not such an export.
+fn opencti_entities(text: &str) -> Option<Vec<Value>> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let items = match v {
+        Value::Array(a) => a,
+        o @ Value::Object(_) => vec![o],
+        _ => return None,
+    };
+    let is_entity = |o: &Value| {
+        o.get("type").is_none() && o.get("pattern").is_some() && o.get("pattern_type").is_some()
+    };
+    if items.is_empty() || !items.iter().all(is_entity) {
+        return None;
+    }
+    Some(
+        items
+            .into_iter()
+            .map(|mut o| {
+                if let Some(m) = o.as_object_mut() {
+                    m.insert("type".into(), Value::String("indicator".into()));
+                    if let Some(id) = m.get("standard_id").cloned() {
+                        m.insert("id".into(), id);
+                    }
+                }
+                o
+            })
+            .collect(),
+    )
+}
+
 pub(crate) fn load(
     text: &str,
     ctx: &mut Ctx<'_>,
     set: &mut IndicatorSet,
 ) -> Result<(), IntelError> {
-    let loaded = parse_bundle(text).map_err(|e| IntelError::Format {
-        path: ctx.path().to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let loaded = match opencti_entities(text) {
+        Some(objects) => parse_objects(objects),
+        None => parse_bundle(text).map_err(|e| IntelError::Format {
+            path: ctx.path().to_path_buf(),
+            message: e.to_string(),
+        })?,
+    };
     let source = ctx.file_name();
     for p in &loaded.problems {
         let reason = format!("STIX {}", p.reason.as_str());
