@@ -75,9 +75,18 @@ impl HuntReport {
         self.alerts_per_rule.values().sum()
     }
 
-    /// Records skipped plus files that failed: what `--strict` refuses.
+    /// Records skipped because they were damaged (not those filtered out as other categories
+    /// or Managed HSM, which a Storage container holds by design) plus files that failed:
+    /// what `--strict` refuses.
     pub fn problems(&self) -> u64 {
-        self.read.skipped_total() + self.file_errors.len() as u64
+        let damaged: u64 = self
+            .read
+            .skipped
+            .iter()
+            .filter(|(r, _)| is_damage(**r))
+            .map(|(_, n)| n)
+            .sum();
+        damaged + self.file_errors.len() as u64
     }
 }
 
@@ -89,6 +98,13 @@ pub enum HuntError {
     Engine(#[from] kvsentry_engine::EngineError),
     #[error("cannot write alerts: {0}")]
     Output(#[from] std::io::Error),
+}
+
+/// True for skip reasons that mean damaged input, false for records filtered out because they
+/// are not Key Vault audit events.
+pub fn is_damage(reason: kvsentry_ingest::SkipReason) -> bool {
+    use kvsentry_ingest::SkipReason as R;
+    !matches!(reason, R::OtherCategory | R::NotKeyVault)
 }
 
 /// A prepared hunt: inputs discovered, rules compiled.

@@ -15,9 +15,11 @@
 
 pub mod hunt;
 pub mod pipeline;
+pub mod ti;
 
 pub use kvsentry_engine as engine;
 pub use kvsentry_ingest as ingest;
+pub use kvsentry_intel as intel;
 pub use kvsentry_model as model;
 pub use kvsentry_output as output;
 pub use kvsentry_rules as rules;

@@ -34,6 +34,85 @@ pub enum Command {
     Rules(RulesCommand),
     /// Generate realistic, seeded Key Vault logs (with injected attacks) in any form.
     Gen(GenArgs),
+    /// Threat intelligence: load, inspect, check an IP, sync from TAXII.
+    Ti(TiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TiArgs {
+    #[command(subcommand)]
+    pub command: TiCommand,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TiSource {
+    /// Indicator files or directories (Sentinel exports, STIX bundles, MISP feeds, IP lists,
+    /// CSV, or a store written by `ti sync`).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<std::path::PathBuf>,
+    /// Force the indicator format: sentinel, sentinel-stix, stix, misp, text, csv.
+    #[arg(long, value_name = "FORMAT")]
+    pub ti_format: Option<String>,
+    /// CSV: the column holding the IP.
+    #[arg(long, value_name = "COLUMN")]
+    pub ti_ip_column: Option<String>,
+    /// Select as one run of the Sentinel rule at this time would (default: retro-hunt).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Reproduce Sentinel's selection to the letter (drops IPv6 and CIDRs, ...).
+    #[arg(long)]
+    pub compat: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TiCommand {
+    /// What was loaded, and how many indicators were excluded and why.
+    Stats(TiSource),
+    /// The selected indicators as JSON lines.
+    List {
+        #[command(flatten)]
+        source: TiSource,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Which selected indicators cover an IP.
+    Check {
+        /// The address to look up.
+        ip: String,
+        #[command(flatten)]
+        source: TiSource,
+        /// Also say whether an event at this time would match (before the expiration).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Fetch a TAXII 2.1 collection into a local store (only what was added since last time).
+    Sync {
+        /// The TAXII server (discovery at `<URL>/taxii2/`).
+        #[arg(long, value_name = "URL")]
+        taxii: String,
+        /// The collection id.
+        #[arg(long, value_name = "ID")]
+        collection: String,
+        /// The local store directory (hunt with `--ti DIR`).
+        #[arg(long, value_name = "DIR", default_value = "ti-store")]
+        store: std::path::PathBuf,
+        /// The API root URL (default: the server's default API root).
+        #[arg(long, value_name = "URL")]
+        api_root: Option<String>,
+        /// Basic auth user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Basic auth password (or set it in KVSENTRY_TAXII_PASSWORD).
+        #[arg(long, env = "KVSENTRY_TAXII_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Bearer token (or KVSENTRY_TAXII_TOKEN).
+        #[arg(long, env = "KVSENTRY_TAXII_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Objects per page.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
 }
 
 #[derive(Debug, Args)]

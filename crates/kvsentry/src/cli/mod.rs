@@ -6,6 +6,7 @@ mod gen_cmd;
 mod hunt_cmd;
 mod rules_cmd;
 mod summary;
+mod ti_cmd;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -47,6 +48,7 @@ impl Exit {
             || err.downcast_ref::<kvsentry_rules::RuleErrors>().is_some()
             || err.downcast_ref::<kvsentry_engine::EngineError>().is_some()
             || err.downcast_ref::<kvsentry_ingest::IngestError>().is_some()
+            || err.downcast_ref::<kvsentry::ti::TiError>().is_some()
         {
             Exit::Usage
         } else if let Some(h) = err.downcast_ref::<kvsentry::hunt::HuntError>() {
@@ -66,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Events(a) => events::run(a),
         Command::Rules(c) => rules_cmd::run(c),
         Command::Gen(a) => gen_cmd::run(a),
+        Command::Ti(a) => ti_cmd::run(a),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The human summary on stderr after a hunt, and `--explain` output.
 
-use kvsentry::hunt::HuntReport;
+use kvsentry::hunt::{HuntReport, is_damage};
 
 pub fn print_hunt(r: &HuntReport) {
     let secs = r.elapsed.as_secs_f64().max(1e-9);
@@ -27,16 +27,38 @@ pub fn print_hunt(r: &HuntReport) {
             s.events
         );
     }
-    if r.read.skipped_total() > 0 {
-        eprintln!("skipped {} record(s):", r.read.skipped_total());
-        for (reason, n) in &r.read.skipped {
-            eprintln!("  {reason:<18} {n}");
+    let (mut damaged, mut filtered) = (Vec::new(), Vec::new());
+    for (reason, n) in &r.read.skipped {
+        if is_damage(*reason) {
+            damaged.push((reason, n))
+        } else {
+            filtered.push((reason, n))
         }
-        for n in &r.read.notes {
+    }
+    if !filtered.is_empty() {
+        let parts: Vec<String> = filtered.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        eprintln!(
+            "filtered out (not Key Vault audit events): {}",
+            parts.join(", ")
+        );
+    }
+    if !damaged.is_empty() {
+        let total: u64 = damaged.iter().map(|(_, n)| **n).sum();
+        eprintln!("skipped {total} damaged record(s):");
+        for (reason, n) in &damaged {
+            eprintln!("  {:<18} {n}", reason.as_str());
+        }
+        let notes: Vec<_> = r
+            .read
+            .notes
+            .iter()
+            .filter(|n| is_damage(n.reason))
+            .collect();
+        for n in &notes {
             eprintln!("  {}:{}: {}: {}", n.file, n.line, n.reason, n.detail);
         }
-        if r.read.skipped_total() > r.read.notes.len() as u64 {
-            eprintln!("  (first {} shown)", r.read.notes.len());
+        if total > notes.len() as u64 {
+            eprintln!("  (first {} shown)", notes.len());
         }
     }
     if r.read.invalid_caller_ip > 0 {
