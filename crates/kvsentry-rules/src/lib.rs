@@ -31,6 +31,7 @@ pub mod condition;
 pub mod duration;
 pub mod error;
 pub mod filter;
+pub mod indicator;
 pub mod threshold;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,7 @@ pub use condition::{ClauseOutcome, CmpOp, CondExpr, Condition, Operand};
 pub use duration::Dur;
 pub use error::{RuleError, RuleErrors};
 pub use filter::{Cidr, CompiledFilter, FieldName, Filter, RawExpr};
+pub use indicator::{IndicatorMatchDetection, IndicatorType, MatchSpec, Trigger, TriggerOp};
 pub use threshold::{
     Aggregate, Aggregates, EntityMapping, ThresholdDetection, WindowSpec, WindowType,
 };
@@ -80,6 +82,9 @@ impl Severity {
 pub enum RuleKind {
     /// Count events per group in a time window and alert on a condition over aggregates.
     Threshold,
+    /// Match an event field against threat-intelligence indicators (one alert per indicator
+    /// and matched value, keeping the latest event).
+    IndicatorMatch,
 }
 
 /// The kind-specific body of a rule.
@@ -87,12 +92,14 @@ pub enum RuleKind {
 #[serde(untagged)]
 pub enum Detection {
     Threshold(ThresholdDetection),
+    IndicatorMatch(IndicatorMatchDetection),
 }
 
 impl Detection {
     pub fn kind(&self) -> RuleKind {
         match self {
             Detection::Threshold(_) => RuleKind::Threshold,
+            Detection::IndicatorMatch(_) => RuleKind::IndicatorMatch,
         }
     }
 
@@ -100,6 +107,7 @@ impl Detection {
     fn read<'de, A: MapAccess<'de>>(kind: RuleKind, map: &mut A) -> Result<Detection, A::Error> {
         Ok(match kind {
             RuleKind::Threshold => Detection::Threshold(map.next_value()?),
+            RuleKind::IndicatorMatch => Detection::IndicatorMatch(map.next_value()?),
         })
     }
 
@@ -107,6 +115,7 @@ impl Detection {
     fn from_value(kind: RuleKind, v: yaml_serde::Value) -> Result<Detection, yaml_serde::Error> {
         Ok(match kind {
             RuleKind::Threshold => Detection::Threshold(yaml_serde::from_value(v)?),
+            RuleKind::IndicatorMatch => Detection::IndicatorMatch(yaml_serde::from_value(v)?),
         })
     }
 }
@@ -173,6 +182,14 @@ impl Rule {
     pub fn threshold(&self) -> Option<&ThresholdDetection> {
         match &self.detection {
             Detection::Threshold(t) => Some(t),
+            Detection::IndicatorMatch(_) => None,
+        }
+    }
+
+    pub fn indicator_match(&self) -> Option<&IndicatorMatchDetection> {
+        match &self.detection {
+            Detection::IndicatorMatch(m) => Some(m),
+            Detection::Threshold(_) => None,
         }
     }
 }
@@ -332,7 +349,9 @@ impl<'de> Deserialize<'de> for Rule {
                 }
                 let id = id.ok_or_else(|| de::Error::missing_field("id"))?;
                 let kind = kind.ok_or_else(|| {
-                    de::Error::custom(format!("rule `{id}`: missing field `kind` (threshold)"))
+                    de::Error::custom(format!(
+                        "rule `{id}`: missing field `kind` (threshold or indicator_match)"
+                    ))
                 })?;
                 let detection = match (detection, buffered) {
                     (Some(d), _) => d,
@@ -530,6 +549,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "excessive-keyvault-retrieval-app.yml",
         include_str!("../rules/excessive-keyvault-retrieval-app.yml"),
     ),
+    (
+        "ti-ip-keyvault.yml",
+        include_str!("../rules/ti-ip-keyvault.yml"),
+    ),
 ];
 
 impl RuleSet {
@@ -700,6 +723,20 @@ impl RuleSet {
                 if t.evidence == 0 {
                     w.push(format!(
                         "{}: rule `{}` keeps no evidence (evidence: 0)",
+                        r.meta.origin, r.meta.id
+                    ));
+                }
+            }
+            if let Some(m) = r.indicator_match() {
+                if !m.trigger.fires(1) && !m.trigger.fires(u64::MAX) {
+                    w.push(format!(
+                        "{}: rule `{}`: its trigger ({:?} {}) never fires on a run with results",
+                        r.meta.origin, r.meta.id, m.trigger.operator, m.trigger.threshold
+                    ));
+                }
+                if m.filter.is_none() {
+                    w.push(format!(
+                        "{}: rule `{}` has no filter: every event is matched against the indicators",
                         r.meta.origin, r.meta.id
                     ));
                 }
