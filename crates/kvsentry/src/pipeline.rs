@@ -243,7 +243,11 @@ fn process<P>(
     };
     match work {
         Work::Lines(c) => {
-            let text = String::from_utf8_lossy(&c.bytes);
+            // `from_utf8` has a fast ASCII path; the lossy scan only runs on invalid input.
+            let text = match std::str::from_utf8(&c.bytes) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => String::from_utf8_lossy(&c.bytes),
+            };
             stats.bytes += c.bytes.len() as u64;
             kvsentry_ingest::parse_lines(
                 c.format,

@@ -267,4 +267,21 @@ pub struct GenArgs {
     /// Write the ground truth of what was injected (JSON) here.
     #[arg(long, value_name = "FILE")]
     pub ground_truth: Option<PathBuf>,
+    /// Also write this many Sentinel `ThreatIntelligenceIndicator` export rows (IP indicators,
+    /// several versions per id, some inactive, expired or private) to --indicators-output.
+    #[arg(long, value_name = "N", requires = "indicators_output")]
+    pub indicators: Option<usize>,
+    /// Where to write the indicators: `.csv` as the portal exports them, else JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub indicators_output: Option<PathBuf>,
+    /// Share of indicators whose IP is a caller in the generated logs.
+    #[arg(long, default_value_t = 0.05)]
+    pub match_share: f64,
+    /// Evaluation time the indicators are made for (default: the end of the log span); also
+    /// the `--as-of` time of the expected TI matches.
+    #[arg(long, value_name = "TIME")]
+    pub ti_at: Option<String>,
+    /// Write the (indicator id, IP) pairs a Sentinel run at --ti-at must alert on (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub ti_truth: Option<PathBuf>,
 }
