@@ -34,12 +34,20 @@
 //! without a UPN form one group under a rule grouped by UPN. Rules decide whether such a
 //! group may alert (the seed rule's `actor_unique_count == 1` makes it never alert).
 //!
+//! ## Indicator matches
+//! `kind: indicator_match` rules (see [`indicator`] for the step-by-step mapping to
+//! Sentinel's KQL) select their indicators from [`EngineOptions::intel`] at [`Engine::new`]
+//! ([`EngineOptions::ti_mode`]), match in the stateless stage, keep the latest event per
+//! (indicator, address) and emit at [`Engine::finish`]: a hunt is one scheduled run.
+//! Without intel such a rule has no indicators (said in [`IndicatorRuleStats::note`]).
+//!
 //! ## Suppression
 //! At most one alert per group per suppression period: a group that alerted for a window
 //! ending at `e` does not alert again for windows starting before `e + suppression`
 //! (with the default 0, one alert per window).
 
 mod acc;
+pub mod indicator;
 mod plan;
 mod window;
 
@@ -48,10 +56,12 @@ use std::sync::Arc;
 
 use jiff::SignedDuration;
 use kvsentry_model::{Alert, AuditEvent, Origin, TimeWindow};
-use kvsentry_rules::{ClauseOutcome, RuleSet};
+use kvsentry_rules::{ClauseOutcome, RuleKind, RuleSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use crate::indicator::{IndicatorRuleStats, TiMode};
+use crate::indicator::{SelectionCache, TiOutcome, TiRow, TiRule, TiState, WHY_COUNT};
 use crate::plan::{CompiledRule, Row, nanos};
 use crate::window::{Ctx, Emitted, RuleState};
 
@@ -80,6 +90,11 @@ pub struct EngineOptions {
     pub explain: Option<String>,
     /// Names evidence sources; `None` leaves `EvidenceRef::source` empty.
     pub evidence_source: Option<EvidenceSource>,
+    /// Threat intelligence for `indicator_match` rules; `None`: those rules have no
+    /// indicators (they run and cannot alert; their stats say so).
+    pub intel: Option<Arc<kvsentry_intel::IndicatorSet>>,
+    /// Which indicators `indicator_match` rules select (default: retro hunting).
+    pub ti_mode: TiMode,
 }
 
 impl Default for EngineOptions {
@@ -88,6 +103,8 @@ impl Default for EngineOptions {
             max_lateness: SignedDuration::from_hours(1),
             explain: None,
             evidence_source: None,
+            intel: None,
+            ti_mode: TiMode::default(),
         }
     }
 }
@@ -98,6 +115,8 @@ impl fmt::Debug for EngineOptions {
             .field("max_lateness", &self.max_lateness)
             .field("explain", &self.explain)
             .field("evidence_source", &self.evidence_source.is_some())
+            .field("intel", &self.intel.as_ref().map(|s| s.len()))
+            .field("ti_mode", &self.ti_mode)
             .finish()
     }
 }
@@ -116,7 +135,8 @@ pub enum EngineError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RuleStats {
     pub rule_id: String,
-    /// Events that passed the filter.
+    /// Events that passed the filter (indicator_match rules: and carried an address; counted
+    /// for the first 64 indicator_match rules of a run).
     pub events_matched: u64,
     pub alerts: u64,
     /// Windows whose condition held but which were suppressed.
@@ -129,6 +149,9 @@ pub struct RuleStats {
     pub max_buffered: u64,
     /// Most rows held in one sliding group's span.
     pub max_window_rows: u64,
+    /// For indicator_match rules: the selection (mode, what was excluded and why) and matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indicator: Option<IndicatorRuleStats>,
 }
 
 /// Counters of a run, showing that memory stays bounded.
@@ -212,44 +235,115 @@ impl fmt::Display for Explanation {
 pub struct Prepared {
     time: i64,
     rows: Vec<(usize, Row)>,
-    /// For the explained rule: the top-level filter clause that rejected the event.
+    /// Indicator matches, one entry per indicator_match rule the event matched.
+    ti: Vec<TiRow>,
+    /// Bit `n`: the event passed the filter of the `n`-th indicator_match rule and carried
+    /// an address (counts without allocating).
+    ti_passed: u64,
+    /// For the explained rule: the top-level filter clause that rejected the event (for an
+    /// indicator_match rule, then the reasons it did not match, see `indicator::WHY_*`).
     explain_reject: Option<usize>,
 }
 
 impl Prepared {
-    /// True when the event passed no rule's filter.
+    /// True when the event contributes nothing to any rule (passed no threshold rule's
+    /// filter, matched no indicator).
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows.is_empty() && self.ti.is_empty()
     }
 
-    /// Number of rules whose filter the event passed.
+    /// Number of rules the event contributes to.
     pub fn matched_rules(&self) -> usize {
-        self.rows.len()
+        self.rows.len() + self.ti.len()
+    }
+}
+
+/// A compiled rule of any kind.
+#[derive(Debug)]
+pub(crate) enum Compiled {
+    Threshold(CompiledRule),
+    Indicator(TiRule),
+}
+
+impl Compiled {
+    fn id(&self) -> &str {
+        match self {
+            Compiled::Threshold(r) => &r.id,
+            Compiled::Indicator(r) => &r.id,
+        }
+    }
+
+    /// Entries of `explain_rejections` for this rule.
+    fn n_reasons(&self) -> usize {
+        match self {
+            Compiled::Threshold(r) => match &r.filter {
+                kvsentry_rules::CompiledFilter::All(v) => v.len(),
+                _ => 1,
+            },
+            Compiled::Indicator(r) => r.n_clauses() + WHY_COUNT,
+        }
+    }
+
+    fn reason_text(&self, i: usize) -> String {
+        match self {
+            Compiled::Threshold(r) => r.filter_source.clause_text(i),
+            Compiled::Indicator(r) => r.reason_text(i),
+        }
     }
 }
 
 /// The stateless stage: compiled rules. `Send + Sync`; share it across reader threads.
 #[derive(Debug)]
 pub struct Preparer {
-    rules: Vec<CompiledRule>,
+    rules: Vec<Compiled>,
     explain: Option<usize>,
 }
 
 impl Preparer {
-    /// Runs the filters on one event.
+    /// Runs the filters on one event, and the indicator lookups of indicator_match rules.
     pub fn prepare(&self, ev: &AuditEvent<'_>) -> Prepared {
         let mut rows = Vec::new();
+        let mut ti = Vec::new();
+        let mut ti_passed = 0u64;
         let mut explain_reject = None;
         for (i, r) in self.rules.iter().enumerate() {
-            if r.filter.matches(ev) {
-                rows.push((i, r.row(ev)));
-            } else if self.explain == Some(i) {
-                explain_reject = r.filter.first_failing(ev);
+            let explained = self.explain == Some(i);
+            match r {
+                Compiled::Threshold(r) => {
+                    if r.filter.matches(ev) {
+                        rows.push((i, r.row(ev)));
+                    } else if explained {
+                        explain_reject = r.filter.first_failing(ev);
+                    }
+                }
+                Compiled::Indicator(r) => {
+                    let outcome = r.prepare(ev, i, explained);
+                    if !matches!(outcome, TiOutcome::Filtered(_)) {
+                        if let Some(b) = r.bit {
+                            ti_passed |= 1 << b;
+                        }
+                    }
+                    match outcome {
+                        TiOutcome::Filtered(c) => {
+                            if c.is_some() {
+                                explain_reject = c;
+                            }
+                        }
+                        TiOutcome::NoMatch(why) => {
+                            if let Some(w) = why {
+                                explain_reject = Some(r.n_clauses() + w);
+                            }
+                        }
+                        TiOutcome::Matched(row) => ti.push(row),
+                    }
+                }
             }
         }
         Prepared {
             time: nanos(ev.time),
             rows,
+            ti,
+            ti_passed,
             explain_reject,
         }
     }
@@ -258,7 +352,10 @@ impl Preparer {
 /// The engine: compiled rules plus their window state.
 pub struct Engine {
     prep: Arc<Preparer>,
-    states: Vec<RuleState>,
+    /// Window state per rule (`None` for indicator_match rules).
+    states: Vec<Option<RuleState>>,
+    /// Pair state per rule (`None` for threshold rules).
+    ti_states: Vec<Option<TiState>>,
     lateness: i64,
     max_seen: Option<i64>,
     watermark: Option<i64>,
@@ -281,27 +378,57 @@ impl Engine {
             )));
         }
         let mut compiled = Vec::new();
+        let mut cache = SelectionCache::default();
+        let mut ordinal = 0;
         for r in rules.enabled() {
-            compiled.push(
-                CompiledRule::new(r)
-                    .ok_or_else(|| EngineError::UnsupportedRule(r.meta.id.clone()))?,
-            );
+            let c = match r.detection.kind() {
+                RuleKind::Threshold => CompiledRule::new(r).map(Compiled::Threshold),
+                RuleKind::IndicatorMatch => {
+                    ordinal += 1;
+                    TiRule::new(
+                        r,
+                        opts.intel.as_deref(),
+                        opts.ti_mode,
+                        &mut cache,
+                        ordinal - 1,
+                    )
+                    .map(Compiled::Indicator)
+                }
+            };
+            compiled.push(c.ok_or_else(|| EngineError::UnsupportedRule(r.meta.id.clone()))?);
         }
         let explain = match &opts.explain {
             None => None,
             Some(id) => Some(
                 compiled
                     .iter()
-                    .position(|r| r.id == *id)
+                    .position(|r| r.id() == id.as_str())
                     .ok_or_else(|| EngineError::UnknownExplainRule(id.clone()))?,
             ),
         };
-        let states = compiled.iter().map(RuleState::new).collect();
+        let states = compiled
+            .iter()
+            .map(|r| match r {
+                Compiled::Threshold(r) => Some(RuleState::new(r)),
+                Compiled::Indicator(_) => None,
+            })
+            .collect();
+        let ti_states = compiled
+            .iter()
+            .map(|r| match r {
+                Compiled::Threshold(_) => None,
+                Compiled::Indicator(_) => Some(TiState::default()),
+            })
+            .collect();
         let stats = EngineStats {
             rules: compiled
                 .iter()
                 .map(|r| RuleStats {
-                    rule_id: r.id.clone(),
+                    rule_id: r.id().to_string(),
+                    indicator: match r {
+                        Compiled::Indicator(t) => Some(t.initial_stats(opts.ti_mode)),
+                        Compiled::Threshold(_) => None,
+                    },
                     ..RuleStats::default()
                 })
                 .collect(),
@@ -309,10 +436,7 @@ impl Engine {
         };
         let n_clauses = explain
             .and_then(|i| compiled.get(i))
-            .map_or(0, |r| match &r.filter {
-                kvsentry_rules::CompiledFilter::All(v) => v.len(),
-                _ => 1,
-            });
+            .map_or(0, Compiled::n_reasons);
         let lateness = i64::try_from(opts.max_lateness.as_nanos()).unwrap_or(i64::MAX);
         Ok(Engine {
             prep: Arc::new(Preparer {
@@ -320,6 +444,7 @@ impl Engine {
                 explain,
             }),
             states,
+            ti_states,
             lateness,
             max_seen: None,
             watermark: None,
@@ -359,6 +484,9 @@ impl Engine {
         let mut emitted = Vec::new();
         let mut applied_any = false;
         let had_rows = !prepared.rows.is_empty();
+        if prepared.ti_passed != 0 || !prepared.ti.is_empty() {
+            self.observe_ti(prepared.ti_passed, prepared.ti);
+        }
         for (i, mut row) in prepared.rows {
             self.seq += 1;
             row.seq = self.seq;
@@ -391,12 +519,66 @@ impl Engine {
         self.observe(p, out);
     }
 
-    /// End of a finite stream: closes every open window. Alerts come out sorted by
-    /// (window start, rule id, group).
+    /// Indicator matches: counted, then applied to their rules' pair state (event time
+    /// plays no part: the state keeps the latest event whatever the arrival order).
+    fn observe_ti(&mut self, passed: u64, rows: Vec<TiRow>) {
+        if passed != 0 {
+            for (rule, stats) in self.prep.rules.iter().zip(self.stats.rules.iter_mut()) {
+                if let Compiled::Indicator(r) = rule {
+                    if r.bit.is_some_and(|b| passed & (1 << b) != 0) {
+                        stats.events_matched += 1;
+                    }
+                }
+            }
+        }
+        for row in rows {
+            let i = row.rule;
+            let Some(Compiled::Indicator(rule)) = self.prep.rules.get(i) else {
+                continue;
+            };
+            let Some(Some(state)) = self.ti_states.get_mut(i) else {
+                continue;
+            };
+            self.seq += 1;
+            let n = state.push(row, rule.evidence_cap, self.seq);
+            if let Some(ti) = self
+                .stats
+                .rules
+                .get_mut(i)
+                .and_then(|s| s.indicator.as_mut())
+            {
+                ti.indicator_matches += n;
+                ti.pairs = state.len() as u64;
+            }
+        }
+    }
+
+    /// End of a finite stream: closes every open window and ends the indicator_match rules'
+    /// run. Alerts come out sorted by (window start or event time, rule id, group); an
+    /// indicator_match rule's alerts by (event time, indicator id, address).
     pub fn finish(&mut self, out: &mut Vec<Alert>) {
         let mut emitted = Vec::new();
         self.watermark = Some(i64::MAX);
         self.advance(i64::MAX, &mut emitted);
+        for (i, rule) in self.prep.rules.iter().enumerate() {
+            let (Compiled::Indicator(rule), Some(Some(state)), Some(stats)) =
+                (rule, self.ti_states.get_mut(i), self.stats.rules.get_mut(i))
+            else {
+                continue;
+            };
+            let mut ti = stats.indicator.take().unwrap_or_default();
+            let alerts = state.finish(rule, &mut ti, self.source.as_ref());
+            stats.indicator = Some(ti);
+            stats.alerts += alerts.len() as u64;
+            // Already in their order; `flush` sorts stably on (time, rule), an empty key
+            // keeps it.
+            emitted.extend(alerts.into_iter().map(|alert| Emitted {
+                start: nanos(alert.time),
+                rule_idx: i,
+                key: "".into(),
+                alert,
+            }));
+        }
         self.finished = true;
         Self::flush(emitted, out);
     }
@@ -419,7 +601,7 @@ impl Engine {
         self.explain_rejected
             .iter()
             .enumerate()
-            .map(|(i, n)| (rule.filter_source.clause_text(i), *n))
+            .map(|(i, n)| (rule.reason_text(i), *n))
             .collect()
     }
 
@@ -433,8 +615,10 @@ impl Engine {
         i: usize,
         emitted: &'a mut Vec<Emitted>,
     ) -> Option<(&'a mut RuleState, Ctx<'a>)> {
-        let rule = self.prep.rules.get(i)?;
-        let state = self.states.get_mut(i)?;
+        let Compiled::Threshold(rule) = self.prep.rules.get(i)? else {
+            return None;
+        };
+        let state = self.states.get_mut(i)?.as_mut()?;
         let stats = self.stats.rules.get_mut(i)?;
         let explain = if self.prep.explain == Some(i) {
             Some(&mut self.explanations)
