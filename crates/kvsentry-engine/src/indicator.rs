@@ -291,11 +291,16 @@ pub(crate) const WHY_NOT_COVERED: usize = 1;
 pub(crate) const WHY_EXPIRED: usize = 2;
 pub(crate) const WHY_COUNT: usize = 3;
 
-/// The outcome of [`TiRule::prepare`].
+/// The outcome of [`TiRule::prepare`]. Returned by value and moved straight into
+/// `Prepared`: boxing the row would cost an allocation per match for nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum TiOutcome {
     /// Filtered out (at this top-level clause, computed only when explaining).
     Filtered(Option<usize>),
-    /// Passed the filter; `WHY_*` when nothing matched (computed only when explaining).
+    /// Passed the filter without an address in the match field.
+    NoAddress,
+    /// Passed the filter with an address; `WHY_*` when nothing matched (computed only when
+    /// explaining).
     NoMatch(Option<usize>),
     Matched(TiRow),
 }
@@ -454,7 +459,7 @@ impl TiRule {
             }
         }
         let Some((ip, text)) = self.address(ev) else {
-            return TiOutcome::NoMatch(explain.then_some(WHY_NO_ADDRESS));
+            return TiOutcome::NoAddress;
         };
         let Some(sel) = &self.selected else {
             return TiOutcome::NoMatch(explain.then_some(WHY_NOT_COVERED));

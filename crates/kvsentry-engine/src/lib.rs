@@ -258,8 +258,9 @@ impl Prepared {
     }
 }
 
-/// A compiled rule of any kind.
+/// A compiled rule of any kind (one per rule: their sizes do not matter).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Compiled {
     Threshold(CompiledRule),
     Indicator(TiRule),
@@ -318,7 +319,7 @@ impl Preparer {
                 }
                 Compiled::Indicator(r) => {
                     let outcome = r.prepare(ev, i, explained);
-                    if !matches!(outcome, TiOutcome::Filtered(_)) {
+                    if !matches!(outcome, TiOutcome::Filtered(_) | TiOutcome::NoAddress) {
                         if let Some(b) = r.bit {
                             ti_passed |= 1 << b;
                         }
@@ -327,6 +328,11 @@ impl Preparer {
                         TiOutcome::Filtered(c) => {
                             if c.is_some() {
                                 explain_reject = c;
+                            }
+                        }
+                        TiOutcome::NoAddress => {
+                            if explained {
+                                explain_reject = Some(r.n_clauses() + indicator::WHY_NO_ADDRESS);
                             }
                         }
                         TiOutcome::NoMatch(why) => {
