@@ -20,6 +20,8 @@
 //!           CallerIPAddress as canonical text (dotted IPv4, RFC 5952 IPv6); the event model
 //!           keeps it parsed, so compat compares the address's canonical text, which equals
 //!           what Key Vault wrote under that assumption.
+//!           Known differences of that assumption: a caller written IPv4-mapped
+//!           (`::ffff:a.b.c.d`) or with a port is compared as its plain address.
 //!           innerunique keeps one row per join key on the left: the intel crate's compat
 //!           index already keeps one indicator per IP text (the highest IndicatorId).
 //! 40     | where KeyVaultEvents_TimeGenerated < ExpirationDateTime
@@ -33,6 +35,9 @@
 //! (rule) triggerOperator gt, triggerThreshold 0
 //!        -> finish: the run's result rows (pairs) are compared with the trigger.
 //! ```
+//!
+//! `TiMode::AsOf(at)` selects the indicators of a run at `at`; the events are not cut to
+//! `at - dt_lookBack .. at`: the input is taken as the run's logs.
 //!
 //! A hunt is one scheduled run: alerts go out at [`crate::Engine::finish`], sorted by
 //! (event time, indicator id, address). A future `serve` mode will flush per

@@ -566,7 +566,13 @@ impl Engine {
         let mut emitted = Vec::new();
         self.watermark = Some(i64::MAX);
         self.advance(i64::MAX, &mut emitted);
-        for (i, rule) in self.prep.rules.iter().enumerate() {
+        // A second `finish` ends no second run.
+        let rules = if self.finished {
+            &[][..]
+        } else {
+            &self.prep.rules[..]
+        };
+        for (i, rule) in rules.iter().enumerate() {
             let (Compiled::Indicator(rule), Some(Some(state)), Some(stats)) =
                 (rule, self.ti_states.get_mut(i), self.stats.rules.get_mut(i))
             else {
@@ -600,6 +606,9 @@ impl Engine {
 
     /// For the explained rule: how many events each top-level filter clause rejected
     /// (clause text, count); for a filter that is not an `all`, one entry for the whole.
+    /// An indicator_match rule adds why events that passed its filter did not match: no
+    /// address, no selected indicator covering it, or covering indicators all expired
+    /// before the event.
     pub fn explain_rejections(&self) -> Vec<(String, u64)> {
         let Some(rule) = self.prep.explain.and_then(|i| self.prep.rules.get(i)) else {
             return Vec::new();

@@ -1,5 +1,6 @@
 //! The stateless stage allocates nothing for events that match no rule, and the compiled
-//! filters compare borrowed strings (counted with a global allocator that tallies the measuring thread's calls).
+//! filters compare borrowed strings (counted with a global allocator that tallies the
+//! measuring thread's calls).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

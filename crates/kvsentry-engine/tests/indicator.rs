@@ -984,3 +984,65 @@ fn prepare_runs_on_other_threads() {
         vec![s("ind-A", "104.40.82.76", "2026-01-05T10:59:00Z", 100)]
     );
 }
+
+#[test]
+fn a_rule_on_the_token_address_claim_and_a_second_finish() {
+    let set = load(&[ti_row(
+        "ind-T",
+        "2026-01-01T00:00:00Z",
+        "NetworkIP",
+        "52.178.70.7",
+        EXP,
+    )]);
+    let y = RuleSet::builtin()
+        .get(TI)
+        .unwrap()
+        .to_yaml()
+        .replace(TI, "ti-ipaddr")
+        .replace(
+            "field: caller.ip\n    indicator: ip",
+            "field: identity.ipaddr\n    indicator: ip",
+        );
+    let rules = RuleSet::from_yaml_str(&y, "ipaddr.yml").unwrap();
+    // The token was issued to the listed address; the call came through another one.
+    let mut e = kv("2026-01-05T10:00:00Z", "104.40.82.80", 1);
+    e.identity.ip_claim = Some("52.178.70.7".into());
+    let mut engine = Engine::new(&rules, opts(set, TiMode::Retro)).unwrap();
+    let mut out = Vec::new();
+    engine.push(&e, &mut out);
+    engine.finish(&mut out);
+    assert_eq!(out.len(), 1);
+    let a = &out[0];
+    assert_eq!(
+        Value::Object(a.group.clone()),
+        json!({"indicator_id": "ind-T", "identity.ipaddr": "52.178.70.7"})
+    );
+    assert_eq!(
+        a.alert_id,
+        Alert::compute_id("ti-ipaddr", &["ind-T", "52.178.70.7"])
+    );
+    let t = a.threat.as_ref().unwrap();
+    assert_eq!(
+        (t.matched_field.as_str(), t.matched_atomic.as_str()),
+        ("identity.ipaddr", "52.178.70.7")
+    );
+    // The Ip entity follows the rule's entity mapping (caller.ip by default).
+    assert_eq!(
+        a.entities[0],
+        Entity::Ip {
+            address: "104.40.82.80".into()
+        }
+    );
+    // A second finish ends no second run.
+    engine.finish(&mut out);
+    assert_eq!(out.len(), 1);
+    let ti = engine
+        .stats()
+        .rule("ti-ipaddr")
+        .unwrap()
+        .indicator
+        .clone()
+        .unwrap();
+    assert_eq!(ti.triggered, Some(true));
+    assert_eq!(engine.stats().rule("ti-ipaddr").unwrap().alerts, 1);
+}
