@@ -100,7 +100,10 @@ pub struct IndicatorRuleStats {
 #[derive(Debug)]
 pub(crate) struct Selected {
     pub index: IndicatorIndex,
-    /// Address of each indexed indicator → its position in `index.iter()`.
+    /// Address of each indexed indicator → its position in `index.iter()`. The index hands
+    /// out references to the indicators it holds (`matches` and `iter` alike), so an address
+    /// identifies one; an `IndicatorIndex` API returning positions would make this map
+    /// unnecessary (asked of kvsentry-intel).
     positions: HashMap<usize, u32>,
     pub report: SelectionReport,
 }
