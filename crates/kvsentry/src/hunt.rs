@@ -4,11 +4,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
-use kvsentry_engine::{Engine, EngineOptions, EngineStats, Explanation, evidence_from_names};
+use kvsentry_engine::{
+    Engine, EngineOptions, EngineStats, Explanation, TiMode, evidence_from_names,
+};
 use kvsentry_ingest::{IngestError, Input, ReadOptions, ReadStats};
+use kvsentry_intel::IndicatorSet;
 use kvsentry_model::{Alert, AuditEvent};
 use kvsentry_output::AlertSink;
 use kvsentry_rules::RuleSet;
+use std::sync::Arc;
 
 use crate::pipeline::{self, PipelineOptions, Progress};
 
@@ -31,6 +35,10 @@ pub struct HuntOptions {
     pub threads: usize,
     /// Called now and then with the bytes read so far, for a progress bar.
     pub progress: Option<Progress>,
+    /// Threat intelligence for `indicator_match` rules (none: those rules cannot alert).
+    pub intel: Option<Arc<IndicatorSet>>,
+    /// Retro-hunt (default) or one scheduled run at a time.
+    pub ti_mode: TiMode,
 }
 
 impl HuntOptions {
@@ -46,6 +54,8 @@ impl HuntOptions {
             until: None,
             threads: 0,
             progress: None,
+            intel: None,
+            ti_mode: TiMode::Retro,
         }
     }
 }
@@ -126,6 +136,8 @@ impl Hunt {
                 max_lateness: opts.max_lateness,
                 explain: opts.explain.clone(),
                 evidence_source: Some(evidence_from_names(names)),
+                intel: opts.intel.clone(),
+                ti_mode: opts.ti_mode,
             },
         )?;
         Ok(Hunt {

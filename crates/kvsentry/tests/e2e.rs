@@ -252,3 +252,120 @@ fn rules_list_and_show() {
     let yaml = String::from_utf8_lossy(&show.stdout);
     assert!(yaml.contains("CertificateIssuersList"), "{yaml}");
 }
+
+const TI_RULE: &str = "57c7e832-64eb-411f-8928-4133f01f4a25";
+
+/// Logs plus a Sentinel indicator export whose known share of IPs are callers; the
+/// generator's independent oracle says which (indicator, IP) pairs a Sentinel run at the end
+/// of the span must report, with the latest event of each.
+#[test]
+fn ti_as_of_matches_the_sentinel_oracle_in_csv_and_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs.jsonl");
+    let truth = dir.path().join("ti-truth.json");
+    for (ext, form) in [("csv", "storage"), ("jsonl", "eventhub")] {
+        let ti = dir.path().join(format!("ti.{ext}"));
+        let gen_out = run(&[
+            "gen",
+            "--form",
+            form,
+            "--events",
+            "8000",
+            "--duration",
+            "3h",
+            "--seed",
+            "11",
+            "-o",
+            logs.to_str().unwrap(),
+            "--indicators",
+            "2000",
+            "--match-share",
+            "0.05",
+            "--indicators-output",
+            ti.to_str().unwrap(),
+            "--ti-truth",
+            truth.to_str().unwrap(),
+        ]);
+        assert!(
+            gen_out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&gen_out.stderr)
+        );
+        let want: Vec<Value> = serde_json::from_slice(&std::fs::read(&truth).unwrap()).unwrap();
+        let want: BTreeSet<(String, String, String)> = want
+            .iter()
+            .map(|m| {
+                let t: jiff::Timestamp = m["last_event"].as_str().unwrap().parse().unwrap();
+                (
+                    m["indicator_id"].as_str().unwrap().into(),
+                    m["ip"].as_str().unwrap().into(),
+                    t.to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            want.len() >= 10,
+            "the oracle should expect some matches, got {}",
+            want.len()
+        );
+
+        let out = run(&[
+            "hunt",
+            logs.to_str().unwrap(),
+            "--ti",
+            ti.to_str().unwrap(),
+            "--as-of",
+            "2025-06-30T03:00:00Z",
+            "-f",
+            "jsonl",
+            "-q",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut got = BTreeSet::new();
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let a: Value = serde_json::from_str(line).unwrap();
+            if a["rule"]["id"] != TI_RULE {
+                continue;
+            }
+            assert_eq!(a["rule"]["severity"], "medium");
+            assert_eq!(
+                a["rule"]["tactics"],
+                serde_json::json!(["CommandAndControl"])
+            );
+            assert_eq!(a["rule"]["techniques"], serde_json::json!(["T1071"]));
+            assert_eq!(a["rule"]["version"], "1.3.4");
+            let types: Vec<&str> = a["entities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["type"].as_str().unwrap())
+                .collect();
+            assert!(
+                types.contains(&"ip") && types.contains(&"azure_resource"),
+                "{types:?}"
+            );
+            assert_eq!(a["threat"]["matched_field"], "caller.ip");
+            let t: jiff::Timestamp = a["fields"]["event_time"].as_str().unwrap().parse().unwrap();
+            got.insert((
+                a["group"]["indicator_id"].as_str().unwrap().to_string(),
+                a["group"]["caller.ip"].as_str().unwrap().to_string(),
+                t.to_string(),
+            ));
+        }
+        assert_eq!(got, want, "{ext}");
+    }
+}
+
+#[test]
+fn ti_without_intel_still_hunts_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = generate(dir.path(), "storage");
+    let out = run(&["hunt", path.to_str().unwrap(), "-f", "jsonl"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no threat intelligence loaded"), "{err}");
+}

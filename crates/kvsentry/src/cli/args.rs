@@ -179,6 +179,22 @@ pub struct HuntArgs {
     /// How far out of time order events may arrive and still be windowed exactly, e.g. 1h.
     #[arg(long, default_value = "2h", value_name = "DURATION")]
     pub max_lateness: String,
+    /// Threat-intel indicators for the TI rule (repeatable): Sentinel exports, STIX bundles,
+    /// MISP feeds, IP lists, CSV, or a store written by `kvsentry ti sync`.
+    #[arg(long, value_name = "PATH")]
+    pub ti: Vec<PathBuf>,
+    /// Force the indicator format: sentinel, sentinel-stix, stix, misp, text, csv.
+    #[arg(long, value_name = "FORMAT")]
+    pub ti_format: Option<String>,
+    /// CSV indicators: the column holding the IP.
+    #[arg(long, value_name = "COLUMN")]
+    pub ti_ip_column: Option<String>,
+    /// Evaluate the TI rule as one Sentinel run at this time would (default: retro-hunt).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Reproduce Sentinel's TI query to the letter (sets `sentinel_compat` on TI rules).
+    #[arg(long)]
+    pub sentinel_compat: bool,
     /// Only events at or after this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,

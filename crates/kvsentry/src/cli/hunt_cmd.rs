@@ -9,7 +9,10 @@ use kvsentry_ingest::ReadOptions;
 use kvsentry_output::{AlertSink, CsvSink, JsonlSink, TableSink};
 use kvsentry_rules::RuleSet;
 
-use super::args::{FormatArg, HuntArgs};
+use kvsentry_engine::TiMode;
+use kvsentry_rules::Detection;
+
+use super::args::{FormatArg, HuntArgs, TiSource};
 use super::{Exit, UsageError, log_format, open_output, parse_duration, parse_time, summary};
 
 /// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
@@ -30,7 +33,10 @@ pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow:
 }
 
 pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
-    let rules = load_rules(&a.rules, !a.no_builtin)?;
+    let mut rules = load_rules(&a.rules, !a.no_builtin)?;
+    if a.sentinel_compat {
+        set_sentinel_compat(&mut rules);
+    }
     let mut opts = HuntOptions::new(a.input.paths.clone());
     opts.rules = rules;
     opts.read = ReadOptions {
@@ -50,6 +56,31 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         .map(|t| parse_time(t, "--until"))
         .transpose()?;
     opts.threads = a.threads.unwrap_or(0);
+    if let Some(t) = &a.as_of {
+        opts.ti_mode = TiMode::AsOf(parse_time(t, "--as-of")?);
+    }
+    let quiet = a.quiet;
+    if !a.ti.is_empty() {
+        let src = TiSource {
+            paths: a.ti.clone(),
+            ti_format: a.ti_format.clone(),
+            ti_ip_column: a.ti_ip_column.clone(),
+            as_of: None,
+            compat: false,
+        };
+        let load = kvsentry::ti::load(&a.ti, &super::ti_cmd::load_options(&src)?)?;
+        if !quiet {
+            let files = load.report.files.len() + load.taxii_stores.len();
+            eprintln!(
+                "threat intel: {} indicator record(s) from {files} source(s)",
+                load.set.len()
+            );
+            for f in &load.report.failed_files {
+                eprintln!("  not loaded: {}: {}", f.path.display(), f.error);
+            }
+        }
+        opts.intel = Some(Arc::new(load.set));
+    }
 
     let show_progress = !a.no_progress && !a.quiet && io::stderr().is_terminal();
     let bar = if show_progress {
@@ -110,4 +141,21 @@ fn terminal_width() -> u16 {
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(160)
+}
+
+/// `--sentinel-compat`: every indicator-match rule reproduces the KQL to the letter.
+fn set_sentinel_compat(rules: &mut RuleSet) {
+    let ids: Vec<String> = rules
+        .iter()
+        .filter(|r| matches!(r.detection, Detection::IndicatorMatch(_)))
+        .map(|r| r.id().to_string())
+        .collect();
+    for id in ids {
+        if let Some(mut r) = rules.get(&id).cloned() {
+            if let Detection::IndicatorMatch(d) = &mut r.detection {
+                d.sentinel_compat = true;
+            }
+            rules.insert(r);
+        }
+    }
 }

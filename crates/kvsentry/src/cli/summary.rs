@@ -86,6 +86,39 @@ pub fn print_hunt(r: &HuntReport) {
             "  {:<38} {n} alert(s), {} matching event(s), peak {} open group(s)",
             rs.rule_id, rs.events_matched, rs.max_open_groups
         );
+        if let Some(ti) = &rs.indicator {
+            eprintln!(
+                "      threat intel: {} mode, {} indicator(s), {} match(es), {} (indicator, IP) pair(s)",
+                ti.mode, ti.indicators, ti.indicator_matches, ti.pairs
+            );
+            if let Some(note) = &ti.note {
+                eprintln!("      note: {note}");
+            }
+            if let Some(sel) = &ti.selection {
+                let mut excluded: Vec<String> = Vec::new();
+                for (k, n) in [
+                    ("outside lookback", sel.outside_lookback),
+                    ("superseded versions", sel.superseded),
+                    ("inactive", sel.inactive),
+                    ("revoked", sel.revoked),
+                    ("expired", sel.expired),
+                    ("no IP", sel.no_ip),
+                    ("unparseable IP", sel.unparseable_ip),
+                    ("no expiration (compat)", sel.no_expiration),
+                    ("duplicate IP (compat)", sel.duplicate_ip),
+                ] {
+                    if n > 0 {
+                        excluded.push(format!("{n} {k}"));
+                    }
+                }
+                for (reason, n) in &sel.non_global {
+                    excluded.push(format!("{n} {reason}"));
+                }
+                if !excluded.is_empty() {
+                    eprintln!("      excluded: {}", excluded.join(", "));
+                }
+            }
+        }
     }
 }
 
