@@ -74,11 +74,37 @@ const COMMON_OTHER: &[&str] = &[
     "http_schemas_microsoft_com_identity_claims_identityprovider",
 ];
 
-fn other_key<'a>(norm: Cow<'_, str>) -> Str<'a> {
-    match COMMON_OTHER.iter().find(|k| **k == norm) {
+fn other_key<'a>(norm: &[u8]) -> Str<'a> {
+    match COMMON_OTHER.iter().find(|k| k.as_bytes() == norm) {
         Some(k) => Cow::Borrowed(k),
-        None => Cow::Owned(norm.into_owned()),
+        // ASCII letters, digits and `_` only: nothing is replaced.
+        None => Cow::Owned(String::from_utf8_lossy(norm).into_owned()),
     }
+}
+
+/// Longest key normalised on the stack by [`apply_claim`]; longer ones allocate.
+const STACK_KEY: usize = 128;
+
+/// [`normalize_claim_key`] into a stack buffer, in one pass: claim keys come with every
+/// record and the long URI spellings would otherwise allocate each time. `None` when the
+/// key does not fit. Bytes, not `str`: the result is ASCII and is only compared.
+fn normalize_into<'b>(key: &str, buf: &'b mut [u8; STACK_KEY]) -> Option<&'b [u8]> {
+    let mut n = 0usize;
+    let mut pending_sep = false;
+    for &c in key.as_bytes() {
+        if c.is_ascii_alphanumeric() {
+            if pending_sep && n > 0 {
+                *buf.get_mut(n)? = b'_';
+                n += 1;
+            }
+            pending_sep = false;
+            *buf.get_mut(n)? = c.to_ascii_lowercase();
+            n += 1;
+        } else {
+            pending_sep = true;
+        }
+    }
+    buf.get(..n)
 }
 
 /// Applies one claim to `id`. `key` may be in any spelling (see the module doc); empty values
@@ -88,33 +114,48 @@ pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
     if value.is_empty() {
         return;
     }
-    let norm = normalize_claim_key(key);
-    let slot = match norm.as_ref() {
-        "upn" | "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn" => &mut id.upn,
-        "oid" | "http_schemas_microsoft_com_identity_claims_objectidentifier" => &mut id.object_id,
-        "appid" => &mut id.app_id,
-        "azp" => {
+    let mut buf = [0u8; STACK_KEY];
+    let long;
+    let norm: &[u8] = match normalize_into(key, &mut buf) {
+        Some(n) => n,
+        None => {
+            long = normalize_claim_key(key);
+            long.as_bytes()
+        }
+    };
+    let slot = match norm {
+        b"upn" | b"http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn" => &mut id.upn,
+        b"oid" | b"http_schemas_microsoft_com_identity_claims_objectidentifier" => {
+            &mut id.object_id
+        }
+        b"appid" => &mut id.app_id,
+        b"azp" => {
             if id.app_id.is_none() {
                 id.app_id = Some(value);
             }
             return;
         }
-        "idtyp" => &mut id.identity_type,
-        "unique_name" => &mut id.unique_name,
-        "name" | "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_name" => &mut id.name,
-        "tid" | "http_schemas_microsoft_com_identity_claims_tenantid" => &mut id.tenant_id,
-        "ipaddr" => &mut id.ip_claim,
-        "xms_mirid" => &mut id.managed_identity_id,
-        "appidacr" => &mut id.app_id_acr,
-        "scp" | "http_schemas_microsoft_com_identity_claims_scope" => &mut id.scope,
-        "amr" | "http_schemas_microsoft_com_claims_authnmethodsreferences" => &mut id.auth_methods,
-        "" => return,
+        b"idtyp" => &mut id.identity_type,
+        b"unique_name" => &mut id.unique_name,
+        b"name" | b"http_schemas_xmlsoap_org_ws_2005_05_identity_claims_name" => &mut id.name,
+        b"tid" | b"http_schemas_microsoft_com_identity_claims_tenantid" => &mut id.tenant_id,
+        b"ipaddr" => &mut id.ip_claim,
+        b"xms_mirid" => &mut id.managed_identity_id,
+        b"appidacr" => &mut id.app_id_acr,
+        b"scp" | b"http_schemas_microsoft_com_identity_claims_scope" => &mut id.scope,
+        b"amr" | b"http_schemas_microsoft_com_claims_authnmethodsreferences" => {
+            &mut id.auth_methods
+        }
+        b"" => return,
         _ => {
-            let k = other_key(norm);
-            if let Some(e) = id.other.iter_mut().find(|(ek, _)| *ek == k) {
+            if let Some(e) = id.other.iter_mut().find(|(ek, _)| ek.as_bytes() == norm) {
                 e.1 = value;
             } else {
-                id.other.push((k, value));
+                if id.other.capacity() == 0 {
+                    // Tokens carry a handful of such claims: grow once, not three times.
+                    id.other.reserve(8);
+                }
+                id.other.push((other_key(norm), value));
             }
             return;
         }
@@ -144,6 +185,24 @@ mod tests {
         );
         assert_eq!(normalize_claim_key("Unique_Name"), "unique_name");
         assert_eq!(normalize_claim_key("_x__y_"), "x_y");
+        for key in [
+            "upn",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+            "Unique_Name",
+            "_x__y_",
+            "é.a-b",
+            "",
+            "__",
+        ] {
+            let mut buf = [0u8; STACK_KEY];
+            assert_eq!(
+                normalize_into(key, &mut buf),
+                Some(normalize_claim_key(key).as_bytes()),
+                "{key}"
+            );
+        }
+        let long = "a".repeat(STACK_KEY + 1);
+        assert_eq!(normalize_into(&long, &mut [0u8; STACK_KEY]), None);
     }
 
     #[test]

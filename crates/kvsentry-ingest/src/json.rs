@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::record::{Builder, map_azure, map_ecs};
 use crate::stats::{ReadStats, SkipReason};
-use crate::walk::{Leaf, walk_text};
+use crate::walk::{Leaf, walk_fast, walk_text};
 use crate::{LogFormat, ReadOptions, detect};
 
 /// The callback an event is delivered to.
@@ -28,6 +28,8 @@ pub(crate) struct Ctx<'s, 'c> {
     pub(crate) opts: &'s ReadOptions,
     pub(crate) stats: &'s mut ReadStats,
     pub(crate) on_event: &'s mut EventFn<'c>,
+    /// The path buffer of the fast walk, reused from record to record.
+    pub(crate) path: String,
 }
 
 pub(crate) type MapFn<'a> = fn(&mut Builder<'a>, &str, Leaf<'a>);
@@ -65,8 +67,22 @@ pub fn parse_lines(
         opts,
         stats,
         on_event,
+        path: String::with_capacity(128),
     };
-    for (line, raw) in (first_line..).zip(text.split('\n')) {
+    let mut start = 0usize;
+    let mut newlines = memchr::memchr_iter(b'\n', text.as_bytes());
+    let lines = std::iter::from_fn(|| {
+        let end = match newlines.next() {
+            Some(i) => i,
+            None if start <= text.len() => text.len(),
+            None => return None,
+        };
+        // `start` and `end` are at a newline or an end of the text: char boundaries.
+        let l = text.get(start..end).unwrap_or("");
+        start = end + 1;
+        Some(l)
+    });
+    for (line, raw) in (first_line..).zip(lines) {
         let l = raw.strip_suffix('\r').unwrap_or(raw);
         let l = l.strip_prefix('\u{feff}').unwrap_or(l);
         if !l.trim().is_empty() {
@@ -169,10 +185,14 @@ fn handle_doc(ctx: &mut Ctx<'_, '_>, text: &str, line: u64) {
 /// One record (or, found out while reading it, a container of records).
 fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, map: MapFn<'a>) {
     let mut b = Builder::default();
-    if let Err(e) = walk_text(text, "", &mut |p, l| map(&mut b, p, l)) {
-        let l = line + e.line().saturating_sub(1) as u64;
-        skip_malformed(ctx, l, &e);
-        return;
+    if walk_fast(text, &mut ctx.path, &mut |p, l| map(&mut b, p, l)).is_err() {
+        // Malformed or unusual: the exact (serde) walk decides, from a clean slate.
+        b = Builder::default();
+        if let Err(e) = walk_text(text, "", &mut |p, l| map(&mut b, p, l)) {
+            let l = line + e.line().saturating_sub(1) as u64;
+            skip_malformed(ctx, l, &e);
+            return;
+        }
     }
     if b.nested.is_some() {
         if let Err(e) = stream_container(ctx, text, line) {
@@ -540,10 +560,7 @@ impl<'t> LineCounter<'t> {
             self.off = 0;
             self.line = self.first_line;
         }
-        let n = self.base.as_bytes()[self.off..off]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+        let n = memchr::memchr_iter(b'\n', &self.base.as_bytes()[self.off..off]).count();
         self.line += n as u64;
         self.off = off;
         self.line
@@ -574,6 +591,7 @@ mod tests {
             opts: &opts,
             stats: &mut stats,
             on_event: &mut |e: &AuditEvent<'_>| out.push((e.origin.line, e.operation.to_string())),
+            path: String::new(),
         };
         parse_documents(&mut ctx, text, 1);
         (out, stats)

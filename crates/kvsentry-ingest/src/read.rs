@@ -164,15 +164,16 @@ fn read_inner(
             opts,
             stats: &mut *stats,
             on_event,
+            path: String::new(),
         };
         match container {
             Container::JsonLines => read_lines(&mut ctx, &mut src, opts.chunk_bytes),
             Container::JsonDocuments => {
                 let mut buf = Vec::new();
                 let _ = src.read_to_end(&mut buf);
-                let text = String::from_utf8_lossy(&buf);
+                let text = utf8(&buf);
                 parse_documents(&mut ctx, &text, 1);
-                1 + buf.iter().filter(|&&b| b == b'\n').count() as u64
+                1 + memchr::memchr_iter(b'\n', &buf).count() as u64
             }
             Container::Csv => read_csv(&mut ctx, src),
         }
@@ -190,6 +191,15 @@ fn read_inner(
             line: line_reached,
             source: e,
         }),
+    }
+}
+
+/// The bytes as text: borrowed when they are valid UTF-8 (checked by `from_utf8`, much
+/// faster than the lossy scan), bad sequences replaced by U+FFFD otherwise.
+pub(crate) fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -249,7 +259,7 @@ fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 
         let before = buf.len();
         let _ = src.take(want as u64).read_to_end(&mut buf);
         let eof = buf.len() == before;
-        let last_nl = buf.iter().rposition(|&b| b == b'\n');
+        let last_nl = memchr::memrchr(b'\n', &buf);
         let cut = if eof && !damaged(src) {
             buf.len()
         } else if eof || buf.len() >= chunk {
@@ -259,7 +269,7 @@ fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 
         };
         if cut > 0 {
             let block = &buf[..cut];
-            let text = String::from_utf8_lossy(block);
+            let text = utf8(block);
             crate::json::parse_lines(
                 ctx.form,
                 &text,
@@ -269,7 +279,7 @@ fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 
                 ctx.stats,
                 ctx.on_event,
             );
-            let newlines = block.iter().filter(|&&b| b == b'\n').count() as u64;
+            let newlines = memchr::memchr_iter(b'\n', block).count() as u64;
             reached = if block.ends_with(b"\n") {
                 line + newlines - 1
             } else {
@@ -298,10 +308,8 @@ struct NewlineCounter<R> {
 impl<R: Read> Read for NewlineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' {
-                self.pending.push_back(self.offset + i as u64);
-            }
+        for i in memchr::memchr_iter(b'\n', buf.get(..n).unwrap_or(&[])) {
+            self.pending.push_back(self.offset + i as u64);
         }
         self.offset += n as u64;
         Ok(n)
@@ -334,10 +342,7 @@ fn read_csv(ctx: &mut Ctx<'_, '_>, src: Source<'_>) -> u64 {
         .flexible(true)
         .from_reader(counter);
     let headers: Vec<String> = match rdr.byte_headers() {
-        Ok(h) => h
-            .iter()
-            .map(|c| column_key(&String::from_utf8_lossy(c)))
-            .collect(),
+        Ok(h) => h.iter().map(|c| column_key(&utf8(c))).collect(),
         Err(e) => {
             ctx.stats.form(ctx.form).records += 1;
             ctx.stats
@@ -392,7 +397,7 @@ fn csv_row(ctx: &mut Ctx<'_, '_>, headers: &[String], rec: &csv::ByteRecord, lin
         if cell.is_empty() {
             continue;
         }
-        let text: Cow<'_, str> = String::from_utf8_lossy(cell);
+        let text: Cow<'_, str> = utf8(cell);
         map(&mut b, name, Leaf::Str(text));
     }
     crate::json::deliver_row(ctx, b, line);

@@ -265,6 +265,75 @@ fn provider_of(id: &str) -> Option<&str> {
     None
 }
 
+/// Segments of a resource id [`vault_of`] takes apart itself; longer ids take the slow way.
+const MAX_SEGMENTS: usize = 16;
+
+/// [`Vault::from_resource_id`] and [`provider_of`] in one pass over the id (the two walked
+/// it three times, a tenth of the cost of a record). Gives exactly what they give.
+fn vault_of(id: &str) -> (Vault<'_>, Option<Str<'_>>) {
+    let mut segs = [""; MAX_SEGMENTS];
+    let mut n = 0usize;
+    let mut start = 0usize;
+    for end in memchr::memchr_iter(b'/', id.as_bytes()).chain(std::iter::once(id.len())) {
+        // `start` and `end` are at a `/` or an end of the id: char boundaries.
+        let seg = id.get(start..end).unwrap_or("");
+        start = end + 1;
+        if seg.is_empty() {
+            continue;
+        }
+        match segs.get_mut(n) {
+            Some(slot) => *slot = seg,
+            None => {
+                return (
+                    Vault::from_resource_id(id),
+                    provider_of(id).map(Cow::Borrowed),
+                );
+            }
+        }
+        n += 1;
+    }
+    let segs = &segs[..n];
+    let mut v = Vault {
+        resource_id: Some(Cow::Borrowed(id)),
+        ..Vault::default()
+    };
+    let mut i = 0usize;
+    while let Some(seg) = segs.get(i) {
+        if seg.eq_ignore_ascii_case("subscriptions") {
+            v.subscription_id = segs.get(i + 1).map(|s| Cow::Borrowed(*s));
+            i += 1;
+        } else if seg.eq_ignore_ascii_case("resourcegroups") {
+            v.resource_group = segs.get(i + 1).map(|s| Cow::Borrowed(*s));
+            i += 1;
+        }
+        i += 1;
+    }
+    v.name = segs.last().map(|s| Cow::Borrowed(*s));
+    v.resource_type = n
+        .checked_sub(2)
+        .and_then(|k| segs.get(k))
+        .map(|s| Cow::Borrowed(*s));
+    let provider = segs
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("providers"))
+        .and_then(|k| segs.get(k + 1))
+        .map(|s| Cow::Borrowed(*s));
+    (v, provider)
+}
+
+/// The resource type in a provider spelled `MICROSOFT.KEYVAULT/VAULTS` (its last segment),
+/// borrowed when the provider is.
+fn provider_type<'a>(p: &Str<'a>) -> Option<Str<'a>> {
+    fn last(p: &str) -> Option<&str> {
+        let (_, t) = p.split_once('/')?;
+        Some(t.rsplit('/').next().unwrap_or(t))
+    }
+    match p {
+        Cow::Borrowed(s) => last(s).map(Cow::Borrowed),
+        Cow::Owned(s) => last(s).map(|t| Cow::Owned(t.to_string())),
+    }
+}
+
 impl<'a> Builder<'a> {
     /// Turns the values into an event, or says why the record is not one.
     pub(crate) fn finish(
@@ -286,32 +355,39 @@ impl<'a> Builder<'a> {
             }
         }
         if let (Some(ds), false) = (&b.dataset, category_given) {
-            if !ds.to_ascii_lowercase().contains("platformlogs") {
+            if !ds
+                .as_bytes()
+                .windows(12)
+                .any(|w| w.eq_ignore_ascii_case(b"platformlogs"))
+            {
                 return Err((SkipReason::OtherCategory, format!("dataset {ds}")));
             }
         }
 
-        let resource_id = b.resource_id.or(b.resource_id_fb);
-        let id_provider = resource_id
-            .as_deref()
-            .and_then(provider_of)
-            .map(str::to_string);
-        let mut vault = match resource_id {
-            Some(id) => Vault::from_resource_id_cow(id),
-            None => Vault::default(),
+        let (mut vault, id_provider) = match b.resource_id.or(b.resource_id_fb) {
+            Some(Cow::Borrowed(id)) => vault_of(id),
+            Some(Cow::Owned(id)) => {
+                let p = provider_of(&id).map(|p| Cow::Owned(p.to_string()));
+                (Vault::from_resource_id_cow(Cow::Owned(id)), p)
+            }
+            None => (Vault::default(), None),
         };
         // Elastic's provider is `MICROSOFT.KEYVAULT/VAULTS`, the tables' `MICROSOFT.KEYVAULT`.
-        let (provider_ns, provider_type) = match b.provider.as_deref() {
-            Some(p) => match p.split_once('/') {
-                Some((ns, t)) => (Some(ns.to_string()), Some(t.to_string())),
-                None => (Some(p.to_string()), None),
-            },
-            None => (None, None),
-        };
+        // Nothing below refuses a record before this check, so the reasons come out as
+        // before; borrowed instead of copied.
+        let provider_ns = b
+            .provider
+            .as_deref()
+            .map(|p| p.split_once('/').map_or(p, |(ns, _)| ns));
+        if let Some(p) = id_provider.as_deref().or(provider_ns) {
+            if !p.eq_ignore_ascii_case("microsoft.keyvault") {
+                return Err((SkipReason::NotKeyVault, format!("provider {p}")));
+            }
+        }
         if vault.resource_type.is_none() {
-            vault.resource_type =
-                b.resource_type.or(provider_type
-                    .map(|t| Cow::Owned(t.rsplit('/').next().unwrap_or(&t).to_string())));
+            vault.resource_type = b
+                .resource_type
+                .or_else(|| b.provider.as_ref().and_then(provider_type));
         }
         if vault.name.is_none() {
             vault.name = b.resource_name;
@@ -323,11 +399,6 @@ impl<'a> Builder<'a> {
             vault.resource_group = b.resource_group;
         }
         vault.region = b.location;
-        if let Some(p) = id_provider.or(provider_ns) {
-            if !p.eq_ignore_ascii_case("microsoft.keyvault") {
-                return Err((SkipReason::NotKeyVault, format!("provider {p}")));
-            }
-        }
         if !vault.is_key_vault() {
             let t = vault.resource_type.as_deref().unwrap_or("");
             if !(opts.include_managed_hsm && t.eq_ignore_ascii_case("managedhsms")) {
@@ -455,6 +526,34 @@ mod tests {
         );
         let r = build(r#"{"time":"2024-01-01T00:00:00Z"}"#, map_azure);
         assert_eq!(r.unwrap_err().0, SkipReason::MissingField);
+    }
+
+    #[test]
+    fn vault_of_matches_the_model() {
+        let long = format!("/{}", "a/".repeat(MAX_SEGMENTS + 3));
+        for id in [
+            "/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V",
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/managedHSMs/h/",
+            "//subscriptions//s//x",
+            "/subscriptions/providers/providers/X/resourcegroups",
+            "/subscriptions",
+            "providers",
+            "/a/providers",
+            "v",
+            "",
+            "///",
+            "/SUBSCRIPTIONS/S/SUBSCRIPTIONS/T/RESOURCEGROUPS/é/PROVIDERS/P/PROVIDERS/Q",
+            &long,
+        ] {
+            let (v, p) = vault_of(id);
+            let want = Vault::from_resource_id(id);
+            assert_eq!(
+                serde_json::to_value(&v).unwrap(),
+                serde_json::to_value(&want).unwrap(),
+                "{id}"
+            );
+            assert_eq!(p.as_deref(), provider_of(id), "{id}");
+        }
     }
 
     #[test]

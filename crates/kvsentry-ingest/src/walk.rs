@@ -217,13 +217,293 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        if !self.path.is_empty() {
-            self.path.push('.');
-        }
-        for c in v.chars() {
-            self.path.push(c.to_ascii_lowercase());
-        }
+        push_key(self.path, v);
         Ok(())
+    }
+}
+
+/// Appends `.key` (`key` alone on an empty path) to `path`, lower-cased in place.
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    let start = path.len();
+    path.push_str(key);
+    // Safe on any UTF-8: only ASCII bytes change, to other ASCII bytes.
+    path[start..].make_ascii_lowercase();
+}
+
+/// The fast walk could not decide: the caller discards what it was handed and walks the text
+/// again with [`walk_text`], which gives serde_json's exact result or error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Undecided;
+
+/// Nesting the fast walk handles itself; deeper records go to [`walk_text`] (serde_json
+/// refuses nesting past 128, and this keeps every such case on its exact path).
+const FAST_MAX_DEPTH: usize = 64;
+
+/// Walks a record that is a JSON object, calling `f` exactly as [`walk_text`] with an empty
+/// prefix would for the same text, but without serde's per-value machinery: strings are
+/// found with `memchr`, keys lower-cased into the reused `path` buffer. Why: this walk is the
+/// bulk of the cost of a hunt.
+///
+/// It accepts only what it can fully check: an object at the top, strings without raw control
+/// characters, plain numbers, literals, arrays (parsed by serde_json, as the slow walk does).
+/// Anything else, malformed or merely unusual (a top-level scalar, very deep nesting, a
+/// broken escape), returns [`Undecided`] after possibly having called `f` for some leaves.
+pub(crate) fn walk_fast<'de>(
+    text: &'de str,
+    path: &mut String,
+    f: &mut LeafFn<'_, 'de>,
+) -> Result<(), Undecided> {
+    path.clear();
+    let mut w = Fast {
+        s: text,
+        b: text.as_bytes(),
+        pos: 0,
+        path,
+        f,
+    };
+    w.ws();
+    if w.peek() != Some(b'{') {
+        return Err(Undecided);
+    }
+    w.pos += 1;
+    w.object(1)?;
+    w.ws();
+    if w.pos == w.b.len() {
+        Ok(())
+    } else {
+        Err(Undecided)
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` that is `"`, `\\` or a control character (below 0x20).
+/// Bytes above the first such byte may be flagged wrongly (borrows run upward); the lowest
+/// flag is always right, which is all [`find_special`] uses.
+#[inline]
+fn special_mask(w: u64) -> u64 {
+    let q = w ^ (LO * u64::from(b'"'));
+    let bs = w ^ (LO * u64::from(b'\\'));
+    let zero_q = q.wrapping_sub(LO) & !q;
+    let zero_bs = bs.wrapping_sub(LO) & !bs;
+    let ctrl = w.wrapping_sub(LO * 0x20) & !w;
+    (zero_q | zero_bs | ctrl) & HI
+}
+
+/// The position of the first `"`, `\\` or control character at or after `from`: eight
+/// bytes per step, as strings are most of a record.
+#[inline]
+fn find_special(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let m = special_mask(u64::from_le_bytes(w));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+struct Fast<'de, 'p, 'f> {
+    s: &'de str,
+    b: &'de [u8],
+    pos: usize,
+    path: &'p mut String,
+    f: &'p mut LeafFn<'f, 'de>,
+}
+
+impl<'de> Fast<'de, '_, '_> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    /// Skips the whitespace JSON allows (the same four bytes serde_json skips).
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The members of an object, after its `{`.
+    fn object(&mut self, depth: usize) -> Result<(), Undecided> {
+        if depth > FAST_MAX_DEPTH {
+            return Err(Undecided);
+        }
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(Undecided);
+            }
+            self.pos += 1;
+            let base = self.path.len();
+            match self.string()? {
+                Cow::Borrowed(k) => push_key(self.path, k),
+                Cow::Owned(k) => push_key(self.path, &k),
+            }
+            self.ws();
+            if self.peek() != Some(b':') {
+                return Err(Undecided);
+            }
+            self.pos += 1;
+            self.ws();
+            self.value(depth)?;
+            self.path.truncate(base);
+            self.ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(Undecided),
+            }
+        }
+    }
+
+    /// A string's contents, after its opening quote; borrowed unless it has escapes, which
+    /// serde_json decodes (so every escape reads exactly as in the slow walk).
+    #[inline]
+    fn string(&mut self) -> Result<Cow<'de, str>, Undecided> {
+        let start = self.pos;
+        let mut at = start;
+        let mut escaped = false;
+        let end = loop {
+            let i = find_special(self.b, at).ok_or(Undecided)?;
+            match self.b[i] {
+                b'"' => break i,
+                b'\\' => {
+                    escaped = true;
+                    at = i + 2;
+                }
+                // A raw control character: serde_json refuses it.
+                _ => return Err(Undecided),
+            }
+        };
+        self.pos = end + 1;
+        if escaped {
+            // `start - 1` and `end` are the quotes: char boundaries.
+            let quoted = self.s.get(start - 1..=end).ok_or(Undecided)?;
+            serde_json::from_str::<String>(quoted)
+                .map(Cow::Owned)
+                .map_err(|_| Undecided)
+        } else {
+            self.s.get(start..end).map(Cow::Borrowed).ok_or(Undecided)
+        }
+    }
+
+    /// One value at the current path.
+    fn value(&mut self, depth: usize) -> Result<(), Undecided> {
+        let leaf = match self.peek().ok_or(Undecided)? {
+            b'"' => {
+                self.pos += 1;
+                Leaf::Str(self.string()?)
+            }
+            b'{' => {
+                self.pos += 1;
+                return self.object(depth + 1);
+            }
+            b'[' => self.array(depth)?,
+            b't' => self.literal(b"true", Leaf::Bool(true))?,
+            b'f' => self.literal(b"false", Leaf::Bool(false))?,
+            b'n' => self.literal(b"null", Leaf::Null)?,
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => return Err(Undecided),
+        };
+        (self.f)(self.path, leaf);
+        Ok(())
+    }
+
+    #[inline]
+    fn literal(&mut self, word: &[u8], leaf: Leaf<'de>) -> Result<Leaf<'de>, Undecided> {
+        if self.b.get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(leaf)
+        } else {
+            Err(Undecided)
+        }
+    }
+
+    /// Plain non-negative integers are read here; anything else (sign, fraction, exponent,
+    /// more than 19 digits) is handed to serde_json so the value is exactly its value.
+    fn number(&mut self) -> Result<Leaf<'de>, Undecided> {
+        let start = self.pos;
+        let mut end = start;
+        while let Some(b'0'..=b'9') = self.b.get(end) {
+            end += 1;
+        }
+        let digits = &self.b[start..end];
+        let plain = !matches!(self.b.get(end), Some(b'.' | b'e' | b'E' | b'-' | b'+'))
+            && !digits.is_empty()
+            && digits.len() <= 19
+            && (digits[0] != b'0' || digits.len() == 1);
+        if plain {
+            self.pos = end;
+            let n = digits
+                .iter()
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+            return Ok(Leaf::U64(n));
+        }
+        while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'-' | b'+') = self.b.get(end) {
+            end += 1;
+        }
+        let token = self.s.get(start..end).ok_or(Undecided)?;
+        let n: serde_json::Number = serde_json::from_str(token).map_err(|_| Undecided)?;
+        self.pos = end;
+        Ok(if let Some(u) = n.as_u64() {
+            Leaf::U64(u)
+        } else if let Some(i) = n.as_i64() {
+            Leaf::I64(i)
+        } else {
+            Leaf::F64(n.as_f64().ok_or(Undecided)?)
+        })
+    }
+
+    /// An array, as the slow walk makes it: parsed by serde_json, handed over as compact text.
+    fn array(&mut self, depth: usize) -> Result<Leaf<'de>, Undecided> {
+        if self.b.get(self.pos..self.pos + 2) == Some(b"[]") {
+            self.pos += 2;
+            return Ok(Leaf::Json("[]".to_string()));
+        }
+        let rest = self.s.get(self.pos..).ok_or(Undecided)?;
+        let mut it = serde_json::Deserializer::from_str(rest).into_iter::<Vec<serde_json::Value>>();
+        let items = match it.next() {
+            Some(Ok(items)) => items,
+            _ => return Err(Undecided),
+        };
+        let len = it.byte_offset();
+        // The slow walk counts this nesting against serde_json's limit together with the
+        // objects around it; leave anything near that limit to it.
+        let nesting = rest.as_bytes()[..len]
+            .iter()
+            .filter(|&&c| c == b'[' || c == b'{')
+            .count();
+        if depth + nesting > FAST_MAX_DEPTH {
+            return Err(Undecided);
+        }
+        self.pos += len;
+        Ok(Leaf::Json(serde_json::Value::Array(items).to_string()))
     }
 }
 
@@ -273,6 +553,93 @@ mod tests {
         assert_eq!(Leaf::Str("12.4".into()).as_u64_rounded(), Some(12));
         assert_eq!(Leaf::Str("None".into()).as_u64_rounded(), None);
         assert_eq!(Leaf::F64(-2.0).as_u64_rounded(), None);
+    }
+
+    fn fast_leaves(text: &str) -> Result<Vec<(String, Leaf<'_>)>, Undecided> {
+        let mut out = Vec::new();
+        let mut path = String::from("left over");
+        walk_fast(text, &mut path, &mut |p, l| out.push((p.to_string(), l)))?;
+        Ok(out)
+    }
+
+    /// Wherever the fast walk decides, it hands over exactly what the serde walk does, and it
+    /// never accepts what serde_json refuses.
+    #[test]
+    fn fast_walk_agrees_with_the_serde_walk() {
+        let deep_ok = format!("{}1{}", "{\"a\":".repeat(60), "}".repeat(60));
+        let deep_bad = format!("{}1{}", "{\"a\":".repeat(130), "}".repeat(130));
+        let deep_arr = format!("{{\"a\":{}{}}}", "[".repeat(120), "]".repeat(120));
+        let decided = [
+            r#"{"A":{"B.C":"x","D":[1,"y"],"E":null,"F":2.5,"G":-3,"H":true},"I\"j":"e\"s"}"#,
+            r#" { "Time" : "2024-01-01T00:00:00Z" , "n" : 0 , "big" : 18446744073709551615 } "#,
+            "{\"a\":[],\"b\":[ ],\"c\":[{\"z\":1,\"a\":2}],\"d\":{},\"e\":\"\"}\r\n",
+            r#"{"neg0":-0,"e":1e3,"E":2E-2,"f":0.5,"m":-9223372036854775808,"u":12345678901234567890}"#,
+            r#"{"esc":"a\u00e9\n\/b","K\u0045Y":1,"":{"":2},"ÄÖ":"ü"}"#,
+            r#"{"x":false,"y":null,"z":true}"#,
+            &deep_ok,
+        ];
+        for text in decided {
+            let fast = fast_leaves(text);
+            assert_eq!(fast.as_ref().ok(), Some(&leaves(text)), "{text}");
+        }
+        let refused = [
+            r#"{"a":"b""#,
+            r#"{"a":1} x"#,
+            r#"{"a":1,}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":-}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":nul}"#,
+            r#"{"a":truex}"#,
+            r#"{"a" 1}"#,
+            r#"{a:1}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{"a":"bad \q escape"}"#,
+            r#"{"a":"\"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":1e400}"#,
+            r#"{"a":1}{"b":2}"#,
+            "[1,2]",
+            "\"str\"",
+            "12",
+            "",
+            &deep_bad,
+            &deep_arr,
+        ];
+        for text in refused {
+            assert_eq!(fast_leaves(text).err(), Some(Undecided), "{text}");
+        }
+        // Those refused because they are unusual, not broken, still read right the slow way.
+        assert!(walk_text(&deep_arr, "", &mut |_, _| {}).is_ok());
+        assert!(walk_text("[1,2]", "", &mut |_, _| {}).is_ok());
+        assert!(walk_text(&deep_bad, "", &mut |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn finds_the_first_special_byte() {
+        let mut text: Vec<u8> = b"abcdefghijklmnopqrstuvwxyz0123456789".to_vec();
+        assert_eq!(find_special(&text, 0), None);
+        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in 0..text.len() {
+                let saved = text[at];
+                text[at] = special;
+                // a later special byte and bytes above 0x7f must not confuse it
+                let mut t = text.clone();
+                t.extend_from_slice("é\"".as_bytes());
+                for from in 0..=at {
+                    assert_eq!(
+                        find_special(&t, from),
+                        Some(at),
+                        "{special} at {at} from {from}"
+                    );
+                }
+                assert_eq!(find_special(&t, at + 1), Some(t.len() - 1));
+                text[at] = saved;
+            }
+        }
+        assert_eq!(find_special(b"ab", 5), None);
+        assert_eq!(find_special("ÿ\u{7f}é ".as_bytes(), 0), None);
     }
 
     #[test]
