@@ -5,7 +5,9 @@
 
 Reads the raw JSON lines once (sql/load.sql: `read_json` over plain and gzipped files alike,
 only the columns the rules need, into a temporary table), then runs the seed rules as SQL
-(sql/threshold.sql, and sql/ti.sql when --ti is given). Writes the alerts as JSON:
+(sql/threshold.sql, and sql/ti.sql when --ti is given). With --full-aggregates, the
+threshold rule computes the Elastic rule's whole STATS clause (sql/load_full.sql,
+sql/threshold_full.sql), as kvsentry's alerts carry it. Writes the alerts as JSON:
 {"threshold": [{window_start, upn, action_count, distinct_actions}...],
  "ti": [{indicator_id, ip, event_time, events}...], "rows_loaded": N, "duckdb": VERSION}.
 """
@@ -35,6 +37,8 @@ def main():
     ap.add_argument("--ti")
     ap.add_argument("--as-of")
     ap.add_argument("--threads", type=int, default=0, help="0: DuckDB's default (all cores)")
+    ap.add_argument("--full-aggregates", action="store_true",
+                    help="the Elastic rule's whole STATS clause (load_full.sql, threshold_full.sql)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
@@ -42,11 +46,12 @@ def main():
     if a.threads:
         con.execute(f"SET threads = {a.threads}")
     files = "[" + ", ".join(quote(f) for f in a.files) + "]"
-    con.execute(sql("load.sql").replace("{files}", files))
+    full = "_full" if a.full_aggregates else ""
+    con.execute(sql(f"load{full}.sql").replace("{files}", files))
     rows_loaded = con.execute("SELECT count(*) FROM ev").fetchone()[0]
 
     out = {"duckdb": duckdb.__version__, "rows_loaded": rows_loaded, "threshold": [], "ti": None}
-    cur = con.execute(sql("threshold.sql"))
+    cur = con.execute(sql(f"threshold{full}.sql"))
     cols = [d[0] for d in cur.description]
     out["threshold"] = [dict(zip(cols, r)) for r in cur.fetchall()]
     if a.ti:

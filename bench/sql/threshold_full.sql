@@ -1,0 +1,31 @@
+-- threshold.sql with the Elastic rule's whole STATS clause: the VALUES() and COUNT_DISTINCT
+-- outputs an analyst reads in the alert (what kvsentry's alerts carry too). geo.*, cloud.*
+-- and agent.* come from Elastic's enrichment and are absent from raw Azure logs.
+SELECT
+    strftime(date_trunc('minute', ts), '%Y-%m-%dT%H:%M:%SZ') AS window_start,
+    upn,
+    count(*)                           AS action_count,
+    count(DISTINCT operation)          AS distinct_actions,
+    list(DISTINCT upn)                 AS actor_name,
+    count(DISTINCT upn)                AS actor_unique_count,
+    list(DISTINCT app_id)              AS app_id,
+    list(DISTINCT object_id)           AS object_id,
+    list(DISTINCT caller_ip)           AS source_ip,
+    list(DISTINCT operation)           AS actions,
+    count(DISTINCT vault_name)         AS vaults_accessed,
+    list(DISTINCT vault_name)          AS vault_names,
+    list(DISTINCT result_type)         AS result_type,
+    list(DISTINCT subscription_id)     AS subscription_id,
+    list(DISTINCT resource_group)      AS resource_group,
+    list(DISTINCT resource_id)         AS resource_ids
+FROM ev
+WHERE category = 'AuditEvent'
+  AND operation IN (
+    'VaultGet', 'KeyGet', 'KeyList', 'KeyListVersions', 'KeyGetDeleted', 'KeyListDeleted',
+    'SecretGet', 'SecretList', 'SecretListVersions', 'SecretGetDeleted', 'SecretListDeleted',
+    'CertificateGet', 'CertificateList', 'CertificateListVersions', 'CertificateGetDeleted',
+    'CertificateListDeleted', 'CertificatePolicyGet', 'CertificateContactsGet',
+    'CertificateIssuerGet', 'CertificateIssuersList')
+GROUP BY date_trunc('minute', ts), upn
+HAVING count(DISTINCT upn) = 1 AND count(*) >= 5 AND count(DISTINCT operation) >= 2
+ORDER BY window_start, upn;
