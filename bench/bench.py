@@ -75,8 +75,9 @@ def machine(args):
         "rustc": sh("rustc --version"),
         "python": platform.python_version(),
         "duckdb": sh(f"{args.duck_python} -c 'import duckdb; print(duckdb.__version__)'"),
-        "kvsentry_commit": sh(f"git -C {REPO} rev-parse --short HEAD") + (
-            "+dirty" if sh(f"git -C {REPO} status --porcelain -- crates Cargo.lock") else ""),
+        "kvsentry_commit": os.environ.get("KVSENTRY_BIN_COMMIT") or (
+            sh(f"git -C {REPO} rev-parse --short HEAD")
+            + ("+dirty" if sh(f"git -C {REPO} status --porcelain -- crates Cargo.lock") else "")),
         "kvsentry_bin": args.kvsentry,
         "kvsentry_version": sh(f"{args.kvsentry} --version"),
         "kvsentry_bin_built": dt.datetime.fromtimestamp(os.path.getmtime(args.kvsentry), dt.timezone.utc
@@ -423,7 +424,7 @@ def machine_md(mach):
             f"- {mach['os']}, kernel {mach['kernel']}; {mach['rustc']}; Python {mach['python']}, "
             f"DuckDB {mach['duckdb']}\n"
             f"- kvsentry: {mach['kvsentry_version']}, binary built {mach['kvsentry_bin_built']} "
-            f"(tree at commit {mach['kvsentry_commit']}); run {mach['date']}\n"
+            f"from commit {mach['kvsentry_commit']}; run {mach['date']}\n"
             f"- load average (1, 5, 15 min) at start {la}; at end {lae}")
 
 

@@ -10,6 +10,7 @@
 # --events-per-day N). It builds kvsentry (release) and bench/parse-limit, and creates
 # bench/.venv with DuckDB from PyPI. Environment:
 #   KVSENTRY_BIN=PATH          use this kvsentry binary instead of building one
+#   KVSENTRY_BIN_COMMIT=REV    the commit that binary was built from (for RESULTS.md)
 #   KVSENTRY_BENCH_PYTHON=PY   a Python that can `import duckdb` (skips the venv)
 #   KVSENTRY_BENCH_NO_PARSE_LIMIT=1  skip the parse-limit build and runs
 set -euo pipefail
@@ -35,7 +36,7 @@ fi
 PL_ARGS=()
 if [[ "${KVSENTRY_BENCH_NO_PARSE_LIMIT:-}" != 1 ]]; then
   echo "== building bench/parse-limit (release)" >&2
-  cargo build --release --quiet --manifest-path "$BENCH/parse-limit/Cargo.toml"
+  cargo build --release --quiet --manifest-path "$BENCH/parse-limit/Cargo.toml" --target-dir "$BENCH/parse-limit/target"
   PL_ARGS=(--parse-limit "$BENCH/parse-limit/target/release/parse-limit")
 fi
 
