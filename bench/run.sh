@@ -47,7 +47,7 @@ else
   if ! "$PY" -c 'import duckdb' 2>/dev/null; then
     echo "== creating bench/.venv with duckdb from PyPI" >&2
     python3 -m venv "$BENCH/.venv"
-    "$PY" -m pip install --quiet --disable-pip-version-check duckdb
+    "$PY" -m pip install --quiet --disable-pip-version-check "duckdb==2.0.1"  # the version RESULTS.md used
   fi
 fi
 "$PY" -c 'import duckdb' || { echo "bench: $PY cannot import duckdb" >&2; exit 1; }
