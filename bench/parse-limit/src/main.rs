@@ -64,7 +64,10 @@ fn parse_line(mode: Mode, line: &[u8], t: &mut Totals) {
 fn run_file(mode: Mode, path: &str, t: &mut Totals) -> io::Result<()> {
     let file = File::open(path)?;
     let mut reader: Box<dyn Read> = if path.ends_with(".gz") {
-        Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(1 << 16, file)))
+        Box::new(MultiGzDecoder::new(io::BufReader::with_capacity(
+            1 << 16,
+            file,
+        )))
     } else {
         Box::new(file)
     };
@@ -124,7 +127,11 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{{\"mode\":\"{}\",\"files\":{},\"bytes\":{},\"lines\":{},\"errors\":{},\"checksum\":{},\"seconds\":{:.4}}}",
-        if mode == Mode::RawMap { "rawmap" } else { "ignored" },
+        if mode == Mode::RawMap {
+            "rawmap"
+        } else {
+            "ignored"
+        },
         files.len(),
         t.bytes,
         t.lines,
