@@ -1,6 +1,7 @@
 //! Throughput of the JSON Lines hot path against the bare cost of parsing the same lines.
 //!
-//! `cargo bench -p kvsentry-ingest --bench parse`. Input: the file named by
+//! `cargo bench -p kvsentry-ingest --bench parse [--features bench-sonic]` (the feature adds
+//! the sonic-rs cases, x86_64 only). Input: the file named by
 //! `KVSENTRY_BENCH_FILE` (e.g. `kvsentry gen --form storage ...`), else about 20 MB
 //! synthesised from the Storage fixture's records. `KVSENTRY_BENCH_REPS` (default 5) sets how
 //! often each case runs; the best run is printed (the machine is shared, the best is the
@@ -167,7 +168,7 @@ fn case_serde_typed(text: &str) -> u64 {
         .count() as u64
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "bench-sonic", target_arch = "x86_64"))]
 mod sonic {
     use super::*;
     use sonic_rs::JsonValueTrait;
@@ -254,6 +255,8 @@ fn main() {
         text.len() as f64 / records
     );
 
+    // Extended below when the sonic-rs cases are built.
+    #[allow(unused_mut)]
     let mut cases = vec![
         Case {
             name: "kvsentry parse_lines (Storage, full mapping)",
@@ -276,7 +279,7 @@ fn main() {
             run: case_serde_typed,
         },
     ];
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "bench-sonic", target_arch = "x86_64"))]
     cases.extend([
         Case {
             name: "sonic-rs IgnoredAny per line",
