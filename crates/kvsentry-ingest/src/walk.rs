@@ -644,6 +644,52 @@ mod tests {
         assert!(walk_text(&deep_bad, "", &mut |_, _| {}).is_err());
     }
 
+    /// Random damage to real records: wherever the fast walk still decides, the serde walk
+    /// accepts the text too and hands over the same leaves.
+    #[test]
+    fn fast_walk_agrees_on_damaged_records() {
+        let fixture = include_str!("../tests/fixtures/storage.jsonl");
+        let recs: Vec<&str> = fixture.lines().filter(|l| l.starts_with('{')).collect();
+        let alphabet = b"{}[],:\"\\ \t\r\nx0-.eE+nutfals1\x01\x1f\x7f";
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut decided, mut refused) = (0, 0);
+        for round in 0..4000 {
+            let mut b = recs[round % recs.len()].as_bytes().to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(b.len());
+                match next(3) {
+                    0 => b[at] = alphabet[next(alphabet.len())],
+                    1 => {
+                        b.insert(at, alphabet[next(alphabet.len())]);
+                    }
+                    _ => {
+                        b.remove(at);
+                    }
+                }
+            }
+            let Ok(text) = String::from_utf8(b) else {
+                continue;
+            };
+            match fast_leaves(&text) {
+                Ok(fast) => {
+                    decided += 1;
+                    let mut slow = Vec::new();
+                    let r = walk_text(&text, "", &mut |p, l| slow.push((p.to_string(), l)));
+                    assert!(r.is_ok(), "{text}");
+                    assert_eq!(fast, slow, "{text}");
+                }
+                Err(Undecided) => refused += 1,
+            }
+        }
+        assert!(decided > 500 && refused > 500, "{decided} {refused}");
+    }
+
     #[test]
     fn keys_are_appended_lower_cased() {
         let mut path = String::new();
