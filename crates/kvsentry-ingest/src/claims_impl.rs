@@ -82,6 +82,27 @@ fn other_key<'a>(norm: &[u8]) -> Str<'a> {
     }
 }
 
+/// True when [`normalize_claim_key`] would return `key` unchanged: lower-case letters, digits
+/// and single `_` between them. One pass, no copy.
+fn is_normal(key: &[u8]) -> bool {
+    // Starting as if after a `_` refuses a leading one; ending on one refuses a trailing one
+    // (and the empty key).
+    let mut after_sep = true;
+    for &c in key {
+        if c == b'_' {
+            if after_sep {
+                return false;
+            }
+            after_sep = true;
+        } else if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            after_sep = false;
+        } else {
+            return false;
+        }
+    }
+    !after_sep
+}
+
 /// Longest key normalised on the stack by [`apply_claim`]; longer ones allocate.
 const STACK_KEY: usize = 128;
 
@@ -114,13 +135,19 @@ pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
     if value.is_empty() {
         return;
     }
-    let mut buf = [0u8; STACK_KEY];
+    let mut buf: [u8; STACK_KEY];
     let long;
-    let norm: &[u8] = match normalize_into(key, &mut buf) {
-        Some(n) => n,
-        None => {
-            long = normalize_claim_key(key);
-            long.as_bytes()
+    let norm: &[u8] = if is_normal(key.as_bytes()) {
+        // The short keys of data-plane tokens (`oid`, `appid`, `iss`): used as they are.
+        key.as_bytes()
+    } else {
+        buf = [0u8; STACK_KEY];
+        match normalize_into(key, &mut buf) {
+            Some(n) => n,
+            None => {
+                long = normalize_claim_key(key);
+                long.as_bytes()
+            }
         }
     };
     let slot = match norm {
@@ -198,6 +225,15 @@ mod tests {
             assert_eq!(
                 normalize_into(key, &mut buf),
                 Some(normalize_claim_key(key).as_bytes()),
+                "{key}"
+            );
+        }
+        for key in [
+            "upn", "x_y", "a1", "_x", "x_", "x__y", "", "_", "Upn", "a.b", "é", "9",
+        ] {
+            assert_eq!(
+                is_normal(key.as_bytes()),
+                matches!(normalize_claim_key(key), Cow::Borrowed(_)),
                 "{key}"
             );
         }
