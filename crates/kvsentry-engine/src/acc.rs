@@ -5,15 +5,20 @@
 //! Every part is independent of arrival order (distinct sets, the smallest values kept when
 //! capped, the earliest events as evidence), so out-of-order input gives the same alert.
 
-use std::collections::{BTreeSet, BinaryHeap};
+#[cfg(test)]
+use std::collections::BTreeSet;
+use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
 
 use foldhash::{HashSet, HashSetExt};
 use kvsentry_model::{Alert, Entity, EvidenceRef, Origin, TimeWindow};
 use kvsentry_rules::Aggregate;
 use serde_json::{Map, Value};
 
-use crate::plan::{CompiledRule, Row, Slot, Val, timestamp};
+#[cfg(test)]
+use crate::plan::Val;
+use crate::plan::{CompiledRule, Row, Slot, timestamp};
 
 /// Entity lists are capped at this many values each.
 pub(crate) const ENTITY_CAP: usize = 10;
@@ -43,13 +48,15 @@ pub(crate) fn hash_slot(row: &Row, i: usize) -> Option<u64> {
     Some(h.finish())
 }
 
-/// Distinct values, the smallest `cap` kept.
+/// Distinct values, the smallest `cap` kept: the reference model of [`ValSet`] in tests.
+#[cfg(test)]
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Capped {
     pub set: BTreeSet<Val>,
     pub truncated: bool,
 }
 
+#[cfg(test)]
 impl Capped {
     pub fn insert(&mut self, v: Val, cap: usize) {
         if self.set.len() >= cap {
@@ -71,13 +78,325 @@ impl Capped {
     }
 }
 
+/// A value a group holds: numbers and addresses inline, strings as a byte range of the
+/// group's own text (so a value already held costs a comparison, not an allocation).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum V {
+    Int(i64),
+    Time(i64),
+    Ip(IpAddr),
+    Str(usize, usize),
+}
+
+/// A borrowed value, ordered like [`Val`] (variant, then value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum B<'a> {
+    Int(i64),
+    Time(i64),
+    Ip(IpAddr),
+    Str(&'a str),
+}
+
+impl B<'_> {
+    fn of_row(row: &Row, i: usize) -> Option<B<'_>> {
+        match row.slot(i) {
+            Slot::Missing => None,
+            Slot::Str(a, b) => Some(B::Str(row.text.get(a..b).unwrap_or(""))),
+            Slot::Int(n) => Some(B::Int(n)),
+            Slot::Ip(ip) => Some(B::Ip(ip)),
+            Slot::Time(t) => Some(B::Time(t)),
+        }
+    }
+
+    #[cfg(test)]
+    fn to_val(self) -> Val {
+        match self {
+            B::Int(n) => Val::Int(n),
+            B::Time(t) => Val::Time(t),
+            B::Ip(ip) => Val::Ip(ip),
+            B::Str(s) => Val::Str(s.into()),
+        }
+    }
+
+    fn to_json(self) -> Value {
+        match self {
+            B::Int(i) => Value::from(i),
+            B::Time(t) => Value::String(timestamp(t).to_string()),
+            B::Ip(ip) => Value::String(ip.to_string()),
+            B::Str(s) => Value::String(s.to_string()),
+        }
+    }
+
+    fn to_text(self) -> String {
+        match self {
+            B::Int(i) => i.to_string(),
+            B::Time(t) => timestamp(t).to_string(),
+            B::Ip(ip) => ip.to_string(),
+            B::Str(s) => s.to_string(),
+        }
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            B::Int(i) => i as f64,
+            B::Time(t) => t as f64,
+            _ => f64::NAN,
+        }
+    }
+}
+
+fn view(text: &str, v: V) -> B<'_> {
+    match v {
+        V::Int(n) => B::Int(n),
+        V::Time(t) => B::Time(t),
+        V::Ip(ip) => B::Ip(ip),
+        V::Str(a, b) => B::Str(text.get(a..b).unwrap_or("")),
+    }
+}
+
+fn str_len(v: V) -> usize {
+    match v {
+        V::Str(a, b) => b.saturating_sub(a),
+        _ => 0,
+    }
+}
+
+/// Copies a borrowed value into the group's text.
+fn store(text: &mut String, b: B<'_>) -> V {
+    match b {
+        B::Int(n) => V::Int(n),
+        B::Time(t) => V::Time(t),
+        B::Ip(ip) => V::Ip(ip),
+        B::Str(s) => {
+            let a = text.len();
+            text.push_str(s);
+            V::Str(a, text.len())
+        }
+    }
+}
+
+/// Slots of the current row already copied into the group's text (shared by the aggregates,
+/// entities and evidence that read the same field).
+struct Resolved {
+    vals: [Option<V>; 32],
+}
+
+impl Resolved {
+    fn get(&mut self, text: &mut String, row: &Row, i: usize) -> Option<V> {
+        if let Some(v) = self.vals.get(i).copied().flatten() {
+            return Some(v);
+        }
+        let v = store(text, B::of_row(row, i)?);
+        if let Some(c) = self.vals.get_mut(i) {
+            *c = Some(v);
+        }
+        Some(v)
+    }
+
+    fn note(&mut self, i: usize, v: V) {
+        if let Some(c) = self.vals.get_mut(i) {
+            *c = Some(v);
+        }
+    }
+}
+
+/// Distinct values with the smallest `cap` kept, held in the group's text: a few compared
+/// in turn (the usual case: one to a handful of values per group and window), more kept
+/// sorted and searched. A value already held costs comparisons, never an allocation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ValSet {
+    first: Option<V>,
+    /// After `first` (unsorted) while `sorted` is false; every value, sorted, once true.
+    rest: Vec<V>,
+    sorted: bool,
+    truncated: bool,
+}
+
+/// Values a [`ValSet`] compares in turn before keeping them sorted.
+const SMALL: usize = 8;
+
+impl ValSet {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = V> + '_ {
+        self.first.iter().copied().chain(self.rest.iter().copied())
+    }
+
+    /// Adds the value of `row`'s slot `i`. Returns where the value is held in `text` when
+    /// it is (for other readers of the same slot).
+    fn insert(
+        &mut self,
+        text: &mut String,
+        garbage: &mut usize,
+        res: &mut Resolved,
+        row: &Row,
+        i: usize,
+        cap: usize,
+    ) -> Option<V> {
+        let b = B::of_row(row, i)?;
+        if self.sorted {
+            return self.insert_sorted(text, garbage, res, row, i, b, cap);
+        }
+        for v in self.iter() {
+            if view(text, v) == b {
+                res.note(i, v);
+                return Some(v);
+            }
+        }
+        let len = self.len();
+        if len < cap {
+            if len < SMALL {
+                let v = res.get(text, row, i)?;
+                if self.first.is_none() {
+                    self.first = Some(v);
+                } else {
+                    self.rest.push(v);
+                }
+                return Some(v);
+            }
+            // Many values: keep them sorted from now on.
+            let mut all: Vec<V> = Vec::with_capacity(2 * SMALL);
+            all.extend(self.iter());
+            all.sort_by(|x, y| view(text, *x).cmp(&view(text, *y)));
+            self.first = None;
+            self.rest = all;
+            self.sorted = true;
+            return self.insert_sorted(text, garbage, res, row, i, b, cap);
+        }
+        // Full (a cap of at most SMALL): keep the smallest `cap`.
+        self.truncated = true;
+        let mut max: Option<(usize, B<'_>)> = None;
+        for (k, v) in self.iter().enumerate() {
+            let bv = view(text, v);
+            if max.is_none_or(|(_, m)| bv > m) {
+                max = Some((k, bv));
+            }
+        }
+        let (k, m) = max?;
+        if b >= m {
+            return None;
+        }
+        let v = res.get(text, row, i)?;
+        let slot = if k == 0 {
+            self.first.as_mut()
+        } else {
+            self.rest.get_mut(k - 1)
+        };
+        if let Some(s) = slot {
+            *garbage += str_len(*s);
+            *s = v;
+        }
+        Some(v)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert_sorted(
+        &mut self,
+        text: &mut String,
+        garbage: &mut usize,
+        res: &mut Resolved,
+        row: &Row,
+        i: usize,
+        b: B<'_>,
+        cap: usize,
+    ) -> Option<V> {
+        let pos = match self.rest.binary_search_by(|x| view(text, *x).cmp(&b)) {
+            Ok(k) => {
+                let v = self.rest.get(k).copied();
+                if let Some(v) = v {
+                    res.note(i, v);
+                }
+                return v;
+            }
+            Err(pos) => pos,
+        };
+        if self.rest.len() >= cap {
+            self.truncated = true;
+            if pos >= self.rest.len() {
+                return None;
+            }
+            if let Some(last) = self.rest.pop() {
+                *garbage += str_len(last);
+            }
+        }
+        let v = res.get(text, row, i)?;
+        self.rest.insert(pos.min(self.rest.len()), v);
+        Some(v)
+    }
+
+    fn sorted<'a>(&'a self, text: &'a str) -> Vec<B<'a>> {
+        let mut out: Vec<B<'a>> = self.iter().map(|v| view(text, v)).collect();
+        if !self.sorted {
+            out.sort();
+        }
+        out
+    }
+
+    fn to_json(&self, text: &str) -> Vec<Value> {
+        self.sorted(text).into_iter().map(B::to_json).collect()
+    }
+
+    fn to_texts(&self, text: &str) -> Vec<String> {
+        self.sorted(text).into_iter().map(B::to_text).collect()
+    }
+
+    fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    fn refs_mut(&mut self) -> impl Iterator<Item = &mut V> + '_ {
+        self.first.iter_mut().chain(self.rest.iter_mut())
+    }
+}
+
+/// Hashes of distinct values, a few in place.
+#[derive(Debug, Clone)]
+pub(crate) enum Distinct {
+    Few(u8, [u64; 4]),
+    Many(HashSet<u64>),
+}
+
+impl Distinct {
+    fn insert(&mut self, h: u64) {
+        match self {
+            Distinct::Few(n, hs) => {
+                let k = usize::from(*n);
+                if hs.iter().take(k).any(|x| *x == h) {
+                    return;
+                }
+                if let Some(slot) = hs.get_mut(k) {
+                    *slot = h;
+                    *n += 1;
+                } else {
+                    let mut s = HashSet::with_capacity(8);
+                    s.extend(hs.iter().copied());
+                    s.insert(h);
+                    *self = Distinct::Many(s);
+                }
+            }
+            Distinct::Many(s) => {
+                s.insert(h);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Distinct::Few(n, _) => usize::from(*n),
+            Distinct::Many(s) => s.len(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum AggState {
     Count(u64),
-    Distinct(HashSet<u64>),
-    Values(Capped),
-    Min(Option<Val>),
-    Max(Option<Val>),
+    Distinct(Distinct),
+    Values(ValSet),
+    Min(Option<V>),
+    Max(Option<V>),
 }
 
 /// Time, source, line, arrival: the order of events whatever their arrival order.
@@ -87,9 +406,8 @@ pub(crate) type OrderKey = (i64, u32, u64, u64);
 #[derive(Debug, Clone)]
 pub(crate) struct Ev {
     pub key: OrderKey,
-    pub operation: String,
-    pub correlation_id: Option<String>,
-    pub origin: Origin,
+    operation: Option<V>,
+    correlation_id: Option<V>,
 }
 
 impl PartialEq for Ev {
@@ -109,43 +427,75 @@ impl Ord for Ev {
     }
 }
 
+/// Group values held in place (group-by lists are short).
+const GROUP_INLINE: usize = 2;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Acc {
-    pub group: Vec<Option<Val>>,
+    /// The strings of every value below (ranges of it).
+    text: String,
+    /// Bytes of `text` no value refers to any more (compacted when they dominate).
+    garbage: usize,
+    group: [Option<V>; GROUP_INLINE],
+    group_more: Vec<Option<V>>,
     pub count: u64,
     pub aggs: Vec<AggState>,
     /// Earliest event's identity (order key, upn, object id, app id).
-    pub first: Option<(OrderKey, [Option<String>; 3])>,
-    pub ips: Capped,
-    pub resources: Capped,
-    pub evidence: BinaryHeap<Ev>,
+    first: Option<(OrderKey, [Option<V>; 3])>,
+    ips: ValSet,
+    resources: ValSet,
+    evidence: BinaryHeap<Ev>,
 }
 
 impl Acc {
-    pub fn new(rule: &CompiledRule, first: &Row) -> Acc {
+    pub fn new(rule: &CompiledRule, _first: &Row) -> Acc {
         Acc {
-            group: rule.group_slots.iter().map(|&s| first.value(s)).collect(),
+            text: String::new(),
+            garbage: 0,
+            group: [None; GROUP_INLINE],
+            group_more: Vec::new(),
             count: 0,
             aggs: rule
                 .aggs
                 .iter()
                 .map(|(_, a, _)| match a {
                     Aggregate::Count(_) => AggState::Count(0),
-                    Aggregate::CountDistinct(_) => AggState::Distinct(HashSet::new()),
-                    Aggregate::Values(_) => AggState::Values(Capped::default()),
+                    Aggregate::CountDistinct(_) => AggState::Distinct(Distinct::Few(0, [0; 4])),
+                    Aggregate::Values(_) => AggState::Values(ValSet::default()),
                     Aggregate::Min(_) => AggState::Min(None),
                     Aggregate::Max(_) => AggState::Max(None),
                 })
                 .collect(),
             first: None,
-            ips: Capped::default(),
-            resources: Capped::default(),
+            ips: ValSet::default(),
+            resources: ValSet::default(),
             evidence: BinaryHeap::new(),
         }
     }
 
+    fn group_vals(&self) -> impl Iterator<Item = Option<V>> + '_ {
+        self.group
+            .iter()
+            .copied()
+            .chain(self.group_more.iter().copied())
+    }
+
+    /// Adds one event. The first event added also sets the group's values.
     pub fn add(&mut self, rule: &CompiledRule, row: &Row) {
+        let mut res = Resolved { vals: [None; 32] };
+        let text = &mut self.text;
+        if self.count == 0 {
+            text.reserve(row.text.len());
+            for (k, &s) in rule.group_slots.iter().enumerate() {
+                let v = res.get(text, row, s);
+                match self.group.get_mut(k) {
+                    Some(g) => *g = v,
+                    None => self.group_more.push(v),
+                }
+            }
+        }
         self.count += 1;
+        let garbage = &mut self.garbage;
         for (st, (_, _, slot)) in self.aggs.iter_mut().zip(&rule.aggs) {
             match (st, slot) {
                 (AggState::Count(n), None) => *n += 1,
@@ -156,21 +506,25 @@ impl Acc {
                     }
                 }
                 (AggState::Values(c), Some(s)) => {
-                    if let Some(v) = row.value(*s) {
-                        c.insert(v, rule.values_cap);
-                    }
+                    c.insert(text, garbage, &mut res, row, *s, rule.values_cap);
                 }
                 (AggState::Min(m), Some(s)) => {
-                    if let Some(v) = row.value(*s) {
-                        if m.as_ref().is_none_or(|cur| v < *cur) {
-                            *m = Some(v);
+                    if let Some(b) = B::of_row(row, *s) {
+                        if m.is_none_or(|cur| b < view(text, cur)) {
+                            if let Some(old) = *m {
+                                *garbage += str_len(old);
+                            }
+                            *m = res.get(text, row, *s);
                         }
                     }
                 }
                 (AggState::Max(m), Some(s)) => {
-                    if let Some(v) = row.value(*s) {
-                        if m.as_ref().is_none_or(|cur| v > *cur) {
-                            *m = Some(v);
+                    if let Some(b) = B::of_row(row, *s) {
+                        if m.is_none_or(|cur| b > view(text, cur)) {
+                            if let Some(old) = *m {
+                                *garbage += str_len(old);
+                            }
+                            *m = res.get(text, row, *s);
                         }
                     }
                 }
@@ -179,39 +533,79 @@ impl Acc {
         }
         let key = row.order_key();
         if rule.account && self.first.as_ref().is_none_or(|(k, _)| key < *k) {
-            let get = |s: Option<usize>| s.and_then(|s| row.value(s)).map(|v| v.to_text());
-            self.first = Some((
-                key,
-                [get(rule.upn_slot), get(rule.oid_slot), get(rule.appid_slot)],
-            ));
+            let mut get = |s: Option<usize>| s.and_then(|s| res.get(text, row, s));
+            let ids = [get(rule.upn_slot), get(rule.oid_slot), get(rule.appid_slot)];
+            if let Some((_, old)) = &self.first {
+                *garbage += old.iter().flatten().map(|v| str_len(*v)).sum::<usize>();
+            }
+            self.first = Some((key, ids));
         }
-        if let Some(v) = rule.ip_slot.and_then(|s| row.value(s)) {
-            self.ips.insert(v, ENTITY_CAP);
+        if let Some(s) = rule.ip_slot {
+            self.ips.insert(text, garbage, &mut res, row, s, ENTITY_CAP);
         }
-        if let Some(v) = rule.resource_slot.and_then(|s| row.value(s)) {
-            self.resources.insert(v, ENTITY_CAP);
+        if let Some(s) = rule.resource_slot {
+            self.resources
+                .insert(text, garbage, &mut res, row, s, ENTITY_CAP);
         }
         if rule.evidence_cap > 0 {
             let full = self.evidence.len() >= rule.evidence_cap;
             if !full || self.evidence.peek().is_some_and(|top| key < top.key) {
                 self.evidence.push(Ev {
                     key,
-                    operation: rule
-                        .op_slot
-                        .and_then(|s| row.value(s))
-                        .map(|v| v.to_text())
-                        .unwrap_or_default(),
-                    correlation_id: rule
-                        .corr_slot
-                        .and_then(|s| row.value(s))
-                        .map(|v| v.to_text()),
-                    origin: row.origin,
+                    operation: rule.op_slot.and_then(|s| res.get(text, row, s)),
+                    correlation_id: rule.corr_slot.and_then(|s| res.get(text, row, s)),
                 });
                 if self.evidence.len() > rule.evidence_cap {
-                    self.evidence.pop();
+                    if let Some(e) = self.evidence.pop() {
+                        *garbage +=
+                            e.operation.map_or(0, str_len) + e.correlation_id.map_or(0, str_len);
+                    }
                 }
             }
         }
+        if self.garbage > 4096 && self.garbage * 2 > self.text.len() {
+            self.compact();
+        }
+    }
+
+    /// Copies the strings still referred to into a fresh text (values shared by several
+    /// readers are copied once per reader: compaction is rare).
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.text);
+        let mut text = String::with_capacity(old.len() - self.garbage.min(old.len()));
+        let mut fix = |v: &mut V| {
+            if let V::Str(..) = v {
+                *v = store(&mut text, view(&old, *v));
+            }
+        };
+        for g in self
+            .group
+            .iter_mut()
+            .chain(self.group_more.iter_mut())
+            .flatten()
+        {
+            fix(g);
+        }
+        for a in &mut self.aggs {
+            match a {
+                AggState::Values(c) => c.refs_mut().for_each(&mut fix),
+                AggState::Min(m) | AggState::Max(m) => m.iter_mut().for_each(&mut fix),
+                AggState::Count(_) | AggState::Distinct(_) => {}
+            }
+        }
+        if let Some((_, ids)) = &mut self.first {
+            ids.iter_mut().flatten().for_each(&mut fix);
+        }
+        self.ips.refs_mut().for_each(&mut fix);
+        self.resources.refs_mut().for_each(&mut fix);
+        let mut ev = std::mem::take(&mut self.evidence).into_vec();
+        for e in &mut ev {
+            e.operation.iter_mut().for_each(&mut fix);
+            e.correlation_id.iter_mut().for_each(&mut fix);
+        }
+        self.evidence = BinaryHeap::from(ev);
+        self.text = text;
+        self.garbage = 0;
     }
 
     /// The aggregates as numbers for the condition (NaN for non-numeric ones).
@@ -221,7 +615,9 @@ impl Acc {
             AggState::Count(n) => *n as f64,
             AggState::Distinct(s) => s.len() as f64,
             AggState::Values(_) => f64::NAN,
-            AggState::Min(v) | AggState::Max(v) => v.as_ref().map_or(f64::NAN, Val::as_f64),
+            AggState::Min(v) | AggState::Max(v) => {
+                v.map_or(f64::NAN, |v| view(&self.text, v).as_f64())
+            }
         }));
     }
 
@@ -237,16 +633,16 @@ impl Acc {
                     m.insert(name.clone(), Value::from(s.len() as u64));
                 }
                 AggState::Values(c) => {
-                    m.insert(
-                        name.clone(),
-                        Value::Array(c.set.iter().map(Val::to_json).collect()),
-                    );
-                    if c.truncated {
+                    m.insert(name.clone(), Value::Array(c.to_json(&self.text)));
+                    if c.is_truncated() {
                         m.insert(format!("{name}_truncated"), Value::Bool(true));
                     }
                 }
                 AggState::Min(v) | AggState::Max(v) => {
-                    m.insert(name.clone(), v.as_ref().map_or(Value::Null, Val::to_json));
+                    m.insert(
+                        name.clone(),
+                        v.map_or(Value::Null, |v| view(&self.text, v).to_json()),
+                    );
                 }
             }
         }
@@ -256,11 +652,11 @@ impl Acc {
     pub fn group_map(&self, rule: &CompiledRule) -> Map<String, Value> {
         rule.group_fields
             .iter()
-            .zip(&self.group)
+            .zip(self.group_vals())
             .map(|(f, v)| {
                 (
                     f.name().to_string(),
-                    v.as_ref().map_or(Value::Null, Val::to_json),
+                    v.map_or(Value::Null, |v| view(&self.text, v).to_json()),
                 )
             })
             .collect()
@@ -276,38 +672,51 @@ impl Acc {
     ) -> Alert {
         let start_ts = timestamp(start);
         let end_ts = timestamp(end);
-        let mut key: Vec<String> = Vec::with_capacity(1 + self.group.len());
+        let text = &self.text;
+        let to_text = |v: Option<V>| v.map(|v| view(text, v).to_text());
+        let mut key: Vec<String> = Vec::with_capacity(1 + rule.group_slots.len());
         key.push(start_ts.to_string());
         key.extend(
-            self.group
-                .iter()
-                .map(|v| v.as_ref().map(Val::to_text).unwrap_or_default()),
+            self.group_vals()
+                .take(rule.group_slots.len())
+                .map(|v| to_text(v).unwrap_or_default()),
         );
         let mut entities = Vec::new();
         if let Some((_, [upn, oid, appid])) = &self.first {
             if upn.is_some() || oid.is_some() || appid.is_some() {
                 entities.push(Entity::Account {
-                    upn: upn.clone(),
-                    object_id: oid.clone(),
-                    app_id: appid.clone(),
+                    upn: to_text(*upn),
+                    object_id: to_text(*oid),
+                    app_id: to_text(*appid),
                 });
             }
         }
-        entities.extend(self.ips.set.iter().map(|v| Entity::Ip {
-            address: v.to_text(),
-        }));
-        entities.extend(self.resources.set.iter().map(|v| Entity::AzureResource {
-            resource_id: v.to_text(),
-        }));
+        entities.extend(
+            self.ips
+                .to_texts(text)
+                .into_iter()
+                .map(|address| Entity::Ip { address }),
+        );
+        entities.extend(
+            self.resources
+                .to_texts(text)
+                .into_iter()
+                .map(|resource_id| Entity::AzureResource { resource_id }),
+        );
         let mut ev: Vec<&Ev> = self.evidence.iter().collect();
         ev.sort();
         let evidence = ev
             .into_iter()
             .map(|e| EvidenceRef {
                 time: timestamp(e.key.0),
-                operation: e.operation.clone(),
-                correlation_id: e.correlation_id.clone(),
-                source: source.and_then(|f| f(&e.origin)),
+                operation: to_text(e.operation).unwrap_or_default(),
+                correlation_id: to_text(e.correlation_id),
+                source: source.and_then(|f| {
+                    f(&Origin {
+                        source: e.key.1,
+                        line: e.key.2,
+                    })
+                }),
             })
             .collect();
         Alert {
@@ -351,5 +760,73 @@ mod tests {
             exact.insert(Val::Str(v.into()), 2);
         }
         assert!(!exact.truncated);
+    }
+
+    fn row_of(vals: &[B<'_>]) -> Row {
+        let mut text = String::new();
+        let mut slots = Vec::new();
+        for b in vals {
+            slots.push(match *b {
+                B::Str(s) => {
+                    let a = text.len();
+                    text.push_str(s);
+                    Slot::Str(a, text.len())
+                }
+                B::Int(n) => Slot::Int(n),
+                B::Ip(ip) => Slot::Ip(ip),
+                B::Time(t) => Slot::Time(t),
+            });
+        }
+        Row {
+            time: 0,
+            origin: Origin::default(),
+            seq: 0,
+            text,
+            key_len: 0,
+            slots,
+        }
+    }
+
+    /// The in-place set keeps exactly what the owned reference set keeps, for every cap
+    /// (in-turn and sorted modes, full or not), whatever the order.
+    #[test]
+    fn valset_matches_the_reference_set() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let words: Vec<String> = (0..40).map(|i| format!("w{}", (i * 7919) % 97)).collect();
+        for round in 0..300 {
+            let cap = [1, 2, 3, 7, 8, 9, 10, 16, 17, 100][round % 10];
+            let n = 1 + (next() % 60) as usize;
+            let mut text = String::new();
+            let mut garbage = 0;
+            let mut set = ValSet::default();
+            let mut reference = Capped::default();
+            for _ in 0..n {
+                let k = (next() % 40) as usize;
+                let b = match next() % 5 {
+                    0 => B::Int((k as i64) - 20),
+                    1 => B::Ip(IpAddr::from([52, 178, 0, k as u8])),
+                    2 => B::Time(k as i64 * 1_000),
+                    _ => B::Str(&words[k]),
+                };
+                let row = row_of(&[b, B::Str("other")]);
+                let mut res = Resolved { vals: [None; 32] };
+                let got = set.insert(&mut text, &mut garbage, &mut res, &row, 0, cap);
+                if let Some(v) = got {
+                    assert_eq!(view(&text, v), b);
+                }
+                reference.insert(b.to_val(), cap);
+            }
+            let want: Vec<String> = reference.set.iter().map(Val::to_text).collect();
+            assert_eq!(set.to_texts(&text), want, "round {round} cap {cap}");
+            let want_json: Vec<Value> = reference.set.iter().map(Val::to_json).collect();
+            assert_eq!(set.to_json(&text), want_json);
+            assert_eq!(set.is_truncated(), reference.truncated, "round {round}");
+        }
     }
 }

@@ -62,8 +62,34 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::EvidenceSource;
-use crate::acc::Ev;
+use crate::acc::OrderKey;
 use crate::plan::{nanos, timestamp};
+
+/// One evidence event (ordered by time then origin, so the heap keeps the earliest).
+#[derive(Debug, Clone)]
+pub(crate) struct Ev {
+    pub key: OrderKey,
+    pub operation: String,
+    pub correlation_id: Option<String>,
+    pub origin: Origin,
+}
+
+impl PartialEq for Ev {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Ev {}
+impl PartialOrd for Ev {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ev {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&o.key)
+    }
+}
 
 /// Which indicators a run uses (see [`kvsentry_intel::Selection`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

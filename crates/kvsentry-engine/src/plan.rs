@@ -228,24 +228,14 @@ impl Row {
         }
     }
 
-    /// The slot as an owned, ordered value (`None` when missing).
-    pub fn value(&self, i: usize) -> Option<Val> {
-        match self.slot(i) {
-            Slot::Missing => None,
-            Slot::Str(a, b) => self.text.get(a..b).map(|s| Val::Str(s.into())),
-            Slot::Int(n) => Some(Val::Int(n)),
-            Slot::Ip(ip) => Some(Val::Ip(ip)),
-            Slot::Time(t) => Some(Val::Time(t)),
-        }
-    }
-
     /// Order of events independent of arrival: time, then where they were read.
     pub fn order_key(&self) -> (i64, u32, u64, u64) {
         (self.time, self.origin.source, self.origin.line, self.seq)
     }
 }
 
-/// An owned value kept by group state (distinct values, min/max, group values).
+/// An owned value: the reference model of group state's values in tests.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Val {
     Int(i64),
@@ -254,6 +244,7 @@ pub(crate) enum Val {
     Str(Box<str>),
 }
 
+#[cfg(test)]
 impl Val {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
@@ -270,14 +261,6 @@ impl Val {
             Val::Time(t) => timestamp(*t).to_string(),
             Val::Ip(ip) => ip.to_string(),
             Val::Str(s) => s.to_string(),
-        }
-    }
-
-    pub fn as_f64(&self) -> f64 {
-        match self {
-            Val::Int(i) => *i as f64,
-            Val::Time(t) => *t as f64,
-            _ => f64::NAN,
         }
     }
 }
