@@ -222,10 +222,10 @@ pub(crate) fn parse_confidence(text: &str) -> Option<u8> {
 /// Booleans as exports write them: `true`/`True`/`TRUE`/`1`/`yes`. Anything else, including
 /// null and `""`, is false (KQL `Active == true` is not true for null).
 pub(crate) fn parse_bool(text: &str) -> bool {
-    matches!(
-        text.trim().to_ascii_lowercase().as_str(),
-        "true" | "1" | "yes" | "y" | "t"
-    )
+    let t = text.trim();
+    ["true", "1", "yes", "y", "t"]
+        .iter()
+        .any(|w| t.eq_ignore_ascii_case(w))
 }
 
 #[cfg(test)]
@@ -274,5 +274,7 @@ mod tests {
         assert_eq!(parse_confidence(""), None);
         assert!(parse_bool("True") && parse_bool("1") && parse_bool("true"));
         assert!(!parse_bool("") && !parse_bool("false") && !parse_bool("0"));
+        assert!(parse_bool(" TRUE ") && parse_bool("Yes") && parse_bool("T") && parse_bool("y"));
+        assert!(!parse_bool("truee") && !parse_bool("yess") && !parse_bool("tr"));
     }
 }

@@ -73,20 +73,7 @@ pub(crate) fn load(
     let revoked_idx = col(&["revoked"]);
     let id_idx = col(&["standard_id", "id"]);
     let source = ctx.file_name();
-    let mut rdr = table.reader(text);
-    let mut rec = csv::StringRecord::new();
-    let mut lines = super::LineCounter::new(text);
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = lines.of(e.position());
-                ctx.problem(set, line, "malformed CSV row", &e.to_string());
-                continue;
-            }
-        }
-        let line = lines.of(rec.position());
+    super::for_each_csv_record(text, &table, ctx, set, |rec, line, ctx, set| {
         let get = |i: Option<usize>| {
             i.and_then(|i| rec.get(i))
                 .map(str::trim)
@@ -94,7 +81,7 @@ pub(crate) fn load(
         };
         let Some(cell) = get(Some(ip_idx)) else {
             ctx.skip(set, SKIP_NO_IP);
-            continue;
+            return;
         };
         let pattern_values;
         let values: Vec<&str> = if pattern_idx.is_some() {
@@ -105,11 +92,11 @@ pub(crate) fn load(
                 }
                 Err(super::sentinel::PatternOutcome::NoIp) => {
                     ctx.skip(set, SKIP_NO_IP);
-                    continue;
+                    return;
                 }
                 Err(super::sentinel::PatternOutcome::Refused(why)) => {
                     ctx.problem(set, line, &why, cell);
-                    continue;
+                    return;
                 }
             }
         } else {
@@ -147,6 +134,6 @@ pub(crate) fn load(
             }
             ctx.push(set, ind);
         }
-    }
+    });
     Ok(())
 }

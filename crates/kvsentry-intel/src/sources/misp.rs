@@ -288,32 +288,19 @@ fn load_csv(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(),
         idx("attribute_tag"),
     );
     let source = ctx.file_name();
-    let mut rdr = table.reader(text);
-    let mut rec = csv::StringRecord::new();
-    let mut lines = super::LineCounter::new(text);
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = lines.of(e.position());
-                ctx.problem(set, line, "malformed CSV row", &e.to_string());
-                continue;
-            }
-        }
-        let line = lines.of(rec.position());
+    super::for_each_csv_record(text, &table, ctx, set, |rec, line, ctx, set| {
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).map(str::trim).unwrap_or("");
         let Some(ip) = ip_of(get(Some(ti)), get(Some(vi))) else {
             ctx.skip(set, SKIP_NO_IP);
-            continue;
+            return;
         };
         if ii.is_some() && !parse_bool(get(ii)) && !ctx.opts.misp_include_non_ids {
             ctx.skip(set, SKIP_NOT_IDS);
-            continue;
+            return;
         }
         let Some(network) = parse_network(&ip) else {
             ctx.problem(set, line, SKIP_UNPARSEABLE_IP, &ip);
-            continue;
+            return;
         };
         let version = parse_time(get(di), None).unwrap_or(ctx.file_time);
         let uuid = get(ui);
@@ -327,7 +314,7 @@ fn load_csv(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(),
         ind.threat_type = Some(get(ki)).filter(|c| !c.is_empty()).map(str::to_string);
         apply_tags(&mut ind, parse_list(get(gi)));
         ctx.push(set, ind);
-    }
+    });
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! counted, with its `file:line`, in the [`LoadReport`].
 
 pub mod csvgen;
+mod jsonrow;
 pub mod misp;
 pub mod sentinel;
 pub mod stix;
@@ -11,6 +12,7 @@ pub mod text;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -245,12 +247,21 @@ fn load_one_inner(
         }
         return Ok(());
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    let text = decode(&bytes);
     let mtime = meta
         .modified()
         .ok()
         .and_then(|t| Timestamp::try_from(t).ok());
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut reader = BufReader::with_capacity(1 << 18, file);
+    let mut bytes = Vec::new();
+    if let Some(format) = json_lines_start(&mut reader, &mut bytes, opts).map_err(io)? {
+        let mut ctx = Ctx::new(path, format, opts, mtime);
+        sentinel::load_json_lines(&bytes, &mut reader, format, &mut ctx, set).map_err(io)?;
+        report.files.push(ctx.report);
+        return Ok(());
+    }
+    reader.read_to_end(&mut bytes).map_err(io)?;
+    let text = decode(&bytes);
     let format = match opts.format {
         Some(f) => f,
         None => detect(path, &text)?,
@@ -267,6 +278,73 @@ fn load_one_inner(
     }
     report.files.push(ctx.report);
     Ok(())
+}
+
+/// Reads the start of a file into `head`, line by line, and tells whether the file is a
+/// Sentinel export in JSON lines that can be loaded line by line as it is read (the
+/// format, forced or detected) instead of as a whole text.
+///
+/// That is the case when the first line with content holds one whole JSON object and more
+/// content follows: the whole text is then no single JSON value, so [`detect`] decides on
+/// that first object and [`json_rows`] reads the text as JSON lines, both exactly what the
+/// line-by-line load does. Anything else (an array, a pretty-printed object, one object
+/// alone, another format) returns `None`, with what was read in `head`, for the whole-text
+/// load.
+fn json_lines_start(
+    reader: &mut impl BufRead,
+    head: &mut Vec<u8>,
+    opts: &LoadOptions,
+) -> std::io::Result<Option<TiFormat>> {
+    if opts
+        .format
+        .is_some_and(|f| f != TiFormat::Sentinel && f != TiFormat::SentinelStix)
+    {
+        return Ok(None);
+    }
+    // The first line with content.
+    let first = loop {
+        let start = head.len();
+        if reader.read_until(b'\n', head)? == 0 {
+            return Ok(None);
+        }
+        let line = head.get(start..).unwrap_or_default();
+        let line = if start == 0 {
+            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+        } else {
+            line
+        };
+        let text = String::from_utf8_lossy(line);
+        let t = text.trim();
+        if !t.is_empty() {
+            if !t.starts_with('{') {
+                return Ok(None);
+            }
+            match serde_json::from_str::<Value>(t) {
+                Ok(v @ Value::Object(_)) => break v,
+                _ => return Ok(None),
+            }
+        }
+    };
+    let format = match opts.format {
+        Some(f) => f,
+        None => match json_kind(&first) {
+            Some(f @ (TiFormat::Sentinel | TiFormat::SentinelStix)) => f,
+            _ => return Ok(None),
+        },
+    };
+    // More content must follow (else the object alone is the whole text: maybe a wrapper).
+    loop {
+        let start = head.len();
+        if reader.read_until(b'\n', head)? == 0 {
+            return Ok(None);
+        }
+        if !String::from_utf8_lossy(head.get(start..).unwrap_or_default())
+            .trim()
+            .is_empty()
+        {
+            return Ok(Some(format));
+        }
+    }
 }
 
 /// UTF-8 (lossy) without a byte-order mark: portal CSV exports start with one.
@@ -422,6 +500,33 @@ impl<'t> LineCounter<'t> {
     }
 }
 
+/// Calls `each` with every record of a CSV text and its file line; a malformed record is a
+/// problem ("malformed CSV row") and reading goes on.
+pub(crate) fn for_each_csv_record(
+    text: &str,
+    table: &sentinel::CsvTable,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+    mut each: impl FnMut(&csv::StringRecord, usize, &mut Ctx<'_>, &mut IndicatorSet),
+) {
+    let mut rdr = table.reader(text);
+    let mut rec = csv::StringRecord::new();
+    let mut lines = LineCounter::new(text);
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = lines.of(e.position());
+                ctx.problem(set, line, "malformed CSV row", &e.to_string());
+                continue;
+            }
+        }
+        let line = lines.of(rec.position());
+        each(&rec, line, ctx, set);
+    }
+}
+
 /// Per-file loading context: names origins, counts skips and problems.
 pub(crate) struct Ctx<'a> {
     pub name: String,
@@ -447,7 +552,26 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn origin(&self, line: usize) -> String {
-        format!("{}:{}", self.name, line)
+        // `format!` would do, but this runs once per row of exports with millions.
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut n = line;
+        loop {
+            i -= 1;
+            if let Some(d) = digits.get_mut(i) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        let digits = std::str::from_utf8(digits.get(i..).unwrap_or_default()).unwrap_or("");
+        let mut s = String::with_capacity(self.name.len() + 1 + digits.len());
+        s.push_str(&self.name);
+        s.push(':');
+        s.push_str(digits);
+        s
     }
 
     /// The file's short name, used as the source of plain lists.
@@ -471,14 +595,37 @@ impl<'a> Ctx<'a> {
 
     /// Counts and lists a row that could not be used.
     pub fn problem(&mut self, set: &mut IndicatorSet, line: usize, reason: &str, value: &str) {
+        let mut listed = std::mem::take(&mut self.report.problems);
+        self.problem_into(&mut listed, set, line, reason, value);
+        self.report.problems = listed;
+    }
+
+    /// [`Ctx::problem`], listing it in `listed` instead of the report (for problems that
+    /// must be listed in another order than met).
+    pub fn problem_into(
+        &mut self,
+        listed: &mut Vec<Problem>,
+        set: &mut IndicatorSet,
+        line: usize,
+        reason: &str,
+        value: &str,
+    ) {
         self.skip(set, reason);
-        if self.report.problems.len() < MAX_PROBLEMS_LISTED {
-            self.report.problems.push(Problem {
+        if listed.len() < MAX_PROBLEMS_LISTED {
+            listed.push(Problem {
                 origin: self.origin(line),
                 reason: reason.to_string(),
                 value: value.chars().take(200).collect(),
             });
         }
+    }
+
+    /// Lists `first` before the problems listed so far, keeping the first
+    /// [`MAX_PROBLEMS_LISTED`] of all.
+    pub fn list_first(&mut self, mut first: Vec<Problem>) {
+        let room = MAX_PROBLEMS_LISTED.saturating_sub(first.len());
+        first.extend(self.report.problems.drain(..).take(room));
+        self.report.problems = first;
     }
 
     pub fn push(&mut self, set: &mut IndicatorSet, ind: Indicator) {
@@ -665,6 +812,152 @@ mod tests {
     #[test]
     fn bom_is_stripped() {
         assert_eq!(decode(b"\xEF\xBB\xBFTenantId"), "TenantId");
+    }
+
+    /// Loads `path` line by line (through [`load_path`]) and as a whole text (the path every
+    /// other JSON export takes); both must give the same report, skips and indicators.
+    fn same_both_ways(path: &Path, format: Option<TiFormat>) -> usize {
+        let opts = LoadOptions {
+            format,
+            ..Default::default()
+        };
+        let bytes = std::fs::read(path).unwrap();
+        let mut head = Vec::new();
+        let streamed_format = json_lines_start(&mut &bytes[..], &mut head, &opts).unwrap();
+        assert!(streamed_format.is_some(), "{} is streamed", path.display());
+
+        let mut streamed = IndicatorSet::new();
+        let rep = load_paths([path], &opts, &mut streamed).unwrap();
+
+        let text = decode(&bytes);
+        let format = format.unwrap_or_else(|| detect(path, &text).unwrap());
+        assert_eq!(streamed_format, Some(format));
+        let mtime = std::fs::metadata(path)
+            .unwrap()
+            .modified()
+            .ok()
+            .and_then(|t| Timestamp::try_from(t).ok());
+        let mut ctx = Ctx::new(path, format, &opts, mtime);
+        let mut whole = IndicatorSet::new();
+        sentinel::load(&text, format, &mut ctx, &mut whole).unwrap();
+
+        // Again with lines split across reads of a tiny buffer.
+        let mut tiny_ctx = Ctx::new(path, format, &opts, mtime);
+        let mut tiny = IndicatorSet::new();
+        let mut reader = BufReader::with_capacity(7, &bytes[..]);
+        sentinel::load_json_lines(&[], &mut reader, format, &mut tiny_ctx, &mut tiny).unwrap();
+
+        assert_eq!(rep.files, vec![ctx.report.clone()]);
+        assert_eq!(tiny_ctx.report, ctx.report);
+        assert_eq!(streamed.skipped(), whole.skipped());
+        assert_eq!(tiny.skipped(), whole.skipped());
+        let a: Vec<&Indicator> = streamed.iter().collect();
+        let b: Vec<&Indicator> = whole.iter().collect();
+        let c: Vec<&Indicator> = tiny.iter().collect();
+        assert_eq!(a, b);
+        assert_eq!(c, b);
+        a.len()
+    }
+
+    fn fixture_as_lines(name: &str, dir: &Path) -> PathBuf {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join(name)).unwrap()).unwrap();
+        let rows = match v {
+            Value::Array(a) => a,
+            Value::Object(mut o) => match o.remove("rows") {
+                Some(Value::Array(a)) => a,
+                _ => panic!("{name}: no rows"),
+            },
+            _ => panic!("{name}: not rows"),
+        };
+        let mut out = String::new();
+        for r in rows {
+            out.push_str(&r.to_string());
+            out.push('\n');
+        }
+        let p = dir.join(format!("{name}l"));
+        std::fs::write(&p, out).unwrap();
+        p
+    }
+
+    #[test]
+    fn json_lines_streamed_as_whole_text() {
+        let dir = std::env::temp_dir().join(format!("kvsentry-intel-jsonl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(
+            same_both_ways(&fixture_as_lines("sentinel_semantics.json", &dir), None),
+            25
+        );
+        assert_eq!(
+            same_both_ways(
+                &fixture_as_lines("sentinel_threatintelindicators.json", &dir),
+                None
+            ),
+            4
+        );
+
+        // Everything odd a JSON-lines export can hold: BOM, blank lines, CRLF, a line that is
+        // no object, one that is no JSON, invalid UTF-8, escapes, numbers and booleans, a
+        // nested object, a repeated key, a bad time, no final newline.
+        let mut odd: Vec<u8> = b"\xEF\xBB\xBF\r\n  \n".to_vec();
+        odd.extend_from_slice(
+            br#"{"TimeGenerated":"2025-06-10T00:00:00Z","IndicatorId":"a","NetworkIP":"104.40.82.76","Active":true,"ConfidenceScore":75.5,"ExpirationDateTime":"2025-07-01T00:00:00Z","Description":"say \"hi\" \u00e9","Tags":["c2","x"],"SourceSystem":"S"}"#,
+        );
+        odd.extend_from_slice(b"\r\n[1,2]\nnot json\n\n");
+        odd.extend_from_slice(
+            br#"{"TimeGenerated":"2025-06-11T00:00:00Z","IndicatorId":"b","IndicatorId":"c","NetworkIP":"","NetworkDestinationIP":"52.178.1.1","Active":"True","ConfidenceScore":"90","Description":"bad "#,
+        );
+        odd.extend_from_slice(b"\xFF byte\",\"Data\":{\"x\":[1,2]},\"Other\":{\"y\":1e3}}\n");
+        odd.extend_from_slice(
+            br#"{"TimeGenerated":"soon","IndicatorId":"d","NetworkIP":"52.178.1.2"}
+{"TimeGenerated":"2025-06-12T00:00:00Z","IndicatorId":"e","NetworkIP":"not-an-ip"}
+{"TimeGenerated":"2025-06-12T00:00:00Z","IndicatorId":"f","Url":"http://x"}
+{"TimeGenerated":"2025-06-12T00:00:00Z","IndicatorId":"g","EmailSourceIpAddress":"2a01:111:f400::1","ExpirationDateTime":null,"Active":1}"#,
+        );
+        let p = dir.join("odd.jsonl");
+        std::fs::write(&p, &odd).unwrap();
+        assert_eq!(same_both_ways(&p, None), 3);
+        assert_eq!(same_both_ways(&p, Some(TiFormat::Sentinel)), 3);
+        let mut set = IndicatorSet::new();
+        let rep = load_path(&p, None, &mut set).unwrap();
+        let reasons: Vec<(&str, &str)> = rep
+            .problems()
+            .map(|p| (p.origin.rsplit(':').next().unwrap(), p.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("4", "not a JSON object"),
+                ("5", "invalid JSON line"),
+                ("8", "unparseable TimeGenerated"),
+                ("9", "unparseable IP"),
+            ]
+        );
+        let c = set.iter().find(|i| i.id == "c").unwrap();
+        assert_eq!(c.description.as_deref(), Some("bad \u{FFFD} byte"));
+        assert_eq!(c.confidence, Some(90));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `KVSENTRY_INTEL_JSONL=big.jsonl cargo test --release -p kvsentry-intel --lib -- --ignored`:
+    /// the same check on a real-size export.
+    #[test]
+    #[ignore = "needs a JSON-lines export named by KVSENTRY_INTEL_JSONL"]
+    fn big_json_lines_streamed_as_whole_text() {
+        let p = std::env::var("KVSENTRY_INTEL_JSONL").expect("KVSENTRY_INTEL_JSONL");
+        let n = same_both_ways(Path::new(&p), None);
+        println!("{p}: {n} indicators, identical both ways");
+    }
+
+    #[test]
+    fn origin_is_file_colon_line() {
+        let opts = LoadOptions::default();
+        let ctx = Ctx::new(Path::new("ti/x.jsonl"), TiFormat::Sentinel, &opts, None);
+        assert_eq!(ctx.origin(0), "ti/x.jsonl:0");
+        assert_eq!(ctx.origin(7), "ti/x.jsonl:7");
+        assert_eq!(ctx.origin(1234567890), "ti/x.jsonl:1234567890");
+        assert_eq!(ctx.origin(usize::MAX), format!("ti/x.jsonl:{}", usize::MAX));
     }
 
     #[test]

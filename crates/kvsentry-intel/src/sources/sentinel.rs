@@ -11,7 +11,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 
-use super::{Ctx, JsonRow, Row, TiFormat, json_rows};
+use super::jsonrow::SparseRow;
+use super::{Ctx, JsonRow, Problem, Row, TiFormat, json_rows};
 use crate::error::IntelError;
 use crate::model::{
     Indicator, IpColumn, SentinelColumns, parse_bool, parse_confidence, parse_list, parse_network,
@@ -42,27 +43,104 @@ pub(crate) fn load(
         owned.as_str()
     };
     let table = CsvTable::new(text, ctx, b'#')?;
-    let mut rdr = table.reader(text);
-    let mut rec = csv::StringRecord::new();
-    let mut lines = super::LineCounter::new(text);
+    super::for_each_csv_record(text, &table, ctx, set, |rec, line, ctx, set| {
+        let row = CsvRow { rec, table: &table };
+        row_to_indicator(&row, line, format, ctx, set);
+    });
+    Ok(())
+}
+
+/// Loads a Sentinel export in JSON lines as it is read: `head` (the lines already read, from
+/// the file's start) then the rest of `reader`. Each line is read into a [`SparseRow`]
+/// borrowing from it, so neither the file nor a `Value` per row is held. Gives the same
+/// indicators, counts and problems (lines that are no JSON object listed first) as
+/// [`load`] over the whole text.
+pub(crate) fn load_json_lines(
+    head: &[u8],
+    reader: &mut impl std::io::BufRead,
+    format: TiFormat,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+) -> std::io::Result<()> {
+    // [`load`] reads all lines before turning any into indicators: its problems with the
+    // lines themselves come first.
+    let mut line_problems = Vec::new();
+    let mut n = 0;
+    for raw in head.split_inclusive(|&b| b == b'\n') {
+        n += 1;
+        json_line(raw, n, format, ctx, set, &mut line_problems);
+    }
+    // Lines are read in place in the reader's buffer; only a line split across two fills
+    // is copied (into `carry`).
+    let mut carry: Vec<u8> = Vec::new();
     loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = lines.of(e.position());
-                ctx.problem(set, line, "malformed CSV row", &e.to_string());
-                continue;
+        let chunk = reader.fill_buf()?;
+        let len = chunk.len();
+        if len == 0 {
+            if !carry.is_empty() {
+                n += 1;
+                json_line(&carry, n, format, ctx, set, &mut line_problems);
+            }
+            break;
+        }
+        let mut rest = chunk;
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            let (line, after) = rest.split_at(i + 1);
+            rest = after;
+            n += 1;
+            if carry.is_empty() {
+                json_line(line, n, format, ctx, set, &mut line_problems);
+            } else {
+                carry.extend_from_slice(line);
+                json_line(&carry, n, format, ctx, set, &mut line_problems);
+                carry.clear();
             }
         }
-        let line = lines.of(rec.position());
-        let row = CsvRow {
-            rec: &rec,
-            table: &table,
-        };
-        row_to_indicator(&row, line, format, ctx, set);
+        carry.extend_from_slice(rest);
+        reader.consume(len);
     }
+    ctx.list_first(line_problems);
     Ok(())
+}
+
+/// One line of a JSON-lines export (`n` is 1-based; the file's byte-order mark, if any, is
+/// still on line 1).
+fn json_line(
+    raw: &[u8],
+    n: usize,
+    format: TiFormat,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+    line_problems: &mut Vec<Problem>,
+) {
+    let raw = if n == 1 {
+        raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw)
+    } else {
+        raw
+    };
+    let text = match std::str::from_utf8(raw) {
+        Ok(t) => Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
+    let l = text.trim();
+    if l.is_empty() {
+        return;
+    }
+    match serde_json::from_str::<SparseRow>(l) {
+        Ok(row) => row_to_indicator(&row, n, format, ctx, set),
+        // Not an object, or no JSON: `Value` names the problem as the whole-text load does.
+        Err(_) => match serde_json::from_str::<Value>(l) {
+            Ok(Value::Object(o)) => row_to_indicator(&JsonRow(&o), n, format, ctx, set),
+            Ok(other) => ctx.problem_into(
+                line_problems,
+                set,
+                n,
+                "not a JSON object",
+                &other.to_string(),
+            ),
+            Err(e) => ctx.problem_into(line_problems, set, n, "invalid JSON line", &e.to_string()),
+        },
+    }
 }
 
 fn row_to_indicator(
