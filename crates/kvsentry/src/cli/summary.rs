@@ -125,7 +125,11 @@ pub fn print_hunt(r: &HuntReport) {
 pub fn print_explain(rule: &str, r: &HuntReport) {
     eprintln!("── explain {rule} ──");
     for (clause, n) in &r.explain_rejections {
-        eprintln!("filter rejected {n} event(s) at: {clause}");
+        let mut c: String = clause.chars().take(100).collect();
+        if clause.chars().count() > 100 {
+            c.push_str("...");
+        }
+        eprintln!("filter rejected {n} event(s) at: {c}");
     }
     if r.explanations.is_empty() {
         eprintln!("no event passed the rule's filter, so no group was evaluated");
