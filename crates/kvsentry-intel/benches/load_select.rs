@@ -5,7 +5,18 @@
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// CPU time of this thread so far (user + system, from `/proc/thread-self/schedstat`): on a
+/// shared machine wall time says more about the neighbours than about the code. Zero where
+/// unavailable.
+fn cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
+}
 
 use kvsentry_intel::{IndicatorSet, Selection, TiFormat, load_path};
 
@@ -68,29 +79,37 @@ fn main() {
         t.elapsed()
     );
 
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), cpu());
     let mut set = IndicatorSet::new();
     let rep = load_path(&path, Some(TiFormat::Sentinel), &mut set).expect("load");
-    let load = t.elapsed();
-    println!("load:   {} records in {load:.2?}", rep.records());
-
-    let t = Instant::now();
-    let (index, sel) = set.select(Selection::Retro { compat: false });
-    let select = t.elapsed();
+    let (load, load_cpu) = (t.elapsed(), cpu() - c);
     println!(
-        "select retro:  kept {} of {} ids ({} superseded) in {select:.2?}",
+        "load:   {} records in {load:.2?} (cpu {load_cpu:.2?})",
+        rep.records()
+    );
+
+    let (t, c) = (Instant::now(), cpu());
+    let (index, sel) = set.select(Selection::Retro { compat: false });
+    let (select, select_cpu) = (t.elapsed(), cpu() - c);
+    println!(
+        "select retro:  kept {} of {} ids ({} superseded) in {select:.2?} (cpu {select_cpu:.2?})",
         sel.kept, sel.distinct_ids, sel.superseded
     );
-    println!("load+select: {:.2?}", load + select);
-    let t = Instant::now();
+    println!(
+        "load+select: {:.2?} (cpu {:.2?})",
+        load + select,
+        load_cpu + select_cpu
+    );
+    let (t, c) = (Instant::now(), cpu());
     let (_, sel2) = set.select(Selection::AsOf {
         at: "2025-06-13T00:00:00Z".parse().expect("ts"),
         compat: true,
     });
     println!(
-        "select as-of compat: kept {} in {:.2?}",
+        "select as-of compat: kept {} in {:.2?} (cpu {:.2?})",
         sel2.kept,
-        t.elapsed()
+        t.elapsed(),
+        cpu() - c
     );
 
     let n = 1_000_000u32;

@@ -150,10 +150,19 @@ impl IndicatorSet {
         self.records.push(Arc::new(indicator));
     }
 
+    /// Moves every version and skip count of `other` into this set (its lookback is not
+    /// taken).
+    pub(crate) fn absorb(&mut self, other: IndicatorSet) {
+        self.records.extend(other.records);
+        for (reason, n) in other.skipped {
+            count(&mut self.skipped, &reason, n);
+        }
+    }
+
     /// Counts rows a source read but could not turn into an indicator.
     pub fn note_skipped(&mut self, reason: &str, n: usize) {
         if n > 0 {
-            *self.skipped.entry(reason.to_string()).or_default() += n;
+            count(&mut self.skipped, reason, n);
         }
     }
 
@@ -234,7 +243,7 @@ impl IndicatorSet {
                 default_exclusion(r.network)
             };
             if let Some(reason) = excluded {
-                *rep.non_global.entry(reason.to_string()).or_default() += 1;
+                count(&mut rep.non_global, reason, 1);
                 continue;
             }
             match latest.entry(r.id.as_str()) {
@@ -285,6 +294,17 @@ impl IndicatorSet {
         rep.duplicate_ip = dropped;
         rep.kept = index.len();
         (index, rep)
+    }
+}
+
+/// Adds `n` to the count of `reason`, making a `String` key only the first time a reason is
+/// met (`entry(reason.to_string())` would make one per row counted).
+pub(crate) fn count(counts: &mut BTreeMap<String, usize>, reason: &str, n: usize) {
+    match counts.get_mut(reason) {
+        Some(c) => *c += n,
+        None => {
+            counts.insert(reason.to_string(), n);
+        }
     }
 }
 

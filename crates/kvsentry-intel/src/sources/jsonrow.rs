@@ -323,24 +323,127 @@ impl<'de> Deserialize<'de> for SparseRow<'de> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<SparseRow<'de>, A::Error> {
-                let mut row = SparseRow {
-                    cells: [const { None }; N],
-                };
-                while let Some(Key(k)) = m.next_key::<Key>()? {
-                    match k.and_then(|i| row.cells.get_mut(i)) {
-                        // A repeated key: the last value wins, as in `serde_json::Map`.
-                        Some(slot) => *slot = Some(m.next_value::<Cell<'de>>()?),
-                        None => {
-                            m.next_value::<Skip>()?;
-                        }
-                    }
-                }
-                Ok(row)
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<SparseRow<'de>, A::Error> {
+                read_row(m)
             }
         }
         d.deserialize_map(V)
     }
+}
+
+fn read_row<'de, A: MapAccess<'de>>(mut m: A) -> Result<SparseRow<'de>, A::Error> {
+    let mut row = SparseRow {
+        cells: [const { None }; N],
+    };
+    while let Some(Key(k)) = m.next_key::<Key>()? {
+        match k.and_then(|i| row.cells.get_mut(i)) {
+            // A repeated key: the last value wins, as in `serde_json::Map`.
+            Some(slot) => *slot = Some(m.next_value::<Cell<'de>>()?),
+            None => {
+                m.next_value::<Skip>()?;
+            }
+        }
+    }
+    Ok(row)
+}
+
+/// One element of a JSON array export: an object as a [`SparseRow`], anything else as the
+/// `Value` it is (a problem, named by its JSON text).
+// One element lives at a time, on the stack: boxing the row would cost an allocation per row.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Element<'a> {
+    Row(SparseRow<'a>),
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Element<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Element<'de>, A::Error> {
+                read_row(m).map(Element::Row)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Element<'de>, A::Error> {
+                Value::deserialize(SeqAccessDeserializer::new(s)).map(Element::Other)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Element<'de>, E> {
+                Ok(Element::Other(Value::String(v.to_owned())))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Element<'de>, E> {
+                Ok(Element::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Element<'de>, E> {
+                Ok(Element::Other(Value::Number(v.into())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Element<'de>, E> {
+                Ok(Element::Other(Value::Number(v.into())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Element<'de>, E> {
+                Ok(Element::Other(
+                    Number::from_f64(v).map_or(Value::Null, Value::Number),
+                ))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Element<'de>, E> {
+                Ok(Element::Other(Value::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Element<'de>, E> {
+                Ok(Element::Other(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Reads a JSON array text (the whole text: trailing content is an error), handing each
+/// element with its 1-based position to `each` as it is read. Fails exactly where
+/// `serde_json::from_str::<Value>` fails, but builds no `Value` for objects.
+pub(crate) fn for_each_element<'a>(
+    text: &'a str,
+    each: impl FnMut(usize, Element<'a>),
+) -> Result<(), serde_json::Error> {
+    struct Elements<F>(F);
+    impl<'de, F: FnMut(usize, Element<'de>)> Visitor<'de> for Elements<F> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut s: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while let Some(e) = s.next_element::<Element<'de>>()? {
+                i += 1;
+                (self.0)(i, e);
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_seq(Elements(each))?;
+    de.end()
+}
+
+/// The first element of a JSON array text, when the whole text is valid JSON (`Ok(None)`:
+/// an empty array): what format detection looks at, without a `Value` for the rest.
+pub(crate) fn first_element(text: &str) -> Result<Option<Value>, serde_json::Error> {
+    struct First;
+    impl<'de> Visitor<'de> for First {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Option<Value>, A::Error> {
+            let first = s.next_element::<Value>()?;
+            while s.next_element::<Skip>()?.is_some() {}
+            Ok(first)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let first = de.deserialize_seq(First)?;
+    de.end()?;
+    Ok(first)
 }
 
 #[cfg(test)]

@@ -370,9 +370,16 @@ pub fn detect(path: &Path, text: &str) -> Result<TiFormat, IntelError> {
         return Ok(TiFormat::Text); // empty or only comments: an empty list
     };
     if first.starts_with('{') || first.starts_with('[') {
-        let sample: Option<Value> = serde_json::from_str(text.trim())
-            .ok()
-            .or_else(|| serde_json::from_str(first).ok());
+        let whole = text.trim();
+        let sample: Option<Value> = if whole.starts_with('[') {
+            // Only the first element decides (`json_kind`): no `Value` for the rest.
+            jsonrow::first_element(whole)
+                .ok()
+                .map(|first| Value::Array(first.into_iter().collect()))
+        } else {
+            serde_json::from_str(whole).ok()
+        };
+        let sample = sample.or_else(|| serde_json::from_str(first).ok());
         let Some(sample) = sample else {
             return Err(unknown("JSON that does not parse"));
         };
@@ -589,7 +596,7 @@ impl<'a> Ctx<'a> {
 
     /// Counts a skipped row without listing it (e.g. a hash indicator: not a problem).
     pub fn skip(&mut self, set: &mut IndicatorSet, reason: &str) {
-        *self.report.skipped.entry(reason.to_string()).or_default() += 1;
+        crate::set::count(&mut self.report.skipped, reason, 1);
         set.note_skipped(reason, 1);
     }
 
@@ -807,6 +814,18 @@ mod tests {
         assert_eq!(d("# c\n\"first_seen_utc\",\"dst_ip\"\n"), TiFormat::Csv);
         assert_eq!(d(""), TiFormat::Text);
         assert!(detect(Path::new("x"), "{\"hello\":1}").is_err());
+        // Arrays: the first element decides, if the whole text is valid JSON.
+        assert_eq!(
+            d("[{\"ObservableKey\":\"k\"},\n{\"IndicatorId\":\"x\"}]"),
+            TiFormat::SentinelStix
+        );
+        for bad in [
+            "[]",
+            "[{\"IndicatorId\":\"x\"},\n{\"x\":1e400}]",
+            "[{\"IndicatorId\":\"x\"},\n",
+        ] {
+            assert!(detect(Path::new("x"), bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -857,6 +876,83 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(c, b);
         a.len()
+    }
+
+    /// A JSON text loaded by [`sentinel::load`] (fast paths) and with a `Value` per row:
+    /// same report and indicators, or the same error.
+    fn same_as_values(text: &str, format: TiFormat) -> usize {
+        let opts = LoadOptions::default();
+        let path = Path::new("x.json");
+        let mut fast_ctx = Ctx::new(path, format, &opts, None);
+        let mut fast = IndicatorSet::new();
+        let fast_res = sentinel::load(text, format, &mut fast_ctx, &mut fast);
+        let mut slow_ctx = Ctx::new(path, format, &opts, fast_ctx.file_time.into());
+        let mut slow = IndicatorSet::new();
+        let slow_res = sentinel::load_via_values(text, format, &mut slow_ctx, &mut slow);
+        match (fast_res, slow_res) {
+            (Ok(()), Ok(())) => {}
+            (Err(a), Err(b)) => {
+                assert_eq!(a.to_string(), b.to_string());
+                return 0;
+            }
+            (a, b) => panic!("fast {a:?}, with values {b:?}"),
+        }
+        assert_eq!(fast_ctx.report, slow_ctx.report);
+        assert_eq!(fast.skipped(), slow.skipped());
+        let a: Vec<&Indicator> = fast.iter().collect();
+        let b: Vec<&Indicator> = slow.iter().collect();
+        assert_eq!(a, b);
+        a.len()
+    }
+
+    #[test]
+    fn json_arrays_fast_as_values() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let semantics = std::fs::read_to_string(fixtures.join("sentinel_semantics.json")).unwrap();
+        assert!(semantics.trim_start().starts_with('['));
+        assert_eq!(same_as_values(&semantics, TiFormat::Sentinel), 25);
+        let odd = r#" [ {"TimeGenerated":"2025-06-10T00:00:00Z","IndicatorId":"a","NetworkIP":"104.40.82.76","Active":true,"ConfidenceScore":75.5,"Tags":["c2"],"Url":null},
+            [1,2], "text", null, 7, -1.5e3, {},
+            {"TimeGenerated":"soon","IndicatorId":"d","NetworkIP":"52.178.1.2"},
+            {"TimeGenerated":"2025-06-12T00:00:00Z","IndicatorId":"e","IndicatorId":"f","NetworkSourceIP":"52.178.1.3","Data":{"x":{"y":[true]}}},
+            {"TimeGenerated":"2025-06-12T00:00:00Z","IndicatorId":"g","NetworkIP":"not-an-ip"} ]
+        "#;
+        assert_eq!(same_as_values(odd, TiFormat::Sentinel), 2);
+        let opts = LoadOptions::default();
+        let mut ctx = Ctx::new(Path::new("x.json"), TiFormat::Sentinel, &opts, None);
+        let mut set = IndicatorSet::new();
+        sentinel::load(odd, TiFormat::Sentinel, &mut ctx, &mut set).unwrap();
+        let listed: Vec<(&str, &str, &str)> = ctx
+            .report
+            .problems
+            .iter()
+            .map(|p| (p.origin.as_str(), p.reason.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("x.json:2", "not a JSON object", "[1,2]"),
+                ("x.json:3", "not a JSON object", "\"text\""),
+                ("x.json:4", "not a JSON object", "null"),
+                ("x.json:5", "not a JSON object", "7"),
+                ("x.json:6", "not a JSON object", "-1500.0"),
+                ("x.json:8", "unparseable TimeGenerated", "soon"),
+                ("x.json:10", "unparseable IP", "not-an-ip"),
+            ]
+        );
+        // Invalid JSON: the same error, nothing loaded.
+        for bad in [
+            r#"[{"IndicatorId":"a","NetworkIP":"52.178.1.2","TimeGenerated":"2025-06-12T00:00:00Z"}, {"x":1e400}]"#,
+            r#"[{"IndicatorId":"a"},"#,
+            r#"[{"IndicatorId":"a"}] trailing"#,
+            "[1,]",
+        ] {
+            assert_eq!(same_as_values(bad, TiFormat::Sentinel), 0, "{bad}");
+            let mut ctx = Ctx::new(Path::new("x.json"), TiFormat::Sentinel, &opts, None);
+            let mut set = IndicatorSet::new();
+            assert!(sentinel::load(bad, TiFormat::Sentinel, &mut ctx, &mut set).is_err());
+            assert!(set.is_empty() && set.skipped().is_empty(), "{bad}");
+        }
     }
 
     fn fixture_as_lines(name: &str, dir: &Path) -> PathBuf {
@@ -941,13 +1037,26 @@ mod tests {
     }
 
     /// `KVSENTRY_INTEL_JSONL=big.jsonl cargo test --release -p kvsentry-intel --lib -- --ignored`:
-    /// the same check on a real-size export.
+    /// the same checks on a real-size export, as JSON lines and as an array.
     #[test]
     #[ignore = "needs a JSON-lines export named by KVSENTRY_INTEL_JSONL"]
     fn big_json_lines_streamed_as_whole_text() {
         let p = std::env::var("KVSENTRY_INTEL_JSONL").expect("KVSENTRY_INTEL_JSONL");
         let n = same_both_ways(Path::new(&p), None);
         println!("{p}: {n} indicators, identical both ways");
+        // The same rows as one JSON array.
+        let lines = std::fs::read_to_string(&p).unwrap();
+        let array = format!(
+            "[{}]",
+            lines
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(",\n")
+        );
+        let format = detect(Path::new("x.json"), &array).unwrap();
+        let n = same_as_values(&array, format);
+        println!("{p} as an array: {n} indicators, identical both ways");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 
-use super::jsonrow::SparseRow;
+use super::jsonrow::{Element, SparseRow};
 use super::{Ctx, JsonRow, Problem, Row, TiFormat, json_rows};
 use crate::error::IntelError;
 use crate::model::{
@@ -28,6 +28,9 @@ pub(crate) fn load(
     set: &mut IndicatorSet,
 ) -> Result<(), IntelError> {
     let t = text.trim_start();
+    if t.starts_with('[') && load_json_array(t, format, ctx, set) {
+        return Ok(());
+    }
     if t.starts_with('[') || t.starts_with('{') {
         for (line, obj) in json_rows(text, ctx, set)? {
             row_to_indicator(&JsonRow(&obj), line, format, ctx, set);
@@ -48,6 +51,54 @@ pub(crate) fn load(
         row_to_indicator(&row, line, format, ctx, set);
     });
     Ok(())
+}
+
+/// [`load`] for JSON as it was before the array and line fast paths: a `Value` per row.
+/// The tests compare the fast paths with it.
+#[cfg(test)]
+pub(crate) fn load_via_values(
+    text: &str,
+    format: TiFormat,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+) -> Result<(), IntelError> {
+    for (line, obj) in json_rows(text, ctx, set)? {
+        row_to_indicator(&JsonRow(&obj), line, format, ctx, set);
+    }
+    Ok(())
+}
+
+/// Loads a JSON array export element by element as [`SparseRow`]s (no `Value` per row),
+/// with the same indicators, counts and problems as [`json_rows`]. False, with `ctx` and
+/// `set` untouched, when the text is no valid JSON: [`json_rows`] then says why.
+fn load_json_array(
+    text: &str,
+    format: TiFormat,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+) -> bool {
+    let before = ctx.report.clone();
+    // Rows go to a set of their own until the whole text is known to be valid JSON.
+    let mut rows = IndicatorSet::new();
+    let mut element_problems = Vec::new();
+    let read = super::jsonrow::for_each_element(text, |i, e| match e {
+        Element::Row(r) => row_to_indicator(&r, i, format, ctx, &mut rows),
+        Element::Other(v) => ctx.problem_into(
+            &mut element_problems,
+            &mut rows,
+            i,
+            "not a JSON object",
+            &v.to_string(),
+        ),
+    });
+    if read.is_err() {
+        ctx.report = before;
+        return false;
+    }
+    // [`json_rows`] names every element that is no object before reading any row.
+    ctx.list_first(element_problems);
+    set.absorb(rows);
+    true
 }
 
 /// Loads a Sentinel export in JSON lines as it is read: `head` (the lines already read, from
