@@ -25,27 +25,30 @@ pub(crate) const ENTITY_CAP: usize = 10;
 
 /// Hash of a slot's value for distinct counting (64-bit: collisions are negligible).
 pub(crate) fn hash_slot(row: &Row, i: usize) -> Option<u64> {
+    B::of_row(row, i).map(hash_b)
+}
+
+fn hash_b(b: B<'_>) -> u64 {
     let mut h = foldhash::fast::FixedState::with_seed(0x6b76_7365_6e74_7279).build_hasher();
-    match row.slot(i) {
-        Slot::Missing => return None,
-        Slot::Str(..) => {
+    match b {
+        B::Str(s) => {
             0u8.hash(&mut h);
-            row.str_of(i).unwrap_or("").hash(&mut h);
+            s.hash(&mut h);
         }
-        Slot::Int(n) => {
+        B::Int(n) => {
             1u8.hash(&mut h);
             n.hash(&mut h);
         }
-        Slot::Ip(ip) => {
+        B::Ip(ip) => {
             2u8.hash(&mut h);
             ip.hash(&mut h);
         }
-        Slot::Time(t) => {
+        B::Time(t) => {
             3u8.hash(&mut h);
             t.hash(&mut h);
         }
     }
-    Some(h.finish())
+    h.finish()
 }
 
 /// Distinct values, the smallest `cap` kept: the reference model of [`ValSet`] in tests.
@@ -179,10 +182,29 @@ fn store(text: &mut String, b: B<'_>) -> V {
 /// entities and evidence that read the same field).
 struct Resolved {
     vals: [Option<V>; 32],
+    /// The row's text becomes the group's text once the row is added (a group's first
+    /// row): its slots are used where they are, nothing is copied.
+    own: bool,
 }
 
 impl Resolved {
+    fn new(own: bool) -> Resolved {
+        Resolved {
+            vals: [None; 32],
+            own,
+        }
+    }
+
     fn get(&mut self, text: &mut String, row: &Row, i: usize) -> Option<V> {
+        if self.own {
+            return match row.slot(i) {
+                Slot::Missing => None,
+                Slot::Str(a, b) => Some(V::Str(a, b)),
+                Slot::Int(n) => Some(V::Int(n)),
+                Slot::Ip(ip) => Some(V::Ip(ip)),
+                Slot::Time(t) => Some(V::Time(t)),
+            };
+        }
         if let Some(v) = self.vals.get(i).copied().flatten() {
             return Some(v);
         }
@@ -210,6 +232,9 @@ pub(crate) struct ValSet {
     rest: Vec<V>,
     sorted: bool,
     truncated: bool,
+    /// Once sorted: hashes of the values held, so that a value already held (the usual
+    /// case) costs one hash and lookup, not a binary search of string comparisons.
+    hashes: std::collections::HashSet<u64, foldhash::fast::FixedState>,
 }
 
 /// Values a [`ValSet`] compares in turn before keeping them sorted.
@@ -239,11 +264,16 @@ impl ValSet {
         if self.sorted {
             return self.insert_sorted(text, garbage, res, row, i, b, cap);
         }
-        for v in self.iter() {
-            if view(text, v) == b {
-                res.note(i, v);
-                return Some(v);
-            }
+        let hit = match b {
+            // Bytes compared directly: the usual test, a value the group already holds.
+            B::Str(s) => self.iter().find(
+                |v| matches!(*v, V::Str(x, y) if text.as_bytes().get(x..y) == Some(s.as_bytes())),
+            ),
+            _ => self.iter().find(|v| view(text, *v) == b),
+        };
+        if let Some(v) = hit {
+            res.note(i, v);
+            return Some(v);
         }
         let len = self.len();
         if len < cap {
@@ -260,6 +290,10 @@ impl ValSet {
             let mut all: Vec<V> = Vec::with_capacity(2 * SMALL);
             all.extend(self.iter());
             all.sort_by(|x, y| view(text, *x).cmp(&view(text, *y)));
+            self.hashes.reserve(2 * SMALL);
+            for v in &all {
+                self.hashes.insert(hash_b(view(text, *v)));
+            }
             self.first = None;
             self.rest = all;
             self.sorted = true;
@@ -302,6 +336,11 @@ impl ValSet {
         b: B<'_>,
         cap: usize,
     ) -> Option<V> {
+        let h = hash_b(b);
+        if self.hashes.contains(&h) {
+            // Held already (64-bit hashes: a collision is negligible, as for count_distinct).
+            return None;
+        }
         let pos = match self.rest.binary_search_by(|x| view(text, *x).cmp(&b)) {
             Ok(k) => {
                 let v = self.rest.get(k).copied();
@@ -319,10 +358,12 @@ impl ValSet {
             }
             if let Some(last) = self.rest.pop() {
                 *garbage += str_len(last);
+                self.hashes.remove(&hash_b(view(text, last)));
             }
         }
         let v = res.get(text, row, i)?;
         self.rest.insert(pos.min(self.rest.len()), v);
+        self.hashes.insert(h);
         Some(v)
     }
 
@@ -445,7 +486,16 @@ pub(crate) struct Acc {
     ips: ValSet,
     resources: ValSet,
     evidence: BinaryHeap<Ev>,
+    /// The group values are set (from the first event folded in).
+    has_group: bool,
+    /// Events not folded into the values, entities and evidence yet (see `push_row`).
+    pending: Vec<Row>,
+    /// Every event added so far is folded in.
+    full: bool,
 }
+
+/// Events a group defers before folding them in (bounds its memory).
+const PENDING_MAX: usize = 8;
 
 impl Acc {
     pub fn new(rule: &CompiledRule, _first: &Row) -> Acc {
@@ -470,6 +520,9 @@ impl Acc {
             ips: ValSet::default(),
             resources: ValSet::default(),
             evidence: BinaryHeap::new(),
+            has_group: false,
+            pending: Vec::new(),
+            full: false,
         }
     }
 
@@ -480,21 +533,57 @@ impl Acc {
             .chain(self.group_more.iter().copied())
     }
 
-    /// Adds one event. The first event added also sets the group's values.
-    pub fn add(&mut self, rule: &CompiledRule, row: &Row) {
-        let mut res = Resolved { vals: [None; 32] };
-        let text = &mut self.text;
-        if self.count == 0 {
-            text.reserve(row.text.len());
-            for (k, &s) in rule.group_slots.iter().enumerate() {
-                let v = res.get(text, row, s);
-                match self.group.get_mut(k) {
-                    Some(g) => *g = v,
-                    None => self.group_more.push(v),
-                }
+    /// Adds one event of a tumbling window's group: counted at once (the condition reads
+    /// only numbers), its values, entities and evidence deferred while the group is small.
+    /// Most groups never alert, and only an alert or an explanation reads those; the group
+    /// state does not depend on the order of its events, so folding them later is the same.
+    pub fn push_row(&mut self, rule: &CompiledRule, row: Row) {
+        self.add_numeric(rule, &row);
+        if self.full {
+            self.add_rest(rule, &row, Resolved::new(false));
+            return;
+        }
+        self.pending.push(row);
+        if self.pending.len() > PENDING_MAX {
+            self.fold(rule);
+        }
+    }
+
+    /// Folds the deferred events in: from now on every event is added in full.
+    pub fn ensure_full(&mut self, rule: &CompiledRule) {
+        if !self.full {
+            self.fold(rule);
+        }
+    }
+
+    fn fold(&mut self, rule: &CompiledRule) {
+        self.full = true;
+        let mut rows = std::mem::take(&mut self.pending).into_iter();
+        if let Some(first) = rows.next() {
+            if self.text.is_empty() {
+                // The first event's text becomes the group's: its values are used in place.
+                self.add_rest(rule, &first, Resolved::new(true));
+                self.text = first.text;
+            } else {
+                self.add_rest(rule, &first, Resolved::new(false));
             }
         }
+        for r in rows {
+            self.add_rest(rule, &r, Resolved::new(false));
+        }
+    }
+
+    /// Adds one event in full.
+    pub fn add(&mut self, rule: &CompiledRule, row: &Row) {
+        self.full = true;
+        self.add_numeric(rule, row);
+        self.add_rest(rule, row, Resolved::new(false));
+    }
+
+    /// What the condition reads: counts, distinct counts, min and max.
+    fn add_numeric(&mut self, rule: &CompiledRule, row: &Row) {
         self.count += 1;
+        let text = &mut self.text;
         let garbage = &mut self.garbage;
         for (st, (_, _, slot)) in self.aggs.iter_mut().zip(&rule.aggs) {
             match (st, slot) {
@@ -505,16 +594,13 @@ impl Acc {
                         set.insert(h);
                     }
                 }
-                (AggState::Values(c), Some(s)) => {
-                    c.insert(text, garbage, &mut res, row, *s, rule.values_cap);
-                }
                 (AggState::Min(m), Some(s)) => {
                     if let Some(b) = B::of_row(row, *s) {
                         if m.is_none_or(|cur| b < view(text, cur)) {
                             if let Some(old) = *m {
                                 *garbage += str_len(old);
                             }
-                            *m = res.get(text, row, *s);
+                            *m = Some(store(text, b));
                         }
                     }
                 }
@@ -524,11 +610,35 @@ impl Acc {
                             if let Some(old) = *m {
                                 *garbage += str_len(old);
                             }
-                            *m = res.get(text, row, *s);
+                            *m = Some(store(text, b));
                         }
                     }
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// What only alerts and explanations read: group values, value sets, entities, evidence.
+    fn add_rest(&mut self, rule: &CompiledRule, row: &Row, mut res: Resolved) {
+        let text = &mut self.text;
+        if !self.has_group {
+            self.has_group = true;
+            if !res.own {
+                text.reserve(row.text.len());
+            }
+            for (k, &s) in rule.group_slots.iter().enumerate() {
+                let v = res.get(text, row, s);
+                match self.group.get_mut(k) {
+                    Some(g) => *g = v,
+                    None => self.group_more.push(v),
+                }
+            }
+        }
+        let garbage = &mut self.garbage;
+        for (st, (_, _, slot)) in self.aggs.iter_mut().zip(&rule.aggs) {
+            if let (AggState::Values(c), Some(s)) = (st, slot) {
+                c.insert(text, garbage, &mut res, row, *s, rule.values_cap);
             }
         }
         let key = row.order_key();
@@ -815,7 +925,7 @@ mod tests {
                     _ => B::Str(&words[k]),
                 };
                 let row = row_of(&[b, B::Str("other")]);
-                let mut res = Resolved { vals: [None; 32] };
+                let mut res = Resolved::new(false);
                 let got = set.insert(&mut text, &mut garbage, &mut res, &row, 0, cap);
                 if let Some(v) = got {
                     assert_eq!(view(&text, v), b);

@@ -234,6 +234,9 @@ impl fmt::Display for Explanation {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     time: i64,
+    /// The first rule's row held in place (an event usually passes one or two rules'
+    /// filters), the others in `rows`.
+    first: Option<(usize, Row)>,
     rows: Vec<(usize, Row)>,
     /// Indicator matches, one entry per indicator_match rule the event matched.
     ti: Vec<TiRow>,
@@ -249,12 +252,12 @@ impl Prepared {
     /// True when the event contributes nothing to any rule (passed no threshold rule's
     /// filter, matched no indicator).
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.ti.is_empty()
+        self.first.is_none() && self.ti.is_empty()
     }
 
     /// Number of rules the event contributes to.
     pub fn matched_rules(&self) -> usize {
-        self.rows.len() + self.ti.len()
+        usize::from(self.first.is_some()) + self.rows.len() + self.ti.len()
     }
 }
 
@@ -303,6 +306,7 @@ pub struct Preparer {
 impl Preparer {
     /// Runs the filters on one event, and the indicator lookups of indicator_match rules.
     pub fn prepare(&self, ev: &AuditEvent<'_>) -> Prepared {
+        let mut first = None;
         let mut rows = Vec::new();
         let mut ti = Vec::new();
         let mut ti_passed = 0u64;
@@ -312,7 +316,11 @@ impl Preparer {
             match r {
                 Compiled::Threshold(r) => {
                     if r.filter.matches(ev) {
-                        rows.push((i, r.row(ev)));
+                        if first.is_none() {
+                            first = Some((i, r.row(ev)));
+                        } else {
+                            rows.push((i, r.row(ev)));
+                        }
                     } else if explained {
                         explain_reject = r.filter.first_failing(ev);
                     }
@@ -347,6 +355,7 @@ impl Preparer {
         }
         Prepared {
             time: nanos(ev.time),
+            first,
             rows,
             ti,
             ti_passed,
@@ -489,11 +498,11 @@ impl Engine {
         }
         let mut emitted = Vec::new();
         let mut applied_any = false;
-        let had_rows = !prepared.rows.is_empty();
+        let had_rows = prepared.first.is_some();
         if prepared.ti_passed != 0 || !prepared.ti.is_empty() {
             self.observe_ti(prepared.ti_passed, prepared.ti);
         }
-        for (i, mut row) in prepared.rows {
+        for (i, mut row) in prepared.first.into_iter().chain(prepared.rows) {
             self.seq += 1;
             row.seq = self.seq;
             let applied = match self.ctx(i, &mut emitted) {

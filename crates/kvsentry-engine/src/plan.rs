@@ -3,6 +3,7 @@
 //! evidence read, copied into one string buffer.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kvsentry_model::{AlertRule, AuditEvent, Field, FieldValue, Origin, Timestamp};
 use kvsentry_rules::{Aggregate, CompiledFilter, Condition, RawExpr, Rule, WindowType};
@@ -35,6 +36,8 @@ pub(crate) struct CompiledRule {
     pub resource_slot: Option<usize>,
     pub op_slot: Option<usize>,
     pub corr_slot: Option<usize>,
+    /// The longest row text so far: the capacity of the next (rows of one rule are alike).
+    pub text_hint: AtomicUsize,
 }
 
 fn slot_of(slots: &mut Vec<Field>, f: Field) -> usize {
@@ -111,27 +114,37 @@ impl CompiledRule {
             resource_slot,
             op_slot,
             corr_slot,
+            text_hint: AtomicUsize::new(0),
         })
     }
 
     /// Copies what this rule needs from an event that passed its filter.
     pub fn row(&self, ev: &AuditEvent<'_>) -> Row {
-        // Sized up front: one allocation for all of the row's strings.
-        let str_len = |f: Field| match ev.get(f) {
-            FieldValue::Str(s) => s.len(),
-            FieldValue::Missing => 0,
-            _ => 48,
-        };
-        let cap = self
-            .group_fields
-            .iter()
-            .map(|&f| 1 + str_len(f))
-            .sum::<usize>()
-            + self.slots.iter().map(|&f| str_len(f)).sum::<usize>();
-        let mut text = String::with_capacity(cap);
+        // One allocation for all of the row's strings, sized from the longest row so far
+        // (reading each field once; a longer row grows the string once).
+        let mut hint = self.text_hint.load(Ordering::Relaxed);
+        if hint == 0 {
+            // The rule's first row: sized exactly.
+            let str_len = |f: Field| match ev.get(f) {
+                FieldValue::Str(s) => s.len(),
+                FieldValue::Missing => 0,
+                _ => 48,
+            };
+            hint = self
+                .group_fields
+                .iter()
+                .map(|&f| 1 + str_len(f))
+                .sum::<usize>()
+                + self.slots.iter().map(|&f| str_len(f)).sum::<usize>();
+        }
+        let mut text = String::with_capacity(hint);
         for &f in &self.group_fields {
             match ev.get(f) {
                 FieldValue::Missing => text.push('\u{0}'),
+                FieldValue::Str(s) => {
+                    text.push('\u{1}');
+                    text.push_str(&s);
+                }
                 v => {
                     text.push('\u{1}');
                     push_text(&mut text, &v);
@@ -152,6 +165,9 @@ impl CompiledRule {
                 FieldValue::Ip(ip) => Slot::Ip(ip),
                 FieldValue::Time(t) => Slot::Time(nanos(t)),
             });
+        }
+        if text.len() > hint {
+            self.text_hint.fetch_max(text.len(), Ordering::Relaxed);
         }
         Row {
             time: nanos(ev.time),
@@ -219,13 +235,6 @@ impl Row {
 
     pub fn slot(&self, i: usize) -> Slot {
         self.slots.get(i).copied().unwrap_or(Slot::Missing)
-    }
-
-    pub fn str_of(&self, i: usize) -> Option<&str> {
-        match self.slot(i) {
-            Slot::Str(a, b) => self.text.get(a..b),
-            _ => None,
-        }
     }
 
     /// Order of events independent of arrival: time, then where they were read.

@@ -38,7 +38,7 @@ impl Ctx<'_> {
     fn conclude(
         &mut self,
         key: &str,
-        acc: &Acc,
+        acc: &mut Acc,
         start: i64,
         end: i64,
         suppressed_until: Option<i64>,
@@ -51,6 +51,9 @@ impl Ctx<'_> {
             self.stats.suppressed += 1;
         }
         let alerted = passed && !suppressed;
+        if alerted || self.explain.is_some() {
+            acc.ensure_full(self.rule);
+        }
         if let Some(ex) = self.explain.as_deref_mut() {
             if ex.len() < MAX_EXPLANATIONS {
                 let mut clauses = Vec::new();
@@ -145,11 +148,12 @@ impl Tumbling {
         }
         let groups = self.windows.entry(start).or_default();
         match groups.get_mut(row.key()) {
-            Some(acc) => acc.add(ctx.rule, &row),
+            Some(acc) => acc.push_row(ctx.rule, row),
             None => {
+                let key: Box<str> = row.key().into();
                 let mut acc = Acc::new(ctx.rule, &row);
-                acc.add(ctx.rule, &row);
-                groups.insert(row.key().into(), acc);
+                acc.push_row(ctx.rule, row);
+                groups.insert(key, acc);
                 self.open_groups += 1;
             }
         }
@@ -171,10 +175,13 @@ impl Tumbling {
             let groups = entry.remove();
             self.open_groups = self.open_groups.saturating_sub(groups.len() as u64);
             let mut groups: Vec<(Box<str>, Acc)> = groups.into_iter().collect();
-            groups.sort_by(|a, b| a.0.cmp(&b.0));
-            for (key, acc) in groups {
+            // Explanations come out in group order; alerts are sorted when flushed.
+            if ctx.explain.is_some() {
+                groups.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+            for (key, mut acc) in groups {
                 let until = self.suppressed_until.get(&key).copied();
-                if ctx.conclude(&key, &acc, start, end, until, None) {
+                if ctx.conclude(&key, &mut acc, start, end, until, None) {
                     self.suppressed_until
                         .insert(key, end.saturating_add(ctx.rule.suppression));
                 }
@@ -406,12 +413,12 @@ impl Sliding {
             }
             dropped.sort_by(|a, b| a.0.cmp(&b.0));
             for (key, g) in dropped {
-                if let Some((_, start, acc)) = g.best {
+                if let Some((_, start, mut acc)) = g.best {
                     if ctx.explain.is_some() {
                         let end = start.saturating_add(size);
                         ctx.conclude(
                             &key,
-                            &acc,
+                            &mut acc,
                             start,
                             end,
                             None,
@@ -426,8 +433,8 @@ impl Sliding {
 
     fn emit_pending(&mut self, key: &str, ctx: &mut Ctx<'_>) {
         if let Some(g) = self.groups.get_mut(key) {
-            if let Some((start, end, acc)) = g.pending.take() {
-                ctx.conclude(key, &acc, start, end, None, None);
+            if let Some((start, end, mut acc)) = g.pending.take() {
+                ctx.conclude(key, &mut acc, start, end, None, None);
             }
         }
     }

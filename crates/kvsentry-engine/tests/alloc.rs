@@ -96,6 +96,6 @@ fn prepare_allocates_nothing_for_events_that_match_no_rule() {
     let p = prep.prepare(&e);
     let after = ALLOCS.load(Ordering::Relaxed);
     assert_eq!(p.matched_rules(), 1);
-    // The rule list, the row's text and its slots.
-    assert_eq!(after - before, 3, "allocations for one matching event");
+    // The row's text and its slots (the first rule's row is held in place).
+    assert_eq!(after - before, 2, "allocations for one matching event");
 }

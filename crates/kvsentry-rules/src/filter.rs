@@ -368,6 +368,15 @@ impl fmt::Write for StackText {
 }
 
 fn with_text(v: &FieldValue<'_>, f: impl FnOnce(&str) -> bool) -> bool {
+    // Strings first: most tests read one, and the buffer below need not be filled for them.
+    if let FieldValue::Str(s) = v {
+        return f(s);
+    }
+    with_formatted(v, f)
+}
+
+#[inline(never)]
+fn with_formatted(v: &FieldValue<'_>, f: impl FnOnce(&str) -> bool) -> bool {
     let mut st = StackText {
         buf: [0; 96],
         len: 0,
