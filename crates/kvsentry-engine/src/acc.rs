@@ -435,7 +435,8 @@ impl Distinct {
 pub(crate) enum AggState {
     Count(u64),
     Distinct(Distinct),
-    Values(ValSet),
+    /// Its set is in `Acc::sets` (made when the group's events are first folded in).
+    Values,
     Min(Option<V>),
     Max(Option<V>),
 }
@@ -481,6 +482,8 @@ pub(crate) struct Acc {
     group_more: Vec<Option<V>>,
     pub count: u64,
     pub aggs: Vec<AggState>,
+    /// The `values` aggregates' sets, in order.
+    sets: Vec<ValSet>,
     /// Earliest event's identity (order key, upn, object id, app id).
     first: Option<(OrderKey, [Option<V>; 3])>,
     ips: ValSet,
@@ -492,6 +495,9 @@ pub(crate) struct Acc {
     pending: Vec<Row>,
     /// Every event added so far is folded in.
     full: bool,
+    /// The group cannot alert (see `CompiledRule::never_alerts`) and is not explained: only
+    /// its numbers are kept.
+    pub never_alerts: bool,
 }
 
 /// Events a group defers before folding them in (bounds its memory).
@@ -511,11 +517,12 @@ impl Acc {
                 .map(|(_, a, _)| match a {
                     Aggregate::Count(_) => AggState::Count(0),
                     Aggregate::CountDistinct(_) => AggState::Distinct(Distinct::Few(0, [0; 4])),
-                    Aggregate::Values(_) => AggState::Values(ValSet::default()),
+                    Aggregate::Values(_) => AggState::Values,
                     Aggregate::Min(_) => AggState::Min(None),
                     Aggregate::Max(_) => AggState::Max(None),
                 })
                 .collect(),
+            sets: Vec::new(),
             first: None,
             ips: ValSet::default(),
             resources: ValSet::default(),
@@ -523,6 +530,7 @@ impl Acc {
             has_group: false,
             pending: Vec::new(),
             full: false,
+            never_alerts: false,
         }
     }
 
@@ -539,6 +547,9 @@ impl Acc {
     /// state does not depend on the order of its events, so folding them later is the same.
     pub fn push_row(&mut self, rule: &CompiledRule, row: Row) {
         self.add_numeric(rule, &row);
+        if self.never_alerts {
+            return;
+        }
         if self.full {
             self.add_rest(rule, &row, Resolved::new(false));
             return;
@@ -636,9 +647,17 @@ impl Acc {
             }
         }
         let garbage = &mut self.garbage;
-        for (st, (_, _, slot)) in self.aggs.iter_mut().zip(&rule.aggs) {
-            if let (AggState::Values(c), Some(s)) = (st, slot) {
-                c.insert(text, garbage, &mut res, row, *s, rule.values_cap);
+        if self.sets.is_empty() {
+            let n = self.aggs.iter().filter(|a| matches!(a, AggState::Values)).count();
+            self.sets = vec![ValSet::default(); n];
+        }
+        let mut sets = self.sets.iter_mut();
+        for (st, (_, _, slot)) in self.aggs.iter().zip(&rule.aggs) {
+            if let AggState::Values = st {
+                let Some(c) = sets.next() else { break };
+                if let Some(s) = slot {
+                    c.insert(text, garbage, &mut res, row, *s, rule.values_cap);
+                }
             }
         }
         let key = row.order_key();
@@ -698,10 +717,12 @@ impl Acc {
         }
         for a in &mut self.aggs {
             match a {
-                AggState::Values(c) => c.refs_mut().for_each(&mut fix),
                 AggState::Min(m) | AggState::Max(m) => m.iter_mut().for_each(&mut fix),
-                AggState::Count(_) | AggState::Distinct(_) => {}
+                AggState::Count(_) | AggState::Distinct(_) | AggState::Values => {}
             }
+        }
+        for c in &mut self.sets {
+            c.refs_mut().for_each(&mut fix);
         }
         if let Some((_, ids)) = &mut self.first {
             ids.iter_mut().flatten().for_each(&mut fix);
@@ -724,7 +745,7 @@ impl Acc {
         out.extend(self.aggs.iter().map(|a| match a {
             AggState::Count(n) => *n as f64,
             AggState::Distinct(s) => s.len() as f64,
-            AggState::Values(_) => f64::NAN,
+            AggState::Values => f64::NAN,
             AggState::Min(v) | AggState::Max(v) => {
                 v.map_or(f64::NAN, |v| view(&self.text, v).as_f64())
             }
@@ -734,6 +755,8 @@ impl Acc {
     /// The aggregates by name, as alerts carry them.
     pub fn fields(&self, rule: &CompiledRule) -> Map<String, Value> {
         let mut m = Map::new();
+        let empty = ValSet::default();
+        let mut sets = self.sets.iter();
         for (st, (name, _, _)) in self.aggs.iter().zip(&rule.aggs) {
             match st {
                 AggState::Count(n) => {
@@ -742,7 +765,8 @@ impl Acc {
                 AggState::Distinct(s) => {
                     m.insert(name.clone(), Value::from(s.len() as u64));
                 }
-                AggState::Values(c) => {
+                AggState::Values => {
+                    let c = sets.next().unwrap_or(&empty);
                     m.insert(name.clone(), Value::Array(c.to_json(&self.text)));
                     if c.is_truncated() {
                         m.insert(format!("{name}_truncated"), Value::Bool(true));

@@ -36,6 +36,8 @@ pub(crate) struct CompiledRule {
     pub resource_slot: Option<usize>,
     pub op_slot: Option<usize>,
     pub corr_slot: Option<usize>,
+    /// For each aggregate, the group-by position of the field it reads, if it reads one.
+    pub agg_group: Vec<Option<usize>>,
     /// The longest row text so far: the capacity of the next (rows of one rule are alike).
     pub text_hint: AtomicUsize,
 }
@@ -115,14 +117,54 @@ impl CompiledRule {
             op_slot,
             corr_slot,
             text_hint: AtomicUsize::new(0),
+            agg_group: Vec::new(),
         })
+        .map(|mut r| {
+            r.agg_group = r
+                .aggs
+                .iter()
+                .map(|(_, a, _)| {
+                    let f = a.field()?;
+                    r.group_fields.iter().position(|&g| g == f)
+                })
+                .collect();
+            r
+        })
+    }
+
+    /// True when no window of the group of `row` can satisfy the condition, whatever its
+    /// events: aggregates of a group-by field the group lacks are known (a missing value
+    /// counts nothing: `count_distinct` and `count` of it are 0). The seed rule's
+    /// `actor_unique_count == 1` makes its group of events without a UPN such a group.
+    pub fn never_alerts(&self, row: &Row) -> bool {
+        let mut any = false;
+        let known: Vec<Option<f64>> = self
+            .aggs
+            .iter()
+            .zip(&self.agg_group)
+            .map(|((_, a, _), g)| {
+                let slot = *self.group_slots.get((*g)?)?;
+                if row.slot(slot) != Slot::Missing {
+                    return None;
+                }
+                match a {
+                    Aggregate::CountDistinct(_) | Aggregate::Count(Some(_)) => {
+                        any = true;
+                        Some(0.0)
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        any && self.condition.eval_partial(&known) == Some(false)
     }
 
     /// Copies what this rule needs from an event that passed its filter.
     pub fn row(&self, ev: &AuditEvent<'_>) -> Row {
         // One allocation for all of the row's strings, sized from the longest row so far
         // (reading each field once; a longer row grows the string once).
-        let mut hint = self.text_hint.load(Ordering::Relaxed);
+        let stored = self.text_hint.load(Ordering::Relaxed);
+        let mut hint = stored;
         if hint == 0 {
             // The rule's first row: sized exactly.
             let str_len = |f: Field| match ev.get(f) {
@@ -166,7 +208,7 @@ impl CompiledRule {
                 FieldValue::Time(t) => Slot::Time(nanos(t)),
             });
         }
-        if text.len() > hint {
+        if text.len() > stored {
             self.text_hint.fetch_max(text.len(), Ordering::Relaxed);
         }
         Row {

@@ -152,6 +152,7 @@ impl Tumbling {
             None => {
                 let key: Box<str> = row.key().into();
                 let mut acc = Acc::new(ctx.rule, &row);
+                acc.never_alerts = ctx.explain.is_none() && ctx.rule.never_alerts(&row);
                 acc.push_row(ctx.rule, row);
                 groups.insert(key, acc);
                 self.open_groups += 1;
@@ -174,11 +175,14 @@ impl Tumbling {
             closed_any = true;
             let groups = entry.remove();
             self.open_groups = self.open_groups.saturating_sub(groups.len() as u64);
-            let mut groups: Vec<(Box<str>, Acc)> = groups.into_iter().collect();
             // Explanations come out in group order; alerts are sorted when flushed.
-            if ctx.explain.is_some() {
-                groups.sort_by(|a, b| a.0.cmp(&b.0));
-            }
+            let groups: Box<dyn Iterator<Item = (Box<str>, Acc)>> = if ctx.explain.is_some() {
+                let mut v: Vec<(Box<str>, Acc)> = groups.into_iter().collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                Box::new(v.into_iter())
+            } else {
+                Box::new(groups.into_iter())
+            };
             for (key, mut acc) in groups {
                 let until = self.suppressed_until.get(&key).copied();
                 if ctx.conclude(&key, &mut acc, start, end, until, None) {

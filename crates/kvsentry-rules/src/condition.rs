@@ -118,6 +118,31 @@ impl CondExpr {
         }
     }
 
+    /// Three-valued evaluation when only some aggregates are known (`None`: unknown): `Some`
+    /// when the known ones decide the outcome whatever the others (Kleene logic).
+    pub fn eval_partial(&self, vals: &[Option<f64>]) -> Option<bool> {
+        match self {
+            CondExpr::And(a, b) => match (a.eval_partial(vals), b.eval_partial(vals)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            CondExpr::Or(a, b) => match (a.eval_partial(vals), b.eval_partial(vals)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+            CondExpr::Not(a) => a.eval_partial(vals).map(|v| !v),
+            CondExpr::Cmp { left, op, right } => {
+                let side = |o: &Operand| match o {
+                    Operand::Num(n) => Some(*n),
+                    Operand::Agg { index, .. } => vals.get(*index).copied().flatten(),
+                };
+                Some(op.apply(side(left)?, side(right)?))
+            }
+        }
+    }
+
     /// Every comparison with its outcome (no short-circuit), in source order.
     pub fn clauses(&self, vals: &[f64], out: &mut Vec<ClauseOutcome>) {
         match self {
@@ -196,6 +221,11 @@ impl Condition {
 
     pub fn eval(&self, vals: &[f64]) -> bool {
         self.expr.eval(vals)
+    }
+
+    /// See [`CondExpr::eval_partial`].
+    pub fn eval_partial(&self, vals: &[Option<f64>]) -> Option<bool> {
+        self.expr.eval_partial(vals)
     }
 }
 
@@ -444,5 +474,19 @@ mod tests {
         assert!(e.contains("column 8"), "{e}");
         let e = Condition::parse("a $ 5").unwrap_err();
         assert!(e.contains("`$`"), "{e}");
+    }
+
+    #[test]
+    fn partial_evaluation_decides_only_when_the_known_values_do() {
+        let mut c = Condition::parse("u == 1 and n >= 5 or not (n < 100) and u == 1").unwrap();
+        resolve(&mut c, &["u", "n"]);
+        assert_eq!(c.eval_partial(&[Some(0.0), None]), Some(false));
+        assert_eq!(c.eval_partial(&[Some(1.0), None]), None);
+        assert_eq!(c.eval_partial(&[None, Some(7.0)]), None);
+        assert_eq!(c.eval_partial(&[Some(1.0), Some(7.0)]), Some(true));
+        let mut d = Condition::parse("u == 0 or n >= 5").unwrap();
+        resolve(&mut d, &["u", "n"]);
+        assert_eq!(d.eval_partial(&[Some(0.0), None]), Some(true));
+        assert_eq!(d.eval_partial(&[Some(1.0), None]), None);
     }
 }
