@@ -648,7 +648,11 @@ impl Acc {
         }
         let garbage = &mut self.garbage;
         if self.sets.is_empty() {
-            let n = self.aggs.iter().filter(|a| matches!(a, AggState::Values)).count();
+            let n = self
+                .aggs
+                .iter()
+                .filter(|a| matches!(a, AggState::Values))
+                .count();
             self.sets = vec![ValSet::default(); n];
         }
         let mut sets = self.sets.iter_mut();

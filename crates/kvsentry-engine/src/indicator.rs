@@ -474,7 +474,7 @@ impl TiRule {
 
     /// The event's address in the match field (rules validate it is `caller.ip` or
     /// `identity.ipaddr`), with the text for compat matching (`None`: the address's text).
-    fn address<'e>(&self, ev: &'e AuditEvent<'_>) -> Option<(IpAddr, Option<&'e str>)> {
+    pub(crate) fn address<'e>(&self, ev: &'e AuditEvent<'_>) -> Option<(IpAddr, Option<&'e str>)> {
         match self.field {
             Field::CallerIp => ev.caller_ip.addr().map(|a| (a, None)),
             Field::IdentityIpAddr => {

@@ -317,12 +317,20 @@ impl Preparer {
                 Compiled::Threshold(r) => {
                     if r.filter.matches(ev) {
                         if first.is_none() {
-                            first = Some((i, r.row(ev)));
+                            first = Some((i, r.row(ev, explained)));
                         } else {
-                            rows.push((i, r.row(ev)));
+                            rows.push((i, r.row(ev, explained)));
                         }
                     } else if explained {
                         explain_reject = r.filter.first_failing(ev);
+                    }
+                }
+                Compiled::Indicator(r) if r.selected.is_none() && !explained => {
+                    // No indicators (no intel loaded): the event is only counted.
+                    if r.filter.as_ref().is_none_or(|f| f.matches(ev)) && r.address(ev).is_some() {
+                        if let Some(b) = r.bit {
+                            ti_passed |= 1 << b;
+                        }
                     }
                 }
                 Compiled::Indicator(r) => {

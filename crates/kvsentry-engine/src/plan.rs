@@ -38,6 +38,10 @@ pub(crate) struct CompiledRule {
     pub corr_slot: Option<usize>,
     /// For each aggregate, the group-by position of the field it reads, if it reads one.
     pub agg_group: Vec<Option<usize>>,
+    /// Group-by positions whose missing value means the group never alerts.
+    pub hopeless_if_missing: Vec<usize>,
+    /// Slots the condition's aggregates read (count of a field, count_distinct, min, max).
+    pub numeric_slots: Vec<bool>,
     /// The longest row text so far: the capacity of the next (rows of one rule are alike).
     pub text_hint: AtomicUsize,
 }
@@ -118,6 +122,8 @@ impl CompiledRule {
             corr_slot,
             text_hint: AtomicUsize::new(0),
             agg_group: Vec::new(),
+            hopeless_if_missing: Vec::new(),
+            numeric_slots: Vec::new(),
         })
         .map(|mut r| {
             r.agg_group = r
@@ -128,6 +134,16 @@ impl CompiledRule {
                     r.group_fields.iter().position(|&g| g == f)
                 })
                 .collect();
+            r.hopeless_if_missing = r.hopeless_positions();
+            let mut numeric = vec![false; r.slots.len()];
+            for (_, a, slot) in &r.aggs {
+                if !matches!(a, Aggregate::Values(_)) {
+                    if let Some(n) = slot.and_then(|s| numeric.get_mut(s)) {
+                        *n = true;
+                    }
+                }
+            }
+            r.numeric_slots = numeric;
             r
         })
     }
@@ -137,30 +153,53 @@ impl CompiledRule {
     /// counts nothing: `count_distinct` and `count` of it are 0). The seed rule's
     /// `actor_unique_count == 1` makes its group of events without a UPN such a group.
     pub fn never_alerts(&self, row: &Row) -> bool {
-        let mut any = false;
-        let known: Vec<Option<f64>> = self
-            .aggs
-            .iter()
-            .zip(&self.agg_group)
-            .map(|((_, a, _), g)| {
-                let slot = *self.group_slots.get((*g)?)?;
-                if row.slot(slot) != Slot::Missing {
-                    return None;
-                }
-                match a {
-                    Aggregate::CountDistinct(_) | Aggregate::Count(Some(_)) => {
-                        any = true;
-                        Some(0.0)
-                    }
-                    _ => None,
-                }
-            })
-            .collect();
-        any && self.condition.eval_partial(&known) == Some(false)
+        self.hopeless_if_missing.iter().any(|&g| {
+            self.group_slots
+                .get(g)
+                .is_some_and(|&s| row.slot(s) == Slot::Missing)
+        })
     }
 
-    /// Copies what this rule needs from an event that passed its filter.
-    pub fn row(&self, ev: &AuditEvent<'_>) -> Row {
+    /// [`Self::never_alerts`] for an event, before its row is made.
+    fn never_alerts_event(&self, ev: &AuditEvent<'_>) -> bool {
+        self.hopeless_if_missing.iter().any(|&g| {
+            self.group_fields
+                .get(g)
+                .is_some_and(|&f| ev.get(f).is_missing())
+        })
+    }
+
+    /// Group-by positions whose missing value alone makes the condition false (see
+    /// [`Self::never_alerts`]).
+    fn hopeless_positions(&self) -> Vec<usize> {
+        (0..self.group_fields.len())
+            .filter(|&g| {
+                let mut any = false;
+                let known: Vec<Option<f64>> = self
+                    .aggs
+                    .iter()
+                    .zip(&self.agg_group)
+                    .map(|((_, a, _), pos)| match (a, *pos == Some(g)) {
+                        (Aggregate::CountDistinct(_) | Aggregate::Count(Some(_)), true) => {
+                            any = true;
+                            Some(0.0)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                any && self.condition.eval_partial(&known) == Some(false)
+            })
+            .collect()
+    }
+
+    /// Copies what this rule needs from an event that passed its filter. With `explained`
+    /// false, an event whose group never alerts keeps only its key and what the condition
+    /// reads (its values, entities and evidence would never be read).
+    pub fn row(&self, ev: &AuditEvent<'_>, explained: bool) -> Row {
+        let thin = !explained
+            && self.window == WindowType::Tumbling
+            && !self.hopeless_if_missing.is_empty()
+            && self.never_alerts_event(ev);
         // One allocation for all of the row's strings, sized from the longest row so far
         // (reading each field once; a longer row grows the string once).
         let stored = self.text_hint.load(Ordering::Relaxed);
@@ -195,7 +234,11 @@ impl CompiledRule {
         }
         let key_len = text.len();
         let mut slots = Vec::with_capacity(self.slots.len());
-        for &f in &self.slots {
+        for (k, &f) in self.slots.iter().enumerate() {
+            if thin && !self.numeric_slots.get(k).copied().unwrap_or(true) {
+                slots.push(Slot::Missing);
+                continue;
+            }
             slots.push(match ev.get(f) {
                 FieldValue::Missing => Slot::Missing,
                 FieldValue::Str(s) => {
