@@ -44,18 +44,25 @@ pub struct TiArgs {
     pub command: TiCommand,
 }
 
+/// How to read indicator files (shared by `hunt --ti` and `ti`).
+#[derive(Debug, Args, Clone)]
+pub struct TiReadArgs {
+    /// Force the indicator format: sentinel, sentinel-stix, stix, misp, text, csv.
+    #[arg(long, value_name = "FORMAT")]
+    pub ti_format: Option<String>,
+    /// CSV indicators: the column holding the IP.
+    #[arg(long, value_name = "COLUMN")]
+    pub ti_ip_column: Option<String>,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct TiSource {
     /// Indicator files or directories (Sentinel exports, STIX bundles, MISP feeds, IP lists,
     /// CSV, or a store written by `ti sync`).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<std::path::PathBuf>,
-    /// Force the indicator format: sentinel, sentinel-stix, stix, misp, text, csv.
-    #[arg(long, value_name = "FORMAT")]
-    pub ti_format: Option<String>,
-    /// CSV: the column holding the IP.
-    #[arg(long, value_name = "COLUMN")]
-    pub ti_ip_column: Option<String>,
+    #[command(flatten)]
+    pub read: TiReadArgs,
     /// Select as one run of the Sentinel rule at this time would (default: retro-hunt).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
@@ -183,12 +190,8 @@ pub struct HuntArgs {
     /// MISP feeds, IP lists, CSV, or a store written by `kvsentry ti sync`.
     #[arg(long, value_name = "PATH")]
     pub ti: Vec<PathBuf>,
-    /// Force the indicator format: sentinel, sentinel-stix, stix, misp, text, csv.
-    #[arg(long, value_name = "FORMAT")]
-    pub ti_format: Option<String>,
-    /// CSV indicators: the column holding the IP.
-    #[arg(long, value_name = "COLUMN")]
-    pub ti_ip_column: Option<String>,
+    #[command(flatten)]
+    pub ti_read: TiReadArgs,
     /// Evaluate the TI rule as one Sentinel run at this time would (default: retro-hunt).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,

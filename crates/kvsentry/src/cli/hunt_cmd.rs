@@ -12,7 +12,7 @@ use kvsentry_rules::RuleSet;
 use kvsentry_engine::TiMode;
 use kvsentry_rules::Detection;
 
-use super::args::{FormatArg, HuntArgs, TiSource};
+use super::args::{FormatArg, HuntArgs};
 use super::{Exit, UsageError, log_format, open_output, parse_duration, parse_time, summary};
 
 /// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
@@ -61,14 +61,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     }
     let quiet = a.quiet;
     if !a.ti.is_empty() {
-        let src = TiSource {
-            paths: a.ti.clone(),
-            ti_format: a.ti_format.clone(),
-            ti_ip_column: a.ti_ip_column.clone(),
-            as_of: None,
-            compat: false,
-        };
-        let load = kvsentry::ti::load(&a.ti, &super::ti_cmd::load_options(&src)?)?;
+        let load = kvsentry::ti::load(&a.ti, &super::ti_cmd::load_options(&a.ti_read)?)?;
         if !quiet {
             let files = load.report.files.len() + load.taxii_stores.len();
             eprintln!(

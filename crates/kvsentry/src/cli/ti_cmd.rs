@@ -7,7 +7,7 @@ use kvsentry::ti::{self, TiLoad};
 use kvsentry_intel::{IndicatorIndex, LoadOptions, Selection, SelectionReport};
 use kvsentry_stix::{Auth, TaxiiClient};
 
-use super::args::{TiArgs, TiCommand, TiSource};
+use super::args::{TiArgs, TiCommand, TiReadArgs, TiSource};
 use super::{Exit, UsageError, open_output, parse_time};
 
 pub fn run(a: TiArgs) -> anyhow::Result<Exit> {
@@ -145,7 +145,7 @@ fn kind(ind: &kvsentry_intel::Indicator) -> &'static str {
     }
 }
 
-pub(crate) fn load_options(src: &TiSource) -> anyhow::Result<LoadOptions> {
+pub(crate) fn load_options(src: &TiReadArgs) -> anyhow::Result<LoadOptions> {
     let format = src
         .ti_format
         .as_deref()
@@ -172,7 +172,7 @@ pub(crate) fn selection(as_of: Option<&str>, compat: bool) -> anyhow::Result<Sel
 }
 
 fn select(src: &TiSource) -> anyhow::Result<(TiLoad, IndicatorIndex, SelectionReport)> {
-    let load = ti::load(&src.paths, &load_options(src)?)?;
+    let load = ti::load(&src.paths, &load_options(&src.read)?)?;
     let (index, report) = load
         .set
         .select(selection(src.as_of.as_deref(), src.compat)?);
