@@ -33,17 +33,20 @@ impl<W: Write> TableSink<W> {
 
 /// The fields worth a glance, in the order an analyst reads them; the rest is in JSON output.
 const DETAIL_FIELDS: &[&str] = &[
+    // Threshold rules (the Elastic seed's names).
     "action_count",
     "distinct_actions",
     "actions",
     "source_ip",
     "vault_names",
-    "ClientIP",
-    "IndicatorId",
-    "ThreatType",
-    "ConfidenceScore",
-    "OperationName",
-    "ResourceId",
+    // Indicator matches (the Sentinel seed's projected columns, readable names).
+    "threat_type",
+    "confidence",
+    "description",
+    "operation",
+    "http_status",
+    "event_count",
+    "expiration",
 ];
 
 fn when(a: &Alert) -> String {
