@@ -122,10 +122,10 @@ pub fn run(a: TiArgs) -> anyhow::Result<Exit> {
                     r.pages,
                     f.display()
                 ),
-                None => println!(
-                    "nothing new since {:?}",
-                    r.added_after.map(|t| t.to_string())
-                ),
+                None => match r.added_after {
+                    Some(t) => println!("nothing new: no object added after {t}"),
+                    None => println!("nothing new: the collection is empty"),
+                },
             }
             println!("hunt with it: kvsentry hunt LOGS --ti {}", store.display());
             Ok(Exit::Ok)
