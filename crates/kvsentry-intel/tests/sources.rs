@@ -333,6 +333,35 @@ fn misp_csv_export() {
     );
 }
 
+/// Feeds are often kept compressed: gzip is recognised by its magic bytes, in a file named
+/// directly and in a directory walk.
+#[test]
+fn gzipped_feeds_load_like_plain_ones() {
+    use std::io::Write;
+    let plain = std::fs::read(fixture("spamhaus_drop.txt")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&plain).unwrap();
+    let gz = enc.finish().unwrap();
+    let dir = std::env::temp_dir().join(format!("kvsentry-intel-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("drop.txt.gz");
+    std::fs::write(&p, gz).unwrap();
+
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&p, None, &mut set).unwrap();
+    assert_eq!(rep.files[0].format, TiFormat::Text);
+    assert_eq!(rep.files[0].problems, []);
+    assert_eq!(
+        nets(&set),
+        ["1.10.16.0/20", "1.19.0.0/16", "223.254.0.0/16"]
+    );
+
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&dir, None, &mut set).unwrap();
+    assert_eq!(rep.files.len(), 1, "{rep:?}");
+    assert_eq!(set.len(), 3);
+}
+
 #[test]
 fn spamhaus_drop_text_and_ndjson() {
     let mut set = IndicatorSet::new();

@@ -136,7 +136,7 @@ pub struct FailedFile {
 /// Extensions loaded when walking a directory (files named explicitly load whatever their
 /// name).
 pub const FEED_EXTENSIONS: &[&str] = &[
-    "json", "jsonl", "ndjson", "csv", "tsv", "txt", "netset", "ipset", "lst", "list",
+    "json", "jsonl", "ndjson", "csv", "tsv", "txt", "netset", "ipset", "lst", "list", "gz",
 ];
 
 impl LoadReport {
@@ -251,8 +251,7 @@ fn load_one_inner(
         .modified()
         .ok()
         .and_then(|t| Timestamp::try_from(t).ok());
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut reader = BufReader::with_capacity(1 << 18, file);
+    let mut reader = BufReader::with_capacity(1 << 18, open_maybe_gzip(path).map_err(io)?);
     let mut bytes = Vec::new();
     if let Some(format) = json_lines_start(&mut reader, &mut bytes, opts).map_err(io)? {
         let mut ctx = Ctx::new(path, format, opts, mtime);
@@ -278,6 +277,27 @@ fn load_one_inner(
     }
     report.files.push(ctx.report);
     Ok(())
+}
+
+/// Opens a file, decoding gzip (recognised by its magic bytes, whatever the name): feeds are
+/// often downloaded or archived compressed.
+fn open_maybe_gzip(path: &Path) -> std::io::Result<Box<dyn Read>> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match file.read(&mut magic[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(if got == 2 && magic == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    })
 }
 
 /// Reads the start of a file into `head`, line by line, and tells whether the file is a
