@@ -1,5 +1,14 @@
 //! Subcommands. Each module turns parsed arguments into library calls and prints the result.
 
+/// `println!` that returns the write error instead of panicking, so `kvsentry ... | head`
+/// ends quietly (see [`is_broken_pipe`]).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 pub mod args;
 mod events;
 mod gen_cmd;
@@ -41,6 +50,15 @@ impl From<Exit> for ExitCode {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// True when the error is a closed pipe on our output: the reader stopped listening, which is
+/// not a failure of ours.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 impl Exit {
     pub fn from_error(err: &anyhow::Error) -> Exit {

@@ -10,12 +10,15 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
     match cmd {
         RulesCommand::List(src) => {
             let rules = load_rules(&src.rules, true)?;
-            println!(
+            out!(
                 "{:<38} {:<16} {:<9} {:<8} NAME",
-                "ID", "KIND", "SEVERITY", "ENABLED"
+                "ID",
+                "KIND",
+                "SEVERITY",
+                "ENABLED"
             );
             for r in rules.iter() {
-                println!(
+                out!(
                     "{:<38} {:<16} {:<9} {:<8} {}",
                     r.id(),
                     format!("{:?}", r.detection.kind()).to_lowercase(),
@@ -30,7 +33,7 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
             let rules = load_rules(&source.rules, true)?;
             match rules.get(&id) {
                 Some(r) => {
-                    print!("{}", r.to_yaml());
+                    out!("{}", r.to_yaml().trim_end());
                     Ok(Exit::Ok)
                 }
                 None => Err(UsageError(format!(
@@ -48,7 +51,7 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
                         for w in set.validate() {
                             eprintln!("warning: {w}");
                         }
-                        println!("{}: {} rule(s) OK", p.display(), set.len());
+                        out!("{}: {} rule(s) OK", p.display(), set.len());
                     }
                     Err(e) => {
                         eprintln!("{e}");

@@ -14,17 +14,17 @@ pub fn run(a: TiArgs) -> anyhow::Result<Exit> {
     match a.command {
         TiCommand::Stats(src) => {
             let (load, index, report) = select(&src)?;
-            print_load(&load);
-            print_selection(&report);
+            print_load(&load)?;
+            print_selection(&report)?;
             let mut by_source: BTreeMap<(String, &'static str), usize> = BTreeMap::new();
             for ind in index.iter() {
                 *by_source
                     .entry((ind.source.clone(), kind(ind)))
                     .or_default() += 1;
             }
-            println!("selected indicators by source and type:");
+            out!("selected indicators by source and type:");
             for ((source, k), n) in by_source {
-                println!("  {source:<40} {k:<10} {n}");
+                out!("  {source:<40} {k:<10} {n}");
             }
             Ok(Exit::Ok)
         }
@@ -55,15 +55,15 @@ pub fn run(a: TiArgs) -> anyhow::Result<Exit> {
             let when = at.as_deref().map(|t| parse_time(t, "--at")).transpose()?;
             let found = index.lookup(addr);
             if let Some(reason) = kvsentry_model::net::non_global_reason(addr) {
-                println!("{addr} is not a public address ({reason}): no rule matches it");
+                out!("{addr} is not a public address ({reason}): no rule matches it");
             }
             if found.is_empty() {
-                println!("{addr}: no selected indicator covers it ({})", report.mode);
+                out!("{addr}: no selected indicator covers it ({})", report.mode);
                 return Ok(Exit::Ok);
             }
             for ind in found {
                 let live = when.map(|t| ind.live_at(t));
-                println!(
+                out!(
                     "{addr}: indicator {} ({}) from {}{}{}",
                     ind.id,
                     ind.value_text,
@@ -116,18 +116,18 @@ pub fn run(a: TiArgs) -> anyhow::Result<Exit> {
             };
             let r = client.sync(&store, &root, &collection, limit)?;
             match &r.file {
-                Some(f) => println!(
+                Some(f) => out!(
                     "fetched {} object(s) in {} page(s) into {}",
                     r.objects,
                     r.pages,
                     f.display()
                 ),
                 None => match r.added_after {
-                    Some(t) => println!("nothing new: no object added after {t}"),
-                    None => println!("nothing new: the collection is empty"),
+                    Some(t) => out!("nothing new: no object added after {t}"),
+                    None => out!("nothing new: the collection is empty"),
                 },
             }
-            println!("hunt with it: kvsentry hunt LOGS --ti {}", store.display());
+            out!("hunt with it: kvsentry hunt LOGS --ti {}", store.display());
             Ok(Exit::Ok)
         }
     }
@@ -179,10 +179,10 @@ fn select(src: &TiSource) -> anyhow::Result<(TiLoad, IndicatorIndex, SelectionRe
     Ok((load, index, report))
 }
 
-fn print_load(load: &TiLoad) {
+fn print_load(load: &TiLoad) -> std::io::Result<()> {
     for f in &load.report.files {
         let skipped: usize = f.skipped.values().sum();
-        println!(
+        out!(
             "{} [{}]: {} record(s), {} skipped",
             f.path.display(),
             f.format,
@@ -190,37 +190,39 @@ fn print_load(load: &TiLoad) {
             skipped
         );
         for (reason, n) in &f.skipped {
-            println!("    {reason}: {n}");
+            out!("    {reason}: {n}");
         }
         for p in f.problems.iter().take(5) {
-            println!("    {p:?}");
+            out!("    {p:?}");
         }
     }
     for f in &load.report.failed_files {
-        println!("{}: not loaded: {f:?}", f.path.display());
+        out!("{}: not loaded: {f:?}", f.path.display());
     }
     for (p, n, problems) in &load.taxii_stores {
-        println!(
+        out!(
             "{} [taxii store]: {n} indicator version(s), {problems} pattern problem(s)",
             p.display()
         );
     }
+    Ok(())
 }
 
 /// Prints the non-zero counts of a selection report.
-pub(crate) fn print_selection(r: &SelectionReport) {
-    println!("selection: {}", r.mode);
+pub(crate) fn print_selection(r: &SelectionReport) -> std::io::Result<()> {
+    out!("selection: {}", r.mode);
     if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(r) {
         for (k, v) in m {
             match v {
-                serde_json::Value::Number(n) if n.as_u64() != Some(0) => println!("  {k:<18} {n}"),
+                serde_json::Value::Number(n) if n.as_u64() != Some(0) => out!("  {k:<18} {n}"),
                 serde_json::Value::Object(o) if !o.is_empty() => {
                     for (reason, n) in o {
-                        println!("  {k:<18} {n:>8}  {reason}");
+                        out!("  {k:<18} {n:>8}  {reason}");
                     }
                 }
                 _ => {}
             }
         }
     }
+    Ok(())
 }
