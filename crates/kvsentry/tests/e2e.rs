@@ -369,3 +369,27 @@ fn ti_without_intel_still_hunts_and_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no threat intelligence loaded"), "{err}");
 }
+
+/// `kvsentry ... | head`: the reader closing the pipe ends the run quietly, without a panic.
+#[test]
+fn closed_output_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    for args in [
+        &["gen", "--events", "200000"][..],
+        &["rules", "show", SEED_RULE][..],
+    ] {
+        let mut child = bin()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then dropped: closed
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
