@@ -517,21 +517,7 @@ pub fn parse_rules(text: &str, file: &str) -> Result<Vec<Rule>, RuleErrors> {
 
 /// Line of `id: <id>` in a text (the first occurrence).
 fn find_id_line(text: &str, id: &str) -> Option<usize> {
-    let mut from = 0;
-    while let Some(at) = find_key(text, from, "id") {
-        let rest = text.get(at + 2..).unwrap_or("");
-        let value = rest
-            .trim_start_matches(['"', '\'', ' ', ':'])
-            .split(['\n', ',', '}', '"', '\''])
-            .next()
-            .unwrap_or("")
-            .trim();
-        if value == id {
-            return Some(pos_of_index(text, at).line);
-        }
-        from = at + 2;
-    }
-    None
+    nth_id_line(text, id, 1)
 }
 
 /// Rules ordered by id.
@@ -746,6 +732,7 @@ impl RuleSet {
     }
 }
 
+/// Line of the `n`th (1-based) `id: <id>` in a text.
 fn nth_id_line(text: &str, id: &str, n: usize) -> Option<usize> {
     let mut from = 0;
     let mut count = 0;
