@@ -886,6 +886,35 @@ mod tests {
         let mut reader = BufReader::with_capacity(7, &bytes[..]);
         sentinel::load_json_lines(&[], &mut reader, format, &mut tiny_ctx, &mut tiny).unwrap();
 
+        // Again cut in blocks parsed on several threads (and on this one).
+        let sizes: &[usize] = if bytes.len() < 1 << 20 {
+            &[1, 13, 64, 4096]
+        } else {
+            &[64 << 10, 1 << 20]
+        };
+        for &block in sizes {
+            for workers in [1, 2, 3] {
+                let mut bctx = Ctx::new(path, format, &opts, mtime);
+                let mut bset = IndicatorSet::new();
+                let mut reader = BufReader::with_capacity(7, &bytes[..]);
+                sentinel::load_json_lines_in_blocks(
+                    &[],
+                    &mut reader,
+                    format,
+                    &mut bctx,
+                    &mut bset,
+                    block,
+                    workers,
+                )
+                .unwrap();
+                assert_eq!(bctx.report, ctx.report, "block {block}, {workers} workers");
+                assert_eq!(bset.skipped(), whole.skipped());
+                let x: Vec<&Indicator> = bset.iter().collect();
+                let y: Vec<&Indicator> = whole.iter().collect();
+                assert!(x == y, "block {block}, {workers} workers");
+            }
+        }
+
         assert_eq!(rep.files, vec![ctx.report.clone()]);
         assert_eq!(tiny_ctx.report, ctx.report);
         assert_eq!(streamed.skipped(), whole.skipped());
@@ -1054,6 +1083,87 @@ mod tests {
         assert_eq!(c.description.as_deref(), Some("bad \u{FFFD} byte"));
         assert_eq!(c.confidence, Some(90));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Blocks parsed on several threads and merged give what the sequential load gives,
+    /// down to the problems listed (more than [`MAX_PROBLEMS_LISTED`], of both kinds), their
+    /// lines and the order of versions with equal `TimeGenerated`.
+    #[test]
+    fn json_lines_in_blocks_as_sequential() {
+        let mut text = String::new();
+        for i in 0..3000 {
+            let line = match i % 5 {
+                0 => "not json".to_string(),
+                1 => "[1]".to_string(),
+                2 => format!(
+                    r#"{{"TimeGenerated":"2025-06-10T00:00:00Z","IndicatorId":"id{}","NetworkIP":"52.178.{}.{}","Description":"row {i}"}}"#,
+                    i % 7,
+                    i % 250,
+                    i % 3
+                ),
+                3 => format!(
+                    r#"{{"TimeGenerated":"2025-06-10T00:00:00Z","IndicatorId":"id{i}","NetworkIP":"ip{i}"}}"#
+                ),
+                _ => String::new(),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text.push_str(r#"{"TimeGenerated":"2025-06-11T00:00:00Z","IndicatorId":"last","NetworkIP":"104.40.82.76"}"#);
+        let bytes = text.as_bytes();
+        let opts = LoadOptions::default();
+        let path = Path::new("blocks.jsonl");
+        let now = Some(Timestamp::UNIX_EPOCH);
+        let mut seq_ctx = Ctx::new(path, TiFormat::Sentinel, &opts, now);
+        let mut seq = IndicatorSet::new();
+        sentinel::load_json_lines_in_blocks(
+            &[],
+            &mut &bytes[..],
+            TiFormat::Sentinel,
+            &mut seq_ctx,
+            &mut seq,
+            usize::MAX,
+            1,
+        )
+        .unwrap();
+        assert_eq!(seq.len(), 601);
+        assert_eq!(seq_ctx.report.records, 601);
+        assert_eq!(seq_ctx.report.problems.len(), MAX_PROBLEMS_LISTED);
+        let first: Vec<&str> = seq_ctx.report.problems[..3]
+            .iter()
+            .map(|p| p.origin.as_str())
+            .collect();
+        assert_eq!(
+            first,
+            ["blocks.jsonl:1", "blocks.jsonl:2", "blocks.jsonl:6"]
+        );
+        assert_eq!(
+            seq_ctx.report.problems.last().unwrap().origin,
+            "blocks.jsonl:2497"
+        );
+        for (block, workers) in [(1, 2), (100, 2), (1000, 3), (9000, 4)] {
+            let mut ctx = Ctx::new(path, TiFormat::Sentinel, &opts, now);
+            let mut set = IndicatorSet::new();
+            // The first line already read, as json_lines_start leaves it.
+            let (head, rest) = bytes.split_at(9);
+            assert_eq!(head, b"not json\n");
+            let mut reader = BufReader::with_capacity(64, rest);
+            sentinel::load_json_lines_in_blocks(
+                head,
+                &mut reader,
+                TiFormat::Sentinel,
+                &mut ctx,
+                &mut set,
+                block,
+                workers,
+            )
+            .unwrap();
+            assert_eq!(ctx.report, seq_ctx.report, "block {block}");
+            assert_eq!(set.skipped(), seq.skipped());
+            let a: Vec<&Indicator> = set.iter().collect();
+            let b: Vec<&Indicator> = seq.iter().collect();
+            assert!(a == b, "block {block}");
+        }
     }
 
     /// `KVSENTRY_INTEL_JSONL=big.jsonl cargo test --release -p kvsentry-intel --lib -- --ignored`:

@@ -113,6 +113,38 @@ pub(crate) fn load_json_lines(
     ctx: &mut Ctx<'_>,
     set: &mut IndicatorSet,
 ) -> std::io::Result<()> {
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    load_json_lines_in_blocks(head, reader, format, ctx, set, BLOCK_BYTES, workers)
+}
+
+/// Bytes of JSON lines handed to a worker at a time: large enough that the threads rarely
+/// wait on each other, small enough that the few blocks in flight stay a few MB.
+const BLOCK_BYTES: usize = 4 << 20;
+
+/// What one worker made of one block: merged in block order, it is what the sequential
+/// load would have added over the block's lines.
+struct BlockResult {
+    set: IndicatorSet,
+    records: usize,
+    skipped: std::collections::BTreeMap<String, usize>,
+    problems: Vec<Problem>,
+    line_problems: Vec<Problem>,
+}
+
+/// [`load_json_lines`] with the block size and worker count given (the tests force tiny
+/// blocks). With one worker, or a file that fits in one block, the lines are read on this
+/// thread; else blocks cut at line ends are parsed on `workers` threads and merged in file
+/// order, so indicators, counts and problems (and their order and lines) are those of the
+/// sequential load.
+pub(crate) fn load_json_lines_in_blocks(
+    head: &[u8],
+    reader: &mut impl std::io::BufRead,
+    format: TiFormat,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+    block_bytes: usize,
+    workers: usize,
+) -> std::io::Result<()> {
     // [`load`] reads all lines before turning any into indicators: its problems with the
     // lines themselves come first.
     let mut line_problems = Vec::new();
@@ -121,18 +153,212 @@ pub(crate) fn load_json_lines(
         n += 1;
         json_line(raw, n, format, ctx, set, &mut line_problems);
     }
-    // Lines are read in place in the reader's buffer; only a line split across two fills
-    // is copied (into `carry`).
-    let mut carry: Vec<u8> = Vec::new();
+    let block_bytes = block_bytes.max(1);
+    let mut carry = Vec::new();
+    let (first, eof) = read_block(reader, &mut carry, Vec::new(), block_bytes)?;
+    if workers <= 1 || eof {
+        // One block at most: no thread is worth starting.
+        for raw in first.split_inclusive(|&b| b == b'\n') {
+            n += 1;
+            json_line(raw, n, format, ctx, set, &mut line_problems);
+        }
+        if !eof {
+            read_lines_here(reader, carry, n, format, ctx, set, &mut line_problems)?;
+        }
+        ctx.list_first(line_problems);
+        return Ok(());
+    }
+    let name = ctx.name.clone();
+    let opts = ctx.opts;
+    let path = ctx.report.path.clone();
+    let file_time = ctx.file_time;
+    let parse = |block: &[u8], first_line: usize| {
+        let mut bctx = Ctx {
+            name: name.clone(),
+            opts,
+            report: super::FileReport {
+                path: path.clone(),
+                format,
+                records: 0,
+                skipped: std::collections::BTreeMap::new(),
+                problems: Vec::new(),
+            },
+            file_time,
+        };
+        let mut bset = IndicatorSet::new();
+        let mut bline_problems = Vec::new();
+        for (i, raw) in block.split_inclusive(|&b| b == b'\n').enumerate() {
+            json_line(
+                raw,
+                first_line + i,
+                format,
+                &mut bctx,
+                &mut bset,
+                &mut bline_problems,
+            );
+        }
+        BlockResult {
+            set: bset,
+            records: bctx.report.records,
+            skipped: bctx.report.skipped,
+            problems: bctx.report.problems,
+            line_problems: bline_problems,
+        }
+    };
+    let mut merge = |r: BlockResult, ctx: &mut Ctx<'_>, set: &mut IndicatorSet| {
+        set.absorb(r.set);
+        ctx.report.records += r.records;
+        for (reason, k) in &r.skipped {
+            crate::set::count(&mut ctx.report.skipped, reason, *k);
+        }
+        let room = super::MAX_PROBLEMS_LISTED.saturating_sub(ctx.report.problems.len());
+        ctx.report
+            .problems
+            .extend(r.problems.into_iter().take(room));
+        let room = super::MAX_PROBLEMS_LISTED.saturating_sub(line_problems.len());
+        line_problems.extend(r.line_problems.into_iter().take(room));
+    };
+    // At most `workers` blocks wait besides the `workers` being parsed.
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, usize, Vec<u8>)>(workers);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, BlockResult)>();
+    // Parsed blocks come back to be filled again: fresh allocations of a few MB per block
+    // cost page faults that were as much as the parsing saved.
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| -> std::io::Result<()> {
+        for _ in 0..workers {
+            let work_rx = &work_rx;
+            let done_tx = done_tx.clone();
+            let parse = &parse;
+            let spare_tx = spare_tx.clone();
+            scope.spawn(move || {
+                loop {
+                    let next = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((seq, first_line, block)) = next else {
+                        return;
+                    };
+                    let result = parse(&block, first_line);
+                    // The reader may be done and gone: the block is then dropped.
+                    let _ = spare_tx.send(block);
+                    if done_tx.send((seq, result)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        drop(spare_tx);
+        // Results arrive in any order; they are merged in block order.
+        let mut pending = std::collections::BTreeMap::new();
+        let mut next_merge = 0;
+        let mut drain = |pending: &mut std::collections::BTreeMap<usize, BlockResult>,
+                         ctx: &mut Ctx<'_>,
+                         set: &mut IndicatorSet| {
+            while let Some(r) = pending.remove(&next_merge) {
+                merge(r, ctx, set);
+                next_merge += 1;
+            }
+        };
+        let mut seq = 0;
+        let mut block = first;
+        let mut eof = eof;
+        let mut sent = Ok(());
+        loop {
+            let lines = memchr::memchr_iter(b'\n', &block).count();
+            if sent.is_ok() {
+                sent = work_tx.send((seq, n + 1, block));
+            }
+            seq += 1;
+            n += lines;
+            while let Ok((s, r)) = done_rx.try_recv() {
+                pending.insert(s, r);
+            }
+            drain(&mut pending, ctx, set);
+            if eof {
+                break;
+            }
+            let spare = spare_rx.try_recv().unwrap_or_default();
+            let read = read_block(reader, &mut carry, spare, block_bytes);
+            match read {
+                Ok((b, e)) => {
+                    block = b;
+                    eof = e;
+                }
+                Err(e) => {
+                    drop(work_tx);
+                    return Err(e);
+                }
+            }
+            if block.is_empty() {
+                break;
+            }
+        }
+        drop(work_tx);
+        for (s, r) in done_rx {
+            pending.insert(s, r);
+        }
+        drain(&mut pending, ctx, set);
+        Ok(())
+    })?;
+    ctx.list_first(line_problems);
+    Ok(())
+}
+
+/// The next block, in `block` (emptied first, its room kept): `carry` (the part line left
+/// over from the last block) and up to `block_bytes` more, cut after its last line end (the
+/// rest goes back to `carry`). A line longer than a block makes the block longer. True with
+/// the block at the end of the reader (the block then ends where the file does, line end or
+/// not).
+fn read_block(
+    reader: &mut impl std::io::BufRead,
+    carry: &mut Vec<u8>,
+    mut block: Vec<u8>,
+    block_bytes: usize,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::Read;
+    block.clear();
+    block.extend_from_slice(carry);
+    carry.clear();
+    block.reserve(block_bytes.min(BLOCK_BYTES));
+    loop {
+        let want = block_bytes as u64;
+        let got = (&mut *reader).take(want).read_to_end(&mut block)?;
+        if (got as u64) < want {
+            return Ok((block, true));
+        }
+        if let Some(i) = memchr::memrchr(b'\n', &block) {
+            let cut = i + 1;
+            carry.extend_from_slice(block.get(cut..).unwrap_or_default());
+            block.truncate(cut);
+            return Ok((block, false));
+        }
+    }
+}
+
+/// The sequential load of the rest of `reader` after line `n` (`carry` starts its line
+/// `n + 1`). Lines are read in place in the reader's buffer; only a line split across two
+/// fills is copied (into `carry`).
+fn read_lines_here(
+    reader: &mut impl std::io::BufRead,
+    mut carry: Vec<u8>,
+    mut n: usize,
+    format: TiFormat,
+    ctx: &mut Ctx<'_>,
+    set: &mut IndicatorSet,
+    line_problems: &mut Vec<Problem>,
+) -> std::io::Result<()> {
     loop {
         let chunk = reader.fill_buf()?;
         let len = chunk.len();
         if len == 0 {
             if !carry.is_empty() {
                 n += 1;
-                json_line(&carry, n, format, ctx, set, &mut line_problems);
+                json_line(&carry, n, format, ctx, set, line_problems);
             }
-            break;
+            return Ok(());
         }
         let mut rest = chunk;
         while let Some(i) = memchr::memchr(b'\n', rest) {
@@ -140,18 +366,16 @@ pub(crate) fn load_json_lines(
             rest = after;
             n += 1;
             if carry.is_empty() {
-                json_line(line, n, format, ctx, set, &mut line_problems);
+                json_line(line, n, format, ctx, set, line_problems);
             } else {
                 carry.extend_from_slice(line);
-                json_line(&carry, n, format, ctx, set, &mut line_problems);
+                json_line(&carry, n, format, ctx, set, line_problems);
                 carry.clear();
             }
         }
         carry.extend_from_slice(rest);
         reader.consume(len);
     }
-    ctx.list_first(line_problems);
-    Ok(())
 }
 
 /// One line of a JSON-lines export (`n` is 1-based; the file's byte-order mark, if any, is
