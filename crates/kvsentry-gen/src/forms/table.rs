@@ -197,6 +197,28 @@ fn col(columns: &[&str], name: &str) -> usize {
 }
 
 /// Fills `row` with the `AzureDiagnostics` row of an event.
+/// The operation, outcome, duration, caller and correlation cells, which both Log Analytics
+/// tables carry under the same names (but for the caller column's case).
+fn outcome_cells(row: &mut Row, ev: &EventRef, columns: &[&str], caller_column: &str) {
+    let c = |n: &str| col(columns, n);
+    row.str(c("OperationName"), ev.operation());
+    row.str(c("OperationVersion"), operation_version(ev));
+    row.str(c("ResultType"), RESULT_TYPE);
+    row.str(c("ResultSignature"), result_signature(ev.ev.status));
+    let a = row.vals.len() as u32;
+    if push_description(&mut row.vals, ev) {
+        let b = row.vals.len() as u32;
+        row.cells[c("ResultDescription")] = Cell::Str(a, b);
+    }
+    row.put(c("DurationMs"), true, |b| {
+        push_u64(b, u64::from(ev.ev.duration))
+    });
+    row.str(c(caller_column), &ev.ip_info().text);
+    row.put(c("CorrelationId"), false, |b| {
+        push_guid(b, ev.ev.corr, false)
+    });
+}
+
 pub fn diag_row(row: &mut Row, ev: &EventRef) {
     let c = |n: &str| col(DIAG_COLUMNS, n);
     row.reset(DIAG_COLUMNS.len());
@@ -217,22 +239,7 @@ pub fn diag_row(row: &mut Row, ev: &EventRef) {
             "VAULTS"
         },
     );
-    row.str(c("OperationName"), ev.operation());
-    row.str(c("OperationVersion"), operation_version(ev));
-    row.str(c("ResultType"), RESULT_TYPE);
-    row.str(c("ResultSignature"), result_signature(ev.ev.status));
-    let a = row.vals.len() as u32;
-    if push_description(&mut row.vals, ev) {
-        let b = row.vals.len() as u32;
-        row.cells[c("ResultDescription")] = Cell::Str(a, b);
-    }
-    row.put(c("DurationMs"), true, |b| {
-        push_u64(b, u64::from(ev.ev.duration))
-    });
-    row.str(c("CallerIPAddress"), &ev.ip_info().text);
-    row.put(c("CorrelationId"), false, |b| {
-        push_guid(b, ev.ev.corr, false)
-    });
+    outcome_cells(row, ev, DIAG_COLUMNS, "CallerIPAddress");
     for_each_claim(ev, |claim, val| {
         if let Some(name) = claim.diag_column() {
             match val {
@@ -301,22 +308,7 @@ pub fn azkv_row(row: &mut Row, ev: &EventRef) -> bool {
     let v = ev.vault();
     row.str(c("TenantId"), &ev.world.tenant);
     row.put(c("TimeGenerated"), false, |b| push_time(b, ev.ev.ticks, 7));
-    row.str(c("OperationName"), ev.operation());
-    row.str(c("OperationVersion"), operation_version(ev));
-    row.str(c("ResultType"), RESULT_TYPE);
-    row.str(c("ResultSignature"), result_signature(ev.ev.status));
-    let a = row.vals.len() as u32;
-    if push_description(&mut row.vals, ev) {
-        let b = row.vals.len() as u32;
-        row.cells[c("ResultDescription")] = Cell::Str(a, b);
-    }
-    row.put(c("DurationMs"), true, |b| {
-        push_u64(b, u64::from(ev.ev.duration))
-    });
-    row.str(c("CallerIpAddress"), &ev.ip_info().text);
-    row.put(c("CorrelationId"), false, |b| {
-        push_guid(b, ev.ev.corr, false)
-    });
+    outcome_cells(row, ev, AZKV_COLUMNS, "CallerIpAddress");
     let a = row.vals.len() as u32;
     if push_identity_json(&mut row.vals, ev) {
         let b = row.vals.len() as u32;
