@@ -2,43 +2,13 @@
 //! filters compare borrowed strings (counted with a global allocator that tallies the
 //! measuring thread's calls).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use kvsentry_engine::{Engine, EngineOptions};
 use kvsentry_model::{AuditEvent, CallerIp, Timestamp, Vault};
 use kvsentry_rules::RuleSet;
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// Only the measuring thread counts: the test harness's own threads allocate now and
-    /// then while a test runs, which made a global count flaky.
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Counts this thread's allocations from now on.
-fn count_this_thread() {
-    COUNTED.with(|c| c.set(true));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{allocations, count_this_thread};
 
 const RULES: &str = r#"
 id: many-operators
@@ -81,20 +51,20 @@ fn prepare_allocates_nothing_for_events_that_match_no_rule() {
     count_this_thread();
     // The first call warms the regex engine's per-thread cache.
     assert!(prep.prepare(&e).is_empty());
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocations();
     let mut empty = 0;
     for _ in 0..1000 {
         let p = prep.prepare(&e);
         empty += usize::from(p.is_empty());
     }
-    let after = ALLOCS.load(Ordering::Relaxed);
+    let after = allocations();
     assert_eq!(empty, 1000);
     assert_eq!(after - before, 0, "allocations in 1000 prepare calls");
     // A matching event does allocate its small row (and only then).
     e.operation = "SecretGet".into();
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocations();
     let p = prep.prepare(&e);
-    let after = ALLOCS.load(Ordering::Relaxed);
+    let after = allocations();
     assert_eq!(p.matched_rules(), 1);
     // The row's text and its slots (the first rule's row is held in place).
     assert_eq!(after - before, 2, "allocations for one matching event");

@@ -2,45 +2,16 @@
 //! address no indicator covers, in the default and in the compat mode (counted with a global
 //! allocator that tallies the measuring thread's calls).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use kvsentry_engine::{Engine, EngineOptions};
 use kvsentry_intel::{Indicator, IndicatorSet, parse_network};
 use kvsentry_model::{AuditEvent, CallerIp, Timestamp, Vault};
 use kvsentry_rules::RuleSet;
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// Only the measuring thread counts: the test harness's own threads allocate now and
-    /// then while a test runs, which made a global count flaky.
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Counts this thread's allocations from now on.
-fn count_this_thread() {
-    COUNTED.with(|c| c.set(true));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{allocations, count_this_thread};
 
 const TI: &str = "57c7e832-64eb-411f-8928-4133f01f4a25";
 
@@ -63,12 +34,12 @@ fn intel() -> Arc<IndicatorSet> {
 fn allocs_for(engine: &Engine, e: &AuditEvent<'_>) -> (u64, bool) {
     let prep = engine.preparer();
     let _ = prep.prepare(e);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocations();
     let mut empty = true;
     for _ in 0..1000 {
         empty &= prep.prepare(e).is_empty();
     }
-    (ALLOCS.load(Ordering::Relaxed) - before, empty)
+    (allocations() - before, empty)
 }
 
 #[test]
