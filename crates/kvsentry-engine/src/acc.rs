@@ -431,14 +431,16 @@ impl Distinct {
     }
 }
 
+/// The state of one aggregate the condition can read (`values` aggregates keep theirs in
+/// `Acc::sets`, made when the group's events are first folded in).
 #[derive(Debug, Clone)]
 pub(crate) enum AggState {
-    Count(u64),
-    Distinct(Distinct),
-    /// Its set is in `Acc::sets` (made when the group's events are first folded in).
-    Values,
-    Min(Option<V>),
-    Max(Option<V>),
+    /// `count`, or `{count: f}` reading this slot.
+    Count(u64, Option<usize>),
+    /// The `k`-th `count_distinct` (its row hash, see `Row::distinct_hash`), reading this slot.
+    Distinct(Distinct, usize, usize),
+    Min(Option<V>, usize),
+    Max(Option<V>, usize),
 }
 
 /// Time, source, line, arrival: the order of events whatever their arrival order.
@@ -481,6 +483,7 @@ pub(crate) struct Acc {
     group: [Option<V>; GROUP_INLINE],
     group_more: Vec<Option<V>>,
     pub count: u64,
+    /// The aggregates other than `values`, in the rule's order.
     pub aggs: Vec<AggState>,
     /// The `values` aggregates' sets, in order.
     sets: Vec<ValSet>,
@@ -503,6 +506,26 @@ pub(crate) struct Acc {
 /// Events a group defers before folding them in (bounds its memory).
 const PENDING_MAX: usize = 8;
 
+/// Fresh states of a rule's aggregates other than `values`.
+pub(crate) fn new_states(rule: &CompiledRule) -> Vec<AggState> {
+    let mut out = Vec::with_capacity(rule.aggs.len() - rule.n_values);
+    let mut k = 0;
+    for (_, a, slot) in &rule.aggs {
+        let s = slot.unwrap_or(usize::MAX);
+        out.push(match a {
+            Aggregate::Count(_) => AggState::Count(0, *slot),
+            Aggregate::CountDistinct(_) => {
+                k += 1;
+                AggState::Distinct(Distinct::Few(0, [0; 4]), k - 1, s)
+            }
+            Aggregate::Values(_) => continue,
+            Aggregate::Min(_) => AggState::Min(None, s),
+            Aggregate::Max(_) => AggState::Max(None, s),
+        });
+    }
+    out
+}
+
 impl Acc {
     pub fn new(rule: &CompiledRule, _first: &Row) -> Acc {
         Acc {
@@ -511,17 +534,7 @@ impl Acc {
             group: [None; GROUP_INLINE],
             group_more: Vec::new(),
             count: 0,
-            aggs: rule
-                .aggs
-                .iter()
-                .map(|(_, a, _)| match a {
-                    Aggregate::Count(_) => AggState::Count(0),
-                    Aggregate::CountDistinct(_) => AggState::Distinct(Distinct::Few(0, [0; 4])),
-                    Aggregate::Values(_) => AggState::Values,
-                    Aggregate::Min(_) => AggState::Min(None),
-                    Aggregate::Max(_) => AggState::Max(None),
-                })
-                .collect(),
+            aggs: new_states(rule),
             sets: Vec::new(),
             first: None,
             ips: ValSet::default(),
@@ -596,16 +609,21 @@ impl Acc {
         self.count += 1;
         let text = &mut self.text;
         let garbage = &mut self.garbage;
-        for (st, (_, _, slot)) in self.aggs.iter_mut().zip(&rule.aggs) {
-            match (st, slot) {
-                (AggState::Count(n), None) => *n += 1,
-                (AggState::Count(n), Some(s)) if row.slot(*s) != Slot::Missing => *n += 1,
-                (AggState::Distinct(set), Some(s)) => {
-                    if let Some(h) = hash_slot(row, *s) {
+        let _ = rule;
+        for st in &mut self.aggs {
+            match st {
+                AggState::Count(n, None) => *n += 1,
+                AggState::Count(n, Some(s)) => {
+                    if row.slot(*s) != Slot::Missing {
+                        *n += 1;
+                    }
+                }
+                AggState::Distinct(set, k, s) => {
+                    if let Some(h) = row.distinct_hash(*k, *s) {
                         set.insert(h);
                     }
                 }
-                (AggState::Min(m), Some(s)) => {
+                AggState::Min(m, s) => {
                     if let Some(b) = B::of_row(row, *s) {
                         if m.is_none_or(|cur| b < view(text, cur)) {
                             if let Some(old) = *m {
@@ -615,7 +633,7 @@ impl Acc {
                         }
                     }
                 }
-                (AggState::Max(m), Some(s)) => {
+                AggState::Max(m, s) => {
                     if let Some(b) = B::of_row(row, *s) {
                         if m.is_none_or(|cur| b > view(text, cur)) {
                             if let Some(old) = *m {
@@ -625,7 +643,6 @@ impl Acc {
                         }
                     }
                 }
-                _ => {}
             }
         }
     }
@@ -647,17 +664,12 @@ impl Acc {
             }
         }
         let garbage = &mut self.garbage;
-        if self.sets.is_empty() {
-            let n = self
-                .aggs
-                .iter()
-                .filter(|a| matches!(a, AggState::Values))
-                .count();
-            self.sets = vec![ValSet::default(); n];
+        if self.sets.is_empty() && rule.n_values > 0 {
+            self.sets = vec![ValSet::default(); rule.n_values];
         }
         let mut sets = self.sets.iter_mut();
-        for (st, (_, _, slot)) in self.aggs.iter().zip(&rule.aggs) {
-            if let AggState::Values = st {
+        for (_, a, slot) in &rule.aggs {
+            if let Aggregate::Values(_) = a {
                 let Some(c) = sets.next() else { break };
                 if let Some(s) = slot {
                     c.insert(text, garbage, &mut res, row, *s, rule.values_cap);
@@ -721,8 +733,8 @@ impl Acc {
         }
         for a in &mut self.aggs {
             match a {
-                AggState::Min(m) | AggState::Max(m) => m.iter_mut().for_each(&mut fix),
-                AggState::Count(_) | AggState::Distinct(_) | AggState::Values => {}
+                AggState::Min(m, _) | AggState::Max(m, _) => m.iter_mut().for_each(&mut fix),
+                AggState::Count(..) | AggState::Distinct(..) => {}
             }
         }
         for c in &mut self.sets {
@@ -744,16 +756,23 @@ impl Acc {
     }
 
     /// The aggregates as numbers for the condition (NaN for non-numeric ones).
-    pub fn numeric(&self, out: &mut Vec<f64>) {
+    pub fn numeric(&self, rule: &CompiledRule, out: &mut Vec<f64>) {
         out.clear();
-        out.extend(self.aggs.iter().map(|a| match a {
-            AggState::Count(n) => *n as f64,
-            AggState::Distinct(s) => s.len() as f64,
-            AggState::Values => f64::NAN,
-            AggState::Min(v) | AggState::Max(v) => {
-                v.map_or(f64::NAN, |v| view(&self.text, v).as_f64())
+        let mut states = self.aggs.iter();
+        for (_, a, _) in &rule.aggs {
+            if let Aggregate::Values(_) = a {
+                out.push(f64::NAN);
+                continue;
             }
-        }));
+            out.push(match states.next() {
+                Some(AggState::Count(n, _)) => *n as f64,
+                Some(AggState::Distinct(s, ..)) => s.len() as f64,
+                Some(AggState::Min(v, _) | AggState::Max(v, _)) => {
+                    v.map_or(f64::NAN, |v| view(&self.text, v).as_f64())
+                }
+                None => f64::NAN,
+            });
+        }
     }
 
     /// The aggregates by name, as alerts carry them.
@@ -761,27 +780,30 @@ impl Acc {
         let mut m = Map::new();
         let empty = ValSet::default();
         let mut sets = self.sets.iter();
-        for (st, (name, _, _)) in self.aggs.iter().zip(&rule.aggs) {
-            match st {
-                AggState::Count(n) => {
+        let mut states = self.aggs.iter();
+        for (name, a, _) in &rule.aggs {
+            if let Aggregate::Values(_) = a {
+                let c = sets.next().unwrap_or(&empty);
+                m.insert(name.clone(), Value::Array(c.to_json(&self.text)));
+                if c.is_truncated() {
+                    m.insert(format!("{name}_truncated"), Value::Bool(true));
+                }
+                continue;
+            }
+            match states.next() {
+                Some(AggState::Count(n, _)) => {
                     m.insert(name.clone(), Value::from(*n));
                 }
-                AggState::Distinct(s) => {
+                Some(AggState::Distinct(s, ..)) => {
                     m.insert(name.clone(), Value::from(s.len() as u64));
                 }
-                AggState::Values => {
-                    let c = sets.next().unwrap_or(&empty);
-                    m.insert(name.clone(), Value::Array(c.to_json(&self.text)));
-                    if c.is_truncated() {
-                        m.insert(format!("{name}_truncated"), Value::Bool(true));
-                    }
-                }
-                AggState::Min(v) | AggState::Max(v) => {
+                Some(AggState::Min(v, _) | AggState::Max(v, _)) => {
                     m.insert(
                         name.clone(),
                         v.map_or(Value::Null, |v| view(&self.text, v).to_json()),
                     );
                 }
+                None => {}
             }
         }
         m
@@ -919,6 +941,9 @@ mod tests {
             time: 0,
             origin: Origin::default(),
             seq: 0,
+            hash: 0,
+            dh: [0; crate::plan::DH_INLINE],
+            dh_set: 0,
             text,
             key_len: 0,
             slots,

@@ -2,6 +2,7 @@
 //! rule (a [`Row`]): its group key and the few values the rule's aggregates, entities and
 //! evidence read, copied into one string buffer.
 
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -44,7 +45,19 @@ pub(crate) struct CompiledRule {
     pub numeric_slots: Vec<bool>,
     /// The longest row text so far: the capacity of the next (rows of one rule are alike).
     pub text_hint: AtomicUsize,
+    /// Slots of the first [`DH_INLINE`] `count_distinct` aggregates, in order: their values
+    /// are hashed in the parallel stage (see [`Row::dh`]).
+    pub distinct_slots: Vec<usize>,
+    /// Number of `values` aggregates (their sets are made on a group's first fold).
+    pub n_values: usize,
+    /// Seeded per engine: group keys are attacker-controlled, so the group maps' hash must
+    /// not be predictable (computed in the parallel stage, see [`Row::hash`]).
+    pub group_hasher: foldhash::quality::RandomState,
 }
+
+/// `count_distinct` values hashed per row in the parallel stage (more are hashed when
+/// applied).
+pub(crate) const DH_INLINE: usize = 4;
 
 fn slot_of(slots: &mut Vec<Field>, f: Field) -> usize {
     match slots.iter().position(|&x| x == f) {
@@ -121,6 +134,13 @@ impl CompiledRule {
             op_slot,
             corr_slot,
             text_hint: AtomicUsize::new(0),
+            distinct_slots: Vec::new(),
+            n_values: t
+                .aggregates
+                .iter()
+                .filter(|(_, a)| matches!(a, Aggregate::Values(_)))
+                .count(),
+            group_hasher: foldhash::quality::RandomState::default(),
             agg_group: Vec::new(),
             hopeless_if_missing: Vec::new(),
             numeric_slots: Vec::new(),
@@ -144,6 +164,15 @@ impl CompiledRule {
                 }
             }
             r.numeric_slots = numeric;
+            r.distinct_slots = r
+                .aggs
+                .iter()
+                .filter_map(|(_, a, slot)| match a {
+                    Aggregate::CountDistinct(_) => *slot,
+                    _ => None,
+                })
+                .take(DH_INLINE)
+                .collect();
             r
         })
     }
@@ -254,14 +283,25 @@ impl CompiledRule {
         if text.len() > stored {
             self.text_hint.fetch_max(text.len(), Ordering::Relaxed);
         }
-        Row {
+        let mut row = Row {
             time: nanos(ev.time),
             origin: ev.origin,
             seq: 0,
+            hash: 0,
+            dh: [0; DH_INLINE],
+            dh_set: 0,
             text,
             key_len,
             slots,
+        };
+        row.hash = self.group_hasher.hash_one(row.key());
+        for (k, &s) in self.distinct_slots.iter().enumerate() {
+            if let (Some(h), Some(d)) = (crate::acc::hash_slot(&row, s), row.dh.get_mut(k)) {
+                *d = h;
+                row.dh_set |= 1 << k;
+            }
         }
+        row
     }
 }
 
@@ -307,6 +347,13 @@ pub(crate) struct Row {
     pub origin: Origin,
     /// Arrival order, set by the stateful stage (ties broken by origin first).
     pub seq: u64,
+    /// Hash of the group key (the rule's seeded hasher), made in the parallel stage so the
+    /// stateful stage's group lookups hash nothing.
+    pub hash: u64,
+    /// Hashes of the first `count_distinct` aggregates' values (`hash_slot`), bit `k` of
+    /// `dh_set` set when the `k`-th has a value.
+    pub dh: [u64; DH_INLINE],
+    pub dh_set: u8,
     /// Group key (first `key_len` bytes), then the slots' strings.
     pub text: String,
     pub key_len: usize,
@@ -320,6 +367,19 @@ impl Row {
 
     pub fn slot(&self, i: usize) -> Slot {
         self.slots.get(i).copied().unwrap_or(Slot::Missing)
+    }
+
+    /// The hash of the `k`-th `count_distinct` aggregate's value (reading `slot`), `None`
+    /// when missing: precomputed for the first [`DH_INLINE`].
+    #[inline]
+    pub fn distinct_hash(&self, k: usize, slot: usize) -> Option<u64> {
+        if k < DH_INLINE {
+            if self.dh_set & (1 << k) != 0 {
+                return self.dh.get(k).copied();
+            }
+            return None;
+        }
+        crate::acc::hash_slot(self, slot)
     }
 
     /// Order of events independent of arrival: time, then where they were read.

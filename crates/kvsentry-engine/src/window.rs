@@ -4,9 +4,10 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use foldhash::{HashMap, HashMapExt};
+use hashbrown::HashTable;
 use kvsentry_model::{Alert, TimeWindow};
 
-use crate::acc::{Acc, hash_slot};
+use crate::acc::Acc;
 use crate::plan::{CompiledRule, Row, Slot, timestamp};
 use crate::{EvidenceSource, Explanation, RuleStats};
 
@@ -44,7 +45,7 @@ impl Ctx<'_> {
         suppressed_until: Option<i64>,
         note: Option<String>,
     ) -> bool {
-        acc.numeric(self.buf);
+        acc.numeric(self.rule, self.buf);
         let passed = self.rule.condition.eval(self.buf);
         let suppressed = passed && suppressed_until.is_some_and(|u| start < u);
         if passed && suppressed {
@@ -128,14 +129,25 @@ impl RuleState {
 /// Tumbling windows `[floor(t, size), +size)` aligned to the Unix epoch, like ES|QL
 /// `DATE_TRUNC`. Rows are applied as they come (the group state does not depend on order);
 /// a window closes when the watermark reaches its end.
+/// A group of a tumbling window, under its key's hash (made in the parallel stage by the
+/// rule's seeded hasher, see `Row::hash`).
+struct Group {
+    hash: u64,
+    key: Box<str>,
+    acc: Acc,
+}
+
 #[derive(Default)]
 pub(crate) struct Tumbling {
-    windows: BTreeMap<i64, HashMap<Box<str>, Acc>>,
+    windows: BTreeMap<i64, HashTable<Group>>,
     /// Every window ending at or before this has been closed.
     closed_until: Option<i64>,
     open_groups: u64,
-    /// Group → no alert for windows starting before this (window end + suppression).
-    suppressed_until: HashMap<Box<str>, i64>,
+    /// Groups of the last closed window: the capacity of the next one.
+    last_groups: usize,
+    /// Group (hash, key) → no alert for windows starting before this (window end +
+    /// suppression).
+    suppressed_until: HashTable<(u64, Box<str>, i64)>,
 }
 
 impl Tumbling {
@@ -146,15 +158,20 @@ impl Tumbling {
         if self.closed_until.is_some_and(|c| end <= c) {
             return false;
         }
-        let groups = self.windows.entry(start).or_default();
-        match groups.get_mut(row.key()) {
-            Some(acc) => acc.push_row(ctx.rule, row),
+        let hint = self.last_groups;
+        let groups = self
+            .windows
+            .entry(start)
+            .or_insert_with(|| HashTable::with_capacity(hint));
+        let hash = row.hash;
+        match groups.find_mut(hash, |g| g.hash == hash && *g.key == *row.key()) {
+            Some(g) => g.acc.push_row(ctx.rule, row),
             None => {
                 let key: Box<str> = row.key().into();
                 let mut acc = Acc::new(ctx.rule, &row);
                 acc.never_alerts = ctx.explain.is_none() && ctx.rule.never_alerts(&row);
                 acc.push_row(ctx.rule, row);
-                groups.insert(key, acc);
+                groups.insert_unique(hash, Group { hash, key, acc }, |g| g.hash);
                 self.open_groups += 1;
             }
         }
@@ -175,19 +192,35 @@ impl Tumbling {
             closed_any = true;
             let groups = entry.remove();
             self.open_groups = self.open_groups.saturating_sub(groups.len() as u64);
+            self.last_groups = groups.len();
             // Explanations come out in group order; alerts are sorted when flushed.
-            let groups: Box<dyn Iterator<Item = (Box<str>, Acc)>> = if ctx.explain.is_some() {
-                let mut v: Vec<(Box<str>, Acc)> = groups.into_iter().collect();
-                v.sort_by(|a, b| a.0.cmp(&b.0));
+            let groups: Box<dyn Iterator<Item = Group>> = if ctx.explain.is_some() {
+                let mut v: Vec<Group> = groups.into_iter().collect();
+                v.sort_by(|a, b| a.key.cmp(&b.key));
                 Box::new(v.into_iter())
             } else {
                 Box::new(groups.into_iter())
             };
-            for (key, mut acc) in groups {
-                let until = self.suppressed_until.get(&key).copied();
-                if ctx.conclude(&key, &mut acc, start, end, until, None) {
+            for Group { hash, key, mut acc } in groups {
+                let until = if self.suppressed_until.is_empty() {
+                    None
+                } else {
                     self.suppressed_until
-                        .insert(key, end.saturating_add(ctx.rule.suppression));
+                        .find(hash, |(h, k, _)| *h == hash && *k == key)
+                        .map(|(_, _, u)| *u)
+                };
+                if ctx.conclude(&key, &mut acc, start, end, until, None) {
+                    let u = end.saturating_add(ctx.rule.suppression);
+                    match self
+                        .suppressed_until
+                        .find_mut(hash, |(h, k, _)| *h == hash && *k == key)
+                    {
+                        Some(e) => e.2 = u,
+                        None => {
+                            self.suppressed_until
+                                .insert_unique(hash, (hash, key, u), |e| e.0);
+                        }
+                    }
                 }
             }
         }
@@ -196,7 +229,7 @@ impl Tumbling {
         }
         // Forget expired suppressions now and then (not on every event: this is O(groups)).
         if closed_any && (self.suppressed_until.len() > 1024 || w == i64::MAX) {
-            self.suppressed_until.retain(|_, u| *u > w);
+            self.suppressed_until.retain(|(_, _, u)| *u > w);
         }
     }
 }
@@ -206,7 +239,8 @@ impl Tumbling {
 enum SlideAgg {
     Count(u64),
     CountPresent(u64),
-    Distinct(HashMap<u64, u32>),
+    /// Hash → events in the span; the `k`-th `count_distinct` (see `Row::distinct_hash`).
+    Distinct(HashMap<u64, u32>, usize),
     /// values/min/max: computed from the rows when needed.
     Other,
 }
@@ -223,6 +257,7 @@ struct SlideGroup {
 
 impl SlideGroup {
     fn new(rule: &CompiledRule) -> SlideGroup {
+        let mut k = 0;
         SlideGroup {
             rows: VecDeque::new(),
             counts: rule
@@ -232,7 +267,8 @@ impl SlideGroup {
                     (kvsentry_rules::Aggregate::Count(_), None) => SlideAgg::Count(0),
                     (kvsentry_rules::Aggregate::Count(_), Some(_)) => SlideAgg::CountPresent(0),
                     (kvsentry_rules::Aggregate::CountDistinct(_), _) => {
-                        SlideAgg::Distinct(HashMap::new())
+                        k += 1;
+                        SlideAgg::Distinct(HashMap::new(), k - 1)
                     }
                     _ => SlideAgg::Other,
                 })
@@ -252,8 +288,8 @@ impl SlideGroup {
                         *n = if add { *n + 1 } else { n.saturating_sub(1) };
                     }
                 }
-                SlideAgg::Distinct(m) => {
-                    if let Some(h) = slot.and_then(|s| hash_slot(row, s)) {
+                SlideAgg::Distinct(m, k) => {
+                    if let Some(h) = slot.and_then(|s| row.distinct_hash(*k, s)) {
                         if add {
                             *m.entry(h).or_insert(0) += 1;
                         } else if let Some(n) = m.get_mut(&h) {
@@ -274,7 +310,7 @@ impl SlideGroup {
         for c in &mut self.counts {
             match c {
                 SlideAgg::Count(n) | SlideAgg::CountPresent(n) => *n = 0,
-                SlideAgg::Distinct(m) => m.clear(),
+                SlideAgg::Distinct(m, _) => m.clear(),
                 SlideAgg::Other => {}
             }
         }
@@ -286,7 +322,7 @@ impl SlideGroup {
         for c in &self.counts {
             buf.push(match c {
                 SlideAgg::Count(n) | SlideAgg::CountPresent(n) => *n as f64,
-                SlideAgg::Distinct(m) => m.len() as f64,
+                SlideAgg::Distinct(m, _) => m.len() as f64,
                 SlideAgg::Other => {
                     need_rows = true;
                     f64::NAN
@@ -301,7 +337,7 @@ impl SlideGroup {
                     acc.add(rule, r);
                 }
                 let mut full = Vec::new();
-                acc.numeric(&mut full);
+                acc.numeric(rule, &mut full);
                 for (b, (c, f)) in buf.iter_mut().zip(self.counts.iter().zip(full)) {
                     if matches!(c, SlideAgg::Other) {
                         *b = f;
