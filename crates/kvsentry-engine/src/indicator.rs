@@ -485,12 +485,22 @@ impl TiRule {
         }
     }
 
-    /// The stateless stage for this rule. Allocates only for an event that matched.
-    pub fn prepare(&self, ev: &AuditEvent<'_>, rule: usize, explain: bool) -> TiOutcome {
-        if let Some(f) = &self.filter {
-            if !f.matches(ev) {
-                return TiOutcome::Filtered(explain.then(|| f.first_failing(ev).unwrap_or(0)));
-            }
+    /// The stateless stage for this rule, once its filter gave `passed` (the engine
+    /// evaluates every rule's filter together). Allocates only for an event that matched.
+    pub fn prepare(
+        &self,
+        ev: &AuditEvent<'_>,
+        passed: bool,
+        rule: usize,
+        explain: bool,
+    ) -> TiOutcome {
+        if !passed {
+            return TiOutcome::Filtered(explain.then(|| {
+                self.filter
+                    .as_ref()
+                    .and_then(|f| f.first_failing(ev))
+                    .unwrap_or(0)
+            }));
         }
         let Some((ip, text)) = self.address(ev) else {
             return TiOutcome::NoAddress;

@@ -47,6 +47,7 @@
 //! (with the default 0, one alert per window).
 
 mod acc;
+mod filters;
 pub mod indicator;
 mod plan;
 mod window;
@@ -60,6 +61,7 @@ use kvsentry_rules::{ClauseOutcome, RuleKind, RuleSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::filters::{FilterSet, Memo, Node};
 pub use crate::indicator::{IndicatorRuleStats, TiMode};
 use crate::indicator::{SelectionCache, TiOutcome, TiRow, TiRule, TiState, WHY_COUNT};
 use crate::plan::{CompiledRule, Row, nanos};
@@ -301,6 +303,38 @@ impl Compiled {
 pub struct Preparer {
     rules: Vec<Compiled>,
     explain: Option<usize>,
+    /// Every rule's filter over one set of shared tests.
+    filters: FilterSet,
+    /// Each rule's filter (`None`: an indicator_match rule without one).
+    nodes: Vec<Option<Node>>,
+}
+
+impl Preparer {
+    fn new(rules: Vec<Compiled>, explain: Option<usize>) -> Preparer {
+        let mut filters = FilterSet::default();
+        let nodes = rules
+            .iter()
+            .map(|r| match r {
+                Compiled::Threshold(r) => Some(filters.add(&r.filter)),
+                Compiled::Indicator(r) => r.filter.as_ref().map(|f| filters.add(f)),
+            })
+            .collect();
+        Preparer {
+            rules,
+            explain,
+            filters,
+            nodes,
+        }
+    }
+
+    /// Rule `i`'s filter on `ev` (shared tests evaluated once per event through `memo`).
+    #[inline]
+    fn passes(&self, i: usize, ev: &AuditEvent<'_>, memo: &mut Memo) -> bool {
+        match self.nodes.get(i) {
+            Some(Some(n)) => self.filters.eval(n, ev, memo),
+            _ => true,
+        }
+    }
 }
 
 impl Preparer {
@@ -311,11 +345,12 @@ impl Preparer {
         let mut ti = Vec::new();
         let mut ti_passed = 0u64;
         let mut explain_reject = None;
+        let mut memo = Memo::default();
         for (i, r) in self.rules.iter().enumerate() {
             let explained = self.explain == Some(i);
             match r {
                 Compiled::Threshold(r) => {
-                    if r.filter.matches(ev) {
+                    if self.passes(i, ev, &mut memo) {
                         if first.is_none() {
                             first = Some((i, r.row(ev, explained)));
                         } else {
@@ -327,14 +362,14 @@ impl Preparer {
                 }
                 Compiled::Indicator(r) if r.selected.is_none() && !explained => {
                     // No indicators (no intel loaded): the event is only counted.
-                    if r.filter.as_ref().is_none_or(|f| f.matches(ev)) && r.address(ev).is_some() {
+                    if self.passes(i, ev, &mut memo) && r.address(ev).is_some() {
                         if let Some(b) = r.bit {
                             ti_passed |= 1 << b;
                         }
                     }
                 }
                 Compiled::Indicator(r) => {
-                    let outcome = r.prepare(ev, i, explained);
+                    let outcome = r.prepare(ev, self.passes(i, ev, &mut memo), i, explained);
                     if !matches!(outcome, TiOutcome::Filtered(_) | TiOutcome::NoAddress) {
                         if let Some(b) = r.bit {
                             ti_passed |= 1 << b;
@@ -389,6 +424,18 @@ pub struct Engine {
     source: Option<EvidenceSource>,
     buf: Vec<f64>,
     finished: bool,
+    /// Set by [`Engine::finish_and_leak`]: closed groups are forgotten, not freed.
+    leak: bool,
+}
+
+/// What a finished run leaves for its report (see [`Engine::finish_and_leak`]).
+#[derive(Debug, Clone, Default)]
+pub struct FinalReport {
+    pub stats: EngineStats,
+    /// As [`Engine::explanations`].
+    pub explanations: Vec<Explanation>,
+    /// As [`Engine::explain_rejections`].
+    pub explain_rejections: Vec<(String, u64)>,
 }
 
 impl Engine {
@@ -462,10 +509,7 @@ impl Engine {
             .map_or(0, Compiled::n_reasons);
         let lateness = i64::try_from(opts.max_lateness.as_nanos()).unwrap_or(i64::MAX);
         Ok(Engine {
-            prep: Arc::new(Preparer {
-                rules: compiled,
-                explain,
-            }),
+            prep: Arc::new(Preparer::new(compiled, explain)),
             states,
             ti_states,
             lateness,
@@ -478,6 +522,7 @@ impl Engine {
             source: opts.evidence_source,
             buf: Vec::new(),
             finished: false,
+            leak: false,
         })
     }
 
@@ -612,6 +657,29 @@ impl Engine {
         Self::flush(emitted, out);
     }
 
+    /// [`Engine::finish`] for a process about to exit: returns the run's report and
+    /// *leaks* the rest instead of freeing it — the groups closed by this last call (their
+    /// deferred rows and accumulators), the window state, the compiled rules and the
+    /// indicator selection and index the engine holds (an [`Arc`] the engine never
+    /// releases, so a [`Preparer`] handed out by [`Engine::preparer`] is not freed either).
+    ///
+    /// Why: at the end of a large hunt, tearing down millions of small allocations costs a
+    /// visible slice of the run, only for the operating system to reclaim the memory at
+    /// exit anyway. Alerts and stats are exactly those of `finish`. Never call it in a
+    /// process that goes on running (e.g. `serve`, tests looping over runs): the memory
+    /// stays allocated until exit.
+    pub fn finish_and_leak(mut self, out: &mut Vec<Alert>) -> FinalReport {
+        self.leak = true;
+        self.finish(out);
+        let report = FinalReport {
+            stats: std::mem::take(&mut self.stats),
+            explanations: std::mem::take(&mut self.explanations),
+            explain_rejections: self.explain_rejections(),
+        };
+        std::mem::forget(self);
+        report
+    }
+
     pub fn stats(&self) -> &EngineStats {
         &self.stats
     }
@@ -667,6 +735,7 @@ impl Engine {
                 explain,
                 source: self.source.as_ref(),
                 buf: &mut self.buf,
+                leak: self.leak,
             },
         ))
     }

@@ -28,6 +28,8 @@ pub(crate) struct Ctx<'a> {
     pub explain: Option<&'a mut Vec<Explanation>>,
     pub source: Option<&'a EvidenceSource>,
     pub buf: &'a mut Vec<f64>,
+    /// Closed groups are forgotten instead of freed (see `Engine::finish_and_leak`).
+    pub leak: bool,
 }
 
 /// Explanations are a debugging aid; past this many the oldest are kept and the rest counted.
@@ -209,7 +211,11 @@ impl Tumbling {
                         .find(hash, |(h, k, _)| *h == hash && *k == key)
                         .map(|(_, _, u)| *u)
                 };
-                if ctx.conclude(&key, &mut acc, start, end, until, None) {
+                let alerted = ctx.conclude(&key, &mut acc, start, end, until, None);
+                if ctx.leak {
+                    std::mem::forget(acc);
+                }
+                if alerted {
                     let u = end.saturating_add(ctx.rule.suppression);
                     match self
                         .suppressed_until
@@ -221,6 +227,8 @@ impl Tumbling {
                                 .insert_unique(hash, (hash, key, u), |e| e.0);
                         }
                     }
+                } else if ctx.leak {
+                    std::mem::forget(key);
                 }
             }
         }
@@ -228,7 +236,7 @@ impl Tumbling {
             self.closed_until = Some(w);
         }
         // Forget expired suppressions now and then (not on every event: this is O(groups)).
-        if closed_any && (self.suppressed_until.len() > 1024 || w == i64::MAX) {
+        if closed_any && !ctx.leak && (self.suppressed_until.len() > 1024 || w == i64::MAX) {
             self.suppressed_until.retain(|(_, _, u)| *u > w);
         }
     }

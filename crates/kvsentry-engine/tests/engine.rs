@@ -1267,3 +1267,40 @@ fn evidence_replaced_many_times_keeps_the_earliest() {
         Entity::Account { upn: Some(u), .. } if u == ALICE
     ));
 }
+
+/// `finish_and_leak` (for a process about to exit) gives exactly `finish`'s alerts, stats
+/// and explanations, with a large lateness so that every window is still open at the end.
+#[test]
+fn finish_and_leak_reports_what_finish_does() {
+    let events = busy_day();
+    let mut rules = RuleSet::builtin();
+    rules.merge_override(sliding_rules("0"));
+    let opts = EngineOptions {
+        max_lateness: SignedDuration::from_hours(48),
+        explain: Some(SEED.into()),
+        ..EngineOptions::default()
+    };
+    let (want, engine) = run_with(&rules, opts.clone(), &events);
+    let mut leaking = Engine::new(&rules, opts).unwrap();
+    let mut got = Vec::new();
+    for e in &events {
+        leaking.push(e, &mut got);
+    }
+    assert!(got.is_empty());
+    let report = leaking.finish_and_leak(&mut got);
+    assert_eq!(
+        (
+            of_rule(&got, SEED).len(),
+            of_rule(&got, APP).len(),
+            of_rule(&got, "sliding-seed").len()
+        ),
+        (26, 13, 26)
+    );
+    assert_eq!(got, want);
+    assert_eq!(&report.stats, engine.stats());
+    assert_eq!(report.stats.events_seen, events.len() as u64);
+    assert_eq!(report.explanations, engine.explanations());
+    // One group a minute, in the 106 minutes with events the seed reads.
+    assert_eq!(report.explanations.len(), 106);
+    assert_eq!(report.explain_rejections, engine.explain_rejections());
+}
