@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::record::{Builder, map_azure, map_ecs};
 use crate::stats::{ReadStats, SkipReason};
-use crate::walk::{Leaf, walk_fast, walk_text};
+use crate::walk::{Leaf, walk_fast, walk_keyed, walk_text};
 use crate::{LogFormat, ReadOptions, detect};
 
 /// Visitor methods that accept and ignore every scalar: the containers' seeds look only for
@@ -215,7 +215,11 @@ fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, ecs: bool)
     let fast = if ecs {
         walk_fast(text, &mut ctx.path, &mut |p, l| map_ecs(&mut b, p, l))
     } else {
-        walk_fast(text, &mut ctx.path, &mut |p, l| map_azure(&mut b, p, l))
+        // Keys matched as they are read; where the path spelling matters, the path walk.
+        walk_keyed(text, &mut b, &mut ctx.path).or_else(|_| {
+            b = Builder::default();
+            walk_fast(text, &mut ctx.path, &mut |p, l| map_azure(&mut b, p, l))
+        })
     };
     let map: MapFn<'a> = if ecs { map_ecs } else { map_azure };
     if fast.is_err() {

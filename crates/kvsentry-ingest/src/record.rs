@@ -17,7 +17,7 @@ use crate::ReadOptions;
 use crate::claims_impl::apply_claim;
 use crate::stats::SkipReason;
 use crate::time::parse_time;
-use crate::walk::{Leaf, walk_text};
+use crate::walk::{KeyMap, Leaf, Role, walk_text};
 
 /// The record turned out to be a container of records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,8 @@ fn set_num<'a>(slot: &mut Option<Leaf<'a>>, v: Leaf<'a>) {
 fn strip_type_suffix(k: &str) -> (&str, bool) {
     let b = k.as_bytes();
     if b.len() > 2 && b[b.len() - 2] == b'_' {
-        let t = b[b.len() - 1];
+        // The keyed walk hands the key in its own case.
+        let t = b[b.len() - 1].to_ascii_lowercase();
         if matches!(t, b's' | b'g' | b'd' | b'b' | b't') {
             return (&k[..k.len() - 2], t == b's');
         }
@@ -120,84 +121,461 @@ fn walk_nested<'a>(
     };
 }
 
-/// Azure Monitor resource logs and the Log Analytics tables; `path` is lower case.
-pub(crate) fn map_azure<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
-    if let Some(k) = path
-        .strip_prefix("identity.claim.")
-        .or_else(|| path.strip_prefix("identity.claims."))
-    {
-        if let Some(t) = v.into_text() {
-            apply_claim(&mut b.identity, k, t);
+/// The objects of an Azure record the mapping looks into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Az {
+    /// The record itself.
+    Top,
+    /// `identity`.
+    Identity,
+    /// `identity.claim` / `identity.claims`: every key under it is a claim.
+    Claim,
+    /// `properties`.
+    Properties,
+    /// `hits` (a `_search` response).
+    Hits,
+}
+
+/// The fields of [`Builder`] an Azure key maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AzField {
+    Time,
+    Category,
+    TableType,
+    Operation,
+    OperationVersion,
+    ResultType,
+    ResultSignature,
+    ResultDescription,
+    Duration,
+    CallerIp,
+    CorrelationId,
+    ResourceId,
+    ResourceIdFb,
+    SubscriptionId,
+    ResourceGroup,
+    Resource,
+    ResourceType,
+    Provider,
+    Location,
+    /// `identity` as a JSON-encoded string (Managed HSM, CSV).
+    IdentityText,
+    /// `identity_claim`: AzureDiagnostics' bare column, sometimes holding the UPN.
+    UpnFb,
+    /// `identity_claim_<key>_<type>`: an AzureDiagnostics claim column.
+    ClaimColumn,
+    ClientInfo,
+    RequestUri,
+    ObjectId,
+    HttpStatus,
+    TlsVersion,
+    Records,
+    Tables,
+    HitsHits,
+}
+
+/// A lower-case ASCII name of at most 24 bytes, as three little-endian words, to compare
+/// with a key's first 24 bytes ([`key_words`]) in a few word operations instead of byte by
+/// byte: keys are compared with names for every member of every record.
+struct Name {
+    val: [u64; 3],
+    /// `0x20` at the name's letters: a key's byte there may be either case.
+    fold: [u64; 3],
+    /// `0xff` at the name's bytes: what lies past it is not compared (see [`is_prefix`]).
+    care: [u64; 3],
+}
+
+const fn name(s: &[u8]) -> Name {
+    let mut n = Name {
+        val: [0; 3],
+        fold: [0; 3],
+        care: [0; 3],
+    };
+    let mut i = 0;
+    while i < s.len() && i < 24 {
+        let c = s[i];
+        let shift = (i % 8) * 8;
+        n.val[i / 8] |= (c as u64) << shift;
+        n.care[i / 8] |= 0xff << shift;
+        if c.is_ascii_lowercase() {
+            n.fold[i / 8] |= 0x20 << shift;
         }
-        return;
+        i += 1;
     }
-    if let Some(k) = path.strip_prefix("identity_claim_") {
-        let (k, is_string) = strip_type_suffix(k);
-        if let Some(t) = v.into_text() {
-            // az cli prints a null typed column as "None".
-            if is_string || t != "None" {
-                apply_claim(&mut b.identity, k, t);
+    n
+}
+
+const N__SUBSCRIPTIONID: Name = name(b"_subscriptionid");
+const N_CALLERIPADDRESS: Name = name(b"calleripaddress");
+const N_CATEGORY: Name = name(b"category");
+const N_CLAIM: Name = name(b"claim");
+const N_CLAIMS: Name = name(b"claims");
+const N_CLIENTINFO: Name = name(b"clientinfo");
+const N_CLIENTINFO_S: Name = name(b"clientinfo_s");
+const N_CORRELATIONID: Name = name(b"correlationid");
+const N_DURATIONMS: Name = name(b"durationms");
+const N_HITS: Name = name(b"hits");
+const N_HTTPSTATUSCODE: Name = name(b"httpstatuscode");
+const N_HTTPSTATUSCODE_D: Name = name(b"httpstatuscode_d");
+const N_ID_S: Name = name(b"id_s");
+const N_IDENTITY: Name = name(b"identity");
+const N_IDENTITY_CLAIM: Name = name(b"identity_claim");
+const N_LOCATION: Name = name(b"location");
+const N_OPERATIONNAME: Name = name(b"operationname");
+const N_OPERATIONVERSION: Name = name(b"operationversion");
+const N_PROPERTIES: Name = name(b"properties");
+const N_REQUESTURI: Name = name(b"requesturi");
+const N_REQUESTURI_S: Name = name(b"requesturi_s");
+const N_RESOURCE: Name = name(b"resource");
+const N_RESOURCEGROUP: Name = name(b"resourcegroup");
+const N_RESOURCEID: Name = name(b"resourceid");
+const N_RESOURCEPROVIDER: Name = name(b"resourceprovider");
+const N_RESOURCETYPE: Name = name(b"resourcetype");
+const N_RESULTSIGNATURE: Name = name(b"resultsignature");
+const N_RESULTTYPE: Name = name(b"resulttype");
+const N_SUBSCRIPTIONID: Name = name(b"subscriptionid");
+const N_TIME: Name = name(b"time");
+const N_TIMEGENERATED: Name = name(b"timegenerated");
+const N_TLSVERSION: Name = name(b"tlsversion");
+const N_TLSVERSION_S: Name = name(b"tlsversion_s");
+const N_TYPE: Name = name(b"type");
+const N_ID: Name = name(b"id");
+const N_RECORDS: Name = name(b"records");
+const N_TABLES: Name = name(b"tables");
+const N_RESULTDESCRIPTION: Name = name(b"resultdescription");
+const N__RESOURCEID: Name = name(b"_resourceid");
+const N_IDENTITY_CLAIM_PREFIX: Name = name(b"identity_claim_");
+
+/// The first 24 bytes of a key (zeros past its end), as [`Name`] compares them.
+#[inline]
+fn key_words(k: &[u8]) -> [u64; 3] {
+    let mut buf = [0u8; 24];
+    let n = k.len().min(24);
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), k.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    let w = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&buf[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(b)
+    };
+    [w(0), w(1), w(2)]
+}
+
+/// The key's first bytes are `n` in any case. With a key as long as `n` (the callers
+/// dispatch on length first), the key is `n`: the words past both ends are zero. Exact for
+/// every byte: `c | 0x20` is a lower-case letter only for that letter and its upper case.
+#[inline]
+fn is_prefix(k: &[u64; 3], n: &Name) -> bool {
+    let d = |i: usize| ((k[i] | n.fold[i]) & n.care[i]) ^ n.val[i];
+    (d(0) | d(1) | d(2)) == 0
+}
+
+/// The Azure mapping, key by key: what `key` (any case) means at `level`. The one table of
+/// the Azure forms' field names; [`map_azure`] (paths) and the keyed walk (keys) both read
+/// it. Keys are told apart by length first, so a key is compared with one or two names.
+pub(crate) fn azure_role(level: Az, key: &str) -> Role<Az, AzField> {
+    use AzField as F;
+    let k = key.as_bytes();
+    let w = key_words(k);
+    let field = |f: F, lit: &Name| {
+        if is_prefix(&w, lit) {
+            Role::Field(f)
+        } else {
+            Role::Ignore
+        }
+    };
+    let r = match level {
+        Az::Claim => return Role::Claim,
+        Az::Identity => {
+            if (k.len() == 5 && is_prefix(&w, &N_CLAIM))
+                || (k.len() == 6 && is_prefix(&w, &N_CLAIMS))
+            {
+                Role::Enter(Az::Claim)
+            } else {
+                Role::Ignore
             }
         }
-        return;
+        Az::Properties => match k.len() {
+            2 => field(F::ObjectId, &N_ID),
+            10 => {
+                if is_prefix(&w, &N_CLIENTINFO) {
+                    Role::Field(F::ClientInfo)
+                } else if is_prefix(&w, &N_REQUESTURI) {
+                    Role::Field(F::RequestUri)
+                } else if is_prefix(&w, &N_TLSVERSION) {
+                    Role::Field(F::TlsVersion)
+                } else {
+                    Role::Ignore
+                }
+            }
+            14 => field(F::HttpStatus, &N_HTTPSTATUSCODE),
+            _ => Role::Ignore,
+        },
+        Az::Hits if k.len() == 4 => field(F::HitsHits, &N_HITS),
+        Az::Hits => Role::Ignore,
+        Az::Top => {
+            if k.len() >= 15 && is_prefix(&w, &N_IDENTITY_CLAIM_PREFIX) {
+                return Role::FieldFlat(F::ClaimColumn);
+            }
+            match k.len() {
+                2 => field(F::ObjectId, &N_ID),
+                4 => {
+                    if is_prefix(&w, &N_TIME) {
+                        Role::Field(F::Time)
+                    } else if is_prefix(&w, &N_TYPE) {
+                        Role::Field(F::TableType)
+                    } else if is_prefix(&w, &N_ID_S) {
+                        Role::Field(F::ObjectId)
+                    } else if is_prefix(&w, &N_HITS) {
+                        Role::Enter(Az::Hits)
+                    } else {
+                        Role::Ignore
+                    }
+                }
+                6 => field(F::Tables, &N_TABLES),
+                7 => field(F::Records, &N_RECORDS),
+                8 => {
+                    if is_prefix(&w, &N_CATEGORY) {
+                        Role::Field(F::Category)
+                    } else if is_prefix(&w, &N_RESOURCE) {
+                        Role::Field(F::Resource)
+                    } else if is_prefix(&w, &N_LOCATION) {
+                        Role::Field(F::Location)
+                    } else if is_prefix(&w, &N_IDENTITY) {
+                        Role::Both(F::IdentityText, Az::Identity)
+                    } else {
+                        Role::Ignore
+                    }
+                }
+                10 => {
+                    if is_prefix(&w, &N_RESULTTYPE) {
+                        Role::Field(F::ResultType)
+                    } else if is_prefix(&w, &N_DURATIONMS) {
+                        Role::Field(F::Duration)
+                    } else if is_prefix(&w, &N_RESOURCEID) {
+                        Role::Field(F::ResourceId)
+                    } else if is_prefix(&w, &N_PROPERTIES) {
+                        Role::Enter(Az::Properties)
+                    } else if is_prefix(&w, &N_CLIENTINFO) {
+                        Role::Field(F::ClientInfo)
+                    } else if is_prefix(&w, &N_REQUESTURI) {
+                        Role::Field(F::RequestUri)
+                    } else if is_prefix(&w, &N_TLSVERSION) {
+                        Role::Field(F::TlsVersion)
+                    } else {
+                        Role::Ignore
+                    }
+                }
+                11 => field(F::ResourceIdFb, &N__RESOURCEID),
+                12 => {
+                    if is_prefix(&w, &N_CLIENTINFO_S) {
+                        Role::Field(F::ClientInfo)
+                    } else if is_prefix(&w, &N_REQUESTURI_S) {
+                        Role::Field(F::RequestUri)
+                    } else if is_prefix(&w, &N_TLSVERSION_S) {
+                        Role::Field(F::TlsVersion)
+                    } else if is_prefix(&w, &N_RESOURCETYPE) {
+                        Role::Field(F::ResourceType)
+                    } else {
+                        Role::Ignore
+                    }
+                }
+                13 => {
+                    if is_prefix(&w, &N_OPERATIONNAME) {
+                        Role::Field(F::Operation)
+                    } else if is_prefix(&w, &N_CORRELATIONID) {
+                        Role::Field(F::CorrelationId)
+                    } else if is_prefix(&w, &N_RESOURCEGROUP) {
+                        Role::Field(F::ResourceGroup)
+                    } else if is_prefix(&w, &N_TIMEGENERATED) {
+                        Role::Field(F::Time)
+                    } else {
+                        Role::Ignore
+                    }
+                }
+                14 => {
+                    if is_prefix(&w, &N_SUBSCRIPTIONID) {
+                        Role::Field(F::SubscriptionId)
+                    } else if is_prefix(&w, &N_IDENTITY_CLAIM) {
+                        Role::Field(F::UpnFb)
+                    } else if is_prefix(&w, &N_HTTPSTATUSCODE) {
+                        Role::Field(F::HttpStatus)
+                    } else {
+                        Role::Ignore
+                    }
+                }
+                15 => {
+                    if is_prefix(&w, &N_CALLERIPADDRESS) {
+                        Role::Field(F::CallerIp)
+                    } else if is_prefix(&w, &N_RESULTSIGNATURE) {
+                        Role::Field(F::ResultSignature)
+                    } else if is_prefix(&w, &N__SUBSCRIPTIONID) {
+                        Role::Field(F::SubscriptionId)
+                    } else {
+                        Role::Ignore
+                    }
+                }
+                16 => {
+                    if is_prefix(&w, &N_OPERATIONVERSION) {
+                        Role::Field(F::OperationVersion)
+                    } else if is_prefix(&w, &N_RESOURCEPROVIDER) {
+                        Role::Field(F::Provider)
+                    } else if is_prefix(&w, &N_HTTPSTATUSCODE_D) {
+                        Role::Field(F::HttpStatus)
+                    } else {
+                        Role::Ignore
+                    }
+                }
+                17 => field(F::ResultDescription, &N_RESULTDESCRIPTION),
+                _ => Role::Ignore,
+            }
+        }
+    };
+    // The path spelling joins keys with `.` and drops leading empty keys, so at the top (and
+    // under `identity`, where `claim.x` would be a claim) such a key may map to another
+    // path than its own: only the path walk can tell.
+    if r == Role::Ignore
+        && matches!(level, Az::Top | Az::Identity)
+        && ((k.is_empty() && level == Az::Top) || memchr::memchr(b'.', k).is_some())
+    {
+        return Role::Unsure;
     }
-    match path {
-        "time" | "timegenerated" => set(&mut b.time, v),
-        "category" => set(&mut b.category, v),
-        "type" => set(&mut b.table_type, v),
-        "operationname" => set(&mut b.operation, v),
-        "operationversion" => set(&mut b.operation_version, v),
-        "resulttype" => set(&mut b.result_type, v),
-        "resultsignature" => set(&mut b.result_signature, v),
-        "resultdescription" => set(&mut b.result_description, v),
-        "durationms" => set_num(&mut b.duration, v),
-        "calleripaddress" => set(&mut b.caller_ip, v),
-        "correlationid" => set(&mut b.correlation_id, v),
-        "resourceid" => set(&mut b.resource_id, v),
-        "_resourceid" => set(&mut b.resource_id_fb, v),
-        "subscriptionid" | "_subscriptionid" => set(&mut b.subscription_id, v),
-        "resourcegroup" => set(&mut b.resource_group, v),
-        "resource" => set(&mut b.resource_name, v),
-        "resourcetype" => set(&mut b.resource_type, v),
-        "resourceprovider" => set(&mut b.provider, v),
-        "location" => set(&mut b.location, v),
-        "identity" => {
+    r
+}
+
+/// A value for an Azure field.
+pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Leaf<'a>) {
+    use AzField as F;
+    match f {
+        F::Time => set(&mut b.time, v),
+        F::Category => set(&mut b.category, v),
+        F::TableType => set(&mut b.table_type, v),
+        F::Operation => set(&mut b.operation, v),
+        F::OperationVersion => set(&mut b.operation_version, v),
+        F::ResultType => set(&mut b.result_type, v),
+        F::ResultSignature => set(&mut b.result_signature, v),
+        F::ResultDescription => set(&mut b.result_description, v),
+        F::Duration => set_num(&mut b.duration, v),
+        F::CallerIp => set(&mut b.caller_ip, v),
+        F::CorrelationId => set(&mut b.correlation_id, v),
+        F::ResourceId => set(&mut b.resource_id, v),
+        F::ResourceIdFb => set(&mut b.resource_id_fb, v),
+        F::SubscriptionId => set(&mut b.subscription_id, v),
+        F::ResourceGroup => set(&mut b.resource_group, v),
+        F::Resource => set(&mut b.resource_name, v),
+        F::ResourceType => set(&mut b.resource_type, v),
+        F::Provider => set(&mut b.provider, v),
+        F::Location => set(&mut b.location, v),
+        F::IdentityText => {
             if let Leaf::Str(s) = v {
                 walk_nested(b, s, "identity", map_azure);
             }
         }
-        // AzureDiagnostics sometimes has a bare `identity_claim` column holding the UPN.
-        "identity_claim" => {
+        F::UpnFb => {
             if let Some(t) = v.into_text() {
                 if t.contains('@') {
                     b.upn_fb.get_or_insert(t);
                 }
             }
         }
-        "properties.clientinfo" | "clientinfo" | "clientinfo_s" => set(&mut b.client_info, v),
-        "properties.requesturi" | "requesturi" | "requesturi_s" => set(&mut b.request_uri, v),
-        "properties.id" | "id" | "id_s" => set(&mut b.object_id, v),
-        "properties.httpstatuscode" | "httpstatuscode" | "httpstatuscode_d" => {
-            set_num(&mut b.http_status, v)
+        F::ClaimColumn => {
+            // `key` is `identity_claim_<k>`: ASCII up to there, a char boundary.
+            let k = key.get(15..).unwrap_or("");
+            let (k, is_string) = strip_type_suffix(k);
+            if let Some(t) = v.into_text() {
+                // az cli prints a null typed column as "None".
+                if is_string || t != "None" {
+                    apply_claim(&mut b.identity, k, t);
+                }
+            }
         }
-        "properties.tlsversion" | "tlsversion" | "tlsversion_s" => set(&mut b.tls_version, v),
-        "records" => {
+        F::ClientInfo => set(&mut b.client_info, v),
+        F::RequestUri => set(&mut b.request_uri, v),
+        F::ObjectId => set(&mut b.object_id, v),
+        F::HttpStatus => set_num(&mut b.http_status, v),
+        F::TlsVersion => set(&mut b.tls_version, v),
+        F::Records => {
             if matches!(v, Leaf::Json(_)) {
                 b.nested = Some(Nested::Records);
             }
         }
-        "tables" => {
+        F::Tables => {
             if matches!(v, Leaf::Json(_)) {
                 b.nested = Some(Nested::Tables);
             }
         }
-        "hits.hits" => {
+        F::HitsHits => {
             if matches!(v, Leaf::Json(_)) {
                 b.nested = Some(Nested::Hits);
             }
         }
-        "" => b.not_object = true,
-        _ => {}
+    }
+}
+
+/// A value under `identity.claim` (`key` in any case: [`apply_claim`] normalises it).
+fn azure_claim<'a>(b: &mut Builder<'a>, key: &str, v: Leaf<'a>) {
+    if let Some(t) = v.into_text() {
+        apply_claim(&mut b.identity, key, t);
+    }
+}
+
+impl<'a> KeyMap<'a> for Builder<'a> {
+    type Level = Az;
+    type Field = AzField;
+    const TOP: Az = Az::Top;
+
+    #[inline]
+    fn role(level: Az, key: &str) -> Role<Az, AzField> {
+        azure_role(level, key)
+    }
+
+    #[inline]
+    fn field(&mut self, f: AzField, key: &str, v: Leaf<'a>) {
+        azure_field(self, f, key, v)
+    }
+
+    #[inline]
+    fn claim(&mut self, key: &str, v: Leaf<'a>) {
+        azure_claim(self, key, v)
+    }
+}
+
+/// Azure Monitor resource logs and the Log Analytics tables, by path (`path` is lower case;
+/// see [`crate::walk`]): the path's segments are looked up level by level in
+/// [`azure_role`], as the keyed walk looks up keys.
+pub(crate) fn map_azure<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
+    if path.is_empty() {
+        b.not_object = true;
+        return;
+    }
+    let mut level = Az::Top;
+    let mut rest = path;
+    loop {
+        let (seg, more) = match rest.split_once('.') {
+            Some((s, m)) => (s, Some(m)),
+            None => (rest, None),
+        };
+        match azure_role(level, seg) {
+            Role::Field(f) => {
+                if more.is_none() {
+                    azure_field(b, f, seg, v);
+                }
+                return;
+            }
+            // The claim column's key runs to the end of the path, dots and all.
+            Role::FieldFlat(f) => return azure_field(b, f, rest, v),
+            Role::Both(f, l) => match more {
+                None => return azure_field(b, f, seg, v),
+                Some(m) => (level, rest) = (l, m),
+            },
+            Role::Enter(l) => match more {
+                None => return,
+                Some(m) => (level, rest) = (l, m),
+            },
+            Role::Claim => return azure_claim(b, rest, v),
+            Role::Ignore | Role::Unsure => return,
+        }
     }
 }
 
@@ -578,5 +956,385 @@ mod tests {
             map_ecs,
         );
         assert_eq!(other.unwrap_err().0, SkipReason::OtherCategory);
+    }
+
+    #[allow(clippy::collapsible_if)]
+    /// The path mapping as it was before [`azure_role`]: the reference the new one must match.
+    fn old_map_azure<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
+        if let Some(k) = path
+            .strip_prefix("identity.claim.")
+            .or_else(|| path.strip_prefix("identity.claims."))
+        {
+            if let Some(t) = v.into_text() {
+                apply_claim(&mut b.identity, k, t);
+            }
+            return;
+        }
+        if let Some(k) = path.strip_prefix("identity_claim_") {
+            let (k, is_string) = strip_type_suffix(k);
+            if let Some(t) = v.into_text() {
+                // az cli prints a null typed column as "None".
+                if is_string || t != "None" {
+                    apply_claim(&mut b.identity, k, t);
+                }
+            }
+            return;
+        }
+        match path {
+            "time" | "timegenerated" => set(&mut b.time, v),
+            "category" => set(&mut b.category, v),
+            "type" => set(&mut b.table_type, v),
+            "operationname" => set(&mut b.operation, v),
+            "operationversion" => set(&mut b.operation_version, v),
+            "resulttype" => set(&mut b.result_type, v),
+            "resultsignature" => set(&mut b.result_signature, v),
+            "resultdescription" => set(&mut b.result_description, v),
+            "durationms" => set_num(&mut b.duration, v),
+            "calleripaddress" => set(&mut b.caller_ip, v),
+            "correlationid" => set(&mut b.correlation_id, v),
+            "resourceid" => set(&mut b.resource_id, v),
+            "_resourceid" => set(&mut b.resource_id_fb, v),
+            "subscriptionid" | "_subscriptionid" => set(&mut b.subscription_id, v),
+            "resourcegroup" => set(&mut b.resource_group, v),
+            "resource" => set(&mut b.resource_name, v),
+            "resourcetype" => set(&mut b.resource_type, v),
+            "resourceprovider" => set(&mut b.provider, v),
+            "location" => set(&mut b.location, v),
+            "identity" => {
+                if let Leaf::Str(s) = v {
+                    walk_nested(b, s, "identity", old_map_azure);
+                }
+            }
+            // AzureDiagnostics sometimes has a bare `identity_claim` column holding the UPN.
+            "identity_claim" => {
+                if let Some(t) = v.into_text() {
+                    if t.contains('@') {
+                        b.upn_fb.get_or_insert(t);
+                    }
+                }
+            }
+            "properties.clientinfo" | "clientinfo" | "clientinfo_s" => set(&mut b.client_info, v),
+            "properties.requesturi" | "requesturi" | "requesturi_s" => set(&mut b.request_uri, v),
+            "properties.id" | "id" | "id_s" => set(&mut b.object_id, v),
+            "properties.httpstatuscode" | "httpstatuscode" | "httpstatuscode_d" => {
+                set_num(&mut b.http_status, v)
+            }
+            "properties.tlsversion" | "tlsversion" | "tlsversion_s" => set(&mut b.tls_version, v),
+            "records" => {
+                if matches!(v, Leaf::Json(_)) {
+                    b.nested = Some(Nested::Records);
+                }
+            }
+            "tables" => {
+                if matches!(v, Leaf::Json(_)) {
+                    b.nested = Some(Nested::Tables);
+                }
+            }
+            "hits.hits" => {
+                if matches!(v, Leaf::Json(_)) {
+                    b.nested = Some(Nested::Hits);
+                }
+            }
+            "" => b.not_object = true,
+            _ => {}
+        }
+    }
+
+    /// Every path the old string match knew, with case, suffix, prefix and separator
+    /// variants, and every kind of leaf: the level-by-level mapping gives the same builder.
+    #[test]
+    fn map_azure_matches_the_old_path_match() {
+        let known = [
+            "time",
+            "timegenerated",
+            "category",
+            "type",
+            "operationname",
+            "operationversion",
+            "resulttype",
+            "resultsignature",
+            "resultdescription",
+            "durationms",
+            "calleripaddress",
+            "correlationid",
+            "resourceid",
+            "_resourceid",
+            "subscriptionid",
+            "_subscriptionid",
+            "resourcegroup",
+            "resource",
+            "resourcetype",
+            "resourceprovider",
+            "location",
+            "identity",
+            "identity_claim",
+            "properties.clientinfo",
+            "clientinfo",
+            "clientinfo_s",
+            "properties.requesturi",
+            "requesturi",
+            "requesturi_s",
+            "properties.id",
+            "id",
+            "id_s",
+            "properties.httpstatuscode",
+            "httpstatuscode",
+            "httpstatuscode_d",
+            "properties.tlsversion",
+            "tlsversion",
+            "tlsversion_s",
+            "records",
+            "tables",
+            "hits.hits",
+            "",
+            "identity.claim.upn",
+            "identity.claims.oid",
+            "identity.claim.",
+            "identity.claim",
+            "identity.claims",
+            "identity.claim.a.b.c",
+            "identity.claim.http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+            "identity_claim_upn_s",
+            "identity_claim_oid_g",
+            "identity_claim_x_d",
+            "identity_claim_",
+            "identity_claim_a.b_s",
+            "identity_claim_a_",
+            "identity_claim_ab",
+            "identity.",
+            "identity..claim.upn",
+            "identity.x.claim.upn",
+            "properties",
+            "properties.",
+            "properties.id.x",
+            "hits",
+            "hits.",
+            "hits.hits.x",
+            "hits.x",
+            ".time",
+            "time.",
+            "time.x",
+            "x.time",
+            "..",
+            ".",
+            "a..b",
+            "properties..id",
+            "identity_claimx",
+            "identity.claimx.upn",
+            "identity.claimsx.upn",
+            "identityx",
+            "recordsx",
+            "z",
+            "tablez",
+            "é",
+            "ida",
+            "clientinfo_x",
+            "timex",
+            "hits.hitsx",
+            "identity.claimsx",
+            "properties.idx",
+            "properties.clientinfox",
+            "clientinfo_ss",
+            "resourcetypes",
+            "resultdescriptions",
+            "identity_claim_upn_s.x",
+        ];
+        let leaves = [
+            Leaf::Str(Cow::Borrowed("a@b.c")),
+            Leaf::Str(Cow::Borrowed("")),
+            Leaf::Str(Cow::Borrowed("None")),
+            Leaf::Str(Cow::Owned("owned".to_string())),
+            Leaf::Str(Cow::Borrowed(r#"{"claim":{"upn":"u@v.w","oid":"o"}}"#)),
+            Leaf::U64(200),
+            Leaf::I64(-3),
+            Leaf::F64(12.5),
+            Leaf::Bool(true),
+            Leaf::Null,
+            Leaf::Json("[1,\"x\"]".to_string()),
+        ];
+        let mut n = 0;
+        for path in known {
+            for leaf in &leaves {
+                let (mut old, mut new) = (Builder::default(), Builder::default());
+                old_map_azure(&mut old, path, leaf.clone());
+                map_azure(&mut new, path, leaf.clone());
+                assert_eq!(format!("{old:?}"), format!("{new:?}"), "{path} {leaf:?}");
+                n += 1;
+            }
+        }
+        assert_eq!(n, known.len() * leaves.len());
+        // A record's paths in sequence: first-wins fields and last-wins claims agree too.
+        let (mut old, mut new) = (Builder::default(), Builder::default());
+        for (i, path) in known.iter().enumerate() {
+            let leaf = leaves[i % leaves.len()].clone();
+            old_map_azure(&mut old, path, leaf.clone());
+            map_azure(&mut new, path, leaf);
+        }
+        assert_eq!(format!("{old:?}"), format!("{new:?}"));
+        assert!(new.identity.upn.is_some() && new.time.is_some());
+    }
+
+    /// `text` with every object key upper-cased (keys are the strings followed by `:`).
+    fn upper_keys(text: &str) -> String {
+        let parts: Vec<&str> = text.split('"').collect();
+        let mut out = String::new();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                out.push('"');
+            }
+            let is_key = i % 2 == 1
+                && parts
+                    .get(i + 1)
+                    .is_some_and(|n| n.trim_start().starts_with(':'));
+            if is_key {
+                out.push_str(&p.to_uppercase());
+            } else {
+                out.push_str(p);
+            }
+        }
+        out
+    }
+
+    /// The keyed walk, wherever it decides, builds what the path walk builds from the same
+    /// text; keys in any case, dotted and empty keys, nested claims.
+    #[test]
+    fn keyed_walk_builds_what_the_path_walk_builds() {
+        let fixture = include_str!("../tests/fixtures/storage.jsonl");
+        let mut texts: Vec<String> = fixture
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(str::to_string)
+            .collect();
+        for t in texts.clone() {
+            texts.push(upper_keys(&t));
+            texts.push(
+                t.replace("\"identity\"", "\"IDENTITY\"")
+                    .replace("\"claim\"", "\"Claims\""),
+            );
+        }
+        let extra = [
+            r#"{"time":"2024-01-01T00:00:00Z","identity":{"claim":{"a":{"b":{"UPN":"x@y"},"c":[1]},"oid":"o","":"e"}}}"#,
+            r#"{"identity.claim.upn":"x@y","time":"t"}"#,
+            r#"{"identity":{"claim.upn":"x@y"},"time":"t"}"#,
+            r#"{"":{"time":"t","operationName":"op"}}"#,
+            r#"{"identity":{"":{"claim":{"upn":"u"}}},"properties":{"":1,"a.b":2,"id":"i"}}"#,
+            r#"{"Identity_Claim_UPN_S":"u@v","IDENTITY_CLAIM_oid_G":"o","identity_claim_x_d":"None","identity_claim_y.z_s":"q"}"#,
+            r#"{"identity_claim_a":{"b":"c"}}"#,
+            r#"{"hits":{"hits":[{"_source":{}}],"total":{"value":1}},"records":{"a":1}}"#,
+            r#"{"records":[{"time":"t"}],"tables":[]}"#,
+            r#"{"time":{"x":1},"category":["a",{"b":null}],"properties":"p","identity":"{\"claim\":{\"upn\":\"n@m\"}}"}"#,
+            r#"{"identity":5,"properties":{"httpStatusCode":"200","HTTPSTATUSCODE":201,"tlsVersion":null}}"#,
+            r#"{"K\u0045Y":1,"Ti\u006de":"t","identity":{"cl\u0061im":{"u\u0070n":"x"}}}"#,
+        ];
+        texts.extend(extra.iter().map(|s| s.to_string()));
+        let mut decided = 0;
+        for t in &texts {
+            let mut keyed = Builder::default();
+            let mut buf = String::new();
+            let k = crate::walk::walk_keyed(t, &mut keyed, &mut buf);
+            let mut by_path = Builder::default();
+            let mut path = String::new();
+            let p = crate::walk::walk_fast(t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l));
+            if k.is_ok() {
+                decided += 1;
+                assert!(p.is_ok(), "{t}");
+                assert_eq!(format!("{keyed:?}"), format!("{by_path:?}"), "{t}");
+            }
+            // and the path mapping agrees with the old one on the same text
+            let mut old = Builder::default();
+            let o = walk_text(t, "", &mut |p, l| old_map_azure(&mut old, p, l));
+            let mut new = Builder::default();
+            let r = walk_text(t, "", &mut |p, l| map_azure(&mut new, p, l));
+            assert_eq!(o.is_ok(), r.is_ok());
+            assert_eq!(format!("{old:?}"), format!("{new:?}"), "{t}");
+        }
+        // dotted and empty keys at the top or under identity are left to the path walk
+        assert_eq!(decided, texts.len() - 4, "{decided}");
+    }
+
+    /// Random damage to real records (including dots, case and empty keys): wherever the
+    /// keyed walk decides, the path walk and serde_json accept the text too and the builders
+    /// agree.
+    #[test]
+    fn keyed_walk_agrees_on_damaged_records() {
+        let fixture = include_str!("../tests/fixtures/storage.jsonl");
+        let recs: Vec<&str> = fixture.lines().filter(|l| l.starts_with('{')).collect();
+        let alphabet = b"{}[],:\"\\ .._x0-eEInutfals1T\x01";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut decided, mut refused) = (0, 0);
+        for round in 0..6000 {
+            let mut b = recs[round % recs.len()].as_bytes().to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(b.len());
+                match next(4) {
+                    0 => b[at] = alphabet[next(alphabet.len())],
+                    1 => b.insert(at, alphabet[next(alphabet.len())]),
+                    2 => {
+                        b.remove(at);
+                    }
+                    _ => b[at] = b[at].to_ascii_uppercase(),
+                }
+            }
+            let Ok(text) = String::from_utf8(b) else {
+                continue;
+            };
+            let mut keyed = Builder::default();
+            let mut buf = String::new();
+            if crate::walk::walk_keyed(&text, &mut keyed, &mut buf).is_err() {
+                refused += 1;
+                continue;
+            }
+            decided += 1;
+            let mut by_path = Builder::default();
+            let mut path = String::new();
+            let p =
+                crate::walk::walk_fast(&text, &mut path, &mut |p, l| map_azure(&mut by_path, p, l));
+            assert!(p.is_ok(), "{text}");
+            assert!(
+                serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok(),
+                "{text}"
+            );
+            assert_eq!(format!("{keyed:?}"), format!("{by_path:?}"), "{text}");
+        }
+        assert!(decided > 1000 && refused > 1000, "{decided} {refused}");
+    }
+
+    /// Word-wise name comparison is exactly `eq_ignore_ascii_case`, for every byte at every
+    /// position of every name, and a prefix test for the claim columns.
+    #[test]
+    fn names_compare_like_eq_ignore_ascii_case() {
+        let names = [
+            &b"id"[..],
+            b"time",
+            b"_resourceid",
+            b"identity_claim",
+            b"httpstatuscode_d",
+            b"resultdescription",
+            b"identity_claim_",
+        ];
+        for lit in names {
+            let n = name(lit);
+            for at in 0..lit.len() {
+                for c in 0..=255u8 {
+                    let mut k = lit.to_vec();
+                    k[at] = c;
+                    assert_eq!(
+                        is_prefix(&key_words(&k), &n),
+                        k.eq_ignore_ascii_case(lit),
+                        "{lit:?} {at} {c}"
+                    );
+                }
+            }
+            let mut long = lit.to_ascii_uppercase();
+            long.extend_from_slice(b"_more_bytes_than_twenty_four");
+            assert!(is_prefix(&key_words(&long), &n));
+            assert!(!is_prefix(&key_words(&lit[..lit.len() - 1]), &n));
+        }
     }
 }

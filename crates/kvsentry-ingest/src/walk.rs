@@ -258,24 +258,13 @@ pub(crate) fn walk_fast<'de, F: FnMut(&str, Leaf<'de>)>(
 ) -> Result<(), Undecided> {
     path.clear();
     let mut w = Fast {
-        s: text,
-        b: text.as_bytes(),
-        pos: 0,
+        sc: Scan::new(text),
         path,
         f,
     };
-    w.ws();
-    if w.peek() != Some(b'{') {
-        return Err(Undecided);
-    }
-    w.pos += 1;
+    w.sc.open_top()?;
     w.object(1)?;
-    w.ws();
-    if w.pos == w.b.len() {
-        Ok(())
-    } else {
-        Err(Undecided)
-    }
+    w.sc.close_top()
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
@@ -297,7 +286,7 @@ fn special_mask(w: u64) -> u64 {
 /// The position of the first `"`, `\\` or control character at or after `from`: eight
 /// bytes per step, as strings are most of a record. (`memchr2` for the quote, then a check
 /// for control characters, was slower: our strings are short.)
-#[inline]
+#[inline(always)]
 fn find_special(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(chunk) = b.get(i..i + 8) {
@@ -318,17 +307,23 @@ fn find_special(b: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Generic over the callback (not `dyn`, as the serde walk is) so that the mapping is inlined
-/// into the walk.
-struct Fast<'de, 'p, F> {
+/// The byte-level reading both fast walks share: whitespace, strings, numbers, literals and
+/// arrays, each accepted only when it reads exactly as serde_json reads it.
+struct Scan<'de> {
     s: &'de str,
     b: &'de [u8],
     pos: usize,
-    path: &'p mut String,
-    f: &'p mut F,
 }
 
-impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
+impl<'de> Scan<'de> {
+    fn new(text: &'de str) -> Self {
+        Scan {
+            s: text,
+            b: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
@@ -358,54 +353,94 @@ impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
         Ok(())
     }
 
-    /// The members of an object, after its `{`.
-    fn object(&mut self, depth: usize) -> Result<(), Undecided> {
-        if depth > FAST_MAX_DEPTH {
+    /// An opening `{` (after any whitespace) at the top of the text.
+    fn open_top(&mut self) -> Result<(), Undecided> {
+        self.ws();
+        if self.peek() != Some(b'{') {
             return Err(Undecided);
         }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Nothing but whitespace after the top-level value.
+    fn close_top(&mut self) -> Result<(), Undecided> {
         self.ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
+        if self.pos == self.b.len() {
+            Ok(())
+        } else {
+            Err(Undecided)
         }
-        loop {
-            self.expect(b'"')?;
-            let base = self.path.len();
-            let start = self.pos;
-            let (end, escaped) = self.scan_string()?;
-            if escaped {
-                push_key(self.path, &self.unescape(start, end)?);
-            } else {
-                push_key(self.path, self.s.get(start..end).ok_or(Undecided)?);
+    }
+
+    /// After a member's value: `Ok(true)` for a `,` (another member follows), `Ok(false)` for
+    /// the closing `}`.
+    #[inline]
+    fn next_member(&mut self) -> Result<bool, Undecided> {
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
             }
-            self.expect(b':')?;
-            self.ws();
-            self.value(depth)?;
-            self.path.truncate(base);
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => {
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(Undecided),
+            Some(b'}') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => {
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        Ok(true)
                     }
+                    Some(b'}') => {
+                        self.pos += 1;
+                        Ok(false)
+                    }
+                    _ => Err(Undecided),
                 }
             }
         }
     }
 
+    /// After an object's `{`: `true` when it is empty (and its `}` is stepped over).
+    #[inline]
+    fn empty_object(&mut self) -> bool {
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A member's key and its `:`, borrowed unless it has escapes.
+    #[inline(always)]
+    fn key(&mut self) -> Result<Cow<'de, str>, Undecided> {
+        self.expect(b'"')?;
+        let k = self.string()?;
+        self.expect(b':')?;
+        self.ws();
+        Ok(k)
+    }
+
+    /// A string whose contents start at `self.pos` (after its quote), borrowed unless it has
+    /// escapes.
+    #[inline(always)]
+    fn string(&mut self) -> Result<Cow<'de, str>, Undecided> {
+        let start = self.pos;
+        let (end, escaped) = self.scan_string()?;
+        if escaped {
+            Ok(Cow::Owned(self.unescape(start, end)?))
+        } else {
+            Ok(Cow::Borrowed(self.s.get(start..end).ok_or(Undecided)?))
+        }
+    }
+
     /// Finds the end of a string whose contents start at `self.pos` (after the quote) and
     /// steps past its closing quote: `(end, escaped)`, `end` at the closing quote.
-    #[inline]
+    #[inline(always)]
     fn scan_string(&mut self) -> Result<(usize, bool), Undecided> {
         let mut at = self.pos;
         let mut escaped = false;
@@ -435,32 +470,22 @@ impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
         serde_json::from_str::<String>(quoted).map_err(|_| Undecided)
     }
 
-    /// One value at the current path.
-    fn value(&mut self, depth: usize) -> Result<(), Undecided> {
-        let leaf = match self.peek().ok_or(Undecided)? {
+    /// A scalar or an array (not an object) at the current position. `keep`: an array is
+    /// wanted as its text; otherwise it is only checked and handed over as `[]`.
+    #[inline(always)]
+    fn scalar(&mut self, depth: usize, keep: bool) -> Result<Leaf<'de>, Undecided> {
+        Ok(match self.peek().ok_or(Undecided)? {
             b'"' => {
                 self.pos += 1;
-                let start = self.pos;
-                let (end, escaped) = self.scan_string()?;
-                if escaped {
-                    Leaf::Str(Cow::Owned(self.unescape(start, end)?))
-                } else {
-                    Leaf::Str(Cow::Borrowed(self.s.get(start..end).ok_or(Undecided)?))
-                }
+                Leaf::Str(self.string()?)
             }
-            b'{' => {
-                self.pos += 1;
-                return self.object(depth + 1);
-            }
-            b'[' => self.array(depth)?,
+            b'[' => self.array(depth, keep)?,
             b't' => self.literal(b"true", Leaf::Bool(true))?,
             b'f' => self.literal(b"false", Leaf::Bool(false))?,
             b'n' => self.literal(b"null", Leaf::Null)?,
             b'-' | b'0'..=b'9' => self.number()?,
             _ => return Err(Undecided),
-        };
-        (self.f)(self.path, leaf);
-        Ok(())
+        })
     }
 
     #[inline]
@@ -481,11 +506,11 @@ impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
         while let Some(b'0'..=b'9') = self.b.get(end) {
             end += 1;
         }
-        let digits = &self.b[start..end];
+        let digits = self.b.get(start..end).ok_or(Undecided)?;
         let plain = !matches!(self.b.get(end), Some(b'.' | b'e' | b'E' | b'-' | b'+'))
             && !digits.is_empty()
             && digits.len() <= 19
-            && (digits[0] != b'0' || digits.len() == 1);
+            && (digits.first() != Some(&b'0') || digits.len() == 1);
         if plain {
             self.pos = end;
             let n = digits
@@ -508,8 +533,9 @@ impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
         })
     }
 
-    /// An array, as the slow walk makes it: parsed by serde_json, handed over as compact text.
-    fn array(&mut self, depth: usize) -> Result<Leaf<'de>, Undecided> {
+    /// An array, as the slow walk makes it: parsed by serde_json, handed over as compact text
+    /// (`keep`), or only checked.
+    fn array(&mut self, depth: usize, keep: bool) -> Result<Leaf<'de>, Undecided> {
         if self.b.get(self.pos..self.pos + 2) == Some(b"[]") {
             self.pos += 2;
             return Ok(Leaf::Json("[]".to_string()));
@@ -523,7 +549,10 @@ impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
         let len = it.byte_offset();
         // The slow walk counts this nesting against serde_json's limit together with the
         // objects around it; leave anything near that limit to it.
-        let nesting = rest.as_bytes()[..len]
+        let nesting = rest
+            .as_bytes()
+            .get(..len)
+            .ok_or(Undecided)?
             .iter()
             .filter(|&&c| c == b'[' || c == b'{')
             .count();
@@ -531,7 +560,206 @@ impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
             return Err(Undecided);
         }
         self.pos += len;
-        Ok(Leaf::Json(serde_json::Value::Array(items).to_string()))
+        Ok(Leaf::Json(if keep {
+            serde_json::Value::Array(items).to_string()
+        } else {
+            "[]".to_string()
+        }))
+    }
+}
+
+/// Generic over the callback (not `dyn`, as the serde walk is) so that the mapping is inlined
+/// into the walk.
+struct Fast<'de, 'p, F> {
+    sc: Scan<'de>,
+    path: &'p mut String,
+    f: &'p mut F,
+}
+
+impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
+    /// The members of an object, after its `{`.
+    fn object(&mut self, depth: usize) -> Result<(), Undecided> {
+        if depth > FAST_MAX_DEPTH {
+            return Err(Undecided);
+        }
+        if self.sc.empty_object() {
+            return Ok(());
+        }
+        loop {
+            let base = self.path.len();
+            let key = self.sc.key()?;
+            push_key(self.path, &key);
+            if self.sc.peek() == Some(b'{') {
+                self.sc.pos += 1;
+                self.object(depth + 1)?;
+            } else {
+                let leaf = self.sc.scalar(depth, true)?;
+                (self.f)(self.path, leaf);
+            }
+            self.path.truncate(base);
+            if !self.sc.next_member()? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// What a key means to a mapping at its level of a record: the keyed walk
+/// ([`walk_keyed`]) asks this for every key instead of building its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role<L, F> {
+    /// A scalar or array here goes to field `F`; nothing under an object here is read.
+    Field(F),
+    /// As `Field`, but an object here would need the path: the keyed walk gives up.
+    FieldFlat(F),
+    /// Nothing reads a scalar here; an object here is read at level `L`.
+    Enter(L),
+    /// A scalar or array goes to field `F`, an object is read at level `L`.
+    Both(F, L),
+    /// Every key here, with the keys of objects under it joined by `.`, is a claim key.
+    Claim,
+    /// Nothing here or under it is read (the value is still checked).
+    Ignore,
+    /// The key alone does not say (dotted or empty keys, which the path spelling merges
+    /// with other paths): the keyed walk gives up and the path walk decides.
+    Unsure,
+}
+
+/// A mapping that can be driven key by key (see [`walk_keyed`]).
+pub(crate) trait KeyMap<'de> {
+    type Level: Copy;
+    type Field: Copy;
+    /// The level of the record's top object.
+    const TOP: Self::Level;
+    /// What `key` (in the record's own spelling, any case) means at `level`.
+    fn role(level: Self::Level, key: &str) -> Role<Self::Level, Self::Field>;
+    /// A value for field `f`, found under `key`.
+    fn field(&mut self, f: Self::Field, key: &str, v: Leaf<'de>);
+    /// A value under a claim key (its keys below the claim object, joined by `.`).
+    fn claim(&mut self, key: &str, v: Leaf<'de>);
+}
+
+/// Reads a record that is a JSON object into `m`, with the same result as [`walk_fast`]
+/// with the path mapping `m` stands for, but without building paths: each key is matched
+/// as it is read, at its level, and values nothing reads are checked and dropped. Gives up
+/// ([`Undecided`]) where [`walk_fast`] does, and also where the path spelling matters
+/// ([`Role::Unsure`]): the caller then starts again from a clean mapping with the path walk.
+/// `claim` is a buffer for claim keys under nested objects (Managed HSM), reused.
+pub(crate) fn walk_keyed<'de, M: KeyMap<'de>>(
+    text: &'de str,
+    m: &mut M,
+    claim: &mut String,
+) -> Result<(), Undecided> {
+    let mut w = Keyed {
+        sc: Scan::new(text),
+        m,
+        claim,
+    };
+    w.sc.open_top()?;
+    w.object(M::TOP, 1)?;
+    w.sc.close_top()
+}
+
+struct Keyed<'de, 'p, M> {
+    sc: Scan<'de>,
+    m: &'p mut M,
+    claim: &'p mut String,
+}
+
+impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
+    /// The members of an object at `level`, after its `{`.
+    fn object(&mut self, level: M::Level, depth: usize) -> Result<(), Undecided> {
+        if depth > FAST_MAX_DEPTH {
+            return Err(Undecided);
+        }
+        if self.sc.empty_object() {
+            return Ok(());
+        }
+        loop {
+            let key = self.sc.key()?;
+            let role = M::role(level, &key);
+            if self.sc.peek() == Some(b'{') {
+                self.sc.pos += 1;
+                match role {
+                    Role::Enter(l) | Role::Both(_, l) => self.object(l, depth + 1)?,
+                    Role::Field(_) | Role::Ignore => self.skip_object(depth + 1)?,
+                    Role::Claim => {
+                        self.claim.clear();
+                        self.claim.push_str(&key);
+                        self.claims(depth + 1)?;
+                    }
+                    Role::FieldFlat(_) | Role::Unsure => return Err(Undecided),
+                }
+            } else {
+                match role {
+                    Role::Field(f) | Role::FieldFlat(f) | Role::Both(f, _) => {
+                        let v = self.sc.scalar(depth, true)?;
+                        self.m.field(f, &key, v);
+                    }
+                    Role::Claim => {
+                        let v = self.sc.scalar(depth, true)?;
+                        self.m.claim(&key, v);
+                    }
+                    Role::Enter(_) | Role::Ignore => {
+                        self.sc.scalar(depth, false)?;
+                    }
+                    Role::Unsure => return Err(Undecided),
+                }
+            }
+            if !self.sc.next_member()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// An object under a claim, after its `{`: its keys extend the claim key in
+    /// `self.claim`.
+    fn claims(&mut self, depth: usize) -> Result<(), Undecided> {
+        if depth > FAST_MAX_DEPTH {
+            return Err(Undecided);
+        }
+        if self.sc.empty_object() {
+            return Ok(());
+        }
+        loop {
+            let key = self.sc.key()?;
+            let base = self.claim.len();
+            self.claim.push('.');
+            self.claim.push_str(&key);
+            if self.sc.peek() == Some(b'{') {
+                self.sc.pos += 1;
+                self.claims(depth + 1)?;
+            } else {
+                let v = self.sc.scalar(depth, true)?;
+                self.m.claim(self.claim, v);
+            }
+            self.claim.truncate(base);
+            if !self.sc.next_member()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Checks an object nothing reads, after its `{`, as closely as the walks that read it.
+    fn skip_object(&mut self, depth: usize) -> Result<(), Undecided> {
+        if depth > FAST_MAX_DEPTH {
+            return Err(Undecided);
+        }
+        if self.sc.empty_object() {
+            return Ok(());
+        }
+        loop {
+            self.sc.key()?;
+            if self.sc.peek() == Some(b'{') {
+                self.sc.pos += 1;
+                self.skip_object(depth + 1)?;
+            } else {
+                self.sc.scalar(depth, false)?;
+            }
+            if !self.sc.next_member()? {
+                return Ok(());
+            }
+        }
     }
 }
 
