@@ -39,6 +39,11 @@ pub struct HuntOptions {
     pub intel: Option<Arc<IndicatorSet>>,
     /// Retro-hunt (default) or one scheduled run at a time.
     pub ti_mode: TiMode,
+    /// The process exits right after this hunt: the engine's state (closed groups, windows,
+    /// the indicator index) is left to the operating system instead of being freed one
+    /// allocation at a time (see `Engine::finish_and_leak`). Only for a command-line run;
+    /// a long-running caller must leave it off.
+    pub exit_after: bool,
 }
 
 impl HuntOptions {
@@ -56,6 +61,7 @@ impl HuntOptions {
             progress: None,
             intel: None,
             ti_mode: TiMode::Retro,
+            exit_after: false,
         }
     }
 }
@@ -207,7 +213,19 @@ impl Hunt {
                 emit(&mut alerts, &mut report);
             },
         );
-        engine.finish(&mut alerts);
+        drop(preparer);
+        if self.opts.exit_after {
+            let fin = self.engine.finish_and_leak(&mut alerts);
+            report.engine = fin.stats;
+            report.explanations = fin.explanations;
+            report.explain_rejections = fin.explain_rejections;
+        } else {
+            let engine = &mut self.engine;
+            engine.finish(&mut alerts);
+            report.engine = engine.stats().clone();
+            report.explanations = engine.explanations().to_vec();
+            report.explain_rejections = engine.explain_rejections();
+        }
         emit(&mut alerts, &mut report);
         if let Some(e) = write_err {
             return Err(HuntError::Output(e));
@@ -215,9 +233,6 @@ impl Hunt {
         sink.finish()?;
         report.read = outcome.stats;
         report.file_errors = outcome.errors.iter().map(|e| e.to_string()).collect();
-        report.engine = engine.stats().clone();
-        report.explanations = engine.explanations().to_vec();
-        report.explain_rejections = engine.explain_rejections();
         report.inputs = self.inputs;
         report.elapsed = started.elapsed();
         Ok(report)

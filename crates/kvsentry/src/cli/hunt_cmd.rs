@@ -94,6 +94,8 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         None
     };
 
+    // The command exits after the hunt: no point freeing the engine's state first.
+    opts.exit_after = true;
     let hunt = Hunt::new(opts)?;
     let (out, stdout_tty) = open_output(a.output.as_deref())?;
     let format = a.format.unwrap_or(if stdout_tty {
