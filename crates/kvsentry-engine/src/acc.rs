@@ -474,17 +474,16 @@ impl Ord for Ev {
 /// Group values held in place (group-by lists are short).
 const GROUP_INLINE: usize = 2;
 
-#[derive(Debug, Clone)]
-pub(crate) struct Acc {
-    /// The strings of every value below (ranges of it).
-    text: String,
-    /// Bytes of `text` no value refers to any more (compacted when they dominate).
-    garbage: usize,
+/// No group values (a group whose events were never folded in).
+const NO_GROUP: [Option<V>; GROUP_INLINE] = [None; GROUP_INLINE];
+
+/// What only alerts and explanations read: made when a group's events are first folded in
+/// (most groups never are: they close without alerting), so that a new group costs a small
+/// [`Acc`] and no more.
+#[derive(Debug, Clone, Default)]
+struct Cold {
     group: [Option<V>; GROUP_INLINE],
     group_more: Vec<Option<V>>,
-    pub count: u64,
-    /// The aggregates other than `values`, in the rule's order.
-    pub aggs: Vec<AggState>,
     /// The `values` aggregates' sets, in order.
     sets: Vec<ValSet>,
     /// Earliest event's identity (order key, upn, object id, app id).
@@ -494,6 +493,19 @@ pub(crate) struct Acc {
     evidence: BinaryHeap<Ev>,
     /// The group values are set (from the first event folded in).
     has_group: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Acc {
+    /// The strings of every value below (ranges of it).
+    text: String,
+    /// Bytes of `text` no value refers to any more (compacted when they dominate).
+    garbage: usize,
+    pub count: u64,
+    /// The aggregates other than `values`, in the rule's order.
+    pub aggs: Vec<AggState>,
+    /// Values, entities and evidence, once folded in.
+    cold: Option<Box<Cold>>,
     /// Events not folded into the values, entities and evidence yet (see `push_row`).
     pending: Vec<Row>,
     /// Every event added so far is folded in.
@@ -531,16 +543,9 @@ impl Acc {
         Acc {
             text: String::new(),
             garbage: 0,
-            group: [None; GROUP_INLINE],
-            group_more: Vec::new(),
             count: 0,
             aggs: new_states(rule),
-            sets: Vec::new(),
-            first: None,
-            ips: ValSet::default(),
-            resources: ValSet::default(),
-            evidence: BinaryHeap::new(),
-            has_group: false,
+            cold: None,
             pending: Vec::new(),
             full: false,
             never_alerts: false,
@@ -548,10 +553,11 @@ impl Acc {
     }
 
     fn group_vals(&self) -> impl Iterator<Item = Option<V>> + '_ {
-        self.group
-            .iter()
-            .copied()
-            .chain(self.group_more.iter().copied())
+        let (group, more): (&[Option<V>], &[Option<V>]) = match self.cold.as_deref() {
+            Some(c) => (&c.group, &c.group_more),
+            None => (&NO_GROUP, &[]),
+        };
+        group.iter().copied().chain(more.iter().copied())
     }
 
     /// Adds one event of a tumbling window's group: counted at once (the condition reads
@@ -650,24 +656,25 @@ impl Acc {
     /// What only alerts and explanations read: group values, value sets, entities, evidence.
     fn add_rest(&mut self, rule: &CompiledRule, row: &Row, mut res: Resolved) {
         let text = &mut self.text;
-        if !self.has_group {
-            self.has_group = true;
+        let cold = self.cold.get_or_insert_with(Box::default);
+        if !cold.has_group {
+            cold.has_group = true;
             if !res.own {
                 text.reserve(row.text.len());
             }
             for (k, &s) in rule.group_slots.iter().enumerate() {
                 let v = res.get(text, row, s);
-                match self.group.get_mut(k) {
+                match cold.group.get_mut(k) {
                     Some(g) => *g = v,
-                    None => self.group_more.push(v),
+                    None => cold.group_more.push(v),
                 }
             }
         }
         let garbage = &mut self.garbage;
-        if self.sets.is_empty() && rule.n_values > 0 {
-            self.sets = vec![ValSet::default(); rule.n_values];
+        if cold.sets.is_empty() && rule.n_values > 0 {
+            cold.sets = vec![ValSet::default(); rule.n_values];
         }
-        let mut sets = self.sets.iter_mut();
+        let mut sets = cold.sets.iter_mut();
         for (_, a, slot) in &rule.aggs {
             if let Aggregate::Values(_) = a {
                 let Some(c) = sets.next() else { break };
@@ -677,31 +684,31 @@ impl Acc {
             }
         }
         let key = row.order_key();
-        if rule.account && self.first.as_ref().is_none_or(|(k, _)| key < *k) {
+        if rule.account && cold.first.as_ref().is_none_or(|(k, _)| key < *k) {
             let mut get = |s: Option<usize>| s.and_then(|s| res.get(text, row, s));
             let ids = [get(rule.upn_slot), get(rule.oid_slot), get(rule.appid_slot)];
-            if let Some((_, old)) = &self.first {
+            if let Some((_, old)) = &cold.first {
                 *garbage += old.iter().flatten().map(|v| str_len(*v)).sum::<usize>();
             }
-            self.first = Some((key, ids));
+            cold.first = Some((key, ids));
         }
         if let Some(s) = rule.ip_slot {
-            self.ips.insert(text, garbage, &mut res, row, s, ENTITY_CAP);
+            cold.ips.insert(text, garbage, &mut res, row, s, ENTITY_CAP);
         }
         if let Some(s) = rule.resource_slot {
-            self.resources
+            cold.resources
                 .insert(text, garbage, &mut res, row, s, ENTITY_CAP);
         }
         if rule.evidence_cap > 0 {
-            let full = self.evidence.len() >= rule.evidence_cap;
-            if !full || self.evidence.peek().is_some_and(|top| key < top.key) {
-                self.evidence.push(Ev {
+            let full = cold.evidence.len() >= rule.evidence_cap;
+            if !full || cold.evidence.peek().is_some_and(|top| key < top.key) {
+                cold.evidence.push(Ev {
                     key,
                     operation: rule.op_slot.and_then(|s| res.get(text, row, s)),
                     correlation_id: rule.corr_slot.and_then(|s| res.get(text, row, s)),
                 });
-                if self.evidence.len() > rule.evidence_cap {
-                    if let Some(e) = self.evidence.pop() {
+                if cold.evidence.len() > rule.evidence_cap {
+                    if let Some(e) = cold.evidence.pop() {
                         *garbage +=
                             e.operation.map_or(0, str_len) + e.correlation_id.map_or(0, str_len);
                     }
@@ -723,10 +730,11 @@ impl Acc {
                 *v = store(&mut text, view(&old, *v));
             }
         };
-        for g in self
+        let mut cold = self.cold.take().unwrap_or_default();
+        for g in cold
             .group
             .iter_mut()
-            .chain(self.group_more.iter_mut())
+            .chain(cold.group_more.iter_mut())
             .flatten()
         {
             fix(g);
@@ -737,20 +745,21 @@ impl Acc {
                 AggState::Count(..) | AggState::Distinct(..) => {}
             }
         }
-        for c in &mut self.sets {
+        for c in &mut cold.sets {
             c.refs_mut().for_each(&mut fix);
         }
-        if let Some((_, ids)) = &mut self.first {
+        if let Some((_, ids)) = &mut cold.first {
             ids.iter_mut().flatten().for_each(&mut fix);
         }
-        self.ips.refs_mut().for_each(&mut fix);
-        self.resources.refs_mut().for_each(&mut fix);
-        let mut ev = std::mem::take(&mut self.evidence).into_vec();
+        cold.ips.refs_mut().for_each(&mut fix);
+        cold.resources.refs_mut().for_each(&mut fix);
+        let mut ev = std::mem::take(&mut cold.evidence).into_vec();
         for e in &mut ev {
             e.operation.iter_mut().for_each(&mut fix);
             e.correlation_id.iter_mut().for_each(&mut fix);
         }
-        self.evidence = BinaryHeap::from(ev);
+        cold.evidence = BinaryHeap::from(ev);
+        self.cold = Some(cold);
         self.text = text;
         self.garbage = 0;
     }
@@ -758,20 +767,17 @@ impl Acc {
     /// The aggregates as numbers for the condition (NaN for non-numeric ones).
     pub fn numeric(&self, rule: &CompiledRule, out: &mut Vec<f64>) {
         out.clear();
-        let mut states = self.aggs.iter();
-        for (_, a, _) in &rule.aggs {
-            if let Aggregate::Values(_) = a {
-                out.push(f64::NAN);
-                continue;
+        out.resize(rule.aggs.len(), f64::NAN);
+        for (st, &p) in self.aggs.iter().zip(&rule.numeric_pos) {
+            if let Some(o) = out.get_mut(p) {
+                *o = match st {
+                    AggState::Count(n, _) => *n as f64,
+                    AggState::Distinct(s, ..) => s.len() as f64,
+                    AggState::Min(v, _) | AggState::Max(v, _) => {
+                        v.map_or(f64::NAN, |v| view(&self.text, v).as_f64())
+                    }
+                };
             }
-            out.push(match states.next() {
-                Some(AggState::Count(n, _)) => *n as f64,
-                Some(AggState::Distinct(s, ..)) => s.len() as f64,
-                Some(AggState::Min(v, _) | AggState::Max(v, _)) => {
-                    v.map_or(f64::NAN, |v| view(&self.text, v).as_f64())
-                }
-                None => f64::NAN,
-            });
         }
     }
 
@@ -779,7 +785,7 @@ impl Acc {
     pub fn fields(&self, rule: &CompiledRule) -> Map<String, Value> {
         let mut m = Map::new();
         let empty = ValSet::default();
-        let mut sets = self.sets.iter();
+        let mut sets = self.cold.as_deref().map_or(&[][..], |c| &c.sets[..]).iter();
         let mut states = self.aggs.iter();
         for (name, a, _) in &rule.aggs {
             if let Aggregate::Values(_) = a {
@@ -841,8 +847,10 @@ impl Acc {
                 .take(rule.group_slots.len())
                 .map(|v| to_text(v).unwrap_or_default()),
         );
+        let none = Cold::default();
+        let cold = self.cold.as_deref().unwrap_or(&none);
         let mut entities = Vec::new();
-        if let Some((_, [upn, oid, appid])) = &self.first {
+        if let Some((_, [upn, oid, appid])) = &cold.first {
             if upn.is_some() || oid.is_some() || appid.is_some() {
                 entities.push(Entity::Account {
                     upn: to_text(*upn),
@@ -852,18 +860,18 @@ impl Acc {
             }
         }
         entities.extend(
-            self.ips
+            cold.ips
                 .to_texts(text)
                 .into_iter()
                 .map(|address| Entity::Ip { address }),
         );
         entities.extend(
-            self.resources
+            cold.resources
                 .to_texts(text)
                 .into_iter()
                 .map(|resource_id| Entity::AzureResource { resource_id }),
         );
-        let mut ev: Vec<&Ev> = self.evidence.iter().collect();
+        let mut ev: Vec<&Ev> = cold.evidence.iter().collect();
         ev.sort();
         let evidence = ev
             .into_iter()

@@ -749,6 +749,9 @@ impl Engine {
     }
 
     fn flush(mut emitted: Vec<Emitted>, out: &mut Vec<Alert>) {
+        if emitted.is_empty() {
+            return;
+        }
         emitted.sort_by(|a, b| (a.start, a.rule_idx, &a.key).cmp(&(b.start, b.rule_idx, &b.key)));
         out.extend(emitted.into_iter().map(|e| e.alert));
     }

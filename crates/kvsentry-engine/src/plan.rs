@@ -50,6 +50,8 @@ pub(crate) struct CompiledRule {
     pub distinct_slots: Vec<usize>,
     /// Number of `values` aggregates (their sets are made on a group's first fold).
     pub n_values: usize,
+    /// Positions of the other aggregates (whose states a group keeps, in order).
+    pub numeric_pos: Vec<usize>,
     /// Seeded per engine: group keys are attacker-controlled, so the group maps' hash must
     /// not be predictable (computed in the parallel stage, see [`Row::hash`]).
     pub group_hasher: foldhash::quality::RandomState,
@@ -135,6 +137,13 @@ impl CompiledRule {
             corr_slot,
             text_hint: AtomicUsize::new(0),
             distinct_slots: Vec::new(),
+            numeric_pos: t
+                .aggregates
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, a))| !matches!(a, Aggregate::Values(_)))
+                .map(|(i, _)| i)
+                .collect(),
             n_values: t
                 .aggregates
                 .iter()
