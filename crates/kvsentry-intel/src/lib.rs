@@ -14,6 +14,7 @@ pub mod index;
 pub mod model;
 pub mod set;
 pub mod sources;
+mod store;
 pub mod time;
 
 pub use error::IntelError;

@@ -579,26 +579,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn origin(&self, line: usize) -> String {
-        // `format!` would do, but this runs once per row of exports with millions.
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut n = line;
-        loop {
-            i -= 1;
-            if let Some(d) = digits.get_mut(i) {
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 || i == 0 {
-                break;
-            }
-        }
-        let digits = std::str::from_utf8(digits.get(i..).unwrap_or_default()).unwrap_or("");
-        let mut s = String::with_capacity(self.name.len() + 1 + digits.len());
-        s.push_str(&self.name);
-        s.push(':');
-        s.push_str(digits);
-        s
+        crate::store::origin(&self.name, line)
     }
 
     /// The file's short name, used as the source of plain lists.
@@ -658,6 +639,19 @@ impl<'a> Ctx<'a> {
     pub fn push(&mut self, set: &mut IndicatorSet, ind: Indicator) {
         self.report.records += 1;
         set.push(ind);
+    }
+
+    /// [`Ctx::push`] for a Sentinel row, kept compactly.
+    pub fn push_classic(
+        &mut self,
+        set: &mut IndicatorSet,
+        row: &crate::store::ClassicRow<'_>,
+        line: usize,
+    ) {
+        self.report.records += 1;
+        let file_name = self.report.path.file_name().map(|n| n.to_string_lossy());
+        let file_name = file_name.as_deref().unwrap_or(&self.name);
+        set.push_classic(row, &self.name, file_name, line);
     }
 }
 

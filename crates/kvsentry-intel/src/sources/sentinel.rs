@@ -18,6 +18,7 @@ use crate::model::{
     Indicator, IpColumn, SentinelColumns, parse_bool, parse_confidence, parse_list, parse_network,
 };
 use crate::set::{IndicatorSet, SKIP_NO_IP, SKIP_UNPARSEABLE_IP};
+use crate::store::ClassicRow;
 use crate::time::{parse_time, split_header, zone_from_header};
 
 /// Loads a Sentinel export (`format` is `Sentinel` or `SentinelStix`).
@@ -197,6 +198,7 @@ pub(crate) fn load_json_lines_in_blocks(
                 &mut bline_problems,
             );
         }
+        bset.shrink();
         BlockResult {
             set: bset,
             records: bctx.report.records,
@@ -461,12 +463,16 @@ pub(crate) fn ip_chain<'r>(row: &'r dyn Row) -> Option<(IpColumn, Cow<'r, str>)>
 }
 
 fn text(row: &dyn Row, col: &str) -> Option<String> {
-    row.get(col)
-        .filter(|v| !v.trim().is_empty())
-        .map(Cow::into_owned)
+    text_ref(row, col).map(Cow::into_owned)
 }
 
-/// A `ThreatIntelligenceIndicator` row.
+/// The column's text when not blank, borrowed from the row where it can be.
+fn text_ref<'r>(row: &'r dyn Row, col: &str) -> Option<Cow<'r, str>> {
+    row.get(col).filter(|v| !v.trim().is_empty())
+}
+
+/// A `ThreatIntelligenceIndicator` row. Kept compactly (no [`Indicator`] built): most
+/// versions are never selected (`store.rs`).
 fn classic_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) {
     let Some((col, ip_text)) = ip_chain(row) else {
         ctx.skip(set, SKIP_NO_IP);
@@ -494,42 +500,35 @@ fn classic_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut Indicato
             return;
         }
     };
-    let id = row
-        .get("IndicatorId")
-        .map(Cow::into_owned)
-        .unwrap_or_default();
-    let source = text(row, "IndicatorProvider")
-        .or_else(|| text(row, "SourceSystem"))
-        .unwrap_or_else(|| ctx.file_name());
-    let mut ind = Indicator::new(
-        id,
+    let id = row.get("IndicatorId");
+    let source = text_ref(row, "IndicatorProvider").or_else(|| text_ref(row, "SourceSystem"));
+    let expiration_text = text_ref(row, "ExpirationDateTime");
+    let description = text_ref(row, "Description");
+    let threat_type = text_ref(row, "ThreatType");
+    let url = text_ref(row, "Url");
+    let tags = text_ref(row, "Tags");
+    let tlp = text_ref(row, "TrafficLightProtocolLevel");
+    let activity_group_names = text_ref(row, "ActivityGroupNames");
+    let confidence_score = text_ref(row, "ConfidenceScore");
+    let row = ClassicRow {
+        id: id.as_deref().unwrap_or(""),
         network,
-        ip_text.into_owned(),
-        source,
+        value_text: &ip_text,
+        ip_column: col,
         version_time,
-        ctx.origin(line),
-    );
-    let confidence_raw = text(row, "ConfidenceScore");
-    let groups_raw = text(row, "ActivityGroupNames");
-    ind.description = text(row, "Description");
-    ind.threat_type = text(row, "ThreatType");
-    ind.url = text(row, "Url");
-    ind.confidence = confidence_raw.as_deref().and_then(parse_confidence);
-    ind.activity_groups = groups_raw.as_deref().map(parse_list).unwrap_or_default();
-    ind.tags = text(row, "Tags")
-        .as_deref()
-        .map(parse_list)
-        .unwrap_or_default();
-    ind.tlp = text(row, "TrafficLightProtocolLevel");
-    ind.expiration = expiration;
-    ind.active = row.get("Active").is_some_and(|v| parse_bool(&v));
-    ind.sentinel = Some(SentinelColumns {
-        activity_group_names: groups_raw,
-        expiration_date_time: text(row, "ExpirationDateTime"),
-        confidence_score: confidence_raw,
-        ip_column: Some(col),
-    });
-    ctx.push(set, ind);
+        expiration,
+        expiration_text: expiration_text.as_deref(),
+        active: row.get("Active").is_some_and(|v| parse_bool(&v)),
+        source: source.as_deref(),
+        description: description.as_deref(),
+        threat_type: threat_type.as_deref(),
+        url: url.as_deref(),
+        tags: tags.as_deref(),
+        tlp: tlp.as_deref(),
+        activity_group_names: activity_group_names.as_deref(),
+        confidence_score: confidence_score.as_deref(),
+    };
+    ctx.push_classic(set, &row, line);
 }
 
 const STIX_IP_KEYS: &[&str] = &[
