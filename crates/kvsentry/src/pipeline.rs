@@ -259,8 +259,9 @@ fn process<P>(
     };
     match work {
         Work::Lines(c) => {
-            // `from_utf8` has a fast ASCII path; the lossy scan only runs on invalid input.
-            let text = match std::str::from_utf8(&c.bytes) {
+            // simdutf8 validates a chunk several times faster than `std::str::from_utf8`;
+            // the lossy scan only runs on invalid input.
+            let text = match simdutf8::basic::from_utf8(&c.bytes) {
                 Ok(t) => std::borrow::Cow::Borrowed(t),
                 Err(_) => String::from_utf8_lossy(&c.bytes),
             };
