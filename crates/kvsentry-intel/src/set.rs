@@ -190,6 +190,11 @@ impl IndicatorSet {
         }
     }
 
+    /// Reserves room for a block of about `rows` versions (see `Store::reserve`).
+    pub(crate) fn reserve(&mut self, rows: usize, text: usize, id_bytes: usize) {
+        Arc::make_mut(&mut self.store).reserve(rows, text, id_bytes);
+    }
+
     /// Frees the room kept for more versions (a block parsed on a worker, about to be
     /// absorbed).
     pub(crate) fn shrink(&mut self) {

@@ -347,12 +347,38 @@ impl Store {
         seg.built.push(OnceLock::new());
     }
 
-    /// Frees the room reserved for more versions (a set that is done loading).
+    /// Reserves room for `rows` more versions with `text` bytes of IP/expiration text and
+    /// `id_bytes` of new ids: a block parsed on a worker then fills arrays allocated once
+    /// instead of growing them step by step (each step is fresh memory the kernel zeroes).
+    pub fn reserve(&mut self, rows: usize, text: usize, id_bytes: usize) {
+        if self.segments.is_empty() {
+            self.starts.push(self.len);
+            self.segments.push(Segment::default());
+        }
+        if let Some(seg) = self.segments.last_mut() {
+            seg.versions.reserve(rows);
+            seg.built.reserve(rows);
+            seg.text.reserve(text.min(TEXT_MAX));
+        }
+        self.ids.text.reserve(id_bytes);
+        self.ids.ends.reserve(rows);
+        self.ids.by_hash.reserve(rows);
+    }
+
+    /// Frees the room reserved for more versions when much of it is unused (a set that is
+    /// done loading).
     pub fn shrink(&mut self) {
+        fn loose(len: usize, cap: usize) -> bool {
+            cap - len > len / 8
+        }
         for s in &mut self.segments {
-            s.versions.shrink_to_fit();
-            s.built.shrink_to_fit();
-            s.text.shrink_to_fit();
+            if loose(s.versions.len(), s.versions.capacity()) {
+                s.versions.shrink_to_fit();
+                s.built.shrink_to_fit();
+            }
+            if loose(s.text.len(), s.text.capacity()) {
+                s.text.shrink_to_fit();
+            }
         }
     }
 

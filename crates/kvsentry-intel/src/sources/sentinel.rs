@@ -187,6 +187,10 @@ pub(crate) fn load_json_lines_in_blocks(
             file_time,
         };
         let mut bset = IndicatorSet::new();
+        // Rows are lines; the texts kept per row (IP, expiration) are a few dozen bytes,
+        // the id a few percent of a row.
+        let rows = memchr::memchr_iter(b'\n', block).count() + 1;
+        bset.reserve(rows, rows * 40, block.len() / 8);
         let mut bline_problems = Vec::new();
         for (i, raw) in block.split_inclusive(|&b| b == b'\n').enumerate() {
             json_line(
