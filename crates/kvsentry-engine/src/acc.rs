@@ -506,7 +506,10 @@ pub(crate) struct Acc {
     pub aggs: Vec<AggState>,
     /// Values, entities and evidence, once folded in.
     cold: Option<Box<Cold>>,
-    /// Events not folded into the values, entities and evidence yet (see `push_row`).
+    /// The first event not folded into the values, entities and evidence yet (see
+    /// `push_row`), held in place: most groups see one or two events in a window.
+    pending_first: Option<Row>,
+    /// The other events not folded in yet.
     pending: Vec<Row>,
     /// Every event added so far is folded in.
     full: bool,
@@ -546,6 +549,7 @@ impl Acc {
             count: 0,
             aggs: new_states(rule),
             cold: None,
+            pending_first: None,
             pending: Vec::new(),
             full: false,
             never_alerts: false,
@@ -573,8 +577,12 @@ impl Acc {
             self.add_rest(rule, &row, Resolved::new(false));
             return;
         }
+        if self.pending_first.is_none() {
+            self.pending_first = Some(row);
+            return;
+        }
         self.pending.push(row);
-        if self.pending.len() > PENDING_MAX {
+        if 1 + self.pending.len() > PENDING_MAX {
             self.fold(rule);
         }
     }
@@ -588,8 +596,9 @@ impl Acc {
 
     fn fold(&mut self, rule: &CompiledRule) {
         self.full = true;
-        let mut rows = std::mem::take(&mut self.pending).into_iter();
-        if let Some(first) = rows.next() {
+        let first = self.pending_first.take();
+        let rows = std::mem::take(&mut self.pending);
+        if let Some(first) = first {
             if self.text.is_empty() {
                 // The first event's text becomes the group's: its values are used in place.
                 self.add_rest(rule, &first, Resolved::new(true));

@@ -34,7 +34,9 @@ enum Fast {
     None,
     Exists,
     Eq(Box<str>),
-    EqCi(Box<str>),
+    /// The value, then its upper-case and lower-case spellings (compared as bytes first:
+    /// values are usually spelled one of those ways, e.g. `VAULTS` in resource ids).
+    EqCi(Box<str>, Box<str>, Box<str>),
     /// A case-sensitive string list: by length, then longer ones.
     In {
         by_len: Box<[Box<[Box<str>]>]>,
@@ -57,10 +59,12 @@ impl Atom {
         if let FieldValue::Str(s) = &v {
             match &self.fast {
                 Fast::Eq(x) => return s.len() == x.len() && s.as_bytes() == x.as_bytes(),
-                Fast::EqCi(x) => {
-                    // Exact bytes first: values are usually written as the rule spells them.
-                    return s.len() == x.len()
-                        && (s.as_bytes() == x.as_bytes() || s.eq_ignore_ascii_case(x));
+                Fast::EqCi(x, up, low) => {
+                    let b = s.as_bytes();
+                    return b.len() == x.len()
+                        && (b == up.as_bytes()
+                            || b == low.as_bytes()
+                            || s.eq_ignore_ascii_case(x));
                 }
                 Fast::In { by_len, long } => {
                     let b = s.as_bytes();
@@ -121,7 +125,11 @@ fn fast_of(test: Option<&Test>) -> Fast {
     match test {
         None => Fast::Exists,
         Some(Test::EqStr { value, ci: false }) => Fast::Eq(value.clone()),
-        Some(Test::EqStr { value, ci: true }) => Fast::EqCi(value.clone()),
+        Some(Test::EqStr { value, ci: true }) => Fast::EqCi(
+            value.clone(),
+            value.to_ascii_uppercase().into(),
+            value.to_ascii_lowercase().into(),
+        ),
         Some(Test::In {
             strs, ci: false, ..
         }) => {
