@@ -135,46 +135,46 @@ pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
     if value.is_empty() {
         return;
     }
+    let raw = key.as_bytes();
     let mut buf: [u8; STACK_KEY];
     let long;
-    let norm: &[u8] = if is_normal(key.as_bytes()) {
-        // The short keys of data-plane tokens (`oid`, `appid`, `iss`): used as they are.
-        key.as_bytes()
-    } else {
-        buf = [0u8; STACK_KEY];
-        match normalize_into(key, &mut buf) {
-            Some(n) => n,
-            None => {
-                long = normalize_claim_key(key);
-                long.as_bytes()
-            }
+    // A key spelled as one of the fields' own (normal) keys, as data-plane tokens' `oid`,
+    // `appid` are, needs no normal-form check: it is its own normal form.
+    let (norm, slot): (&[u8], Slot) = match slot_of(raw) {
+        Slot::Other if !is_normal(raw) => {
+            buf = [0u8; STACK_KEY];
+            let norm = match normalize_into(key, &mut buf) {
+                Some(n) => n,
+                None => {
+                    long = normalize_claim_key(key);
+                    long.as_bytes()
+                }
+            };
+            (norm, slot_of(norm))
         }
+        slot => (raw, slot),
     };
-    let slot = match norm {
-        b"upn" | b"http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn" => &mut id.upn,
-        b"oid" | b"http_schemas_microsoft_com_identity_claims_objectidentifier" => {
-            &mut id.object_id
-        }
-        b"appid" => &mut id.app_id,
-        b"azp" => {
+    let field = match slot {
+        Slot::Upn => &mut id.upn,
+        Slot::ObjectId => &mut id.object_id,
+        Slot::AppId => &mut id.app_id,
+        Slot::Azp => {
             if id.app_id.is_none() {
                 id.app_id = Some(value);
             }
             return;
         }
-        b"idtyp" => &mut id.identity_type,
-        b"unique_name" => &mut id.unique_name,
-        b"name" | b"http_schemas_xmlsoap_org_ws_2005_05_identity_claims_name" => &mut id.name,
-        b"tid" | b"http_schemas_microsoft_com_identity_claims_tenantid" => &mut id.tenant_id,
-        b"ipaddr" => &mut id.ip_claim,
-        b"xms_mirid" => &mut id.managed_identity_id,
-        b"appidacr" => &mut id.app_id_acr,
-        b"scp" | b"http_schemas_microsoft_com_identity_claims_scope" => &mut id.scope,
-        b"amr" | b"http_schemas_microsoft_com_claims_authnmethodsreferences" => {
-            &mut id.auth_methods
-        }
-        b"" => return,
-        _ => {
+        Slot::IdentityType => &mut id.identity_type,
+        Slot::UniqueName => &mut id.unique_name,
+        Slot::Name => &mut id.name,
+        Slot::TenantId => &mut id.tenant_id,
+        Slot::IpClaim => &mut id.ip_claim,
+        Slot::ManagedIdentity => &mut id.managed_identity_id,
+        Slot::AppIdAcr => &mut id.app_id_acr,
+        Slot::Scope => &mut id.scope,
+        Slot::AuthMethods => &mut id.auth_methods,
+        Slot::Empty => return,
+        Slot::Other => {
             if let Some(e) = id.other.iter_mut().find(|(ek, _)| ek.as_bytes() == norm) {
                 e.1 = value;
             } else {
@@ -187,7 +187,48 @@ pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
             return;
         }
     };
-    *slot = Some(value);
+    *field = Some(value);
+}
+
+/// Where a claim goes, by its normal key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Upn,
+    ObjectId,
+    AppId,
+    Azp,
+    IdentityType,
+    UniqueName,
+    Name,
+    TenantId,
+    IpClaim,
+    ManagedIdentity,
+    AppIdAcr,
+    Scope,
+    AuthMethods,
+    Empty,
+    Other,
+}
+
+/// The claim keys with a field of their own, in normal form (the one table of them).
+fn slot_of(norm: &[u8]) -> Slot {
+    match norm {
+        b"upn" | b"http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn" => Slot::Upn,
+        b"oid" | b"http_schemas_microsoft_com_identity_claims_objectidentifier" => Slot::ObjectId,
+        b"appid" => Slot::AppId,
+        b"azp" => Slot::Azp,
+        b"idtyp" => Slot::IdentityType,
+        b"unique_name" => Slot::UniqueName,
+        b"name" | b"http_schemas_xmlsoap_org_ws_2005_05_identity_claims_name" => Slot::Name,
+        b"tid" | b"http_schemas_microsoft_com_identity_claims_tenantid" => Slot::TenantId,
+        b"ipaddr" => Slot::IpClaim,
+        b"xms_mirid" => Slot::ManagedIdentity,
+        b"appidacr" => Slot::AppIdAcr,
+        b"scp" | b"http_schemas_microsoft_com_identity_claims_scope" => Slot::Scope,
+        b"amr" | b"http_schemas_microsoft_com_claims_authnmethodsreferences" => Slot::AuthMethods,
+        b"" => Slot::Empty,
+        _ => Slot::Other,
+    }
 }
 
 #[cfg(test)]
@@ -317,5 +358,58 @@ mod tests {
             ]
         );
         assert!(matches!(id.other[0].0, Cow::Borrowed(_)));
+    }
+
+    /// Any spelling of a key lands where its normal form lands, whether or not the raw key
+    /// is looked up first.
+    #[test]
+    fn every_spelling_lands_with_its_normal_form() {
+        let keys = [
+            "upn",
+            "UPN",
+            "Upn",
+            "oid",
+            "OID",
+            "appid",
+            "AppId",
+            "azp",
+            "idtyp",
+            "unique_name",
+            "Unique-Name",
+            "_unique_name_",
+            "name",
+            "tid",
+            "ipaddr",
+            "xms_mirid",
+            "XMS.MIRID",
+            "appidacr",
+            "scp",
+            "amr",
+            "iss",
+            "ISS",
+            "aud",
+            "custom",
+            "Custom.Claim",
+            "",
+            "_",
+            "é",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+            "http_schemas_microsoft_com_identity_claims_objectidentifier",
+            "http://schemas.microsoft.com/identity/claims/tenantid",
+            "http://schemas.microsoft.com/claims/authnmethodsreferences",
+        ];
+        for k in keys {
+            let mut raw = Identity::default();
+            apply_claim(&mut raw, k, "v".into());
+            let mut normal = Identity::default();
+            apply_claim(&mut normal, &normalize_claim_key(k), "v".into());
+            assert_eq!(format!("{raw:?}"), format!("{normal:?}"), "{k}");
+        }
+        let mut id = Identity::default();
+        apply_claim(&mut id, "UPN", "a".into());
+        apply_claim(&mut id, "ISS", "i".into());
+        apply_claim(&mut id, "iss", "j".into());
+        assert_eq!(id.upn.as_deref(), Some("a"));
+        assert_eq!(id.other, vec![(Cow::Borrowed("iss"), Cow::Borrowed("j"))]);
     }
 }

@@ -110,7 +110,8 @@ pub fn parse_lines(
     for (line, raw) in (first_line..).zip(lines) {
         let l = raw.strip_suffix('\r').unwrap_or(raw);
         let l = l.strip_prefix('\u{feff}').unwrap_or(l);
-        if !l.trim().is_empty() {
+        // A record starts with `{` at once: no need to trim a whole line to see it is not blank.
+        if l.starts_with('{') || !l.trim().is_empty() {
             handle_doc(&mut ctx, l, line);
         }
     }
@@ -238,11 +239,11 @@ fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, ecs: bool)
         }
         return;
     }
-    deliver_row(ctx, b, line);
+    deliver_row(ctx, &mut b, line);
 }
 
 /// Counts the record and delivers it, or notes why not.
-pub(crate) fn deliver_row<'a>(ctx: &mut Ctx<'_, '_>, b: Builder<'a>, line: u64) {
+pub(crate) fn deliver_row<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: u64) {
     ctx.stats.form(ctx.form).records += 1;
     if b.not_object {
         ctx.stats.skip(
@@ -385,7 +386,7 @@ fn handle_table(ctx: &mut Ctx<'_, '_>, text: &str, lines: &mut LineCounter<'_>) 
         }
         match bad {
             Some(e) => skip_malformed(ctx, line, &e),
-            None => deliver_row(ctx, b, line),
+            None => deliver_row(ctx, &mut b, line),
         }
     }
 }

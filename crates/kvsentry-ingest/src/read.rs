@@ -400,7 +400,7 @@ fn csv_row(ctx: &mut Ctx<'_, '_>, headers: &[String], rec: &csv::ByteRecord, lin
         let text: Cow<'_, str> = utf8(cell);
         map(&mut b, name, Leaf::Str(text));
     }
-    crate::json::deliver_row(ctx, b, line);
+    crate::json::deliver_row(ctx, &mut b, line);
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::ReadOptions;
 use crate::claims_impl::apply_claim;
 use crate::stats::SkipReason;
 use crate::time::parse_time;
-use crate::walk::{KeyMap, Leaf, Role, walk_text};
+use crate::walk::{Key, KeyMap, Leaf, Role, walk_text};
 
 /// The record turned out to be a container of records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,22 +246,6 @@ const N_RESULTDESCRIPTION: Name = name(b"resultdescription");
 const N__RESOURCEID: Name = name(b"_resourceid");
 const N_IDENTITY_CLAIM_PREFIX: Name = name(b"identity_claim_");
 
-/// The first 24 bytes of a key (zeros past its end), as [`Name`] compares them.
-#[inline]
-fn key_words(k: &[u8]) -> [u64; 3] {
-    let mut buf = [0u8; 24];
-    let n = k.len().min(24);
-    if let (Some(dst), Some(src)) = (buf.get_mut(..n), k.get(..n)) {
-        dst.copy_from_slice(src);
-    }
-    let w = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&buf[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(b)
-    };
-    [w(0), w(1), w(2)]
-}
-
 /// The key's first bytes are `n` in any case. With a key as long as `n` (the callers
 /// dispatch on length first), the key is `n`: the words past both ends are zero. Exact for
 /// every byte: `c | 0x20` is a lower-case letter only for that letter and its upper case.
@@ -274,10 +258,13 @@ fn is_prefix(k: &[u64; 3], n: &Name) -> bool {
 /// The Azure mapping, key by key: what `key` (any case) means at `level`. The one table of
 /// the Azure forms' field names; [`map_azure`] (paths) and the keyed walk (keys) both read
 /// it. Keys are told apart by length first, so a key is compared with one or two names.
-pub(crate) fn azure_role(level: Az, key: &str) -> Role<Az, AzField> {
+pub(crate) fn azure_role(level: Az, key: &Key<'_>) -> Role<Az, AzField> {
     use AzField as F;
-    let k = key.as_bytes();
-    let w = key_words(k);
+    let k = key.text.as_bytes();
+    if level == Az::Claim {
+        return Role::Claim;
+    }
+    let w = key.words();
     let field = |f: F, lit: &Name| {
         if is_prefix(&w, lit) {
             Role::Field(f)
@@ -526,7 +513,7 @@ impl<'a> KeyMap<'a> for Builder<'a> {
     const TOP: Az = Az::Top;
 
     #[inline]
-    fn role(level: Az, key: &str) -> Role<Az, AzField> {
+    fn role(level: Az, key: &Key<'_>) -> Role<Az, AzField> {
         azure_role(level, key)
     }
 
@@ -556,7 +543,7 @@ pub(crate) fn map_azure<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
             Some((s, m)) => (s, Some(m)),
             None => (rest, None),
         };
-        match azure_role(level, seg) {
+        match azure_role(level, &Key::new(seg)) {
             Role::Field(f) => {
                 if more.is_none() {
                     azure_field(b, f, seg, v);
@@ -714,14 +701,16 @@ fn provider_type<'a>(p: &Str<'a>) -> Option<Str<'a>> {
 
 impl<'a> Builder<'a> {
     /// Turns the values into an event, or says why the record is not one.
+    /// Taken from in place (`&mut`): the builder is large, and moving it costs more than
+    /// taking its fields.
     pub(crate) fn finish(
-        self,
+        &mut self,
         origin: Origin,
         opts: &ReadOptions,
     ) -> Result<AuditEvent<'a>, (SkipReason, String)> {
         let b = self;
         let category_given = b.category.is_some();
-        let category = b.category.unwrap_or(Cow::Borrowed("AuditEvent"));
+        let category = b.category.take().unwrap_or(Cow::Borrowed("AuditEvent"));
         if !category.eq_ignore_ascii_case("AuditEvent") {
             return Err((SkipReason::OtherCategory, format!("category {category}")));
         }
@@ -742,7 +731,7 @@ impl<'a> Builder<'a> {
             }
         }
 
-        let (mut vault, id_provider) = match b.resource_id.or(b.resource_id_fb) {
+        let (mut vault, id_provider) = match b.resource_id.take().or(b.resource_id_fb.take()) {
             Some(Cow::Borrowed(id)) => vault_of(id),
             Some(Cow::Owned(id)) => {
                 let p = provider_of(&id).map(|p| Cow::Owned(p.to_string()));
@@ -765,18 +754,19 @@ impl<'a> Builder<'a> {
         if vault.resource_type.is_none() {
             vault.resource_type = b
                 .resource_type
+                .take()
                 .or_else(|| b.provider.as_ref().and_then(provider_type));
         }
         if vault.name.is_none() {
-            vault.name = b.resource_name;
+            vault.name = b.resource_name.take();
         }
         if vault.subscription_id.is_none() {
-            vault.subscription_id = b.subscription_id;
+            vault.subscription_id = b.subscription_id.take();
         }
         if vault.resource_group.is_none() {
-            vault.resource_group = b.resource_group;
+            vault.resource_group = b.resource_group.take();
         }
-        vault.region = b.location;
+        vault.region = b.location.take();
         if !vault.is_key_vault() {
             let t = vault.resource_type.as_deref().unwrap_or("");
             if !(opts.include_managed_hsm && t.eq_ignore_ascii_case("managedhsms")) {
@@ -791,40 +781,46 @@ impl<'a> Builder<'a> {
                 None => return Err((SkipReason::BadTime, format!("unreadable time '{t}'"))),
             },
         };
-        let Some(operation) = b.operation.or(b.operation_fb) else {
+        let Some(operation) = b.operation.take().or(b.operation_fb.take()) else {
             return Err((SkipReason::MissingField, "no operationName".to_string()));
         };
 
         let mut ev = AuditEvent::new(time, category, operation);
-        ev.operation_version = b.operation_version;
-        ev.result_type = b.result_type.or(b.result_type_fb);
-        ev.result_signature = b.result_signature;
-        ev.result_description = b.result_description;
+        ev.operation_version = b.operation_version.take();
+        ev.result_type = b.result_type.take().or(b.result_type_fb.take());
+        ev.result_signature = b.result_signature.take();
+        ev.result_description = b.result_description.take();
         ev.http_status = b
             .http_status
+            .take()
             .and_then(|l| l.as_u64())
             .and_then(|n| u16::try_from(n).ok());
-        ev.duration_ms = b.duration.and_then(|l| l.as_u64_rounded()).or_else(|| {
-            b.duration_ns
-                .and_then(|l| l.as_u64())
-                .map(|ns| ns / 1_000_000)
-        });
-        ev.caller_ip = match b.caller_ip {
+        ev.duration_ms = b
+            .duration
+            .take()
+            .and_then(|l| l.as_u64_rounded())
+            .or_else(|| {
+                b.duration_ns
+                    .take()
+                    .and_then(|l| l.as_u64())
+                    .map(|ns| ns / 1_000_000)
+            });
+        ev.caller_ip = match b.caller_ip.take() {
             Some(c) => CallerIp::parse(c),
             None => CallerIp::Missing,
         };
-        ev.identity = b.identity;
+        ev.identity = std::mem::take(&mut b.identity);
         if ev.identity.upn.is_none() {
-            ev.identity.upn = b.upn_fb;
+            ev.identity.upn = b.upn_fb.take();
         }
         ev.vault = vault;
-        ev.correlation_id = b.correlation_id;
-        ev.request_uri = b.request_uri;
-        ev.client_info = b.client_info.or(b.client_info_fb);
-        ev.object_id = b.object_id;
-        ev.tls_version = b.tls_version;
-        ev.geo = b.geo;
-        ev.agent_name = b.agent_name;
+        ev.correlation_id = b.correlation_id.take();
+        ev.request_uri = b.request_uri.take();
+        ev.client_info = b.client_info.take().or(b.client_info_fb.take());
+        ev.object_id = b.object_id.take();
+        ev.tls_version = b.tls_version.take();
+        ev.geo = std::mem::take(&mut b.geo);
+        ev.agent_name = b.agent_name.take();
         ev.origin = origin;
         Ok(ev)
     }
@@ -1325,7 +1321,7 @@ mod tests {
                     let mut k = lit.to_vec();
                     k[at] = c;
                     assert_eq!(
-                        is_prefix(&key_words(&k), &n),
+                        is_prefix(&crate::walk::key_words(&k), &n),
                         k.eq_ignore_ascii_case(lit),
                         "{lit:?} {at} {c}"
                     );
@@ -1333,8 +1329,11 @@ mod tests {
             }
             let mut long = lit.to_ascii_uppercase();
             long.extend_from_slice(b"_more_bytes_than_twenty_four");
-            assert!(is_prefix(&key_words(&long), &n));
-            assert!(!is_prefix(&key_words(&lit[..lit.len() - 1]), &n));
+            assert!(is_prefix(&crate::walk::key_words(&long), &n));
+            assert!(!is_prefix(
+                &crate::walk::key_words(&lit[..lit.len() - 1]),
+                &n
+            ));
         }
     }
 }

@@ -462,6 +462,24 @@ impl<'de> Scan<'de> {
         Ok(k)
     }
 
+    /// As [`Scan::key`], with the bytes of the text from the key's start on (24 of them) when
+    /// the key has no escapes and is not at the very end: [`Key::words`] reads them.
+    #[inline(always)]
+    fn key_and_source(&mut self) -> Result<(Cow<'de, str>, Option<&'de [u8]>), Undecided> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let (end, escaped) = self.scan_string()?;
+        let (k, src) = if escaped {
+            (Cow::Owned(self.unescape(start, end)?), None)
+        } else {
+            let k = self.s.get(start..end).ok_or(Undecided)?;
+            (Cow::Borrowed(k), self.b.get(start..start + 24))
+        };
+        self.expect(b':')?;
+        self.ws();
+        Ok((k, src))
+    }
+
     /// A string whose contents start at `self.pos` (after its quote), borrowed unless it has
     /// escapes.
     #[inline(always)]
@@ -662,6 +680,58 @@ pub(crate) enum Role<L, F> {
     Unsure,
 }
 
+/// A key as [`KeyMap::role`] sees it: its text, and where it lies in the record (with at
+/// least 24 bytes from its start), so that [`Key::words`] need not copy it.
+pub(crate) struct Key<'k> {
+    pub(crate) text: &'k str,
+    src: Option<&'k [u8]>,
+}
+
+impl<'k> Key<'k> {
+    pub(crate) fn new(text: &'k str) -> Self {
+        Key { text, src: None }
+    }
+
+    /// The key's first 24 bytes as little-endian words, zeros past its end (for word-wise
+    /// name comparison). Computed on demand: not every level compares names.
+    #[inline(always)]
+    pub(crate) fn words(&self) -> [u64; 3] {
+        match self.src {
+            Some(src) => words_of(src, self.text.len()),
+            None => key_words(self.text.as_bytes()),
+        }
+    }
+}
+
+/// The first 24 bytes of `k` as three little-endian words, zeros past its end.
+pub(crate) fn key_words(k: &[u8]) -> [u64; 3] {
+    let mut buf = [0u8; 24];
+    let n = k.len().min(24);
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), k.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    words_of(&buf, 24)
+}
+
+/// The first `n` bytes of `src` (24 long) as three little-endian words, zeros past `n`.
+#[inline(always)]
+fn words_of(src: &[u8], n: usize) -> [u64; 3] {
+    let w = |i: usize| {
+        let mut b = [0u8; 8];
+        if let Some(h) = src.get(i * 8..i * 8 + 8) {
+            b.copy_from_slice(h);
+        }
+        let keep = n.saturating_sub(i * 8);
+        let mask = if keep >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (keep * 8)) - 1
+        };
+        u64::from_le_bytes(b) & mask
+    };
+    [w(0), w(1), w(2)]
+}
+
 /// A mapping that can be driven key by key (see [`walk_keyed`]).
 pub(crate) trait KeyMap<'de> {
     type Level: Copy;
@@ -669,7 +739,7 @@ pub(crate) trait KeyMap<'de> {
     /// The level of the record's top object.
     const TOP: Self::Level;
     /// What `key` (in the record's own spelling, any case) means at `level`.
-    fn role(level: Self::Level, key: &str) -> Role<Self::Level, Self::Field>;
+    fn role(level: Self::Level, key: &Key<'_>) -> Role<Self::Level, Self::Field>;
     /// A value for field `f`, found under `key`.
     fn field(&mut self, f: Self::Field, key: &str, v: Leaf<'de>);
     /// A value under a claim key (its keys below the claim object, joined by `.`).
@@ -713,8 +783,8 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
             return Ok(());
         }
         loop {
-            let key = self.sc.key()?;
-            let role = M::role(level, &key);
+            let (key, src) = self.sc.key_and_source()?;
+            let role = M::role(level, &Key { text: &key, src });
             if self.sc.peek() == Some(b'{') {
                 self.sc.pos += 1;
                 match role {
@@ -1010,5 +1080,25 @@ mod tests {
         let mut n = 0;
         assert!(walk_text(r#"{"a":"b""#, "", &mut |_, _| n += 1).is_err());
         assert!(walk_text(r#"{"a":1} x"#, "", &mut |_, _| n += 1).is_err());
+    }
+
+    /// Key words read from the text past the key are the key's own words.
+    #[test]
+    fn key_words_from_the_text_are_the_keys() {
+        let text = "Time\"resultSignature\":x_identity_claim_upn_s_more_and_more_bytes";
+        let b = text.as_bytes();
+        for start in 0..20 {
+            for end in start..start + 24 {
+                let src = &b[start..start + 24];
+                assert_eq!(
+                    words_of(src, end - start),
+                    key_words(&b[start..end]),
+                    "{start} {end}"
+                );
+            }
+        }
+        let long = key_words(text.as_bytes());
+        assert_eq!(long, words_of(&b[..24], 24));
+        assert_eq!(key_words(b""), [0, 0, 0]);
     }
 }
