@@ -23,13 +23,20 @@ use crate::plan::{CompiledRule, Row, Slot, timestamp};
 /// Entity lists are capped at this many values each.
 pub(crate) const ENTITY_CAP: usize = 10;
 
+/// The hasher of values for distinct counting and value sets: seeded per rule (so per
+/// engine), because the values come from the input. A 64-bit hash makes an honest collision
+/// negligible, but with a fixed seed someone controlling the values could precompute
+/// colliding ones and lower a distinct count (or hide a value from a value set); with a
+/// random seed they cannot.
+pub(crate) type ValueHasher = foldhash::quality::RandomState;
+
 /// Hash of a slot's value for distinct counting (64-bit: collisions are negligible).
-pub(crate) fn hash_slot(row: &Row, i: usize) -> Option<u64> {
-    B::of_row(row, i).map(hash_b)
+pub(crate) fn hash_slot(hs: &ValueHasher, row: &Row, i: usize) -> Option<u64> {
+    B::of_row(row, i).map(|b| hash_b(hs, b))
 }
 
-fn hash_b(b: B<'_>) -> u64 {
-    let mut h = foldhash::fast::FixedState::with_seed(0x6b76_7365_6e74_7279).build_hasher();
+fn hash_b(hs: &ValueHasher, b: B<'_>) -> u64 {
+    let mut h = hs.build_hasher();
     match b {
         B::Str(s) => {
             0u8.hash(&mut h);
@@ -251,8 +258,10 @@ impl ValSet {
 
     /// Adds the value of `row`'s slot `i`. Returns where the value is held in `text` when
     /// it is (for other readers of the same slot).
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &mut self,
+        hs: &ValueHasher,
         text: &mut String,
         garbage: &mut usize,
         res: &mut Resolved,
@@ -262,7 +271,7 @@ impl ValSet {
     ) -> Option<V> {
         let b = B::of_row(row, i)?;
         if self.sorted {
-            return self.insert_sorted(text, garbage, res, row, i, b, cap);
+            return self.insert_sorted(hs, text, garbage, res, row, i, b, cap);
         }
         let hit = match b {
             // Bytes compared directly: the usual test, a value the group already holds.
@@ -292,12 +301,12 @@ impl ValSet {
             all.sort_by(|x, y| view(text, *x).cmp(&view(text, *y)));
             self.hashes.reserve(2 * SMALL);
             for v in &all {
-                self.hashes.insert(hash_b(view(text, *v)));
+                self.hashes.insert(hash_b(hs, view(text, *v)));
             }
             self.first = None;
             self.rest = all;
             self.sorted = true;
-            return self.insert_sorted(text, garbage, res, row, i, b, cap);
+            return self.insert_sorted(hs, text, garbage, res, row, i, b, cap);
         }
         // Full (a cap of at most SMALL): keep the smallest `cap`.
         self.truncated = true;
@@ -328,6 +337,7 @@ impl ValSet {
     #[allow(clippy::too_many_arguments)]
     fn insert_sorted(
         &mut self,
+        hs: &ValueHasher,
         text: &mut String,
         garbage: &mut usize,
         res: &mut Resolved,
@@ -336,7 +346,7 @@ impl ValSet {
         b: B<'_>,
         cap: usize,
     ) -> Option<V> {
-        let h = hash_b(b);
+        let h = hash_b(hs, b);
         if self.hashes.contains(&h) {
             // Held already (64-bit hashes: a collision is negligible, as for count_distinct).
             return None;
@@ -358,7 +368,7 @@ impl ValSet {
             }
             if let Some(last) = self.rest.pop() {
                 *garbage += str_len(last);
-                self.hashes.remove(&hash_b(view(text, last)));
+                self.hashes.remove(&hash_b(hs, view(text, last)));
             }
         }
         let v = res.get(text, row, i)?;
@@ -634,7 +644,7 @@ impl Acc {
                     }
                 }
                 AggState::Distinct(set, k, s) => {
-                    if let Some(h) = row.distinct_hash(*k, *s) {
+                    if let Some(h) = row.distinct_hash(&rule.value_hasher, *k, *s) {
                         set.insert(h);
                     }
                 }
@@ -664,6 +674,7 @@ impl Acc {
 
     /// What only alerts and explanations read: group values, value sets, entities, evidence.
     fn add_rest(&mut self, rule: &CompiledRule, row: &Row, mut res: Resolved) {
+        let hs = &rule.value_hasher;
         let text = &mut self.text;
         let cold = self.cold.get_or_insert_with(Box::default);
         if !cold.has_group {
@@ -688,7 +699,7 @@ impl Acc {
             if let Aggregate::Values(_) = a {
                 let Some(c) = sets.next() else { break };
                 if let Some(s) = slot {
-                    c.insert(text, garbage, &mut res, row, *s, rule.values_cap);
+                    c.insert(hs, text, garbage, &mut res, row, *s, rule.values_cap);
                 }
             }
         }
@@ -702,11 +713,12 @@ impl Acc {
             cold.first = Some((key, ids));
         }
         if let Some(s) = rule.ip_slot {
-            cold.ips.insert(text, garbage, &mut res, row, s, ENTITY_CAP);
+            cold.ips
+                .insert(hs, text, garbage, &mut res, row, s, ENTITY_CAP);
         }
         if let Some(s) = rule.resource_slot {
             cold.resources
-                .insert(text, garbage, &mut res, row, s, ENTITY_CAP);
+                .insert(hs, text, garbage, &mut res, row, s, ENTITY_CAP);
         }
         if rule.evidence_cap > 0 {
             let full = cold.evidence.len() >= rule.evidence_cap;
@@ -979,6 +991,7 @@ mod tests {
             seed
         };
         let words: Vec<String> = (0..40).map(|i| format!("w{}", (i * 7919) % 97)).collect();
+        let hs = ValueHasher::default();
         for round in 0..300 {
             let cap = [1, 2, 3, 7, 8, 9, 10, 16, 17, 100][round % 10];
             let n = 1 + (next() % 60) as usize;
@@ -996,7 +1009,7 @@ mod tests {
                 };
                 let row = row_of(&[b, B::Str("other")]);
                 let mut res = Resolved::new(false);
-                let got = set.insert(&mut text, &mut garbage, &mut res, &row, 0, cap);
+                let got = set.insert(&hs, &mut text, &mut garbage, &mut res, &row, 0, cap);
                 if let Some(v) = got {
                     assert_eq!(view(&text, v), b);
                 }

@@ -55,6 +55,8 @@ pub(crate) struct CompiledRule {
     /// Seeded per engine: group keys are attacker-controlled, so the group maps' hash must
     /// not be predictable (computed in the parallel stage, see [`Row::hash`]).
     pub group_hasher: foldhash::quality::RandomState,
+    /// Seeded per engine too: distinct-value hashes (see [`crate::acc::ValueHasher`]).
+    pub value_hasher: crate::acc::ValueHasher,
 }
 
 /// `count_distinct` values hashed per row in the parallel stage (more are hashed when
@@ -150,6 +152,7 @@ impl CompiledRule {
                 .filter(|(_, a)| matches!(a, Aggregate::Values(_)))
                 .count(),
             group_hasher: foldhash::quality::RandomState::default(),
+            value_hasher: crate::acc::ValueHasher::default(),
             agg_group: Vec::new(),
             hopeless_if_missing: Vec::new(),
             numeric_slots: Vec::new(),
@@ -305,7 +308,10 @@ impl CompiledRule {
         };
         row.hash = self.group_hasher.hash_one(row.key());
         for (k, &s) in self.distinct_slots.iter().enumerate() {
-            if let (Some(h), Some(d)) = (crate::acc::hash_slot(&row, s), row.dh.get_mut(k)) {
+            if let (Some(h), Some(d)) = (
+                crate::acc::hash_slot(&self.value_hasher, &row, s),
+                row.dh.get_mut(k),
+            ) {
                 *d = h;
                 row.dh_set |= 1 << k;
             }
@@ -381,14 +387,19 @@ impl Row {
     /// The hash of the `k`-th `count_distinct` aggregate's value (reading `slot`), `None`
     /// when missing: precomputed for the first [`DH_INLINE`].
     #[inline]
-    pub fn distinct_hash(&self, k: usize, slot: usize) -> Option<u64> {
+    pub fn distinct_hash(
+        &self,
+        hs: &crate::acc::ValueHasher,
+        k: usize,
+        slot: usize,
+    ) -> Option<u64> {
         if k < DH_INLINE {
             if self.dh_set & (1 << k) != 0 {
                 return self.dh.get(k).copied();
             }
             return None;
         }
-        crate::acc::hash_slot(self, slot)
+        crate::acc::hash_slot(hs, self, slot)
     }
 
     /// Order of events independent of arrival: time, then where they were read.

@@ -297,7 +297,8 @@ impl SlideGroup {
                     }
                 }
                 SlideAgg::Distinct(m, k) => {
-                    if let Some(h) = slot.and_then(|s| row.distinct_hash(*k, s)) {
+                    if let Some(h) = slot.and_then(|s| row.distinct_hash(&rule.value_hasher, *k, s))
+                    {
                         if add {
                             *m.entry(h).or_insert(0) += 1;
                         } else if let Some(n) = m.get_mut(&h) {
