@@ -74,8 +74,15 @@ const COMMON_OTHER: &[&str] = &[
     "http_schemas_microsoft_com_identity_claims_identityprovider",
 ];
 
+/// `a == b` without a call to `memcmp`: the keys compared are a few bytes long, and every
+/// record compares dozens of them.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 fn other_key<'a>(norm: &[u8]) -> Str<'a> {
-    match COMMON_OTHER.iter().find(|k| k.as_bytes() == norm) {
+    match COMMON_OTHER.iter().find(|k| same(k.as_bytes(), norm)) {
         Some(k) => Cow::Borrowed(k),
         // ASCII letters, digits and `_` only: nothing is replaced.
         None => Cow::Owned(String::from_utf8_lossy(norm).into_owned()),
@@ -175,7 +182,11 @@ pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
         Slot::AuthMethods => &mut id.auth_methods,
         Slot::Empty => return,
         Slot::Other => {
-            if let Some(e) = id.other.iter_mut().find(|(ek, _)| ek.as_bytes() == norm) {
+            if let Some(e) = id
+                .other
+                .iter_mut()
+                .find(|(ek, _)| same(ek.as_bytes(), norm))
+            {
                 e.1 = value;
             } else {
                 if id.other.capacity() == 0 {

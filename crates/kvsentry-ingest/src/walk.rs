@@ -28,6 +28,7 @@ pub(crate) enum Leaf<'a> {
 
 impl<'a> Leaf<'a> {
     /// The value as text (`None` for null), borrowing where it can.
+    #[inline]
     pub(crate) fn into_text(self) -> Option<Cow<'a, str>> {
         match self {
             Leaf::Null => None,
@@ -291,14 +292,17 @@ fn special_mask(w: u64) -> u64 {
 fn find_special(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    while let Some(chunk) = b.get(i..i + 16) {
-        // SAFETY: `special16` only needs SSE2, which this build has (the `cfg` above; every
-        // x86_64 target enables it). It reads `chunk` through safe slice code, no pointers.
-        let m = unsafe { special16(chunk) };
-        if m != 0 {
-            return Some(i + m.trailing_zeros() as usize);
+    {
+        let mut chunks = b.get(from..)?.chunks_exact(16);
+        for chunk in &mut chunks {
+            // SAFETY: `special16` only needs SSE2, which this build has (the `cfg` above;
+            // every x86_64 target enables it). It reads `chunk` through safe slice code.
+            let m = unsafe { special16(chunk) };
+            if m != 0 {
+                return Some(i + m.trailing_zeros() as usize);
+            }
+            i += 16;
         }
-        i += 16;
     }
     while let Some(chunk) = b.get(i..i + 8) {
         let mut w = [0u8; 8];
@@ -721,12 +725,10 @@ fn words_of(src: &[u8], n: usize) -> [u64; 3] {
         if let Some(h) = src.get(i * 8..i * 8 + 8) {
             b.copy_from_slice(h);
         }
-        let keep = n.saturating_sub(i * 8);
-        let mask = if keep >= 8 {
-            u64::MAX
-        } else {
-            (1u64 << (keep * 8)) - 1
-        };
+        // The bytes of this word that belong to the key: all, some, or none (a shift by 64
+        // is no shift: `checked_shr` gives 0 for it).
+        let keep = n.saturating_sub(i * 8).min(8) as u32;
+        let mask = u64::MAX.checked_shr(64 - keep * 8).unwrap_or(0);
         u64::from_le_bytes(b) & mask
     };
     [w(0), w(1), w(2)]
