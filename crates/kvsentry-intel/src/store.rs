@@ -19,7 +19,6 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::fmt::Write as _;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
 
@@ -305,7 +304,7 @@ impl Store {
         let file = self.file(name, file_name);
         let mut key = std::mem::take(&mut self.scratch);
         key.clear();
-        let _ = write!(key, "{file}");
+        push_decimal(&mut key, file as usize);
         for f in [
             row.source,
             row.description,
@@ -558,21 +557,9 @@ pub(crate) fn build_classic(
 
 /// `name:line`.
 pub(crate) fn origin(name: &str, line: usize) -> String {
-    // `format!` would do, but this runs once per row of exports with millions.
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = line;
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    let digits = std::str::from_utf8(digits.get(i..).unwrap_or_default()).unwrap_or("");
+    // `format!` would do, but this runs once per kept row of exports with millions.
+    let (digits, start) = decimal(line);
+    let digits = std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or("");
     let mut s = String::with_capacity(name.len() + 1 + digits.len());
     s.push_str(name);
     s.push(':');
@@ -586,10 +573,36 @@ fn encode(key: &mut String, f: Option<&str>) {
     match f {
         None => key.push('-'),
         Some(s) => {
-            let _ = write!(key, "+{}:", s.len());
+            key.push('+');
+            push_decimal(key, s.len());
+            key.push(':');
             key.push_str(s);
         }
     }
+}
+
+/// Appends `n` in decimal (`write!` goes through the formatting machinery: this runs a few
+/// times per row).
+fn push_decimal(key: &mut String, n: usize) {
+    let (digits, start) = decimal(n);
+    key.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or(""));
+}
+
+/// The decimal digits of `n`, at `start..` of the buffer.
+fn decimal(mut n: usize) -> ([u8; 20], usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    (digits, i)
 }
 
 /// Reads one field [`encode`] wrote; the rest of the key.

@@ -150,10 +150,51 @@ enum Cell<'a> {
     Null,
     Str(Cow<'a, str>),
     Bool(bool),
-    Int(i64),
-    UInt(u64),
+    /// An integer, with its text (what `to_string` gives) kept beside it so that `get`
+    /// borrows instead of allocating a `String` per row (ConfidenceScore is a number).
+    Int(i64, Digits),
+    UInt(u64, Digits),
     /// Float, object or array, as `serde_json` reads it.
     Other(Box<Value>),
+}
+
+/// The decimal text of an integer, without allocating.
+pub(crate) struct Digits {
+    buf: [u8; 20],
+    start: u8,
+}
+
+impl Digits {
+    /// `-` (when `negative`) and the digits of `n`: the text `i64`/`u64` `to_string` gives.
+    fn of(mut n: u64, negative: bool) -> Digits {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            if let Some(d) = buf.get_mut(i) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        // u64::MAX has 20 digits: a sign then needs no room (a negative i64 has at most 19).
+        if negative && i > 0 {
+            i -= 1;
+            if let Some(d) = buf.get_mut(i) {
+                *d = b'-';
+            }
+        }
+        Digits {
+            buf,
+            start: i as u8,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.buf.get(self.start as usize..).unwrap_or_default()).unwrap_or("")
+    }
 }
 
 /// The kept columns of one JSON object.
@@ -175,8 +216,7 @@ impl Row for SparseRow<'_> {
             Cell::Str(s) => Some(Cow::Borrowed(s.as_ref())),
             // The text `Value::to_string` gives, without building a `Value`.
             Cell::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
-            Cell::Int(i) => Some(Cow::Owned(i.to_string())),
-            Cell::UInt(u) => Some(Cow::Owned(u.to_string())),
+            Cell::Int(_, d) | Cell::UInt(_, d) => Some(Cow::Borrowed(d.as_str())),
             Cell::Other(v) => Some(Cow::Owned(v.to_string())),
         }
     }
@@ -194,8 +234,8 @@ impl Row for SparseRow<'_> {
             Cell::Str(s) => serde_json::from_str(s).ok(),
             Cell::Null => None,
             Cell::Bool(b) => Some(Value::Bool(*b)),
-            Cell::Int(i) => Some(Value::Number((*i).into())),
-            Cell::UInt(u) => Some(Value::Number((*u).into())),
+            Cell::Int(i, _) => Some(Value::Number((*i).into())),
+            Cell::UInt(u, _) => Some(Value::Number((*u).into())),
             Cell::Other(v) => Some(Value::clone(v)),
         }
     }
@@ -247,10 +287,10 @@ impl<'de> Deserialize<'de> for Cell<'de> {
                 Ok(Cell::Bool(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Cell<'de>, E> {
-                Ok(Cell::Int(v))
+                Ok(Cell::Int(v, Digits::of(v.unsigned_abs(), v < 0)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Cell<'de>, E> {
-                Ok(Cell::UInt(v))
+                Ok(Cell::UInt(v, Digits::of(v, false)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Cell<'de>, E> {
                 // What serde_json's own `Value` does with a float.
@@ -486,6 +526,16 @@ mod tests {
             sparse.get("NetworkIP"),
             Some(Cow::Borrowed("104.40.82.76"))
         ));
+    }
+
+    #[test]
+    fn digits_are_to_string() {
+        for n in [0, 7, 10, 99, 100, 12345, i64::MAX as u64, u64::MAX] {
+            assert_eq!(Digits::of(n, false).as_str(), n.to_string());
+        }
+        for i in [-1i64, -10, -987654321, i64::MIN] {
+            assert_eq!(Digits::of(i.unsigned_abs(), true).as_str(), i.to_string());
+        }
     }
 
     /// Lines `Value` rejects are rejected too (they become problems on the slow path).
