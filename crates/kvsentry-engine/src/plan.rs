@@ -41,8 +41,8 @@ pub(crate) struct CompiledRule {
     pub agg_group: Vec<Option<usize>>,
     /// Group-by positions whose missing value means the group never alerts.
     pub hopeless_if_missing: Vec<usize>,
-    /// Slots the condition's aggregates read (count of a field, count_distinct, min, max).
-    pub numeric_slots: Vec<bool>,
+    /// Per slot, how a row fills it.
+    pub slot_plan: Vec<SlotPlan>,
     /// The longest row text so far: the capacity of the next (rows of one rule are alike).
     pub text_hint: AtomicUsize,
     /// Slots of the first [`DH_INLINE`] `count_distinct` aggregates, in order: their values
@@ -57,6 +57,20 @@ pub(crate) struct CompiledRule {
     pub group_hasher: foldhash::quality::RandomState,
     /// Seeded per engine too: distinct-value hashes (see [`crate::acc::ValueHasher`]).
     pub value_hasher: crate::acc::ValueHasher,
+}
+
+/// Group-by positions whose string value a row's slots may refer to in the key.
+const KEY_REUSE: usize = 4;
+
+/// How a row fills one slot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SlotPlan {
+    /// The condition's aggregates read it (count of a field, count_distinct, min, max): kept
+    /// in thin rows (see [`CompiledRule::row`]).
+    pub numeric: bool,
+    /// The group-by position of the same field (below [`KEY_REUSE`]): a string value is
+    /// already in the key.
+    pub group: Option<usize>,
 }
 
 /// `count_distinct` values hashed per row in the parallel stage (more are hashed when
@@ -155,7 +169,7 @@ impl CompiledRule {
             value_hasher: crate::acc::ValueHasher::default(),
             agg_group: Vec::new(),
             hopeless_if_missing: Vec::new(),
-            numeric_slots: Vec::new(),
+            slot_plan: Vec::new(),
         })
         .map(|mut r| {
             r.agg_group = r
@@ -175,7 +189,19 @@ impl CompiledRule {
                     }
                 }
             }
-            r.numeric_slots = numeric;
+            r.slot_plan = r
+                .slots
+                .iter()
+                .zip(&numeric)
+                .map(|(&f, &numeric)| SlotPlan {
+                    numeric,
+                    group: r
+                        .group_fields
+                        .iter()
+                        .position(|&g| g == f)
+                        .filter(|&g| g < KEY_REUSE),
+                })
+                .collect();
             r.distinct_slots = r
                 .aggs
                 .iter()
@@ -260,12 +286,19 @@ impl CompiledRule {
                 + self.slots.iter().map(|&f| str_len(f)).sum::<usize>();
         }
         let mut text = String::with_capacity(hint);
-        for &f in &self.group_fields {
+        // Where each group-by string value sits in the key: a slot reading the same field
+        // refers to it there instead of copying it again (the seed rule's UPN).
+        let mut in_key = [(0usize, 0usize); KEY_REUSE];
+        for (g, &f) in self.group_fields.iter().enumerate() {
             match ev.get(f) {
                 FieldValue::Missing => text.push('\u{0}'),
                 FieldValue::Str(s) => {
                     text.push('\u{1}');
+                    let a = text.len();
                     text.push_str(&s);
+                    if let Some(r) = in_key.get_mut(g) {
+                        *r = (a, text.len());
+                    }
                 }
                 v => {
                     text.push('\u{1}');
@@ -275,18 +308,21 @@ impl CompiledRule {
         }
         let key_len = text.len();
         let mut slots = Vec::with_capacity(self.slots.len());
-        for (k, &f) in self.slots.iter().enumerate() {
-            if thin && !self.numeric_slots.get(k).copied().unwrap_or(true) {
+        for (&f, plan) in self.slots.iter().zip(&self.slot_plan) {
+            if thin && !plan.numeric {
                 slots.push(Slot::Missing);
                 continue;
             }
             slots.push(match ev.get(f) {
                 FieldValue::Missing => Slot::Missing,
-                FieldValue::Str(s) => {
-                    let a = text.len();
-                    text.push_str(&s);
-                    Slot::Str(a, text.len())
-                }
+                FieldValue::Str(s) => match plan.group.and_then(|g| in_key.get(g)) {
+                    Some(&(a, b)) => Slot::Str(a, b),
+                    None => {
+                        let a = text.len();
+                        text.push_str(&s);
+                        Slot::Str(a, text.len())
+                    }
+                },
                 FieldValue::Int(i) => Slot::Int(i),
                 FieldValue::Ip(ip) => Slot::Ip(ip),
                 FieldValue::Time(t) => Slot::Time(nanos(t)),
@@ -436,5 +472,58 @@ impl Val {
             Val::Ip(ip) => ip.to_string(),
             Val::Str(s) => s.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slot reading a group-by string field refers to the key's copy: the row's text holds
+    /// the UPN once.
+    #[test]
+    fn group_value_slots_refer_to_the_key() {
+        let yaml = r#"
+id: reuse
+name: reuse
+kind: threshold
+detection:
+  filter: { field: category, equals: AuditEvent }
+  window: { type: tumbling, size: 1m }
+  group_by: [identity.upn]
+  aggregates:
+    who: { values: identity.upn }
+    n: { count_distinct: identity.upn }
+    ops: { values: operation }
+  condition: "n >= 1"
+"#;
+        let set = kvsentry_rules::RuleSet::from_yaml_str(yaml, "reuse.yml").unwrap();
+        let rule = CompiledRule::new(set.enabled().next().unwrap()).unwrap();
+        let mut ev = AuditEvent::new(
+            "2026-01-05T10:00:00Z".parse::<Timestamp>().unwrap(),
+            "AuditEvent".into(),
+            "SecretGet".into(),
+        );
+        ev.identity.upn = Some("alice@contoso.com".into());
+        let row = rule.row(&ev, false);
+        assert_eq!(row.text, "\u{1}alice@contoso.comSecretGet");
+        assert_eq!(row.key(), "\u{1}alice@contoso.com");
+        // Then the default entities' and evidence's fields, missing here.
+        assert_eq!(rule.slots.len(), 7);
+        assert_eq!(rule.slots[..2], [Field::IdentityUpn, Field::Operation]);
+        let mut want = vec![Slot::Str(1, 18), Slot::Str(18, 27)];
+        want.resize(7, Slot::Missing);
+        assert_eq!(row.slots, want);
+        // The distinct hash is the value's, wherever it sits.
+        let other = {
+            let mut e = ev.clone();
+            e.operation = "x".into();
+            rule.row(&e, false)
+        };
+        assert_eq!(
+            row.distinct_hash(&rule.value_hasher, 0, 0),
+            other.distinct_hash(&rule.value_hasher, 0, 0)
+        );
+        assert!(row.distinct_hash(&rule.value_hasher, 0, 0).is_some());
     }
 }
