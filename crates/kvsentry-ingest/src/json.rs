@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::record::{Builder, map_azure, map_ecs};
+use crate::record::{Az, AzField, Builder, map_azure, map_ecs};
 use crate::stats::{ReadStats, SkipReason};
-use crate::walk::{Leaf, walk_fast, walk_keyed, walk_text};
+use crate::walk::{KeyCache, Leaf, walk_fast, walk_keyed, walk_text};
 use crate::{LogFormat, ReadOptions, detect};
 
 /// Visitor methods that accept and ignore every scalar: the containers' seeds look only for
@@ -55,6 +55,8 @@ pub(crate) struct Ctx<'s, 'c> {
     pub(crate) on_event: &'s mut EventFn<'c>,
     /// The path buffer of the fast walk, reused from record to record.
     pub(crate) path: String,
+    /// The keys of the records read before, for the keyed walk.
+    pub(crate) keys: KeyCache<Az, AzField>,
 }
 
 pub(crate) type MapFn<'a> = fn(&mut Builder<'a>, &str, Leaf<'a>);
@@ -93,6 +95,7 @@ pub fn parse_lines(
         stats,
         on_event,
         path: String::with_capacity(128),
+        keys: KeyCache::default(),
     };
     let mut start = 0usize;
     let mut newlines = memchr::memchr_iter(b'\n', text.as_bytes());
@@ -217,7 +220,7 @@ fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, ecs: bool)
         walk_fast(text, &mut ctx.path, &mut |p, l| map_ecs(&mut b, p, l))
     } else {
         // Keys matched as they are read; where the path spelling matters, the path walk.
-        walk_keyed(text, &mut b, &mut ctx.path).or_else(|_| {
+        walk_keyed(text, &mut b, &mut ctx.path, &mut ctx.keys).or_else(|_| {
             b = Builder::default();
             walk_fast(text, &mut ctx.path, &mut |p, l| map_azure(&mut b, p, l))
         })
@@ -579,6 +582,7 @@ mod tests {
             stats: &mut stats,
             on_event: &mut |e: &AuditEvent<'_>| out.push((e.origin.line, e.operation.to_string())),
             path: String::new(),
+            keys: KeyCache::default(),
         };
         parse_documents(&mut ctx, text, 1);
         (out, stats)

@@ -165,6 +165,7 @@ fn read_inner(
             stats: &mut *stats,
             on_event,
             path: String::new(),
+            keys: crate::walk::KeyCache::default(),
         };
         match container {
             Container::JsonLines => read_lines(&mut ctx, &mut src, opts.chunk_bytes),

@@ -513,6 +513,11 @@ impl<'a> KeyMap<'a> for Builder<'a> {
     const TOP: Az = Az::Top;
 
     #[inline]
+    fn level_index(level: Az) -> usize {
+        level as usize
+    }
+
+    #[inline]
     fn role(level: Az, key: &Key<'_>) -> Role<Az, AzField> {
         azure_role(level, key)
     }
@@ -1227,7 +1232,7 @@ mod tests {
         for t in &texts {
             let mut keyed = Builder::default();
             let mut buf = String::new();
-            let k = crate::walk::walk_keyed(t, &mut keyed, &mut buf);
+            let k = crate::walk::walk_keyed(t, &mut keyed, &mut buf, &mut Default::default());
             let mut by_path = Builder::default();
             let mut path = String::new();
             let p = crate::walk::walk_fast(t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l));
@@ -1264,6 +1269,8 @@ mod tests {
             (seed % n as u64) as usize
         };
         let (mut decided, mut refused) = (0, 0);
+        // One cache for all: damaged records meet keys remembered from intact ones.
+        let mut cache = crate::walk::KeyCache::default();
         for round in 0..6000 {
             let mut b = recs[round % recs.len()].as_bytes().to_vec();
             for _ in 0..1 + next(3) {
@@ -1282,7 +1289,7 @@ mod tests {
             };
             let mut keyed = Builder::default();
             let mut buf = String::new();
-            if crate::walk::walk_keyed(&text, &mut keyed, &mut buf).is_err() {
+            if crate::walk::walk_keyed(&text, &mut keyed, &mut buf, &mut cache).is_err() {
                 refused += 1;
                 continue;
             }
@@ -1335,5 +1342,37 @@ mod tests {
                 &n
             ));
         }
+    }
+
+    /// Records read one after another with one key cache: repeated, reordered, re-cased,
+    /// spaced and escaped keys all build what the path walk builds.
+    #[test]
+    fn the_key_cache_never_changes_a_record() {
+        let texts = [
+            r#"{"time":"2024-01-01T00:00:00Z","operationName":"A","identity":{"claim":{"upn":"u@v","oid":"o"}},"properties":{"id":"i","httpStatusCode":200}}"#,
+            r#"{"time":"2024-01-01T00:00:01Z","operationName":"B","identity":{"claim":{"upn":"x@y","oid":"p"}},"properties":{"id":"j","httpStatusCode":201}}"#,
+            r#"{"operationName":"C","time":"2024-01-01T00:00:02Z","identity":{"claim":{"oid":"q","upn":"z@w"}},"properties":{"httpStatusCode":202,"id":"k"}}"#,
+            r#"{"TIME":"2024-01-01T00:00:03Z","operationname":"D","Identity":{"Claim":{"UPN":"a@b","oid":"r"}},"properties":{"ID":"l"}}"#,
+            r#"{"time" :"2024-01-01T00:00:04Z", "operationName":"E","identity":{"claim":{"u\u0070n":"c@d"}},"properties":{"i\u0064":"m"}}"#,
+            r#"{"time":"2024-01-01T00:00:05Z","operationName.x":"F","identity":{"claim.upn":"e@f"},"properties":{"id":"n"}}"#,
+            r#"{"time":"2024-01-01T00:00:06Z","operationName":"G","identity":{"claim":{"upn":"g@h","oid":"s"}},"properties":{"id":"o","httpStatusCode":203}}"#,
+        ];
+        let mut cache = crate::walk::KeyCache::default();
+        let mut decided = 0;
+        for t in texts {
+            let mut keyed = Builder::default();
+            let mut buf = String::new();
+            let k = crate::walk::walk_keyed(t, &mut keyed, &mut buf, &mut cache);
+            let mut by_path = Builder::default();
+            let mut path = String::new();
+            crate::walk::walk_fast(t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l))
+                .unwrap();
+            if k.is_ok() {
+                decided += 1;
+                assert_eq!(format!("{keyed:?}"), format!("{by_path:?}"), "{t}");
+            }
+        }
+        // the dotted keys of the sixth record are the path walk's to read
+        assert_eq!(decided, texts.len() - 1);
     }
 }

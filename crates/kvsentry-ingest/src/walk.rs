@@ -740,6 +740,8 @@ pub(crate) trait KeyMap<'de> {
     type Field: Copy;
     /// The level of the record's top object.
     const TOP: Self::Level;
+    /// A small number (below 8) for each level, to index [`KeyCache`].
+    fn level_index(level: Self::Level) -> usize;
     /// What `key` (in the record's own spelling, any case) means at `level`.
     fn role(level: Self::Level, key: &Key<'_>) -> Role<Self::Level, Self::Field>;
     /// A value for field `f`, found under `key`.
@@ -753,26 +755,92 @@ pub(crate) trait KeyMap<'de> {
 /// as it is read, at its level, and values nothing reads are checked and dropped. Gives up
 /// ([`Undecided`]) where [`walk_fast`] does, and also where the path spelling matters
 /// ([`Role::Unsure`]): the caller then starts again from a clean mapping with the path walk.
-/// `claim` is a buffer for claim keys under nested objects (Managed HSM), reused.
+/// `claim` is a buffer for claim keys under nested objects (Managed HSM), reused; `cache`
+/// holds the keys of the records read before (see [`KeyCache`]).
 pub(crate) fn walk_keyed<'de, M: KeyMap<'de>>(
     text: &'de str,
     m: &mut M,
     claim: &mut String,
+    cache: &mut KeyCache<M::Level, M::Field>,
 ) -> Result<(), Undecided> {
     let mut w = Keyed {
         sc: Scan::new(text),
         m,
         claim,
+        cache,
     };
     w.sc.open_top()?;
     w.object(M::TOP, 1)?;
     w.sc.close_top()
 }
 
-struct Keyed<'de, 'p, M> {
+/// Members per object whose keys [`KeyCache`] remembers.
+const CACHED_MEMBERS: usize = 32;
+
+/// The keys met at each level and position of the records read before, each as the exact
+/// bytes `"key":` with its role. A log's records repeat their keys in the same order, so the
+/// key at a position is most likely the one there in the last record: when the text at hand
+/// starts with those bytes, the key and its role are known without scanning or looking it up.
+/// Exact: those bytes were read as a key without escapes before, and a role depends only on
+/// the level and the key's text.
+pub(crate) struct KeyCache<L, F> {
+    slots: Vec<CachedKey<L, F>>,
+}
+
+/// One remembered key: `"key":` and its role (`None`: nothing remembered yet).
+struct CachedKey<L, F> {
+    quoted: Vec<u8>,
+    role: Option<Role<L, F>>,
+}
+
+impl<L, F> Default for KeyCache<L, F> {
+    fn default() -> Self {
+        KeyCache { slots: Vec::new() }
+    }
+}
+
+impl<L: Copy, F: Copy> KeyCache<L, F> {
+    /// The slot of member `member` at level number `level`, if remembered.
+    #[inline]
+    fn slot(&self, level: usize, member: usize) -> Option<&CachedKey<L, F>> {
+        if member >= CACHED_MEMBERS {
+            return None;
+        }
+        self.slots.get(level * CACHED_MEMBERS + member)
+    }
+
+    /// Remembers `quoted` (`"key":`) with its role at `level`, `member`.
+    #[cold]
+    fn put(&mut self, level: usize, member: usize, quoted: &[u8], role: Role<L, F>) {
+        if member >= CACHED_MEMBERS {
+            return;
+        }
+        let at = level * CACHED_MEMBERS + member;
+        if self.slots.len() <= at {
+            self.slots.resize_with(at + 1, || CachedKey {
+                quoted: Vec::new(),
+                role: None,
+            });
+        }
+        if let Some(slot) = self.slots.get_mut(at) {
+            slot.quoted.clear();
+            slot.quoted.extend_from_slice(quoted);
+            slot.role = Some(role);
+        }
+    }
+}
+
+/// A member's key and what it means.
+type KeyAndRole<'de, M> = (
+    Cow<'de, str>,
+    Role<<M as KeyMap<'de>>::Level, <M as KeyMap<'de>>::Field>,
+);
+
+struct Keyed<'de, 'p, M: KeyMap<'de>> {
     sc: Scan<'de>,
     m: &'p mut M,
     claim: &'p mut String,
+    cache: &'p mut KeyCache<M::Level, M::Field>,
 }
 
 impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
@@ -784,9 +852,11 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
         if self.sc.empty_object() {
             return Ok(());
         }
+        let lv = M::level_index(level);
+        let mut member = 0usize;
         loop {
-            let (key, src) = self.sc.key_and_source()?;
-            let role = M::role(level, &Key { text: &key, src });
+            let (key, role) = self.key_role(level, lv, member)?;
+            member += 1;
             if self.sc.peek() == Some(b'{') {
                 self.sc.pos += 1;
                 match role {
@@ -819,6 +889,43 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                 return Ok(());
             }
         }
+    }
+
+    /// The next member's key and its role: from [`KeyCache`] when the text repeats the key
+    /// remembered at this place, else read and looked up (and remembered).
+    #[inline(always)]
+    fn key_role(
+        &mut self,
+        level: M::Level,
+        lv: usize,
+        member: usize,
+    ) -> Result<KeyAndRole<'de, M>, Undecided> {
+        let pos = self.sc.pos;
+        if let Some(CachedKey {
+            quoted,
+            role: Some(role),
+        }) = self.cache.slot(lv, member)
+        {
+            let n = quoted.len();
+            if self.sc.b.get(pos..pos + n) == Some(quoted.as_slice()) {
+                // `"` key `"` `:`: the key lies between the quotes, ASCII-bounded.
+                let key = self.sc.s.get(pos + 1..pos + n - 2).ok_or(Undecided)?;
+                let role = *role;
+                self.sc.pos = pos + n;
+                self.sc.ws();
+                return Ok((Cow::Borrowed(key), role));
+            }
+        }
+        let (key, src) = self.sc.key_and_source()?;
+        let role = M::role(level, &Key { text: &key, src });
+        if let Cow::Borrowed(k) = &key {
+            // Only a key written exactly as `"key":` (no escapes, no space before the colon).
+            let quoted = self.sc.b.get(pos..pos + k.len() + 3);
+            if let Some(q) = quoted.filter(|q| q.first() == Some(&b'"') && q.ends_with(b"\":")) {
+                self.cache.put(lv, member, q, role);
+            }
+        }
+        Ok((key, role))
     }
 
     /// An object under a claim, after its `{`: its keys extend the claim key in
