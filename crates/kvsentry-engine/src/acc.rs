@@ -507,8 +507,11 @@ struct Cold {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Acc {
-    /// The strings of every value below (ranges of it).
+    /// The strings of every value below (ranges of it). A tumbling group's text starts
+    /// with its key (see [`Acc::first`]).
     text: String,
+    /// Length of the group key at the start of `text` (0 when the text holds no key).
+    key_len: usize,
     /// Bytes of `text` no value refers to any more (compacted when they dominate).
     garbage: usize,
     pub count: u64,
@@ -519,6 +522,8 @@ pub(crate) struct Acc {
     /// The first event not folded into the values, entities and evidence yet (see
     /// `push_row`), held in place: most groups see one or two events in a window.
     pending_first: Option<Row>,
+    /// `pending_first`'s text was moved to the start of `text` (see [`Acc::first`]).
+    first_in_text: bool,
     /// The other events not folded in yet.
     pending: Vec<Row>,
     /// Every event added so far is folded in.
@@ -555,15 +560,58 @@ impl Acc {
     pub fn new(rule: &CompiledRule, _first: &Row) -> Acc {
         Acc {
             text: String::new(),
+            key_len: 0,
             garbage: 0,
             count: 0,
             aggs: new_states(rule),
             cold: None,
             pending_first: None,
+            first_in_text: false,
             pending: Vec::new(),
             full: false,
             never_alerts: false,
         }
+    }
+
+    /// A tumbling group's state from its first event: the row's text becomes the group's
+    /// text, so the group key is its prefix (no copy of the key per group, see
+    /// [`Acc::key`]). The rest of the row waits as `pending_first` (see `push_row`).
+    pub fn first(rule: &CompiledRule, mut row: Row, never_alerts: bool) -> Acc {
+        let mut acc = Acc::new(rule, &row);
+        acc.never_alerts = never_alerts;
+        // Counted while the row holds its text. A string min/max would be copied to
+        // `acc.text` (rules allow min/max of numbers and times only, so nothing is; handled
+        // anyway by moving it after the row's text).
+        acc.add_numeric(rule, &row);
+        let copied = std::mem::take(&mut acc.text);
+        acc.text = std::mem::take(&mut row.text);
+        acc.key_len = row.key_len;
+        if never_alerts {
+            // Only the key is read again.
+            acc.text.truncate(row.key_len);
+        }
+        if !copied.is_empty() {
+            let shift = acc.text.len();
+            acc.text.push_str(&copied);
+            for st in &mut acc.aggs {
+                if let AggState::Min(Some(V::Str(a, b)), _) | AggState::Max(Some(V::Str(a, b)), _) =
+                    st
+                {
+                    *a += shift;
+                    *b += shift;
+                }
+            }
+        }
+        if !never_alerts {
+            acc.pending_first = Some(row);
+            acc.first_in_text = true;
+        }
+        acc
+    }
+
+    /// The group key (a tumbling group's, see [`Acc::first`]; empty otherwise).
+    pub fn key(&self) -> &str {
+        self.text.get(..self.key_len).unwrap_or("")
     }
 
     fn group_vals(&self) -> impl Iterator<Item = Option<V>> + '_ {
@@ -608,8 +656,14 @@ impl Acc {
         self.full = true;
         let first = self.pending_first.take();
         let rows = std::mem::take(&mut self.pending);
-        if let Some(first) = first {
-            if self.text.is_empty() {
+        if let Some(mut first) = first {
+            if std::mem::take(&mut self.first_in_text) {
+                // The first event's text is the start of the group's: its values are used in
+                // place (the row reads them from its text meanwhile).
+                first.text = std::mem::take(&mut self.text);
+                self.add_rest(rule, &first, Resolved::new(true));
+                self.text = first.text;
+            } else if self.text.is_empty() {
                 // The first event's text becomes the group's: its values are used in place.
                 self.add_rest(rule, &first, Resolved::new(true));
                 self.text = first.text;
@@ -736,7 +790,8 @@ impl Acc {
                 }
             }
         }
-        if self.garbage > 4096 && self.garbage * 2 > self.text.len() {
+        // (Not while the first row holds the text, see `fold`.)
+        if !res.own && self.garbage > 4096 && self.garbage * 2 > self.text.len() {
             self.compact();
         }
     }
@@ -746,6 +801,8 @@ impl Acc {
     fn compact(&mut self) {
         let old = std::mem::take(&mut self.text);
         let mut text = String::with_capacity(old.len() - self.garbage.min(old.len()));
+        // The key stays the text's prefix.
+        text.push_str(old.get(..self.key_len).unwrap_or(""));
         let mut fix = |v: &mut V| {
             if let V::Str(..) = v {
                 *v = store(&mut text, view(&old, *v));

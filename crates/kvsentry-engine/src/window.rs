@@ -37,10 +37,11 @@ pub(crate) const MAX_EXPLANATIONS: usize = 100_000;
 
 impl Ctx<'_> {
     /// Evaluates the condition on a group's window, records the explanation, and emits the
-    /// alert unless suppressed. Returns true when an alert went out.
+    /// alert unless suppressed. Returns true when an alert went out. `key`: the group's
+    /// key, `None` for the accumulator's own (a tumbling group's, see `Acc::first`).
     fn conclude(
         &mut self,
-        key: &str,
+        key: Option<&str>,
         acc: &mut Acc,
         start: i64,
         end: i64,
@@ -89,7 +90,7 @@ impl Ctx<'_> {
             self.out.push(Emitted {
                 start,
                 rule_idx: self.rule_idx,
-                key: key.into(),
+                key: key.unwrap_or_else(|| acc.key()).into(),
                 alert,
             });
         }
@@ -135,7 +136,7 @@ impl RuleState {
 /// rule's seeded hasher, see `Row::hash`).
 struct Group {
     hash: u64,
-    key: Box<str>,
+    /// Holds the key (`Acc::key`).
     acc: Acc,
 }
 
@@ -166,14 +167,12 @@ impl Tumbling {
             .entry(start)
             .or_insert_with(|| HashTable::with_capacity(hint));
         let hash = row.hash;
-        match groups.find_mut(hash, |g| g.hash == hash && *g.key == *row.key()) {
+        match groups.find_mut(hash, |g| g.hash == hash && g.acc.key() == row.key()) {
             Some(g) => g.acc.push_row(ctx.rule, row),
             None => {
-                let key: Box<str> = row.key().into();
-                let mut acc = Acc::new(ctx.rule, &row);
-                acc.never_alerts = ctx.explain.is_none() && ctx.rule.never_alerts(&row);
-                acc.push_row(ctx.rule, row);
-                groups.insert_unique(hash, Group { hash, key, acc }, |g| g.hash);
+                let never = ctx.explain.is_none() && ctx.rule.never_alerts(&row);
+                let acc = Acc::first(ctx.rule, row, never);
+                groups.insert_unique(hash, Group { hash, acc }, |g| g.hash);
                 self.open_groups += 1;
             }
         }
@@ -198,37 +197,37 @@ impl Tumbling {
             // Explanations come out in group order; alerts are sorted when flushed.
             let groups: Box<dyn Iterator<Item = Group>> = if ctx.explain.is_some() {
                 let mut v: Vec<Group> = groups.into_iter().collect();
-                v.sort_by(|a, b| a.key.cmp(&b.key));
+                v.sort_by(|a, b| a.acc.key().cmp(b.acc.key()));
                 Box::new(v.into_iter())
             } else {
                 Box::new(groups.into_iter())
             };
-            for Group { hash, key, mut acc } in groups {
+            for Group { hash, mut acc } in groups {
                 let until = if self.suppressed_until.is_empty() {
                     None
                 } else {
+                    let key = acc.key();
                     self.suppressed_until
-                        .find(hash, |(h, k, _)| *h == hash && *k == key)
+                        .find(hash, |(h, k, _)| *h == hash && **k == *key)
                         .map(|(_, _, u)| *u)
                 };
-                let alerted = ctx.conclude(&key, &mut acc, start, end, until, None);
-                if ctx.leak {
-                    std::mem::forget(acc);
-                }
+                let alerted = ctx.conclude(None, &mut acc, start, end, until, None);
                 if alerted {
                     let u = end.saturating_add(ctx.rule.suppression);
+                    let key = acc.key();
                     match self
                         .suppressed_until
-                        .find_mut(hash, |(h, k, _)| *h == hash && *k == key)
+                        .find_mut(hash, |(h, k, _)| *h == hash && **k == *key)
                     {
                         Some(e) => e.2 = u,
                         None => {
                             self.suppressed_until
-                                .insert_unique(hash, (hash, key, u), |e| e.0);
+                                .insert_unique(hash, (hash, key.into(), u), |e| e.0);
                         }
                     }
-                } else if ctx.leak {
-                    std::mem::forget(key);
+                }
+                if ctx.leak {
+                    std::mem::forget(acc);
                 }
             }
         }
@@ -466,7 +465,7 @@ impl Sliding {
                     if ctx.explain.is_some() {
                         let end = start.saturating_add(size);
                         ctx.conclude(
-                            &key,
+                            Some(&key),
                             &mut acc,
                             start,
                             end,
@@ -483,7 +482,7 @@ impl Sliding {
     fn emit_pending(&mut self, key: &str, ctx: &mut Ctx<'_>) {
         if let Some(g) = self.groups.get_mut(key) {
             if let Some((start, end, mut acc)) = g.pending.take() {
-                ctx.conclude(key, &mut acc, start, end, None, None);
+                ctx.conclude(Some(key), &mut acc, start, end, None, None);
             }
         }
     }

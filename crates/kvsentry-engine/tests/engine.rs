@@ -1304,3 +1304,62 @@ fn finish_and_leak_reports_what_finish_does() {
     assert_eq!(report.explanations.len(), 106);
     assert_eq!(report.explain_rejections, engine.explain_rejections());
 }
+
+/// A new group's text is its first row's (the key is that text's prefix): min/max, values
+/// and evidence read right after folding, with the key unchanged.
+#[test]
+fn group_state_from_the_first_rows_text_reads_right() {
+    let rule = r#"
+id: str-min-max
+name: string min and max
+kind: threshold
+detection:
+  filter: { field: category, equals: AuditEvent }
+  window: { type: tumbling, size: 1m }
+  group_by: [identity.upn]
+  aggregates:
+    n: count
+    first_seen: { min: time }
+    last_seen: { max: time }
+    ops: { values: operation }
+  condition: "n >= 3"
+  evidence: 1
+"#;
+    let rules = RuleSet::from_yaml_str(rule, "minmax.yml").unwrap();
+    let events = vec![
+        ev("2026-01-05T10:00:01Z", "SecretGet", Who::User(ALICE), 1),
+        ev("2026-01-05T10:00:02Z", "KeyGet", Who::User(BOB), 2),
+        ev("2026-01-05T10:00:03Z", "VaultGet", Who::User(ALICE), 3),
+        ev(
+            "2026-01-05T10:00:04Z",
+            "CertificateGet",
+            Who::User(ALICE),
+            4,
+        ),
+        ev("2026-01-05T10:00:05Z", "SecretList", Who::User(ALICE), 5),
+    ];
+    let (alerts, _) = run_with(&rules, EngineOptions::default(), &events);
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0];
+    assert_eq!(a.group.get("identity.upn"), Some(&json!(ALICE)));
+    assert_eq!(a.fields.get("n"), Some(&json!(4)));
+    assert_eq!(
+        a.fields.get("first_seen"),
+        Some(&json!("2026-01-05T10:00:01Z"))
+    );
+    assert_eq!(
+        a.fields.get("last_seen"),
+        Some(&json!("2026-01-05T10:00:05Z"))
+    );
+    assert_eq!(
+        a.fields.get("ops"),
+        Some(&json!([
+            "CertificateGet",
+            "SecretGet",
+            "SecretList",
+            "VaultGet"
+        ]))
+    );
+    assert_eq!(a.evidence.len(), 1);
+    assert_eq!(a.evidence[0].operation, "SecretGet");
+}
