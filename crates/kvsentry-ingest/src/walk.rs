@@ -805,12 +805,16 @@ fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
 /// Members per object whose keys [`KeyCache`] remembers.
 const CACHED_MEMBERS: usize = 32;
 
+/// Keys remembered per place: a log mixes a few kinds of record (a user's token has other
+/// claims than an application's), so one place sees a few keys in turn.
+const WAYS: usize = 4;
+
 /// The keys met at each level and position of the records read before, each as the exact
-/// bytes `"key":` with its role. A log's records repeat their keys in the same order, so the
-/// key at a position is most likely the one there in the last record: when the text at hand
-/// starts with those bytes, the key and its role are known without scanning or looking it up.
-/// Exact: those bytes were read as a key without escapes before, and a role depends only on
-/// the level and the key's text.
+/// bytes `"key":` with its role ([`WAYS`] per place, the newest first). A log's records
+/// repeat their keys in the same order, so the key at a position is most likely one met there
+/// before: when the text at hand starts with those bytes, the key and its role are known
+/// without scanning or looking it up. Exact: those bytes were read as a key without escapes
+/// before, and a role depends only on the level and the key's text.
 pub(crate) struct KeyCache<L, F> {
     slots: Vec<CachedKey<L, F>>,
 }
@@ -828,32 +832,37 @@ impl<L, F> Default for KeyCache<L, F> {
 }
 
 impl<L: Copy, F: Copy> KeyCache<L, F> {
-    /// The slot of member `member` at level number `level`, if remembered.
+    /// The remembered keys of member `member` at level number `level`, newest first.
     #[inline]
-    fn slot(&self, level: usize, member: usize) -> Option<&CachedKey<L, F>> {
+    fn ways(&self, level: usize, member: usize) -> &[CachedKey<L, F>] {
         if member >= CACHED_MEMBERS {
-            return None;
+            return &[];
         }
-        self.slots.get(level * CACHED_MEMBERS + member)
+        let at = (level * CACHED_MEMBERS + member) * WAYS;
+        self.slots.get(at..at + WAYS).unwrap_or(&[])
     }
 
-    /// Remembers `quoted` (`"key":`) with its role at `level`, `member`.
+    /// Remembers `quoted` (`"key":`) with its role at `level`, `member`, as the newest.
     #[cold]
     fn put(&mut self, level: usize, member: usize, quoted: &[u8], role: Role<L, F>) {
         if member >= CACHED_MEMBERS {
             return;
         }
-        let at = level * CACHED_MEMBERS + member;
-        if self.slots.len() <= at {
-            self.slots.resize_with(at + 1, || CachedKey {
+        let at = (level * CACHED_MEMBERS + member) * WAYS;
+        if self.slots.len() < at + WAYS {
+            self.slots.resize_with(at + WAYS, || CachedKey {
                 quoted: Vec::new(),
                 role: None,
             });
         }
-        if let Some(slot) = self.slots.get_mut(at) {
-            slot.quoted.clear();
-            slot.quoted.extend_from_slice(quoted);
-            slot.role = Some(role);
+        if let Some(ways) = self.slots.get_mut(at..at + WAYS) {
+            // The oldest way's buffer becomes the newest's.
+            ways.rotate_right(1);
+            if let Some(slot) = ways.first_mut() {
+                slot.quoted.clear();
+                slot.quoted.extend_from_slice(quoted);
+                slot.role = Some(role);
+            }
         }
     }
 }
@@ -929,11 +938,14 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
         member: usize,
     ) -> Result<KeyAndRole<'de, M>, Undecided> {
         let pos = self.sc.pos;
-        if let Some(CachedKey {
-            quoted,
-            role: Some(role),
-        }) = self.cache.slot(lv, member)
-        {
+        for way in self.cache.ways(lv, member) {
+            let CachedKey {
+                quoted,
+                role: Some(role),
+            } = way
+            else {
+                continue;
+            };
             let n = quoted.len();
             if self
                 .sc
