@@ -426,6 +426,11 @@ fn json_line(
     if l.is_empty() {
         return;
     }
+    let mut plain = SparseRow::empty();
+    if super::jsonrow::read_plain_into(l, &mut plain) {
+        row_to_indicator(&plain, n, format, ctx, set);
+        return;
+    }
     match serde_json::from_str::<SparseRow>(l) {
         Ok(row) => row_to_indicator(&row, n, format, ctx, set),
         // Not an object, or no JSON: `Value` names the problem as the whole-text load does.
