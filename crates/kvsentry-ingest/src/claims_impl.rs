@@ -81,12 +81,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-fn other_key<'a>(norm: &[u8]) -> Str<'a> {
-    match COMMON_OTHER.iter().find(|k| same(k.as_bytes(), norm)) {
-        Some(k) => Cow::Borrowed(k),
-        // ASCII letters, digits and `_` only: nothing is replaced.
-        None => Cow::Owned(String::from_utf8_lossy(norm).into_owned()),
-    }
+/// The static spelling of a common `other` key.
+fn common_other(norm: &[u8]) -> Option<&'static str> {
+    COMMON_OTHER
+        .iter()
+        .copied()
+        .find(|k| same(k.as_bytes(), norm))
 }
 
 /// True when [`normalize_claim_key`] would return `key` unchanged: lower-case letters, digits
@@ -139,71 +139,131 @@ fn normalize_into<'b>(key: &str, buf: &'b mut [u8; STACK_KEY]) -> Option<&'b [u8
 /// are ignored. `appid` wins over `azp`, whatever their order; claims without a field of
 /// their own go to `other` under their normal key.
 pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
+    apply_target(id, claim_target(key), key, value);
+}
+
+/// Where a claim key leads, decided from the key alone: [`apply_claim`] in two halves, so
+/// that a reader meeting the same key record after record decides once (the keyed walk keeps
+/// it with the key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClaimTarget {
+    /// A field of its own (or none, for the empty key).
+    Slot(Slot),
+    /// `other`, under this common normal key.
+    Common(&'static str),
+    /// `other` under a key to be normalised from the claim key when applied.
+    Other,
+}
+
+/// The first half of [`apply_claim`]: where `key` leads.
+pub(crate) fn claim_target(key: &str) -> ClaimTarget {
+    let raw = key.as_bytes();
+    // A key spelled as one of the fields' own (normal) keys, as data-plane tokens' `oid`,
+    // `appid` are, needs no normal-form check: it is its own normal form.
+    match slot_of(raw) {
+        Slot::Other => {}
+        slot => return ClaimTarget::Slot(slot),
+    }
+    if is_normal(raw) {
+        return match common_other(raw) {
+            Some(k) => ClaimTarget::Common(k),
+            None => ClaimTarget::Other,
+        };
+    }
+    let mut buf = [0u8; STACK_KEY];
+    let long;
+    let norm = match normalize_into(key, &mut buf) {
+        Some(n) => n,
+        None => {
+            long = normalize_claim_key(key);
+            long.as_bytes()
+        }
+    };
+    match slot_of(norm) {
+        Slot::Other => match common_other(norm) {
+            Some(k) => ClaimTarget::Common(k),
+            None => ClaimTarget::Other,
+        },
+        slot => ClaimTarget::Slot(slot),
+    }
+}
+
+/// The second half of [`apply_claim`]: applies a claim to `id` where `target` (from
+/// [`claim_target`] of this `key`) says.
+pub(crate) fn apply_target<'a>(
+    id: &mut Identity<'a>,
+    target: ClaimTarget,
+    key: &str,
+    value: Str<'a>,
+) {
     if value.is_empty() {
         return;
     }
-    let raw = key.as_bytes();
-    let mut buf: [u8; STACK_KEY];
-    let long;
-    // A key spelled as one of the fields' own (normal) keys, as data-plane tokens' `oid`,
-    // `appid` are, needs no normal-form check: it is its own normal form.
-    let (norm, slot): (&[u8], Slot) = match slot_of(raw) {
-        Slot::Other if !is_normal(raw) => {
-            buf = [0u8; STACK_KEY];
-            let norm = match normalize_into(key, &mut buf) {
-                Some(n) => n,
-                None => {
-                    long = normalize_claim_key(key);
-                    long.as_bytes()
+    let field = match target {
+        ClaimTarget::Slot(slot) => match slot {
+            Slot::Upn => &mut id.upn,
+            Slot::ObjectId => &mut id.object_id,
+            Slot::AppId => &mut id.app_id,
+            Slot::Azp => {
+                if id.app_id.is_none() {
+                    id.app_id = Some(value);
+                }
+                return;
+            }
+            Slot::IdentityType => &mut id.identity_type,
+            Slot::UniqueName => &mut id.unique_name,
+            Slot::Name => &mut id.name,
+            Slot::TenantId => &mut id.tenant_id,
+            Slot::IpClaim => &mut id.ip_claim,
+            Slot::ManagedIdentity => &mut id.managed_identity_id,
+            Slot::AppIdAcr => &mut id.app_id_acr,
+            Slot::Scope => &mut id.scope,
+            Slot::AuthMethods => &mut id.auth_methods,
+            Slot::Empty | Slot::Other => return,
+        },
+        ClaimTarget::Common(k) => return put_other(id, Cow::Borrowed(k), value),
+        ClaimTarget::Other => {
+            let mut buf = [0u8; STACK_KEY];
+            let long;
+            let norm: &[u8] = if is_normal(key.as_bytes()) {
+                key.as_bytes()
+            } else {
+                match normalize_into(key, &mut buf) {
+                    Some(n) => n,
+                    None => {
+                        long = normalize_claim_key(key);
+                        long.as_bytes()
+                    }
                 }
             };
-            (norm, slot_of(norm))
-        }
-        slot => (raw, slot),
-    };
-    let field = match slot {
-        Slot::Upn => &mut id.upn,
-        Slot::ObjectId => &mut id.object_id,
-        Slot::AppId => &mut id.app_id,
-        Slot::Azp => {
-            if id.app_id.is_none() {
-                id.app_id = Some(value);
-            }
-            return;
-        }
-        Slot::IdentityType => &mut id.identity_type,
-        Slot::UniqueName => &mut id.unique_name,
-        Slot::Name => &mut id.name,
-        Slot::TenantId => &mut id.tenant_id,
-        Slot::IpClaim => &mut id.ip_claim,
-        Slot::ManagedIdentity => &mut id.managed_identity_id,
-        Slot::AppIdAcr => &mut id.app_id_acr,
-        Slot::Scope => &mut id.scope,
-        Slot::AuthMethods => &mut id.auth_methods,
-        Slot::Empty => return,
-        Slot::Other => {
-            if let Some(e) = id
-                .other
-                .iter_mut()
-                .find(|(ek, _)| same(ek.as_bytes(), norm))
-            {
-                e.1 = value;
-            } else {
-                if id.other.capacity() == 0 {
-                    // Tokens carry a handful of such claims: grow once, not three times.
-                    id.other.reserve(8);
-                }
-                id.other.push((other_key(norm), value));
-            }
-            return;
+            // ASCII letters, digits and `_` only: nothing is replaced.
+            let k = Cow::Owned(String::from_utf8_lossy(norm).into_owned());
+            return put_other(id, k, value);
         }
     };
     *field = Some(value);
 }
 
+/// A claim without a field of its own, under its normal key `k`: the last value wins.
+fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
+    if let Some(e) = id
+        .other
+        .iter_mut()
+        .find(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
+    {
+        e.1 = value;
+    } else {
+        if id.other.capacity() == 0 {
+            // Tokens carry a handful of such claims: grow once, not three times.
+            id.other.reserve(8);
+        }
+        id.other.push((k, value));
+    }
+}
+
 /// Where a claim goes, by its normal key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
+pub(crate) enum Slot {
     Upn,
     ObjectId,
     AppId,
@@ -422,5 +482,132 @@ mod tests {
         apply_claim(&mut id, "iss", "j".into());
         assert_eq!(id.upn.as_deref(), Some("a"));
         assert_eq!(id.other, vec![(Cow::Borrowed("iss"), Cow::Borrowed("j"))]);
+    }
+
+    /// `apply_claim` before it was split in two (`claim_target`, `apply_target`): the
+    /// reference the halves must match.
+    fn reference_other_key<'a>(norm: &[u8]) -> Str<'a> {
+        match COMMON_OTHER.iter().find(|k| k.as_bytes() == norm) {
+            Some(k) => Cow::Borrowed(k),
+            // ASCII letters, digits and `_` only: nothing is replaced.
+            None => Cow::Owned(String::from_utf8_lossy(norm).into_owned()),
+        }
+    }
+
+    fn reference_apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
+        if value.is_empty() {
+            return;
+        }
+        let mut buf: [u8; STACK_KEY];
+        let long;
+        let norm: &[u8] = if is_normal(key.as_bytes()) {
+            // The short keys of data-plane tokens (`oid`, `appid`, `iss`): used as they are.
+            key.as_bytes()
+        } else {
+            buf = [0u8; STACK_KEY];
+            match normalize_into(key, &mut buf) {
+                Some(n) => n,
+                None => {
+                    long = normalize_claim_key(key);
+                    long.as_bytes()
+                }
+            }
+        };
+        let slot = match norm {
+            b"upn" | b"http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn" => &mut id.upn,
+            b"oid" | b"http_schemas_microsoft_com_identity_claims_objectidentifier" => {
+                &mut id.object_id
+            }
+            b"appid" => &mut id.app_id,
+            b"azp" => {
+                if id.app_id.is_none() {
+                    id.app_id = Some(value);
+                }
+                return;
+            }
+            b"idtyp" => &mut id.identity_type,
+            b"unique_name" => &mut id.unique_name,
+            b"name" | b"http_schemas_xmlsoap_org_ws_2005_05_identity_claims_name" => &mut id.name,
+            b"tid" | b"http_schemas_microsoft_com_identity_claims_tenantid" => &mut id.tenant_id,
+            b"ipaddr" => &mut id.ip_claim,
+            b"xms_mirid" => &mut id.managed_identity_id,
+            b"appidacr" => &mut id.app_id_acr,
+            b"scp" | b"http_schemas_microsoft_com_identity_claims_scope" => &mut id.scope,
+            b"amr" | b"http_schemas_microsoft_com_claims_authnmethodsreferences" => {
+                &mut id.auth_methods
+            }
+            b"" => return,
+            _ => {
+                if let Some(e) = id.other.iter_mut().find(|(ek, _)| ek.as_bytes() == norm) {
+                    e.1 = value;
+                } else {
+                    if id.other.capacity() == 0 {
+                        // Tokens carry a handful of such claims: grow once, not three times.
+                        id.other.reserve(8);
+                    }
+                    id.other.push((reference_other_key(norm), value));
+                }
+                return;
+            }
+        };
+        *slot = Some(value);
+    }
+
+    /// The split claim mapping gives what the whole one gave, key by key and in sequence
+    /// (duplicates, `azp` after `appid`, common and uncommon `other` keys, long keys).
+    #[test]
+    fn split_claim_mapping_matches_the_whole_one() {
+        let long = format!("x{}", "_Y".repeat(STACK_KEY));
+        let keys = [
+            "upn",
+            "UPN",
+            "oid",
+            "appid",
+            "azp",
+            "AZP",
+            "idtyp",
+            "unique_name",
+            "name",
+            "tid",
+            "ipaddr",
+            "xms_mirid",
+            "appidacr",
+            "scp",
+            "amr",
+            "iss",
+            "ISS",
+            "aud",
+            "iat",
+            "nbf",
+            "exp",
+            "wids",
+            "groups",
+            "custom",
+            "Custom.Claim",
+            "custom_claim",
+            "",
+            "_",
+            "é",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+            "http://schemas.microsoft.com/identity/claims/objectidentifier",
+            "http://schemas.microsoft.com/claims/authnclassreference",
+            "http_schemas_microsoft_com_identity_claims_identityprovider",
+            &long,
+        ];
+        let values = ["v1", "", "v2"];
+        let (mut old, mut new) = (Identity::default(), Identity::default());
+        for round in 0..3 {
+            for (i, k) in keys.iter().enumerate() {
+                let v = values[(i + round) % values.len()];
+                let (mut o1, mut n1) = (Identity::default(), Identity::default());
+                reference_apply_claim(&mut o1, k, v.into());
+                apply_target(&mut n1, claim_target(k), k, v.into());
+                assert_eq!(format!("{o1:?}"), format!("{n1:?}"), "{k}");
+                reference_apply_claim(&mut old, k, v.into());
+                apply_claim(&mut new, k, v.into());
+            }
+        }
+        assert_eq!(format!("{old:?}"), format!("{new:?}"));
+        assert!(old.other.len() > 5 && old.upn.is_some());
     }
 }

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use kvsentry_model::{AuditEvent, CallerIp, Geo, Identity, Origin, Str, Vault};
 
 use crate::ReadOptions;
-use crate::claims_impl::apply_claim;
+use crate::claims_impl::{ClaimTarget, apply_claim, apply_target, claim_target};
 use crate::stats::SkipReason;
 use crate::time::parse_time;
 use crate::walk::{Key, KeyMap, Leaf, Role, walk_text};
@@ -172,6 +172,8 @@ pub(crate) enum AzField {
     Records,
     Tables,
     HitsHits,
+    /// A claim, its key's target decided (see [`claim_target`]).
+    Claim(ClaimTarget),
 }
 
 /// A lower-case ASCII name of at most 24 bytes, as three little-endian words, to compare
@@ -262,7 +264,7 @@ pub(crate) fn azure_role(level: Az, key: &Key<'_>) -> Role<Az, AzField> {
     use AzField as F;
     let k = key.text.as_bytes();
     if level == Az::Claim {
-        return Role::Claim;
+        return Role::Claim(F::Claim(claim_target(key.text)));
     }
     let w = key.words();
     let field = |f: F, lit: &Name| {
@@ -273,7 +275,7 @@ pub(crate) fn azure_role(level: Az, key: &Key<'_>) -> Role<Az, AzField> {
         }
     };
     let r = match level {
-        Az::Claim => return Role::Claim,
+        Az::Claim => return Role::Claim(F::Claim(claim_target(key.text))),
         Az::Identity => {
             if (k.len() == 5 && is_prefix(&w, &N_CLAIM))
                 || (k.len() == 6 && is_prefix(&w, &N_CLAIMS))
@@ -497,6 +499,11 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
                 b.nested = Some(Nested::Hits);
             }
         }
+        F::Claim(target) => {
+            if let Some(t) = v.into_text() {
+                apply_target(&mut b.identity, target, key, t);
+            }
+        }
     }
 }
 
@@ -565,7 +572,8 @@ pub(crate) fn map_azure<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
                 None => return,
                 Some(m) => (level, rest) = (l, m),
             },
-            Role::Claim => return azure_claim(b, rest, v),
+            // The claim key runs to the end of the path, dots and all.
+            Role::Claim(_) => return azure_claim(b, rest, v),
             Role::Ignore | Role::Unsure => return,
         }
     }

@@ -675,8 +675,10 @@ pub(crate) enum Role<L, F> {
     Enter(L),
     /// A scalar or array goes to field `F`, an object is read at level `L`.
     Both(F, L),
-    /// Every key here, with the keys of objects under it joined by `.`, is a claim key.
-    Claim,
+    /// Every key here, with the keys of objects under it joined by `.`, is a claim key. A
+    /// scalar or array right here goes to field `F` (the claim as decided from this key); the
+    /// keys under an object here go to [`KeyMap::claim`].
+    Claim(F),
     /// Nothing here or under it is read (the value is still checked).
     Ignore,
     /// The key alone does not say (dotted or empty keys, which the path spelling merges
@@ -899,7 +901,7 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                 match role {
                     Role::Enter(l) | Role::Both(_, l) => self.object(l, depth + 1)?,
                     Role::Field(_) | Role::Ignore => self.skip_object(depth + 1)?,
-                    Role::Claim => {
+                    Role::Claim(_) => {
                         self.claim.clear();
                         self.claim.push_str(&key);
                         self.claims(depth + 1)?;
@@ -912,9 +914,9 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                         let v = self.sc.scalar(depth, true)?;
                         self.m.field(f, &key, v);
                     }
-                    Role::Claim => {
+                    Role::Claim(f) => {
                         let v = self.sc.scalar(depth, true)?;
-                        self.m.claim(&key, v);
+                        self.m.field(f, &key, v);
                     }
                     Role::Enter(_) | Role::Ignore => {
                         self.sc.scalar(depth, false)?;
