@@ -74,9 +74,15 @@ pub(crate) struct Builder<'a> {
 
 /// Sets `slot` from a leaf unless it is already set; empty strings and null count as missing
 /// (CSV cannot tell them apart, and one record must read the same in every form).
+#[inline]
 fn set<'a>(slot: &mut Option<Str<'a>>, v: Leaf<'a>) {
     if slot.is_none() {
-        if let Some(t) = v.into_text() {
+        // Strings, nearly every value, without the general conversion.
+        let t = match v {
+            Leaf::Str(s) => Some(s),
+            v => v.into_text(),
+        };
+        if let Some(t) = t {
             if !t.is_empty() {
                 *slot = Some(t);
             }
@@ -500,7 +506,11 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
             }
         }
         F::Claim(target) => {
-            if let Some(t) = v.into_text() {
+            let t = match v {
+                Leaf::Str(s) => Some(s),
+                v => v.into_text(),
+            };
+            if let Some(t) = t {
                 apply_target(&mut b.identity, target, key, t);
             }
         }
