@@ -41,8 +41,13 @@ pub(crate) struct CompiledRule {
     pub agg_group: Vec<Option<usize>>,
     /// Group-by positions whose missing value means the group never alerts.
     pub hopeless_if_missing: Vec<usize>,
-    /// Per slot, how a row fills it.
-    pub slot_plan: Vec<SlotPlan>,
+    /// Per slot: the condition's aggregates read it (count of a field, count_distinct, min,
+    /// max), so thin rows keep it (see [`CompiledRule::row`]).
+    pub numeric_slots: Vec<bool>,
+    /// The group-by fields are slots `0..group_fields.len()` in order (no field twice): a
+    /// row's group values are read once, for its key and its slots, and a string is held
+    /// once, in the key (the seed rule's UPN).
+    pub key_slots: bool,
     /// The longest row text so far: the capacity of the next (rows of one rule are alike).
     pub text_hint: AtomicUsize,
     /// Slots of the first [`DH_INLINE`] `count_distinct` aggregates, in order: their values
@@ -57,20 +62,6 @@ pub(crate) struct CompiledRule {
     pub group_hasher: foldhash::quality::RandomState,
     /// Seeded per engine too: distinct-value hashes (see [`crate::acc::ValueHasher`]).
     pub value_hasher: crate::acc::ValueHasher,
-}
-
-/// Group-by positions whose string value a row's slots may refer to in the key.
-const KEY_REUSE: usize = 4;
-
-/// How a row fills one slot.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SlotPlan {
-    /// The condition's aggregates read it (count of a field, count_distinct, min, max): kept
-    /// in thin rows (see [`CompiledRule::row`]).
-    pub numeric: bool,
-    /// The group-by position of the same field (below [`KEY_REUSE`]): a string value is
-    /// already in the key.
-    pub group: Option<usize>,
 }
 
 /// `count_distinct` values hashed per row in the parallel stage (more are hashed when
@@ -169,7 +160,8 @@ impl CompiledRule {
             value_hasher: crate::acc::ValueHasher::default(),
             agg_group: Vec::new(),
             hopeless_if_missing: Vec::new(),
-            slot_plan: Vec::new(),
+            numeric_slots: Vec::new(),
+            key_slots: false,
         })
         .map(|mut r| {
             r.agg_group = r
@@ -189,19 +181,8 @@ impl CompiledRule {
                     }
                 }
             }
-            r.slot_plan = r
-                .slots
-                .iter()
-                .zip(&numeric)
-                .map(|(&f, &numeric)| SlotPlan {
-                    numeric,
-                    group: r
-                        .group_fields
-                        .iter()
-                        .position(|&g| g == f)
-                        .filter(|&g| g < KEY_REUSE),
-                })
-                .collect();
+            r.numeric_slots = numeric;
+            r.key_slots = r.group_slots.iter().enumerate().all(|(g, &s)| g == s);
             r.distinct_slots = r
                 .aggs
                 .iter()
@@ -286,43 +267,49 @@ impl CompiledRule {
                 + self.slots.iter().map(|&f| str_len(f)).sum::<usize>();
         }
         let mut text = String::with_capacity(hint);
-        // Where each group-by string value sits in the key: a slot reading the same field
-        // refers to it there instead of copying it again (the seed rule's UPN).
-        let mut in_key = [(0usize, 0usize); KEY_REUSE];
+        let mut slots = Vec::with_capacity(self.slots.len());
         for (g, &f) in self.group_fields.iter().enumerate() {
-            match ev.get(f) {
-                FieldValue::Missing => text.push('\u{0}'),
+            let slot = match ev.get(f) {
+                FieldValue::Missing => {
+                    text.push('\u{0}');
+                    Slot::Missing
+                }
                 FieldValue::Str(s) => {
                     text.push('\u{1}');
                     let a = text.len();
                     text.push_str(&s);
-                    if let Some(r) = in_key.get_mut(g) {
-                        *r = (a, text.len());
-                    }
+                    Slot::Str(a, text.len())
                 }
                 v => {
                     text.push('\u{1}');
                     push_text(&mut text, &v);
+                    match v {
+                        FieldValue::Int(i) => Slot::Int(i),
+                        FieldValue::Ip(ip) => Slot::Ip(ip),
+                        FieldValue::Time(t) => Slot::Time(nanos(t)),
+                        FieldValue::Missing | FieldValue::Str(_) => Slot::Missing,
+                    }
                 }
+            };
+            if self.key_slots {
+                let keep = !thin || self.numeric_slots.get(g).copied().unwrap_or(true);
+                slots.push(if keep { slot } else { Slot::Missing });
             }
         }
         let key_len = text.len();
-        let mut slots = Vec::with_capacity(self.slots.len());
-        for (&f, plan) in self.slots.iter().zip(&self.slot_plan) {
-            if thin && !plan.numeric {
+        let first = if self.key_slots { slots.len() } else { 0 };
+        for (k, &f) in self.slots.iter().enumerate().skip(first) {
+            if thin && !self.numeric_slots.get(k).copied().unwrap_or(true) {
                 slots.push(Slot::Missing);
                 continue;
             }
             slots.push(match ev.get(f) {
                 FieldValue::Missing => Slot::Missing,
-                FieldValue::Str(s) => match plan.group.and_then(|g| in_key.get(g)) {
-                    Some(&(a, b)) => Slot::Str(a, b),
-                    None => {
-                        let a = text.len();
-                        text.push_str(&s);
-                        Slot::Str(a, text.len())
-                    }
-                },
+                FieldValue::Str(s) => {
+                    let a = text.len();
+                    text.push_str(&s);
+                    Slot::Str(a, text.len())
+                }
                 FieldValue::Int(i) => Slot::Int(i),
                 FieldValue::Ip(ip) => Slot::Ip(ip),
                 FieldValue::Time(t) => Slot::Time(nanos(t)),
