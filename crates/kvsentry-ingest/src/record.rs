@@ -186,6 +186,8 @@ pub(crate) enum AzField {
 /// with a key's first 24 bytes ([`key_words`]) in a few word operations instead of byte by
 /// byte: keys are compared with names for every member of every record.
 struct Name {
+    /// The name's length in bytes.
+    len: usize,
     val: [u64; 3],
     /// `0x20` at the name's letters: a key's byte there may be either case.
     fold: [u64; 3],
@@ -195,6 +197,7 @@ struct Name {
 
 const fn name(s: &[u8]) -> Name {
     let mut n = Name {
+        len: s.len(),
         val: [0; 3],
         fold: [0; 3],
         care: [0; 3],
@@ -253,6 +256,19 @@ const N_TABLES: Name = name(b"tables");
 const N_RESULTDESCRIPTION: Name = name(b"resultdescription");
 const N__RESOURCEID: Name = name(b"_resourceid");
 const N_IDENTITY_CLAIM_PREFIX: Name = name(b"identity_claim_");
+
+const N_AUDITEVENT: Name = name(b"auditevent");
+const N_MICROSOFT_KEYVAULT: Name = name(b"microsoft.keyvault");
+const N_SUBSCRIPTIONS: Name = name(b"subscriptions");
+const N_RESOURCEGROUPS: Name = name(b"resourcegroups");
+const N_PROVIDERS: Name = name(b"providers");
+
+/// `text` is `n` (its lower-case name of `len` bytes) in any case: `eq_ignore_ascii_case`
+/// a word at a time, for the names `finish` checks in every record.
+#[inline]
+fn is_name(text: &str, n: &Name) -> bool {
+    text.len() == n.len && is_prefix(&crate::walk::key_words(text.as_bytes()), n)
+}
 
 /// The key's first bytes are `n` in any case. With a key as long as `n` (the callers
 /// dispatch on length first), the key is `n`: the words past both ends are zero. Exact for
@@ -687,10 +703,10 @@ fn vault_of(id: &str) -> (Vault<'_>, Option<Str<'_>>) {
     };
     let mut i = 0usize;
     while let Some(seg) = segs.get(i) {
-        if seg.eq_ignore_ascii_case("subscriptions") {
+        if is_name(seg, &N_SUBSCRIPTIONS) {
             v.subscription_id = segs.get(i + 1).map(|s| Cow::Borrowed(*s));
             i += 1;
-        } else if seg.eq_ignore_ascii_case("resourcegroups") {
+        } else if is_name(seg, &N_RESOURCEGROUPS) {
             v.resource_group = segs.get(i + 1).map(|s| Cow::Borrowed(*s));
             i += 1;
         }
@@ -703,7 +719,7 @@ fn vault_of(id: &str) -> (Vault<'_>, Option<Str<'_>>) {
         .map(|s| Cow::Borrowed(*s));
     let provider = segs
         .iter()
-        .position(|s| s.eq_ignore_ascii_case("providers"))
+        .position(|s| is_name(s, &N_PROVIDERS))
         .and_then(|k| segs.get(k + 1))
         .map(|s| Cow::Borrowed(*s));
     (v, provider)
@@ -734,7 +750,7 @@ impl<'a> Builder<'a> {
         let b = self;
         let category_given = b.category.is_some();
         let category = b.category.take().unwrap_or(Cow::Borrowed("AuditEvent"));
-        if !category.eq_ignore_ascii_case("AuditEvent") {
+        if !is_name(&category, &N_AUDITEVENT) {
             return Err((SkipReason::OtherCategory, format!("category {category}")));
         }
         if let Some(t) = &b.table_type {
@@ -770,7 +786,7 @@ impl<'a> Builder<'a> {
             .as_deref()
             .map(|p| p.split_once('/').map_or(p, |(ns, _)| ns));
         if let Some(p) = id_provider.as_deref().or(provider_ns) {
-            if !p.eq_ignore_ascii_case("microsoft.keyvault") {
+            if !is_name(p, &N_MICROSOFT_KEYVAULT) {
                 return Err((SkipReason::NotKeyVault, format!("provider {p}")));
             }
         }
@@ -1392,5 +1408,30 @@ mod tests {
         }
         // the dotted keys of the sixth record are the path walk's to read
         assert_eq!(decided, texts.len() - 1);
+    }
+
+    #[test]
+    fn names_checked_in_finish_compare_like_eq_ignore_ascii_case() {
+        for (lit, n) in [
+            ("AuditEvent", &N_AUDITEVENT),
+            ("microsoft.keyvault", &N_MICROSOFT_KEYVAULT),
+            ("subscriptions", &N_SUBSCRIPTIONS),
+            ("resourcegroups", &N_RESOURCEGROUPS),
+            ("providers", &N_PROVIDERS),
+        ] {
+            for text in [
+                lit.to_string(),
+                lit.to_uppercase(),
+                lit.to_lowercase(),
+                format!("{lit}x"),
+                lit[1..].to_string(),
+                lit.replace('e', "é"),
+                lit.replace('.', "n"),
+                lit.replace('o', "O").replace('s', "\u{17f}"),
+                String::new(),
+            ] {
+                assert_eq!(is_name(&text, n), text.eq_ignore_ascii_case(lit), "{text}");
+            }
+        }
     }
 }
