@@ -31,10 +31,12 @@ pub(crate) const ENTITY_CAP: usize = 10;
 pub(crate) type ValueHasher = foldhash::quality::RandomState;
 
 /// Hash of a slot's value for distinct counting (64-bit: collisions are negligible).
+#[inline]
 pub(crate) fn hash_slot(hs: &ValueHasher, row: &Row, i: usize) -> Option<u64> {
     B::of_row(row, i).map(|b| hash_b(hs, b))
 }
 
+#[inline]
 fn hash_b(hs: &ValueHasher, b: B<'_>) -> u64 {
     let mut h = hs.build_hasher();
     match b {

@@ -487,6 +487,7 @@ impl TiRule {
 
     /// The stateless stage for this rule, once its filter gave `passed` (the engine
     /// evaluates every rule's filter together). Allocates only for an event that matched.
+    #[inline]
     pub fn prepare(
         &self,
         ev: &AuditEvent<'_>,
