@@ -208,13 +208,18 @@ impl CompiledRule {
         })
     }
 
-    /// [`Self::never_alerts`] for an event, before its row is made.
-    fn never_alerts_event(&self, ev: &AuditEvent<'_>) -> bool {
-        self.hopeless_if_missing.iter().any(|&g| {
-            self.group_fields
-                .get(g)
-                .is_some_and(|&f| ev.get(f).is_missing())
-        })
+    /// [`Self::never_alerts`] for an event whose group values were read: bit `g` of
+    /// `missing` set when group-by value `g` (below 64) is missing.
+    fn never_alerts_event(&self, ev: &AuditEvent<'_>, missing: u64) -> bool {
+        self.hopeless_if_missing
+            .iter()
+            .any(|&g| match 1u64.checked_shl(g as u32) {
+                Some(bit) if g < 64 => missing & bit != 0,
+                _ => self
+                    .group_fields
+                    .get(g)
+                    .is_some_and(|&f| ev.get(f).is_missing()),
+            })
     }
 
     /// Group-by positions whose missing value alone makes the condition false (see
@@ -244,10 +249,6 @@ impl CompiledRule {
     /// false, an event whose group never alerts keeps only its key and what the condition
     /// reads (its values, entities and evidence would never be read).
     pub fn row(&self, ev: &AuditEvent<'_>, explained: bool) -> Row {
-        let thin = !explained
-            && self.window == WindowType::Tumbling
-            && !self.hopeless_if_missing.is_empty()
-            && self.never_alerts_event(ev);
         // One allocation for all of the row's strings, sized from the longest row so far
         // (reading each field once; a longer row grows the string once).
         let stored = self.text_hint.load(Ordering::Relaxed);
@@ -268,9 +269,12 @@ impl CompiledRule {
         }
         let mut text = String::with_capacity(hint);
         let mut slots = Vec::with_capacity(self.slots.len());
+        // Group-by positions (below 64) whose value is missing.
+        let mut missing = 0u64;
         for (g, &f) in self.group_fields.iter().enumerate() {
             let slot = match ev.get(f) {
                 FieldValue::Missing => {
+                    missing |= 1u64.checked_shl(g as u32).unwrap_or(0);
                     text.push('\u{0}');
                     Slot::Missing
                 }
@@ -292,11 +296,21 @@ impl CompiledRule {
                 }
             };
             if self.key_slots {
-                let keep = !thin || self.numeric_slots.get(g).copied().unwrap_or(true);
-                slots.push(if keep { slot } else { Slot::Missing });
+                slots.push(slot);
             }
         }
         let key_len = text.len();
+        let thin = !explained
+            && self.window == WindowType::Tumbling
+            && !self.hopeless_if_missing.is_empty()
+            && self.never_alerts_event(ev, missing);
+        if thin {
+            for (s, &numeric) in slots.iter_mut().zip(&self.numeric_slots) {
+                if !numeric {
+                    *s = Slot::Missing;
+                }
+            }
+        }
         let first = if self.key_slots { slots.len() } else { 0 };
         for (k, &f) in self.slots.iter().enumerate().skip(first) {
             if thin && !self.numeric_slots.get(k).copied().unwrap_or(true) {
