@@ -451,6 +451,9 @@ pub(crate) enum AggState {
     Count(u64, Option<usize>),
     /// The `k`-th `count_distinct` (its row hash, see `Row::distinct_hash`), reading this slot.
     Distinct(Distinct, usize, usize),
+    /// A `count_distinct` of a group-by field (see `CompiledRule::group_distinct`): a
+    /// value was seen, reading this slot.
+    GroupDistinct(bool, usize),
     Min(Option<V>, usize),
     Max(Option<V>, usize),
 }
@@ -542,10 +545,13 @@ const PENDING_MAX: usize = 8;
 pub(crate) fn new_states(rule: &CompiledRule) -> Vec<AggState> {
     let mut out = Vec::with_capacity(rule.aggs.len() - rule.n_values);
     let mut k = 0;
-    for (_, a, slot) in &rule.aggs {
+    for (i, (_, a, slot)) in rule.aggs.iter().enumerate() {
         let s = slot.unwrap_or(usize::MAX);
         out.push(match a {
             Aggregate::Count(_) => AggState::Count(0, *slot),
+            Aggregate::CountDistinct(_) if rule.group_distinct.get(i) == Some(&true) => {
+                AggState::GroupDistinct(false, s)
+            }
             Aggregate::CountDistinct(_) => {
                 k += 1;
                 AggState::Distinct(Distinct::Few(0, [0; 4]), k - 1, s)
@@ -699,6 +705,11 @@ impl Acc {
                         *n += 1;
                     }
                 }
+                AggState::GroupDistinct(seen, s) => {
+                    if !*seen && row.slot(*s) != Slot::Missing {
+                        *seen = true;
+                    }
+                }
                 AggState::Distinct(set, k, s) => {
                     if let Some(h) = row.distinct_hash(&rule.value_hasher, *k, *s) {
                         set.insert(h);
@@ -822,7 +833,7 @@ impl Acc {
         for a in &mut self.aggs {
             match a {
                 AggState::Min(m, _) | AggState::Max(m, _) => m.iter_mut().for_each(&mut fix),
-                AggState::Count(..) | AggState::Distinct(..) => {}
+                AggState::Count(..) | AggState::Distinct(..) | AggState::GroupDistinct(..) => {}
             }
         }
         for c in &mut cold.sets {
@@ -853,6 +864,7 @@ impl Acc {
                 *o = match st {
                     AggState::Count(n, _) => *n as f64,
                     AggState::Distinct(s, ..) => s.len() as f64,
+                    AggState::GroupDistinct(seen, _) => f64::from(u8::from(*seen)),
                     AggState::Min(v, _) | AggState::Max(v, _) => {
                         v.map_or(f64::NAN, |v| view(&self.text, v).as_f64())
                     }
@@ -882,6 +894,9 @@ impl Acc {
                 }
                 Some(AggState::Distinct(s, ..)) => {
                     m.insert(name.clone(), Value::from(s.len() as u64));
+                }
+                Some(AggState::GroupDistinct(seen, _)) => {
+                    m.insert(name.clone(), Value::from(u64::from(*seen)));
                 }
                 Some(AggState::Min(v, _) | AggState::Max(v, _)) => {
                     m.insert(

@@ -39,6 +39,11 @@ pub(crate) struct CompiledRule {
     pub corr_slot: Option<usize>,
     /// For each aggregate, the group-by position of the field it reads, if it reads one.
     pub agg_group: Vec<Option<usize>>,
+    /// Per aggregate: a `count_distinct` of a group-by field, which every event of a group
+    /// shares, so its count is 1 when present, else 0, and its values are not hashed. Not
+    /// for `caller.ip`, whose values are addresses or (unparsed) text: two of those could
+    /// print alike, share a key and still count as two values.
+    pub group_distinct: Vec<bool>,
     /// Group-by positions whose missing value means the group never alerts.
     pub hopeless_if_missing: Vec<usize>,
     /// Per slot: the condition's aggregates read it (count of a field, count_distinct, min,
@@ -50,7 +55,8 @@ pub(crate) struct CompiledRule {
     pub key_slots: bool,
     /// The longest row text so far: the capacity of the next (rows of one rule are alike).
     pub text_hint: AtomicUsize,
-    /// Slots of the first [`DH_INLINE`] `count_distinct` aggregates, in order: their values
+    /// Slots of the first [`DH_INLINE`] `count_distinct` aggregates (but those of
+    /// [`Self::group_distinct`]), in order: their values
     /// are hashed in the parallel stage (see [`Row::dh`]).
     pub distinct_slots: Vec<usize>,
     /// Number of `values` aggregates (their sets are made on a group's first fold).
@@ -159,6 +165,7 @@ impl CompiledRule {
             group_hasher: foldhash::quality::RandomState::default(),
             value_hasher: crate::acc::ValueHasher::default(),
             agg_group: Vec::new(),
+            group_distinct: Vec::new(),
             hopeless_if_missing: Vec::new(),
             numeric_slots: Vec::new(),
             key_slots: false,
@@ -183,11 +190,20 @@ impl CompiledRule {
             }
             r.numeric_slots = numeric;
             r.key_slots = r.group_slots.iter().enumerate().all(|(g, &s)| g == s);
+            r.group_distinct = r
+                .aggs
+                .iter()
+                .zip(&r.agg_group)
+                .map(|((_, a, _), g)| {
+                    matches!(a, Aggregate::CountDistinct(f) if *f != Field::CallerIp) && g.is_some()
+                })
+                .collect();
             r.distinct_slots = r
                 .aggs
                 .iter()
-                .filter_map(|(_, a, slot)| match a {
-                    Aggregate::CountDistinct(_) => *slot,
+                .zip(&r.group_distinct)
+                .filter_map(|((_, a, slot), &gd)| match a {
+                    Aggregate::CountDistinct(_) if !gd => *slot,
                     _ => None,
                 })
                 .take(DH_INLINE)
@@ -515,16 +531,10 @@ detection:
         let mut want = vec![Slot::Str(1, 18), Slot::Str(18, 27)];
         want.resize(7, Slot::Missing);
         assert_eq!(row.slots, want);
-        // The distinct hash is the value's, wherever it sits.
-        let other = {
-            let mut e = ev.clone();
-            e.operation = "x".into();
-            rule.row(&e, false)
-        };
-        assert_eq!(
-            row.distinct_hash(&rule.value_hasher, 0, 0),
-            other.distinct_hash(&rule.value_hasher, 0, 0)
-        );
-        assert!(row.distinct_hash(&rule.value_hasher, 0, 0).is_some());
+        // The count_distinct of the group-by field is not hashed (every event of a group
+        // has the group's value).
+        assert_eq!(rule.group_distinct, vec![false, true, false]);
+        assert!(rule.distinct_slots.is_empty());
+        assert_eq!(row.dh_set, 0);
     }
 }

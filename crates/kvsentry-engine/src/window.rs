@@ -248,6 +248,9 @@ enum SlideAgg {
     CountPresent(u64),
     /// Hash → events in the span; the `k`-th `count_distinct` (see `Row::distinct_hash`).
     Distinct(HashMap<u64, u32>, usize),
+    /// A `count_distinct` of a group-by field (`CompiledRule::group_distinct`): events in
+    /// the span with the value (the count is 1 when any has it).
+    GroupDistinct(u64),
     /// values/min/max: computed from the rows when needed.
     Other,
 }
@@ -270,9 +273,13 @@ impl SlideGroup {
             counts: rule
                 .aggs
                 .iter()
-                .map(|(_, a, slot)| match (a, slot) {
+                .zip(&rule.group_distinct)
+                .map(|((_, a, slot), &gd)| match (a, slot) {
                     (kvsentry_rules::Aggregate::Count(_), None) => SlideAgg::Count(0),
                     (kvsentry_rules::Aggregate::Count(_), Some(_)) => SlideAgg::CountPresent(0),
+                    (kvsentry_rules::Aggregate::CountDistinct(_), Some(_)) if gd => {
+                        SlideAgg::GroupDistinct(0)
+                    }
                     (kvsentry_rules::Aggregate::CountDistinct(_), _) => {
                         k += 1;
                         SlideAgg::Distinct(HashMap::new(), k - 1)
@@ -290,7 +297,7 @@ impl SlideGroup {
         for (c, (_, _, slot)) in self.counts.iter_mut().zip(&rule.aggs) {
             match c {
                 SlideAgg::Count(n) => *n = if add { *n + 1 } else { n.saturating_sub(1) },
-                SlideAgg::CountPresent(n) => {
+                SlideAgg::CountPresent(n) | SlideAgg::GroupDistinct(n) => {
                     if slot.is_some_and(|s| row.slot(s) != Slot::Missing) {
                         *n = if add { *n + 1 } else { n.saturating_sub(1) };
                     }
@@ -317,7 +324,9 @@ impl SlideGroup {
         self.rows.clear();
         for c in &mut self.counts {
             match c {
-                SlideAgg::Count(n) | SlideAgg::CountPresent(n) => *n = 0,
+                SlideAgg::Count(n) | SlideAgg::CountPresent(n) | SlideAgg::GroupDistinct(n) => {
+                    *n = 0
+                }
                 SlideAgg::Distinct(m, _) => m.clear(),
                 SlideAgg::Other => {}
             }
@@ -330,6 +339,7 @@ impl SlideGroup {
         for c in &self.counts {
             buf.push(match c {
                 SlideAgg::Count(n) | SlideAgg::CountPresent(n) => *n as f64,
+                SlideAgg::GroupDistinct(n) => (*n).min(1) as f64,
                 SlideAgg::Distinct(m, _) => m.len() as f64,
                 SlideAgg::Other => {
                     need_rows = true;
