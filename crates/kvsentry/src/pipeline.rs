@@ -71,7 +71,10 @@ struct Chunk {
     source: u32,
     format: LogFormat,
     first_line: u64,
+    /// A buffer whose first `len` bytes are the chunk; the rest is spare (initialised) room
+    /// kept for when the buffer is reused.
     bytes: Vec<u8>,
+    len: usize,
 }
 
 enum Work {
@@ -141,8 +144,7 @@ pub fn run<P: Send>(
             scope.spawn(move || {
                 for work in rx.iter() {
                     let (done, buffer) = process(work, inputs, &opts.read, stage);
-                    if let Some(mut b) = buffer {
-                        b.clear();
+                    if let Some(b) = buffer {
                         let _ = pool.try_send(b);
                     }
                     if tx.send(done).is_err() {
@@ -246,7 +248,7 @@ fn process<P>(
     let mut stats = ReadStats::new();
     let capacity = match &work {
         // About one event per kilobyte of Storage records: one allocation, no regrowth.
-        Work::Lines(c) => c.bytes.len() / 1024 + 16,
+        Work::Lines(c) => c.len / 1024 + 16,
         Work::Whole { .. } => 0,
     };
     let mut batch = Batch {
@@ -261,11 +263,12 @@ fn process<P>(
         Work::Lines(c) => {
             // simdutf8 validates a chunk several times faster than `std::str::from_utf8`;
             // the lossy scan only runs on invalid input.
-            let text = match simdutf8::basic::from_utf8(&c.bytes) {
+            let data = c.bytes.get(..c.len).unwrap_or(&c.bytes);
+            let text = match simdutf8::basic::from_utf8(data) {
                 Ok(t) => std::borrow::Cow::Borrowed(t),
-                Err(_) => String::from_utf8_lossy(&c.bytes),
+                Err(_) => String::from_utf8_lossy(data),
             };
-            stats.bytes += c.bytes.len() as u64;
+            stats.bytes += data.len() as u64;
             kvsentry_ingest::parse_lines(
                 c.format,
                 &text,
@@ -409,57 +412,81 @@ fn produce<P>(
             continue;
         };
 
-        let mut buf = head;
-        buf.drain(..skip);
-        buf.reserve((chunk_bytes + HEAD_BYTES).saturating_sub(buf.len()));
+        // Buffers stay initialised (len == capacity) from use to use and are filled with
+        // plain `read` calls: `read_to_end` on a reader without a native `read_buf` (gzip,
+        // the byte counters) zeroes the spare room before every read, i.e. once per byte.
+        let fresh = || vec![0u8; chunk_bytes + HEAD_BYTES];
+        let mut buf = pool.try_recv().unwrap_or_else(|_| fresh());
+        let body = head.get(skip..).unwrap_or_default();
+        if buf.len() < body.len() + chunk_bytes {
+            buf.resize(body.len() + chunk_bytes, 0);
+        }
+        buf[..body.len()].copy_from_slice(body);
+        let mut filled = body.len();
+        // Read until the buffer holds this many bytes (or the input ends).
+        let mut fill_to = chunk_bytes.max(filled);
         let mut line = 1u64;
         let mut error: Option<io::Error> = head_err;
         let mut stats = ReadStats::new();
         stats.forms.entry(format).or_default().files += 1;
         loop {
             let mut eof = error.is_some();
-            if !eof && buf.len() < chunk_bytes {
-                let want = (chunk_bytes - buf.len()) as u64;
-                match (&mut reader).take(want).read_to_end(&mut buf) {
+            while !eof && filled < fill_to {
+                if buf.len() < fill_to {
+                    buf.resize(fill_to, 0);
+                }
+                match reader.read(&mut buf[filled..fill_to]) {
                     Ok(0) => eof = true,
-                    Ok(_) => {}
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         error = Some(e);
                         eof = true;
                     }
                 }
             }
+            let data = &buf[..filled];
             let cut = if eof {
                 if error.is_some() {
-                    // Parse only complete lines before damage.
-                    buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+                    // Parse only complete lines before damage; the partial line counts as
+                    // read, as in the sequential reader.
+                    let cut = memchr::memrchr(b'\n', data).map_or(0, |i| i + 1);
+                    stats.bytes += (filled - cut) as u64;
+                    cut
                 } else {
-                    buf.len()
+                    filled
                 }
             } else {
-                match memchr::memrchr(b'\n', &buf) {
+                match memchr::memrchr(b'\n', data) {
                     Some(i) => i + 1,
-                    // A single line longer than a chunk: keep reading.
-                    None if buf.len() < 64 * chunk_bytes => continue,
-                    None => buf.len(),
+                    // A single line longer than a chunk: read another chunk's worth.
+                    None if filled < 64 * chunk_bytes => {
+                        fill_to = filled + chunk_bytes;
+                        continue;
+                    }
+                    None => filled,
                 }
             };
             if cut > 0 {
                 // The next buffer starts with the cut-off partial line and has room for a
-                // whole chunk after it, so reading into it never reallocates.
-                let mut next = pool
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(chunk_bytes + HEAD_BYTES));
-                next.extend_from_slice(&buf[cut..]);
-                buf.truncate(cut);
+                // whole chunk after it.
+                let tail = filled - cut;
+                let mut next = pool.try_recv().unwrap_or_else(|_| fresh());
+                if next.len() < tail + chunk_bytes {
+                    next.resize(tail + chunk_bytes, 0);
+                }
+                next[..tail].copy_from_slice(&buf[cut..filled]);
                 let bytes = std::mem::replace(&mut buf, next);
-                let newlines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                filled = tail;
+                fill_to = tail + chunk_bytes;
+                let newlines = memchr::memchr_iter(b'\n', &bytes[..cut]).count() as u64;
                 let chunk = Chunk {
                     seq,
                     source,
                     format,
                     first_line: line,
                     bytes,
+                    len: cut,
                 };
                 seq += 1;
                 line += newlines;
@@ -537,5 +564,125 @@ impl<R: Read> Read for GzCount<R> {
 impl<R: Read> ReadCount for GzCount<R> {
     fn consumed(&self) -> u64 {
         self.0.get_ref().count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A Storage-form record (the shape of the reference samples) at second `i`, with
+    /// `pad` extra bytes in `properties.clientInfo`.
+    fn record(i: usize, pad: usize) -> String {
+        format!(
+            concat!(
+                r#"{{"time":"2025-07-01T00:{:02}:{:02}.1234567Z","resourceId":"/SUBSCRIPTIONS/8375B821-2237-4337-9D03-AF96EFE330F5/RESOURCEGROUPS/RG-1/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-1","#,
+                r#""operationName":"SecretGet","operationVersion":"7.4","category":"AuditEvent","resultType":"Success","#,
+                r#""resultSignature":"OK","durationMs":"11","callerIpAddress":"104.40.85.{}","#,
+                r#""identity":{{"claim":{{"oid":"951417d0-eb46-46e8-ac4a-1b8f8abc2ffa","upn":"user{}@contoso.com"}}}},"#,
+                r#""properties":{{"clientInfo":"azsdk {}","httpStatusCode":200}}}}"#
+            ),
+            (i / 60) % 60,
+            i % 60,
+            i % 250,
+            i % 7,
+            "x".repeat(pad)
+        )
+    }
+
+    /// What the stage saw, in order: (source, line, time, caller IP).
+    type Seen = Vec<(u32, u64, String, String)>;
+
+    fn read_all(inputs: &[Input], threads: usize, chunk_bytes: usize) -> (Seen, Outcome) {
+        let opts = PipelineOptions {
+            read: ReadOptions {
+                chunk_bytes,
+                ..ReadOptions::default()
+            },
+            threads,
+            progress: None,
+        };
+        let mut seen = Vec::new();
+        let outcome = run(
+            inputs,
+            &opts,
+            &|ev: &AuditEvent<'_>| {
+                Some((
+                    ev.origin.source,
+                    ev.origin.line,
+                    ev.time.to_string(),
+                    format!("{:?}", ev.get(kvsentry_model::Field::CallerIp)),
+                ))
+            },
+            &mut |b| seen.extend(b.prepared),
+        );
+        (seen, outcome)
+    }
+
+    /// Chunking, buffer reuse and reordering must not change what is read: lines longer
+    /// than a chunk, a malformed line, blank lines, a file without a final newline, gzip
+    /// (whole and truncated), against the sequential reader.
+    #[test]
+    fn parallel_reader_equals_sequential_reader_on_awkward_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plain = String::new();
+        for i in 0..3000 {
+            let pad = match i {
+                17 => 300 * 1024, // longer than four 64 KiB chunks
+                18 => 64 * 1024,  // about one chunk
+                _ => i % 50,
+            };
+            plain.push_str(&record(i, pad));
+            plain.push('\n');
+            if i == 1000 {
+                plain.push_str("{\"time\": \"2025-07-01T00:00:00Z\", \"category\": \n\n");
+            }
+        }
+        plain.push_str(&record(3000, 3)); // no final newline
+        let a = dir.path().join("a.json");
+        std::fs::write(&a, &plain).unwrap();
+
+        let gz_bytes = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(plain.as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        let b = dir.path().join("b.json.gz");
+        std::fs::write(&b, &gz_bytes).unwrap();
+        let c = dir.path().join("c.json.gz");
+        std::fs::write(&c, &gz_bytes[..gz_bytes.len() * 2 / 3]).unwrap();
+
+        let paths: Vec<String> = [&a, &b, &c]
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let inputs = kvsentry_ingest::discover(&paths).unwrap();
+
+        let (one, one_out) = read_all(&inputs, 1, 1 << 20);
+        for (threads, chunk) in [(2, 64 * 1024), (3, 64 * 1024), (4, 200 * 1024)] {
+            let (many, many_out) = read_all(&inputs, threads, chunk);
+            assert_eq!(many.len(), one.len(), "threads {threads}, chunk {chunk}");
+            assert_eq!(many, one, "threads {threads}, chunk {chunk}");
+            assert_eq!(many_out.stats.skipped, one_out.stats.skipped);
+            assert_eq!(many_out.stats.bytes, one_out.stats.bytes);
+            assert_eq!(many_out.errors.len(), one_out.errors.len());
+        }
+        // The plain and the whole gzip file give 3,001 events each; the truncated one a
+        // prefix of them, cut at a line end.
+        let per_source = |s: u32| one.iter().filter(|e| e.0 == s).count();
+        assert_eq!(per_source(0), 3001);
+        assert_eq!(per_source(1), 3001);
+        assert!(
+            per_source(2) > 100 && per_source(2) < 3001,
+            "{}",
+            per_source(2)
+        );
+        // The long lines keep their numbers; the line after the malformed one too.
+        let lines: Vec<u64> = one.iter().filter(|e| e.0 == 0).map(|e| e.1).collect();
+        assert_eq!(&lines[16..20], &[17, 18, 19, 20]);
+        assert_eq!(lines[1001], 1004);
+        assert_eq!(one_out.errors.len(), 1, "the truncated gzip");
     }
 }
