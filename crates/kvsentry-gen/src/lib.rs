@@ -236,7 +236,8 @@ pub fn write_dir(form: Form, config: &GenConfig, dir: &Path) -> Result<Summary, 
 
 enum BlobOut {
     Plain(BufWriter<File>),
-    Gz(flate2::write::GzEncoder<BufWriter<File>>),
+    // Boxed: zlib-rs's encoder state is large and many blobs are open at once.
+    Gz(Box<flate2::write::GzEncoder<BufWriter<File>>>),
 }
 
 impl BlobOut {
@@ -249,7 +250,7 @@ impl BlobOut {
     fn finish(self) -> std::io::Result<()> {
         match self {
             BlobOut::Plain(mut w) => w.flush(),
-            BlobOut::Gz(w) => w.finish()?.flush(),
+            BlobOut::Gz(w) => (*w).finish()?.flush(),
         }
     }
 }
@@ -326,10 +327,10 @@ fn write_blobs(gzip: bool, g: &Generator, dir: &Path) -> Result<Summary, GenErro
                 })?;
             let bw = BufWriter::new(file);
             let out = if gzip {
-                BlobOut::Gz(flate2::write::GzEncoder::new(
+                BlobOut::Gz(Box::new(flate2::write::GzEncoder::new(
                     bw,
                     flate2::Compression::fast(),
-                ))
+                )))
             } else {
                 BlobOut::Plain(bw)
             };
