@@ -11,6 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// `[v6]:port`, `v4:port` and IPv4-mapped IPv6 are accepted; the result is canonical
 /// (IPv4-mapped IPv6 becomes IPv4). Returns `None` for anything else.
 pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    // Most callers are plain dotted IPv4, read here without trimming or the general parser.
+    if let Some(v4) = plain_ipv4(text.as_bytes()) {
+        return Some(IpAddr::V4(v4));
+    }
     let t = text.trim();
     if t.is_empty() {
         return None;
@@ -38,6 +42,41 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
         }
     }
     None
+}
+
+/// `a.b.c.d` exactly as written by a logger: four parts of one to three digits, no leading
+/// zero, each at most 255, nothing else (not even whitespace). A strict subset of what
+/// `Ipv4Addr::from_str` accepts, with the same value; anything else is `None` and goes to
+/// the general path, so this only saves time (a reader calls it once per record).
+fn plain_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u32 = 0;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() || i - start == 3 {
+                break;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || (len > 1 && b.get(start) == Some(&b'0')) {
+            return None;
+        }
+        *octet = u8::try_from(v).ok()?;
+    }
+    (i == b.len()).then(|| Ipv4Addr::from(octets))
 }
 
 fn is_port(s: &str) -> bool {
@@ -123,6 +162,58 @@ pub fn is_global(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_ipv4_agrees_with_the_general_parser() {
+        assert_eq!(
+            plain_ipv4(b"104.40.82.76"),
+            Some(Ipv4Addr::new(104, 40, 82, 76))
+        );
+        assert_eq!(plain_ipv4(b"0.0.0.0"), Some(Ipv4Addr::new(0, 0, 0, 0)));
+        assert_eq!(plain_ipv4(b"255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+        for t in [
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.",
+            "1.2.3.4 ",
+            " 1.2.3.4",
+            "1.2.3.4:80",
+            "1..2.3",
+            "1.2.3.1000",
+            "1.2.3.-1",
+            "1.2.3.4.5",
+            "a.b.c.d",
+            "1.2.3.٣",
+        ] {
+            assert_eq!(plain_ipv4(t.as_bytes()), None, "{t}");
+        }
+        // Every short spelling over a small alphabet: whatever the fast path accepts, the
+        // general parser accepts with the same value.
+        let alphabet = [b'0', b'1', b'2', b'5', b'9', b'.', b' '];
+        let mut accepted = 0;
+        let mut buf = Vec::new();
+        for len in 7..=9u32 {
+            for code in 0..alphabet.len().pow(len) {
+                buf.clear();
+                let mut c = code;
+                for _ in 0..len {
+                    buf.push(alphabet[c % alphabet.len()]);
+                    c /= alphabet.len();
+                }
+                let text = std::str::from_utf8(&buf).unwrap();
+                let std = text.parse::<Ipv4Addr>().ok();
+                match plain_ipv4(&buf) {
+                    Some(fast) => {
+                        accepted += 1;
+                        assert_eq!(Some(fast), std, "{text}");
+                    }
+                    None => assert!(std.is_none() || text.len() > 15, "{text}: {std:?}"),
+                }
+            }
+        }
+        assert!(accepted > 1000, "{accepted}");
+    }
 
     #[test]
     fn parses_every_spelling_to_one_value() {
