@@ -466,6 +466,20 @@ impl<'de> Scan<'de> {
         Ok(k)
     }
 
+    /// As [`Scan::key`] for a key nothing reads: checked the same way, not made.
+    #[inline(always)]
+    fn skip_key(&mut self) -> Result<(), Undecided> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let (end, escaped) = self.scan_string()?;
+        if escaped {
+            self.unescape(start, end)?;
+        }
+        self.expect(b':')?;
+        self.ws();
+        Ok(())
+    }
+
     /// As [`Scan::key`], with the bytes of the text from the key's start on (24 of them) when
     /// the key has no escapes and is not at the very end: [`Key::words`] reads them.
     #[inline(always)]
@@ -545,6 +559,50 @@ impl<'de> Scan<'de> {
             b'-' | b'0'..=b'9' => self.number()?,
             _ => return Err(Undecided),
         })
+    }
+
+    /// Checks a scalar or an array nothing reads, exactly as [`Scan::scalar`] would read it
+    /// (the same bytes accepted, the same ones refused), without making its value: a plain
+    /// string is only scanned, a plain number only stepped over.
+    #[inline(always)]
+    fn skip_scalar(&mut self, depth: usize) -> Result<(), Undecided> {
+        match self.peek().ok_or(Undecided)? {
+            b'"' => {
+                self.pos += 1;
+                let start = self.pos;
+                let (end, escaped) = self.scan_string()?;
+                if escaped {
+                    // Escapes are checked by serde_json, as when the string is read.
+                    self.unescape(start, end)?;
+                }
+                Ok(())
+            }
+            b'-' | b'0'..=b'9' => self.skip_number(),
+            _ => self.scalar(depth, false).map(drop),
+        }
+    }
+
+    /// As [`Scan::number`] for a number nothing reads: a plain non-negative integer (the
+    /// case `number` reads itself, so always valid) is stepped over; anything else goes
+    /// through `number`, which checks it with serde_json.
+    #[inline]
+    fn skip_number(&mut self) -> Result<(), Undecided> {
+        let start = self.pos;
+        let mut end = start;
+        while let Some(b'0'..=b'9') = self.b.get(end) {
+            end += 1;
+        }
+        let n = end - start;
+        let plain = !matches!(self.b.get(end), Some(b'.' | b'e' | b'E' | b'-' | b'+'))
+            && n != 0
+            && n <= 19
+            && (n == 1 || self.b.get(start) != Some(&b'0'));
+        if plain {
+            self.pos = end;
+            Ok(())
+        } else {
+            self.number().map(drop)
+        }
     }
 
     #[inline]
@@ -918,9 +976,7 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                         let v = self.sc.scalar(depth, true)?;
                         self.m.field(f, &key, v);
                     }
-                    Role::Enter(_) | Role::Ignore => {
-                        self.sc.scalar(depth, false)?;
-                    }
+                    Role::Enter(_) | Role::Ignore => self.sc.skip_scalar(depth)?,
                     Role::Unsure => return Err(Undecided),
                 }
             }
@@ -1012,12 +1068,12 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
             return Ok(());
         }
         loop {
-            self.sc.key()?;
+            self.sc.skip_key()?;
             if self.sc.peek() == Some(b'{') {
                 self.sc.pos += 1;
                 self.skip_object(depth + 1)?;
             } else {
-                self.sc.scalar(depth, false)?;
+                self.sc.skip_scalar(depth)?;
             }
             if !self.sc.next_member()? {
                 return Ok(());
@@ -1256,6 +1312,61 @@ mod tests {
         let long = key_words(text.as_bytes());
         assert_eq!(long, words_of(&b[..24], 24));
         assert_eq!(key_words(b""), [0, 0, 0]);
+    }
+
+    #[test]
+    fn skipping_checks_exactly_as_reading() {
+        let values = [
+            r#""abc","#,
+            r#""a\nb","#,
+            r#""a\qb","#,
+            r#""a\u0001","#,
+            "\"a\u{1}b\"",
+            r#""é€","#,
+            r#""unterminated"#,
+            "0,",
+            "00,",
+            "01,",
+            "-1,",
+            "-0,",
+            "1.5,",
+            "1e3,",
+            "1E+3,",
+            "1.,",
+            "12345678901234567890,",
+            "1234567890123456789,",
+            "9}",
+            "-,",
+            "1-2,",
+            "true,",
+            "tru,",
+            "false}",
+            "null,",
+            "nul",
+            "[],",
+            "[1,{\"a\":2}],",
+            "[1,],",
+            "x,",
+            "",
+        ];
+        for v in values {
+            let mut read = Scan::new(v);
+            let mut skip = Scan::new(v);
+            let r = read.scalar(1, false).map(drop);
+            let k = skip.skip_scalar(1);
+            assert_eq!(r, k, "{v:?}");
+            if r.is_ok() {
+                assert_eq!(read.pos, skip.pos, "{v:?}");
+            }
+            let key = format!("\"{}\":1", v.trim_end_matches(',').trim_matches('"'));
+            let mut read = Scan::new(&key);
+            let mut skip = Scan::new(&key);
+            let r = read.key().map(drop);
+            assert_eq!(r, skip.skip_key(), "{key:?}");
+            if r.is_ok() {
+                assert_eq!(read.pos, skip.pos, "{key:?}");
+            }
+        }
     }
 
     #[test]
