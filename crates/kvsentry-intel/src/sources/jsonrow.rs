@@ -398,6 +398,23 @@ pub(crate) fn read_plain_into<'a>(line: &'a str, row: &mut SparseRow<'a>) -> boo
 }
 
 fn read_plain_at<'a>(line: &'a str, row: &mut SparseRow<'a>) -> Option<()> {
+    // One branch-free pass over the line (vectorized): with no backslash and no control byte
+    // anywhere, every string ends at its next quote and needs no check of its own. That is
+    // what exports write; other lines take the checking path.
+    let clean = !line
+        .as_bytes()
+        .iter()
+        .fold(false, |bad, &c| bad | (c < 0x20) | (c == b'\\'));
+    if clean {
+        read_plain_with::<true>(line, row)
+    } else {
+        read_plain_with::<false>(line, row)
+    }
+}
+
+/// [`read_plain_at`]; `CLEAN`: the line holds no backslash and no control byte.
+#[inline(always)]
+fn read_plain_with<'a, const CLEAN: bool>(line: &'a str, row: &mut SparseRow<'a>) -> Option<()> {
     let b = line.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -411,13 +428,17 @@ fn read_plain_at<'a>(line: &'a str, row: &mut SparseRow<'a>) -> Option<()> {
             if b.get(i) != Some(&b'"') {
                 return None;
             }
-            let (key, after) = plain_str(line, i + 1)?;
+            let (key, after) = if CLEAN {
+                clean_str(line, i + 1)?
+            } else {
+                plain_str(line, i + 1)?
+            };
             i = skip_ws(b, after);
             if b.get(i) != Some(&b':') {
                 return None;
             }
             i = skip_ws(b, i + 1);
-            let (cell, after) = plain_value(line, i)?;
+            let (cell, after) = plain_value::<CLEAN>(line, i)?;
             if let Some(slot) = col_index(key).and_then(|k| row.cells.get_mut(k)) {
                 // A repeated key: the last value wins, as in serde_json.
                 *slot = Some(cell);
@@ -460,15 +481,56 @@ fn plain_str(line: &str, start: usize) -> Option<(&str, usize)> {
     Some((line.get(start..start + len)?, start + len + 1))
 }
 
-/// A plain value at `i` (see [`read_plain`]) and the position after it.
-fn plain_value(line: &str, i: usize) -> Option<(Cell<'_>, usize)> {
+/// [`plain_str`] in a line without backslash or control byte: the string ends at the next
+/// quote.
+#[inline(always)]
+fn clean_str(line: &str, start: usize) -> Option<(&str, usize)> {
+    let len = find_quote(line.as_bytes().get(start..)?)?;
+    Some((line.get(start..start + len)?, start + len + 1))
+}
+
+/// Position of the first `"` in `s`, eight bytes at a time: keys and most values are
+/// shorter than the vector setup of `memchr` pays for.
+#[inline(always)]
+fn find_quote(s: &[u8]) -> Option<usize> {
+    const LO: u64 = u64::from_le_bytes([0x01; 8]);
+    const HI: u64 = u64::from_le_bytes([0x80; 8]);
+    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        let x = u64::from_le_bytes(word) ^ QUOTES;
+        // The lowest set bit marks the first zero byte (borrows only make bits above it).
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"')
+        .map(|p| at + p)
+}
+
+/// A plain value at `i` (see [`read_plain`]) and the position after it (`CLEAN`: the line
+/// holds no backslash and no control byte).
+#[inline(always)]
+fn plain_value<const CLEAN: bool>(line: &str, i: usize) -> Option<(Cell<'_>, usize)> {
     let b = line.as_bytes();
     let lit = |word: &[u8], cell: Cell<'static>| {
         (b.get(i..i + word.len()) == Some(word)).then_some((cell, i + word.len()))
     };
     match *b.get(i)? {
         b'"' => {
-            let (s, after) = plain_str(line, i + 1)?;
+            let (s, after) = if CLEAN {
+                clean_str(line, i + 1)?
+            } else {
+                plain_str(line, i + 1)?
+            };
             Some((Cell::Str(Cow::Borrowed(s)), after))
         }
         b't' => lit(b"true", Cell::Bool(true)),
@@ -615,6 +677,44 @@ pub(crate) fn first_element(text: &str) -> Result<Option<Value>, serde_json::Err
 mod tests {
     use super::*;
     use crate::sources::JsonRow;
+
+    #[test]
+    fn find_quote_finds_the_first_quote_at_any_offset() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut s = vec![b'a'; len];
+                s[at] = b'"';
+                if at + 1 < len {
+                    s[len - 1] = b'"';
+                }
+                assert_eq!(find_quote(&s), Some(at), "len {len} at {at}");
+            }
+            assert_eq!(find_quote(&vec![0xE9u8; len]), None);
+        }
+        // Bytes one below and above the quote, and high bytes, are no quote.
+        assert_eq!(find_quote(b"\x21\x23\xA2\xFF!#\x22a\""), Some(6));
+    }
+
+    #[test]
+    fn clean_and_checked_lines_read_alike() {
+        // The same row, once clean (no backslash, no control byte) and once with a tab as
+        // whitespace (the checking path): same cells.
+        let clean = r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":70,"Active":true,"Tags":null,"Description":"a \u00e9 b"}"#;
+        let tabbed = clean.replace(',', ",\t");
+        let (a, b) = (read_plain(clean), read_plain(&tabbed));
+        assert!(a.is_none(), "an escape leaves the line to serde_json");
+        assert!(b.is_none());
+        let clean = r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":70,"Active":true,"Tags":null,"Description":"é"}"#;
+        let tabbed = clean.replace(',', ",\t");
+        for l in [clean, tabbed.as_str()] {
+            let r = read_plain(l).unwrap();
+            assert_eq!(r.get("NetworkIP").as_deref(), Some("104.40.82.76"));
+            assert_eq!(r.get("ConfidenceScore").as_deref(), Some("70"));
+            assert_eq!(r.get("Active").as_deref(), Some("true"));
+            assert_eq!(r.get("Tags"), None);
+            assert_eq!(r.get("Description").as_deref(), Some("é"));
+        }
+    }
 
     #[test]
     fn every_column_resolves_to_its_index() {

@@ -418,7 +418,7 @@ fn json_line(
     } else {
         raw
     };
-    let text = match std::str::from_utf8(raw) {
+    let text = match simdutf8::basic::from_utf8(raw) {
         Ok(t) => Cow::Borrowed(t),
         Err(_) => String::from_utf8_lossy(raw),
     };
