@@ -351,10 +351,12 @@ impl Preparer {
             match r {
                 Compiled::Threshold(r) => {
                     if self.passes(i, ev, &mut memo) {
+                        // One call site, inlined: the row is built where it is kept.
+                        let row = r.row(ev, explained);
                         if first.is_none() {
-                            first = Some((i, r.row(ev, explained)));
+                            first = Some((i, row));
                         } else {
-                            rows.push((i, r.row(ev, explained)));
+                            rows.push((i, row));
                         }
                     } else if explained {
                         explain_reject = r.filter.first_failing(ev);
@@ -555,17 +557,13 @@ impl Engine {
         if prepared.ti_passed != 0 || !prepared.ti.is_empty() {
             self.observe_ti(prepared.ti_passed, prepared.ti);
         }
-        for (i, mut row) in prepared.first.into_iter().chain(prepared.rows) {
-            self.seq += 1;
-            row.seq = self.seq;
-            let applied = match self.ctx(i, &mut emitted) {
-                Some((state, mut ctx)) => {
-                    ctx.stats.events_matched += 1;
-                    state.push(row, late, &mut ctx)
-                }
-                None => false,
-            };
-            applied_any |= applied;
+        // The first row is applied from where it lies (no chained iterator to move it
+        // through: a row is over a hundred bytes).
+        if let Some((i, row)) = prepared.first {
+            applied_any |= self.apply(i, row, late, &mut emitted);
+            for (i, row) in prepared.rows {
+                applied_any |= self.apply(i, row, late, &mut emitted);
+            }
         }
         if late && had_rows && !applied_any {
             self.stats.late_dropped += 1;
@@ -579,6 +577,20 @@ impl Engine {
             }
         }
         Self::flush(emitted, out);
+    }
+
+    /// Applies one row to rule `i`'s window state; false when it was dropped.
+    #[inline]
+    fn apply(&mut self, i: usize, mut row: Row, late: bool, emitted: &mut Vec<Emitted>) -> bool {
+        self.seq += 1;
+        row.seq = self.seq;
+        match self.ctx(i, emitted) {
+            Some((state, mut ctx)) => {
+                ctx.stats.events_matched += 1;
+                state.push(row, late, &mut ctx)
+            }
+            None => false,
+        }
     }
 
     /// `prepare` then `observe`.

@@ -72,7 +72,7 @@ pub(crate) struct CompiledRule {
 
 /// `count_distinct` values hashed per row in the parallel stage (more are hashed when
 /// applied).
-pub(crate) const DH_INLINE: usize = 4;
+pub(crate) const DH_INLINE: usize = 2;
 
 fn slot_of(slots: &mut Vec<Field>, f: Field) -> usize {
     match slots.iter().position(|&x| x == f) {
@@ -264,6 +264,7 @@ impl CompiledRule {
     /// Copies what this rule needs from an event that passed its filter. With `explained`
     /// false, an event whose group never alerts keeps only its key and what the condition
     /// reads (its values, entities and evidence would never be read).
+    #[inline]
     pub fn row(&self, ev: &AuditEvent<'_>, explained: bool) -> Row {
         // One allocation for all of the row's strings, sized from the longest row so far
         // (reading each field once; a longer row grows the string once).

@@ -191,18 +191,24 @@ impl Tumbling {
                 break;
             }
             closed_any = true;
-            let groups = entry.remove();
+            let mut groups = entry.remove();
             self.open_groups = self.open_groups.saturating_sub(groups.len() as u64);
             self.last_groups = groups.len();
-            // Explanations come out in group order; alerts are sorted when flushed.
-            let groups: Box<dyn Iterator<Item = Group>> = if ctx.explain.is_some() {
-                let mut v: Vec<Group> = groups.into_iter().collect();
-                v.sort_by(|a, b| a.acc.key().cmp(b.acc.key()));
-                Box::new(v.into_iter())
+            // Groups are concluded where they lie (a group is a few hundred bytes: moving
+            // each out of the table cost more than concluding most of them), then dropped
+            // with the table. Explanations come out in group order; alerts are sorted when
+            // flushed, so the table's order serves otherwise.
+            let mut sorted: Vec<&mut Group>;
+            let iter: &mut dyn Iterator<Item = &mut Group> = if ctx.explain.is_some() {
+                sorted = groups.iter_mut().collect();
+                sorted.sort_by(|a, b| a.acc.key().cmp(b.acc.key()));
+                &mut sorted.into_iter()
             } else {
-                Box::new(groups.into_iter())
+                &mut groups.iter_mut()
             };
-            for Group { hash, mut acc } in groups {
+            for g in iter {
+                let hash = g.hash;
+                let acc = &mut g.acc;
                 let until = if self.suppressed_until.is_empty() {
                     None
                 } else {
@@ -211,7 +217,7 @@ impl Tumbling {
                         .find(hash, |(h, k, _)| *h == hash && **k == *key)
                         .map(|(_, _, u)| *u)
                 };
-                let alerted = ctx.conclude(None, &mut acc, start, end, until, None);
+                let alerted = ctx.conclude(None, acc, start, end, until, None);
                 if alerted {
                     let u = end.saturating_add(ctx.rule.suppression);
                     let key = acc.key();
@@ -226,9 +232,9 @@ impl Tumbling {
                         }
                     }
                 }
-                if ctx.leak {
-                    std::mem::forget(acc);
-                }
+            }
+            if ctx.leak {
+                std::mem::forget(groups);
             }
         }
         if self.closed_until.is_none_or(|c| w > c) {
