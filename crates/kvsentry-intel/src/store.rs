@@ -570,7 +570,10 @@ fn encode(key: &mut String, f: Option<&str>) {
 /// times per row).
 fn push_decimal(key: &mut String, n: usize) {
     let (digits, start) = decimal(n);
-    key.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or(""));
+    // ASCII digits: pushed as chars, without validating them as UTF-8 again.
+    for &d in digits.get(start..).unwrap_or_default() {
+        key.push(char::from(d));
+    }
 }
 
 /// The decimal digits of `n`, at `start..` of the buffer.

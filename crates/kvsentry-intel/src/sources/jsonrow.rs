@@ -223,7 +223,7 @@ impl Row for SparseRow<'_> {
     fn time(&self, col: &str) -> Result<Option<Timestamp>, String> {
         match self.get(col) {
             None => Ok(None),
-            Some(t) if t.trim().is_empty() => Ok(None),
+            Some(t) if super::is_blank(&t) => Ok(None),
             Some(t) => crate::time::parse_time(&t, None)
                 .map(Some)
                 .ok_or_else(|| t.into_owned()),

@@ -655,6 +655,17 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// `s.trim().is_empty()`, answered from the first byte when it is printable ASCII (what
+/// nearly every cell starts with): `trim` decodes characters one by one, ten times a row.
+pub(crate) fn is_blank(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => true,
+        // Every whitespace `trim` removes is at or below 0x20 or outside ASCII.
+        Some(&c) if c > 0x20 && c < 0x80 => false,
+        Some(_) => s.trim().is_empty(),
+    }
+}
+
 /// A row of a table export, JSON object or CSV record, read by column name.
 pub(crate) trait Row {
     /// The column's text: `None` for a missing column or JSON null; `""` stays `Some("")`.
@@ -686,7 +697,7 @@ impl Row for JsonRow<'_> {
     fn time(&self, col: &str) -> Result<Option<Timestamp>, String> {
         match self.get(col) {
             None => Ok(None),
-            Some(t) if t.trim().is_empty() => Ok(None),
+            Some(t) if is_blank(&t) => Ok(None),
             Some(t) => crate::time::parse_time(&t, None)
                 .map(Some)
                 .ok_or_else(|| t.into_owned()),
@@ -799,6 +810,30 @@ pub(crate) fn json_rows(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn is_blank_is_trim_is_empty() {
+        for s in [
+            "",
+            " ",
+            "\t\n\x0B\x0C\r ",
+            "\u{85}",
+            "\u{A0}",
+            "\u{3000}",
+            "a",
+            " a",
+            "\x1F",
+            "\x7F",
+            "\u{A0}x",
+            "é",
+            "!",
+            "~",
+        ] {
+            assert_eq!(super::is_blank(s), s.trim().is_empty(), "{s:?}");
+        }
+        assert!(super::is_blank("\u{2003}\t"));
+        assert!(!super::is_blank("\x1F"));
+    }
+
     use super::*;
 
     fn d(text: &str) -> TiFormat {

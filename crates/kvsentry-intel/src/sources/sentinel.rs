@@ -496,7 +496,7 @@ fn text(row: &dyn Row, col: &str) -> Option<String> {
 
 /// The column's text when not blank, borrowed from the row where it can be.
 fn text_ref<'r>(row: &'r dyn Row, col: &str) -> Option<Cow<'r, str>> {
-    row.get(col).filter(|v| !v.trim().is_empty())
+    row.get(col).filter(|v| !super::is_blank(v))
 }
 
 /// A `ThreatIntelligenceIndicator` row. Kept compactly (no [`Indicator`] built): most
@@ -825,7 +825,7 @@ impl Row for CsvRow<'_> {
         let zone = self.table.cols.get(col).and_then(|c| c.1.as_ref());
         match self.rec.get(i) {
             None => Ok(None),
-            Some(t) if t.trim().is_empty() => Ok(None),
+            Some(t) if super::is_blank(&t) => Ok(None),
             Some(t) => parse_time(t, zone).map(Some).ok_or_else(|| t.to_string()),
         }
     }
