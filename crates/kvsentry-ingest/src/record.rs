@@ -455,6 +455,40 @@ pub(crate) fn azure_role(level: Az, key: &Key<'_>) -> Role<Az, AzField> {
     r
 }
 
+impl<'a> Builder<'a> {
+    /// The slot of a field [`azure_field`] fills with [`set`] (plain text, first value
+    /// kept), `None` for the others.
+    #[inline(always)]
+    fn text_slot(&mut self, f: AzField) -> Option<&mut Option<Str<'a>>> {
+        use AzField as F;
+        Some(match f {
+            F::Time => &mut self.time,
+            F::Category => &mut self.category,
+            F::TableType => &mut self.table_type,
+            F::Operation => &mut self.operation,
+            F::OperationVersion => &mut self.operation_version,
+            F::ResultType => &mut self.result_type,
+            F::ResultSignature => &mut self.result_signature,
+            F::ResultDescription => &mut self.result_description,
+            F::CallerIp => &mut self.caller_ip,
+            F::CorrelationId => &mut self.correlation_id,
+            F::ResourceId => &mut self.resource_id,
+            F::ResourceIdFb => &mut self.resource_id_fb,
+            F::SubscriptionId => &mut self.subscription_id,
+            F::ResourceGroup => &mut self.resource_group,
+            F::Resource => &mut self.resource_name,
+            F::ResourceType => &mut self.resource_type,
+            F::Provider => &mut self.provider,
+            F::Location => &mut self.location,
+            F::ClientInfo => &mut self.client_info,
+            F::RequestUri => &mut self.request_uri,
+            F::ObjectId => &mut self.object_id,
+            F::TlsVersion => &mut self.tls_version,
+            _ => return None,
+        })
+    }
+}
+
 /// A value for an Azure field.
 pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Leaf<'a>) {
     use AzField as F;
@@ -555,9 +589,24 @@ impl<'a> KeyMap<'a> for Builder<'a> {
         azure_role(level, key)
     }
 
-    #[inline]
+    /// The common fields (a plain text slot, a claim) are set here, inline in the walk;
+    /// the rest go to [`azure_field`], which does exactly the same for these two.
+    #[inline(always)]
     fn field(&mut self, f: AzField, key: &str, v: Leaf<'a>) {
-        azure_field(self, f, key, v)
+        if let AzField::Claim(target) = f {
+            let t = match v {
+                Leaf::Str(s) => Some(s),
+                v => v.into_text(),
+            };
+            if let Some(t) = t {
+                apply_target(&mut self.identity, target, key, t);
+            }
+            return;
+        }
+        match self.text_slot(f) {
+            Some(slot) => set(slot, v),
+            None => azure_field(self, f, key, v),
+        }
     }
 
     #[inline]
@@ -997,6 +1046,70 @@ mod tests {
         );
         let r = build(r#"{"time":"2024-01-01T00:00:00Z"}"#, map_azure);
         assert_eq!(r.unwrap_err().0, SkipReason::MissingField);
+    }
+
+    #[test]
+    fn inline_field_is_azure_field() {
+        use crate::claims_impl::Slot;
+        use AzField as F;
+        let fields = [
+            F::Time,
+            F::Category,
+            F::TableType,
+            F::Operation,
+            F::OperationVersion,
+            F::ResultType,
+            F::ResultSignature,
+            F::ResultDescription,
+            F::Duration,
+            F::CallerIp,
+            F::CorrelationId,
+            F::ResourceId,
+            F::ResourceIdFb,
+            F::SubscriptionId,
+            F::ResourceGroup,
+            F::Resource,
+            F::ResourceType,
+            F::Provider,
+            F::Location,
+            F::IdentityText,
+            F::UpnFb,
+            F::ClaimColumn,
+            F::ClientInfo,
+            F::RequestUri,
+            F::ObjectId,
+            F::HttpStatus,
+            F::TlsVersion,
+            F::Records,
+            F::Tables,
+            F::HitsHits,
+            F::Claim(ClaimTarget::Slot(Slot::Upn)),
+            F::Claim(ClaimTarget::Slot(Slot::Azp)),
+            F::Claim(ClaimTarget::Common("iat")),
+            F::Claim(ClaimTarget::Other),
+        ];
+        let leaves = || {
+            [
+                Leaf::Str(Cow::Borrowed("a@b")),
+                Leaf::Str(Cow::Owned("x".into())),
+                Leaf::Str(Cow::Borrowed("")),
+                Leaf::U64(7),
+                Leaf::Null,
+                Leaf::Bool(true),
+                Leaf::Json("[1]".into()),
+                Leaf::Str(Cow::Borrowed(r#"{"upn":"u@v"}"#)),
+            ]
+        };
+        for f in fields {
+            let mut inline = Builder::default();
+            let mut called = Builder::default();
+            // Twice each: the second value meets a filled slot.
+            for v in leaves().into_iter().chain(leaves()) {
+                KeyMap::field(&mut inline, f, "identity_claim_Some.Key_s", v.clone());
+                azure_field(&mut called, f, "identity_claim_Some.Key_s", v);
+                assert_eq!(format!("{inline:?}"), format!("{called:?}"), "{f:?}");
+            }
+        }
     }
 
     #[test]
