@@ -560,12 +560,23 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a LoadOptions,
     pub report: FileReport,
     pub file_time: Timestamp,
+    /// The file's short name (its last component, else `name`), computed once: each
+    /// Sentinel row names it.
+    pub file_name: String,
+}
+
+/// The short name a version of `path` records (`name` for a path without file name).
+pub(crate) fn short_name(path: &Path, name: &str) -> String {
+    path.file_name()
+        .map_or_else(|| name.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 impl<'a> Ctx<'a> {
     fn new(path: &Path, format: TiFormat, opts: &'a LoadOptions, mtime: Option<Timestamp>) -> Self {
+        let name = path.display().to_string();
         Ctx {
-            name: path.display().to_string(),
+            file_name: short_name(path, &name),
+            name,
             opts,
             report: FileReport {
                 path: path.to_path_buf(),
@@ -584,11 +595,7 @@ impl<'a> Ctx<'a> {
 
     /// The file's short name, used as the source of plain lists.
     pub fn file_name(&self) -> String {
-        self.report
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| self.name.clone())
+        self.file_name.clone()
     }
 
     pub fn path(&self) -> &Path {
@@ -649,9 +656,7 @@ impl<'a> Ctx<'a> {
         line: usize,
     ) {
         self.report.records += 1;
-        let file_name = self.report.path.file_name().map(|n| n.to_string_lossy());
-        let file_name = file_name.as_deref().unwrap_or(&self.name);
-        set.push_classic(row, &self.name, file_name, line);
+        set.push_classic(row, &self.name, &self.file_name, line);
     }
 }
 

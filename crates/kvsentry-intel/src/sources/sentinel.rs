@@ -175,8 +175,10 @@ pub(crate) fn load_json_lines_in_blocks(
     let opts = ctx.opts;
     let path = ctx.report.path.clone();
     let file_time = ctx.file_time;
+    let file_name = ctx.file_name.clone();
     let parse = |block: &[u8], first_line: usize, lines: usize| {
         let mut bctx = Ctx {
+            file_name: file_name.clone(),
             name: name.clone(),
             opts,
             report: super::FileReport {
