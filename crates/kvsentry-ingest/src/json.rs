@@ -247,8 +247,8 @@ fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, ecs: bool)
 
 /// Counts the record and delivers it, or notes why not.
 pub(crate) fn deliver_row<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: u64) {
-    ctx.stats.form(ctx.form).records += 1;
     if b.not_object {
+        ctx.stats.form(ctx.form).records += 1;
         ctx.stats.skip(
             ctx.source,
             line,
@@ -261,15 +261,21 @@ pub(crate) fn deliver_row<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: 
         source: ctx.source,
         line,
     };
+    // The form's counts looked up once (the callback cannot see them in between).
     match b.finish(origin, ctx.opts) {
         Ok(ev) => {
             if matches!(ev.caller_ip, CallerIp::Invalid(_)) {
                 ctx.stats.invalid_caller_ip += 1;
             }
-            ctx.stats.form(ctx.form).events += 1;
+            let form = ctx.stats.form(ctx.form);
+            form.records += 1;
+            form.events += 1;
             (ctx.on_event)(&ev);
         }
-        Err((reason, detail)) => ctx.stats.skip(ctx.source, line, reason, detail),
+        Err((reason, detail)) => {
+            ctx.stats.form(ctx.form).records += 1;
+            ctx.stats.skip(ctx.source, line, reason, detail)
+        }
     }
 }
 

@@ -1585,6 +1585,11 @@ mod tests {
             r#"{"time" :"2024-01-01T00:00:04Z", "operationName":"E","identity":{"claim":{"u\u0070n":"c@d"}},"properties":{"i\u0064":"m"}}"#,
             r#"{"time":"2024-01-01T00:00:05Z","operationName.x":"F","identity":{"claim.upn":"e@f"},"properties":{"id":"n"}}"#,
             r#"{"time":"2024-01-01T00:00:06Z","operationName":"G","identity":{"claim":{"upn":"g@h","oid":"s"}},"properties":{"id":"o","httpStatusCode":203}}"#,
+            // Keys sharing their first bytes (the cache's first word), short and long.
+            r#"{"time":"2024-01-01T00:00:07Z","identity":{"claim":{"appidacr":"2","appid":"a","oi":"t"}}}"#,
+            r#"{"time":"2024-01-01T00:00:08Z","identity":{"claim":{"appid":"b","appidacr":"1","oid":"u"}}}"#,
+            r#"{"time":"2024-01-01T00:00:09Z","identity":{"claim":{"appidacx":"3","appi":"c","o":"v"}}}"#,
+            r#"{"time":"2024-01-01T00:00:10Z","identity":{"claim":{"appidacr":"4","appid":"d","oid":"w"}}}"#,
         ];
         let mut cache = crate::walk::KeyCache::default();
         let mut decided = 0;

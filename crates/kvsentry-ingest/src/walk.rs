@@ -878,8 +878,12 @@ pub(crate) struct KeyCache<L, F> {
     slots: Vec<CachedKey<L, F>>,
 }
 
-/// One remembered key: `"key":` and its role (`None`: nothing remembered yet).
+/// One remembered key: `"key":` and its role (`None`: nothing remembered yet), with its
+/// first eight bytes as a word (`head`, zeros past its end) and the mask of those bytes, so
+/// that most keys are told apart (and short ones matched) by one compare.
 struct CachedKey<L, F> {
+    head: u64,
+    mask: u64,
     quoted: Vec<u8>,
     role: Option<Role<L, F>>,
 }
@@ -904,12 +908,15 @@ impl<L: Copy, F: Copy> KeyCache<L, F> {
     /// Remembers `quoted` (`"key":`) with its role at `level`, `member`, as the newest.
     #[cold]
     fn put(&mut self, level: usize, member: usize, quoted: &[u8], role: Role<L, F>) {
-        if member >= CACHED_MEMBERS {
+        // `"":` at least: a mask of at least one byte (an empty one would match anything).
+        if member >= CACHED_MEMBERS || quoted.len() < 3 {
             return;
         }
         let at = (level * CACHED_MEMBERS + member) * WAYS;
         if self.slots.len() < at + WAYS {
             self.slots.resize_with(at + WAYS, || CachedKey {
+                head: 0,
+                mask: 0,
                 quoted: Vec::new(),
                 role: None,
             });
@@ -918,6 +925,13 @@ impl<L: Copy, F: Copy> KeyCache<L, F> {
             // The oldest way's buffer becomes the newest's.
             ways.rotate_right(1);
             if let Some(slot) = ways.first_mut() {
+                let n = quoted.len().min(8);
+                let mut w = [0u8; 8];
+                if let (Some(d), Some(src)) = (w.get_mut(..n), quoted.get(..n)) {
+                    d.copy_from_slice(src);
+                }
+                slot.head = u64::from_le_bytes(w);
+                slot.mask = u64::MAX >> (64 - 8 * n as u32);
                 slot.quoted.clear();
                 slot.quoted.extend_from_slice(quoted);
                 slot.role = Some(role);
@@ -995,20 +1009,33 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
         member: usize,
     ) -> Result<KeyAndRole<'de, M>, Undecided> {
         let pos = self.sc.pos;
+        // The next eight bytes (a key needs at least four: `"":`, then a value), or none
+        // near the end of the text, where the keys are read the long way.
+        let text_head = self.sc.b.get(pos..pos + 8).map_or(0, |h| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(h);
+            u64::from_le_bytes(w)
+        });
         for way in self.cache.ways(lv, member) {
             let CachedKey {
+                head,
+                mask,
                 quoted,
                 role: Some(role),
             } = way
             else {
                 continue;
             };
+            if text_head & mask != *head {
+                continue;
+            }
             let n = quoted.len();
-            if self
-                .sc
-                .b
-                .get(pos..pos + n)
-                .is_some_and(|t| eq_bytes(t, quoted))
+            if n <= 8
+                || self
+                    .sc
+                    .b
+                    .get(pos..pos + n)
+                    .is_some_and(|t| eq_bytes(t, quoted))
             {
                 // `"` key `"` `:`: the key lies between the quotes, ASCII-bounded.
                 let key = self.sc.s.get(pos + 1..pos + n - 2).ok_or(Undecided)?;
