@@ -74,7 +74,7 @@ pub(crate) struct Builder<'a> {
 
 /// Sets `slot` from a leaf unless it is already set; empty strings and null count as missing
 /// (CSV cannot tell them apart, and one record must read the same in every form).
-#[inline]
+#[inline(always)]
 fn set<'a>(slot: &mut Option<Str<'a>>, v: Leaf<'a>) {
     if slot.is_none() {
         // Strings, nearly every value, without the general conversion.
