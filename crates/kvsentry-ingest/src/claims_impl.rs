@@ -81,12 +81,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// The static spelling of a common `other` key.
-fn common_other(norm: &[u8]) -> Option<&'static str> {
+/// The index in [`COMMON_OTHER`] of a common `other` key (the table has fewer than 256).
+fn common_index(norm: &[u8]) -> Option<u8> {
     COMMON_OTHER
         .iter()
-        .copied()
-        .find(|k| same(k.as_bytes(), norm))
+        .position(|k| same(k.as_bytes(), norm))
+        .and_then(|i| u8::try_from(i).ok())
 }
 
 /// True when [`normalize_claim_key`] would return `key` unchanged: lower-case letters, digits
@@ -149,8 +149,9 @@ pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
 pub(crate) enum ClaimTarget {
     /// A field of its own (or none, for the empty key).
     Slot(Slot),
-    /// `other`, under this common normal key.
-    Common(&'static str),
+    /// `other`, under the common normal key `COMMON_OTHER[i]` (an index, not the text, so
+    /// that a role is a few bytes, copied in a register by the walk).
+    Common(u8),
     /// `other` under a key to be normalised from the claim key when applied.
     Other,
 }
@@ -165,8 +166,8 @@ pub(crate) fn claim_target(key: &str) -> ClaimTarget {
         slot => return ClaimTarget::Slot(slot),
     }
     if is_normal(raw) {
-        return match common_other(raw) {
-            Some(k) => ClaimTarget::Common(k),
+        return match common_index(raw) {
+            Some(i) => ClaimTarget::Common(i),
             None => ClaimTarget::Other,
         };
     }
@@ -180,8 +181,8 @@ pub(crate) fn claim_target(key: &str) -> ClaimTarget {
         }
     };
     match slot_of(norm) {
-        Slot::Other => match common_other(norm) {
-            Some(k) => ClaimTarget::Common(k),
+        Slot::Other => match common_index(norm) {
+            Some(i) => ClaimTarget::Common(i),
             None => ClaimTarget::Other,
         },
         slot => ClaimTarget::Slot(slot),
@@ -221,7 +222,12 @@ pub(crate) fn apply_target<'a>(
             Slot::AuthMethods => &mut id.auth_methods,
             Slot::Empty | Slot::Other => return,
         },
-        ClaimTarget::Common(k) => return put_other(id, Cow::Borrowed(k), value),
+        ClaimTarget::Common(i) => {
+            if let Some(k) = COMMON_OTHER.get(usize::from(i)) {
+                put_other(id, Cow::Borrowed(k), value);
+            }
+            return;
+        }
         ClaimTarget::Other => {
             let mut buf = [0u8; STACK_KEY];
             let long;

@@ -1085,7 +1085,7 @@ mod tests {
             F::HitsHits,
             F::Claim(ClaimTarget::Slot(Slot::Upn)),
             F::Claim(ClaimTarget::Slot(Slot::Azp)),
-            F::Claim(ClaimTarget::Common("iat")),
+            F::Claim(ClaimTarget::Common(2)),
             F::Claim(ClaimTarget::Other),
         ];
         let leaves = || {
