@@ -389,6 +389,16 @@ impl SparseRow<'_> {
             cells: [const { None }; N],
         }
     }
+
+    /// No cell holds memory of its own (true for every row [`read_plain_into`] fills, even
+    /// in part): forgetting the row then frees nothing.
+    pub(crate) fn owns_nothing(&self) -> bool {
+        self.cells.iter().flatten().all(|c| match c {
+            Cell::Str(s) => matches!(s, Cow::Borrowed(_)),
+            Cell::Other(_) => false,
+            Cell::Null | Cell::Bool(_) | Cell::Int(..) | Cell::UInt(..) => true,
+        })
+    }
 }
 
 /// [`read_plain`] into `row` (empty), without moving the row around: it is a kilobyte.
@@ -693,6 +703,23 @@ mod tests {
         }
         // Bytes one below and above the quote, and high bytes, are no quote.
         assert_eq!(find_quote(b"\x21\x23\xA2\xFF!#\x22a\""), Some(6));
+    }
+
+    #[test]
+    fn rows_of_the_direct_scanner_own_nothing() {
+        let line = r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":70,"Active":true,"Tags":null,"Description":"x"}"#;
+        assert!(read_plain(line).unwrap().owns_nothing());
+        // Left to serde_json half-way (a float): what was read owns nothing either.
+        let mut row = SparseRow::empty();
+        assert!(!read_plain_into(
+            r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":7.5}"#,
+            &mut row
+        ));
+        assert!(row.get("NetworkIP").is_some());
+        assert!(row.owns_nothing());
+        // serde_json's copy of an escaped string is owned.
+        let owned: SparseRow = serde_json::from_str(r#"{"Description":"a\"b"}"#).unwrap();
+        assert!(!owned.owns_nothing());
     }
 
     #[test]

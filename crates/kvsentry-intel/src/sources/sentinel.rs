@@ -429,8 +429,15 @@ fn json_line(
         return;
     }
     let mut plain = SparseRow::empty();
-    if super::jsonrow::read_plain_into(l, &mut plain) {
+    let read = super::jsonrow::read_plain_into(l, &mut plain);
+    if read {
         row_to_indicator(&plain, n, format, ctx, set);
+    }
+    // The direct scanner writes only borrowed strings, booleans, integers and nulls: there
+    // is nothing to free, and visiting the row's cells to drop them was 2% of the load.
+    debug_assert!(plain.owns_nothing());
+    std::mem::forget(plain);
+    if read {
         return;
     }
     match serde_json::from_str::<SparseRow>(l) {
