@@ -589,6 +589,13 @@ impl<'a> KeyMap<'a> for Builder<'a> {
         azure_role(level, key)
     }
 
+    /// Only a claim column's key and a claim normalised when applied are read (see
+    /// `inline_field_is_azure_field`, which pins this).
+    #[inline(always)]
+    fn reads_key(f: AzField) -> bool {
+        matches!(f, AzField::ClaimColumn | AzField::Claim(ClaimTarget::Other))
+    }
+
     /// The common fields (a plain text slot, a claim) are set here, inline in the walk;
     /// the rest go to [`azure_field`], which does exactly the same for these two.
     #[inline(always)]
@@ -1105,7 +1112,13 @@ mod tests {
             let mut called = Builder::default();
             // Twice each: the second value meets a filled slot.
             for v in leaves().into_iter().chain(leaves()) {
-                KeyMap::field(&mut inline, f, "identity_claim_Some.Key_s", v.clone());
+                // The walk hands over "" for a key `reads_key` says is not read.
+                let key = if <Builder as KeyMap>::reads_key(f) {
+                    "identity_claim_Some.Key_s"
+                } else {
+                    ""
+                };
+                KeyMap::field(&mut inline, f, key, v.clone());
                 azure_field(&mut called, f, "identity_claim_Some.Key_s", v);
                 assert_eq!(format!("{inline:?}"), format!("{called:?}"), "{f:?}");
             }

@@ -803,6 +803,9 @@ pub(crate) trait KeyMap<'de> {
     fn level_index(level: Self::Level) -> usize;
     /// What `key` (in the record's own spelling, any case) means at `level`.
     fn role(level: Self::Level, key: &Key<'_>) -> Role<Self::Level, Self::Field>;
+    /// Whether [`KeyMap::field`] reads its `key` for field `f`; when not, the keyed walk
+    /// hands over `""` instead of making the key's text.
+    fn reads_key(f: Self::Field) -> bool;
     /// A value for field `f`, found under `key`.
     fn field(&mut self, f: Self::Field, key: &str, v: Leaf<'de>);
     /// A value under a claim key (its keys below the claim object, joined by `.`).
@@ -942,9 +945,26 @@ impl<L: Copy, F: Copy> KeyCache<L, F> {
 
 /// A member's key and what it means.
 type KeyAndRole<'de, M> = (
-    Cow<'de, str>,
+    KeyText<'de>,
     Role<<M as KeyMap<'de>>::Level, <M as KeyMap<'de>>::Field>,
 );
+
+/// A member's key: where it lies in the text (a remembered key, without escapes), or as it
+/// was read. The text of a remembered key is sliced only when a field reads it.
+enum KeyText<'de> {
+    Span(usize, usize),
+    Read(Cow<'de, str>),
+}
+
+impl<'de> KeyText<'de> {
+    #[inline(always)]
+    fn text<'k>(&'k self, s: &'de str) -> Result<&'k str, Undecided> {
+        match self {
+            KeyText::Span(a, b) => s.get(*a..*b).ok_or(Undecided),
+            KeyText::Read(k) => Ok(k),
+        }
+    }
+}
 
 struct Keyed<'de, 'p, M: KeyMap<'de>> {
     sc: Scan<'de>,
@@ -974,20 +994,22 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                     Role::Field(_) | Role::Ignore => self.skip_object(depth + 1)?,
                     Role::Claim(_) => {
                         self.claim.clear();
-                        self.claim.push_str(&key);
+                        self.claim.push_str(key.text(self.sc.s)?);
                         self.claims(depth + 1)?;
                     }
                     Role::FieldFlat(_) | Role::Unsure => return Err(Undecided),
                 }
             } else {
                 match role {
-                    Role::Field(f) | Role::FieldFlat(f) | Role::Both(f, _) => {
+                    Role::Field(f) | Role::FieldFlat(f) | Role::Both(f, _) | Role::Claim(f) => {
                         let v = self.sc.scalar(depth, true)?;
-                        self.m.field(f, &key, v);
-                    }
-                    Role::Claim(f) => {
-                        let v = self.sc.scalar(depth, true)?;
-                        self.m.field(f, &key, v);
+                        // The key text is made only for the fields that read it.
+                        let k = if M::reads_key(f) {
+                            key.text(self.sc.s)?
+                        } else {
+                            ""
+                        };
+                        self.m.field(f, k, v);
                     }
                     Role::Enter(_) | Role::Ignore => self.sc.skip_scalar(depth)?,
                     Role::Unsure => return Err(Undecided),
@@ -1038,11 +1060,10 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                     .is_some_and(|t| eq_bytes(t, quoted))
             {
                 // `"` key `"` `:`: the key lies between the quotes, ASCII-bounded.
-                let key = self.sc.s.get(pos + 1..pos + n - 2).ok_or(Undecided)?;
                 let role = *role;
                 self.sc.pos = pos + n;
                 self.sc.ws();
-                return Ok((Cow::Borrowed(key), role));
+                return Ok((KeyText::Span(pos + 1, pos + n - 2), role));
             }
         }
         let (key, src) = self.sc.key_and_source()?;
@@ -1054,7 +1075,7 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                 self.cache.put(lv, member, q, role);
             }
         }
-        Ok((key, role))
+        Ok((KeyText::Read(key), role))
     }
 
     /// An object under a claim, after its `{`: its keys extend the claim key in
