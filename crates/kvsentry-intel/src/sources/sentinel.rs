@@ -834,7 +834,7 @@ impl Row for CsvRow<'_> {
         let zone = self.table.cols.get(col).and_then(|c| c.1.as_ref());
         match self.rec.get(i) {
             None => Ok(None),
-            Some(t) if super::is_blank(&t) => Ok(None),
+            Some(t) if super::is_blank(t) => Ok(None),
             Some(t) => parse_time(t, zone).map(Some).ok_or_else(|| t.to_string()),
         }
     }
