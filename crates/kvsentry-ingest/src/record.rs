@@ -1503,13 +1503,7 @@ mod tests {
         let fixture = include_str!("../tests/fixtures/storage.jsonl");
         let recs: Vec<&str> = fixture.lines().filter(|l| l.starts_with('{')).collect();
         let alphabet = b"{}[],:\"\\ .._x0-eEInutfals1T\x01";
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::walk::xorshift(0x2545_f491_4f6c_dd1d);
         let (mut decided, mut refused) = (0, 0);
         // One cache for all: damaged records meet keys remembered from intact ones.
         let mut cache = crate::walk::KeyCache::default();

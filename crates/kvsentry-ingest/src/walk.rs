@@ -1129,6 +1129,18 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
     }
 }
 
+/// A seeded xorshift for the damage tests: `next(n)` is a pseudo-random index below `n`, the
+/// same sequence on every run.
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1245,13 +1257,7 @@ mod tests {
         let fixture = include_str!("../tests/fixtures/storage.jsonl");
         let recs: Vec<&str> = fixture.lines().filter(|l| l.starts_with('{')).collect();
         let alphabet = b"{}[],:\"\\ \t\r\nx0-.eE+nutfals1\x01\x1f\x7f";
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = super::xorshift(0x9e37_79b9_7f4a_7c15);
         let (mut decided, mut refused) = (0, 0);
         for round in 0..4000 {
             let mut b = recs[round % recs.len()].as_bytes().to_vec();
