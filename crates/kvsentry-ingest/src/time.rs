@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
+use kvsentry_model::time::parse_rfc3339_utc;
 
 /// Parses an event time: RFC 3339 with up to 9 fractional digits (Key Vault writes 7), a
 /// space instead of `T`, no offset at all (taken as UTC, as Log Analytics exports mean it),
@@ -27,67 +28,6 @@ pub fn parse_time(text: &str) -> Option<Timestamp> {
         return TimeZone::UTC.to_timestamp(dt).ok();
     }
     parse_portal(t)
-}
-
-/// The spelling Key Vault writes, `YYYY-MM-DDTHH:MM:SS[.fffffff]Z`, read directly: every
-/// record has one, and the general parser costs several times more. Anything else (other
-/// separators, offsets, leap seconds, years at the ends of the range) is left to it (`None`);
-/// what this accepts it reads exactly as jiff does.
-fn parse_rfc3339_utc(t: &[u8]) -> Option<Timestamp> {
-    fn num(b: &[u8]) -> Option<i64> {
-        b.iter().try_fold(0i64, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
-        })
-    }
-    let head = t.get(..19)?;
-    if head[4] != b'-'
-        || head[7] != b'-'
-        || head[10] != b'T'
-        || head[13] != b':'
-        || head[16] != b':'
-        || t.last() != Some(&b'Z')
-    {
-        return None;
-    }
-    let year = num(&head[0..4])?;
-    let month = num(&head[5..7])?;
-    let day = num(&head[8..10])?;
-    let hour = num(&head[11..13])?;
-    let minute = num(&head[14..16])?;
-    let second = num(&head[17..19])?;
-    let frac = &t[19..t.len() - 1];
-    let nanos = match frac.split_first() {
-        None => 0,
-        Some((b'.', digits)) if (1..=9).contains(&digits.len()) => {
-            num(digits)? * 10i64.pow(9 - digits.len() as u32)
-        }
-        Some(_) => return None,
-    };
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let month_days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if !(1..=9998).contains(&year)
-        || !(1..=month_days).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-    // Days since 1970-01-01 (H. Hinnant's days_from_civil; years here are positive).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
-    Timestamp::new(secs, i32::try_from(nanos).ok()?).ok()
 }
 
 /// `M/D/YYYY, h:mm:ss[.fff] AM|PM` (the comma optional, the AM/PM too: 24-hour then).
