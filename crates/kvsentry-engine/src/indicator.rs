@@ -400,14 +400,7 @@ impl TiRule {
         });
         Some(TiRule {
             id: rule.meta.id.clone(),
-            alert_rule: AlertRule {
-                id: rule.meta.id.clone(),
-                name: rule.meta.name.clone(),
-                severity: rule.meta.severity.as_str().to_string(),
-                tactics: rule.meta.tactics.clone(),
-                techniques: rule.meta.techniques.clone(),
-                version: rule.meta.version.clone(),
-            },
+            alert_rule: rule.meta.alert_rule(),
             filter: m.filter.as_ref().map(|f| f.compiled.clone()),
             filter_source: m.filter.as_ref().map(|f| f.source.clone()),
             field: m.match_.field.0,

@@ -120,14 +120,7 @@ impl CompiledRule {
         };
         Some(CompiledRule {
             id: rule.meta.id.clone(),
-            alert_rule: AlertRule {
-                id: rule.meta.id.clone(),
-                name: rule.meta.name.clone(),
-                severity: rule.meta.severity.as_str().to_string(),
-                tactics: rule.meta.tactics.clone(),
-                techniques: rule.meta.techniques.clone(),
-                version: rule.meta.version.clone(),
-            },
+            alert_rule: rule.meta.alert_rule(),
             filter: t.filter.compiled.clone(),
             filter_source: t.filter.source.clone(),
             window: t.window.kind,

@@ -149,6 +149,20 @@ pub struct RuleMeta {
     pub origin: String,
 }
 
+impl RuleMeta {
+    /// What an alert says about the rule that raised it.
+    pub fn alert_rule(&self) -> kvsentry_model::AlertRule {
+        kvsentry_model::AlertRule {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            severity: self.severity.as_str().to_string(),
+            tactics: self.tactics.clone(),
+            techniques: self.techniques.clone(),
+            version: self.version.clone(),
+        }
+    }
+}
+
 /// One rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
