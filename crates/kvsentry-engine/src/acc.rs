@@ -36,6 +36,21 @@ pub(crate) fn hash_slot(hs: &ValueHasher, row: &Row, i: usize) -> Option<u64> {
     B::of_row(row, i).map(|b| hash_b(hs, b))
 }
 
+/// [`hash_slot`] of the slot an event's value `v` would fill (`None` when missing): the
+/// same hash, made before the row is.
+#[inline]
+pub(crate) fn hash_value(hs: &ValueHasher, v: &kvsentry_model::FieldValue<'_>) -> Option<u64> {
+    use kvsentry_model::FieldValue;
+    let b = match v {
+        FieldValue::Missing => return None,
+        FieldValue::Str(s) => B::Str(s),
+        FieldValue::Int(i) => B::Int(*i),
+        FieldValue::Ip(ip) => B::Ip(*ip),
+        FieldValue::Time(t) => B::Time(crate::plan::nanos(*t)),
+    };
+    Some(hash_b(hs, b))
+}
+
 #[inline]
 fn hash_b(hs: &ValueHasher, b: B<'_>) -> u64 {
     let mut h = hs.build_hasher();
@@ -571,7 +586,7 @@ impl Acc {
             key_len: 0,
             garbage: 0,
             count: 0,
-            aggs: new_states(rule),
+            aggs: rule.agg_states.clone(),
             cold: None,
             pending_first: None,
             first_in_text: false,

@@ -46,9 +46,12 @@ pub(crate) struct CompiledRule {
     pub group_distinct: Vec<bool>,
     /// Group-by positions whose missing value means the group never alerts.
     pub hopeless_if_missing: Vec<usize>,
-    /// Per slot: the condition's aggregates read it (count of a field, count_distinct, min,
-    /// max), so thin rows keep it (see [`CompiledRule::row`]).
-    pub numeric_slots: Vec<bool>,
+    /// Per slot: the condition's aggregates read it from a row (count of a field, a
+    /// `count_distinct` not hashed in the parallel stage, min, max), so thin rows keep it
+    /// (see [`CompiledRule::row`]).
+    pub thin_slots: Vec<bool>,
+    /// Per slot: the position in [`Row::dh`] of the `count_distinct` hashed from it.
+    pub slot_dh: Vec<Option<u8>>,
     /// The group-by fields are slots `0..group_fields.len()` in order (no field twice): a
     /// row's group values are read once, for its key and its slots, and a string is held
     /// once, in the key (the seed rule's UPN).
@@ -63,6 +66,8 @@ pub(crate) struct CompiledRule {
     pub n_values: usize,
     /// Positions of the other aggregates (whose states a group keeps, in order).
     pub numeric_pos: Vec<usize>,
+    /// Their fresh states ([`crate::acc::new_states`]), cloned for each new group.
+    pub agg_states: Vec<crate::acc::AggState>,
     /// Seeded per engine: group keys are attacker-controlled, so the group maps' hash must
     /// not be predictable (computed in the parallel stage, see [`Row::hash`]).
     pub group_hasher: foldhash::quality::RandomState,
@@ -160,7 +165,9 @@ impl CompiledRule {
             agg_group: Vec::new(),
             group_distinct: Vec::new(),
             hopeless_if_missing: Vec::new(),
-            numeric_slots: Vec::new(),
+            thin_slots: Vec::new(),
+            agg_states: Vec::new(),
+            slot_dh: Vec::new(),
             key_slots: false,
         })
         .map(|mut r| {
@@ -173,15 +180,6 @@ impl CompiledRule {
                 })
                 .collect();
             r.hopeless_if_missing = r.hopeless_positions();
-            let mut numeric = vec![false; r.slots.len()];
-            for (_, a, slot) in &r.aggs {
-                if !matches!(a, Aggregate::Values(_)) {
-                    if let Some(n) = slot.and_then(|s| numeric.get_mut(s)) {
-                        *n = true;
-                    }
-                }
-            }
-            r.numeric_slots = numeric;
             r.key_slots = r.group_slots.iter().enumerate().all(|(g, &s)| g == s);
             r.group_distinct = r
                 .aggs
@@ -201,6 +199,33 @@ impl CompiledRule {
                 })
                 .take(DH_INLINE)
                 .collect();
+            r.slot_dh = (0..r.slots.len())
+                .map(|k| {
+                    let j = r.distinct_slots.iter().position(|&s| s == k)?;
+                    u8::try_from(j).ok()
+                })
+                .collect();
+            // Which slots a thin row is read for: by the aggregates of the condition, but
+            // the `count_distinct`s hashed in the parallel stage (read as `Row::dh`).
+            let mut thin = vec![false; r.slots.len()];
+            let mut k = 0;
+            for ((_, a, slot), &gd) in r.aggs.iter().zip(&r.group_distinct) {
+                let hashed = match a {
+                    Aggregate::Values(_) => continue,
+                    Aggregate::CountDistinct(_) if !gd => {
+                        k += 1;
+                        k <= DH_INLINE
+                    }
+                    _ => false,
+                };
+                if !hashed {
+                    if let Some(t) = slot.and_then(|s| thin.get_mut(s)) {
+                        *t = true;
+                    }
+                }
+            }
+            r.thin_slots = thin;
+            r.agg_states = crate::acc::new_states(&r);
             r
         })
     }
@@ -277,14 +302,48 @@ impl CompiledRule {
                 .sum::<usize>()
                 + self.slots.iter().map(|&f| str_len(f)).sum::<usize>();
         }
-        let mut text = String::with_capacity(hint);
-        let mut slots = Vec::with_capacity(self.slots.len());
-        // Group-by positions (below 64) whose value is missing.
+        // Group-by positions (below 64) whose value is missing, read first: a thin row
+        // (see below) is built without its slots' `Vec` when it needs none.
         let mut missing = 0u64;
+        if !explained && self.window == WindowType::Tumbling && !self.hopeless_if_missing.is_empty()
+        {
+            for (g, &f) in self.group_fields.iter().enumerate().take(64) {
+                if ev.get(f).is_missing() {
+                    missing |= 1u64 << g;
+                }
+            }
+        }
+        let thin = !explained
+            && self.window == WindowType::Tumbling
+            && !self.hopeless_if_missing.is_empty()
+            && self.never_alerts_event(ev, missing);
+        let mut text = String::with_capacity(hint);
+        // A thin row keeps only the values read from it (`thin_slots`), each at its index
+        // (missing ones before it filled in): usually none, so no allocation.
+        let mut slots = if thin {
+            Vec::new()
+        } else {
+            Vec::with_capacity(self.slots.len())
+        };
+        let mut dh = [0u64; DH_INLINE];
+        let mut dh_set = 0u8;
+        let keep = |slots: &mut Vec<Slot>, k: usize, slot: Slot| {
+            if !thin {
+                slots.push(slot);
+            } else if slot != Slot::Missing && self.thin_slots.get(k).copied().unwrap_or(true) {
+                if slots.len() < k {
+                    slots.resize(k, Slot::Missing);
+                }
+                slots.push(slot);
+            }
+        };
         for (g, &f) in self.group_fields.iter().enumerate() {
-            let slot = match ev.get(f) {
+            let v = ev.get(f);
+            if self.key_slots {
+                self.hash_distinct(g, &v, &mut dh, &mut dh_set);
+            }
+            let slot = match v {
                 FieldValue::Missing => {
-                    missing |= 1u64.checked_shl(g as u32).unwrap_or(0);
                     text.push('\u{0}');
                     Slot::Missing
                 }
@@ -306,30 +365,30 @@ impl CompiledRule {
                 }
             };
             if self.key_slots {
-                slots.push(slot);
+                keep(&mut slots, g, slot);
             }
         }
         let key_len = text.len();
-        let thin = !explained
-            && self.window == WindowType::Tumbling
-            && !self.hopeless_if_missing.is_empty()
-            && self.never_alerts_event(ev, missing);
-        if thin {
-            for (s, &numeric) in slots.iter_mut().zip(&self.numeric_slots) {
-                if !numeric {
-                    *s = Slot::Missing;
-                }
-            }
-        }
-        let first = if self.key_slots { slots.len() } else { 0 };
+        let first = if self.key_slots {
+            self.group_fields.len()
+        } else {
+            0
+        };
         for (k, &f) in self.slots.iter().enumerate().skip(first) {
-            if thin && !self.numeric_slots.get(k).copied().unwrap_or(true) {
-                slots.push(Slot::Missing);
+            let read = !thin
+                || self.thin_slots.get(k).copied().unwrap_or(true)
+                || self.slot_dh.get(k).is_some_and(Option::is_some);
+            if !read {
                 continue;
             }
-            slots.push(match ev.get(f) {
+            let v = ev.get(f);
+            self.hash_distinct(k, &v, &mut dh, &mut dh_set);
+            let slot = match v {
                 FieldValue::Missing => Slot::Missing,
                 FieldValue::Str(s) => {
+                    if thin && !self.thin_slots.get(k).copied().unwrap_or(true) {
+                        continue;
+                    }
                     let a = text.len();
                     text.push_str(&s);
                     Slot::Str(a, text.len())
@@ -337,7 +396,8 @@ impl CompiledRule {
                 FieldValue::Int(i) => Slot::Int(i),
                 FieldValue::Ip(ip) => Slot::Ip(ip),
                 FieldValue::Time(t) => Slot::Time(nanos(t)),
-            });
+            };
+            keep(&mut slots, k, slot);
         }
         if text.len() > stored {
             self.text_hint.fetch_max(text.len(), Ordering::Relaxed);
@@ -347,23 +407,35 @@ impl CompiledRule {
             origin: ev.origin,
             seq: 0,
             hash: 0,
-            dh: [0; DH_INLINE],
-            dh_set: 0,
+            dh,
+            dh_set,
             text,
             key_len,
             slots,
         };
         row.hash = self.group_hasher.hash_one(row.key());
-        for (k, &s) in self.distinct_slots.iter().enumerate() {
-            if let (Some(h), Some(d)) = (
-                crate::acc::hash_slot(&self.value_hasher, &row, s),
-                row.dh.get_mut(k),
-            ) {
+        row
+    }
+
+    /// Hashes value `v` of slot `k` into `dh` when it is one of the first `count_distinct`
+    /// aggregates' (see [`Row::dh`]): from the event, so a thin row need not keep it.
+    #[inline]
+    fn hash_distinct(
+        &self,
+        k: usize,
+        v: &FieldValue<'_>,
+        dh: &mut [u64; DH_INLINE],
+        dh_set: &mut u8,
+    ) {
+        if let Some(Some(j)) = self.slot_dh.get(k) {
+            let j = usize::from(*j);
+            if let (Some(h), Some(d)) =
+                (crate::acc::hash_value(&self.value_hasher, v), dh.get_mut(j))
+            {
                 *d = h;
-                row.dh_set |= 1 << k;
+                *dh_set |= 1 << j;
             }
         }
-        row
     }
 }
 
@@ -530,5 +602,98 @@ detection:
         assert_eq!(rule.group_distinct, vec![false, true, false]);
         assert!(rule.distinct_slots.is_empty());
         assert_eq!(row.dh_set, 0);
+    }
+    fn thin_rule(extra: &str) -> CompiledRule {
+        let yaml = format!(
+            r#"
+id: thin
+name: thin
+kind: threshold
+detection:
+  filter: {{ field: category, equals: AuditEvent }}
+  window: {{ type: tumbling, size: 1m }}
+  group_by: [identity.upn]
+  aggregates:
+    who: {{ count_distinct: identity.upn }}
+    ops: {{ count_distinct: operation }}
+    vaults: {{ count_distinct: vault.name }}
+    names: {{ values: operation }}
+{extra}
+  condition: "who == 1 and ops >= 2"
+"#
+        );
+        let set = kvsentry_rules::RuleSet::from_yaml_str(&yaml, "thin.yml").unwrap();
+        CompiledRule::new(set.enabled().next().unwrap()).unwrap()
+    }
+
+    fn event_without_upn() -> AuditEvent<'static> {
+        let mut ev = AuditEvent::new(
+            "2026-01-05T10:00:00Z".parse::<Timestamp>().unwrap(),
+            "AuditEvent".into(),
+            "SecretGet".into(),
+        );
+        ev.http_status = Some(403);
+        ev.caller_ip = kvsentry_model::CallerIp::parse("104.40.82.76".into());
+        ev
+    }
+
+    /// A row of a group that never alerts keeps only its key: its `count_distinct` values
+    /// are hashed from the event (the same hashes as a full row's), and no slot is kept, so
+    /// its slots allocate nothing.
+    #[test]
+    fn a_thin_row_keeps_no_slots_and_the_same_hashes() {
+        let rule = thin_rule("");
+        assert_eq!(rule.hopeless_if_missing, vec![0]);
+        // The UPN's count_distinct is the group's (a presence, read from the slot); the
+        // operation and vault name are hashed in the parallel stage.
+        assert_eq!(
+            rule.slots[..3],
+            [Field::IdentityUpn, Field::Operation, Field::VaultName]
+        );
+        assert_eq!(rule.thin_slots[..3], [true, false, false]);
+        assert_eq!(rule.slot_dh[..3], [None, Some(0), Some(1)]);
+        let ev = event_without_upn();
+        let thin = rule.row(&ev, false);
+        assert_eq!(thin.text, "\u{0}");
+        assert!(thin.slots.is_empty());
+        assert_eq!(thin.slots.capacity(), 0);
+        assert!(rule.never_alerts(&thin));
+        // Explained: the full row.
+        let full = rule.row(&ev, true);
+        assert_eq!(full.slots.len(), rule.slots.len());
+        assert_eq!(full.slot(1), Slot::Str(1, 10));
+        assert_eq!(thin.dh_set, 0b01);
+        assert_eq!(full.dh_set, 0b01);
+        assert_eq!(thin.dh, full.dh);
+        assert_eq!(
+            Some(thin.dh[0]),
+            crate::acc::hash_slot(&rule.value_hasher, &full, 1)
+        );
+        assert_eq!(thin.hash, full.hash);
+        // With a vault name, both hashes.
+        let mut ev = ev;
+        ev.vault.name = Some("kv1".into());
+        let (thin, full) = (rule.row(&ev, false), rule.row(&ev, true));
+        assert_eq!((thin.dh_set, full.dh_set), (0b11, 0b11));
+        assert_eq!(thin.dh, full.dh);
+        assert!(thin.slots.is_empty());
+    }
+
+    /// A thin row keeps a value the condition reads from the row (here a `max`) at its
+    /// index, the missing ones before it filled in.
+    #[test]
+    fn a_thin_row_keeps_what_the_condition_reads_at_its_index() {
+        let rule = thin_rule("    top: { max: http.status }");
+        let k = rule
+            .slots
+            .iter()
+            .position(|&f| f == Field::HttpStatus)
+            .unwrap();
+        assert!(rule.thin_slots[k]);
+        let row = rule.row(&event_without_upn(), false);
+        assert_eq!(row.slots.len(), k + 1);
+        assert_eq!(row.slot(k), Slot::Int(403));
+        assert!((0..k).all(|i| row.slot(i) == Slot::Missing));
+        assert_eq!(row.text, "\u{0}");
     }
 }

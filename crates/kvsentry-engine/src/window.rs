@@ -162,10 +162,19 @@ impl Tumbling {
             return false;
         }
         let hint = self.last_groups;
-        let groups = self
+        // Events come mostly in time order: the newest window first (its entry is found
+        // down the tree's right edge, comparing nothing), else searched.
+        let newest = self
             .windows
-            .entry(start)
-            .or_insert_with(|| HashTable::with_capacity(hint));
+            .last_key_value()
+            .is_some_and(|(k, _)| *k == start);
+        let groups = match self.windows.last_entry() {
+            Some(e) if newest => e.into_mut(),
+            _ => self
+                .windows
+                .entry(start)
+                .or_insert_with(|| HashTable::with_capacity(hint)),
+        };
         let hash = row.hash;
         match groups.find_mut(hash, |g| g.hash == hash && g.acc.key() == row.key()) {
             Some(g) => g.acc.push_row(ctx.rule, row),
@@ -209,6 +218,11 @@ impl Tumbling {
             for g in iter {
                 let hash = g.hash;
                 let acc = &mut g.acc;
+                if acc.never_alerts {
+                    // Its condition is false whatever its events (set only when the rule is
+                    // not explained): nothing to evaluate, count or record.
+                    continue;
+                }
                 let until = if self.suppressed_until.is_empty() {
                     None
                 } else {

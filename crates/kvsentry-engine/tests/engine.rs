@@ -1363,3 +1363,27 @@ detection:
     assert_eq!(a.evidence.len(), 1);
     assert_eq!(a.evidence[0].operation, "SecretGet");
 }
+
+/// Events alternating between an older open window and the newest one (the newest is found
+/// without a search, the older one searched): each counts in its own window.
+#[test]
+fn events_alternating_between_two_open_windows_count_apart() {
+    let older = alice_burst("10:00", 1);
+    let newer = alice_burst("10:01", 100);
+    let mut events = Vec::new();
+    for (a, b) in older.iter().zip(&newer) {
+        events.push(b.clone());
+        events.push(a.clone());
+    }
+    let alerts = run(&events);
+    let seed = of_rule(&alerts, SEED);
+    let windows: Vec<String> = seed
+        .iter()
+        .map(|a| a.window.as_ref().unwrap().start.to_string())
+        .collect();
+    assert_eq!(windows, ["2026-01-05T10:00:00Z", "2026-01-05T10:01:00Z"]);
+    for a in seed {
+        assert_eq!(a.fields["action_count"], 5);
+        assert_eq!(a.fields["distinct_actions"], 2);
+    }
+}
