@@ -419,15 +419,16 @@ impl ValSet {
     }
 }
 
-/// Hashes of distinct values, a few in place.
-#[derive(Debug, Clone)]
+/// Hashes of distinct values, a few in place, more in a set of the group's
+/// (`Acc::many`, by index: so that a group's fresh states are a plain copy).
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Distinct {
     Few(u8, [u64; 4]),
-    Many(HashSet<u64>),
+    Many(usize),
 }
 
 impl Distinct {
-    fn insert(&mut self, h: u64) {
+    fn insert(&mut self, many: &mut Vec<HashSet<u64>>, h: u64) {
         match self {
             Distinct::Few(n, hs) => {
                 let k = usize::from(*n);
@@ -441,26 +442,29 @@ impl Distinct {
                     let mut s = HashSet::with_capacity(8);
                     s.extend(hs.iter().copied());
                     s.insert(h);
-                    *self = Distinct::Many(s);
+                    *self = Distinct::Many(many.len());
+                    many.push(s);
                 }
             }
-            Distinct::Many(s) => {
-                s.insert(h);
+            Distinct::Many(i) => {
+                if let Some(s) = many.get_mut(*i) {
+                    s.insert(h);
+                }
             }
         }
     }
 
-    fn len(&self) -> usize {
+    fn len(&self, many: &[HashSet<u64>]) -> usize {
         match self {
             Distinct::Few(n, _) => usize::from(*n),
-            Distinct::Many(s) => s.len(),
+            Distinct::Many(i) => many.get(*i).map_or(0, HashSet::len),
         }
     }
 }
 
 /// The state of one aggregate the condition can read (`values` aggregates keep theirs in
 /// `Acc::sets`, made when the group's events are first folded in).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum AggState {
     /// `count`, or `{count: f}` reading this slot.
     Count(u64, Option<usize>),
@@ -471,6 +475,47 @@ pub(crate) enum AggState {
     GroupDistinct(bool, usize),
     Min(Option<V>, usize),
     Max(Option<V>, usize),
+}
+
+/// States a group holds in place (the seed rules have 4): a new group copies the rule's
+/// fresh ones (see [`CompiledRule::agg_states`]) without allocating.
+const AGGS_INLINE: usize = 4;
+
+/// A group's [`AggState`]s, in the rule's order. (In place on purpose: boxing the large
+/// variant is the allocation per group this avoids.)
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum AggStates {
+    Inline(usize, [AggState; AGGS_INLINE]),
+    Heap(Vec<AggState>),
+}
+
+impl AggStates {
+    pub fn from_slice(states: &[AggState]) -> AggStates {
+        if states.len() <= AGGS_INLINE {
+            let mut a = [AggState::Count(0, None); AGGS_INLINE];
+            for (d, s) in a.iter_mut().zip(states) {
+                *d = *s;
+            }
+            AggStates::Inline(states.len(), a)
+        } else {
+            AggStates::Heap(states.to_vec())
+        }
+    }
+
+    pub fn as_slice(&self) -> &[AggState] {
+        match self {
+            AggStates::Inline(n, a) => a.get(..*n).unwrap_or(&[]),
+            AggStates::Heap(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [AggState] {
+        match self {
+            AggStates::Inline(n, a) => a.get_mut(..*n).unwrap_or(&mut []),
+            AggStates::Heap(v) => v,
+        }
+    }
 }
 
 /// Time, source, line, arrival: the order of events whatever their arrival order.
@@ -536,7 +581,9 @@ pub(crate) struct Acc {
     garbage: usize,
     pub count: u64,
     /// The aggregates other than `values`, in the rule's order.
-    pub aggs: Vec<AggState>,
+    pub aggs: AggStates,
+    /// The sets of `count_distinct`s past a few values (see [`Distinct::Many`]).
+    many: Vec<HashSet<u64>>,
     /// Values, entities and evidence, once folded in.
     cold: Option<Box<Cold>>,
     /// The first event not folded into the values, entities and evidence yet (see
@@ -587,6 +634,7 @@ impl Acc {
             garbage: 0,
             count: 0,
             aggs: rule.agg_states.clone(),
+            many: Vec::new(),
             cold: None,
             pending_first: None,
             first_in_text: false,
@@ -616,7 +664,7 @@ impl Acc {
         if !copied.is_empty() {
             let shift = acc.text.len();
             acc.text.push_str(&copied);
-            for st in &mut acc.aggs {
+            for st in acc.aggs.as_mut_slice() {
                 if let AggState::Min(Some(V::Str(a, b)), _) | AggState::Max(Some(V::Str(a, b)), _) =
                     st
                 {
@@ -712,7 +760,8 @@ impl Acc {
         let text = &mut self.text;
         let garbage = &mut self.garbage;
         let _ = rule;
-        for st in &mut self.aggs {
+        let many = &mut self.many;
+        for st in self.aggs.as_mut_slice() {
             match st {
                 AggState::Count(n, None) => *n += 1,
                 AggState::Count(n, Some(s)) => {
@@ -727,7 +776,7 @@ impl Acc {
                 }
                 AggState::Distinct(set, k, s) => {
                     if let Some(h) = row.distinct_hash(&rule.value_hasher, *k, *s) {
-                        set.insert(h);
+                        set.insert(many, h);
                     }
                 }
                 AggState::Min(m, s) => {
@@ -845,7 +894,7 @@ impl Acc {
         {
             fix(g);
         }
-        for a in &mut self.aggs {
+        for a in self.aggs.as_mut_slice() {
             match a {
                 AggState::Min(m, _) | AggState::Max(m, _) => m.iter_mut().for_each(&mut fix),
                 AggState::Count(..) | AggState::Distinct(..) | AggState::GroupDistinct(..) => {}
@@ -874,11 +923,11 @@ impl Acc {
     pub fn numeric(&self, rule: &CompiledRule, out: &mut Vec<f64>) {
         out.clear();
         out.resize(rule.aggs.len(), f64::NAN);
-        for (st, &p) in self.aggs.iter().zip(&rule.numeric_pos) {
+        for (st, &p) in self.aggs.as_slice().iter().zip(&rule.numeric_pos) {
             if let Some(o) = out.get_mut(p) {
                 *o = match st {
                     AggState::Count(n, _) => *n as f64,
-                    AggState::Distinct(s, ..) => s.len() as f64,
+                    AggState::Distinct(s, ..) => s.len(&self.many) as f64,
                     AggState::GroupDistinct(seen, _) => f64::from(u8::from(*seen)),
                     AggState::Min(v, _) | AggState::Max(v, _) => {
                         v.map_or(f64::NAN, |v| view(&self.text, v).as_f64())
@@ -893,7 +942,7 @@ impl Acc {
         let mut m = Map::new();
         let empty = ValSet::default();
         let mut sets = self.cold.as_deref().map_or(&[][..], |c| &c.sets[..]).iter();
-        let mut states = self.aggs.iter();
+        let mut states = self.aggs.as_slice().iter();
         for (name, a, _) in &rule.aggs {
             if let Aggregate::Values(_) = a {
                 let c = sets.next().unwrap_or(&empty);
@@ -908,7 +957,7 @@ impl Acc {
                     m.insert(name.clone(), Value::from(*n));
                 }
                 Some(AggState::Distinct(s, ..)) => {
-                    m.insert(name.clone(), Value::from(s.len() as u64));
+                    m.insert(name.clone(), Value::from(s.len(&self.many) as u64));
                 }
                 Some(AggState::GroupDistinct(seen, _)) => {
                     m.insert(name.clone(), Value::from(u64::from(*seen)));
@@ -1110,5 +1159,79 @@ mod tests {
             assert_eq!(set.to_json(&text), want_json);
             assert_eq!(set.is_truncated(), reference.truncated, "round {round}");
         }
+    }
+    fn rule_of(aggregates: &str) -> CompiledRule {
+        let yaml = format!(
+            r#"
+id: states
+name: states
+kind: threshold
+detection:
+  filter: {{ field: category, equals: AuditEvent }}
+  window: {{ type: tumbling, size: 1m }}
+  group_by: [identity.upn]
+  aggregates:
+{aggregates}
+  condition: "n >= 1"
+"#
+        );
+        let set = kvsentry_rules::RuleSet::from_yaml_str(&yaml, "states.yml").unwrap();
+        CompiledRule::new(set.enabled().next().unwrap()).unwrap()
+    }
+
+    fn op_row(rule: &CompiledRule, op: &str, vault: &str) -> Row {
+        let mut ev = kvsentry_model::AuditEvent::new(
+            "2026-01-05T10:00:00Z".parse().unwrap(),
+            "AuditEvent".into(),
+            op.to_string().into(),
+        );
+        ev.identity.upn = Some("alice@contoso.com".into());
+        ev.vault.name = Some(vault.to_string().into());
+        rule.row(&ev, false)
+    }
+
+    /// A group's states are held in place and copied from the rule's; a `count_distinct`
+    /// past its few in-place hashes moves to the group's sets and keeps counting, each
+    /// aggregate its own.
+    #[test]
+    fn distinct_counts_past_the_in_place_hashes() {
+        let rule = rule_of(
+            "    n: count\n    ops: { count_distinct: operation }\n    vaults: { count_distinct: vault.name }\n    who: { count_distinct: identity.upn }",
+        );
+        assert!(matches!(rule.agg_states, AggStates::Inline(4, _)));
+        let mut acc = Acc::first(&rule, op_row(&rule, "Op0", "kv0"), false);
+        for i in 1..12 {
+            acc.push_row(&rule, op_row(&rule, &format!("Op{}", i % 9), "kv1"));
+        }
+        assert_eq!(acc.many.len(), 1);
+        let mut out = Vec::new();
+        acc.numeric(&rule, &mut out);
+        assert_eq!(out, vec![12.0, 9.0, 2.0, 1.0]);
+        // The rule's template is untouched: a new group starts from zero.
+        let fresh = Acc::first(&rule, op_row(&rule, "Op0", "kv0"), false);
+        fresh.numeric(&rule, &mut out);
+        assert_eq!(out, vec![1.0, 1.0, 1.0, 1.0]);
+        assert!(fresh.many.is_empty());
+        acc.ensure_full(&rule);
+        let f = acc.fields(&rule);
+        assert_eq!(f["ops"], 9);
+        assert_eq!(f["vaults"], 2);
+    }
+
+    /// More states than fit in place are held on the heap, alike.
+    #[test]
+    fn many_aggregates_are_held_on_the_heap() {
+        let rule = rule_of(
+            "    n: count\n    a: { count_distinct: operation }\n    b: { count_distinct: vault.name }\n    c: { count_distinct: result.type }\n    d: { count: vault.name }",
+        );
+        assert!(matches!(&rule.agg_states, AggStates::Heap(v) if v.len() == 5));
+        let mut acc = Acc::first(&rule, op_row(&rule, "Op0", "kv0"), false);
+        for i in 1..6 {
+            acc.push_row(&rule, op_row(&rule, &format!("Op{i}"), "kv0"));
+        }
+        let mut out = Vec::new();
+        acc.numeric(&rule, &mut out);
+        assert_eq!(out, vec![6.0, 6.0, 1.0, 0.0, 6.0]);
+        assert_eq!(acc.many.len(), 1);
     }
 }

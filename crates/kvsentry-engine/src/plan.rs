@@ -67,7 +67,7 @@ pub(crate) struct CompiledRule {
     /// Positions of the other aggregates (whose states a group keeps, in order).
     pub numeric_pos: Vec<usize>,
     /// Their fresh states ([`crate::acc::new_states`]), cloned for each new group.
-    pub agg_states: Vec<crate::acc::AggState>,
+    pub agg_states: crate::acc::AggStates,
     /// Seeded per engine: group keys are attacker-controlled, so the group maps' hash must
     /// not be predictable (computed in the parallel stage, see [`Row::hash`]).
     pub group_hasher: foldhash::quality::RandomState,
@@ -166,7 +166,7 @@ impl CompiledRule {
             group_distinct: Vec::new(),
             hopeless_if_missing: Vec::new(),
             thin_slots: Vec::new(),
-            agg_states: Vec::new(),
+            agg_states: crate::acc::AggStates::Heap(Vec::new()),
             slot_dh: Vec::new(),
             key_slots: false,
         })
@@ -225,7 +225,7 @@ impl CompiledRule {
                 }
             }
             r.thin_slots = thin;
-            r.agg_states = crate::acc::new_states(&r);
+            r.agg_states = crate::acc::AggStates::from_slice(&crate::acc::new_states(&r));
             r
         })
     }
