@@ -471,8 +471,9 @@ pub(crate) enum AggState {
     /// The `k`-th `count_distinct` (its row hash, see `Row::distinct_hash`), reading this slot.
     Distinct(Distinct, usize, usize),
     /// A `count_distinct` of a group-by field (see `CompiledRule::group_distinct`): a
-    /// value was seen, reading this slot.
-    GroupDistinct(bool, usize),
+    /// value was seen, reading this slot, the field's group-by position (below 64: read as
+    /// `Row::group_present`).
+    GroupDistinct(bool, usize, usize),
     Min(Option<V>, usize),
     Max(Option<V>, usize),
 }
@@ -612,7 +613,15 @@ pub(crate) fn new_states(rule: &CompiledRule) -> Vec<AggState> {
         out.push(match a {
             Aggregate::Count(_) => AggState::Count(0, *slot),
             Aggregate::CountDistinct(_) if rule.group_distinct.get(i) == Some(&true) => {
-                AggState::GroupDistinct(false, s)
+                AggState::GroupDistinct(
+                    false,
+                    s,
+                    rule.agg_group
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .unwrap_or(usize::MAX),
+                )
             }
             Aggregate::CountDistinct(_) => {
                 k += 1;
@@ -769,9 +778,15 @@ impl Acc {
                         *n += 1;
                     }
                 }
-                AggState::GroupDistinct(seen, s) => {
-                    if !*seen && row.slot(*s) != Slot::Missing {
-                        *seen = true;
+                AggState::GroupDistinct(seen, s, g) => {
+                    if !*seen {
+                        let present = match 1u64.checked_shl(*g as u32) {
+                            Some(bit) if *g < 64 => row.group_present & bit != 0,
+                            _ => row.slot(*s) != Slot::Missing,
+                        };
+                        if present {
+                            *seen = true;
+                        }
                     }
                 }
                 AggState::Distinct(set, k, s) => {
@@ -928,7 +943,7 @@ impl Acc {
                 *o = match st {
                     AggState::Count(n, _) => *n as f64,
                     AggState::Distinct(s, ..) => s.len(&self.many) as f64,
-                    AggState::GroupDistinct(seen, _) => f64::from(u8::from(*seen)),
+                    AggState::GroupDistinct(seen, ..) => f64::from(u8::from(*seen)),
                     AggState::Min(v, _) | AggState::Max(v, _) => {
                         v.map_or(f64::NAN, |v| view(&self.text, v).as_f64())
                     }
@@ -959,7 +974,7 @@ impl Acc {
                 Some(AggState::Distinct(s, ..)) => {
                     m.insert(name.clone(), Value::from(s.len(&self.many) as u64));
                 }
-                Some(AggState::GroupDistinct(seen, _)) => {
+                Some(AggState::GroupDistinct(seen, ..)) => {
                     m.insert(name.clone(), Value::from(u64::from(*seen)));
                 }
                 Some(AggState::Min(v, _) | AggState::Max(v, _)) => {
@@ -1111,6 +1126,8 @@ mod tests {
             hash: 0,
             dh: [0; crate::plan::DH_INLINE],
             dh_set: 0,
+            group_present: 0,
+            never: false,
             text,
             key_len: 0,
             slots,

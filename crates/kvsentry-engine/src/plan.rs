@@ -234,6 +234,7 @@ impl CompiledRule {
     /// events: aggregates of a group-by field the group lacks are known (a missing value
     /// counts nothing: `count_distinct` and `count` of it are 0). The seed rule's
     /// `actor_unique_count == 1` makes its group of events without a UPN such a group.
+    #[cfg(test)]
     pub fn never_alerts(&self, row: &Row) -> bool {
         self.hopeless_if_missing.iter().any(|&g| {
             self.group_slots
@@ -337,8 +338,12 @@ impl CompiledRule {
                 slots.push(slot);
             }
         };
+        let mut group_present = 0u64;
         for (g, &f) in self.group_fields.iter().enumerate() {
             let v = ev.get(f);
+            if !v.is_missing() && g < 64 {
+                group_present |= 1u64 << g;
+            }
             if self.key_slots {
                 self.hash_distinct(g, &v, &mut dh, &mut dh_set);
             }
@@ -409,6 +414,8 @@ impl CompiledRule {
             hash: 0,
             dh,
             dh_set,
+            group_present,
+            never: thin,
             text,
             key_len,
             slots,
@@ -488,6 +495,13 @@ pub(crate) struct Row {
     /// `dh_set` set when the `k`-th has a value.
     pub dh: [u64; DH_INLINE],
     pub dh_set: u8,
+    /// Bit `g` set when group-by value `g` (below 64) is present: what a `count_distinct`
+    /// of a group-by field reads, without reading the slots (made on another thread: the
+    /// engine's first touch of them is a cache miss).
+    pub group_present: u64,
+    /// The row's group never alerts ([`CompiledRule::never_alerts`]; set for rows of a
+    /// tumbling rule that is not explained, which are then thin).
+    pub never: bool,
     /// Group key (first `key_len` bytes), then the slots' strings.
     pub text: String,
     pub key_len: usize,
@@ -591,6 +605,9 @@ detection:
         let row = rule.row(&ev, false);
         assert_eq!(row.text, "\u{1}alice@contoso.comSecretGet");
         assert_eq!(row.key(), "\u{1}alice@contoso.com");
+        // The UPN is present (read by the count_distinct of it without the slots).
+        assert_eq!(row.group_present, 1);
+        assert!(!row.never);
         // Then the default entities' and evidence's fields, missing here.
         assert_eq!(rule.slots.len(), 7);
         assert_eq!(rule.slots[..2], [Field::IdentityUpn, Field::Operation]);
@@ -658,8 +675,12 @@ detection:
         assert!(thin.slots.is_empty());
         assert_eq!(thin.slots.capacity(), 0);
         assert!(rule.never_alerts(&thin));
+        assert!(thin.never);
+        assert_eq!(thin.group_present, 0);
         // Explained: the full row.
         let full = rule.row(&ev, true);
+        assert!(rule.never_alerts(&full));
+        assert!(!full.never);
         assert_eq!(full.slots.len(), rule.slots.len());
         assert_eq!(full.slot(1), Slot::Str(1, 10));
         assert_eq!(thin.dh_set, 0b01);

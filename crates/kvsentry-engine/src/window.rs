@@ -179,7 +179,8 @@ impl Tumbling {
         match groups.find_mut(hash, |g| g.hash == hash && g.acc.key() == row.key()) {
             Some(g) => g.acc.push_row(ctx.rule, row),
             None => {
-                let never = ctx.explain.is_none() && ctx.rule.never_alerts(&row);
+                // Known from the parallel stage (the row's slots are not read here).
+                let never = ctx.explain.is_none() && row.never;
                 let acc = Acc::first(ctx.rule, row, never);
                 groups.insert_unique(hash, Group { hash, acc }, |g| g.hash);
                 self.open_groups += 1;
@@ -226,9 +227,11 @@ impl Tumbling {
                 let until = if self.suppressed_until.is_empty() {
                     None
                 } else {
-                    let key = acc.key();
+                    // The key is read only on a hash match: it lies in the group's text,
+                    // which closing a group otherwise need not touch (a cache miss each).
+                    let acc = &*acc;
                     self.suppressed_until
-                        .find(hash, |(h, k, _)| *h == hash && **k == *key)
+                        .find(hash, |(h, k, _)| *h == hash && **k == *acc.key())
                         .map(|(_, _, u)| *u)
                 };
                 let alerted = ctx.conclude(None, acc, start, end, until, None);
