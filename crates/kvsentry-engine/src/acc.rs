@@ -471,7 +471,7 @@ pub(crate) enum AggState {
     /// The `k`-th `count_distinct` (its row hash, see `Row::distinct_hash`), reading this slot.
     Distinct(Distinct, usize, usize),
     /// A `count_distinct` of a group-by field (see `CompiledRule::group_distinct`): a
-    /// value was seen, reading this slot, the field's group-by position (below 64: read as
+    /// value was seen, reading this slot, the field's group-by position (below 8: read as
     /// `Row::group_present`).
     GroupDistinct(bool, usize, usize),
     Min(Option<V>, usize),
@@ -780,8 +780,8 @@ impl Acc {
                 }
                 AggState::GroupDistinct(seen, s, g) => {
                     if !*seen {
-                        let present = match 1u64.checked_shl(*g as u32) {
-                            Some(bit) if *g < 64 => row.group_present & bit != 0,
+                        let present = match 1u8.checked_shl(*g as u32) {
+                            Some(bit) if *g < 8 => row.group_present & bit != 0,
                             _ => row.slot(*s) != Slot::Missing,
                         };
                         if present {

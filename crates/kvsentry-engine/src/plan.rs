@@ -338,11 +338,11 @@ impl CompiledRule {
                 slots.push(slot);
             }
         };
-        let mut group_present = 0u64;
+        let mut group_present = 0u8;
         for (g, &f) in self.group_fields.iter().enumerate() {
             let v = ev.get(f);
-            if !v.is_missing() && g < 64 {
-                group_present |= 1u64 << g;
+            if !v.is_missing() && g < 8 {
+                group_present |= 1u8 << g;
             }
             if self.key_slots {
                 self.hash_distinct(g, &v, &mut dh, &mut dh_set);
@@ -495,10 +495,11 @@ pub(crate) struct Row {
     /// `dh_set` set when the `k`-th has a value.
     pub dh: [u64; DH_INLINE],
     pub dh_set: u8,
-    /// Bit `g` set when group-by value `g` (below 64) is present: what a `count_distinct`
+    /// Bit `g` set when group-by value `g` (below 8) is present: what a `count_distinct`
     /// of a group-by field reads, without reading the slots (made on another thread: the
-    /// engine's first touch of them is a cache miss).
-    pub group_present: u64,
+    /// engine's first touch of them is a cache miss). A byte, like `never`: both fit in the
+    /// row's padding.
+    pub group_present: u8,
     /// The row's group never alerts ([`CompiledRule::never_alerts`]; set for rows of a
     /// tumbling rule that is not explained, which are then thin).
     pub never: bool,
