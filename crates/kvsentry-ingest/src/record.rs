@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use kvsentry_model::{AuditEvent, CallerIp, Geo, Identity, Origin, Str, Vault};
+use kvsentry_model::{AuditEvent, CallerIp, Origin, Str, Vault};
 
 use crate::ReadOptions;
 use crate::claims_impl::{ClaimTarget, apply_claim, apply_target, claim_target};
@@ -30,6 +30,34 @@ pub(crate) enum Nested {
     Tables,
 }
 
+/// The event a [`Builder`] fills in place; its time, category and operation are
+/// placeholders until [`Builder::finish`] sets them.
+#[derive(Debug)]
+struct Draft<'a>(AuditEvent<'a>);
+
+impl Default for Draft<'_> {
+    fn default() -> Self {
+        Draft(AuditEvent::new(
+            jiff::Timestamp::UNIX_EPOCH,
+            Cow::Borrowed(""),
+            Cow::Borrowed(""),
+        ))
+    }
+}
+
+impl<'a> std::ops::Deref for Draft<'a> {
+    type Target = AuditEvent<'a>;
+    fn deref(&self) -> &AuditEvent<'a> {
+        &self.0
+    }
+}
+
+impl<'a> std::ops::DerefMut for Draft<'a> {
+    fn deref_mut(&mut self) -> &mut AuditEvent<'a> {
+        &mut self.0
+    }
+}
+
 /// The raw values of one record, as the mapping found them.
 #[derive(Debug, Default)]
 pub(crate) struct Builder<'a> {
@@ -39,16 +67,12 @@ pub(crate) struct Builder<'a> {
     dataset: Option<Str<'a>>,
     operation: Option<Str<'a>>,
     operation_fb: Option<Str<'a>>,
-    operation_version: Option<Str<'a>>,
     result_type: Option<Str<'a>>,
     result_type_fb: Option<Str<'a>>,
-    result_signature: Option<Str<'a>>,
-    result_description: Option<Str<'a>>,
     http_status: Option<Leaf<'a>>,
     duration: Option<Leaf<'a>>,
     duration_ns: Option<Leaf<'a>>,
     caller_ip: Option<Str<'a>>,
-    identity: Identity<'a>,
     upn_fb: Option<Str<'a>>,
     resource_id: Option<Str<'a>>,
     resource_id_fb: Option<Str<'a>>,
@@ -58,14 +82,13 @@ pub(crate) struct Builder<'a> {
     resource_type: Option<Str<'a>>,
     provider: Option<Str<'a>>,
     location: Option<Str<'a>>,
-    correlation_id: Option<Str<'a>>,
-    request_uri: Option<Str<'a>>,
     client_info: Option<Str<'a>>,
     client_info_fb: Option<Str<'a>>,
-    object_id: Option<Str<'a>>,
-    tls_version: Option<Str<'a>>,
-    geo: Geo<'a>,
-    agent_name: Option<Str<'a>>,
+    /// The event, built in place: the fields that go to it unchanged (first value kept,
+    /// the identity's claims, geo) are set on it directly, the rest by [`Builder::finish`].
+    /// Why: an `AuditEvent` is about a kilobyte, and building it apart then moving it (into
+    /// the `Result`, out of it, its identity out of the builder) cost three copies a record.
+    ev: Draft<'a>,
     /// Set when the value turned out to be a container rather than a record.
     pub(crate) nested: Option<Nested>,
     /// Set when the value is not a JSON object at all.
@@ -466,12 +489,12 @@ impl<'a> Builder<'a> {
             F::Category => &mut self.category,
             F::TableType => &mut self.table_type,
             F::Operation => &mut self.operation,
-            F::OperationVersion => &mut self.operation_version,
+            F::OperationVersion => &mut self.ev.operation_version,
             F::ResultType => &mut self.result_type,
-            F::ResultSignature => &mut self.result_signature,
-            F::ResultDescription => &mut self.result_description,
+            F::ResultSignature => &mut self.ev.result_signature,
+            F::ResultDescription => &mut self.ev.result_description,
             F::CallerIp => &mut self.caller_ip,
-            F::CorrelationId => &mut self.correlation_id,
+            F::CorrelationId => &mut self.ev.correlation_id,
             F::ResourceId => &mut self.resource_id,
             F::ResourceIdFb => &mut self.resource_id_fb,
             F::SubscriptionId => &mut self.subscription_id,
@@ -481,11 +504,45 @@ impl<'a> Builder<'a> {
             F::Provider => &mut self.provider,
             F::Location => &mut self.location,
             F::ClientInfo => &mut self.client_info,
-            F::RequestUri => &mut self.request_uri,
-            F::ObjectId => &mut self.object_id,
-            F::TlsVersion => &mut self.tls_version,
+            F::RequestUri => &mut self.ev.request_uri,
+            F::ObjectId => &mut self.ev.object_id,
+            F::TlsVersion => &mut self.ev.tls_version,
             _ => return None,
         })
+    }
+}
+
+/// An empty `Identity::other` vector kept between records for its room (see
+/// [`Builder::with_other`]): tokens carry a handful of claims without a field of their own,
+/// and a vector allocated and freed per record was a tenth of the reader's allocator time.
+pub(crate) type SpareOther = Vec<(Str<'static>, Str<'static>)>;
+
+/// `v` emptied, as a vector of another lifetime with the same room. Safe code: an empty
+/// vector holds no borrow, and collecting a vector's own `into_iter` into a vector of an
+/// element of the same layout reuses its allocation (std's in-place collection; pinned by
+/// `other_room_is_recycled`, which fails if a std release stops doing it).
+// `filter_map`, not the `filter` clippy suggests: the element type changes (its lifetime).
+#[allow(clippy::unnecessary_filter_map)]
+fn relabel<'x, 'y>(mut v: Vec<(Str<'x>, Str<'x>)>) -> Vec<(Str<'y>, Str<'y>)> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+impl<'a> Builder<'a> {
+    /// A clean builder whose identity keeps its `other` claims in the room of `spare`
+    /// (which is left empty).
+    #[inline]
+    pub(crate) fn with_other(spare: &mut SpareOther) -> Self {
+        let mut b = Builder::default();
+        b.ev.identity.other = relabel(std::mem::take(spare));
+        b
+    }
+
+    /// Hands the room of the builder's `other` claims back to `spare`, for the next record.
+    /// The claims themselves are dropped: call it once the event is delivered.
+    #[inline]
+    pub(crate) fn recycle(&mut self, spare: &mut SpareOther) {
+        *spare = relabel(std::mem::take(&mut self.ev.identity.other));
     }
 }
 
@@ -497,13 +554,13 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
         F::Category => set(&mut b.category, v),
         F::TableType => set(&mut b.table_type, v),
         F::Operation => set(&mut b.operation, v),
-        F::OperationVersion => set(&mut b.operation_version, v),
+        F::OperationVersion => set(&mut b.ev.operation_version, v),
         F::ResultType => set(&mut b.result_type, v),
-        F::ResultSignature => set(&mut b.result_signature, v),
-        F::ResultDescription => set(&mut b.result_description, v),
+        F::ResultSignature => set(&mut b.ev.result_signature, v),
+        F::ResultDescription => set(&mut b.ev.result_description, v),
         F::Duration => set_num(&mut b.duration, v),
         F::CallerIp => set(&mut b.caller_ip, v),
-        F::CorrelationId => set(&mut b.correlation_id, v),
+        F::CorrelationId => set(&mut b.ev.correlation_id, v),
         F::ResourceId => set(&mut b.resource_id, v),
         F::ResourceIdFb => set(&mut b.resource_id_fb, v),
         F::SubscriptionId => set(&mut b.subscription_id, v),
@@ -531,15 +588,15 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
             if let Some(t) = v.into_text() {
                 // az cli prints a null typed column as "None".
                 if is_string || t != "None" {
-                    apply_claim(&mut b.identity, k, t);
+                    apply_claim(&mut b.ev.identity, k, t);
                 }
             }
         }
         F::ClientInfo => set(&mut b.client_info, v),
-        F::RequestUri => set(&mut b.request_uri, v),
-        F::ObjectId => set(&mut b.object_id, v),
+        F::RequestUri => set(&mut b.ev.request_uri, v),
+        F::ObjectId => set(&mut b.ev.object_id, v),
         F::HttpStatus => set_num(&mut b.http_status, v),
-        F::TlsVersion => set(&mut b.tls_version, v),
+        F::TlsVersion => set(&mut b.ev.tls_version, v),
         F::Records => {
             if matches!(v, Leaf::Json(_)) {
                 b.nested = Some(Nested::Records);
@@ -561,7 +618,7 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
                 v => v.into_text(),
             };
             if let Some(t) = t {
-                apply_target(&mut b.identity, target, key, t);
+                apply_target(&mut b.ev.identity, target, key, t);
             }
         }
     }
@@ -570,7 +627,7 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
 /// A value under `identity.claim` (`key` in any case: [`apply_claim`] normalises it).
 fn azure_claim<'a>(b: &mut Builder<'a>, key: &str, v: Leaf<'a>) {
     if let Some(t) = v.into_text() {
-        apply_claim(&mut b.identity, key, t);
+        apply_claim(&mut b.ev.identity, key, t);
     }
 }
 
@@ -606,7 +663,7 @@ impl<'a> KeyMap<'a> for Builder<'a> {
                 v => v.into_text(),
             };
             if let Some(t) = t {
-                apply_target(&mut self.identity, target, key, t);
+                apply_target(&mut self.ev.identity, target, key, t);
             }
             return;
         }
@@ -673,23 +730,25 @@ pub(crate) fn map_ecs<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
         "event.duration" => set_num(&mut b.duration_ns, v),
         "source.ip" | "client.ip" => set(&mut b.caller_ip, v),
         "source.geo.city_name" | "client.geo.city_name" | "geo.city_name" => {
-            set(&mut b.geo.city, v)
+            set(&mut b.ev.geo.city, v)
         }
         "source.geo.region_name" | "client.geo.region_name" | "geo.region_name" => {
-            set(&mut b.geo.region, v)
+            set(&mut b.ev.geo.region, v)
         }
         "source.geo.country_name" | "client.geo.country_name" | "geo.country_name" => {
-            set(&mut b.geo.country, v)
+            set(&mut b.ev.geo.country, v)
         }
-        "source.as.organization.name" | "client.as.organization.name" => set(&mut b.geo.as_org, v),
-        "cloud.region" => set(&mut b.geo.cloud_region, v),
-        "agent.name" => set(&mut b.agent_name, v),
+        "source.as.organization.name" | "client.as.organization.name" => {
+            set(&mut b.ev.geo.as_org, v)
+        }
+        "cloud.region" => set(&mut b.ev.geo.cloud_region, v),
+        "agent.name" => set(&mut b.ev.agent_name, v),
         "azure.resource.id" => set(&mut b.resource_id, v),
         "azure.resource.group" => set(&mut b.resource_group, v),
         "azure.resource.name" => set(&mut b.resource_name, v),
         "azure.resource.provider" => set(&mut b.provider, v),
         "azure.subscription_id" => set(&mut b.subscription_id, v),
-        "azure.correlation_id" => set(&mut b.correlation_id, v),
+        "azure.correlation_id" => set(&mut b.ev.correlation_id, v),
         "user_agent.original" => set(&mut b.client_info_fb, v),
         "hits.hits" => {
             if matches!(v, Leaf::Json(_)) {
@@ -853,14 +912,14 @@ fn provider_type<'a>(p: &Str<'a>) -> Option<Str<'a>> {
 }
 
 impl<'a> Builder<'a> {
-    /// Turns the values into an event, or says why the record is not one.
-    /// Taken from in place (`&mut`): the builder is large, and moving it costs more than
-    /// taking its fields.
+    /// Completes the event built in place and lends it, or says why the record is not one.
+    /// In place (`&mut`, a reference out): the event is large, and moving it costs more
+    /// than the rest of this. Called once per builder.
     pub(crate) fn finish(
         &mut self,
         origin: Origin,
         opts: &ReadOptions,
-    ) -> Result<AuditEvent<'a>, (SkipReason, String)> {
+    ) -> Result<&AuditEvent<'a>, (SkipReason, String)> {
         let b = self;
         let category_given = b.category.is_some();
         let category = b.category.take().unwrap_or(Cow::Borrowed("AuditEvent"));
@@ -938,11 +997,11 @@ impl<'a> Builder<'a> {
             return Err((SkipReason::MissingField, "no operationName".to_string()));
         };
 
-        let mut ev = AuditEvent::new(time, category, operation);
-        ev.operation_version = b.operation_version.take();
+        let ev = &mut b.ev.0;
+        ev.time = time;
+        ev.category = category;
+        ev.operation = operation;
         ev.result_type = b.result_type.take().or(b.result_type_fb.take());
-        ev.result_signature = b.result_signature.take();
-        ev.result_description = b.result_description.take();
         ev.http_status = b
             .http_status
             .take()
@@ -962,18 +1021,11 @@ impl<'a> Builder<'a> {
             Some(c) => CallerIp::parse(c),
             None => CallerIp::Missing,
         };
-        ev.identity = std::mem::take(&mut b.identity);
         if ev.identity.upn.is_none() {
             ev.identity.upn = b.upn_fb.take();
         }
         ev.vault = vault;
-        ev.correlation_id = b.correlation_id.take();
-        ev.request_uri = b.request_uri.take();
         ev.client_info = b.client_info.take().or(b.client_info_fb.take());
-        ev.object_id = b.object_id.take();
-        ev.tls_version = b.tls_version.take();
-        ev.geo = std::mem::take(&mut b.geo);
-        ev.agent_name = b.agent_name.take();
         ev.origin = origin;
         Ok(ev)
     }
@@ -990,6 +1042,7 @@ mod tests {
         let mut b = Builder::default();
         walk_text(text, "", &mut |p, l| map(&mut b, p, l)).unwrap();
         b.finish(Origin { source: 1, line: 3 }, &ReadOptions::default())
+            .cloned()
     }
 
     #[test]
@@ -1209,7 +1262,7 @@ mod tests {
             .or_else(|| path.strip_prefix("identity.claims."))
         {
             if let Some(t) = v.into_text() {
-                apply_claim(&mut b.identity, k, t);
+                apply_claim(&mut b.ev.identity, k, t);
             }
             return;
         }
@@ -1218,7 +1271,7 @@ mod tests {
             if let Some(t) = v.into_text() {
                 // az cli prints a null typed column as "None".
                 if is_string || t != "None" {
-                    apply_claim(&mut b.identity, k, t);
+                    apply_claim(&mut b.ev.identity, k, t);
                 }
             }
             return;
@@ -1228,13 +1281,13 @@ mod tests {
             "category" => set(&mut b.category, v),
             "type" => set(&mut b.table_type, v),
             "operationname" => set(&mut b.operation, v),
-            "operationversion" => set(&mut b.operation_version, v),
+            "operationversion" => set(&mut b.ev.operation_version, v),
             "resulttype" => set(&mut b.result_type, v),
-            "resultsignature" => set(&mut b.result_signature, v),
-            "resultdescription" => set(&mut b.result_description, v),
+            "resultsignature" => set(&mut b.ev.result_signature, v),
+            "resultdescription" => set(&mut b.ev.result_description, v),
             "durationms" => set_num(&mut b.duration, v),
             "calleripaddress" => set(&mut b.caller_ip, v),
-            "correlationid" => set(&mut b.correlation_id, v),
+            "correlationid" => set(&mut b.ev.correlation_id, v),
             "resourceid" => set(&mut b.resource_id, v),
             "_resourceid" => set(&mut b.resource_id_fb, v),
             "subscriptionid" | "_subscriptionid" => set(&mut b.subscription_id, v),
@@ -1257,12 +1310,16 @@ mod tests {
                 }
             }
             "properties.clientinfo" | "clientinfo" | "clientinfo_s" => set(&mut b.client_info, v),
-            "properties.requesturi" | "requesturi" | "requesturi_s" => set(&mut b.request_uri, v),
-            "properties.id" | "id" | "id_s" => set(&mut b.object_id, v),
+            "properties.requesturi" | "requesturi" | "requesturi_s" => {
+                set(&mut b.ev.request_uri, v)
+            }
+            "properties.id" | "id" | "id_s" => set(&mut b.ev.object_id, v),
             "properties.httpstatuscode" | "httpstatuscode" | "httpstatuscode_d" => {
                 set_num(&mut b.http_status, v)
             }
-            "properties.tlsversion" | "tlsversion" | "tlsversion_s" => set(&mut b.tls_version, v),
+            "properties.tlsversion" | "tlsversion" | "tlsversion_s" => {
+                set(&mut b.ev.tls_version, v)
+            }
             "records" => {
                 if matches!(v, Leaf::Json(_)) {
                     b.nested = Some(Nested::Records);
@@ -1414,7 +1471,7 @@ mod tests {
             map_azure(&mut new, path, leaf);
         }
         assert_eq!(format!("{old:?}"), format!("{new:?}"));
-        assert!(new.identity.upn.is_some() && new.time.is_some());
+        assert!(new.ev.identity.upn.is_some() && new.time.is_some());
     }
 
     /// `text` with every object key upper-cased (keys are the strings followed by `:`).
@@ -1615,6 +1672,64 @@ mod tests {
         }
         // the dotted keys of the sixth record are the path walk's to read
         assert_eq!(decided, texts.len() - 1);
+    }
+
+    /// The room of `other` goes from record to record; the claims themselves do not.
+    #[test]
+    fn other_room_is_recycled() {
+        let mut spare = SpareOther::with_capacity(8);
+        let room = spare.as_ptr();
+        let text = String::from("iss-value");
+        let mut b = Builder::with_other(&mut spare);
+        assert_eq!(spare.capacity(), 0);
+        assert_eq!(b.ev.identity.other.capacity(), 8);
+        assert_eq!(b.ev.identity.other.as_ptr(), room);
+        apply_claim(&mut b.ev.identity, "iss", Cow::Borrowed(&text));
+        apply_claim(&mut b.ev.identity, "foo", Cow::Borrowed("x"));
+        assert_eq!(b.ev.identity.other.len(), 2);
+        b.recycle(&mut spare);
+        drop(b);
+        drop(text);
+        assert!(spare.is_empty());
+        assert_eq!(spare.capacity(), 8);
+        assert_eq!(spare.as_ptr(), room);
+        let b = Builder::with_other(&mut spare);
+        assert!(b.ev.identity.other.is_empty());
+        assert_eq!(b.ev.identity.other.as_ptr(), room);
+    }
+
+    /// The event built in place is complete after `finish`: placeholders replaced, every
+    /// field set from the record, the identity's fallback UPN applied.
+    #[test]
+    fn finish_fills_the_event_in_place() {
+        let text = r#"{"time":"2024-01-02T03:04:05.1234567Z","category":"AuditEvent","operationName":"SecretGet","operationVersion":"7.4","resultType":"Success","resultSignature":"OK","resultDescription":"d","durationMs":"12","callerIpAddress":"104.40.82.76","correlationId":"c-1","identity":{"claim":{"oid":"o-1","iss":"i-1"}},"properties":{"id":"https://v/secrets/s","clientInfo":"ci","httpStatusCode":200,"requestUri":"https://v/x","tlsVersion":"TLS1_2"},"resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","identity_claim":"u@contoso.com"}"#;
+        let ev = build(text, map_azure).unwrap();
+        assert_eq!(ev.time.to_string(), "2024-01-02T03:04:05.1234567Z");
+        assert_eq!(ev.category, "AuditEvent");
+        assert_eq!(ev.operation, "SecretGet");
+        assert_eq!(ev.operation_version.as_deref(), Some("7.4"));
+        assert_eq!(ev.result_type.as_deref(), Some("Success"));
+        assert_eq!(ev.result_signature.as_deref(), Some("OK"));
+        assert_eq!(ev.result_description.as_deref(), Some("d"));
+        assert_eq!(ev.duration_ms, Some(12));
+        assert_eq!(ev.http_status, Some(200));
+        assert_eq!(
+            ev.caller_ip,
+            CallerIp::Addr(std::net::IpAddr::from([104, 40, 82, 76]))
+        );
+        assert_eq!(ev.correlation_id.as_deref(), Some("c-1"));
+        assert_eq!(ev.identity.object_id.as_deref(), Some("o-1"));
+        assert_eq!(ev.identity.upn.as_deref(), Some("u@contoso.com"));
+        assert_eq!(
+            ev.identity.other,
+            vec![(Cow::Borrowed("iss"), Cow::Borrowed("i-1"))]
+        );
+        assert_eq!(ev.object_id.as_deref(), Some("https://v/secrets/s"));
+        assert_eq!(ev.client_info.as_deref(), Some("ci"));
+        assert_eq!(ev.request_uri.as_deref(), Some("https://v/x"));
+        assert_eq!(ev.tls_version.as_deref(), Some("TLS1_2"));
+        assert_eq!(ev.vault.name.as_deref(), Some("KV1"));
+        assert_eq!(ev.origin, Origin { source: 1, line: 3 });
     }
 
     #[test]
