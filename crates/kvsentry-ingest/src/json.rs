@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::record::{Az, AzField, Builder, SpareOther, map_azure, map_ecs};
 use crate::stats::{ReadStats, SkipReason};
+use crate::time::TimeMemo;
 use crate::walk::{KeyCache, Leaf, walk_fast, walk_keyed, walk_text};
 use crate::{LogFormat, ReadOptions, detect};
 
@@ -59,6 +60,8 @@ pub(crate) struct Ctx<'s, 'c> {
     pub(crate) keys: KeyCache<Az, AzField>,
     /// The room of the last record's `Identity::other`, for the next one.
     pub(crate) other: SpareOther,
+    /// The minute of the last record's time.
+    pub(crate) times: TimeMemo,
 }
 
 pub(crate) type MapFn<'a> = fn(&mut Builder<'a>, &str, Leaf<'a>);
@@ -99,6 +102,7 @@ pub fn parse_lines(
         path: String::with_capacity(128),
         keys: KeyCache::default(),
         other: SpareOther::new(),
+        times: TimeMemo::default(),
     };
     let mut start = 0usize;
     let mut newlines = memchr::memchr_iter(b'\n', text.as_bytes());
@@ -271,7 +275,7 @@ fn deliver<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: u64) {
         line,
     };
     // The form's counts looked up once (the callback cannot see them in between).
-    match b.finish(origin, ctx.opts) {
+    match b.finish(origin, ctx.opts, &mut ctx.times) {
         Ok(ev) => {
             if matches!(ev.caller_ip, CallerIp::Invalid(_)) {
                 ctx.stats.invalid_caller_ip += 1;
@@ -599,6 +603,7 @@ mod tests {
             path: String::new(),
             keys: KeyCache::default(),
             other: SpareOther::new(),
+            times: TimeMemo::default(),
         };
         parse_documents(&mut ctx, text, 1);
         (out, stats)

@@ -16,7 +16,7 @@ use kvsentry_model::{AuditEvent, CallerIp, Origin, Str, Vault};
 use crate::ReadOptions;
 use crate::claims_impl::{ClaimTarget, apply_claim, apply_target, claim_target};
 use crate::stats::SkipReason;
-use crate::time::parse_time;
+use crate::time::TimeMemo;
 use crate::walk::{Key, KeyMap, Leaf, Role, walk_text};
 
 /// The record turned out to be a container of records.
@@ -919,6 +919,7 @@ impl<'a> Builder<'a> {
         &mut self,
         origin: Origin,
         opts: &ReadOptions,
+        times: &mut TimeMemo,
     ) -> Result<&AuditEvent<'a>, (SkipReason, String)> {
         let b = self;
         let category_given = b.category.is_some();
@@ -988,7 +989,7 @@ impl<'a> Builder<'a> {
 
         let time = match &b.time {
             None => return Err((SkipReason::BadTime, "no time".to_string())),
-            Some(t) => match parse_time(t) {
+            Some(t) => match times.parse_time(t) {
                 Some(ts) => ts,
                 None => return Err((SkipReason::BadTime, format!("unreadable time '{t}'"))),
             },
@@ -1041,8 +1042,12 @@ mod tests {
     ) -> Result<AuditEvent<'a>, (SkipReason, String)> {
         let mut b = Builder::default();
         walk_text(text, "", &mut |p, l| map(&mut b, p, l)).unwrap();
-        b.finish(Origin { source: 1, line: 3 }, &ReadOptions::default())
-            .cloned()
+        b.finish(
+            Origin { source: 1, line: 3 },
+            &ReadOptions::default(),
+            &mut TimeMemo::default(),
+        )
+        .cloned()
     }
 
     #[test]
@@ -1059,7 +1064,9 @@ mod tests {
             include_managed_hsm: true,
             ..ReadOptions::default()
         };
-        let ev = b.finish(Origin::default(), &opts).unwrap();
+        let ev = b
+            .finish(Origin::default(), &opts, &mut TimeMemo::default())
+            .unwrap();
         assert_eq!(ev.identity.upn.as_deref(), Some("admin@contoso.com"));
         assert_eq!(ev.identity.object_id.as_deref(), Some("obj-1"));
         assert_eq!(ev.identity.app_id.as_deref(), Some("app-1"));

@@ -60,6 +60,13 @@ impl<'a> Leaf<'a> {
             Leaf::U64(n) => Some(*n),
             Leaf::I64(n) => u64::try_from(*n).ok(),
             Leaf::F64(f) => f64_to_u64(*f),
+            // Plain digits (`"11"`, Key Vault's `durationMs`), at most 19 of them so that
+            // they fit: the value `parse` gives, without the Unicode trim before it.
+            Leaf::Str(s)
+                if (1..=19).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_digit()) =>
+            {
+                Some(s.bytes().fold(0u64, |n, c| n * 10 + u64::from(c - b'0')))
+            }
             Leaf::Str(s) => {
                 let t = s.trim();
                 t.parse::<u64>()
@@ -1172,6 +1179,43 @@ mod tests {
             ]
         );
         assert!(matches!(&got[0].1, Leaf::Str(Cow::Borrowed(_))));
+    }
+
+    /// Plain digit strings read directly give what `trim` + `parse` (+ the float reading)
+    /// gives, at every length around the 19 read directly.
+    #[test]
+    fn digit_strings_read_as_parsed() {
+        let general = |s: &str| {
+            let t = s.trim();
+            t.parse::<u64>()
+                .ok()
+                .or_else(|| t.parse::<f64>().ok().and_then(f64_to_u64))
+        };
+        let mut texts = vec![
+            String::new(),
+            "0".to_string(),
+            "00".to_string(),
+            "007".to_string(),
+            "+5".to_string(),
+            " 5".to_string(),
+            "5 ".to_string(),
+            "-0".to_string(),
+            "1e3".to_string(),
+            "\u{0660}".to_string(),
+            "18446744073709551615".to_string(),
+            "18446744073709551616".to_string(),
+        ];
+        for n in 1..=21 {
+            texts.push("9".repeat(n));
+            texts.push(format!("1{}", "0".repeat(n - 1)));
+        }
+        for t in &texts {
+            assert_eq!(Leaf::Str(t.as_str().into()).as_u64(), general(t), "{t:?}");
+        }
+        assert_eq!(
+            Leaf::Str("9".repeat(19).into()).as_u64(),
+            Some(9_999_999_999_999_999_999)
+        );
     }
 
     #[test]
