@@ -87,6 +87,20 @@ pub fn parse_lines(
     stats: &mut ReadStats,
     on_event: &mut dyn FnMut(&AuditEvent<'_>),
 ) {
+    parse_block(format, text, first_line, source, opts, stats, on_event);
+}
+
+/// [`parse_lines`], answering the number of newlines in `text` (counted while splitting it,
+/// so that the sequential reader need not count them again).
+pub(crate) fn parse_block(
+    format: LogFormat,
+    text: &str,
+    first_line: u64,
+    source: u32,
+    opts: &ReadOptions,
+    stats: &mut ReadStats,
+    on_event: &mut dyn FnMut(&AuditEvent<'_>),
+) -> u64 {
     let form = match format {
         LogFormat::Auto => detect(text.as_bytes())
             .map(|(f, _)| f)
@@ -117,7 +131,10 @@ pub fn parse_lines(
         start = end + 1;
         Some(l)
     });
+    // The text is cut at every newline and once more at its end.
+    let mut pieces = 0u64;
     for (line, raw) in (first_line..).zip(lines) {
+        pieces += 1;
         let l = raw.strip_suffix('\r').unwrap_or(raw);
         let l = l.strip_prefix('\u{feff}').unwrap_or(l);
         // A record starts with `{` at once: no need to trim a whole line to see it is not blank.
@@ -125,6 +142,7 @@ pub fn parse_lines(
             handle_doc(&mut ctx, l, line);
         }
     }
+    pieces.saturating_sub(1)
 }
 
 /// Parses a text of one or several JSON documents (pretty-printed objects, arrays,
