@@ -1661,6 +1661,13 @@ mod tests {
             r#"{"time":"2024-01-01T00:00:08Z","identity":{"claim":{"appid":"b","appidacr":"1","oid":"u"}}}"#,
             r#"{"time":"2024-01-01T00:00:09Z","identity":{"claim":{"appidacx":"3","appi":"c","o":"v"}}}"#,
             r#"{"time":"2024-01-01T00:00:10Z","identity":{"claim":{"appidacr":"4","appid":"d","oid":"w"}}}"#,
+            // `"key":` of 9 to 16 bytes and longer, the same but for one byte past the first
+            // eight (the cache compares those by their last eight bytes).
+            r#"{"resultType":"R1","operationName":"H","httpStatusCode":204,"identity":{"claim":{"xms_mirid":"m1","appidacr":"5"}},"properties":{"clientInfo":"c1"}}"#,
+            r#"{"resultTypf":"R2","operationNamf":"I","httpStatusCodf":205,"identity":{"claim":{"xms_mirix":"m2","appidacx":"6"}},"properties":{"clientInfp":"c2"}}"#,
+            r#"{"resultTyqe":"R3","operationNbme":"J","httpStatusCpde":206,"identity":{"claim":{"xms_miri":"m3","appidac":"7"}},"properties":{"clientInf":"c3"}}"#,
+            r#"{"resultType":"R4","operationName":"K","httpStatusCode":207,"identity":{"claim":{"xms_mirid":"m4","appidacr":"8"}},"properties":{"clientInfo":"c4"}}"#,
+            r#"{"resultTypf":"R5","operationNamf":"L","httpStatusCodf":208,"identity":{"claim":{"xms_mirix":"m5","appidacx":"9"}},"properties":{"clientInfp":"c5"}}"#,
         ];
         let mut cache = crate::walk::KeyCache::default();
         let mut decided = 0;

@@ -871,6 +871,15 @@ fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
     word(a, n - 8) == word(b, n - 8)
 }
 
+/// The eight bytes of `b` from `at` as a little-endian word (`None` past its end).
+#[inline(always)]
+fn word_at(b: &[u8], at: usize) -> Option<u64> {
+    let h = b.get(at..at.checked_add(8)?)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(h);
+    Some(u64::from_le_bytes(w))
+}
+
 /// Members per object whose keys [`KeyCache`] remembers.
 const CACHED_MEMBERS: usize = 32;
 
@@ -894,6 +903,9 @@ pub(crate) struct KeyCache<L, F> {
 struct CachedKey<L, F> {
     head: u64,
     mask: u64,
+    /// The last eight bytes of `"key":` as a word, for one of 9 to 16 bytes: with `head`,
+    /// two compares match it whole (most of a record's keys are that long).
+    tail: u64,
     quoted: Vec<u8>,
     role: Option<Role<L, F>>,
 }
@@ -927,6 +939,7 @@ impl<L: Copy, F: Copy> KeyCache<L, F> {
             self.slots.resize_with(at + WAYS, || CachedKey {
                 head: 0,
                 mask: 0,
+                tail: 0,
                 quoted: Vec::new(),
                 role: None,
             });
@@ -942,6 +955,11 @@ impl<L: Copy, F: Copy> KeyCache<L, F> {
                 }
                 slot.head = u64::from_le_bytes(w);
                 slot.mask = u64::MAX >> (64 - 8 * n as u32);
+                slot.tail = quoted
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|t| word_at(quoted, t))
+                    .unwrap_or(0);
                 slot.quoted.clear();
                 slot.quoted.extend_from_slice(quoted);
                 slot.role = Some(role);
@@ -1049,6 +1067,7 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
             let CachedKey {
                 head,
                 mask,
+                tail,
                 quoted,
                 role: Some(role),
             } = way
@@ -1059,13 +1078,18 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                 continue;
             }
             let n = quoted.len();
-            if n <= 8
-                || self
-                    .sc
+            // Up to 16 bytes, the first eight (`head`) and the last eight cover them all.
+            let same = if n <= 8 {
+                true
+            } else if n <= 16 {
+                word_at(self.sc.b, pos + n - 8) == Some(*tail)
+            } else {
+                self.sc
                     .b
                     .get(pos..pos + n)
                     .is_some_and(|t| eq_bytes(t, quoted))
-            {
+            };
+            if same {
                 // `"` key `"` `:`: the key lies between the quotes, ASCII-bounded.
                 let role = *role;
                 self.sc.pos = pos + n;
