@@ -673,6 +673,24 @@ impl<'a> KeyMap<'a> for Builder<'a> {
         }
     }
 
+    /// As [`KeyMap::field`] with `Leaf::Str(Cow::Borrowed(v))`, the string kept in
+    /// registers on the common paths (pinned by `inline_field_is_azure_field`).
+    #[inline(always)]
+    fn field_str(&mut self, f: AzField, key: &str, v: &'a str) {
+        if let AzField::Claim(target) = f {
+            apply_target(&mut self.ev.identity, target, key, Cow::Borrowed(v));
+            return;
+        }
+        match self.text_slot(f) {
+            Some(slot) => {
+                if slot.is_none() && !v.is_empty() {
+                    *slot = Some(Cow::Borrowed(v));
+                }
+            }
+            None => azure_field(self, f, key, Leaf::Str(Cow::Borrowed(v))),
+        }
+    }
+
     #[inline]
     fn claim(&mut self, key: &str, v: Leaf<'a>) {
         azure_claim(self, key, v)
@@ -1167,9 +1185,11 @@ mod tests {
                 Leaf::Str(Cow::Borrowed(r#"{"upn":"u@v"}"#)),
             ]
         };
+        let mut by_str_calls = 0;
         for f in fields {
             let mut inline = Builder::default();
             let mut called = Builder::default();
+            let mut by_str = Builder::default();
             // Twice each: the second value meets a filled slot.
             for v in leaves().into_iter().chain(leaves()) {
                 // The walk hands over "" for a key `reads_key` says is not read.
@@ -1178,11 +1198,21 @@ mod tests {
                 } else {
                     ""
                 };
+                // `field_str` for a borrowed string, as the walk calls it.
+                match &v {
+                    Leaf::Str(Cow::Borrowed(s)) => {
+                        KeyMap::field_str(&mut by_str, f, key, s);
+                        by_str_calls += 1;
+                    }
+                    v => KeyMap::field(&mut by_str, f, key, v.clone()),
+                }
                 KeyMap::field(&mut inline, f, key, v.clone());
                 azure_field(&mut called, f, "identity_claim_Some.Key_s", v);
                 assert_eq!(format!("{inline:?}"), format!("{called:?}"), "{f:?}");
+                assert_eq!(format!("{by_str:?}"), format!("{called:?}"), "{f:?}");
             }
         }
+        assert_eq!(by_str_calls, fields.len() * 6);
     }
 
     #[test]
