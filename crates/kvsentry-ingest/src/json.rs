@@ -239,7 +239,8 @@ fn handle_doc(ctx: &mut Ctx<'_, '_>, text: &str, line: u64) {
 /// One record (or, found out while reading it, a container of records).
 /// `ecs`: Elastic's mapping ([`map_ecs`]), else Azure's ([`map_azure`]).
 fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, ecs: bool) {
-    let mut b = Builder::with_other(&mut ctx.other);
+    let mut b = Builder::default();
+    b.adopt_other(&mut ctx.other);
     // The mapping called by name, so that it is inlined into the walk.
     let fast = if ecs {
         walk_fast(text, &mut ctx.path, &mut |p, l| map_ecs(&mut b, p, l))
@@ -417,7 +418,8 @@ fn handle_table(ctx: &mut Ctx<'_, '_>, text: &str, lines: &mut LineCounter<'_>) 
         .collect();
     for row in &table.rows {
         let line = lines.line_of(row.first().map_or(text, |c| c.get()));
-        let mut b = Builder::with_other(&mut ctx.other);
+        let mut b = Builder::default();
+        b.adopt_other(&mut ctx.other);
         let mut bad = None;
         for (name, cell) in names.iter().zip(row) {
             if let Err(e) = walk_text(cell.get(), name, &mut |p, l| map_azure(&mut b, p, l)) {

@@ -428,7 +428,8 @@ fn read_csv(ctx: &mut Ctx<'_, '_>, src: Source<'_>) -> u64 {
 
 fn csv_row(ctx: &mut Ctx<'_, '_>, headers: &[String], rec: &csv::ByteRecord, line: u64) {
     let map = crate::json::mapper(ctx.form);
-    let mut b = Builder::with_other(&mut ctx.other);
+    let mut b = Builder::default();
+    b.adopt_other(&mut ctx.other);
     for (name, cell) in headers.iter().zip(rec.iter()) {
         if cell.is_empty() {
             continue;
