@@ -13,9 +13,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::record::{Az, AzField, Builder, SpareOther, map_azure, map_ecs};
+use crate::record::{Az, AzField, Builder, Memo, SpareOther, map_azure, map_ecs};
 use crate::stats::{ReadStats, SkipReason};
-use crate::time::TimeMemo;
 use crate::walk::{KeyCache, Leaf, walk_fast, walk_keyed, walk_text};
 use crate::{LogFormat, ReadOptions, detect};
 
@@ -60,8 +59,8 @@ pub(crate) struct Ctx<'s, 'c> {
     pub(crate) keys: KeyCache<Az, AzField>,
     /// The room of the last record's `Identity::other`, for the next one.
     pub(crate) other: SpareOther,
-    /// The minute of the last record's time.
-    pub(crate) times: TimeMemo,
+    /// What the records before told `finish` (times, vaults).
+    pub(crate) memo: Memo,
 }
 
 pub(crate) type MapFn<'a> = fn(&mut Builder<'a>, &str, Leaf<'a>);
@@ -116,7 +115,7 @@ pub(crate) fn parse_block(
         path: String::with_capacity(128),
         keys: KeyCache::default(),
         other: SpareOther::new(),
-        times: TimeMemo::default(),
+        memo: Memo::default(),
     };
     let mut start = 0usize;
     let mut newlines = memchr::memchr_iter(b'\n', text.as_bytes());
@@ -294,7 +293,7 @@ fn deliver<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: u64) {
         line,
     };
     // The form's counts looked up once (the callback cannot see them in between).
-    match b.finish(origin, ctx.opts, &mut ctx.times) {
+    match b.finish(origin, ctx.opts, &mut ctx.memo) {
         Ok(ev) => {
             if matches!(ev.caller_ip, CallerIp::Invalid(_)) {
                 ctx.stats.invalid_caller_ip += 1;
@@ -623,7 +622,7 @@ mod tests {
             path: String::new(),
             keys: KeyCache::default(),
             other: SpareOther::new(),
-            times: TimeMemo::default(),
+            memo: Memo::default(),
         };
         parse_documents(&mut ctx, text, 1);
         (out, stats)

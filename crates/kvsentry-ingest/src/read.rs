@@ -167,7 +167,7 @@ fn read_inner(
             path: String::new(),
             keys: crate::walk::KeyCache::default(),
             other: crate::record::SpareOther::new(),
-            times: crate::time::TimeMemo::default(),
+            memo: crate::record::Memo::default(),
         };
         match container {
             Container::JsonLines => read_lines(&mut ctx, &mut src, opts.chunk_bytes),
@@ -524,7 +524,7 @@ mod tests {
             path: String::new(),
             keys: crate::walk::KeyCache::default(),
             other: crate::record::SpareOther::new(),
-            times: crate::time::TimeMemo::default(),
+            memo: crate::record::Memo::default(),
         };
         let reached = read_lines(&mut ctx, &mut src, chunk);
         let failed = guarded.err.is_some();
