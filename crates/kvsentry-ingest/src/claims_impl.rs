@@ -250,6 +250,80 @@ pub(crate) fn apply_target<'a>(
     *field = Some(value);
 }
 
+/// [`apply_target`] with `Cow::Borrowed(value)`: the value comes in registers and the
+/// event's slots are written from them. Why: a `Cow` passed by reference was written a
+/// word at a time by the walk and read back sixteen bytes at a time here (a store-forwarding
+/// stall per claim, half of this function's time in perf).
+#[inline]
+pub(crate) fn apply_target_str<'a>(
+    id: &mut Identity<'a>,
+    target: ClaimTarget,
+    key: &str,
+    value: &'a str,
+) {
+    if value.is_empty() {
+        return;
+    }
+    match target {
+        ClaimTarget::Slot(slot) => {
+            if let Some((field, first_wins)) = slot_field(id, slot) {
+                if !(first_wins && field.is_some()) {
+                    *field = Some(Cow::Borrowed(value));
+                }
+            }
+        }
+        ClaimTarget::Common(i) => {
+            if let Some(k) = COMMON_OTHER.get(usize::from(i)) {
+                put_other_str(id, k, value);
+            }
+        }
+        ClaimTarget::Other => apply_target(id, target, key, Cow::Borrowed(value)),
+    }
+}
+
+/// The field of a claim with one of its own, and whether its first value wins (`azp`,
+/// which only stands in for a missing `appid`); `None` for none.
+#[inline(always)]
+fn slot_field<'i, 'a>(
+    id: &'i mut Identity<'a>,
+    slot: Slot,
+) -> Option<(&'i mut Option<Str<'a>>, bool)> {
+    Some(match slot {
+        Slot::Upn => (&mut id.upn, false),
+        Slot::ObjectId => (&mut id.object_id, false),
+        Slot::AppId => (&mut id.app_id, false),
+        Slot::Azp => (&mut id.app_id, true),
+        Slot::IdentityType => (&mut id.identity_type, false),
+        Slot::UniqueName => (&mut id.unique_name, false),
+        Slot::Name => (&mut id.name, false),
+        Slot::TenantId => (&mut id.tenant_id, false),
+        Slot::IpClaim => (&mut id.ip_claim, false),
+        Slot::ManagedIdentity => (&mut id.managed_identity_id, false),
+        Slot::AppIdAcr => (&mut id.app_id_acr, false),
+        Slot::Scope => (&mut id.scope, false),
+        Slot::AuthMethods => (&mut id.auth_methods, false),
+        Slot::Empty | Slot::Other => return None,
+    })
+}
+
+/// [`put_other`] of a common key and a borrowed value, both in registers (see
+/// [`apply_target_str`]).
+#[inline]
+fn put_other_str<'a>(id: &mut Identity<'a>, k: &'static str, value: &'a str) {
+    if let Some(e) = id
+        .other
+        .iter_mut()
+        .find(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
+    {
+        e.1 = Cow::Borrowed(value);
+    } else {
+        if id.other.capacity() == 0 {
+            id.other.reserve(8);
+        }
+        id.other.push((Cow::Borrowed(k), Cow::Borrowed(value)));
+    }
+}
+
 /// A claim without a field of its own, under its normal key `k`: the last value wins.
 fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
     if let Some(e) = id
@@ -602,6 +676,7 @@ mod tests {
         ];
         let values = ["v1", "", "v2"];
         let (mut old, mut new) = (Identity::default(), Identity::default());
+        let mut by_str = Identity::default();
         for round in 0..3 {
             for (i, k) in keys.iter().enumerate() {
                 let v = values[(i + round) % values.len()];
@@ -609,11 +684,16 @@ mod tests {
                 reference_apply_claim(&mut o1, k, v.into());
                 apply_target(&mut n1, claim_target(k), k, v.into());
                 assert_eq!(format!("{o1:?}"), format!("{n1:?}"), "{k}");
+                let mut s1 = Identity::default();
+                apply_target_str(&mut s1, claim_target(k), k, v);
+                assert_eq!(format!("{o1:?}"), format!("{s1:?}"), "{k}");
                 reference_apply_claim(&mut old, k, v.into());
                 apply_claim(&mut new, k, v.into());
+                apply_target_str(&mut by_str, claim_target(k), k, v);
             }
         }
         assert_eq!(format!("{old:?}"), format!("{new:?}"));
+        assert_eq!(format!("{old:?}"), format!("{by_str:?}"));
         assert!(old.other.len() > 5 && old.upn.is_some());
     }
 }

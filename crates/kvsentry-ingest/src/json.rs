@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::record::{Az, AzField, Builder, map_azure, map_ecs};
+use crate::record::{Az, AzField, Builder, Memo, SpareOther, map_azure, map_ecs};
 use crate::stats::{ReadStats, SkipReason};
 use crate::walk::{KeyCache, Leaf, walk_fast, walk_keyed, walk_text};
 use crate::{LogFormat, ReadOptions, detect};
@@ -57,6 +57,10 @@ pub(crate) struct Ctx<'s, 'c> {
     pub(crate) path: String,
     /// The keys of the records read before, for the keyed walk.
     pub(crate) keys: KeyCache<Az, AzField>,
+    /// The room of the last record's `Identity::other`, for the next one.
+    pub(crate) other: SpareOther,
+    /// What the records before told `finish` (times, vaults).
+    pub(crate) memo: Memo,
 }
 
 pub(crate) type MapFn<'a> = fn(&mut Builder<'a>, &str, Leaf<'a>);
@@ -82,6 +86,20 @@ pub fn parse_lines(
     stats: &mut ReadStats,
     on_event: &mut dyn FnMut(&AuditEvent<'_>),
 ) {
+    parse_block(format, text, first_line, source, opts, stats, on_event);
+}
+
+/// [`parse_lines`], answering the number of newlines in `text` (counted while splitting it,
+/// so that the sequential reader need not count them again).
+pub(crate) fn parse_block(
+    format: LogFormat,
+    text: &str,
+    first_line: u64,
+    source: u32,
+    opts: &ReadOptions,
+    stats: &mut ReadStats,
+    on_event: &mut dyn FnMut(&AuditEvent<'_>),
+) -> u64 {
     let form = match format {
         LogFormat::Auto => detect(text.as_bytes())
             .map(|(f, _)| f)
@@ -96,6 +114,8 @@ pub fn parse_lines(
         on_event,
         path: String::with_capacity(128),
         keys: KeyCache::default(),
+        other: SpareOther::new(),
+        memo: Memo::default(),
     };
     let mut start = 0usize;
     let mut newlines = memchr::memchr_iter(b'\n', text.as_bytes());
@@ -110,7 +130,10 @@ pub fn parse_lines(
         start = end + 1;
         Some(l)
     });
+    // The text is cut at every newline and once more at its end.
+    let mut pieces = 0u64;
     for (line, raw) in (first_line..).zip(lines) {
+        pieces += 1;
         let l = raw.strip_suffix('\r').unwrap_or(raw);
         let l = l.strip_prefix('\u{feff}').unwrap_or(l);
         // A record starts with `{` at once: no need to trim a whole line to see it is not blank.
@@ -118,6 +141,7 @@ pub fn parse_lines(
             handle_doc(&mut ctx, l, line);
         }
     }
+    pieces.saturating_sub(1)
 }
 
 /// Parses a text of one or several JSON documents (pretty-printed objects, arrays,
@@ -215,6 +239,7 @@ fn handle_doc(ctx: &mut Ctx<'_, '_>, text: &str, line: u64) {
 /// `ecs`: Elastic's mapping ([`map_ecs`]), else Azure's ([`map_azure`]).
 fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, ecs: bool) {
     let mut b = Builder::default();
+    b.adopt_other(&mut ctx.other);
     // The mapping called by name, so that it is inlined into the walk.
     let fast = if ecs {
         walk_fast(text, &mut ctx.path, &mut |p, l| map_ecs(&mut b, p, l))
@@ -245,8 +270,14 @@ fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, ecs: bool)
     deliver_row(ctx, &mut b, line);
 }
 
-/// Counts the record and delivers it, or notes why not.
+/// Counts the record and delivers it, or notes why not; then keeps the room of its
+/// `other` claims for the next record.
 pub(crate) fn deliver_row<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: u64) {
+    deliver(ctx, b, line);
+    b.recycle(&mut ctx.other);
+}
+
+fn deliver<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: u64) {
     if b.not_object {
         ctx.stats.form(ctx.form).records += 1;
         ctx.stats.skip(
@@ -262,7 +293,7 @@ pub(crate) fn deliver_row<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: 
         line,
     };
     // The form's counts looked up once (the callback cannot see them in between).
-    match b.finish(origin, ctx.opts) {
+    match b.finish(origin, ctx.opts, &mut ctx.memo) {
         Ok(ev) => {
             if matches!(ev.caller_ip, CallerIp::Invalid(_)) {
                 ctx.stats.invalid_caller_ip += 1;
@@ -270,7 +301,7 @@ pub(crate) fn deliver_row<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: 
             let form = ctx.stats.form(ctx.form);
             form.records += 1;
             form.events += 1;
-            (ctx.on_event)(&ev);
+            (ctx.on_event)(ev);
         }
         Err((reason, detail)) => {
             ctx.stats.form(ctx.form).records += 1;
@@ -387,6 +418,7 @@ fn handle_table(ctx: &mut Ctx<'_, '_>, text: &str, lines: &mut LineCounter<'_>) 
     for row in &table.rows {
         let line = lines.line_of(row.first().map_or(text, |c| c.get()));
         let mut b = Builder::default();
+        b.adopt_other(&mut ctx.other);
         let mut bad = None;
         for (name, cell) in names.iter().zip(row) {
             if let Err(e) = walk_text(cell.get(), name, &mut |p, l| map_azure(&mut b, p, l)) {
@@ -589,6 +621,8 @@ mod tests {
             on_event: &mut |e: &AuditEvent<'_>| out.push((e.origin.line, e.operation.to_string())),
             path: String::new(),
             keys: KeyCache::default(),
+            other: SpareOther::new(),
+            memo: Memo::default(),
         };
         parse_documents(&mut ctx, text, 1);
         (out, stats)
@@ -648,6 +682,81 @@ mod tests {
             vec![(3, "KeyGet".to_string()), (4, "KeyList".to_string())]
         );
         assert_eq!(stats.events(), 2);
+    }
+
+    /// A block read record after record (one key cache, the room of `other` passed on)
+    /// gives each record exactly what reading it alone gives, around damaged, skipped,
+    /// unusual and non-object lines too.
+    #[test]
+    fn records_of_a_block_read_as_if_alone() {
+        let id = "/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V";
+        let rec = |time: &str, claims: &str, extra: &str| {
+            format!(
+                r#"{{"time":"{time}","operationName":"OP","resourceId":"{id}","identity":{{"claim":{{{claims}}}}}{extra}}}"#
+            )
+        };
+        let lines = [
+            rec(
+                "2024-01-01T00:00:00Z",
+                r#""iss":"i1","aud":"a1","foo":"f1","bar":"b1","oid":"o1""#,
+                "",
+            ),
+            rec("2024-01-01T00:00:01Z", r#""iss":"i2""#, ""),
+            // damaged: no event, a note
+            rec("2024-01-01T00:00:02Z", r#""iss":"i3","aud":"#, ""),
+            // unreadable time: skipped after its claims were read
+            rec("never", r#""iss":"i4","baz":"z4""#, ""),
+            // a dotted key: the path walk reads it
+            rec(
+                "2024-01-01T00:00:03Z",
+                r#""aud":"a5""#,
+                r#","properties.httpStatusCode":200"#,
+            ),
+            rec("2024-01-01T00:00:04Z", "", ""),
+            "5".to_string(),
+            rec("2024-01-01T00:00:05Z", r#""foo":"f6","iss":"i6""#, ""),
+        ];
+        let read = |text: &str| {
+            let mut out = Vec::new();
+            let mut stats = ReadStats::new();
+            parse_lines(
+                LogFormat::Storage,
+                text,
+                1,
+                3,
+                &ReadOptions::default(),
+                &mut stats,
+                &mut |e: &AuditEvent<'_>| {
+                    // alone, every record is on line 1
+                    let mut e = e.clone();
+                    e.origin.line = 0;
+                    out.push(format!("{e:?}"))
+                },
+            );
+            (out, stats)
+        };
+        let (block, block_stats) = read(&lines.join("\n"));
+        let mut alone = Vec::new();
+        for l in &lines {
+            alone.extend(read(l).0);
+        }
+        assert_eq!(block.len(), 5);
+        assert_eq!(block_stats.events(), 5);
+        assert_eq!(block_stats.skipped(SkipReason::MalformedJson), 1);
+        assert_eq!(block_stats.skipped(SkipReason::BadTime), 1);
+        assert_eq!(block_stats.skipped(SkipReason::NotARecord), 1);
+        assert_eq!(block, alone);
+        assert!(
+            block[1].contains(r#"other: [("iss", "i2")]"#),
+            "{}",
+            block[1]
+        );
+        assert!(block[3].contains("other: []"), "{}", block[3]);
+        assert!(
+            block[4].contains(r#"other: [("foo", "f6"), ("iss", "i6")]"#),
+            "{}",
+            block[4]
+        );
     }
 
     #[test]

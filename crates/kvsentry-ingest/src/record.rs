@@ -11,12 +11,12 @@
 
 use std::borrow::Cow;
 
-use kvsentry_model::{AuditEvent, CallerIp, Geo, Identity, Origin, Str, Vault};
+use kvsentry_model::{AuditEvent, CallerIp, Origin, Str, Vault};
 
 use crate::ReadOptions;
-use crate::claims_impl::{ClaimTarget, apply_claim, apply_target, claim_target};
+use crate::claims_impl::{ClaimTarget, apply_claim, apply_target, apply_target_str, claim_target};
 use crate::stats::SkipReason;
-use crate::time::parse_time;
+use crate::time::TimeMemo;
 use crate::walk::{Key, KeyMap, Leaf, Role, walk_text};
 
 /// The record turned out to be a container of records.
@@ -30,6 +30,34 @@ pub(crate) enum Nested {
     Tables,
 }
 
+/// The event a [`Builder`] fills in place; its time, category and operation are
+/// placeholders until [`Builder::finish`] sets them.
+#[derive(Debug)]
+struct Draft<'a>(AuditEvent<'a>);
+
+impl Default for Draft<'_> {
+    fn default() -> Self {
+        Draft(AuditEvent::new(
+            jiff::Timestamp::UNIX_EPOCH,
+            Cow::Borrowed(""),
+            Cow::Borrowed(""),
+        ))
+    }
+}
+
+impl<'a> std::ops::Deref for Draft<'a> {
+    type Target = AuditEvent<'a>;
+    fn deref(&self) -> &AuditEvent<'a> {
+        &self.0
+    }
+}
+
+impl<'a> std::ops::DerefMut for Draft<'a> {
+    fn deref_mut(&mut self) -> &mut AuditEvent<'a> {
+        &mut self.0
+    }
+}
+
 /// The raw values of one record, as the mapping found them.
 #[derive(Debug, Default)]
 pub(crate) struct Builder<'a> {
@@ -39,16 +67,12 @@ pub(crate) struct Builder<'a> {
     dataset: Option<Str<'a>>,
     operation: Option<Str<'a>>,
     operation_fb: Option<Str<'a>>,
-    operation_version: Option<Str<'a>>,
     result_type: Option<Str<'a>>,
     result_type_fb: Option<Str<'a>>,
-    result_signature: Option<Str<'a>>,
-    result_description: Option<Str<'a>>,
     http_status: Option<Leaf<'a>>,
     duration: Option<Leaf<'a>>,
     duration_ns: Option<Leaf<'a>>,
     caller_ip: Option<Str<'a>>,
-    identity: Identity<'a>,
     upn_fb: Option<Str<'a>>,
     resource_id: Option<Str<'a>>,
     resource_id_fb: Option<Str<'a>>,
@@ -58,14 +82,13 @@ pub(crate) struct Builder<'a> {
     resource_type: Option<Str<'a>>,
     provider: Option<Str<'a>>,
     location: Option<Str<'a>>,
-    correlation_id: Option<Str<'a>>,
-    request_uri: Option<Str<'a>>,
     client_info: Option<Str<'a>>,
     client_info_fb: Option<Str<'a>>,
-    object_id: Option<Str<'a>>,
-    tls_version: Option<Str<'a>>,
-    geo: Geo<'a>,
-    agent_name: Option<Str<'a>>,
+    /// The event, built in place: the fields that go to it unchanged (first value kept,
+    /// the identity's claims, geo) are set on it directly, the rest by [`Builder::finish`].
+    /// Why: an `AuditEvent` is about a kilobyte, and building it apart then moving it (into
+    /// the `Result`, out of it, its identity out of the builder) cost three copies a record.
+    ev: Draft<'a>,
     /// Set when the value turned out to be a container rather than a record.
     pub(crate) nested: Option<Nested>,
     /// Set when the value is not a JSON object at all.
@@ -466,12 +489,12 @@ impl<'a> Builder<'a> {
             F::Category => &mut self.category,
             F::TableType => &mut self.table_type,
             F::Operation => &mut self.operation,
-            F::OperationVersion => &mut self.operation_version,
+            F::OperationVersion => &mut self.ev.operation_version,
             F::ResultType => &mut self.result_type,
-            F::ResultSignature => &mut self.result_signature,
-            F::ResultDescription => &mut self.result_description,
+            F::ResultSignature => &mut self.ev.result_signature,
+            F::ResultDescription => &mut self.ev.result_description,
             F::CallerIp => &mut self.caller_ip,
-            F::CorrelationId => &mut self.correlation_id,
+            F::CorrelationId => &mut self.ev.correlation_id,
             F::ResourceId => &mut self.resource_id,
             F::ResourceIdFb => &mut self.resource_id_fb,
             F::SubscriptionId => &mut self.subscription_id,
@@ -481,11 +504,44 @@ impl<'a> Builder<'a> {
             F::Provider => &mut self.provider,
             F::Location => &mut self.location,
             F::ClientInfo => &mut self.client_info,
-            F::RequestUri => &mut self.request_uri,
-            F::ObjectId => &mut self.object_id,
-            F::TlsVersion => &mut self.tls_version,
+            F::RequestUri => &mut self.ev.request_uri,
+            F::ObjectId => &mut self.ev.object_id,
+            F::TlsVersion => &mut self.ev.tls_version,
             _ => return None,
         })
+    }
+}
+
+/// An empty `Identity::other` vector kept between records for its room (see
+/// [`Builder::adopt_other`]): tokens carry a handful of claims without a field of their own,
+/// and a vector allocated and freed per record was a tenth of the reader's allocator time.
+pub(crate) type SpareOther = Vec<(Str<'static>, Str<'static>)>;
+
+/// `v` emptied, as a vector of another lifetime with the same room. Safe code: an empty
+/// vector holds no borrow, and collecting a vector's own `into_iter` into a vector of an
+/// element of the same layout reuses its allocation (std's in-place collection; pinned by
+/// `other_room_is_recycled`, which fails if a std release stops doing it).
+// `filter_map`, not the `filter` clippy suggests: the element type changes (its lifetime).
+#[allow(clippy::unnecessary_filter_map)]
+fn relabel<'x, 'y>(mut v: Vec<(Str<'x>, Str<'x>)>) -> Vec<(Str<'y>, Str<'y>)> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+impl<'a> Builder<'a> {
+    /// Gives the (clean) builder's identity the room of `spare` for its `other` claims
+    /// (`spare` is left empty). A method on a builder made in place, not a constructor:
+    /// returned by value, the builder (1.3 KB) was copied when not inlined.
+    #[inline]
+    pub(crate) fn adopt_other(&mut self, spare: &mut SpareOther) {
+        self.ev.identity.other = relabel(std::mem::take(spare));
+    }
+
+    /// Hands the room of the builder's `other` claims back to `spare`, for the next record.
+    /// The claims themselves are dropped: call it once the event is delivered.
+    #[inline]
+    pub(crate) fn recycle(&mut self, spare: &mut SpareOther) {
+        *spare = relabel(std::mem::take(&mut self.ev.identity.other));
     }
 }
 
@@ -497,13 +553,13 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
         F::Category => set(&mut b.category, v),
         F::TableType => set(&mut b.table_type, v),
         F::Operation => set(&mut b.operation, v),
-        F::OperationVersion => set(&mut b.operation_version, v),
+        F::OperationVersion => set(&mut b.ev.operation_version, v),
         F::ResultType => set(&mut b.result_type, v),
-        F::ResultSignature => set(&mut b.result_signature, v),
-        F::ResultDescription => set(&mut b.result_description, v),
+        F::ResultSignature => set(&mut b.ev.result_signature, v),
+        F::ResultDescription => set(&mut b.ev.result_description, v),
         F::Duration => set_num(&mut b.duration, v),
         F::CallerIp => set(&mut b.caller_ip, v),
-        F::CorrelationId => set(&mut b.correlation_id, v),
+        F::CorrelationId => set(&mut b.ev.correlation_id, v),
         F::ResourceId => set(&mut b.resource_id, v),
         F::ResourceIdFb => set(&mut b.resource_id_fb, v),
         F::SubscriptionId => set(&mut b.subscription_id, v),
@@ -531,15 +587,15 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
             if let Some(t) = v.into_text() {
                 // az cli prints a null typed column as "None".
                 if is_string || t != "None" {
-                    apply_claim(&mut b.identity, k, t);
+                    apply_claim(&mut b.ev.identity, k, t);
                 }
             }
         }
         F::ClientInfo => set(&mut b.client_info, v),
-        F::RequestUri => set(&mut b.request_uri, v),
-        F::ObjectId => set(&mut b.object_id, v),
+        F::RequestUri => set(&mut b.ev.request_uri, v),
+        F::ObjectId => set(&mut b.ev.object_id, v),
         F::HttpStatus => set_num(&mut b.http_status, v),
-        F::TlsVersion => set(&mut b.tls_version, v),
+        F::TlsVersion => set(&mut b.ev.tls_version, v),
         F::Records => {
             if matches!(v, Leaf::Json(_)) {
                 b.nested = Some(Nested::Records);
@@ -561,7 +617,7 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
                 v => v.into_text(),
             };
             if let Some(t) = t {
-                apply_target(&mut b.identity, target, key, t);
+                apply_target(&mut b.ev.identity, target, key, t);
             }
         }
     }
@@ -570,7 +626,7 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
 /// A value under `identity.claim` (`key` in any case: [`apply_claim`] normalises it).
 fn azure_claim<'a>(b: &mut Builder<'a>, key: &str, v: Leaf<'a>) {
     if let Some(t) = v.into_text() {
-        apply_claim(&mut b.identity, key, t);
+        apply_claim(&mut b.ev.identity, key, t);
     }
 }
 
@@ -606,13 +662,31 @@ impl<'a> KeyMap<'a> for Builder<'a> {
                 v => v.into_text(),
             };
             if let Some(t) = t {
-                apply_target(&mut self.identity, target, key, t);
+                apply_target(&mut self.ev.identity, target, key, t);
             }
             return;
         }
         match self.text_slot(f) {
             Some(slot) => set(slot, v),
             None => azure_field(self, f, key, v),
+        }
+    }
+
+    /// As [`KeyMap::field`] with `Leaf::Str(Cow::Borrowed(v))`, the string kept in
+    /// registers on the common paths (pinned by `inline_field_is_azure_field`).
+    #[inline(always)]
+    fn field_str(&mut self, f: AzField, key: &str, v: &'a str) {
+        if let AzField::Claim(target) = f {
+            apply_target_str(&mut self.ev.identity, target, key, v);
+            return;
+        }
+        match self.text_slot(f) {
+            Some(slot) => {
+                if slot.is_none() && !v.is_empty() {
+                    *slot = Some(Cow::Borrowed(v));
+                }
+            }
+            None => azure_field(self, f, key, Leaf::Str(Cow::Borrowed(v))),
         }
     }
 
@@ -673,23 +747,25 @@ pub(crate) fn map_ecs<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
         "event.duration" => set_num(&mut b.duration_ns, v),
         "source.ip" | "client.ip" => set(&mut b.caller_ip, v),
         "source.geo.city_name" | "client.geo.city_name" | "geo.city_name" => {
-            set(&mut b.geo.city, v)
+            set(&mut b.ev.geo.city, v)
         }
         "source.geo.region_name" | "client.geo.region_name" | "geo.region_name" => {
-            set(&mut b.geo.region, v)
+            set(&mut b.ev.geo.region, v)
         }
         "source.geo.country_name" | "client.geo.country_name" | "geo.country_name" => {
-            set(&mut b.geo.country, v)
+            set(&mut b.ev.geo.country, v)
         }
-        "source.as.organization.name" | "client.as.organization.name" => set(&mut b.geo.as_org, v),
-        "cloud.region" => set(&mut b.geo.cloud_region, v),
-        "agent.name" => set(&mut b.agent_name, v),
+        "source.as.organization.name" | "client.as.organization.name" => {
+            set(&mut b.ev.geo.as_org, v)
+        }
+        "cloud.region" => set(&mut b.ev.geo.cloud_region, v),
+        "agent.name" => set(&mut b.ev.agent_name, v),
         "azure.resource.id" => set(&mut b.resource_id, v),
         "azure.resource.group" => set(&mut b.resource_group, v),
         "azure.resource.name" => set(&mut b.resource_name, v),
         "azure.resource.provider" => set(&mut b.provider, v),
         "azure.subscription_id" => set(&mut b.subscription_id, v),
-        "azure.correlation_id" => set(&mut b.correlation_id, v),
+        "azure.correlation_id" => set(&mut b.ev.correlation_id, v),
         "user_agent.original" => set(&mut b.client_info_fb, v),
         "hits.hits" => {
             if matches!(v, Leaf::Json(_)) {
@@ -786,6 +862,113 @@ impl Iterator for Slashes<'_> {
     }
 }
 
+/// What `finish` remembers from record to record of a block (see [`TimeMemo`],
+/// [`VaultMemo`]).
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    pub(crate) times: TimeMemo,
+    pub(crate) vaults: VaultMemo,
+}
+
+/// Slots of [`VaultMemo`] (a power of two).
+const VAULT_SLOTS: usize = 64;
+
+/// Resource ids met before in the block and how [`vault_of`] split them, as byte ranges of
+/// the id. A log names a few dozen vaults, each record splits its id: looked up here, an id
+/// met before costs a hash and a compare instead of the split (exact: the split depends
+/// only on the id's bytes, and the ranges are taken from the split itself).
+#[derive(Debug, Default)]
+pub(crate) struct VaultMemo {
+    slots: Vec<Option<(Vec<u8>, Parts)>>,
+}
+
+/// Where [`vault_of`]'s answer lies in the id: the name, subscription, resource group,
+/// resource type and provider, as byte ranges (`None`: absent).
+type Parts = [Option<(usize, usize)>; 5];
+
+impl VaultMemo {
+    /// Exactly [`vault_of`]`(id)`.
+    pub(crate) fn vault_of<'a>(&mut self, id: &'a str) -> (Vault<'a>, Option<Str<'a>>) {
+        let b = id.as_bytes();
+        // The last eight bytes (vault names differ there) and the length, multiplied.
+        let tail = b
+            .len()
+            .checked_sub(8)
+            .and_then(|t| b.get(t..))
+            .map_or(0, |t| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(t);
+                u64::from_le_bytes(w)
+            });
+        let h = ((tail ^ b.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize;
+        if let Some(Some((seen, spans))) = self.slots.get(h) {
+            if seen.as_slice() == b {
+                let part = |i: usize| {
+                    spans
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .and_then(|(a, z)| id.get(a..z))
+                        .map(Cow::Borrowed)
+                };
+                let v = Vault {
+                    resource_id: Some(Cow::Borrowed(id)),
+                    name: part(0),
+                    subscription_id: part(1),
+                    resource_group: part(2),
+                    resource_type: part(3),
+                    region: None,
+                };
+                return (v, part(4));
+            }
+        }
+        let (v, provider) = vault_of(id);
+        // The range of a part within `id` (every part is a slice of it).
+        let span = |p: &Option<Str<'a>>| -> Result<Option<(usize, usize)>, ()> {
+            match p {
+                None => Ok(None),
+                Some(Cow::Borrowed(s)) => {
+                    let a = (s.as_ptr() as usize)
+                        .checked_sub(id.as_ptr() as usize)
+                        .ok_or(())?;
+                    let z = a
+                        .checked_add(s.len())
+                        .filter(|&z| z <= id.len())
+                        .ok_or(())?;
+                    Ok(Some((a, z)))
+                }
+                Some(Cow::Owned(_)) => Err(()),
+            }
+        };
+        let whole = matches!(&v.resource_id, Some(Cow::Borrowed(r)) if std::ptr::eq(*r, id));
+        if let (true, None, Ok(n), Ok(s), Ok(g), Ok(t), Ok(p)) = (
+            whole,
+            &v.region,
+            span(&v.name),
+            span(&v.subscription_id),
+            span(&v.resource_group),
+            span(&v.resource_type),
+            span(&provider),
+        ) {
+            if self.slots.len() < VAULT_SLOTS {
+                self.slots.resize_with(VAULT_SLOTS, || None);
+            }
+            if let Some(slot) = self.slots.get_mut(h) {
+                let mut seen = match slot.take() {
+                    Some((mut buf, _)) => {
+                        buf.clear();
+                        buf
+                    }
+                    None => Vec::new(),
+                };
+                seen.extend_from_slice(b);
+                *slot = Some((seen, [n, s, g, t, p]));
+            }
+        }
+        (v, provider)
+    }
+}
+
 /// [`Vault::from_resource_id`] and [`provider_of`] in one pass over the id (the two walked
 /// it three times, a tenth of the cost of a record). Gives exactly what they give.
 fn vault_of(id: &str) -> (Vault<'_>, Option<Str<'_>>) {
@@ -853,14 +1036,15 @@ fn provider_type<'a>(p: &Str<'a>) -> Option<Str<'a>> {
 }
 
 impl<'a> Builder<'a> {
-    /// Turns the values into an event, or says why the record is not one.
-    /// Taken from in place (`&mut`): the builder is large, and moving it costs more than
-    /// taking its fields.
+    /// Completes the event built in place and lends it, or says why the record is not one.
+    /// In place (`&mut`, a reference out): the event is large, and moving it costs more
+    /// than the rest of this. Called once per builder.
     pub(crate) fn finish(
         &mut self,
         origin: Origin,
         opts: &ReadOptions,
-    ) -> Result<AuditEvent<'a>, (SkipReason, String)> {
+        memo: &mut Memo,
+    ) -> Result<&AuditEvent<'a>, (SkipReason, String)> {
         let b = self;
         let category_given = b.category.is_some();
         let category = b.category.take().unwrap_or(Cow::Borrowed("AuditEvent"));
@@ -885,7 +1069,7 @@ impl<'a> Builder<'a> {
         }
 
         let (mut vault, id_provider) = match b.resource_id.take().or(b.resource_id_fb.take()) {
-            Some(Cow::Borrowed(id)) => vault_of(id),
+            Some(Cow::Borrowed(id)) => memo.vaults.vault_of(id),
             Some(Cow::Owned(id)) => {
                 let p = provider_of(&id).map(|p| Cow::Owned(p.to_string()));
                 (Vault::from_resource_id_cow(Cow::Owned(id)), p)
@@ -929,7 +1113,7 @@ impl<'a> Builder<'a> {
 
         let time = match &b.time {
             None => return Err((SkipReason::BadTime, "no time".to_string())),
-            Some(t) => match parse_time(t) {
+            Some(t) => match memo.times.parse_time(t) {
                 Some(ts) => ts,
                 None => return Err((SkipReason::BadTime, format!("unreadable time '{t}'"))),
             },
@@ -938,11 +1122,11 @@ impl<'a> Builder<'a> {
             return Err((SkipReason::MissingField, "no operationName".to_string()));
         };
 
-        let mut ev = AuditEvent::new(time, category, operation);
-        ev.operation_version = b.operation_version.take();
+        let ev = &mut b.ev.0;
+        ev.time = time;
+        ev.category = category;
+        ev.operation = operation;
         ev.result_type = b.result_type.take().or(b.result_type_fb.take());
-        ev.result_signature = b.result_signature.take();
-        ev.result_description = b.result_description.take();
         ev.http_status = b
             .http_status
             .take()
@@ -962,18 +1146,11 @@ impl<'a> Builder<'a> {
             Some(c) => CallerIp::parse(c),
             None => CallerIp::Missing,
         };
-        ev.identity = std::mem::take(&mut b.identity);
         if ev.identity.upn.is_none() {
             ev.identity.upn = b.upn_fb.take();
         }
         ev.vault = vault;
-        ev.correlation_id = b.correlation_id.take();
-        ev.request_uri = b.request_uri.take();
         ev.client_info = b.client_info.take().or(b.client_info_fb.take());
-        ev.object_id = b.object_id.take();
-        ev.tls_version = b.tls_version.take();
-        ev.geo = std::mem::take(&mut b.geo);
-        ev.agent_name = b.agent_name.take();
         ev.origin = origin;
         Ok(ev)
     }
@@ -989,7 +1166,12 @@ mod tests {
     ) -> Result<AuditEvent<'a>, (SkipReason, String)> {
         let mut b = Builder::default();
         walk_text(text, "", &mut |p, l| map(&mut b, p, l)).unwrap();
-        b.finish(Origin { source: 1, line: 3 }, &ReadOptions::default())
+        b.finish(
+            Origin { source: 1, line: 3 },
+            &ReadOptions::default(),
+            &mut Memo::default(),
+        )
+        .cloned()
     }
 
     #[test]
@@ -1006,7 +1188,9 @@ mod tests {
             include_managed_hsm: true,
             ..ReadOptions::default()
         };
-        let ev = b.finish(Origin::default(), &opts).unwrap();
+        let ev = b
+            .finish(Origin::default(), &opts, &mut Memo::default())
+            .unwrap();
         assert_eq!(ev.identity.upn.as_deref(), Some("admin@contoso.com"));
         assert_eq!(ev.identity.object_id.as_deref(), Some("obj-1"));
         assert_eq!(ev.identity.app_id.as_deref(), Some("app-1"));
@@ -1107,9 +1291,11 @@ mod tests {
                 Leaf::Str(Cow::Borrowed(r#"{"upn":"u@v"}"#)),
             ]
         };
+        let mut by_str_calls = 0;
         for f in fields {
             let mut inline = Builder::default();
             let mut called = Builder::default();
+            let mut by_str = Builder::default();
             // Twice each: the second value meets a filled slot.
             for v in leaves().into_iter().chain(leaves()) {
                 // The walk hands over "" for a key `reads_key` says is not read.
@@ -1118,11 +1304,21 @@ mod tests {
                 } else {
                     ""
                 };
+                // `field_str` for a borrowed string, as the walk calls it.
+                match &v {
+                    Leaf::Str(Cow::Borrowed(s)) => {
+                        KeyMap::field_str(&mut by_str, f, key, s);
+                        by_str_calls += 1;
+                    }
+                    v => KeyMap::field(&mut by_str, f, key, v.clone()),
+                }
                 KeyMap::field(&mut inline, f, key, v.clone());
                 azure_field(&mut called, f, "identity_claim_Some.Key_s", v);
                 assert_eq!(format!("{inline:?}"), format!("{called:?}"), "{f:?}");
+                assert_eq!(format!("{by_str:?}"), format!("{called:?}"), "{f:?}");
             }
         }
+        assert_eq!(by_str_calls, fields.len() * 6);
     }
 
     #[test]
@@ -1147,6 +1343,68 @@ mod tests {
             Slashes::new(id.as_bytes()).collect::<Vec<_>>(),
             [0, 14, 16, 31, 33, 43, 62, 69]
         );
+    }
+
+    /// The memo answers as `vault_of`, id after id in any order, with ids sharing their
+    /// length and last bytes (one slot), differing in the middle, and the long way's ids.
+    #[test]
+    fn vault_memo_is_vault_of() {
+        let long = format!("/{}", "a/".repeat(MAX_SEGMENTS + 3));
+        let mut ids: Vec<String> = [
+            "/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V",
+            "/SUBSCRIPTIONS/T/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V",
+            "/SUBSCRIPTIONS/S/RESOURCEGROUPQ/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V",
+            "/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERX/MICROSOFT.KEYVAULT/VAULTS/V",
+            "/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTZ/V",
+            "/SUBSCRIPTIONS/S/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT//ULTS/V",
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/managedHSMs/h/",
+            "//subscriptions//s//x",
+            "/subscriptions/providers/providers/X/resourcegroups",
+            "v",
+            "",
+            "///",
+            "/SUBSCRIPTIONS/S/SUBSCRIPTIONS/T/RESOURCEGROUPS/é/PROVIDERS/P/PROVIDERS/Q",
+            &long,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for k in 0..80 {
+            ids.push(format!(
+                "/SUBSCRIPTIONS/{k:04}/RESOURCEGROUPS/RG-{k}/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV{}",
+                k % 7
+            ));
+        }
+        let mut memo = VaultMemo::default();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..5 {
+            for i in 0..ids.len() {
+                let at = if round == 0 {
+                    i
+                } else {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed % ids.len() as u64) as usize
+                };
+                // a copy: the answer must borrow from the id handed over, not a former one
+                let id = ids[at].clone();
+                let (v, p) = memo.vault_of(&id);
+                let (w, q) = vault_of(&id);
+                assert_eq!(format!("{v:?} {p:?}"), format!("{w:?} {q:?}"), "{id}");
+                let inside = |s: &Option<Str<'_>>| {
+                    s.as_deref().is_none_or(|s| {
+                        let (a, b) = (s.as_ptr() as usize, id.as_ptr() as usize);
+                        a >= b && a + s.len() <= b + id.len()
+                    })
+                };
+                assert!(
+                    inside(&v.name) && inside(&v.resource_group) && inside(&p),
+                    "{id}"
+                );
+            }
+        }
+        assert!(memo.slots.iter().flatten().count() > 10);
     }
 
     #[test]
@@ -1209,7 +1467,7 @@ mod tests {
             .or_else(|| path.strip_prefix("identity.claims."))
         {
             if let Some(t) = v.into_text() {
-                apply_claim(&mut b.identity, k, t);
+                apply_claim(&mut b.ev.identity, k, t);
             }
             return;
         }
@@ -1218,7 +1476,7 @@ mod tests {
             if let Some(t) = v.into_text() {
                 // az cli prints a null typed column as "None".
                 if is_string || t != "None" {
-                    apply_claim(&mut b.identity, k, t);
+                    apply_claim(&mut b.ev.identity, k, t);
                 }
             }
             return;
@@ -1228,13 +1486,13 @@ mod tests {
             "category" => set(&mut b.category, v),
             "type" => set(&mut b.table_type, v),
             "operationname" => set(&mut b.operation, v),
-            "operationversion" => set(&mut b.operation_version, v),
+            "operationversion" => set(&mut b.ev.operation_version, v),
             "resulttype" => set(&mut b.result_type, v),
-            "resultsignature" => set(&mut b.result_signature, v),
-            "resultdescription" => set(&mut b.result_description, v),
+            "resultsignature" => set(&mut b.ev.result_signature, v),
+            "resultdescription" => set(&mut b.ev.result_description, v),
             "durationms" => set_num(&mut b.duration, v),
             "calleripaddress" => set(&mut b.caller_ip, v),
-            "correlationid" => set(&mut b.correlation_id, v),
+            "correlationid" => set(&mut b.ev.correlation_id, v),
             "resourceid" => set(&mut b.resource_id, v),
             "_resourceid" => set(&mut b.resource_id_fb, v),
             "subscriptionid" | "_subscriptionid" => set(&mut b.subscription_id, v),
@@ -1257,12 +1515,16 @@ mod tests {
                 }
             }
             "properties.clientinfo" | "clientinfo" | "clientinfo_s" => set(&mut b.client_info, v),
-            "properties.requesturi" | "requesturi" | "requesturi_s" => set(&mut b.request_uri, v),
-            "properties.id" | "id" | "id_s" => set(&mut b.object_id, v),
+            "properties.requesturi" | "requesturi" | "requesturi_s" => {
+                set(&mut b.ev.request_uri, v)
+            }
+            "properties.id" | "id" | "id_s" => set(&mut b.ev.object_id, v),
             "properties.httpstatuscode" | "httpstatuscode" | "httpstatuscode_d" => {
                 set_num(&mut b.http_status, v)
             }
-            "properties.tlsversion" | "tlsversion" | "tlsversion_s" => set(&mut b.tls_version, v),
+            "properties.tlsversion" | "tlsversion" | "tlsversion_s" => {
+                set(&mut b.ev.tls_version, v)
+            }
             "records" => {
                 if matches!(v, Leaf::Json(_)) {
                     b.nested = Some(Nested::Records);
@@ -1414,7 +1676,7 @@ mod tests {
             map_azure(&mut new, path, leaf);
         }
         assert_eq!(format!("{old:?}"), format!("{new:?}"));
-        assert!(new.identity.upn.is_some() && new.time.is_some());
+        assert!(new.ev.identity.upn.is_some() && new.time.is_some());
     }
 
     /// `text` with every object key upper-cased (keys are the strings followed by `:`).
@@ -1597,6 +1859,13 @@ mod tests {
             r#"{"time":"2024-01-01T00:00:08Z","identity":{"claim":{"appid":"b","appidacr":"1","oid":"u"}}}"#,
             r#"{"time":"2024-01-01T00:00:09Z","identity":{"claim":{"appidacx":"3","appi":"c","o":"v"}}}"#,
             r#"{"time":"2024-01-01T00:00:10Z","identity":{"claim":{"appidacr":"4","appid":"d","oid":"w"}}}"#,
+            // `"key":` of 9 to 16 bytes and longer, the same but for one byte past the first
+            // eight (the cache compares those by their last eight bytes).
+            r#"{"resultType":"R1","operationName":"H","httpStatusCode":204,"identity":{"claim":{"xms_mirid":"m1","appidacr":"5"}},"properties":{"clientInfo":"c1"}}"#,
+            r#"{"resultTypf":"R2","operationNamf":"I","httpStatusCodf":205,"identity":{"claim":{"xms_mirix":"m2","appidacx":"6"}},"properties":{"clientInfp":"c2"}}"#,
+            r#"{"resultTyqe":"R3","operationNbme":"J","httpStatusCpde":206,"identity":{"claim":{"xms_miri":"m3","appidac":"7"}},"properties":{"clientInf":"c3"}}"#,
+            r#"{"resultType":"R4","operationName":"K","httpStatusCode":207,"identity":{"claim":{"xms_mirid":"m4","appidacr":"8"}},"properties":{"clientInfo":"c4"}}"#,
+            r#"{"resultTypf":"R5","operationNamf":"L","httpStatusCodf":208,"identity":{"claim":{"xms_mirix":"m5","appidacx":"9"}},"properties":{"clientInfp":"c5"}}"#,
         ];
         let mut cache = crate::walk::KeyCache::default();
         let mut decided = 0;
@@ -1615,6 +1884,66 @@ mod tests {
         }
         // the dotted keys of the sixth record are the path walk's to read
         assert_eq!(decided, texts.len() - 1);
+    }
+
+    /// The room of `other` goes from record to record; the claims themselves do not.
+    #[test]
+    fn other_room_is_recycled() {
+        let mut spare = SpareOther::with_capacity(8);
+        let room = spare.as_ptr();
+        let text = String::from("iss-value");
+        let mut b = Builder::default();
+        b.adopt_other(&mut spare);
+        assert_eq!(spare.capacity(), 0);
+        assert_eq!(b.ev.identity.other.capacity(), 8);
+        assert_eq!(b.ev.identity.other.as_ptr(), room);
+        apply_claim(&mut b.ev.identity, "iss", Cow::Borrowed(&text));
+        apply_claim(&mut b.ev.identity, "foo", Cow::Borrowed("x"));
+        assert_eq!(b.ev.identity.other.len(), 2);
+        b.recycle(&mut spare);
+        drop(b);
+        drop(text);
+        assert!(spare.is_empty());
+        assert_eq!(spare.capacity(), 8);
+        assert_eq!(spare.as_ptr(), room);
+        let mut b = Builder::default();
+        b.adopt_other(&mut spare);
+        assert!(b.ev.identity.other.is_empty());
+        assert_eq!(b.ev.identity.other.as_ptr(), room);
+    }
+
+    /// The event built in place is complete after `finish`: placeholders replaced, every
+    /// field set from the record, the identity's fallback UPN applied.
+    #[test]
+    fn finish_fills_the_event_in_place() {
+        let text = r#"{"time":"2024-01-02T03:04:05.1234567Z","category":"AuditEvent","operationName":"SecretGet","operationVersion":"7.4","resultType":"Success","resultSignature":"OK","resultDescription":"d","durationMs":"12","callerIpAddress":"104.40.82.76","correlationId":"c-1","identity":{"claim":{"oid":"o-1","iss":"i-1"}},"properties":{"id":"https://v/secrets/s","clientInfo":"ci","httpStatusCode":200,"requestUri":"https://v/x","tlsVersion":"TLS1_2"},"resourceId":"/SUBSCRIPTIONS/S/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV1","identity_claim":"u@contoso.com"}"#;
+        let ev = build(text, map_azure).unwrap();
+        assert_eq!(ev.time.to_string(), "2024-01-02T03:04:05.1234567Z");
+        assert_eq!(ev.category, "AuditEvent");
+        assert_eq!(ev.operation, "SecretGet");
+        assert_eq!(ev.operation_version.as_deref(), Some("7.4"));
+        assert_eq!(ev.result_type.as_deref(), Some("Success"));
+        assert_eq!(ev.result_signature.as_deref(), Some("OK"));
+        assert_eq!(ev.result_description.as_deref(), Some("d"));
+        assert_eq!(ev.duration_ms, Some(12));
+        assert_eq!(ev.http_status, Some(200));
+        assert_eq!(
+            ev.caller_ip,
+            CallerIp::Addr(std::net::IpAddr::from([104, 40, 82, 76]))
+        );
+        assert_eq!(ev.correlation_id.as_deref(), Some("c-1"));
+        assert_eq!(ev.identity.object_id.as_deref(), Some("o-1"));
+        assert_eq!(ev.identity.upn.as_deref(), Some("u@contoso.com"));
+        assert_eq!(
+            ev.identity.other,
+            vec![(Cow::Borrowed("iss"), Cow::Borrowed("i-1"))]
+        );
+        assert_eq!(ev.object_id.as_deref(), Some("https://v/secrets/s"));
+        assert_eq!(ev.client_info.as_deref(), Some("ci"));
+        assert_eq!(ev.request_uri.as_deref(), Some("https://v/x"));
+        assert_eq!(ev.tls_version.as_deref(), Some("TLS1_2"));
+        assert_eq!(ev.vault.name.as_deref(), Some("KV1"));
+        assert_eq!(ev.origin, Origin { source: 1, line: 3 });
     }
 
     #[test]

@@ -30,6 +30,75 @@ pub fn parse_time(text: &str) -> Option<Timestamp> {
     parse_portal(t)
 }
 
+/// The minute of the last time read, for [`TimeMemo::parse_time`]: a log's records come in
+/// time order, so most share their `YYYY-MM-DDTHH:MM:` with the record before, and only the
+/// seconds and fraction are left to read.
+#[derive(Debug, Default)]
+pub(crate) struct TimeMemo {
+    /// `YYYY-MM-DDTHH:MM:` of the last time read directly (`len == 0`: none yet).
+    prefix: [u8; 17],
+    len: usize,
+    /// The seconds since the epoch of that minute (its second 00).
+    minute: i64,
+}
+
+impl TimeMemo {
+    /// [`parse_time`], the same answer for every text: a time in Key Vault's own spelling
+    /// (`...:SS[.f{1,9}]Z`) whose minute is the last one read is completed from that minute,
+    /// anything else goes to [`parse_time`] (and a direct reading there sets the minute).
+    pub(crate) fn parse_time(&mut self, text: &str) -> Option<Timestamp> {
+        let b = text.as_bytes();
+        if self.len == 17 {
+            if let (Some(head), Some(rest)) = (b.get(..17), b.get(17..)) {
+                if head == self.prefix {
+                    if let Some(ts) = self.same_minute(rest) {
+                        return Some(ts);
+                    }
+                }
+            }
+        }
+        let ts = parse_time(text)?;
+        // Remember the minute only of a text the direct reader took whole.
+        if let (Some(head), Some(_)) = (b.get(..17), parse_rfc3339_utc(b)) {
+            let mut minute = [0u8; 20];
+            minute[..17].copy_from_slice(head);
+            minute[17..].copy_from_slice(b"00Z");
+            if let Some(m) = parse_rfc3339_utc(&minute) {
+                self.prefix.copy_from_slice(head);
+                self.len = 17;
+                self.minute = m.as_second();
+            }
+        }
+        Some(ts)
+    }
+
+    /// `SS[.f{1,9}]Z` after the remembered minute, checked exactly as
+    /// [`parse_rfc3339_utc`] checks it; `None` for anything else (the long way decides).
+    fn same_minute(&self, rest: &[u8]) -> Option<Timestamp> {
+        let (sec, frac) = rest.strip_suffix(b"Z")?.split_at_checked(2)?;
+        let digit = |c: u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+        let second = digit(*sec.first()?)? * 10 + digit(*sec.get(1)?)?;
+        if second > 59 {
+            return None;
+        }
+        let nanos = match frac {
+            [] => 0,
+            [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+                let mut n: i32 = 0;
+                for &c in digits {
+                    if !c.is_ascii_digit() {
+                        return None;
+                    }
+                    n = n * 10 + i32::from(c - b'0');
+                }
+                n * 10i32.pow(9 - digits.len() as u32)
+            }
+            _ => return None,
+        };
+        Timestamp::new(self.minute + second, nanos).ok()
+    }
+}
+
 /// `M/D/YYYY, h:mm:ss[.fff] AM|PM` (the comma optional, the AM/PM too: 24-hour then).
 fn parse_portal(t: &str) -> Option<Timestamp> {
     let (date, rest) = t.split_once([',', ' '])?;
@@ -94,6 +163,81 @@ fn parse_portal(t: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The minute memo answers as `parse_time` does, text after text in any order: the
+    /// same minute with every kind of seconds and fraction, other minutes, spaces, other
+    /// spellings, out-of-range values, the last instant jiff knows.
+    #[test]
+    fn time_memo_is_parse_time() {
+        let minutes = [
+            "2025-07-01T00:00:",
+            "2025-07-01T00:01:",
+            "2024-02-29T23:59:",
+            "2023-02-29T10:00:",
+            "2025-06-31T10:00:",
+            "9999-12-30T21:59:",
+            "9999-12-30T22:00:",
+            "9999-12-31T23:59:",
+            "0000-01-01T00:00:",
+            "2025-07-01 00:00:",
+            "2025-07-01T24:00:",
+        ];
+        let rests = [
+            "00Z",
+            "01.0747048Z",
+            "59.999999999Z",
+            "59.9999999999Z",
+            "60Z",
+            "60.5Z",
+            "5Z",
+            "5aZ",
+            "07.Z",
+            "07.1Z",
+            "07.12x4Z",
+            "07",
+            "07.1234567",
+            "07.1234567+00:00",
+            "07.1234567Z ",
+            "07.1234567z",
+            "",
+            "Z",
+        ];
+        let mut texts = Vec::new();
+        for m in minutes {
+            for r in rests {
+                texts.push(format!("{m}{r}"));
+                texts.push(format!(" {m}{r}"));
+            }
+        }
+        let mut n = 0;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut memo = TimeMemo::default();
+        for round in 0..4 {
+            for i in 0..texts.len() {
+                // in order, then in a scrambled order
+                let t = if round == 0 {
+                    &texts[i]
+                } else {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    &texts[(seed % texts.len() as u64) as usize]
+                };
+                let want = parse_time(t);
+                assert_eq!(memo.parse_time(t), want, "{t}");
+                n += usize::from(want.is_some());
+            }
+        }
+        assert!(n > 100, "{n}");
+        // the memo is used: same minute, another second
+        let mut memo = TimeMemo::default();
+        assert!(memo.parse_time("2025-07-01T00:00:01Z").is_some());
+        assert_eq!(&memo.prefix, b"2025-07-01T00:00:");
+        assert_eq!(
+            memo.parse_time("2025-07-01T00:00:02.5Z"),
+            Some(Timestamp::new(1_751_328_002, 500_000_000).unwrap())
+        );
+    }
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
