@@ -162,11 +162,11 @@ pub enum CallerIp<'a> {
 impl<'a> CallerIp<'a> {
     /// Parses a caller address in any spelling (see [`net::parse_ip`]); empty is `Missing`.
     pub fn parse(text: Str<'a>) -> Self {
-        if text.trim().is_empty() {
-            return CallerIp::Missing;
-        }
+        // Parsed first: an address is never blank, and the blank check (a Unicode trim) is
+        // then paid only by the rare caller that is not an address.
         match net::parse_ip(&text) {
             Some(ip) => CallerIp::Addr(ip),
+            None if text.trim().is_empty() => CallerIp::Missing,
             None => CallerIp::Invalid(text),
         }
     }
@@ -396,6 +396,25 @@ mod tests {
                 .as_deref(),
             Some("MYCOOK2551KV")
         );
+    }
+
+    #[test]
+    fn caller_ip_blank_invalid_and_spellings() {
+        let p = |s: &'static str| CallerIp::parse(Cow::Borrowed(s));
+        assert_eq!(p(""), CallerIp::Missing);
+        assert_eq!(p("  \t "), CallerIp::Missing);
+        assert_eq!(p("\u{3000}"), CallerIp::Missing);
+        assert_eq!(p(" 52.178.1.2 "), CallerIp::Addr("52.178.1.2".parse().unwrap()));
+        assert_eq!(p("52.178.1.2"), CallerIp::Addr("52.178.1.2".parse().unwrap()));
+        assert_eq!(
+            p("::ffff:52.178.1.2"),
+            CallerIp::Addr("52.178.1.2".parse().unwrap())
+        );
+        assert_eq!(
+            p("<Redacted>"),
+            CallerIp::Invalid(Cow::Borrowed("<Redacted>"))
+        );
+        assert_eq!(p(" x "), CallerIp::Invalid(Cow::Borrowed(" x ")));
     }
 
     #[test]
