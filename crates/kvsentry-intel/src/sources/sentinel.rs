@@ -457,8 +457,10 @@ fn json_line(
     }
 }
 
-fn row_to_indicator(
-    row: &dyn Row,
+/// Generic over the row type (not `&dyn Row`): for the JSON-lines scanner's rows the column
+/// lookups by name then resolve at compile time instead of matching names per row.
+fn row_to_indicator<R: Row>(
+    row: &R,
     line: usize,
     format: TiFormat,
     ctx: &mut Ctx<'_>,
@@ -472,7 +474,7 @@ fn row_to_indicator(
 
 /// Seed lines 21 and 23-25: the IP column chain, literally. `isempty` is true for null and
 /// for `""` (not for whitespace).
-pub(crate) fn ip_chain<'r>(row: &'r dyn Row) -> Option<(IpColumn, Cow<'r, str>)> {
+pub(crate) fn ip_chain<'r, R: Row + ?Sized>(row: &'r R) -> Option<(IpColumn, Cow<'r, str>)> {
     let nonempty = |c: &str| row.get(c).filter(|v| !v.is_empty());
     // 23: TI_ipEntity = iff(isnotempty(NetworkIP), NetworkIP, NetworkDestinationIP)
     let mut e: Option<(IpColumn, Cow<'r, str>)> = match nonempty("NetworkIP") {
@@ -504,13 +506,13 @@ fn text(row: &dyn Row, col: &str) -> Option<String> {
 }
 
 /// The column's text when not blank, borrowed from the row where it can be.
-fn text_ref<'r>(row: &'r dyn Row, col: &str) -> Option<Cow<'r, str>> {
+fn text_ref<'r, R: Row + ?Sized>(row: &'r R, col: &str) -> Option<Cow<'r, str>> {
     row.get(col).filter(|v| !super::is_blank(v))
 }
 
 /// A `ThreatIntelligenceIndicator` row. Kept compactly (no [`Indicator`] built): most
 /// versions are never selected (`store.rs`).
-fn classic_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) {
+fn classic_row<R: Row + ?Sized>(row: &R, line: usize, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) {
     let Some((col, ip_text)) = ip_chain(row) else {
         ctx.skip(set, SKIP_NO_IP);
         return;
