@@ -57,7 +57,7 @@ pub(crate) const COLUMNS: &[&str] = &[
 const N: usize = COLUMNS.len();
 
 /// Index of a column in [`COLUMNS`] (exact, case-sensitive, as JSON keys are).
-#[inline]
+#[inline(always)]
 pub(crate) fn col_index(name: &str) -> Option<usize> {
     match name.len() {
         2 => match name {
@@ -204,7 +204,7 @@ pub(crate) struct SparseRow<'a> {
 }
 
 impl<'a> SparseRow<'a> {
-    #[inline]
+    #[inline(always)]
     fn cell(&self, col: &str) -> Option<&Cell<'a>> {
         debug_assert!(col_index(col).is_some(), "column {col} is not kept");
         self.cells.get(col_index(col)?)?.as_ref()
@@ -212,7 +212,7 @@ impl<'a> SparseRow<'a> {
 }
 
 impl Row for SparseRow<'_> {
-    #[inline]
+    #[inline(always)]
     fn get(&self, col: &str) -> Option<Cow<'_, str>> {
         match self.cell(col)? {
             Cell::Null => None,
