@@ -432,7 +432,8 @@ impl KeyCache {
         let end = start + key.len();
         // A remembered key holds no quote, backslash or control byte: the same bytes
         // followed by a quote are that key, whether the line is clean or not.
-        (b.get(start..end)? == &key[..] && b.get(end) == Some(&b'"')).then_some((*col, end + 1))
+        (same_bytes(b.get(start..end)?, key) && b.get(end) == Some(&b'"'))
+            .then_some((*col, end + 1))
     }
 
     /// Remembers `key` as key number `k` (the ones after it are forgotten: the order
@@ -443,6 +444,33 @@ impl KeyCache {
             self.keys.push((key.as_bytes().into(), col));
         }
     }
+}
+
+/// `a == b` for two slices of one length, inline and eight bytes at a time: keys are a
+/// few words long, and a `memcmp` call per key cost more than the comparison.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_le_bytes)
+    };
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last eight bytes (overlapping the words compared when `n` is no multiple of 8).
+    word(a, n - 8) == word(b, n - 8)
 }
 
 thread_local! {
@@ -865,6 +893,28 @@ mod tests {
             sparse.get("NetworkIP"),
             Some(Cow::Borrowed("104.40.82.76"))
         ));
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let text = b"IndicatorIdExpirationDateTimeTrafficLightProtocolLevel";
+        for n in 0..=25 {
+            for i in 0..text.len() - n {
+                for j in 0..text.len() - n {
+                    let (a, b) = (&text[i..i + n], &text[j..j + n]);
+                    assert_eq!(same_bytes(a, b), a == b, "{i} {j} {n}");
+                }
+            }
+            // One byte changed anywhere.
+            let a = &text[..n];
+            for k in 0..n {
+                let mut b = a.to_vec();
+                b[k] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} {k}");
+            }
+        }
+        assert!(!same_bytes(b"Id", b"Ids"));
+        assert!(same_bytes(b"", b""));
     }
 
     #[test]
