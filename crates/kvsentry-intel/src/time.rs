@@ -120,6 +120,9 @@ pub fn zone_from_header(zone: &str) -> Option<TimeZone> {
 /// carries an offset (`Z`, `+10:00`) is absolute; a value without one is a civil time in
 /// `zone` (UTC when `None`). Returns `None` when the text is no timestamp.
 pub fn parse_time(text: &str, zone: Option<&TimeZone>) -> Option<Timestamp> {
+    if let Some(ts) = parse_millis_utc(text.as_bytes()) {
+        return Some(ts);
+    }
     let t = text.trim();
     if t.is_empty() {
         return None;
@@ -141,6 +144,58 @@ pub fn parse_time(text: &str, zone: Option<&TimeZone>) -> Option<Timestamp> {
     };
     let tz = zone.cloned().unwrap_or(TimeZone::UTC);
     tz.to_timestamp(civil).ok()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.fffZ` exactly (24 bytes: what Sentinel exports write in both time
+/// columns of every row), read with fixed offsets: the general RFC 3339 reading took about
+/// 330 instructions a value, a fifth of the rest of a row. `None` for anything else or out
+/// of range (second 60, day 31 of a 30-day month, past jiff's range): [`parse_time`] then
+/// reads it as before, so the answer is always the general reading's.
+fn parse_millis_utc(t: &[u8]) -> Option<Timestamp> {
+    let t: &[u8; 24] = t.try_into().ok()?;
+    let punct = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ];
+    if punct.iter().any(|&(i, c)| t.get(i) != Some(&c)) {
+        return None;
+    }
+    // The number in `t[from..to]`, all ASCII digits.
+    let num = |from: usize, to: usize| -> Option<i64> {
+        t.get(from..to)?.iter().try_fold(0i64, |n, &c| {
+            let d = c.wrapping_sub(b'0');
+            (d < 10).then_some(n * 10 + i64::from(d))
+        })
+    };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second, millis) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Days since 1970-01-01 (H. Hinnant's days_from_civil; the year is 0..=9999, so the
+    // era is 0..=24 and plain division is Euclidean).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y / 400 } else { -1 };
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Timestamp::new(secs, i32::try_from(millis * 1_000_000).ok()?).ok()
 }
 
 /// Epoch seconds (MISP `timestamp`, Spamhaus metadata).
@@ -257,6 +312,54 @@ mod tests {
         assert_eq!(parse_time("7/19/2024, 13:40:10 PM", None), None);
         assert_eq!(parse_time("soon", None), None);
         assert_eq!(parse_time("", None), None);
+    }
+
+    /// The fixed-offset reading agrees with the general one on every value it takes and
+    /// leaves the others to it.
+    #[test]
+    fn millis_utc_is_the_general_reading() {
+        let mut n = 0;
+        for year in [
+            0, 1, 4, 100, 399, 400, 1900, 1969, 1970, 2000, 2024, 2025, 2100, 9999,
+        ] {
+            for month in 0..=13 {
+                for day in [0, 1, 28, 29, 30, 31, 32] {
+                    for (h, m, s, f) in [
+                        (0, 0, 0, "000"),
+                        (23, 59, 59, "999"),
+                        (21, 13, 20, "697"),
+                        (24, 0, 0, "000"),
+                        (0, 60, 0, "000"),
+                        (0, 0, 60, "000"),
+                    ] {
+                        let t = format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{f}Z");
+                        let fast = parse_millis_utc(t.as_bytes());
+                        let general = kvsentry_model::time::parse_rfc3339_utc(t.as_bytes())
+                            .or_else(|| t.parse::<Timestamp>().ok());
+                        if let Some(ts) = fast {
+                            assert_eq!(Some(ts), general, "{t}");
+                            n += 1;
+                        }
+                        assert_eq!(parse_time(&t, None), general, "{t}");
+                    }
+                }
+            }
+        }
+        // The valid dates among days 1 and 28-31 (53 a year, 54 in the 5 leap years) x 3
+        // valid times, less the 4 past jiff's range (9999-12-30T22:00Z on): 747 x 3 - 4.
+        assert_eq!(n, 2237);
+        for other in [
+            "2025-06-30T21:13:20.69Z",
+            "2025-06-30T21:13:20.6970Z",
+            "2025-06-30T21:13:20,697Z",
+            "2025-06-30 21:13:20.697Z",
+            "2025-06-30T21:13:20.697z",
+            "2025-06-30T21:13:2a.697Z",
+            "+025-06-30T21:13:20.697Z",
+            "2025-06-30T21:13:20.697+",
+        ] {
+            assert_eq!(parse_millis_utc(other.as_bytes()), None, "{other}");
+        }
     }
 
     /// A leap second is not read directly; jiff decides it.

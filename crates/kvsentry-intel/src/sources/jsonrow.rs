@@ -57,6 +57,7 @@ pub(crate) const COLUMNS: &[&str] = &[
 const N: usize = COLUMNS.len();
 
 /// Index of a column in [`COLUMNS`] (exact, case-sensitive, as JSON keys are).
+#[inline(always)]
 pub(crate) fn col_index(name: &str) -> Option<usize> {
     match name.len() {
         2 => match name {
@@ -203,6 +204,7 @@ pub(crate) struct SparseRow<'a> {
 }
 
 impl<'a> SparseRow<'a> {
+    #[inline(always)]
     fn cell(&self, col: &str) -> Option<&Cell<'a>> {
         debug_assert!(col_index(col).is_some(), "column {col} is not kept");
         self.cells.get(col_index(col)?)?.as_ref()
@@ -210,6 +212,7 @@ impl<'a> SparseRow<'a> {
 }
 
 impl Row for SparseRow<'_> {
+    #[inline(always)]
     fn get(&self, col: &str) -> Option<Cow<'_, str>> {
         match self.cell(col)? {
             Cell::Null => None,
@@ -407,7 +410,83 @@ pub(crate) fn read_plain_into<'a>(line: &'a str, row: &mut SparseRow<'a>) -> boo
     read_plain_at(line, row).is_some()
 }
 
+/// The keys of the last object line read on this thread, in order, with their columns.
+///
+/// An export writes the same keys in the same order on every line, so the key at a position
+/// is nearly always the one the previous line had there: comparing the bytes with it skips
+/// finding the key's closing quote, slicing it and resolving its column, which were about a
+/// fifth of the scanner's instructions. A key that differs is read as before and replaces
+/// the remembered ones from there on.
+#[derive(Default)]
+struct KeyCache {
+    /// The text of each key (no quotes) and its column in [`COLUMNS`].
+    keys: Vec<(Box<[u8]>, Option<usize>)>,
+}
+
+impl KeyCache {
+    /// The column of key number `k` of the line when it is the remembered one, and the
+    /// position after its closing quote (`start`: just after its opening quote).
+    #[inline(always)]
+    fn known(&self, k: usize, b: &[u8], start: usize) -> Option<(Option<usize>, usize)> {
+        let (key, col) = self.keys.get(k)?;
+        let end = start + key.len();
+        // A remembered key holds no quote, backslash or control byte: the same bytes
+        // followed by a quote are that key, whether the line is clean or not.
+        (same_bytes(b.get(start..end)?, key) && b.get(end) == Some(&b'"'))
+            .then_some((*col, end + 1))
+    }
+
+    /// Remembers `key` as key number `k` (the ones after it are forgotten: the order
+    /// changed).
+    fn learn(&mut self, k: usize, key: &str, col: Option<usize>) {
+        self.keys.truncate(k);
+        if self.keys.len() == k {
+            self.keys.push((key.as_bytes().into(), col));
+        }
+    }
+}
+
+/// `a == b` for two slices of one length, inline and eight bytes at a time: keys are a
+/// few words long, and a `memcmp` call per key cost more than the comparison.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let word = |s: &[u8], at: usize| {
+        s.get(at..at + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .map(u64::from_le_bytes)
+    };
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last eight bytes (overlapping the words compared when `n` is no multiple of 8).
+    word(a, n - 8) == word(b, n - 8)
+}
+
+thread_local! {
+    /// One per thread: the blocks of a file are read on several threads.
+    static KEYS: std::cell::RefCell<KeyCache> = std::cell::RefCell::default();
+}
+
 fn read_plain_at<'a>(line: &'a str, row: &mut SparseRow<'a>) -> Option<()> {
+    KEYS.with(|keys| match keys.try_borrow_mut() {
+        Ok(mut keys) => read_plain_keyed(line, row, &mut keys),
+        // Not reached (nothing reads a line while reading a line); a fresh cache then.
+        Err(_) => read_plain_keyed(line, row, &mut KeyCache::default()),
+    })
+}
+
+fn read_plain_keyed<'a>(line: &'a str, row: &mut SparseRow<'a>, keys: &mut KeyCache) -> Option<()> {
     // One branch-free pass over the line (vectorized): with no backslash and no control byte
     // anywhere, every string ends at its next quote and needs no check of its own. That is
     // what exports write; other lines take the checking path.
@@ -416,15 +495,19 @@ fn read_plain_at<'a>(line: &'a str, row: &mut SparseRow<'a>) -> Option<()> {
         .iter()
         .fold(false, |bad, &c| bad | (c < 0x20) | (c == b'\\'));
     if clean {
-        read_plain_with::<true>(line, row)
+        read_plain_with::<true>(line, row, keys)
     } else {
-        read_plain_with::<false>(line, row)
+        read_plain_with::<false>(line, row, keys)
     }
 }
 
 /// [`read_plain_at`]; `CLEAN`: the line holds no backslash and no control byte.
 #[inline(always)]
-fn read_plain_with<'a, const CLEAN: bool>(line: &'a str, row: &mut SparseRow<'a>) -> Option<()> {
+fn read_plain_with<'a, const CLEAN: bool>(
+    line: &'a str,
+    row: &mut SparseRow<'a>,
+    keys: &mut KeyCache,
+) -> Option<()> {
     let b = line.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -434,25 +517,33 @@ fn read_plain_with<'a, const CLEAN: bool>(line: &'a str, row: &mut SparseRow<'a>
     if b.get(i) == Some(&b'}') {
         i += 1;
     } else {
+        let mut k = 0;
         loop {
             if b.get(i) != Some(&b'"') {
                 return None;
             }
-            let (key, after) = if CLEAN {
-                clean_str(line, i + 1)?
-            } else {
-                plain_str(line, i + 1)?
+            let (col, after) = match keys.known(k, b, i + 1) {
+                Some(known) => known,
+                None => {
+                    let (key, after) = if CLEAN {
+                        clean_str(line, i + 1)?
+                    } else {
+                        plain_str(line, i + 1)?
+                    };
+                    let col = col_index(key);
+                    keys.learn(k, key, col);
+                    (col, after)
+                }
             };
+            k += 1;
             i = skip_ws(b, after);
             if b.get(i) != Some(&b':') {
                 return None;
             }
             i = skip_ws(b, i + 1);
-            let (cell, after) = plain_value::<CLEAN>(line, i)?;
-            if let Some(slot) = col_index(key).and_then(|k| row.cells.get_mut(k)) {
-                // A repeated key: the last value wins, as in serde_json.
-                *slot = Some(cell);
-            }
+            // A repeated key: the last value wins, as in serde_json.
+            let slot = col.and_then(|c| row.cells.get_mut(c));
+            let after = plain_value::<CLEAN>(line, i, slot)?;
             i = skip_ws(b, after);
             match b.get(i) {
                 Some(b',') => i = skip_ws(b, i + 1),
@@ -526,26 +617,47 @@ fn find_quote(s: &[u8]) -> Option<usize> {
         .map(|p| at + p)
 }
 
-/// A plain value at `i` (see [`read_plain`]) and the position after it (`CLEAN`: the line
-/// holds no backslash and no control byte).
+/// Reads the plain value at `i` (see [`read_plain`]) into `slot` (none: a column not kept,
+/// only skipped) and gives the position after it (`CLEAN`: the line holds no backslash and
+/// no control byte).
+///
+/// The cell is built in its slot, not returned: moving the returned cell (written to the
+/// stack a few bytes at a time, read back 16 at a time) stalled on store forwarding, and
+/// that one move was a third of the scanner's cycles.
 #[inline(always)]
-fn plain_value<const CLEAN: bool>(line: &str, i: usize) -> Option<(Cell<'_>, usize)> {
+fn plain_value<'a, const CLEAN: bool>(
+    line: &'a str,
+    i: usize,
+    slot: Option<&mut Option<Cell<'a>>>,
+) -> Option<usize> {
     let b = line.as_bytes();
-    let lit = |word: &[u8], cell: Cell<'static>| {
-        (b.get(i..i + word.len()) == Some(word)).then_some((cell, i + word.len()))
+    let lit = |word: &[u8], slot: Option<&mut Option<Cell<'a>>>, cell: Cell<'static>| {
+        let end = i + word.len();
+        (b.get(i..end) == Some(word)).then(|| {
+            if let Some(slot) = slot {
+                *slot = Some(cell);
+            }
+            end
+        })
     };
     match *b.get(i)? {
-        b'"' => {
-            let (s, after) = if CLEAN {
-                clean_str(line, i + 1)?
-            } else {
-                plain_str(line, i + 1)?
-            };
-            Some((Cell::Str(Cow::Borrowed(s)), after))
-        }
-        b't' => lit(b"true", Cell::Bool(true)),
-        b'f' => lit(b"false", Cell::Bool(false)),
-        b'n' => lit(b"null", Cell::Null),
+        b'"' => match slot {
+            Some(slot) => {
+                let (s, after) = if CLEAN {
+                    clean_str(line, i + 1)?
+                } else {
+                    plain_str(line, i + 1)?
+                };
+                *slot = Some(Cell::Str(Cow::Borrowed(s)));
+                Some(after)
+            }
+            // A clean line's string ends at the next quote; there is no text to slice.
+            None if CLEAN => Some(i + 2 + find_quote(b.get(i + 1..)?)?),
+            None => plain_str(line, i + 1).map(|(_, after)| after),
+        },
+        b't' => lit(b"true", slot, Cell::Bool(true)),
+        b'f' => lit(b"false", slot, Cell::Bool(false)),
+        b'n' => lit(b"null", slot, Cell::Null),
         b'0'..=b'9' => {
             let digits = b
                 .get(i..)?
@@ -562,7 +674,10 @@ fn plain_value<const CLEAN: bool>(line: &str, i: usize) -> Option<(Cell<'_>, usi
                 return None;
             }
             let v: u64 = line.get(i..end)?.parse().ok()?;
-            Some((Cell::UInt(v, Digits::of(v, false)), end))
+            if let Some(slot) = slot {
+                *slot = Some(Cell::UInt(v, Digits::of(v, false)));
+            }
+            Some(end)
         }
         _ => None,
     }
@@ -781,6 +896,28 @@ mod tests {
     }
 
     #[test]
+    fn same_bytes_is_equality() {
+        let text = b"IndicatorIdExpirationDateTimeTrafficLightProtocolLevel";
+        for n in 0..=25 {
+            for i in 0..text.len() - n {
+                for j in 0..text.len() - n {
+                    let (a, b) = (&text[i..i + n], &text[j..j + n]);
+                    assert_eq!(same_bytes(a, b), a == b, "{i} {j} {n}");
+                }
+            }
+            // One byte changed anywhere.
+            let a = &text[..n];
+            for k in 0..n {
+                let mut b = a.to_vec();
+                b[k] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} {k}");
+            }
+        }
+        assert!(!same_bytes(b"Id", b"Ids"));
+        assert!(same_bytes(b"", b""));
+    }
+
+    #[test]
     fn digits_are_to_string() {
         for n in [0, 7, 10, 99, 100, 12345, i64::MAX as u64, u64::MAX] {
             assert_eq!(Digits::of(n, false).as_str(), n.to_string());
@@ -815,6 +952,12 @@ mod tests {
             r#"{"Desc\u0072iption":"ab"}"#.into(),
             "{\"Description\":\"a\u{1}b\"}".into(),
             "{\"Description\":\"tab\there\"}".into(),
+            // Columns not kept, skipped on the clean and the checking path.
+            "{\"Other\":\"x\",\"More\":7,\"NetworkIP\":\"104.40.82.76\"}".into(),
+            "\t{\"Other\" : \"x\" ,\"NetworkIP\":\"104.40.82.76\"}".into(),
+            "\t{\"Other\":\"a\u{1}b\",\"NetworkIP\":\"104.40.82.76\"}".into(),
+            "{\"Other\":\"a\u{1}b\",\"NetworkIP\":\"104.40.82.76\"}".into(),
+            "\t{\"Other\":\"x".into(),
             r#"{"Description":"é ünïcode ✓"}"#.into(),
             r#"{"Data":{"a":1}}"#.into(),
             r#"{"Tags":["a"]}"#.into(),
@@ -858,7 +1001,7 @@ mod tests {
             }
         }
         // The plain reading takes the lines it should.
-        assert_eq!(plain, 9);
+        assert_eq!(plain, 11);
         for l in [base, "{}", r#"{"ConfidenceScore":9999999999999999999}"#] {
             assert!(read_plain(l).is_some(), "{l}");
         }
@@ -869,6 +1012,55 @@ mod tests {
         ] {
             assert!(read_plain(l).is_none(), "{l}");
         }
+    }
+
+    /// The remembered keys of the previous line never change what a line reads: keys in
+    /// another order, a key that extends or shortens a remembered one, fewer or more keys,
+    /// a remembered key cut by the line's end, each read as serde_json reads it.
+    #[test]
+    fn remembered_keys_read_as_serde() {
+        let lines = [
+            r#"{"NetworkIP":"104.40.82.76","IndicatorId":"A","Active":true}"#,
+            r#"{"NetworkIP":"104.40.82.77","IndicatorId":"B","Active":false}"#,
+            // Other order.
+            r#"{"IndicatorId":"C","NetworkIP":"104.40.82.78","Active":true}"#,
+            // A remembered key's bytes then more: another key.
+            r#"{"IndicatorIdX":"D","NetworkIP":"104.40.82.79"}"#,
+            r#"{"Indicator":"E","NetworkIPv6":"x","Active":true}"#,
+            // Back to the first order, more keys, with a tab (the checking path).
+            "{\"NetworkIP\":\"104.40.82.80\",\t\"IndicatorId\":\"F\",\"Active\":true,\"Tags\":\"t\"}",
+            r#"{"NetworkIP":"104.40.82.81","IndicatorId":"G","Active":true,"Tags":"u"}"#,
+            // Fewer keys, then a line cut inside a remembered key.
+            r#"{"NetworkIP":"104.40.82.82"}"#,
+            r#"{"NetworkIP":"104.40.82.83","Indicat"#,
+            r#"{"NetworkIP":"104.40.82.84","IndicatorId":"H","Active":true,"Tags":"v"}"#,
+            // A remembered key with an escape in the line: serde_json's.
+            r#"{"NetworkIP":"104.40.82.85","IndicatorId":"I\u0041","Active":true}"#,
+            r#"{"NetworkIP":"104.40.82.86","IndicatorId":"J","Active":true,"Tags":"w"}"#,
+        ];
+        let mut plain = 0;
+        for l in lines {
+            let serde: Result<SparseRow, _> = serde_json::from_str(l);
+            match read_plain(l) {
+                Some(fast) => {
+                    plain += 1;
+                    let slow = serde.unwrap_or_else(|e| panic!("serde rejects {l:?}: {e}"));
+                    for c in COLUMNS {
+                        assert_eq!(fast.get(c), slow.get(c), "get {c} of {l:?}");
+                    }
+                }
+                None => assert!(
+                    serde.is_err() || l.contains('\\'),
+                    "{l:?} is plain and valid"
+                ),
+            }
+        }
+        assert_eq!(plain, 10);
+        // The last line read as expected through the remembered keys.
+        let r = read_plain(lines[11]).unwrap();
+        assert_eq!(r.get("IndicatorId").as_deref(), Some("J"));
+        assert_eq!(r.get("Tags").as_deref(), Some("w"));
+        assert_eq!(r.get("NetworkIP").as_deref(), Some("104.40.82.86"));
     }
 
     /// Lines `Value` rejects are rejected too (they become problems on the slow path).

@@ -158,10 +158,10 @@ pub(crate) fn load_json_lines_in_blocks(
     }
     let block_bytes = block_bytes.max(1);
     let mut carry = Vec::new();
-    let (first, eof) = read_block(reader, &mut carry, Vec::new(), block_bytes)?;
+    let (first, eof) = read_block(reader, &mut carry, Block::default(), block_bytes)?;
     if workers <= 1 || eof {
         // One block at most: no thread is worth starting.
-        for raw in lines_of(&first) {
+        for raw in lines_of(first.bytes()) {
             n += 1;
             json_line(raw, n, format, ctx, set, &mut line_problems);
         }
@@ -229,13 +229,12 @@ pub(crate) fn load_json_lines_in_blocks(
         line_problems.extend(r.line_problems.into_iter().take(room));
     };
     // At most `workers` blocks wait besides the `workers` being parsed.
-    let (work_tx, work_rx) =
-        std::sync::mpsc::sync_channel::<(usize, usize, usize, Vec<u8>)>(workers);
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, usize, usize, Block)>(workers);
     let work_rx = std::sync::Mutex::new(work_rx);
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, BlockResult)>();
     // Parsed blocks come back to be filled again: fresh allocations of a few MB per block
     // cost page faults that were as much as the parsing saved.
-    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Block>();
     std::thread::scope(|scope| -> std::io::Result<()> {
         for _ in 0..workers {
             let work_rx = &work_rx;
@@ -251,7 +250,7 @@ pub(crate) fn load_json_lines_in_blocks(
                     let Ok((seq, first_line, lines, block)) = next else {
                         return;
                     };
-                    let result = parse(&block, first_line, lines);
+                    let result = parse(block.bytes(), first_line, lines);
                     // The reader may be done and gone: the block is then dropped.
                     let _ = spare_tx.send(block);
                     if done_tx.send((seq, result)).is_err() {
@@ -278,7 +277,7 @@ pub(crate) fn load_json_lines_in_blocks(
         let mut eof = eof;
         let mut sent = Ok(());
         loop {
-            let lines = memchr::memchr_iter(b'\n', &block).count();
+            let lines = memchr::memchr_iter(b'\n', block.bytes()).count();
             if sent.is_ok() {
                 sent = work_tx.send((seq, n + 1, lines, block));
             }
@@ -303,7 +302,7 @@ pub(crate) fn load_json_lines_in_blocks(
                     return Err(e);
                 }
             }
-            if block.is_empty() {
+            if block.bytes().is_empty() {
                 break;
             }
         }
@@ -334,33 +333,69 @@ fn lines_of(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The next block, in `block` (emptied first, its room kept): `carry` (the part line left
-/// over from the last block) and up to `block_bytes` more, cut after its last line end (the
-/// rest goes back to `carry`). A line longer than a block makes the block longer. True with
-/// the block at the end of the reader (the block then ends where the file does, line end or
-/// not).
+/// A block of the file: its first `len` bytes. The buffer is kept initialized to its full
+/// length and reused, so the file is read straight into it: `read_to_end` zeroed the spare
+/// room before each read and, reading less than the `BufReader`'s capacity at a time, went
+/// through its buffer (a copy of the whole file on the reading thread, the one the load
+/// waits on).
+#[derive(Default)]
+struct Block {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Block {
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// The next block, in `block` (its buffer reused): `carry` (the part line left over from
+/// the last block) and at least `block_bytes` more (less than twice that), cut after its
+/// last line end (the rest goes back to `carry`). A line longer than a block makes the block longer. True with the block
+/// at the end of the reader (the block then ends where the file does, line end or not).
 fn read_block(
     reader: &mut impl std::io::BufRead,
     carry: &mut Vec<u8>,
-    mut block: Vec<u8>,
+    block: Block,
     block_bytes: usize,
-) -> std::io::Result<(Vec<u8>, bool)> {
-    use std::io::Read;
-    block.clear();
-    block.extend_from_slice(carry);
+) -> std::io::Result<(Block, bool)> {
+    let mut buf = block.buf;
+    let mut len = carry.len();
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    if let Some(head) = buf.get_mut(..len) {
+        head.copy_from_slice(carry);
+    }
     carry.clear();
-    block.reserve(block_bytes.min(BLOCK_BYTES));
     loop {
-        let want = block_bytes as u64;
-        let got = (&mut *reader).take(want).read_to_end(&mut block)?;
-        if (got as u64) < want {
-            return Ok((block, true));
+        // At least `block_bytes` more (fewer only at the end of the reader), asked for
+        // `block_bytes` (at most BLOCK_BYTES) at a time: a `BufReader` of BLOCK_BYTES
+        // capacity then hands each read to the file directly once its own buffer is
+        // drained. (Tests ask for blocks of `usize::MAX`: the whole rest of the file.)
+        let want = len.saturating_add(block_bytes);
+        let step = block_bytes.clamp(1, BLOCK_BYTES);
+        while len < want {
+            let end = len + step;
+            if buf.len() < end {
+                buf.resize(end, 0);
+            }
+            let Some(room) = buf.get_mut(len..end) else {
+                break;
+            };
+            match reader.read(room) {
+                Ok(0) => return Ok((Block { buf, len }, true)),
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        if let Some(i) = memchr::memrchr(b'\n', &block) {
+        let filled = buf.get(..len).unwrap_or_default();
+        if let Some(i) = memchr::memrchr(b'\n', filled) {
             let cut = i + 1;
-            carry.extend_from_slice(block.get(cut..).unwrap_or_default());
-            block.truncate(cut);
-            return Ok((block, false));
+            carry.extend_from_slice(filled.get(cut..).unwrap_or_default());
+            return Ok((Block { buf, len: cut }, false));
         }
     }
 }
@@ -457,8 +492,10 @@ fn json_line(
     }
 }
 
-fn row_to_indicator(
-    row: &dyn Row,
+/// Generic over the row type (not `&dyn Row`): for the JSON-lines scanner's rows the column
+/// lookups by name then resolve at compile time instead of matching names per row.
+fn row_to_indicator<R: Row>(
+    row: &R,
     line: usize,
     format: TiFormat,
     ctx: &mut Ctx<'_>,
@@ -472,7 +509,7 @@ fn row_to_indicator(
 
 /// Seed lines 21 and 23-25: the IP column chain, literally. `isempty` is true for null and
 /// for `""` (not for whitespace).
-pub(crate) fn ip_chain<'r>(row: &'r dyn Row) -> Option<(IpColumn, Cow<'r, str>)> {
+pub(crate) fn ip_chain<'r, R: Row + ?Sized>(row: &'r R) -> Option<(IpColumn, Cow<'r, str>)> {
     let nonempty = |c: &str| row.get(c).filter(|v| !v.is_empty());
     // 23: TI_ipEntity = iff(isnotempty(NetworkIP), NetworkIP, NetworkDestinationIP)
     let mut e: Option<(IpColumn, Cow<'r, str>)> = match nonempty("NetworkIP") {
@@ -504,13 +541,13 @@ fn text(row: &dyn Row, col: &str) -> Option<String> {
 }
 
 /// The column's text when not blank, borrowed from the row where it can be.
-fn text_ref<'r>(row: &'r dyn Row, col: &str) -> Option<Cow<'r, str>> {
+fn text_ref<'r, R: Row + ?Sized>(row: &'r R, col: &str) -> Option<Cow<'r, str>> {
     row.get(col).filter(|v| !super::is_blank(v))
 }
 
 /// A `ThreatIntelligenceIndicator` row. Kept compactly (no [`Indicator`] built): most
 /// versions are never selected (`store.rs`).
-fn classic_row(row: &dyn Row, line: usize, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) {
+fn classic_row<R: Row + ?Sized>(row: &R, line: usize, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) {
     let Some((col, ip_text)) = ip_chain(row) else {
         ctx.skip(set, SKIP_NO_IP);
         return;
@@ -842,6 +879,86 @@ impl Row for CsvRow<'_> {
 
 #[cfg(test)]
 mod tests {
+    /// A reader handing out a few bytes at a time, interrupted once, failing at `fail_at`.
+    struct Trickle<'a> {
+        text: &'a [u8],
+        at: usize,
+        interrupted: bool,
+        fail_at: Option<usize>,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if !self.interrupted && self.at > 5 {
+                self.interrupted = true;
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            if self.fail_at.is_some_and(|f| self.at >= f) {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let n = (1 + self.at % 3)
+                .min(out.len())
+                .min(self.text.len() - self.at);
+            out[..n].copy_from_slice(&self.text[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// Blocks read into reused buffers: cut after a line end but for the last, together the
+    /// whole text; short and interrupted reads are resumed, a failing read is the error.
+    #[test]
+    fn blocks_cover_the_text_in_reused_buffers() {
+        let text = b"{\"a\":1}\n{\"bb\":22}\n\n{\"ccc\":333}\nno end";
+        for block_bytes in [1, 4, 9, 64] {
+            for cap in [1, 3, 256] {
+                let src = Trickle {
+                    text,
+                    at: 0,
+                    interrupted: false,
+                    fail_at: None,
+                };
+                let mut reader = std::io::BufReader::with_capacity(cap, src);
+                let mut carry = Vec::new();
+                let mut block = super::Block::default();
+                let mut got = Vec::new();
+                let mut sizes = Vec::new();
+                loop {
+                    let (b, eof) =
+                        super::read_block(&mut reader, &mut carry, block, block_bytes).unwrap();
+                    got.extend_from_slice(b.bytes());
+                    sizes.push(b.bytes().len());
+                    if !eof {
+                        assert_eq!(b.bytes().last(), Some(&b'\n'));
+                    }
+                    block = b;
+                    if eof {
+                        break;
+                    }
+                }
+                assert_eq!(got, text, "{block_bytes} {cap} {sizes:?}");
+                assert!(carry.is_empty());
+            }
+        }
+        let src = Trickle {
+            text,
+            at: 0,
+            interrupted: false,
+            fail_at: Some(20),
+        };
+        let mut reader = std::io::BufReader::with_capacity(4, src);
+        let mut carry = Vec::new();
+        let mut block = super::Block::default();
+        let err = loop {
+            match super::read_block(&mut reader, &mut carry, block, 8) {
+                Ok((b, false)) => block = b,
+                Ok((_, true)) => panic!("the failure is no end"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.to_string(), "disk gone");
+    }
+
     #[test]
     fn lines_of_splits_as_split_inclusive() {
         for text in [
