@@ -404,8 +404,14 @@ mod tests {
         assert_eq!(p(""), CallerIp::Missing);
         assert_eq!(p("  \t "), CallerIp::Missing);
         assert_eq!(p("\u{3000}"), CallerIp::Missing);
-        assert_eq!(p(" 52.178.1.2 "), CallerIp::Addr("52.178.1.2".parse().unwrap()));
-        assert_eq!(p("52.178.1.2"), CallerIp::Addr("52.178.1.2".parse().unwrap()));
+        assert_eq!(
+            p(" 52.178.1.2 "),
+            CallerIp::Addr("52.178.1.2".parse().unwrap())
+        );
+        assert_eq!(
+            p("52.178.1.2"),
+            CallerIp::Addr("52.178.1.2".parse().unwrap())
+        );
         assert_eq!(
             p("::ffff:52.178.1.2"),
             CallerIp::Addr("52.178.1.2".parse().unwrap())
