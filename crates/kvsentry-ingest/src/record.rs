@@ -1886,6 +1886,65 @@ mod tests {
         assert_eq!(decided, texts.len() - 1);
     }
 
+    /// A remembered key's flattened step (`walk::Step`) does with each kind of value what
+    /// its role does: the same keys record after record (all but the first read from the
+    /// cache), each with a string, an escaped string, a number, a literal, null, an array
+    /// and an object in turn, for a plain field, a field reading its key (a claim column),
+    /// a claim normalised when applied, a key nothing reads and a key to enter.
+    #[test]
+    fn a_remembered_key_steps_as_its_role() {
+        let values = [
+            r#""v1""#,
+            r#""v\u0032""#,
+            "3",
+            "true",
+            "null",
+            r#"["a",4]"#,
+            r#"{"x":"5"}"#,
+            r#""v6""#,
+        ];
+        let mut cache = crate::walk::KeyCache::default();
+        let (mut decided, mut given_up) = (0, 0);
+        let mut others = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            // Rotated so that every key meets every kind of value.
+            let at = |k: usize| values.get((i + k) % values.len()).copied().unwrap_or("0");
+            let t = format!(
+                r#"{{"time":"2024-01-01T00:00:0{i}Z","operationName":{v},"identity_claim_upn_s":{},"identity":{{"claim":{{"Xms_Foo":{},"oid":{}}}}},"fooBar":{},"properties":{}}}"#,
+                at(1),
+                at(2),
+                at(3),
+                at(4),
+                at(5),
+            );
+            let mut keyed = Builder::default();
+            let mut buf = String::new();
+            let k = crate::walk::walk_keyed(&t, &mut keyed, &mut buf, &mut cache);
+            let mut by_path = Builder::default();
+            let mut path = String::new();
+            crate::walk::walk_fast(&t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l))
+                .unwrap();
+            match k {
+                Ok(()) => {
+                    decided += 1;
+                    assert_eq!(format!("{keyed:?}"), format!("{by_path:?}"), "{t}");
+                    others.push(format!("{:?}", keyed.ev.identity.other));
+                }
+                Err(_) => given_up += 1,
+            }
+        }
+        // An object under the claim column (the sixth record puts one there) is the path
+        // walk's to read; every other record is the keyed walk's.
+        assert_eq!((decided, given_up), (7, 1));
+        // `Xms_Foo` (its key read from the cache, normalised to `xms_foo`): an array's text
+        // in the fourth record (with `oid`'s object as `oid_x`), an escaped string in the
+        // last; `null` is no claim.
+        let at = |i: usize| others.get(i).map(String::as_str);
+        assert_eq!(at(3), Some(r#"[("xms_foo", "[\"a\",4]"), ("oid_x", "5")]"#));
+        assert_eq!(at(2), Some("[]"));
+        assert_eq!(at(6), Some(r#"[("xms_foo", "v2")]"#));
+    }
+
     /// The room of `other` goes from record to record; the claims themselves do not.
     #[test]
     fn other_room_is_recycled() {
