@@ -621,26 +621,41 @@ impl<'de> Scan<'de> {
         }
     }
 
-    /// Plain non-negative integers are read here; anything else (sign, fraction, exponent,
-    /// more than 19 digits) is handed to serde_json so the value is exactly its value.
-    fn number(&mut self) -> Result<Leaf<'de>, Undecided> {
+    /// A plain non-negative integer at the current position (1 to 19 digits, no leading
+    /// zero, not followed by a fraction, exponent or sign), stepped over; `None`, and the
+    /// position unchanged, for anything else. Inline, so that the keyed walk reads a field's
+    /// number without a call ([`Scan::number`] starts with it).
+    #[inline(always)]
+    fn plain_u64(&mut self) -> Option<u64> {
         let start = self.pos;
         let mut end = start;
         while let Some(b'0'..=b'9') = self.b.get(end) {
             end += 1;
         }
-        let digits = self.b.get(start..end).ok_or(Undecided)?;
+        let digits = self.b.get(start..end)?;
         let plain = !matches!(self.b.get(end), Some(b'.' | b'e' | b'E' | b'-' | b'+'))
             && !digits.is_empty()
             && digits.len() <= 19
             && (digits.first() != Some(&b'0') || digits.len() == 1);
-        if plain {
-            self.pos = end;
-            let n = digits
+        if !plain {
+            return None;
+        }
+        self.pos = end;
+        Some(
+            digits
                 .iter()
-                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')),
+        )
+    }
+
+    /// Plain non-negative integers are read here; anything else (sign, fraction, exponent,
+    /// more than 19 digits) is handed to serde_json so the value is exactly its value.
+    fn number(&mut self) -> Result<Leaf<'de>, Undecided> {
+        if let Some(n) = self.plain_u64() {
             return Ok(Leaf::U64(n));
         }
+        let start = self.pos;
+        let mut end = start;
         while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'-' | b'+') = self.b.get(end) {
             end += 1;
         }
@@ -822,6 +837,12 @@ pub(crate) trait KeyMap<'de> {
     #[inline(always)]
     fn field_str(&mut self, f: Self::Field, key: &str, v: &'de str) {
         self.field(f, key, Leaf::Str(Cow::Borrowed(v)))
+    }
+    /// Exactly `field(f, key, Leaf::U64(n))`: a plain number, read by the walk inline,
+    /// handed over in a register (a mapping may store it without its general dispatch).
+    #[inline(always)]
+    fn field_u64(&mut self, f: Self::Field, key: &str, n: u64) {
+        self.field(f, key, Leaf::U64(n))
     }
     /// A value under a claim key (its keys below the claim object, joined by `.`).
     fn claim(&mut self, key: &str, v: Leaf<'de>);
@@ -1100,6 +1121,10 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                         let v = self.sc.s.get(start..end).ok_or(Undecided)?;
                         self.m.field_str(f, k, v);
                     }
+                } else if let Some(n) = self.sc.plain_u64() {
+                    // A plain number (`httpStatusCode`), read inline: what `Scan::scalar`
+                    // makes of it, `Leaf::U64(n)`, without the call (see `KeyMap::field_u64`).
+                    self.m.field_u64(f, k, n);
                 } else {
                     let v = self.sc.scalar(depth, true)?;
                     self.m.field(f, k, v);
