@@ -690,6 +690,20 @@ impl<'a> KeyMap<'a> for Builder<'a> {
         }
     }
 
+    /// The numbers [`azure_field`] keeps as they are (`set_num`) are stored here, the rest
+    /// go through [`KeyMap::field`] (pinned by `inline_field_is_azure_field`).
+    #[inline(always)]
+    fn field_u64(&mut self, f: AzField, key: &str, n: u64) {
+        let slot = match f {
+            AzField::HttpStatus => &mut self.http_status,
+            AzField::Duration => &mut self.duration,
+            _ => return self.field(f, key, Leaf::U64(n)),
+        };
+        if slot.is_none() {
+            *slot = Some(Leaf::U64(n));
+        }
+    }
+
     #[inline]
     fn claim(&mut self, key: &str, v: Leaf<'a>) {
         azure_claim(self, key, v)
@@ -1291,7 +1305,7 @@ mod tests {
                 Leaf::Str(Cow::Borrowed(r#"{"upn":"u@v"}"#)),
             ]
         };
-        let mut by_str_calls = 0;
+        let (mut by_str_calls, mut by_u64_calls) = (0, 0);
         for f in fields {
             let mut inline = Builder::default();
             let mut called = Builder::default();
@@ -1304,11 +1318,16 @@ mod tests {
                 } else {
                     ""
                 };
-                // `field_str` for a borrowed string, as the walk calls it.
+                // `field_str` for a borrowed string and `field_u64` for a plain number, as
+                // the walk calls them.
                 match &v {
                     Leaf::Str(Cow::Borrowed(s)) => {
                         KeyMap::field_str(&mut by_str, f, key, s);
                         by_str_calls += 1;
+                    }
+                    Leaf::U64(n) => {
+                        KeyMap::field_u64(&mut by_str, f, key, *n);
+                        by_u64_calls += 1;
                     }
                     v => KeyMap::field(&mut by_str, f, key, v.clone()),
                 }
@@ -1319,6 +1338,7 @@ mod tests {
             }
         }
         assert_eq!(by_str_calls, fields.len() * 6);
+        assert_eq!(by_u64_calls, fields.len() * 2);
     }
 
     #[test]
@@ -1884,6 +1904,122 @@ mod tests {
         }
         // the dotted keys of the sixth record are the path walk's to read
         assert_eq!(decided, texts.len() - 1);
+    }
+
+    /// A field's number read inline by the keyed walk (`Scan::plain_u64`,
+    /// `KeyMap::field_u64`) reads as the path walk reads it, plain or not, for the numbers
+    /// kept as they are and for a field that takes a number as text.
+    #[test]
+    fn inline_numbers_read_as_the_path_walk() {
+        let numbers = [
+            "0",
+            "7",
+            "200",
+            "01",
+            "-5",
+            "2.0",
+            "1e3",
+            "9999999999999999999",
+            "18446744073709551615",
+            "123456789012345678901",
+            "404 ",
+            "3}",
+        ];
+        let mut cache = crate::walk::KeyCache::default();
+        let mut decided = Vec::new();
+        for n in numbers {
+            let t = format!(
+                r#"{{"time":"2024-01-01T00:00:00Z","durationMs":{n},"resultSignature":{n},"properties":{{"httpStatusCode":{n}}}}}"#
+            );
+            let mut keyed = Builder::default();
+            let mut buf = String::new();
+            let k = crate::walk::walk_keyed(&t, &mut keyed, &mut buf, &mut cache);
+            let mut by_path = Builder::default();
+            let mut path = String::new();
+            let p =
+                crate::walk::walk_fast(&t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l));
+            assert_eq!(k.is_ok(), p.is_ok(), "{t}");
+            if k.is_ok() {
+                assert_eq!(format!("{keyed:?}"), format!("{by_path:?}"), "{t}");
+                decided.push((n, format!("{:?}", keyed.http_status)));
+            }
+        }
+        let want: Vec<(&str, String)> = [
+            ("0", "Some(U64(0))"),
+            ("7", "Some(U64(7))"),
+            ("200", "Some(U64(200))"),
+            ("-5", "Some(I64(-5))"),
+            ("2.0", "Some(F64(2.0))"),
+            ("1e3", "Some(F64(1000.0))"),
+            ("9999999999999999999", "Some(U64(9999999999999999999))"),
+            ("18446744073709551615", "Some(U64(18446744073709551615))"),
+            ("123456789012345678901", "Some(F64(1.2345678901234567e20))"),
+            ("404 ", "Some(U64(404))"),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n, s.to_string()))
+        .collect();
+        // `01` and `3}` are refused by both walks.
+        assert_eq!(decided, want);
+    }
+
+    /// A remembered key's flattened step (`walk::Step`) does with each kind of value what
+    /// its role does: the same keys record after record (all but the first read from the
+    /// cache), each with a string, an escaped string, a number, a literal, null, an array
+    /// and an object in turn, for a plain field, a field reading its key (a claim column),
+    /// a claim normalised when applied, a key nothing reads and a key to enter.
+    #[test]
+    fn a_remembered_key_steps_as_its_role() {
+        let values = [
+            r#""v1""#,
+            r#""v\u0032""#,
+            "3",
+            "true",
+            "null",
+            r#"["a",4]"#,
+            r#"{"x":"5"}"#,
+            r#""v6""#,
+        ];
+        let mut cache = crate::walk::KeyCache::default();
+        let (mut decided, mut given_up) = (0, 0);
+        let mut others = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            // Rotated so that every key meets every kind of value.
+            let at = |k: usize| values.get((i + k) % values.len()).copied().unwrap_or("0");
+            let t = format!(
+                r#"{{"time":"2024-01-01T00:00:0{i}Z","operationName":{v},"identity_claim_upn_s":{},"identity":{{"claim":{{"Xms_Foo":{},"oid":{}}}}},"fooBar":{},"properties":{}}}"#,
+                at(1),
+                at(2),
+                at(3),
+                at(4),
+                at(5),
+            );
+            let mut keyed = Builder::default();
+            let mut buf = String::new();
+            let k = crate::walk::walk_keyed(&t, &mut keyed, &mut buf, &mut cache);
+            let mut by_path = Builder::default();
+            let mut path = String::new();
+            crate::walk::walk_fast(&t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l))
+                .unwrap();
+            match k {
+                Ok(()) => {
+                    decided += 1;
+                    assert_eq!(format!("{keyed:?}"), format!("{by_path:?}"), "{t}");
+                    others.push(format!("{:?}", keyed.ev.identity.other));
+                }
+                Err(_) => given_up += 1,
+            }
+        }
+        // An object under the claim column (the sixth record puts one there) is the path
+        // walk's to read; every other record is the keyed walk's.
+        assert_eq!((decided, given_up), (7, 1));
+        // `Xms_Foo` (its key read from the cache, normalised to `xms_foo`): an array's text
+        // in the fourth record (with `oid`'s object as `oid_x`), an escaped string in the
+        // last; `null` is no claim.
+        let at = |i: usize| others.get(i).map(String::as_str);
+        assert_eq!(at(3), Some(r#"[("xms_foo", "[\"a\",4]"), ("oid_x", "5")]"#));
+        assert_eq!(at(2), Some("[]"));
+        assert_eq!(at(6), Some(r#"[("xms_foo", "v2")]"#));
     }
 
     /// The room of `other` goes from record to record; the claims themselves do not.

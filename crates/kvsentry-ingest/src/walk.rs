@@ -621,26 +621,41 @@ impl<'de> Scan<'de> {
         }
     }
 
-    /// Plain non-negative integers are read here; anything else (sign, fraction, exponent,
-    /// more than 19 digits) is handed to serde_json so the value is exactly its value.
-    fn number(&mut self) -> Result<Leaf<'de>, Undecided> {
+    /// A plain non-negative integer at the current position (1 to 19 digits, no leading
+    /// zero, not followed by a fraction, exponent or sign), stepped over; `None`, and the
+    /// position unchanged, for anything else. Inline, so that the keyed walk reads a field's
+    /// number without a call ([`Scan::number`] starts with it).
+    #[inline(always)]
+    fn plain_u64(&mut self) -> Option<u64> {
         let start = self.pos;
         let mut end = start;
         while let Some(b'0'..=b'9') = self.b.get(end) {
             end += 1;
         }
-        let digits = self.b.get(start..end).ok_or(Undecided)?;
+        let digits = self.b.get(start..end)?;
         let plain = !matches!(self.b.get(end), Some(b'.' | b'e' | b'E' | b'-' | b'+'))
             && !digits.is_empty()
             && digits.len() <= 19
             && (digits.first() != Some(&b'0') || digits.len() == 1);
-        if plain {
-            self.pos = end;
-            let n = digits
+        if !plain {
+            return None;
+        }
+        self.pos = end;
+        Some(
+            digits
                 .iter()
-                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')),
+        )
+    }
+
+    /// Plain non-negative integers are read here; anything else (sign, fraction, exponent,
+    /// more than 19 digits) is handed to serde_json so the value is exactly its value.
+    fn number(&mut self) -> Result<Leaf<'de>, Undecided> {
+        if let Some(n) = self.plain_u64() {
             return Ok(Leaf::U64(n));
         }
+        let start = self.pos;
+        let mut end = start;
         while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'-' | b'+') = self.b.get(end) {
             end += 1;
         }
@@ -823,6 +838,12 @@ pub(crate) trait KeyMap<'de> {
     fn field_str(&mut self, f: Self::Field, key: &str, v: &'de str) {
         self.field(f, key, Leaf::Str(Cow::Borrowed(v)))
     }
+    /// Exactly `field(f, key, Leaf::U64(n))`: a plain number, read by the walk inline,
+    /// handed over in a register (a mapping may store it without its general dispatch).
+    #[inline(always)]
+    fn field_u64(&mut self, f: Self::Field, key: &str, n: u64) {
+        self.field(f, key, Leaf::U64(n))
+    }
     /// A value under a claim key (its keys below the claim object, joined by `.`).
     fn claim(&mut self, key: &str, v: Leaf<'de>);
 }
@@ -916,6 +937,43 @@ struct CachedKey<L, F> {
     tail: u64,
     quoted: Vec<u8>,
     role: Option<Role<L, F>>,
+    /// What a scalar value under this key does, decided from `role` when remembered.
+    step: Step<F>,
+}
+
+/// What the keyed walk does with a member's scalar (or array) value: its role with
+/// [`KeyMap::reads_key`] already asked, flattened to a one-byte tag (`repr(u8)`). Why:
+/// decoding the nested `Role` (niche-packed around the field's own enum) and asking
+/// `reads_key` for every member were ~20 instructions a member; a remembered key now
+/// carries its step, one byte compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Step<F> {
+    /// To field `F`, which does not read the key (`""` is handed over).
+    Field(F),
+    /// To field `F`, with the key's text.
+    FieldKey(F),
+    /// Checked and dropped (nothing reads a scalar here).
+    Skip,
+    /// The keyed walk gives up ([`Role::Unsure`]).
+    GiveUp,
+}
+
+/// The [`Step`] of a key of role `role`: exactly the scalar half of `Keyed::object`'s
+/// former `match role`.
+#[inline(always)]
+fn step_of<'de, M: KeyMap<'de>>(role: Role<M::Level, M::Field>) -> Step<M::Field> {
+    match role {
+        Role::Field(f) | Role::FieldFlat(f) | Role::Both(f, _) | Role::Claim(f) => {
+            if M::reads_key(f) {
+                Step::FieldKey(f)
+            } else {
+                Step::Field(f)
+            }
+        }
+        Role::Enter(_) | Role::Ignore => Step::Skip,
+        Role::Unsure => Step::GiveUp,
+    }
 }
 
 impl<L, F> Default for KeyCache<L, F> {
@@ -937,7 +995,7 @@ impl<L: Copy, F: Copy> KeyCache<L, F> {
 
     /// Remembers `quoted` (`"key":`) with its role at `level`, `member`, as the newest.
     #[cold]
-    fn put(&mut self, level: usize, member: usize, quoted: &[u8], role: Role<L, F>) {
+    fn put(&mut self, level: usize, member: usize, quoted: &[u8], role: Role<L, F>, step: Step<F>) {
         // `"":` at least: a mask of at least one byte (an empty one would match anything).
         if member >= CACHED_MEMBERS || quoted.len() < 3 {
             return;
@@ -950,6 +1008,7 @@ impl<L: Copy, F: Copy> KeyCache<L, F> {
                 tail: 0,
                 quoted: Vec::new(),
                 role: None,
+                step: Step::GiveUp,
             });
         }
         if let Some(ways) = self.slots.get_mut(at..at + WAYS) {
@@ -971,15 +1030,17 @@ impl<L: Copy, F: Copy> KeyCache<L, F> {
                 slot.quoted.clear();
                 slot.quoted.extend_from_slice(quoted);
                 slot.role = Some(role);
+                slot.step = step;
             }
         }
     }
 }
 
-/// A member's key and what it means.
+/// A member's key, what it means, and what its scalar value does.
 type KeyAndRole<'de, M> = (
     KeyText<'de>,
     Role<<M as KeyMap<'de>>::Level, <M as KeyMap<'de>>::Field>,
+    Step<<M as KeyMap<'de>>::Field>,
 );
 
 /// A member's key: where it lies in the text (a remembered key, without escapes), or as it
@@ -1018,7 +1079,7 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
         let lv = M::level_index(level);
         let mut member = 0usize;
         loop {
-            let (key, role) = self.key_role(level, lv, member)?;
+            let (key, role, step) = self.key_role(level, lv, member)?;
             member += 1;
             if self.sc.peek() == Some(b'{') {
                 self.sc.pos += 1;
@@ -1033,45 +1094,40 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                     Role::FieldFlat(_) | Role::Unsure => return Err(Undecided),
                 }
             } else {
-                match role {
-                    Role::Field(f) | Role::FieldFlat(f) | Role::Both(f, _) | Role::Claim(f)
-                        if self.sc.peek() == Some(b'"') =>
-                    {
-                        // `Scan::scalar`'s string, read here so that a plain one reaches
-                        // the field as a `&str` (see `KeyMap::field_str`).
-                        self.sc.pos += 1;
-                        let start = self.sc.pos;
-                        let (end, escaped) = self.sc.scan_string()?;
-                        if escaped {
-                            let v = Leaf::Str(Cow::Owned(self.sc.unescape(start, end)?));
-                            let k = if M::reads_key(f) {
-                                key.text(self.sc.s)?
-                            } else {
-                                ""
-                            };
-                            self.m.field(f, k, v);
-                        } else {
-                            let v = self.sc.s.get(start..end).ok_or(Undecided)?;
-                            let k = if M::reads_key(f) {
-                                key.text(self.sc.s)?
-                            } else {
-                                ""
-                            };
-                            self.m.field_str(f, k, v);
+                let (f, reads_key) = match step {
+                    Step::Field(f) => (f, false),
+                    Step::FieldKey(f) => (f, true),
+                    Step::Skip => {
+                        self.sc.skip_scalar(depth)?;
+                        if !self.sc.next_member()? {
+                            return Ok(());
                         }
+                        continue;
                     }
-                    Role::Field(f) | Role::FieldFlat(f) | Role::Both(f, _) | Role::Claim(f) => {
-                        let v = self.sc.scalar(depth, true)?;
-                        // The key text is made only for the fields that read it.
-                        let k = if M::reads_key(f) {
-                            key.text(self.sc.s)?
-                        } else {
-                            ""
-                        };
+                    Step::GiveUp => return Err(Undecided),
+                };
+                // The key text is made only for the fields that read it.
+                let k = if reads_key { key.text(self.sc.s)? } else { "" };
+                if self.sc.peek() == Some(b'"') {
+                    // `Scan::scalar`'s string, read here so that a plain one reaches the
+                    // field as a `&str` (see `KeyMap::field_str`).
+                    self.sc.pos += 1;
+                    let start = self.sc.pos;
+                    let (end, escaped) = self.sc.scan_string()?;
+                    if escaped {
+                        let v = Leaf::Str(Cow::Owned(self.sc.unescape(start, end)?));
                         self.m.field(f, k, v);
+                    } else {
+                        let v = self.sc.s.get(start..end).ok_or(Undecided)?;
+                        self.m.field_str(f, k, v);
                     }
-                    Role::Enter(_) | Role::Ignore => self.sc.skip_scalar(depth)?,
-                    Role::Unsure => return Err(Undecided),
+                } else if let Some(n) = self.sc.plain_u64() {
+                    // A plain number (`httpStatusCode`), read inline: what `Scan::scalar`
+                    // makes of it, `Leaf::U64(n)`, without the call (see `KeyMap::field_u64`).
+                    self.m.field_u64(f, k, n);
+                } else {
+                    let v = self.sc.scalar(depth, true)?;
+                    self.m.field(f, k, v);
                 }
             }
             if !self.sc.next_member()? {
@@ -1104,6 +1160,7 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                 tail,
                 quoted,
                 role: Some(role),
+                step,
             } = way
             else {
                 continue;
@@ -1125,22 +1182,23 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
             };
             if same {
                 // `"` key `"` `:`: the key lies between the quotes, ASCII-bounded.
-                let role = *role;
+                let (role, step) = (*role, *step);
                 self.sc.pos = pos + n;
                 self.sc.ws();
-                return Ok((KeyText::Span(pos + 1, pos + n - 2), role));
+                return Ok((KeyText::Span(pos + 1, pos + n - 2), role, step));
             }
         }
         let (key, src) = self.sc.key_and_source()?;
         let role = M::role(level, &Key { text: &key, src });
+        let step = step_of::<M>(role);
         if let Cow::Borrowed(k) = &key {
             // Only a key written exactly as `"key":` (no escapes, no space before the colon).
             let quoted = self.sc.b.get(pos..pos + k.len() + 3);
             if let Some(q) = quoted.filter(|q| q.first() == Some(&b'"') && q.ends_with(b"\":")) {
-                self.cache.put(lv, member, q, role);
+                self.cache.put(lv, member, q, role, step);
             }
         }
-        Ok((KeyText::Read(key), role))
+        Ok((KeyText::Read(key), role, step))
     }
 
     /// An object under a claim, after its `{`: its keys extend the claim key in
@@ -1214,6 +1272,40 @@ mod tests {
         let mut out = Vec::new();
         walk_text(text, "", &mut |p, l| out.push((p.to_string(), l))).unwrap();
         out
+    }
+
+    /// A step is exactly the scalar half of its role: the field (asking `reads_key`),
+    /// skipped, or given up, for every kind of role.
+    #[test]
+    fn a_step_is_its_role_for_scalars() {
+        use crate::claims_impl::ClaimTarget;
+        use crate::record::{Az, AzField as F, Builder};
+        let cases = [
+            (Role::Field(F::Time), Step::Field(F::Time)),
+            (Role::FieldFlat(F::CallerIp), Step::Field(F::CallerIp)),
+            (
+                Role::FieldFlat(F::ClaimColumn),
+                Step::FieldKey(F::ClaimColumn),
+            ),
+            (
+                Role::Both(F::IdentityText, Az::Identity),
+                Step::Field(F::IdentityText),
+            ),
+            (
+                Role::Claim(F::Claim(ClaimTarget::Other)),
+                Step::FieldKey(F::Claim(ClaimTarget::Other)),
+            ),
+            (
+                Role::Claim(F::Claim(ClaimTarget::Common(3))),
+                Step::Field(F::Claim(ClaimTarget::Common(3))),
+            ),
+            (Role::Enter(Az::Properties), Step::Skip),
+            (Role::Ignore, Step::Skip),
+            (Role::Unsure, Step::GiveUp),
+        ];
+        for (role, step) in cases {
+            assert_eq!(step_of::<Builder<'_>>(role), step, "{role:?}");
+        }
     }
 
     #[test]
