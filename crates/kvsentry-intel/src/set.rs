@@ -411,7 +411,13 @@ fn kql_ipv4_is_private(text: &str) -> Option<bool> {
 /// Default public filter: the network's first or last address is not global
 /// ([`non_global_reason`]), e.g. private, loopback, link-local, CGNAT, documentation, ULA.
 pub fn default_exclusion(net: IpNet) -> Option<&'static str> {
-    non_global_reason(net.network()).or_else(|| non_global_reason(last_addr(net)))
+    let first = non_global_reason(net.network());
+    // A single address is its own last address: asking again (every row of an export of
+    // addresses) gives the same answer.
+    if first.is_some() || net.prefix_len() == net.max_prefix_len() {
+        return first;
+    }
+    non_global_reason(last_addr(net))
 }
 
 fn last_addr(net: IpNet) -> IpAddr {
@@ -815,5 +821,17 @@ mod tests {
             Some("link-local (fe80::/10)")
         );
         assert_eq!(default_exclusion(n("2a01:111:f400::/48")), None);
+        // Single addresses are asked once; a network whose first address is global is
+        // still judged by its last one.
+        assert_eq!(
+            default_exclusion(n("10.1.2.3/32")),
+            Some("private (RFC 1918)")
+        );
+        assert_eq!(default_exclusion(n("127.0.0.1/32")), Some("loopback"));
+        assert_eq!(default_exclusion(n("2a01:111:f400::1/128")), None);
+        assert_eq!(
+            default_exclusion(n("100.0.0.0/9")),
+            Some("carrier-grade NAT (100.64.0.0/10)")
+        );
     }
 }

@@ -152,28 +152,7 @@ pub fn parse_time(text: &str, zone: Option<&TimeZone>) -> Option<Timestamp> {
 /// of range (second 60, day 31 of a 30-day month, past jiff's range): [`parse_time`] then
 /// reads it as before, so the answer is always the general reading's.
 fn parse_millis_utc(t: &[u8]) -> Option<Timestamp> {
-    let t: &[u8; 24] = t.try_into().ok()?;
-    let punct = [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'.'),
-        (23, b'Z'),
-    ];
-    if punct.iter().any(|&(i, c)| t.get(i) != Some(&c)) {
-        return None;
-    }
-    // The number in `t[from..to]`, all ASCII digits.
-    let num = |from: usize, to: usize| -> Option<i64> {
-        t.get(from..to)?.iter().try_fold(0i64, |n, &c| {
-            let d = c.wrapping_sub(b'0');
-            (d < 10).then_some(n * 10 + i64::from(d))
-        })
-    };
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second, millis) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?);
+    let [year, month, day, hour, minute, second, millis] = millis_fields(t.try_into().ok()?)?;
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -196,6 +175,48 @@ fn parse_millis_utc(t: &[u8]) -> Option<Timestamp> {
     let days = era * 146_097 + doe - 719_468;
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
     Timestamp::new(secs, i32::try_from(millis * 1_000_000).ok()?).ok()
+}
+
+/// Year, month, day, hour, minute, second and millisecond of `YYYY-MM-DDTHH:MM:SS.fffZ`,
+/// unchecked for range; `None` for other punctuation or a non-digit.
+fn millis_fields(t: &[u8; 24]) -> Option<[i64; 7]> {
+    // Three little-endian words, `YYYY-MM-`, `DDTHH:MM` and `:SS.fffZ`, each checked at
+    // once: the punctuation under a mask, the 17 digits by lanes (the byte-at-a-time
+    // checks and folds cost about 100 instructions a value).
+    let a = u64::from_le_bytes(*t.first_chunk::<8>()?);
+    let b = u64::from_le_bytes(*t.get(8..16)?.first_chunk::<8>()?);
+    let c = u64::from_le_bytes(*t.last_chunk::<8>()?);
+    // Punctuation lanes and their bytes: `-` at 4 and 7; `T` at 10, `:` at 13; `:` at 16,
+    // `.` at 19, `Z` at 23.
+    const A_MASK: u64 = 0xFF00_00FF_0000_0000;
+    const A_PUNCT: u64 = 0x2D00_002D_0000_0000;
+    const B_MASK: u64 = 0x0000_FF00_00FF_0000;
+    const B_PUNCT: u64 = 0x0000_3A00_0054_0000;
+    const C_MASK: u64 = 0xFF00_0000_FF00_00FF;
+    const C_PUNCT: u64 = 0x5A00_0000_2E00_003A;
+    if a & A_MASK != A_PUNCT || b & B_MASK != B_PUNCT || c & C_MASK != C_PUNCT {
+        return None;
+    }
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // `'0'..='9'` xor `'0'` is 0..=9, any other byte above 9; a lane above 9 has its high
+    // bit set after adding 0x76 to its low seven bits (no carry into the next lane), or
+    // had it already.
+    let digits = |w: u64, mask: u64| -> Option<u64> {
+        let x = w ^ ZEROS;
+        let bad = ((x & !HIGH).wrapping_add(0x7676_7676_7676_7676) | x) & HIGH & !mask;
+        (bad == 0).then_some(x)
+    };
+    let (a, b, c) = (digits(a, A_MASK)?, digits(b, B_MASK)?, digits(c, C_MASK)?);
+    let d = |w: u64, lane: u32| ((w >> (8 * lane)) & 0xFF) as i64;
+    let year = d(a, 0) * 1000 + d(a, 1) * 100 + d(a, 2) * 10 + d(a, 3);
+    let month = d(a, 5) * 10 + d(a, 6);
+    let day = d(b, 0) * 10 + d(b, 1);
+    let hour = d(b, 3) * 10 + d(b, 4);
+    let minute = d(b, 6) * 10 + d(b, 7);
+    let second = d(c, 1) * 10 + d(c, 2);
+    let millis = d(c, 4) * 100 + d(c, 5) * 10 + d(c, 6);
+    Some([year, month, day, hour, minute, second, millis])
 }
 
 /// Epoch seconds (MISP `timestamp`, Spamhaus metadata).
@@ -360,6 +381,67 @@ mod tests {
         ] {
             assert_eq!(parse_millis_utc(other.as_bytes()), None, "{other}");
         }
+    }
+
+    /// The fields as read byte by byte (the reading before the word-at-a-time one).
+    fn fields_byte_by_byte(t: &[u8; 24]) -> Option<[i64; 7]> {
+        let punct = [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (23, b'Z'),
+        ];
+        if punct.iter().any(|&(i, c)| t.get(i) != Some(&c)) {
+            return None;
+        }
+        let num = |from: usize, to: usize| -> Option<i64> {
+            t.get(from..to)?.iter().try_fold(0i64, |n, &c| {
+                let d = c.wrapping_sub(b'0');
+                (d < 10).then_some(n * 10 + i64::from(d))
+            })
+        };
+        Some([
+            num(0, 4)?,
+            num(5, 7)?,
+            num(8, 10)?,
+            num(11, 13)?,
+            num(14, 16)?,
+            num(17, 19)?,
+            num(20, 23)?,
+        ])
+    }
+
+    /// Every byte value at every position of a few timestamps: the words read the fields
+    /// the bytes read, and refuse what they refuse.
+    #[test]
+    fn word_fields_are_byte_fields() {
+        let mut some = 0;
+        for base in [
+            "2025-06-30T21:13:20.697Z",
+            "0000-00-00T00:00:00.000Z",
+            "9999-99-99T99:99:99.999Z",
+        ] {
+            let base: [u8; 24] = base.as_bytes().try_into().unwrap();
+            for at in 0..24 {
+                for byte in 0..=255u8 {
+                    let mut t = base;
+                    t[at] = byte;
+                    let want = fields_byte_by_byte(&t);
+                    assert_eq!(millis_fields(&t), want, "{t:?}");
+                    some += usize::from(want.is_some());
+                }
+            }
+        }
+        // Per base: any of 10 digits at each of its 17 digit positions, and its own byte
+        // at each of its 7 punctuation positions.
+        assert_eq!(some, 3 * (17 * 10 + 7));
+        assert_eq!(
+            millis_fields(b"2025-06-30T21:13:20.697Z"),
+            Some([2025, 6, 30, 21, 13, 20, 697])
+        );
     }
 
     /// A leap second is not read directly; jiff decides it.
