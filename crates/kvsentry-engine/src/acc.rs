@@ -774,7 +774,7 @@ impl Acc {
             match st {
                 AggState::Count(n, None) => *n += 1,
                 AggState::Count(n, Some(s)) => {
-                    if row.slot(*s) != Slot::Missing {
+                    if row.present(*s) {
                         *n += 1;
                     }
                 }
@@ -782,7 +782,7 @@ impl Acc {
                     if !*seen {
                         let present = match 1u8.checked_shl(*g as u32) {
                             Some(bit) if *g < 8 => row.group_present & bit != 0,
-                            _ => row.slot(*s) != Slot::Missing,
+                            _ => row.present(*s),
                         };
                         if present {
                             *seen = true;
@@ -1108,16 +1108,7 @@ mod tests {
         let mut text = String::new();
         let mut slots = Vec::new();
         for b in vals {
-            slots.push(match *b {
-                B::Str(s) => {
-                    let a = text.len();
-                    text.push_str(s);
-                    Slot::Str(a, text.len())
-                }
-                B::Int(n) => Slot::Int(n),
-                B::Ip(ip) => Slot::Ip(ip),
-                B::Time(t) => Slot::Time(t),
-            });
+            slots.push(crate::plan::Packed::of_test(&mut text, *b));
         }
         Row {
             time: 0,
