@@ -719,6 +719,11 @@ impl Acc {
             self.pending_first = Some(row);
             return;
         }
+        if self.pending.capacity() == 0 {
+            // Sized for all the events a group defers (one allocation, no regrowth: rows
+            // are over a hundred bytes each).
+            self.pending.reserve_exact(PENDING_MAX);
+        }
         self.pending.push(row);
         if 1 + self.pending.len() > PENDING_MAX {
             self.fold(rule);
@@ -1224,6 +1229,40 @@ detection:
         let f = acc.fields(&rule);
         assert_eq!(f["ops"], 9);
         assert_eq!(f["vaults"], 2);
+    }
+
+    /// A group's deferred events are held in one allocation sized for all it defers (no
+    /// regrowth), then folded in when one more comes: the same values as events added in
+    /// full.
+    #[test]
+    fn deferred_events_are_held_once_then_folded() {
+        let rule = rule_of("    n: count\n    ops: { values: operation }");
+        let mut acc = Acc::first(&rule, op_row(&rule, "Op0", "kv0"), false);
+        let mut whole = Acc::first(&rule, op_row(&rule, "Op0", "kv0"), false);
+        whole.ensure_full(&rule);
+        // The first event waits in place, the next ones in the vector.
+        assert_eq!(acc.pending.capacity(), 0);
+        for i in 1..PENDING_MAX {
+            acc.push_row(&rule, op_row(&rule, &format!("Op{i}"), "kv0"));
+            assert_eq!(acc.pending.capacity(), PENDING_MAX);
+            assert_eq!(acc.pending.len(), i);
+            assert!(!acc.full);
+        }
+        acc.push_row(&rule, op_row(&rule, "Op8", "kv0"));
+        assert!(acc.full);
+        assert!(acc.pending.is_empty());
+        acc.push_row(&rule, op_row(&rule, "Op9", "kv0"));
+        for i in 1..=PENDING_MAX + 1 {
+            whole.push_row(&rule, op_row(&rule, &format!("Op{i}"), "kv0"));
+        }
+        assert_eq!(acc.fields(&rule), whole.fields(&rule));
+        assert_eq!(acc.fields(&rule)["n"], 10);
+        assert_eq!(
+            acc.fields(&rule)["ops"],
+            serde_json::json!([
+                "Op0", "Op1", "Op2", "Op3", "Op4", "Op5", "Op6", "Op7", "Op8", "Op9"
+            ])
+        );
     }
 
     /// More states than fit in place are held on the heap, alike.

@@ -666,7 +666,7 @@ impl Row {
 
     /// The hash of the `k`-th `count_distinct` aggregate's value (reading `slot`), `None`
     /// when missing: precomputed for the first [`DH_INLINE`].
-    #[inline]
+    #[inline(always)]
     pub fn distinct_hash(
         &self,
         hs: &crate::acc::ValueHasher,
