@@ -318,7 +318,10 @@ impl CompiledRule {
             && self.window == WindowType::Tumbling
             && !self.hopeless_if_missing.is_empty()
             && self.never_alerts_event(ev, missing);
-        let mut text = String::with_capacity(hint);
+        // A thin row's text is its key (a marker per missing group-by value; seed rule:
+        // one byte): not the full rows' size, which a never-alerting group would hold in
+        // its block until its window closes.
+        let mut text = String::with_capacity(if thin { self.group_fields.len() } else { hint });
         // A thin row keeps only the values read from it (`thin_slots`), each at its index
         // (missing ones before it filled in): usually none, so no allocation.
         let mut slots = if thin {
@@ -818,8 +821,12 @@ detection:
         assert_eq!(rule.thin_slots[..3], [true, false, false]);
         assert_eq!(rule.slot_dh[..3], [None, Some(0), Some(1)]);
         let ev = event_without_upn();
+        // As after long full rows: a thin row is sized for its key, not for them.
+        rule.text_hint.store(500, Ordering::Relaxed);
         let thin = rule.row(&ev, false);
         assert_eq!(thin.text, "\u{0}");
+        assert!(thin.text.capacity() < 16);
+        assert!(rule.row(&ev, true).text.capacity() >= 500);
         assert!(thin.slots.is_empty());
         assert_eq!(thin.slots.capacity(), 0);
         assert!(rule.never_alerts(&thin));
