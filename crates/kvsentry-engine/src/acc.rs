@@ -719,6 +719,11 @@ impl Acc {
             self.pending_first = Some(row);
             return;
         }
+        if self.pending.capacity() == 0 {
+            // Sized for all the events a group defers (one allocation, no regrowth: rows
+            // are over a hundred bytes each).
+            self.pending.reserve_exact(PENDING_MAX);
+        }
         self.pending.push(row);
         if 1 + self.pending.len() > PENDING_MAX {
             self.fold(rule);
@@ -774,7 +779,7 @@ impl Acc {
             match st {
                 AggState::Count(n, None) => *n += 1,
                 AggState::Count(n, Some(s)) => {
-                    if row.slot(*s) != Slot::Missing {
+                    if row.present(*s) {
                         *n += 1;
                     }
                 }
@@ -782,7 +787,7 @@ impl Acc {
                     if !*seen {
                         let present = match 1u8.checked_shl(*g as u32) {
                             Some(bit) if *g < 8 => row.group_present & bit != 0,
-                            _ => row.slot(*s) != Slot::Missing,
+                            _ => row.present(*s),
                         };
                         if present {
                             *seen = true;
@@ -1108,16 +1113,7 @@ mod tests {
         let mut text = String::new();
         let mut slots = Vec::new();
         for b in vals {
-            slots.push(match *b {
-                B::Str(s) => {
-                    let a = text.len();
-                    text.push_str(s);
-                    Slot::Str(a, text.len())
-                }
-                B::Int(n) => Slot::Int(n),
-                B::Ip(ip) => Slot::Ip(ip),
-                B::Time(t) => Slot::Time(t),
-            });
+            slots.push(crate::plan::Packed::of_test(&mut text, *b));
         }
         Row {
             time: 0,
@@ -1233,6 +1229,40 @@ detection:
         let f = acc.fields(&rule);
         assert_eq!(f["ops"], 9);
         assert_eq!(f["vaults"], 2);
+    }
+
+    /// A group's deferred events are held in one allocation sized for all it defers (no
+    /// regrowth), then folded in when one more comes: the same values as events added in
+    /// full.
+    #[test]
+    fn deferred_events_are_held_once_then_folded() {
+        let rule = rule_of("    n: count\n    ops: { values: operation }");
+        let mut acc = Acc::first(&rule, op_row(&rule, "Op0", "kv0"), false);
+        let mut whole = Acc::first(&rule, op_row(&rule, "Op0", "kv0"), false);
+        whole.ensure_full(&rule);
+        // The first event waits in place, the next ones in the vector.
+        assert_eq!(acc.pending.capacity(), 0);
+        for i in 1..PENDING_MAX {
+            acc.push_row(&rule, op_row(&rule, &format!("Op{i}"), "kv0"));
+            assert_eq!(acc.pending.capacity(), PENDING_MAX);
+            assert_eq!(acc.pending.len(), i);
+            assert!(!acc.full);
+        }
+        acc.push_row(&rule, op_row(&rule, "Op8", "kv0"));
+        assert!(acc.full);
+        assert!(acc.pending.is_empty());
+        acc.push_row(&rule, op_row(&rule, "Op9", "kv0"));
+        for i in 1..=PENDING_MAX + 1 {
+            whole.push_row(&rule, op_row(&rule, &format!("Op{i}"), "kv0"));
+        }
+        assert_eq!(acc.fields(&rule), whole.fields(&rule));
+        assert_eq!(acc.fields(&rule)["n"], 10);
+        assert_eq!(
+            acc.fields(&rule)["ops"],
+            serde_json::json!([
+                "Op0", "Op1", "Op2", "Op3", "Op4", "Op5", "Op6", "Op7", "Op8", "Op9"
+            ])
+        );
     }
 
     /// More states than fit in place are held on the heap, alike.

@@ -8,7 +8,7 @@ use hashbrown::HashTable;
 use kvsentry_model::{Alert, TimeWindow};
 
 use crate::acc::Acc;
-use crate::plan::{CompiledRule, Row, Slot, timestamp};
+use crate::plan::{CompiledRule, Row, timestamp};
 use crate::{EvidenceSource, Explanation, RuleStats};
 
 /// An alert ready to go out, with its sort key.
@@ -321,7 +321,7 @@ impl SlideGroup {
             match c {
                 SlideAgg::Count(n) => *n = if add { *n + 1 } else { n.saturating_sub(1) },
                 SlideAgg::CountPresent(n) | SlideAgg::GroupDistinct(n) => {
-                    if slot.is_some_and(|s| row.slot(s) != Slot::Missing) {
+                    if slot.is_some_and(|s| row.present(s)) {
                         *n = if add { *n + 1 } else { n.saturating_sub(1) };
                     }
                 }
