@@ -50,8 +50,10 @@ pub(crate) struct CompiledRule {
     /// `count_distinct` not hashed in the parallel stage, min, max), so thin rows keep it
     /// (see [`CompiledRule::row`]).
     pub thin_slots: Vec<bool>,
-    /// Per slot: the position in [`Row::dh`] of the `count_distinct` hashed from it.
-    pub slot_dh: Vec<Option<u8>>,
+    /// Per slot: bit `j` set when [`Row::dh`]`[j]` is hashed from it. A mask, not one
+    /// position: two `count_distinct` aggregates of the same field share one slot and each
+    /// needs its hash.
+    pub slot_dh: Vec<u8>,
     /// The group-by fields are slots `0..group_fields.len()` in order (no field twice): a
     /// row's group values are read once, for its key and its slots, and a string is held
     /// once, in the key (the seed rule's UPN).
@@ -201,8 +203,11 @@ impl CompiledRule {
                 .collect();
             r.slot_dh = (0..r.slots.len())
                 .map(|k| {
-                    let j = r.distinct_slots.iter().position(|&s| s == k)?;
-                    u8::try_from(j).ok()
+                    r.distinct_slots
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &s)| s == k)
+                        .fold(0u8, |m, (j, _)| m | (1 << j))
                 })
                 .collect();
             // Which slots a thin row is read for: by the aggregates of the condition, but
@@ -385,7 +390,7 @@ impl CompiledRule {
         for (k, &f) in self.slots.iter().enumerate().skip(first) {
             let read = !thin
                 || self.thin_slots.get(k).copied().unwrap_or(true)
-                || self.slot_dh.get(k).is_some_and(Option::is_some);
+                || self.slot_dh.get(k).is_some_and(|&m| m != 0);
             if !read {
                 continue;
             }
@@ -440,13 +445,16 @@ impl CompiledRule {
         dh: &mut [u64; DH_INLINE],
         dh_set: &mut u8,
     ) {
-        if let Some(Some(j)) = self.slot_dh.get(k) {
-            let j = usize::from(*j);
-            if let (Some(h), Some(d)) =
-                (crate::acc::hash_value(&self.value_hasher, v), dh.get_mut(j))
-            {
-                *d = h;
-                *dh_set |= 1 << j;
+        let mask = self.slot_dh.get(k).copied().unwrap_or(0);
+        if mask == 0 {
+            return;
+        }
+        if let Some(h) = crate::acc::hash_value(&self.value_hasher, v) {
+            for (j, d) in dh.iter_mut().enumerate() {
+                if mask & (1 << j) != 0 {
+                    *d = h;
+                    *dh_set |= 1 << j;
+                }
             }
         }
     }
@@ -819,7 +827,7 @@ detection:
             [Field::IdentityUpn, Field::Operation, Field::VaultName]
         );
         assert_eq!(rule.thin_slots[..3], [true, false, false]);
-        assert_eq!(rule.slot_dh[..3], [None, Some(0), Some(1)]);
+        assert_eq!(rule.slot_dh[..3], [0, 1, 2]);
         let ev = event_without_upn();
         // As after long full rows: a thin row is sized for its key, not for them.
         rule.text_hint.store(500, Ordering::Relaxed);

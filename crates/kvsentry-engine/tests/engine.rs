@@ -1387,3 +1387,46 @@ fn events_alternating_between_two_open_windows_count_apart() {
         assert_eq!(a.fields["distinct_actions"], 2);
     }
 }
+
+/// Two `count_distinct` aggregates of the same field share one value slot; each must still
+/// count (the second once read as 0 because only the first got its hash), in tumbling and
+/// sliding windows alike.
+#[test]
+fn two_distinct_counts_of_one_field_both_count() {
+    for window in ["tumbling", "sliding"] {
+        let yaml = format!(
+            r#"
+id: twice-distinct
+name: Two distinct counts of the operation
+severity: low
+kind: threshold
+detection:
+  filter: {{ field: category, equals: AuditEvent }}
+  window: {{ type: {window}, size: 1m }}
+  group_by: [identity.upn]
+  aggregates:
+    ops_a: {{ count_distinct: operation }}
+    ops_b: {{ count_distinct: operation }}
+    vaults: {{ count_distinct: vault.name }}
+  condition: "ops_b >= 2 and ops_a >= 2 and vaults >= 1"
+  suppression: 0
+"#
+        );
+        let rules = RuleSet::from_yaml_str(&yaml, "twice.yml").unwrap();
+        let events = vec![
+            ev("2026-01-05T10:00:01Z", "SecretGet", Who::User(ALICE), 1),
+            ev("2026-01-05T10:00:02Z", "SecretList", Who::User(ALICE), 2),
+            ev("2026-01-05T10:00:03Z", "SecretGet", Who::User(ALICE), 3),
+            // One operation only: never alerts.
+            ev("2026-01-05T10:00:04Z", "KeyGet", Who::User(BOB), 4),
+            ev("2026-01-05T10:00:05Z", "KeyGet", Who::User(BOB), 5),
+        ];
+        let (alerts, _) = run_with(&rules, EngineOptions::default(), &events);
+        assert_eq!(alerts.len(), 1, "{window}: {alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(a.group["identity.upn"], ALICE, "{window}");
+        assert_eq!(a.fields["ops_a"], 2, "{window}");
+        assert_eq!(a.fields["ops_b"], 2, "{window}");
+        assert_eq!(a.fields["vaults"], 1, "{window}");
+    }
+}
