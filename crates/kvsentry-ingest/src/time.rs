@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
-use kvsentry_model::time::parse_rfc3339_utc;
+use kvsentry_model::time::{fraction_nanos, parse_rfc3339_utc};
 
 /// Parses an event time: RFC 3339 with up to 9 fractional digits (Key Vault writes 7), a
 /// space instead of `T`, no offset at all (taken as UTC, as Log Analytics exports mean it),
@@ -81,20 +81,7 @@ impl TimeMemo {
         if second > 59 {
             return None;
         }
-        let nanos = match frac {
-            [] => 0,
-            [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
-                let mut n: i32 = 0;
-                for &c in digits {
-                    if !c.is_ascii_digit() {
-                        return None;
-                    }
-                    n = n * 10 + i32::from(c - b'0');
-                }
-                n * 10i32.pow(9 - digits.len() as u32)
-            }
-            _ => return None,
-        };
+        let nanos = fraction_nanos(frac)?;
         Timestamp::new(self.minute + second, nanos).ok()
     }
 }

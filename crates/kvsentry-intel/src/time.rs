@@ -9,6 +9,7 @@
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
+use kvsentry_model::time::utc_timestamp;
 
 /// Portal/Windows display names of zones → IANA names. The portal names the zone by a city
 /// (`[Brisbane]`); jiff's tz database knows the IANA name. Names that are already IANA names
@@ -153,28 +154,9 @@ pub fn parse_time(text: &str, zone: Option<&TimeZone>) -> Option<Timestamp> {
 /// reads it as before, so the answer is always the general reading's.
 fn parse_millis_utc(t: &[u8]) -> Option<Timestamp> {
     let [year, month, day, hour, minute, second, millis] = millis_fields(t.try_into().ok()?)?;
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    // Days since 1970-01-01 (H. Hinnant's days_from_civil; the year is 0..=9999, so the
-    // era is 0..=24 and plain division is Euclidean).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y / 400 } else { -1 };
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
-    Timestamp::new(secs, i32::try_from(millis * 1_000_000).ok()?).ok()
+    // Three digits: at most 999 ms, so the nanoseconds fit an i32.
+    let nanos = i32::try_from(millis * 1_000_000).ok()?;
+    utc_timestamp([year, month, day, hour, minute, second], nanos)
 }
 
 /// Year, month, day, hour, minute, second and millisecond of `YYYY-MM-DDTHH:MM:SS.fffZ`,

@@ -21,19 +21,18 @@ pub fn parse_rfc3339_utc(t: &[u8]) -> Option<Timestamp> {
     }
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let nanos = match frac {
-        [] => 0,
+    utc_timestamp(
+        [year, month, day, hour, minute, second],
+        fraction_nanos(frac)?,
+    )
+}
+
+/// The nanoseconds of an RFC 3339 fraction: nothing, or `.` and one to nine digits; `None`
+/// for anything else. Shared with the readers that complete a time from a remembered minute.
+#[inline]
+pub fn fraction_nanos(frac: &[u8]) -> Option<i32> {
+    match frac {
+        [] => Some(0),
         [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
             let mut n: i32 = 0;
             for &c in digits {
@@ -42,10 +41,38 @@ pub fn parse_rfc3339_utc(t: &[u8]) -> Option<Timestamp> {
                 }
                 n = n * 10 + i32::from(c - b'0');
             }
-            n * 10i32.pow(9 - digits.len() as u32)
+            Some(n * 10i32.pow(9 - digits.len() as u32))
         }
+        _ => None,
+    }
+}
+
+/// The UTC instant of a calendar date and time of day (`[year, month, day, hour, minute,
+/// second]`, years 0 to 9999), with its range checked the way jiff checks it (no second 60,
+/// no day 31 of a 30-day month, February 29 only in leap years); `None` when out of range.
+/// The one place the fixed-spelling time readers turn fields into a `Timestamp`.
+#[inline]
+pub fn utc_timestamp(fields: [i64; 6], nanos: i32) -> Option<Timestamp> {
+    let [year, month, day, hour, minute, second] = fields;
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
         _ => return None,
     };
+    if day < 1
+        || day > month_days
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=59).contains(&second)
+    {
+        return None;
+    }
     // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -60,6 +87,51 @@ pub fn parse_rfc3339_utc(t: &[u8]) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fraction_digits_to_nanos() {
+        assert_eq!(fraction_nanos(b""), Some(0));
+        assert_eq!(fraction_nanos(b".5"), Some(500_000_000));
+        assert_eq!(fraction_nanos(b".0747048"), Some(74_704_800));
+        assert_eq!(fraction_nanos(b".123456789"), Some(123_456_789));
+        for bad in [&b"."[..], b".1234567890", b"5", b".12a", b".-1", b" .1"] {
+            assert_eq!(
+                fraction_nanos(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn calendar_fields_checked_like_jiff() {
+        let at = |f: [i64; 6]| utc_timestamp(f, 0).map(|t| t.as_second());
+        assert_eq!(at([1970, 1, 1, 0, 0, 0]), Some(0));
+        assert_eq!(at([2025, 7, 1, 0, 0, 1]), Some(1_751_328_001));
+        assert_eq!(at([2024, 2, 29, 23, 59, 59]), Some(1_709_251_199));
+        assert_eq!(at([0, 1, 1, 0, 0, 0]), Some(-62_167_219_200));
+        for bad in [
+            [2025, 2, 29, 0, 0, 0],
+            [2100, 2, 29, 0, 0, 0],
+            [2025, 4, 31, 0, 0, 0],
+            [2025, 13, 1, 0, 0, 0],
+            [2025, 0, 1, 0, 0, 0],
+            [2025, 1, 0, 0, 0, 0],
+            [2025, 1, 1, 24, 0, 0],
+            [2025, 1, 1, 0, 60, 0],
+            [2025, 1, 1, 0, 0, 60],
+            [2025, 1, 1, -1, 0, 0],
+            [10_000, 1, 1, 0, 0, 0],
+            [-1, 1, 1, 0, 0, 0],
+        ] {
+            assert_eq!(at(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            utc_timestamp([2000, 2, 29, 12, 0, 0], 7).map(|t| t.subsec_nanosecond()),
+            Some(7)
+        );
+    }
 
     /// The direct RFC 3339 reading agrees with jiff on every spelling it takes, and leaves
     /// the rest to jiff.
