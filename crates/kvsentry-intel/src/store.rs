@@ -233,7 +233,7 @@ pub(crate) struct Store {
 /// tenth of the load's instructions.
 #[derive(Clone, Default)]
 struct LastDetails {
-    /// `None`: no row yet (or the tuple number is no longer this store's).
+    /// `None`: no row yet.
     details: Option<u32>,
     file: u32,
     /// The fields' texts end to end, and each field's range in it.
@@ -510,7 +510,8 @@ impl Store {
         if which.len() >= PARALLEL_BUILD_MIN {
             let (mine, theirs) = which.split_at(which.len() / 2);
             std::thread::scope(|scope| {
-                scope.spawn(|| {
+                // No thread (e.g. a process limit): the loop below builds the rest.
+                let _ = std::thread::Builder::new().spawn_scoped(scope, || {
                     for &i in theirs {
                         self.indicator(i);
                     }

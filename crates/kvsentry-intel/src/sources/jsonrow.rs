@@ -437,13 +437,19 @@ impl KeyCache {
     }
 
     /// Remembers `key` as key number `k` (the ones after it are forgotten: the order
-    /// changed).
+    /// changed). Only the first [`Self::MAX_KEYS`] keys of a line, each at most
+    /// [`Self::MAX_KEY_LEN`] bytes, are remembered: the cache lives as long as its thread,
+    /// and a hostile line with a million keys must not stay in memory (an export has about
+    /// forty short ones).
     fn learn(&mut self, k: usize, key: &str, col: Option<usize>) {
         self.keys.truncate(k);
-        if self.keys.len() == k {
+        if self.keys.len() == k && k < Self::MAX_KEYS && key.len() <= Self::MAX_KEY_LEN {
             self.keys.push((key.as_bytes().into(), col));
         }
     }
+
+    const MAX_KEYS: usize = 128;
+    const MAX_KEY_LEN: usize = 128;
 }
 
 /// `a == b` for two slices of one length, inline and eight bytes at a time: keys are a
@@ -1061,6 +1067,42 @@ mod tests {
         assert_eq!(r.get("IndicatorId").as_deref(), Some("J"));
         assert_eq!(r.get("Tags").as_deref(), Some("w"));
         assert_eq!(r.get("NetworkIP").as_deref(), Some("104.40.82.86"));
+    }
+
+    /// A line with thousands of keys, or a huge key, is read whole, but the thread's cache
+    /// keeps only the first `MAX_KEYS` keys of at most `MAX_KEY_LEN` bytes; a later line
+    /// still reads through the remembered keys.
+    #[test]
+    fn remembered_keys_are_bounded() {
+        let mut keys = KeyCache::default();
+        let mut line = String::from(r#"{"NetworkIP":"104.40.82.76""#);
+        for i in 0..5000 {
+            line.push_str(&format!(r#","k{i}":"v""#));
+        }
+        line.push_str(r#","IndicatorId":"A"}"#);
+        let mut row = SparseRow::empty();
+        read_plain_keyed(&line, &mut row, &mut keys).unwrap();
+        assert_eq!(row.get("IndicatorId").as_deref(), Some("A"));
+        assert_eq!(row.get("NetworkIP").as_deref(), Some("104.40.82.76"));
+        assert_eq!(keys.keys.len(), KeyCache::MAX_KEYS);
+        let long = "x".repeat(KeyCache::MAX_KEY_LEN + 1);
+        let line2 = format!(r#"{{"{long}":"v","IndicatorId":"B"}}"#);
+        let mut row = SparseRow::empty();
+        read_plain_keyed(&line2, &mut row, &mut keys).unwrap();
+        assert_eq!(row.get("IndicatorId").as_deref(), Some("B"));
+        assert!(
+            keys.keys.is_empty(),
+            "the long first key is not kept, nor any after it"
+        );
+        let mut row = SparseRow::empty();
+        read_plain_keyed(
+            r#"{"NetworkIP":"104.40.82.77","IndicatorId":"C"}"#,
+            &mut row,
+            &mut keys,
+        )
+        .unwrap();
+        assert_eq!(row.get("IndicatorId").as_deref(), Some("C"));
+        assert_eq!(keys.keys.len(), 2);
     }
 
     /// Lines `Value` rejects are rejected too (they become problems on the slow path).
