@@ -246,21 +246,23 @@ fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, ecs: bool)
     } else {
         // Keys matched as they are read; where the path spelling matters, the path walk.
         walk_keyed(text, &mut b, &mut ctx.path, &mut ctx.keys).or_else(|_| {
-            b = Builder::default();
+            b.restart();
             walk_fast(text, &mut ctx.path, &mut |p, l| map_azure(&mut b, p, l))
         })
     };
     let map: MapFn<'a> = if ecs { map_ecs } else { map_azure };
     if fast.is_err() {
         // Malformed or unusual: the exact (serde) walk decides, from a clean slate.
-        b = Builder::default();
+        b.restart();
         if let Err(e) = walk_text(text, "", &mut |p, l| map(&mut b, p, l)) {
             let l = line + e.line().saturating_sub(1) as u64;
             skip_malformed(ctx, l, &e);
+            b.recycle(&mut ctx.other);
             return;
         }
     }
     if b.nested.is_some() {
+        b.recycle(&mut ctx.other);
         if let Err(e) = stream_container(ctx, text, line) {
             let l = line + e.line().saturating_sub(1) as u64;
             skip_malformed(ctx, l, &e);

@@ -537,6 +537,15 @@ impl<'a> Builder<'a> {
         self.ev.identity.other = relabel(std::mem::take(spare));
     }
 
+    /// Starts the record again from a clean slate (another walk decides it), keeping the
+    /// room of its `other` claims.
+    pub(crate) fn restart(&mut self) {
+        let mut other = std::mem::take(&mut self.ev.identity.other);
+        other.clear();
+        *self = Builder::default();
+        self.ev.identity.other = other;
+    }
+
     /// Hands the room of the builder's `other` claims back to `spare`, for the next record.
     /// The claims themselves are dropped: call it once the event is delivered.
     #[inline]
@@ -2046,6 +2055,30 @@ mod tests {
         b.adopt_other(&mut spare);
         assert!(b.ev.identity.other.is_empty());
         assert_eq!(b.ev.identity.other.as_ptr(), room);
+    }
+
+    /// A walk that gives up restarts the record from a clean slate without losing the
+    /// room of `other` (it goes back to the spare after the fallback walk too).
+    #[test]
+    fn a_restart_clears_the_record_and_keeps_the_room() {
+        let mut spare = SpareOther::with_capacity(8);
+        let room = spare.as_ptr();
+        let mut b = Builder::default();
+        b.adopt_other(&mut spare);
+        apply_claim(
+            &mut b.ev.identity,
+            "upn",
+            Cow::Borrowed("alice@contoso.com"),
+        );
+        apply_claim(&mut b.ev.identity, "iss", Cow::Borrowed("x"));
+        b.not_object = true;
+        b.restart();
+        assert!(!b.not_object);
+        assert_eq!(b.ev.identity.upn, None);
+        assert!(b.ev.identity.other.is_empty());
+        assert_eq!(b.ev.identity.other.as_ptr(), room);
+        b.recycle(&mut spare);
+        assert_eq!((spare.capacity(), spare.as_ptr()), (8, room));
     }
 
     /// The event built in place is complete after `finish`: placeholders replaced, every
