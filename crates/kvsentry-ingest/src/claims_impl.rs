@@ -200,33 +200,18 @@ pub(crate) fn apply_target<'a>(
     if value.is_empty() {
         return;
     }
-    let field = match target {
-        ClaimTarget::Slot(slot) => match slot {
-            Slot::Upn => &mut id.upn,
-            Slot::ObjectId => &mut id.object_id,
-            Slot::AppId => &mut id.app_id,
-            Slot::Azp => {
-                if id.app_id.is_none() {
-                    id.app_id = Some(value);
+    match target {
+        ClaimTarget::Slot(slot) => {
+            if let Some((field, first_wins)) = slot_field(id, slot) {
+                if !(first_wins && field.is_some()) {
+                    *field = Some(value);
                 }
-                return;
             }
-            Slot::IdentityType => &mut id.identity_type,
-            Slot::UniqueName => &mut id.unique_name,
-            Slot::Name => &mut id.name,
-            Slot::TenantId => &mut id.tenant_id,
-            Slot::IpClaim => &mut id.ip_claim,
-            Slot::ManagedIdentity => &mut id.managed_identity_id,
-            Slot::AppIdAcr => &mut id.app_id_acr,
-            Slot::Scope => &mut id.scope,
-            Slot::AuthMethods => &mut id.auth_methods,
-            Slot::Empty | Slot::Other => return,
-        },
+        }
         ClaimTarget::Common(i) => {
             if let Some(k) = COMMON_OTHER.get(usize::from(i)) {
                 put_other(id, Cow::Borrowed(k), value);
             }
-            return;
         }
         ClaimTarget::Other => {
             let mut buf = [0u8; STACK_KEY];
@@ -244,10 +229,9 @@ pub(crate) fn apply_target<'a>(
             };
             // ASCII letters, digits and `_` only: nothing is replaced.
             let k = Cow::Owned(String::from_utf8_lossy(norm).into_owned());
-            return put_other(id, k, value);
+            put_other(id, k, value);
         }
-    };
-    *field = Some(value);
+    }
 }
 
 /// [`apply_target`] with `Cow::Borrowed(value)`: the value comes in registers and the
@@ -307,21 +291,10 @@ fn slot_field<'i, 'a>(
 }
 
 /// [`put_other`] of a common key and a borrowed value, both in registers (see
-/// [`apply_target_str`]).
+/// [`apply_target_str`]): `put_other` inlined here builds the `Cow`s where they are stored.
 #[inline]
 fn put_other_str<'a>(id: &mut Identity<'a>, k: &'static str, value: &'a str) {
-    if let Some(e) = id
-        .other
-        .iter_mut()
-        .find(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
-    {
-        e.1 = Cow::Borrowed(value);
-    } else {
-        if id.other.capacity() == 0 {
-            id.other.reserve(8);
-        }
-        id.other.push((Cow::Borrowed(k), Cow::Borrowed(value)));
-    }
+    put_other(id, Cow::Borrowed(k), Cow::Borrowed(value));
 }
 
 /// A claim without a field of its own, under its normal key `k`: the last value wins.
