@@ -1174,22 +1174,7 @@ mod tests {
         }
     }
     fn rule_of(aggregates: &str) -> CompiledRule {
-        let yaml = format!(
-            r#"
-id: states
-name: states
-kind: threshold
-detection:
-  filter: {{ field: category, equals: AuditEvent }}
-  window: {{ type: tumbling, size: 1m }}
-  group_by: [identity.upn]
-  aggregates:
-{aggregates}
-  condition: "n >= 1"
-"#
-        );
-        let set = kvsentry_rules::RuleSet::from_yaml_str(&yaml, "states.yml").unwrap();
-        CompiledRule::new(set.enabled().next().unwrap()).unwrap()
+        crate::plan::tests::upn_rule(aggregates, "n >= 1")
     }
 
     fn op_row(rule: &CompiledRule, op: &str, vault: &str) -> Row {

@@ -731,7 +731,7 @@ impl Val {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A slot reading a group-by string field refers to the key's copy: the row's text holds
@@ -779,27 +779,39 @@ detection:
         assert!(rule.distinct_slots.is_empty());
         assert_eq!(row.dh_set, 0);
     }
-    fn thin_rule(extra: &str) -> CompiledRule {
+    /// A tumbling one-minute rule grouped by UPN over audit events, with these aggregates
+    /// (YAML lines indented four spaces) and condition: the rule the module tests of the
+    /// engine compile.
+    pub(crate) fn upn_rule(aggregates: &str, condition: &str) -> CompiledRule {
         let yaml = format!(
             r#"
-id: thin
-name: thin
+id: test
+name: test
 kind: threshold
 detection:
   filter: {{ field: category, equals: AuditEvent }}
   window: {{ type: tumbling, size: 1m }}
   group_by: [identity.upn]
   aggregates:
-    who: {{ count_distinct: identity.upn }}
+{aggregates}
+  condition: "{condition}"
+"#
+        );
+        let set = kvsentry_rules::RuleSet::from_yaml_str(&yaml, "test.yml").unwrap();
+        CompiledRule::new(set.enabled().next().unwrap()).unwrap()
+    }
+
+    fn thin_rule(extra: &str) -> CompiledRule {
+        upn_rule(
+            &format!(
+                "    who: {{ count_distinct: identity.upn }}
     ops: {{ count_distinct: operation }}
     vaults: {{ count_distinct: vault.name }}
     names: {{ values: operation }}
-{extra}
-  condition: "who == 1 and ops >= 2"
-"#
-        );
-        let set = kvsentry_rules::RuleSet::from_yaml_str(&yaml, "thin.yml").unwrap();
-        CompiledRule::new(set.enabled().next().unwrap()).unwrap()
+{extra}"
+            ),
+            "who == 1 and ops >= 2",
+        )
     }
 
     fn event_without_upn() -> AuditEvent<'static> {
