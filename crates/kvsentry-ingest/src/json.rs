@@ -76,22 +76,10 @@ pub(crate) fn mapper<'a>(form: LogFormat) -> MapFn<'a> {
 /// envelope or one `_search` response per line): the unit a parallel driver hands to worker
 /// threads. `first_line` is the 1-based number of the block's first line in its file. A bad
 /// line is skipped and noted; blank lines, `\r\n` and a BOM are accepted. With
-/// [`LogFormat::Auto`] the form is detected from the block's first line.
+/// [`LogFormat::Auto`] the form is detected from the block's first line. Answers the number
+/// of newlines in `text` (counted while splitting it: the sequential reader needs it and
+/// need not count again).
 pub fn parse_lines(
-    format: LogFormat,
-    text: &str,
-    first_line: u64,
-    source: u32,
-    opts: &ReadOptions,
-    stats: &mut ReadStats,
-    on_event: &mut dyn FnMut(&AuditEvent<'_>),
-) {
-    parse_block(format, text, first_line, source, opts, stats, on_event);
-}
-
-/// [`parse_lines`], answering the number of newlines in `text` (counted while splitting it,
-/// so that the sequential reader need not count them again).
-pub(crate) fn parse_block(
     format: LogFormat,
     text: &str,
     first_line: u64,

@@ -38,7 +38,7 @@ pub use detect::detect;
 pub use discover::discover;
 pub use error::IngestError;
 pub use json::parse_lines;
-pub use read::read_input;
+pub use read::{fill, read_input};
 pub use stats::{FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
 pub use time::parse_time;
 

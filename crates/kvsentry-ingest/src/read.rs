@@ -267,7 +267,8 @@ fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 
     loop {
         let want = chunk.saturating_sub(filled).max(64 * 1024);
         let before = filled;
-        fill(src, &mut buf, &mut filled, before + want);
+        // `Guarded` never fails (an error ends the data; `damaged` tells it below).
+        let _ = fill(src, &mut buf, &mut filled, before + want);
         let eof = filled == before;
         let data = buf.get(..filled).unwrap_or_default();
         let last_nl = memchr::memrchr(b'\n', data);
@@ -283,7 +284,7 @@ fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 
             let text = utf8(block);
             // Replacing bad UTF-8 keeps every newline (an ASCII byte is never part of a bad
             // sequence), so the text's newlines are the block's.
-            let newlines = crate::json::parse_block(
+            let newlines = crate::json::parse_lines(
                 ctx.form,
                 &text,
                 line,
@@ -310,24 +311,31 @@ fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 
 /// Reads from `src` into `buf` after its first `*filled` bytes until `*filled` reaches `to`
 /// or the data ends, as `take(to - filled).read_to_end` would (the same bytes, so the same
 /// blocks), but without zeroing the room first: `buf` grows (zeroed) only when `to` is past
-/// its length, i.e. for a line longer than any met before.
-fn fill(src: &mut impl Read, buf: &mut Vec<u8>, filled: &mut usize, to: usize) {
+/// its length, i.e. for a line longer than any met before. True when the data ended before
+/// `to`; a read error ends the filling and is returned (`*filled` counts what came before).
+/// The one buffer filler of the log readers (this sequential one and the parallel
+/// pipeline's producer).
+pub fn fill(
+    src: &mut (impl Read + ?Sized),
+    buf: &mut Vec<u8>,
+    filled: &mut usize,
+    to: usize,
+) -> io::Result<bool> {
     if buf.len() < to {
         buf.resize(to, 0);
     }
     while *filled < to {
         let Some(room) = buf.get_mut(*filled..to) else {
-            return;
+            return Ok(false);
         };
         match src.read(room) {
-            Ok(0) => return,
+            Ok(0) => return Ok(true),
             Ok(n) => *filled += n.min(to - *filled),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // `read_to_end` stopped at an error too (and the caller ignored it); the
-            // reader used here never fails (see `Guarded`).
-            Err(_) => return,
+            Err(e) => return Err(e),
         }
     }
+    Ok(false)
 }
 
 /// Counts the newlines a reader passes, so CSV records get exact line numbers (the csv
@@ -589,17 +597,29 @@ mod tests {
         };
         let mut buf = vec![9u8; 4];
         let mut filled = 2;
-        fill(&mut src, &mut buf, &mut filled, 100);
+        assert!(!fill(&mut src, &mut buf, &mut filled, 100).unwrap());
         assert_eq!(filled, 100);
         assert_eq!(buf.len(), 100);
         assert_eq!(&buf[..4], &[9, 9, 0, 1]);
         assert_eq!(buf[99], 97);
-        fill(&mut src, &mut buf, &mut filled, 400);
+        assert!(fill(&mut src, &mut buf, &mut filled, 400).unwrap());
         assert_eq!(filled, 100 + 158);
         assert_eq!(buf.len(), 400);
         assert_eq!(buf[257], 255);
-        fill(&mut src, &mut buf, &mut filled, 400);
+        assert!(fill(&mut src, &mut buf, &mut filled, 400).unwrap());
         assert_eq!(filled, 258);
+        // A read error ends the filling and is handed back, after the bytes before it.
+        let mut src = Dribble {
+            data: (0..=255u8).collect(),
+            at: 0,
+            step: 0,
+            fail_at: Some(50),
+        };
+        let mut filled = 0;
+        let err = fill(&mut src, &mut buf, &mut filled, 200).unwrap_err();
+        assert_eq!(err.to_string(), "disk on fire");
+        assert_eq!(filled, 50);
+        assert_eq!(buf[49], 49);
     }
 
     /// Valid text is borrowed whole; invalid bytes are replaced exactly as the lossy

@@ -431,14 +431,9 @@ fn produce<P>(
         stats.forms.entry(format).or_default().files += 1;
         loop {
             let mut eof = error.is_some();
-            while !eof && filled < fill_to {
-                if buf.len() < fill_to {
-                    buf.resize(fill_to, 0);
-                }
-                match reader.read(&mut buf[filled..fill_to]) {
-                    Ok(0) => eof = true,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            if !eof {
+                match kvsentry_ingest::fill(&mut *reader, &mut buf, &mut filled, fill_to) {
+                    Ok(end) => eof = end,
                     Err(e) => {
                         error = Some(e);
                         eof = true;
