@@ -35,11 +35,9 @@ pub fn parse_time(text: &str) -> Option<Timestamp> {
 /// seconds and fraction are left to read.
 #[derive(Debug, Default)]
 pub(crate) struct TimeMemo {
-    /// `YYYY-MM-DDTHH:MM:` of the last time read directly (`len == 0`: none yet).
-    prefix: [u8; 17],
-    len: usize,
-    /// The seconds since the epoch of that minute (its second 00).
-    minute: i64,
+    /// `YYYY-MM-DDTHH:MM:` of the last time read directly, and the seconds since the epoch
+    /// of that minute (its second 00); `None` before the first.
+    minute: Option<([u8; 17], i64)>,
     /// Times completed from the memo (tests check the memo is used, not only right).
     #[cfg(test)]
     hits: usize,
@@ -51,10 +49,10 @@ impl TimeMemo {
     /// anything else goes to [`parse_time`] (and a direct reading there sets the minute).
     pub(crate) fn parse_time(&mut self, text: &str) -> Option<Timestamp> {
         let b = text.as_bytes();
-        if self.len == 17 {
+        if let Some((prefix, minute)) = self.minute {
             if let (Some(head), Some(rest)) = (b.get(..17), b.get(17..)) {
-                if head == self.prefix {
-                    if let Some(ts) = self.same_minute(rest) {
+                if head == prefix {
+                    if let Some(ts) = same_minute(minute, rest) {
                         #[cfg(test)]
                         {
                             self.hits += 1;
@@ -65,32 +63,27 @@ impl TimeMemo {
             }
         }
         let ts = parse_time(text)?;
-        // Remember the minute only of a text the direct reader took whole.
-        if let (Some(head), Some(_)) = (b.get(..17), parse_rfc3339_utc(b)) {
-            let mut minute = [0u8; 20];
-            minute[..17].copy_from_slice(head);
-            minute[17..].copy_from_slice(b"00Z");
-            if let Some(m) = parse_rfc3339_utc(&minute) {
-                self.prefix.copy_from_slice(head);
-                self.len = 17;
-                self.minute = m.as_second();
-            }
+        // Remember the minute only of a text the direct reader took whole. UTC has no leap
+        // seconds, so the minute starts at the second rounded down to a multiple of 60.
+        if let (Some(head), Some(direct)) = (b.first_chunk::<17>(), parse_rfc3339_utc(b)) {
+            let s = direct.as_second();
+            self.minute = Some((*head, s - s.rem_euclid(60)));
         }
         Some(ts)
     }
+}
 
-    /// `SS[.f{1,9}]Z` after the remembered minute, checked exactly as
-    /// [`parse_rfc3339_utc`] checks it; `None` for anything else (the long way decides).
-    fn same_minute(&self, rest: &[u8]) -> Option<Timestamp> {
-        let (sec, frac) = rest.strip_suffix(b"Z")?.split_at_checked(2)?;
-        let digit = |c: u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
-        let second = digit(*sec.first()?)? * 10 + digit(*sec.get(1)?)?;
-        if second > 59 {
-            return None;
-        }
-        let nanos = fraction_nanos(frac)?;
-        Timestamp::new(self.minute + second, nanos).ok()
+/// `SS[.f{1,9}]Z` after the remembered `minute`, checked exactly as [`parse_rfc3339_utc`]
+/// checks it; `None` for anything else (the long way decides).
+fn same_minute(minute: i64, rest: &[u8]) -> Option<Timestamp> {
+    let (sec, frac) = rest.strip_suffix(b"Z")?.split_at_checked(2)?;
+    let digit = |c: u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+    let second = digit(*sec.first()?)? * 10 + digit(*sec.get(1)?)?;
+    if second > 59 {
+        return None;
     }
+    let nanos = fraction_nanos(frac)?;
+    Timestamp::new(minute + second, nanos).ok()
 }
 
 /// `M/D/YYYY, h:mm:ss[.fff] AM|PM` (the comma optional, the AM/PM too: 24-hour then).
@@ -229,7 +222,7 @@ mod tests {
         // the memo is used: same minute, another second
         let mut memo = TimeMemo::default();
         assert!(memo.parse_time("2025-07-01T00:00:01Z").is_some());
-        assert_eq!(&memo.prefix, b"2025-07-01T00:00:");
+        assert_eq!(memo.minute.map(|(p, _)| p), Some(*b"2025-07-01T00:00:"));
         assert_eq!(
             memo.parse_time("2025-07-01T00:00:02.5Z"),
             Some(Timestamp::new(1_751_328_002, 500_000_000).unwrap())
