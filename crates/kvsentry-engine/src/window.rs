@@ -164,12 +164,8 @@ impl Tumbling {
         let hint = self.last_groups;
         // Events come mostly in time order: the newest window first (its entry is found
         // down the tree's right edge, comparing nothing), else searched.
-        let newest = self
-            .windows
-            .last_key_value()
-            .is_some_and(|(k, _)| *k == start);
         let groups = match self.windows.last_entry() {
-            Some(e) if newest => e.into_mut(),
+            Some(e) if *e.key() == start => e.into_mut(),
             _ => self
                 .windows
                 .entry(start)
