@@ -596,7 +596,7 @@ pub(crate) struct Acc {
     pending: Vec<Row>,
     /// Every event added so far is folded in.
     full: bool,
-    /// The group cannot alert (see `CompiledRule::never_alerts`) and is not explained: only
+    /// The group cannot alert (its first row's `Row::never`) and is not explained: only
     /// its numbers are kept.
     pub never_alerts: bool,
 }

@@ -239,6 +239,8 @@ impl CompiledRule {
     /// events: aggregates of a group-by field the group lacks are known (a missing value
     /// counts nothing: `count_distinct` and `count` of it are 0). The seed rule's
     /// `actor_unique_count == 1` makes its group of events without a UPN such a group.
+    /// The tests' oracle: rows are built with [`Self::never_alerts_event`], which decides
+    /// the same from the event (a thin row no longer holds the slots read here).
     #[cfg(test)]
     pub fn never_alerts(&self, row: &Row) -> bool {
         self.hopeless_if_missing.iter().any(|&g| {
@@ -248,7 +250,7 @@ impl CompiledRule {
         })
     }
 
-    /// [`Self::never_alerts`] for an event whose group values were read: bit `g` of
+    /// `never_alerts` (the tests' oracle) for an event whose group values were read: bit `g` of
     /// `missing` set when group-by value `g` (below 64) is missing.
     fn never_alerts_event(&self, ev: &AuditEvent<'_>, missing: u64) -> bool {
         self.hopeless_if_missing
@@ -323,9 +325,9 @@ impl CompiledRule {
             && self.window == WindowType::Tumbling
             && !self.hopeless_if_missing.is_empty()
             && self.never_alerts_event(ev, missing);
-        // A thin row's text is its key (a marker per missing group-by value; seed rule:
-        // one byte): not the full rows' size, which a never-alerting group would hold in
-        // its block until its window closes.
+        // A thin row's text is its key (a marker per group-by value and the values present;
+        // the seed rule's: one byte), so it starts at the markers' size, not the full rows'
+        // size, which a never-alerting group would hold until its window closes.
         let mut text = String::with_capacity(if thin { self.group_fields.len() } else { hint });
         // A thin row keeps only the values read from it (`thin_slots`), each at its index
         // (missing ones before it filled in): usually none, so no allocation.
