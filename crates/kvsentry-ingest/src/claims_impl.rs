@@ -200,38 +200,25 @@ pub(crate) fn apply_target<'a>(
     if value.is_empty() {
         return;
     }
-    match target {
-        ClaimTarget::Slot(slot) => {
-            if let Some((field, first_wins)) = slot_field(id, slot) {
-                if !(first_wins && field.is_some()) {
-                    *field = Some(value);
-                }
+    let Some(value) = apply_known(id, target, value) else {
+        return;
+    };
+    let mut buf = [0u8; STACK_KEY];
+    let long;
+    let norm: &[u8] = if is_normal(key.as_bytes()) {
+        key.as_bytes()
+    } else {
+        match normalize_into(key, &mut buf) {
+            Some(n) => n,
+            None => {
+                long = normalize_claim_key(key);
+                long.as_bytes()
             }
         }
-        ClaimTarget::Common(i) => {
-            if let Some(k) = COMMON_OTHER.get(usize::from(i)) {
-                put_other(id, Cow::Borrowed(k), value);
-            }
-        }
-        ClaimTarget::Other => {
-            let mut buf = [0u8; STACK_KEY];
-            let long;
-            let norm: &[u8] = if is_normal(key.as_bytes()) {
-                key.as_bytes()
-            } else {
-                match normalize_into(key, &mut buf) {
-                    Some(n) => n,
-                    None => {
-                        long = normalize_claim_key(key);
-                        long.as_bytes()
-                    }
-                }
-            };
-            // ASCII letters, digits and `_` only: nothing is replaced.
-            let k = Cow::Owned(String::from_utf8_lossy(norm).into_owned());
-            put_other(id, k, value);
-        }
-    }
+    };
+    // ASCII letters, digits and `_` only: nothing is replaced.
+    let k = Cow::Owned(String::from_utf8_lossy(norm).into_owned());
+    put_other(id, k, value);
 }
 
 /// [`apply_target`] with `Cow::Borrowed(value)`: the value comes in registers and the
@@ -248,21 +235,36 @@ pub(crate) fn apply_target_str<'a>(
     if value.is_empty() {
         return;
     }
+    if let Some(value) = apply_known(id, target, value) {
+        apply_target(id, target, key, Cow::Borrowed(value));
+    }
+}
+
+/// A claim with a field of its own or a common key, applied from a value of either kind
+/// (made a `Str` only where it is stored); the value back for any other claim, whose key
+/// must be normalised first.
+#[inline(always)]
+fn apply_known<'a, V: Into<Str<'a>>>(
+    id: &mut Identity<'a>,
+    target: ClaimTarget,
+    value: V,
+) -> Option<V> {
     match target {
         ClaimTarget::Slot(slot) => {
             if let Some((field, first_wins)) = slot_field(id, slot) {
                 if !(first_wins && field.is_some()) {
-                    *field = Some(Cow::Borrowed(value));
+                    *field = Some(value.into());
                 }
             }
         }
         ClaimTarget::Common(i) => {
             if let Some(k) = COMMON_OTHER.get(usize::from(i)) {
-                put_other_str(id, k, value);
+                put_other(id, Cow::Borrowed(k), value.into());
             }
         }
-        ClaimTarget::Other => apply_target(id, target, key, Cow::Borrowed(value)),
+        ClaimTarget::Other => return Some(value),
     }
+    None
 }
 
 /// The field of a claim with one of its own, and whether its first value wins (`azp`,
@@ -288,13 +290,6 @@ fn slot_field<'i, 'a>(
         Slot::AuthMethods => (&mut id.auth_methods, false),
         Slot::Empty | Slot::Other => return None,
     })
-}
-
-/// [`put_other`] of a common key and a borrowed value, both in registers (see
-/// [`apply_target_str`]): `put_other` inlined here builds the `Cow`s where they are stored.
-#[inline]
-fn put_other_str<'a>(id: &mut Identity<'a>, k: &'static str, value: &'a str) {
-    put_other(id, Cow::Borrowed(k), Cow::Borrowed(value));
 }
 
 /// A claim without a field of its own, under its normal key `k`: the last value wins.
