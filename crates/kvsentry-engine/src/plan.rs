@@ -349,6 +349,9 @@ impl CompiledRule {
             }
         };
         let mut group_present = 0u8;
+        // Group-by strings that had to be escaped in the key (see `push_escaped`): rare, so
+        // no allocation unless one is met.
+        let mut escaped = Vec::new();
         for (g, &f) in self.group_fields.iter().enumerate() {
             let v = ev.get(f);
             if !v.is_missing() && g < 8 {
@@ -365,8 +368,17 @@ impl CompiledRule {
                 FieldValue::Str(s) => {
                     text.push('\u{1}');
                     let a = text.len();
-                    text.push_str(&s);
-                    Packed::range(TAG_STR, a, text.len())
+                    if g + 1 < self.group_fields.len() && s.bytes().any(|b| b <= KEY_ESCAPE) {
+                        // A value that holds a marker byte would let two different tuples
+                        // spell the same key ("a\u{1}b", "c") and ("a", "b\u{1}c"): escaped
+                        // in the key, and the slot refers to a plain copy after it.
+                        push_escaped(&mut text, &s);
+                        escaped.push((g, s));
+                        Packed::MISSING
+                    } else {
+                        text.push_str(&s);
+                        Packed::range(TAG_STR, a, text.len())
+                    }
                 }
                 v => {
                     text.push('\u{1}');
@@ -384,6 +396,19 @@ impl CompiledRule {
             }
         }
         let key_len = text.len();
+        for (g, s) in escaped {
+            let a = text.len();
+            text.push_str(&s);
+            if self.key_slots && (!thin || self.thin_slots.get(g).copied().unwrap_or(true)) {
+                // A full row pushed a placeholder at `g`; a thin one skipped it.
+                if slots.len() <= g {
+                    slots.resize(g + 1, Packed::MISSING);
+                }
+                if let Some(p) = slots.get_mut(g) {
+                    *p = Packed::range(TAG_STR, a, text.len());
+                }
+            }
+        }
         let first = if self.key_slots {
             self.group_fields.len()
         } else {
@@ -458,6 +483,26 @@ impl CompiledRule {
                     *dh_set |= 1 << j;
                 }
             }
+        }
+    }
+}
+
+/// The largest byte escaped in a group-by value of the key: the markers `\u{0}` (missing)
+/// and `\u{1}` (present), and the escape itself.
+const KEY_ESCAPE: u8 = 2;
+
+/// Writes `s` into a key with each byte up to [`KEY_ESCAPE`] as `\u{2}` and a digit, so
+/// that no value but the last can hold a marker. Injective, and it keeps the keys' byte
+/// order the order of their tuples (alerts are sorted by key): an escaped byte sorts after
+/// a marker (the value ending there) and before any byte above it, as the original did.
+fn push_escaped(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match u8::try_from(c) {
+            Ok(b) if b <= KEY_ESCAPE => {
+                out.push('\u{2}');
+                out.push(char::from(b'0' + b));
+            }
+            _ => out.push(c),
         }
     }
 }
@@ -781,6 +826,83 @@ detection:
         assert!(rule.distinct_slots.is_empty());
         assert_eq!(row.dh_set, 0);
     }
+    /// Group-by values holding the key's marker bytes cannot make two tuples share a key,
+    /// keys sort as their tuples do, and the slots read the values back unescaped.
+    #[test]
+    fn group_keys_escape_marker_bytes_in_values() {
+        let rule = |group_by: &str| {
+            let yaml = format!(
+                r#"
+id: two
+name: two
+kind: threshold
+detection:
+  filter: {{ field: category, equals: AuditEvent }}
+  window: {{ type: tumbling, size: 1m }}
+  group_by: [{group_by}]
+  aggregates:
+    n: {{ count_distinct: identity.upn }}
+  condition: "n >= 1"
+"#
+            );
+            let set = kvsentry_rules::RuleSet::from_yaml_str(&yaml, "two.yml").unwrap();
+            CompiledRule::new(set.enabled().next().unwrap()).unwrap()
+        };
+        let event = |upn: Option<&'static str>, desc: &'static str| {
+            let mut ev = AuditEvent::new(
+                "2026-01-05T10:00:00Z".parse::<Timestamp>().unwrap(),
+                "AuditEvent".into(),
+                "SecretGet".into(),
+            );
+            ev.identity.upn = upn.map(Into::into);
+            ev.result_description = Some(desc.into());
+            ev
+        };
+        let text = |row: &Row, i: usize| match row.slot(i) {
+            Slot::Str(a, b) => row.text[a..b].to_string(),
+            other => panic!("slot {i}: {other:?}"),
+        };
+        let two = rule("result.description, identity.upn");
+        // Tuples in their order; with raw values, the second and third spelt one key.
+        let tuples = [
+            ("a", "b\u{1}c"),
+            ("a\u{0}", "z"),
+            ("a\u{1}", "b"),
+            ("a\u{1}b", "c"),
+            ("a\u{2}", "a"),
+            ("a\u{3}", "a"),
+            ("ab", "a"),
+        ];
+        let rows: Vec<Row> = tuples
+            .iter()
+            .map(|&(desc, upn)| two.row(&event(Some(upn), desc), true))
+            .collect();
+        for (row, &(desc, upn)) in rows.iter().zip(&tuples) {
+            assert_eq!(
+                (text(row, 0), text(row, 1)),
+                (desc.to_string(), upn.to_string())
+            );
+        }
+        for pair in rows.windows(2) {
+            assert!(
+                pair[0].key() < pair[1].key(),
+                "{:?} {:?}",
+                pair[0].key(),
+                pair[1].key()
+            );
+        }
+        assert_eq!(rows[3].key(), "\u{1}a\u{2}1b\u{1}c");
+        // The last value needs no escape: nothing follows it.
+        assert_eq!(rows[0].key(), "\u{1}a\u{1}b\u{1}c");
+        // A thin row (its UPN missing) keeps the escaped key and the plain value it reads.
+        let thin = two.row(&event(None, "x\u{0}"), false);
+        assert!(thin.never);
+        assert_eq!(thin.key(), "\u{1}x\u{2}0\u{0}");
+        if two.thin_slots[0] {
+            assert_eq!(text(&thin, 0), "x\u{0}");
+        }
+    }
+
     /// A tumbling one-minute rule grouped by UPN over audit events, with these aggregates
     /// (YAML lines indented four spaces) and condition: the rule the module tests of the
     /// engine compile.
