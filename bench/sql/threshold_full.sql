@@ -1,8 +1,41 @@
 -- threshold.sql with the Elastic rule's whole STATS clause: the VALUES() and COUNT_DISTINCT
 -- outputs an analyst reads in the alert (what kvsentry's alerts carry too). geo.*, cloud.*
 -- and agent.* come from Elastic's enrichment and are absent from raw Azure logs.
+-- Written as a DuckDB user would for speed: the alerting windows first (threshold.sql's
+-- query), then the values over those windows' events only. Computing list(DISTINCT ...)
+-- for every group, alerting or not, took DuckDB about 8x longer on the benchmark.
+WITH reads AS (
+    SELECT *, date_trunc('minute', ts) AS tw
+    FROM ev
+    WHERE category = 'AuditEvent'
+      AND operation IN (
+        'VaultGet', 'KeyGet', 'KeyList', 'KeyListVersions', 'KeyGetDeleted', 'KeyListDeleted',
+        'SecretGet', 'SecretList', 'SecretListVersions', 'SecretGetDeleted', 'SecretListDeleted',
+        'CertificateGet', 'CertificateList', 'CertificateListVersions', 'CertificateGetDeleted',
+        'CertificateListDeleted', 'CertificatePolicyGet', 'CertificateContactsGet',
+        'CertificateIssuerGet', 'CertificateIssuersList')
+),
+alerting AS (
+    SELECT tw, upn
+    FROM reads
+    GROUP BY tw, upn
+    HAVING count(DISTINCT upn) = 1 AND count(*) >= 5 AND count(DISTINCT operation) >= 2
+),
+r AS (
+    SELECT reads.*,
+        coalesce(nullif(identity -> 'claim' ->> 'appid', ''),
+                 nullif(identity -> 'claim' ->> 'azp', ''))       AS app_id,
+        coalesce(
+            nullif(identity -> 'claim' ->> 'oid', ''),
+            nullif(identity -> 'claim' ->> 'http://schemas.microsoft.com/identity/claims/objectidentifier', '')
+        )                                                         AS object_id,
+        split_part(resource_id, '/', 3)                           AS subscription_id,
+        split_part(resource_id, '/', 5)                           AS resource_group,
+        split_part(resource_id, '/', 9)                           AS vault_name
+    FROM reads SEMI JOIN alerting ON reads.tw = alerting.tw AND reads.upn = alerting.upn
+)
 SELECT
-    strftime(date_trunc('minute', ts), '%Y-%m-%dT%H:%M:%SZ') AS window_start,
+    strftime(tw, '%Y-%m-%dT%H:%M:%SZ') AS window_start,
     upn,
     count(*)                           AS action_count,
     count(DISTINCT operation)          AS distinct_actions,
@@ -18,14 +51,6 @@ SELECT
     list(DISTINCT subscription_id)     AS subscription_id,
     list(DISTINCT resource_group)      AS resource_group,
     list(DISTINCT resource_id)         AS resource_ids
-FROM ev
-WHERE category = 'AuditEvent'
-  AND operation IN (
-    'VaultGet', 'KeyGet', 'KeyList', 'KeyListVersions', 'KeyGetDeleted', 'KeyListDeleted',
-    'SecretGet', 'SecretList', 'SecretListVersions', 'SecretGetDeleted', 'SecretListDeleted',
-    'CertificateGet', 'CertificateList', 'CertificateListVersions', 'CertificateGetDeleted',
-    'CertificateListDeleted', 'CertificatePolicyGet', 'CertificateContactsGet',
-    'CertificateIssuerGet', 'CertificateIssuersList')
-GROUP BY date_trunc('minute', ts), upn
-HAVING count(DISTINCT upn) = 1 AND count(*) >= 5 AND count(DISTINCT operation) >= 2
+FROM r
+GROUP BY tw, upn
 ORDER BY window_start, upn;
