@@ -1,5 +1,5 @@
 -- As load.sql, plus what the Elastic rule's STATS ... VALUES() outputs are computed from
--- (threshold_full.sql): the raw identity claims, the result type and the resource id. The
+-- (threshold_full.sql): the identity claims, the result type and the resource id. The
 -- values derived from them (app and object ids, subscription, resource group, vault) are
 -- computed there for the alerting windows' events only, as an analyst who knows SQL would:
 -- deriving them here for every event costs DuckDB more than the whole minimal query.
@@ -13,8 +13,8 @@ SELECT
     category,
     callerIpAddress                                               AS caller_ip,
     coalesce(
-        nullif(identity -> 'claim' ->> 'upn', ''),
-        nullif(identity -> 'claim' ->> 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn', '')
+        nullif(identity.claim.upn, ''),
+        nullif(identity.claim."http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", '')
     )                                                             AS upn,
     identity,
     resultType                                                    AS result_type,
@@ -29,6 +29,8 @@ FROM read_json({files},
         category: 'VARCHAR',
         resultType: 'VARCHAR',
         callerIpAddress: 'VARCHAR',
-        identity: 'JSON'
+        -- Typed as the claims read (see load.sql).
+        identity: 'STRUCT(claim STRUCT(upn VARCHAR, "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn" VARCHAR, appid VARCHAR, azp VARCHAR,
+            oid VARCHAR, "http://schemas.microsoft.com/identity/claims/objectidentifier" VARCHAR))'
     })
 WHERE upper(resourceId) LIKE '%/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/%';

@@ -4,21 +4,29 @@
 --   EVAL time_window = DATE_TRUNC(1 minute, @timestamp)
 --   STATS ... BY time_window, upn
 --   WHERE actor_unique_count == 1 AND action_count >= 5 AND distinct_actions >= 2
--- GROUP BY upn keeps a NULL-UPN bucket, whose COUNT(DISTINCT upn) is 0: it never alerts,
--- as in ES|QL.
+-- Written as a DuckDB user would for speed: counts per (minute, UPN, operation) first, so
+-- the distinct operations of a window are its rows (about 4x faster here than
+-- count(DISTINCT operation) over the events). actor_unique_count == 1 in a group by UPN is
+-- "the UPN is not null": ES|QL's null-UPN bucket has COUNT_DISTINCT 0 and never alerts.
+WITH per_operation AS (
+    SELECT date_trunc('minute', ts) AS tw, upn, operation, count(*) AS n
+    FROM ev
+    WHERE category = 'AuditEvent'
+      AND upn IS NOT NULL
+      AND operation IN (
+        'VaultGet', 'KeyGet', 'KeyList', 'KeyListVersions', 'KeyGetDeleted', 'KeyListDeleted',
+        'SecretGet', 'SecretList', 'SecretListVersions', 'SecretGetDeleted', 'SecretListDeleted',
+        'CertificateGet', 'CertificateList', 'CertificateListVersions', 'CertificateGetDeleted',
+        'CertificateListDeleted', 'CertificatePolicyGet', 'CertificateContactsGet',
+        'CertificateIssuerGet', 'CertificateIssuersList')
+    GROUP BY tw, upn, operation
+)
 SELECT
-    strftime(date_trunc('minute', ts), '%Y-%m-%dT%H:%M:%SZ') AS window_start,
+    strftime(tw, '%Y-%m-%dT%H:%M:%SZ') AS window_start,
     upn,
-    count(*)                  AS action_count,
-    count(DISTINCT operation) AS distinct_actions
-FROM ev
-WHERE category = 'AuditEvent'
-  AND operation IN (
-    'VaultGet', 'KeyGet', 'KeyList', 'KeyListVersions', 'KeyGetDeleted', 'KeyListDeleted',
-    'SecretGet', 'SecretList', 'SecretListVersions', 'SecretGetDeleted', 'SecretListDeleted',
-    'CertificateGet', 'CertificateList', 'CertificateListVersions', 'CertificateGetDeleted',
-    'CertificateListDeleted', 'CertificatePolicyGet', 'CertificateContactsGet',
-    'CertificateIssuerGet', 'CertificateIssuersList')
-GROUP BY date_trunc('minute', ts), upn
-HAVING count(DISTINCT upn) = 1 AND count(*) >= 5 AND count(DISTINCT operation) >= 2
+    sum(n)::BIGINT                     AS action_count,
+    count(*)                           AS distinct_actions
+FROM per_operation
+GROUP BY tw, upn
+HAVING sum(n) >= 5 AND count(*) >= 2
 ORDER BY window_start, upn;

@@ -16,18 +16,22 @@ WITH reads AS (
         'CertificateIssuerGet', 'CertificateIssuersList')
 ),
 alerting AS (
+    -- threshold.sql's query: counts per (minute, UPN, operation) first.
     SELECT tw, upn
-    FROM reads
+    FROM (SELECT tw, upn, operation, count(*) AS n
+          FROM reads
+          WHERE upn IS NOT NULL
+          GROUP BY tw, upn, operation)
     GROUP BY tw, upn
-    HAVING count(DISTINCT upn) = 1 AND count(*) >= 5 AND count(DISTINCT operation) >= 2
+    HAVING sum(n) >= 5 AND count(*) >= 2
 ),
 r AS (
     SELECT reads.*,
-        coalesce(nullif(identity -> 'claim' ->> 'appid', ''),
-                 nullif(identity -> 'claim' ->> 'azp', ''))       AS app_id,
+        coalesce(nullif(identity.claim.appid, ''),
+                 nullif(identity.claim.azp, ''))                  AS app_id,
         coalesce(
-            nullif(identity -> 'claim' ->> 'oid', ''),
-            nullif(identity -> 'claim' ->> 'http://schemas.microsoft.com/identity/claims/objectidentifier', '')
+            nullif(identity.claim.oid, ''),
+            nullif(identity.claim."http://schemas.microsoft.com/identity/claims/objectidentifier", '')
         )                                                         AS object_id,
         split_part(resource_id, '/', 3)                           AS subscription_id,
         split_part(resource_id, '/', 5)                           AS resource_group,
