@@ -863,7 +863,7 @@ detection:
             other => panic!("slot {i}: {other:?}"),
         };
         let two = rule("result.description, identity.upn");
-        // Tuples in their order; with raw values, the second and third spelt one key.
+        // Tuples in their order; with raw values, the first and fourth spelt one key.
         let tuples = [
             ("a", "b\u{1}c"),
             ("a\u{0}", "z"),
