@@ -22,9 +22,17 @@ import duckdb
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def sql(name):
+def read_sql(name):
     with open(os.path.join(HERE, "sql", name)) as f:
         return f.read()
+
+
+def sql(name):
+    """A query of sql/, its {read_operations} filled in from sql/read_operations.sql."""
+    # The list without its comment lines, so that it can sit inside a line of SQL.
+    ops = " ".join(line for line in read_sql("read_operations.sql").splitlines()
+                   if not line.lstrip().startswith("--"))
+    return read_sql(name).replace("{read_operations}", ops)
 
 
 def quote(s):

@@ -13,12 +13,7 @@ WITH per_operation AS (
     FROM ev
     WHERE category = 'AuditEvent'
       AND upn IS NOT NULL
-      AND operation IN (
-        'VaultGet', 'KeyGet', 'KeyList', 'KeyListVersions', 'KeyGetDeleted', 'KeyListDeleted',
-        'SecretGet', 'SecretList', 'SecretListVersions', 'SecretGetDeleted', 'SecretListDeleted',
-        'CertificateGet', 'CertificateList', 'CertificateListVersions', 'CertificateGetDeleted',
-        'CertificateListDeleted', 'CertificatePolicyGet', 'CertificateContactsGet',
-        'CertificateIssuerGet', 'CertificateIssuersList')
+      AND operation IN ({read_operations})
     GROUP BY tw, upn, operation
 )
 SELECT

@@ -8,12 +8,7 @@ WITH reads AS (
     SELECT *, date_trunc('minute', ts) AS tw
     FROM ev
     WHERE category = 'AuditEvent'
-      AND operation IN (
-        'VaultGet', 'KeyGet', 'KeyList', 'KeyListVersions', 'KeyGetDeleted', 'KeyListDeleted',
-        'SecretGet', 'SecretList', 'SecretListVersions', 'SecretGetDeleted', 'SecretListDeleted',
-        'CertificateGet', 'CertificateList', 'CertificateListVersions', 'CertificateGetDeleted',
-        'CertificateListDeleted', 'CertificatePolicyGet', 'CertificateContactsGet',
-        'CertificateIssuerGet', 'CertificateIssuersList')
+      AND operation IN ({read_operations})
 ),
 alerting AS (
     -- threshold.sql's query: counts per (minute, UPN, operation) first.

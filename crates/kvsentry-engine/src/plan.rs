@@ -830,24 +830,6 @@ detection:
     /// keys sort as their tuples do, and the slots read the values back unescaped.
     #[test]
     fn group_keys_escape_marker_bytes_in_values() {
-        let rule = |group_by: &str| {
-            let yaml = format!(
-                r#"
-id: two
-name: two
-kind: threshold
-detection:
-  filter: {{ field: category, equals: AuditEvent }}
-  window: {{ type: tumbling, size: 1m }}
-  group_by: [{group_by}]
-  aggregates:
-    n: {{ count_distinct: identity.upn }}
-  condition: "n >= 1"
-"#
-            );
-            let set = kvsentry_rules::RuleSet::from_yaml_str(&yaml, "two.yml").unwrap();
-            CompiledRule::new(set.enabled().next().unwrap()).unwrap()
-        };
         let event = |upn: Option<&'static str>, desc: &'static str| {
             let mut ev = AuditEvent::new(
                 "2026-01-05T10:00:00Z".parse::<Timestamp>().unwrap(),
@@ -862,7 +844,11 @@ detection:
             Slot::Str(a, b) => row.text[a..b].to_string(),
             other => panic!("slot {i}: {other:?}"),
         };
-        let two = rule("result.description, identity.upn");
+        let two = grouped_rule(
+            "result.description, identity.upn",
+            "    n: { count_distinct: identity.upn }",
+            "n >= 1",
+        );
         // Tuples in their order; with raw values, the first and fourth spelt one key.
         let tuples = [
             ("a", "b\u{1}c"),
@@ -907,6 +893,11 @@ detection:
     /// (YAML lines indented four spaces) and condition: the rule the module tests of the
     /// engine compile.
     pub(crate) fn upn_rule(aggregates: &str, condition: &str) -> CompiledRule {
+        grouped_rule("identity.upn", aggregates, condition)
+    }
+
+    /// As [`upn_rule`], grouped by these fields (a YAML list's items).
+    fn grouped_rule(group_by: &str, aggregates: &str, condition: &str) -> CompiledRule {
         let yaml = format!(
             r#"
 id: test
@@ -915,7 +906,7 @@ kind: threshold
 detection:
   filter: {{ field: category, equals: AuditEvent }}
   window: {{ type: tumbling, size: 1m }}
-  group_by: [identity.upn]
+  group_by: [{group_by}]
   aggregates:
 {aggregates}
   condition: "{condition}"
