@@ -785,22 +785,12 @@ pub(crate) mod tests {
     /// the UPN once.
     #[test]
     fn group_value_slots_refer_to_the_key() {
-        let yaml = r#"
-id: reuse
-name: reuse
-kind: threshold
-detection:
-  filter: { field: category, equals: AuditEvent }
-  window: { type: tumbling, size: 1m }
-  group_by: [identity.upn]
-  aggregates:
-    who: { values: identity.upn }
+        let rule = upn_rule(
+            "    who: { values: identity.upn }
     n: { count_distinct: identity.upn }
-    ops: { values: operation }
-  condition: "n >= 1"
-"#;
-        let set = kvsentry_rules::RuleSet::from_yaml_str(yaml, "reuse.yml").unwrap();
-        let rule = CompiledRule::new(set.enabled().next().unwrap()).unwrap();
+    ops: { values: operation }",
+            "n >= 1",
+        );
         let mut ev = AuditEvent::new(
             "2026-01-05T10:00:00Z".parse::<Timestamp>().unwrap(),
             "AuditEvent".into(),
@@ -880,13 +870,22 @@ detection:
         assert_eq!(rows[3].key(), "\u{1}a\u{2}1b\u{1}c");
         // The last value needs no escape: nothing follows it.
         assert_eq!(rows[0].key(), "\u{1}a\u{1}b\u{1}c");
-        // A thin row (its UPN missing) keeps the escaped key and the plain value it reads.
+        // A thin row (its UPN missing) keeps the escaped key, and the plain value when the
+        // condition reads it (here the presence of the description).
         let thin = two.row(&event(None, "x\u{0}"), false);
         assert!(thin.never);
         assert_eq!(thin.key(), "\u{1}x\u{2}0\u{0}");
-        if two.thin_slots[0] {
-            assert_eq!(text(&thin, 0), "x\u{0}");
-        }
+        assert!(thin.slots.is_empty());
+        let reads = grouped_rule(
+            "result.description, identity.upn",
+            "    n: { count_distinct: identity.upn }\n    descs: { count_distinct: result.description }",
+            "n >= 1 and descs >= 1",
+        );
+        assert!(reads.thin_slots[0]);
+        let thin = reads.row(&event(None, "x\u{0}"), false);
+        assert!(thin.never);
+        assert_eq!(thin.key(), "\u{1}x\u{2}0\u{0}");
+        assert_eq!(text(&thin, 0), "x\u{0}");
     }
 
     /// A tumbling one-minute rule grouped by UPN over audit events, with these aggregates
