@@ -58,6 +58,7 @@ use kvsentry_model::{
     Timestamp,
 };
 use kvsentry_rules::{CompiledFilter, EntityMapping, RawExpr, Rule, Trigger};
+use serde::Deserialize;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -230,7 +231,7 @@ const C_ENT_RES: usize = 11;
 const NCOLS: usize = 12;
 
 /// The projected columns of one matched event, in one string.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct EvRec {
     pub time: i64,
     pub origin: Origin,
@@ -311,12 +312,18 @@ impl EvRec {
 
 /// What one event contributes to one indicator_match rule: the indicators it matched (their
 /// positions in the rule's selection), its address, and its projected columns.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TiRow {
     pub rule: usize,
     pub inds: Vec<u32>,
     pub ip: IpAddr,
     pub ev: EvRec,
+}
+
+impl TiRow {
+    pub fn heap_bytes(&self) -> usize {
+        self.inds.capacity() * size_of::<u32>() + self.ev.text.capacity()
+    }
 }
 
 /// Why the explained rule did not match an event (indices after the filter's clauses).

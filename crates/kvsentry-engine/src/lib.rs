@@ -58,7 +58,7 @@ use std::sync::Arc;
 use jiff::SignedDuration;
 use kvsentry_model::{Alert, AuditEvent, Origin, TimeWindow};
 use kvsentry_rules::{ClauseOutcome, RuleKind, RuleSet};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::filters::{FilterSet, Memo, Node};
@@ -233,7 +233,11 @@ impl fmt::Display for Explanation {
 }
 
 /// What one event contributes: a row for each rule whose filter it passed.
-#[derive(Debug, Clone)]
+///
+/// Serialisable (e.g. with `postcard`) so that a caller that must reorder a large input can
+/// hold rows on disk in their compact form; only the engine that prepared it (same rules,
+/// same intel) may observe it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Prepared {
     time: i64,
     /// The first rule's row held in place (an event usually passes one or two rules'
@@ -260,6 +264,22 @@ impl Prepared {
     /// Number of rules the event contributes to.
     pub fn matched_rules(&self) -> usize {
         usize::from(self.first.is_some()) + self.rows.len() + self.ti.len()
+    }
+
+    /// The event's time, in nanoseconds since the Unix epoch.
+    pub fn time_nanos(&self) -> i64 {
+        self.time
+    }
+
+    /// Bytes this value holds on the heap (an estimate within a few words), for memory
+    /// budgets of callers that hold many.
+    pub fn heap_bytes(&self) -> usize {
+        let row = |r: &Row| r.text.capacity() + r.slots.capacity() * size_of::<plan::Packed>();
+        self.first.as_ref().map_or(0, |(_, r)| row(r))
+            + self.rows.capacity() * size_of::<(usize, Row)>()
+            + self.rows.iter().map(|(_, r)| row(r)).sum::<usize>()
+            + self.ti.capacity() * size_of::<TiRow>()
+            + self.ti.iter().map(TiRow::heap_bytes).sum::<usize>()
     }
 }
 
@@ -538,14 +558,33 @@ impl Engine {
         self.prep.prepare(ev)
     }
 
-    /// Feeds one prepared event; alerts whose windows closed are appended to `out`.
-    pub fn observe(&mut self, prepared: Prepared, out: &mut Vec<Alert>) {
+    /// Counts an event that contributes nothing to any rule's state
+    /// ([`Prepared::is_empty`]) without moving event time: the counters `observe` would
+    /// update (events seen, explain rejections, indicator rules' filter passes). For a caller
+    /// that replays the contributing events in time order and tallies the rest aside.
+    pub fn tally(&mut self, prepared: &Prepared) {
+        self.count(prepared);
+        self.count_ti_passed(prepared.ti_passed);
+    }
+
+    fn count(&mut self, prepared: &Prepared) {
         self.stats.events_seen += 1;
         if let Some(i) = prepared.explain_reject {
             if let Some(c) = self.explain_rejected.get_mut(i) {
                 *c += 1;
             }
         }
+    }
+
+    /// True when `prepared` would arrive behind the watermark (see the crate docs on
+    /// lateness): a caller that needs exact windows can reorder instead.
+    pub fn is_late(&self, prepared: &Prepared) -> bool {
+        self.watermark.is_some_and(|w| prepared.time < w)
+    }
+
+    /// Feeds one prepared event; alerts whose windows closed are appended to `out`.
+    pub fn observe(&mut self, prepared: Prepared, out: &mut Vec<Alert>) {
+        self.count(&prepared);
         let t = prepared.time;
         let late = self.watermark.is_some_and(|w| t < w);
         if late {
@@ -602,15 +641,7 @@ impl Engine {
     /// Indicator matches: counted, then applied to their rules' pair state (event time
     /// plays no part: the state keeps the latest event whatever the arrival order).
     fn observe_ti(&mut self, passed: u64, rows: Vec<TiRow>) {
-        if passed != 0 {
-            for (rule, stats) in self.prep.rules.iter().zip(self.stats.rules.iter_mut()) {
-                if let Compiled::Indicator(r) = rule {
-                    if r.bit.is_some_and(|b| passed & (1 << b) != 0) {
-                        stats.events_matched += 1;
-                    }
-                }
-            }
-        }
+        self.count_ti_passed(passed);
         for row in rows {
             let i = row.rule;
             let Some(Compiled::Indicator(rule)) = self.prep.rules.get(i) else {
@@ -629,6 +660,20 @@ impl Engine {
             {
                 ti.indicator_matches += n;
                 ti.pairs = state.len() as u64;
+            }
+        }
+    }
+
+    /// Counts the events that passed indicator_match rules' filters with an address.
+    fn count_ti_passed(&mut self, passed: u64) {
+        if passed == 0 {
+            return;
+        }
+        for (rule, stats) in self.prep.rules.iter().zip(self.stats.rules.iter_mut()) {
+            if let Compiled::Indicator(r) = rule {
+                if r.bit.is_some_and(|b| passed & (1 << b) != 0) {
+                    stats.events_matched += 1;
+                }
             }
         }
     }

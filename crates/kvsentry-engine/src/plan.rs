@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kvsentry_model::{AlertRule, AuditEvent, Field, FieldValue, Origin, Timestamp};
 use kvsentry_rules::{Aggregate, CompiledFilter, Condition, RawExpr, Rule, WindowType};
+use serde::{Deserialize, Serialize};
 
 /// A rule ready to run: field names resolved to slots of the rows it keeps.
 #[derive(Debug)]
@@ -550,7 +551,7 @@ pub(crate) enum Slot {
 /// `a` holds the tag in its top byte and, for values in the row's text, their start below;
 /// `b` the value or the end. An IPv6 address (16 bytes) lives in the row's text: as the
 /// key's text of it when it is a group-by value (already there), else as 32 hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Packed {
     a: u64,
     b: u64,
@@ -678,7 +679,7 @@ fn unhex(s: &[u8]) -> Option<u128> {
 }
 
 /// What one event contributes to one rule.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Row {
     pub time: i64,
     pub origin: Origin,

@@ -363,7 +363,7 @@ pub struct Geo<'a> {
 
 /// Where a record came from: an index into the run's list of inputs, and the 1-based line
 /// (for JSON arrays and envelopes: the line on which the record starts).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Origin {
     pub source: u32,
     pub line: u64,

@@ -12,6 +12,7 @@ pub mod alert;
 pub mod event;
 pub mod field;
 pub mod net;
+mod record_key;
 pub mod time;
 
 pub use alert::{Alert, AlertRule, Entity, EvidenceRef, ThreatEnrichment, TimeWindow};

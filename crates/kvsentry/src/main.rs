@@ -21,6 +21,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::args::Cli::parse();
+    // Ctrl-C ends the process without destructors: remove a hunt's sorting directory first.
+    let _ = ctrlc::set_handler(|| {
+        kvsentry::hunt::remove_spill_dirs();
+        std::process::exit(130);
+    });
     match cli::run(args) {
         Ok(code) => code.into(),
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,

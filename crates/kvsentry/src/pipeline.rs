@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
@@ -39,6 +40,17 @@ pub struct PipelineOptions {
     /// Worker threads (at least 1). With 1, everything runs on the caller's thread.
     pub threads: usize,
     pub progress: Option<Progress>,
+    /// Set by the caller to stop reading early: no new unit is started once it is true
+    /// (units already in flight are still delivered).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl PipelineOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// What the stage produced for one unit of input, in order.
@@ -124,11 +136,10 @@ pub fn run<P: Send>(
         // Producer: reads and cuts; producer-side errors come back as `Done` units too.
         let producer_done = done_tx.clone();
         let progress = opts.progress.clone();
-        let read = &opts.read;
         scope.spawn(move || {
             produce(
                 inputs,
-                read,
+                opts,
                 total,
                 progress,
                 &work_tx,
@@ -200,6 +211,9 @@ fn run_sequential<P>(
         .sum();
     let mut done_bytes = 0u64;
     for (i, input) in inputs.iter().enumerate() {
+        if opts.cancelled() {
+            break;
+        }
         let mut batch = Batch {
             prepared: Vec::with_capacity(4096),
             out_of_range: 0,
@@ -325,7 +339,7 @@ const HEAD_BYTES: usize = 64 * 1024;
 #[allow(clippy::too_many_arguments)]
 fn produce<P>(
     inputs: &[Input],
-    read: &ReadOptions,
+    opts: &PipelineOptions,
     total: u64,
     progress: Option<Progress>,
     work: &crossbeam_channel::Sender<Work>,
@@ -335,8 +349,10 @@ fn produce<P>(
 ) {
     let mut seq = 0u64;
     let mut consumed_before = 0u64;
+    let read = &opts.read;
     let chunk_bytes = read.chunk_bytes.max(64 * 1024);
-    let send = |w: Work| -> bool { tokens.recv().is_ok() && work.send(w).is_ok() };
+    let send =
+        |w: Work| -> bool { !opts.cancelled() && tokens.recv().is_ok() && work.send(w).is_ok() };
     for (i, input) in inputs.iter().enumerate() {
         let source = i as u32;
         let whole = |seq: &mut u64| {
@@ -396,7 +412,9 @@ fn produce<P>(
         let detected = kvsentry_ingest::detect(&head[skip..]);
         let format = match (read.format, detected) {
             (LogFormat::Auto, Some((f, Container::JsonLines))) => Some(f),
-            (forced, Some((_, Container::JsonLines))) => Some(forced),
+            // A forced form that detection disagrees with goes to the whole-file reader,
+            // which refuses the file in its own words.
+            (forced, Some((f, Container::JsonLines))) if f == forced => Some(f),
             _ => None,
         };
         let Some(format) = format else {
@@ -598,6 +616,7 @@ mod tests {
             },
             threads,
             progress: None,
+            cancel: None,
         };
         let mut seen = Vec::new();
         let outcome = run(

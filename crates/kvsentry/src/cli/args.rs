@@ -183,9 +183,13 @@ pub struct HuntArgs {
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j')]
     pub threads: Option<usize>,
-    /// How far out of time order events may arrive and still be windowed exactly, e.g. 1h.
-    #[arg(long, default_value = "2h", value_name = "DURATION")]
-    pub max_lateness: String,
+    /// Memory for sorting input that is not in time order (e.g. 512MiB, 2GiB); beyond it
+    /// rows are sorted on disk.
+    #[arg(long, default_value = "1GiB", value_name = "SIZE")]
+    pub memory_limit: String,
+    /// Directory for sorting on disk (default: the system's temporary directory, $TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
     /// Threat-intel indicators for the TI rule (repeatable): Sentinel exports, STIX bundles,
     /// MISP feeds, IP lists, CSV, or a store written by `kvsentry ti sync`.
     #[arg(long, value_name = "PATH")]

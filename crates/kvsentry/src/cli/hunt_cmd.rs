@@ -13,7 +13,7 @@ use kvsentry_engine::TiMode;
 use kvsentry_rules::Detection;
 
 use super::args::{FormatArg, HuntArgs};
-use super::{Exit, UsageError, log_format, open_output, parse_duration, parse_time, summary};
+use super::{Exit, UsageError, log_format, open_output, parse_size, parse_time, summary};
 
 /// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
 pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow::Result<RuleSet> {
@@ -43,7 +43,8 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         format: log_format(a.input.log_format),
         ..ReadOptions::default()
     };
-    opts.max_lateness = parse_duration(&a.max_lateness)?;
+    opts.memory_limit = parse_size(&a.memory_limit)?;
+    opts.temp_dir = a.temp_dir.clone();
     opts.explain = a.explain.clone();
     opts.since = a
         .since

@@ -140,6 +140,30 @@ pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, UsageEr
     })
 }
 
+/// Parses a size: a number of bytes with an optional unit (`K`, `M`, `G`, `T`, powers of
+/// 1024, each also as `KB`/`KiB`/...; case does not matter), e.g. `512MiB`, `2G`.
+pub(crate) fn parse_size(text: &str) -> Result<usize, UsageError> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => Some(0),
+        "k" | "kb" | "kib" => Some(10),
+        "m" | "mb" | "mib" => Some(20),
+        "g" | "gb" | "gib" => Some(30),
+        "t" | "tb" | "tib" => Some(40),
+        _ => None,
+    };
+    match (num.parse::<usize>(), shift) {
+        (Ok(n), Some(s)) if n > 0 => n
+            .checked_mul(1 << s)
+            .ok_or_else(|| UsageError(format!("'{text}' is larger than this machine can address"))),
+        _ => Err(UsageError(format!(
+            "'{text}' is not a size (examples: 512MiB, 2GiB, 800M)"
+        ))),
+    }
+}
+
 /// Parses an RFC 3339 instant (a bare date means midnight UTC).
 pub(crate) fn parse_time(text: &str, what: &str) -> Result<jiff::Timestamp, UsageError> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {

@@ -73,10 +73,26 @@ pub fn print_hunt(r: &HuntReport) {
     if r.out_of_range > 0 {
         eprintln!("{} event(s) outside --since/--until", r.out_of_range);
     }
-    if r.engine.late_events > 0 {
+    if r.order.sorted {
+        let o = &r.order.reorder;
+        let mut line = format!(
+            "input not in time order: {} event(s) sorted by time before the rules ran",
+            o.rows + o.duplicates
+        );
+        if o.spilled_rows > 0 {
+            line.push_str(&format!(
+                " ({} spilled to disk in {} run(s), {:.1} MB)",
+                o.spilled_rows,
+                o.runs,
+                o.spilled_bytes as f64 / 1e6
+            ));
+        }
+        eprintln!("{line}");
+    }
+    if r.order.reorder.duplicates > 0 {
         eprintln!(
-            "{} event(s) arrived later than --max-lateness ({} could not be windowed)",
-            r.engine.late_events, r.engine.late_dropped
+            "{} duplicate record(s) read more than once, counted once",
+            r.order.reorder.duplicates
         );
     }
     eprintln!("alerts: {}", r.alerts_total());
