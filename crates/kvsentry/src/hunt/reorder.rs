@@ -54,10 +54,11 @@ pub struct ReorderStats {
     pub rows: u64,
     /// Later copies of records already read (same file twice, overlapping exports, ...).
     pub duplicates: u64,
-    /// Rows written to disk because the memory budget was reached, and their size there.
+    /// Rows written to disk because the memory budget was reached, and the bytes written
+    /// (runs merged again are written again).
     pub spilled_rows: u64,
     pub spilled_bytes: u64,
-    /// Sorted runs written.
+    /// Sorted runs written from memory (runs merged from runs are not counted).
     pub runs: u64,
 }
 
@@ -122,7 +123,9 @@ pub(crate) struct Reorder {
     budget: usize,
     parent: PathBuf,
     dir: Option<SpillDir>,
-    runs: Vec<PathBuf>,
+    /// Runs on disk with their tier, higher tiers first.
+    runs: Vec<(u32, PathBuf)>,
+    next_run: u64,
     scratch: Vec<u8>,
     stats: ReorderStats,
 }
@@ -137,6 +140,7 @@ impl Reorder {
             parent,
             dir: None,
             runs: Vec::new(),
+            next_run: 0,
             scratch: Vec::new(),
             stats: ReorderStats::default(),
         }
@@ -151,63 +155,73 @@ impl Reorder {
         Ok(())
     }
 
-    /// Writes the rows in memory to disk as one sorted run.
+    /// Writes the rows in memory to disk as one sorted run. Runs are merged in tiers, as a
+    /// log-structured merge does: [`FAN_IN`] runs of one tier become one run of the next, so
+    /// the final merge holds few files open and each row is rewritten once per tier.
     fn spill(&mut self) -> Result<(), SpillError> {
         if self.mem.is_empty() {
             return Ok(());
         }
+        self.mem.sort_unstable_by(Keyed::order);
+        let rows = std::mem::take(&mut self.mem);
+        self.mem_bytes = 0;
+        let mut w = self.new_run()?;
+        for row in rows {
+            w.write(&row)?;
+        }
+        let path = w.finish(&mut self.stats, true)?;
+        self.runs.push((0, path));
+        loop {
+            let Some(&(tier, _)) = self.runs.last() else {
+                break;
+            };
+            let same = self.runs.iter().rev().take_while(|r| r.0 == tier).count();
+            if same < FAN_IN {
+                break;
+            }
+            let merged: Vec<PathBuf> = self
+                .runs
+                .split_off(self.runs.len() - same)
+                .into_iter()
+                .map(|r| r.1)
+                .collect();
+            let mut w = self.new_run()?;
+            merge(open_runs(&merged)?, |row| w.write(&row))?;
+            let path = w.finish(&mut self.stats, false)?;
+            for r in &merged {
+                let _ = std::fs::remove_file(r);
+            }
+            self.runs.push((tier + 1, path));
+        }
+        Ok(())
+    }
+
+    fn new_run(&mut self) -> Result<RunWriter, SpillError> {
         let dir = match &self.dir {
             Some(d) => d,
             None => self.dir.insert(SpillDir::new(&self.parent)?),
         };
-        let path = dir.dir.path().join(format!("run-{}", self.runs.len()));
-        let werr = |source| SpillError::Write {
+        self.next_run += 1;
+        let path = dir.dir.path().join(format!("run-{}", self.next_run));
+        let file = File::create(&path).map_err(|source| SpillError::Write {
             path: path.display().to_string(),
             source,
-        };
-        let file = File::create(&path).map_err(werr)?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        self.mem.sort_unstable_by(Keyed::order);
-        for row in self.mem.drain(..) {
-            let scratch = std::mem::take(&mut self.scratch);
-            self.scratch = encode(&row, scratch).map_err(werr)?;
-            let len = u32::try_from(self.scratch.len())
-                .map_err(|_| werr(io::Error::other("row too large")))?;
-            out.write_all(&len.to_le_bytes()).map_err(werr)?;
-            out.write_all(&self.scratch).map_err(werr)?;
-            self.stats.spilled_rows += 1;
-            self.stats.spilled_bytes += 4 + u64::from(len);
-        }
-        out.flush().map_err(werr)?;
-        self.mem = Vec::new();
-        self.mem_bytes = 0;
-        self.runs.push(path);
-        self.stats.runs += 1;
-        Ok(())
+        })?;
+        Ok(RunWriter {
+            out: BufWriter::with_capacity(1 << 20, file),
+            path,
+            scratch: std::mem::take(&mut self.scratch),
+            rows: 0,
+            bytes: 0,
+        })
     }
 
     /// Hands every row to `f` in order (time, then input and line), each record once.
     pub fn drain(mut self, mut f: impl FnMut(Prepared)) -> Result<ReorderStats, SpillError> {
         self.mem.sort_unstable_by(Keyed::order);
-        let mut sources: Vec<Source> = Vec::with_capacity(self.runs.len() + 1);
-        for path in &self.runs {
-            let file = File::open(path).map_err(|source| SpillError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            sources.push(Source::Run(RunReader {
-                path: path.clone(),
-                input: BufReader::with_capacity(1 << 20, file),
-                buf: Vec::new(),
-            }));
-        }
+        let runs: Vec<PathBuf> = self.runs.iter().map(|r| r.1.clone()).collect();
+        let mut sources = open_runs(&runs)?;
         sources.push(Source::Mem(std::mem::take(&mut self.mem).into_iter()));
-        let mut heap = BinaryHeap::with_capacity(sources.len());
-        for (i, s) in sources.iter_mut().enumerate() {
-            if let Some(row) = s.next()? {
-                heap.push(Head { row, source: i });
-            }
-        }
         let mut stats = std::mem::take(&mut self.stats);
         // Rows of one instant: deduplicated, then ordered by where they were read.
         let mut instant: Vec<Keyed> = Vec::new();
@@ -221,17 +235,103 @@ impl Reorder {
                 f(r.prepared);
             }
         };
-        while let Some(Head { row, source }) = heap.pop() {
-            if let Some(next) = sources[source].next()? {
-                heap.push(Head { row: next, source });
-            }
+        merge(sources, |row| {
             if instant.first().is_some_and(|r| r.time != row.time) {
                 emit(&mut instant, &mut stats);
             }
             instant.push(row);
-        }
+            Ok(())
+        })?;
         emit(&mut instant, &mut stats);
         Ok(stats)
+    }
+}
+
+/// Runs of one tier merged into one of the next.
+const FAN_IN: usize = 16;
+
+/// Merges sorted sources into one sorted stream.
+fn merge(
+    mut sources: Vec<Source>,
+    mut f: impl FnMut(Keyed) -> Result<(), SpillError>,
+) -> Result<(), SpillError> {
+    let mut heap = BinaryHeap::with_capacity(sources.len());
+    for (i, s) in sources.iter_mut().enumerate() {
+        if let Some(row) = s.next()? {
+            heap.push(Head { row, source: i });
+        }
+    }
+    while let Some(Head { row, source }) = heap.pop() {
+        if let Some(next) = sources[source].next()? {
+            heap.push(Head { row: next, source });
+        }
+        f(row)?;
+    }
+    Ok(())
+}
+
+fn open_runs(runs: &[PathBuf]) -> Result<Vec<Source>, SpillError> {
+    let mut sources = Vec::with_capacity(runs.len() + 1);
+    for path in runs {
+        let file = File::open(path).map_err(|source| SpillError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        sources.push(Source::Run(RunReader {
+            path: path.clone(),
+            input: BufReader::with_capacity(1 << 16, file),
+            buf: Vec::new(),
+        }));
+    }
+    Ok(sources)
+}
+
+/// One sorted run being written: rows length-prefixed, in postcard's encoding.
+struct RunWriter {
+    out: BufWriter<File>,
+    path: PathBuf,
+    scratch: Vec<u8>,
+    rows: u64,
+    bytes: u64,
+}
+
+impl RunWriter {
+    fn write(&mut self, row: &Keyed) -> Result<(), SpillError> {
+        let scratch = std::mem::take(&mut self.scratch);
+        self.scratch = encode(row, scratch).map_err(|e| self.error(e))?;
+        let len = u32::try_from(self.scratch.len())
+            .map_err(|_| self.error(io::Error::other("row too large")))?;
+        let r = self
+            .out
+            .write_all(&len.to_le_bytes())
+            .and_then(|()| self.out.write_all(&self.scratch));
+        r.map_err(|e| self.error(e))?;
+        self.rows += 1;
+        self.bytes += 4 + u64::from(len);
+        Ok(())
+    }
+
+    fn error(&self, source: io::Error) -> SpillError {
+        SpillError::Write {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Flushes the run and counts it: its bytes always, the run and its rows when they came
+    /// from memory (not from merging runs already counted).
+    fn finish(
+        mut self,
+        stats: &mut ReorderStats,
+        from_memory: bool,
+    ) -> Result<PathBuf, SpillError> {
+        self.out.flush().map_err(|e| self.error(e))?;
+        stats.spilled_bytes += self.bytes;
+        if from_memory {
+            stats.runs += 1;
+            stats.spilled_rows += self.rows;
+        }
+        Ok(self.path)
     }
 }
 
@@ -302,5 +402,121 @@ impl Ord for Head {
             .row
             .order(&self.row)
             .then_with(|| other.source.cmp(&self.source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use kvsentry_engine::{Engine, EngineOptions};
+    use kvsentry_model::{AuditEvent, CallerIp, Origin};
+    use kvsentry_rules::RuleSet;
+
+    use super::*;
+
+    /// A SecretGet by one of a few users, `i` seconds (and a fraction) after a fixed start.
+    fn event(i: u64, user: u64, line: u64) -> AuditEvent<'static> {
+        let t = jiff::Timestamp::from_second(1_751_328_000 + (i as i64) / 3)
+            .unwrap()
+            .checked_add(jiff::SignedDuration::from_nanos((i % 3) as i64 * 100))
+            .unwrap();
+        let mut e = AuditEvent::new(t, Cow::Borrowed("AuditEvent"), Cow::Borrowed("SecretGet"));
+        e.identity.upn = Some(Cow::Owned(format!("user{user}@contoso.com")));
+        e.caller_ip = CallerIp::parse(Cow::Borrowed("52.178.17.9"));
+        e.vault.name = Some(Cow::Borrowed("KV1"));
+        e.vault.resource_type = Some(Cow::Borrowed("VAULTS"));
+        e.origin = Origin {
+            source: (line % 3) as u32,
+            line,
+        };
+        e
+    }
+
+    fn keyed(engine: &Engine, ev: &AuditEvent<'_>) -> Keyed {
+        let prepared = engine.prepare(ev);
+        assert!(
+            !prepared.is_empty(),
+            "the test's events must pass the seed rule"
+        );
+        let mut key = Vec::new();
+        ev.record_key(&mut key);
+        Keyed {
+            time: prepared.time_nanos(),
+            key,
+            source: ev.origin.source,
+            line: ev.origin.line,
+            prepared,
+        }
+    }
+
+    /// (time, source, line) of every row handed out, via the rows' own times and a side
+    /// table of what went in.
+    fn run(budget: usize, events: &[AuditEvent<'_>]) -> (Vec<i64>, ReorderStats) {
+        let engine = Engine::new(&RuleSet::builtin(), EngineOptions::default()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut r = Reorder::new(budget, tmp.path().to_path_buf());
+        for e in events {
+            r.push(keyed(&engine, e)).unwrap();
+        }
+        let mut times = Vec::new();
+        let stats = r.drain(|p| times.push(p.time_nanos())).unwrap();
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "runs left behind"
+        );
+        (times, stats)
+    }
+
+    #[test]
+    fn rows_come_out_sorted_once_each_in_memory_and_on_disk() {
+        // 600 distinct records in a scrambled order, then 150 of them again.
+        let mut events: Vec<AuditEvent<'static>> = (0..600u64)
+            .map(|i| {
+                let j = (i * 367) % 600;
+                event(j, j % 4, i + 1)
+            })
+            .collect();
+        for i in 0..150u64 {
+            let j = (i * 7) % 600;
+            events.push(event(j, j % 4, 1000 + i));
+        }
+        let (mem, mem_stats) = run(usize::MAX, &events);
+        assert_eq!(mem.len(), 600);
+        assert!(mem.windows(2).all(|w| w[0] <= w[1]), "not sorted");
+        assert_eq!(mem_stats.duplicates, 150);
+        assert_eq!(mem_stats.spilled_rows, 0);
+        // A budget of a few rows: hundreds of runs, merged in tiers.
+        let (disk, disk_stats) = run(4096, &events);
+        assert_eq!(disk, mem);
+        assert_eq!(disk_stats.duplicates, 150);
+        assert_eq!(disk_stats.rows, 600);
+        assert!(disk_stats.runs > FAN_IN as u64, "{disk_stats:?}");
+        assert!(disk_stats.spilled_rows > 600, "{disk_stats:?}");
+    }
+
+    #[test]
+    fn the_first_copy_by_input_is_kept() {
+        let engine = Engine::new(&RuleSet::builtin(), EngineOptions::default()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut r = Reorder::new(usize::MAX, tmp.path().to_path_buf());
+        let mut late_copy = event(5, 1, 9);
+        late_copy.origin = Origin { source: 2, line: 9 };
+        let mut early_copy = event(5, 1, 40);
+        early_copy.origin = Origin {
+            source: 0,
+            line: 40,
+        };
+        let other = event(5, 2, 3);
+        for e in [&late_copy, &other, &early_copy] {
+            r.push(keyed(&engine, e)).unwrap();
+        }
+        let mut out = Vec::new();
+        r.drain(|p| out.push(format!("{p:?}"))).unwrap();
+        assert_eq!(out.len(), 2);
+        // Same instant: ordered by input then line; of the two copies, input 0's is kept.
+        assert!(out[0].contains("source: 0, line: 3 "), "{}", out[0]);
+        assert!(out[1].contains("source: 0, line: 40 "), "{}", out[1]);
     }
 }
