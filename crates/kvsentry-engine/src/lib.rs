@@ -701,6 +701,34 @@ impl Engine {
             let alerts = state.finish(rule, &mut ti, self.source.as_ref());
             stats.indicator = Some(ti);
             stats.alerts += alerts.len() as u64;
+            if self.prep.explain == Some(i) {
+                // Each (indicator, address) pair is this kind's group; its alert says why.
+                self.explanations.extend(alerts.iter().map(|a| {
+                    let count = a.fields.get("event_count").cloned().unwrap_or(Value::Null);
+                    Explanation {
+                        rule_id: rule.id.clone(),
+                        // From the pair's first matching event to its latest.
+                        window: a.window.clone().unwrap_or(TimeWindow {
+                            start: a
+                                .fields
+                                .get("first_event_time")
+                                .and_then(Value::as_str)
+                                .and_then(|t| t.parse().ok())
+                                .unwrap_or(a.time),
+                            end: a.time,
+                        }),
+                        group: a.group.clone(),
+                        fields: a.fields.clone(),
+                        clauses: Vec::new(),
+                        passed: true,
+                        alerted: true,
+                        note: Some(format!(
+                            "{count} matching event(s), the latest kept (at {})",
+                            a.time
+                        )),
+                    }
+                }));
+            }
             // Already in their order; `flush` sorts stably on (time, rule), an empty key
             // keeps it.
             emitted.extend(alerts.into_iter().map(|alert| Emitted {

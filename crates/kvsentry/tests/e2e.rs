@@ -393,3 +393,34 @@ fn closed_output_pipe_ends_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
 }
+
+/// `--explain` of the indicator rule shows the (indicator, address) pairs that alerted,
+/// one line each, as many as the run's alerts of that rule.
+#[test]
+fn explain_agrees_with_the_indicator_rule_alerts() {
+    let out = run(&[
+        "hunt",
+        "../../examples/logs",
+        "--ti",
+        "../../examples/ti/sentinel-indicators.csv",
+        "-f",
+        "jsonl",
+        "--no-progress",
+        "--explain",
+        TI_RULE,
+    ]);
+    assert!(out.status.success());
+    let alerts = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(TI_RULE))
+        .count();
+    assert!(alerts > 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let explained = stderr
+        .lines()
+        .filter(|l| l.contains("indicator_id=") && l.contains("=> alert"))
+        .count();
+    assert_eq!(explained, alerts, "{stderr}");
+    assert!(!stderr.contains("no event passed"), "{stderr}");
+}

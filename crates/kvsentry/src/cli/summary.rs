@@ -148,7 +148,9 @@ pub fn print_explain(rule: &str, r: &HuntReport) {
         eprintln!("filter rejected {n} event(s) at: {c}");
     }
     if r.explanations.is_empty() {
-        eprintln!("no event passed the rule's filter, so no group was evaluated");
+        eprintln!(
+            "nothing to explain: no event passed the rule's filter (for an indicator rule: and matched a selected indicator)"
+        );
     }
     for x in &r.explanations {
         eprintln!("{x}");
