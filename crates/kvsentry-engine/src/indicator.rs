@@ -621,6 +621,7 @@ impl TiState {
         rule: &TiRule,
         stats: &mut IndicatorRuleStats,
         source: Option<&EvidenceSource>,
+        form: Option<&EvidenceSource>,
     ) -> Vec<Alert> {
         let pairs = std::mem::take(&mut self.pairs);
         let results = pairs.len() as u64;
@@ -645,7 +646,7 @@ impl TiState {
                     p.latest.time,
                     ind.id.as_str(),
                     ip,
-                    alert(rule, ind, ip, p, source),
+                    alert(rule, ind, ip, p, source, form),
                 ))
             })
             .collect();
@@ -669,6 +670,7 @@ fn alert(
     ip: IpAddr,
     p: Pair,
     source: Option<&EvidenceSource>,
+    form: Option<&EvidenceSource>,
 ) -> Alert {
     let ip_text = ip.to_string();
     let e = &p.latest;
@@ -721,8 +723,10 @@ fn alert(
     ); // httpStatusCode_d
     f.insert("app_id".into(), e.json(C_APP)); // identity_claim_appid_g
     f.insert("caller_object_id".into(), e.json(C_OID)); // ..._objectidentifier_g
-    // Type: the table the seed reads. The event model does not record its source form.
-    f.insert("type".into(), Value::String("AzureDiagnostics".into()));
+    // Sentinel's `Type` is the table the row came from; ours is the form the event was read
+    // in (`storage`, `eventhub`, `azure-diagnostics`, `azkv`, `ecs`, ...).
+    let form = form.and_then(|f| f(&e.origin));
+    f.insert("type".into(), form.map_or(Value::Null, Value::String));
     f.insert("event_count".into(), Value::from(p.count));
     f.insert("first_event_time".into(), ts_json(p.first_time));
 

@@ -92,6 +92,9 @@ pub struct EngineOptions {
     pub explain: Option<String>,
     /// Names evidence sources; `None` leaves `EvidenceRef::source` empty.
     pub evidence_source: Option<EvidenceSource>,
+    /// Names the form an event was read in from its origin (an indicator alert's `type`);
+    /// `None` leaves it null.
+    pub source_form: Option<EvidenceSource>,
     /// Threat intelligence for `indicator_match` rules; `None`: those rules have no
     /// indicators (they run and cannot alert; their stats say so).
     pub intel: Option<Arc<kvsentry_intel::IndicatorSet>>,
@@ -105,6 +108,7 @@ impl Default for EngineOptions {
             max_lateness: SignedDuration::from_hours(1),
             explain: None,
             evidence_source: None,
+            source_form: None,
             intel: None,
             ti_mode: TiMode::default(),
         }
@@ -444,6 +448,7 @@ pub struct Engine {
     explanations: Vec<Explanation>,
     explain_rejected: Vec<u64>,
     source: Option<EvidenceSource>,
+    form: Option<EvidenceSource>,
     buf: Vec<f64>,
     finished: bool,
     /// Set by [`Engine::finish_and_leak`]: closed groups are forgotten, not freed.
@@ -542,6 +547,7 @@ impl Engine {
             explanations: Vec::new(),
             explain_rejected: vec![0; n_clauses],
             source: opts.evidence_source,
+            form: opts.source_form,
             buf: Vec::new(),
             finished: false,
             leak: false,
@@ -698,7 +704,7 @@ impl Engine {
                 continue;
             };
             let mut ti = stats.indicator.take().unwrap_or_default();
-            let alerts = state.finish(rule, &mut ti, self.source.as_ref());
+            let alerts = state.finish(rule, &mut ti, self.source.as_ref(), self.form.as_ref());
             stats.indicator = Some(ti);
             stats.alerts += alerts.len() as u64;
             if self.prep.explain == Some(i) {

@@ -99,6 +99,9 @@ fn opts(set: IndicatorSet, mode: TiMode) -> EngineOptions {
         evidence_source: Some(evidence_from_names(vec![
             "insights-logs-auditevent/PT1H.json".into(),
         ])),
+        source_form: Some(Arc::new(|_: &kvsentry_model::Origin| {
+            Some("storage".to_string())
+        })),
         ..EngineOptions::default()
     }
 }
@@ -743,7 +746,7 @@ fn the_alert_carries_the_seed_projection_entities_and_threat() {
             "http_status": 403,
             "app_id": APP,
             "caller_object_id": OID,
-            "type": "AzureDiagnostics",
+            "type": "storage",
             "event_count": 1,
             "first_event_time": "2026-01-05T10:00:00.1234567Z"
         })

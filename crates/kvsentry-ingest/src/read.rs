@@ -157,6 +157,7 @@ fn read_inner(
             f => (f, forced_container(&head, f)),
         };
         stats.form(form).files += 1;
+        stats.source_forms.insert(source, form);
         let mut src: Source<'_> = Cursor::new(head).chain(&mut guarded);
         let mut ctx = Ctx {
             form,

@@ -101,6 +101,8 @@ pub struct ReadStats {
     pub failed_files: u64,
     /// The first [`MAX_NOTES`] skipped records.
     pub notes: Vec<SkipNote>,
+    /// The form each input (by source index) was read as.
+    pub source_forms: BTreeMap<u32, LogFormat>,
 }
 
 impl ReadStats {
@@ -183,6 +185,7 @@ impl ReadStats {
         self.bytes += other.bytes;
         self.empty_files += other.empty_files;
         self.failed_files += other.failed_files;
+        self.source_forms.extend(other.source_forms);
         for n in other.notes {
             if self.notes.len() >= MAX_NOTES {
                 break;

@@ -447,6 +447,7 @@ fn produce<P>(
         let mut error: Option<io::Error> = head_err;
         let mut stats = ReadStats::new();
         stats.forms.entry(format).or_default().files += 1;
+        stats.source_forms.insert(source, format);
         loop {
             let mut eof = error.is_some();
             if !eof {

@@ -349,6 +349,8 @@ fn ti_as_of_matches_the_sentinel_oracle_in_csv_and_jsonl() {
                 "{types:?}"
             );
             assert_eq!(a["threat"]["matched_field"], "caller.ip");
+            // The form the matched event was read in.
+            assert_eq!(a["fields"]["type"], form, "{ext}");
             let t: jiff::Timestamp = a["fields"]["event_time"].as_str().unwrap().parse().unwrap();
             got.insert((
                 a["group"]["indicator_id"].as_str().unwrap().to_string(),

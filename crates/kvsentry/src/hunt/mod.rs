@@ -5,6 +5,7 @@ mod reorder;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,9 @@ use jiff::{SignedDuration, Timestamp};
 use kvsentry_engine::{
     Engine, EngineOptions, EngineStats, Explanation, TiMode, evidence_from_names,
 };
-use kvsentry_ingest::{IngestError, Input, ReadOptions, ReadStats};
+use kvsentry_ingest::{IngestError, Input, LogFormat, ReadOptions, ReadStats};
 use kvsentry_intel::IndicatorSet;
-use kvsentry_model::{Alert, AuditEvent};
+use kvsentry_model::{Alert, AuditEvent, Origin};
 use kvsentry_output::AlertSink;
 use kvsentry_rules::RuleSet;
 use std::sync::Arc;
@@ -161,6 +162,9 @@ pub struct Hunt {
     opts: HuntOptions,
     inputs: Vec<Input>,
     engine: Engine,
+    /// The form each input was read in, known once the inputs are read (for alerts that
+    /// name it, which are made at the end).
+    forms: Arc<OnceLock<BTreeMap<u32, LogFormat>>>,
 }
 
 /// The outcome of the streaming pass.
@@ -182,22 +186,32 @@ impl Hunt {
         inputs.sort_by(|a, b| a.display.cmp(&b.display));
         inputs.dedup_by(|a, b| a.path.is_some() && a.path == b.path);
         order_by_blob_hour(&mut inputs);
-        let engine = Self::engine(&opts, &inputs)?;
+        let forms = Arc::new(OnceLock::new());
+        let engine = Self::engine(&opts, &inputs, &forms)?;
         Ok(Hunt {
             opts,
             inputs,
             engine,
+            forms,
         })
     }
 
-    fn engine(opts: &HuntOptions, inputs: &[Input]) -> Result<Engine, HuntError> {
+    fn engine(
+        opts: &HuntOptions,
+        inputs: &[Input],
+        forms: &Arc<OnceLock<BTreeMap<u32, LogFormat>>>,
+    ) -> Result<Engine, HuntError> {
         let names = inputs.iter().map(|i| i.display.clone()).collect();
+        let forms = Arc::clone(forms);
         Ok(Engine::new(
             &opts.rules,
             EngineOptions {
                 max_lateness: STREAMING_HORIZON,
                 explain: opts.explain.clone(),
                 evidence_source: Some(evidence_from_names(names)),
+                source_form: Some(Arc::new(move |o: &Origin| {
+                    Some(forms.get()?.get(&o.source)?.name().to_string())
+                })),
                 intel: opts.intel.clone(),
                 ti_mode: opts.ti_mode,
             },
@@ -254,12 +268,13 @@ impl Hunt {
                 alerts
             }
             Streamed::Unordered => {
-                self.engine = Self::engine(&self.opts, &self.inputs)?;
+                self.engine = Self::engine(&self.opts, &self.inputs, &self.forms)?;
                 report.order.sorted = true;
                 self.sorted(threads, &mut report, &mut emit)?;
                 Vec::new()
             }
         };
+        let _ = self.forms.set(report.read.source_forms.clone());
         if self.opts.exit_after {
             let fin = self.engine.finish_and_leak(&mut alerts);
             report.engine = fin.stats;
