@@ -714,7 +714,7 @@ impl Engine {
                     Explanation {
                         rule_id: rule.id.clone(),
                         // From the pair's first matching event to its latest.
-                        window: a.window.clone().unwrap_or(TimeWindow {
+                        window: a.window.unwrap_or(TimeWindow {
                             start: a
                                 .fields
                                 .get("first_event_time")

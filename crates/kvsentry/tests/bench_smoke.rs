@@ -4,7 +4,7 @@
 //! kvsentry's and DuckDB's alert sets identical, and both equal to what was injected.
 //!
 //! Needs Python with the `duckdb` package (bench/.venv, or `python3 -c 'import duckdb'`).
-//! Without it the test prints SKIPPED and passes, unless `KVSENTRY_REQUIRE_DUCKDB=1` (CI).
+//! Without it the test fails, saying how to install it, unless `KVSENTRY_SKIP_DUCKDB=1`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,16 +37,14 @@ fn duckdb_python(root: &Path) -> Option<PathBuf> {
 fn bench_smoke_alert_sets_identical() {
     let root = repo_root();
     let Some(python) = duckdb_python(&root) else {
-        if std::env::var("KVSENTRY_REQUIRE_DUCKDB").as_deref() == Ok("1") {
+        if std::env::var("KVSENTRY_SKIP_DUCKDB").as_deref() != Ok("1") {
             panic!(
-                "KVSENTRY_REQUIRE_DUCKDB=1 but neither bench/.venv/bin/python nor python3 can \
-                 `import duckdb` (python3 -m pip install duckdb)"
+                "neither bench/.venv/bin/python nor python3 can `import duckdb`: install it \
+                 with `bash scripts/test` (the README's test command) or \
+                 `python3 -m pip install duckdb`; KVSENTRY_SKIP_DUCKDB=1 skips this test"
             );
         }
-        eprintln!(
-            "SKIPPED bench_smoke: no Python with duckdb (python3 -m pip install duckdb, or run \
-             bench/run.sh once to create bench/.venv); set KVSENTRY_REQUIRE_DUCKDB=1 to fail instead"
-        );
+        eprintln!("SKIPPED bench_smoke: no Python with duckdb and KVSENTRY_SKIP_DUCKDB=1");
         return;
     };
     let data = tempfile::tempdir().unwrap();

@@ -171,10 +171,7 @@ impl Reorder {
         }
         let path = w.finish(&mut self.stats, true)?;
         self.runs.push((0, path));
-        loop {
-            let Some(&(tier, _)) = self.runs.last() else {
-                break;
-            };
+        while let Some(&(tier, _)) = self.runs.last() {
             let same = self.runs.iter().rev().take_while(|r| r.0 == tier).count();
             if same < FAN_IN {
                 break;
