@@ -123,6 +123,17 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Failure);
     }
     if a.strict && report.problems() > 0 {
+        // Said even with --quiet: the exit code alone would not tell which input failed.
+        if a.quiet {
+            for e in &report.file_errors {
+                eprintln!("error: {e}");
+            }
+        }
+        eprintln!(
+            "kvsentry: --strict: {} damaged record(s) and {} failed file(s)",
+            report.problems() - report.file_errors.len() as u64,
+            report.file_errors.len()
+        );
         return Ok(Exit::Skipped);
     }
     if a.fail_on_alert && report.alerts_total() > 0 {

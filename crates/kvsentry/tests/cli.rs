@@ -1,0 +1,281 @@
+//! The real binary's options, each against an answer computed here without kvsentry's
+//! readers or engine: the Elastic rule evaluated naively over the raw records (serde_json),
+//! `--since/--until`, `-f csv`, `--no-builtin`, `--strict` and exit code 1.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kvsentry_gen::{Form, GenConfig, Scenario};
+use serde_json::Value;
+
+const SEED_RULE: &str = "c07f7898-5dc3-11f0-9f27-f661ea17fbcd";
+
+/// The Elastic rule's read operations, as its ES|QL lists them.
+const READS: [&str; 20] = [
+    "VaultGet",
+    "KeyGet",
+    "KeyList",
+    "KeyListVersions",
+    "KeyGetDeleted",
+    "KeyListDeleted",
+    "SecretGet",
+    "SecretList",
+    "SecretListVersions",
+    "SecretGetDeleted",
+    "SecretListDeleted",
+    "CertificateGet",
+    "CertificateList",
+    "CertificateListVersions",
+    "CertificateGetDeleted",
+    "CertificateListDeleted",
+    "CertificatePolicyGet",
+    "CertificateContactsGet",
+    "CertificateIssuerGet",
+    "CertificateIssuersList",
+];
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kvsentry"))
+        .args(args)
+        .output()
+        .expect("run kvsentry")
+}
+
+fn generate(dir: &Path) -> PathBuf {
+    let config = GenConfig {
+        seed: 23,
+        events: 6_000,
+        duration: jiff::SignedDuration::from_hours(3),
+        scenarios: Scenario::standard_set(),
+        mixed_records: true,
+        ..GenConfig::default()
+    };
+    let form: Form = "storage".parse().unwrap();
+    let path = dir.join("logs.jsonl");
+    let f = std::fs::File::create(&path).unwrap();
+    kvsentry_gen::write(form, &config, std::io::BufWriter::new(f)).unwrap();
+    path
+}
+
+/// One window's aggregates as the ES|QL computes them.
+#[derive(Debug, Default, PartialEq)]
+struct Window {
+    count: u64,
+    actions: BTreeSet<String>,
+    ips: BTreeSet<String>,
+    vaults: BTreeSet<String>,
+}
+
+/// The Elastic rule over raw Storage records, written from its ES|QL: Key Vault audit
+/// events of the 20 read operations, by 1-minute window and UPN; >= 5 calls, >= 2
+/// operations, a UPN present.
+fn naive_elastic(
+    path: &Path,
+    since: Option<jiff::Timestamp>,
+    until: Option<jiff::Timestamp>,
+) -> BTreeMap<(String, String), Window> {
+    let mut windows: BTreeMap<(String, String), Window> = BTreeMap::new();
+    for line in std::fs::read_to_string(path).unwrap().lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        if r["category"] != "AuditEvent"
+            || !r["resourceId"]
+                .as_str()
+                .unwrap_or("")
+                .to_ascii_uppercase()
+                .contains("/VAULTS/")
+        {
+            continue;
+        }
+        let op = r["operationName"].as_str().unwrap();
+        if !READS.contains(&op) {
+            continue;
+        }
+        let t: jiff::Timestamp = r["time"].as_str().unwrap().parse().unwrap();
+        if since.is_some_and(|s| t < s) || until.is_some_and(|u| t >= u) {
+            continue;
+        }
+        let claims = &r["identity"]["claim"];
+        let upn = claims["upn"]
+            .as_str()
+            .or(claims["http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"].as_str());
+        let Some(upn) = upn else { continue };
+        let minute = jiff::Timestamp::from_second(t.as_second().div_euclid(60) * 60).unwrap();
+        let w = windows
+            .entry((minute.to_string(), upn.to_string()))
+            .or_default();
+        w.count += 1;
+        w.actions.insert(op.to_string());
+        w.ips.insert(r["callerIpAddress"].as_str().unwrap().to_string());
+        let vault = r["resourceId"].as_str().unwrap().rsplit('/').next().unwrap();
+        w.vaults.insert(vault.to_string());
+    }
+    windows.retain(|_, w| w.count >= 5 && w.actions.len() >= 2);
+    windows
+}
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn elastic_alerts(out: &Output) -> BTreeMap<(String, String), Window> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = BTreeMap::new();
+    for line in String::from_utf8(out.stdout.clone()).unwrap().lines() {
+        let a: Value = serde_json::from_str(line).unwrap();
+        if a["rule"]["id"] != SEED_RULE {
+            continue;
+        }
+        let f = &a["fields"];
+        let w = Window {
+            count: f["action_count"].as_u64().unwrap(),
+            actions: strings(&f["actions"]),
+            ips: strings(&f["source_ip"]),
+            vaults: strings(&f["vault_names"]),
+        };
+        assert_eq!(f["distinct_actions"].as_u64().unwrap(), w.actions.len() as u64);
+        assert_eq!(f["vaults_accessed"].as_u64().unwrap(), w.vaults.len() as u64);
+        let key = (
+            a["window"]["start"].as_str().unwrap().to_string(),
+            a["group"]["identity.upn"].as_str().unwrap().to_string(),
+        );
+        assert!(got.insert(key, w).is_none(), "two alerts for one window");
+    }
+    got
+}
+
+#[test]
+fn elastic_rule_values_equal_a_naive_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let want = naive_elastic(&logs, None, None);
+    assert!(!want.is_empty());
+    let got = elastic_alerts(&run(&["hunt", p, "-f", "jsonl", "-q"]));
+    assert_eq!(got, want);
+
+    // --since/--until: only events in [since, until) count, the window that straddles
+    // either bound included with what is inside.
+    let (first, _) = want.keys().next().unwrap();
+    let start: jiff::Timestamp = first.parse().unwrap();
+    let since = start.checked_add(jiff::SignedDuration::from_secs(20)).unwrap();
+    let until = start.checked_add(jiff::SignedDuration::from_hours(1)).unwrap();
+    let want = naive_elastic(&logs, Some(since), Some(until));
+    let out = run(&[
+        "hunt",
+        p,
+        "-f",
+        "jsonl",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(elastic_alerts(&out), want);
+    assert!(stderr.contains("outside --since/--until"), "{stderr}");
+}
+
+#[test]
+fn csv_has_one_record_per_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let jsonl = run(&["hunt", p, "-f", "jsonl", "-q"]);
+    let ids: BTreeSet<String> = String::from_utf8(jsonl.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["alert_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(!ids.is_empty());
+    let csv_out = run(&["hunt", p, "-f", "csv", "-q"]);
+    assert!(csv_out.status.success());
+    let mut reader = csv::Reader::from_reader(&csv_out.stdout[..]);
+    let header = reader.headers().unwrap().clone();
+    let id_col = header.iter().position(|h| h == "alert_id").unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(rows.iter().all(|r| r.len() == header.len()));
+    let csv_ids: BTreeSet<String> = rows.iter().map(|r| r[id_col].to_string()).collect();
+    assert_eq!(rows.len(), ids.len());
+    assert_eq!(csv_ids, ids);
+}
+
+#[test]
+fn no_builtin_runs_only_the_given_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let rule = dir.path().join("reads.yml");
+    std::fs::write(
+        &rule,
+        "id: 6f1d2e9a-0000-4000-8000-0000000000bb\nname: many reads\nseverity: low\nversion: '1'\nkind: threshold\ndetection:\n  filter: { field: operation, in: [SecretGet] }\n  window: { type: tumbling, size: 1h }\n  group_by: [vault.name]\n  aggregates: { n: count }\n  condition: n >= 1\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        p,
+        "--no-builtin",
+        "--rules",
+        rule.to_str().unwrap(),
+        "-f",
+        "jsonl",
+        "-q",
+    ]);
+    assert!(out.status.success());
+    let rules: BTreeSet<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["rule"]["id"].to_string())
+        .collect();
+    assert_eq!(
+        rules,
+        BTreeSet::from(["\"6f1d2e9a-0000-4000-8000-0000000000bb\"".to_string()])
+    );
+    // Without any rule file there is nothing to run: a usage error.
+    let none = run(&["hunt", p, "--no-builtin", "-q"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no enabled rules"));
+}
+
+#[test]
+fn strict_fails_on_a_failed_file_and_unwritable_output_is_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    // A gzip cut in half: its first records are read, then the file fails.
+    let text = std::fs::read(&logs).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &text).unwrap();
+    let full = enc.finish().unwrap();
+    let cut = dir.path().join("cut.jsonl.gz");
+    std::fs::write(&cut, &full[..full.len() / 2]).unwrap();
+    let c = cut.to_str().unwrap();
+    let lenient = run(&["hunt", c, "-f", "jsonl", "-q"]);
+    assert_eq!(lenient.status.code(), Some(0));
+    let strict = run(&["hunt", c, "--strict", "-f", "jsonl", "-q"]);
+    assert_eq!(strict.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("cut.jsonl.gz"));
+    // Clean input stays 0 under --strict.
+    assert_eq!(
+        run(&["hunt", p, "--strict", "-f", "jsonl", "-q"]).status.code(),
+        Some(0)
+    );
+
+    let unwritable = dir.path().join("no-such-dir").join("alerts.jsonl");
+    let out = run(&["hunt", p, "-q", "-o", unwritable.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("alerts.jsonl"));
+}
