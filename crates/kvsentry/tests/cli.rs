@@ -106,8 +106,14 @@ fn naive_elastic(
             .or_default();
         w.count += 1;
         w.actions.insert(op.to_string());
-        w.ips.insert(r["callerIpAddress"].as_str().unwrap().to_string());
-        let vault = r["resourceId"].as_str().unwrap().rsplit('/').next().unwrap();
+        w.ips
+            .insert(r["callerIpAddress"].as_str().unwrap().to_string());
+        let vault = r["resourceId"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap();
         w.vaults.insert(vault.to_string());
     }
     windows.retain(|_, w| w.count >= 5 && w.actions.len() >= 2);
@@ -141,8 +147,14 @@ fn elastic_alerts(out: &Output) -> BTreeMap<(String, String), Window> {
             ips: strings(&f["source_ip"]),
             vaults: strings(&f["vault_names"]),
         };
-        assert_eq!(f["distinct_actions"].as_u64().unwrap(), w.actions.len() as u64);
-        assert_eq!(f["vaults_accessed"].as_u64().unwrap(), w.vaults.len() as u64);
+        assert_eq!(
+            f["distinct_actions"].as_u64().unwrap(),
+            w.actions.len() as u64
+        );
+        assert_eq!(
+            f["vaults_accessed"].as_u64().unwrap(),
+            w.vaults.len() as u64
+        );
         let key = (
             a["window"]["start"].as_str().unwrap().to_string(),
             a["group"]["identity.upn"].as_str().unwrap().to_string(),
@@ -166,8 +178,12 @@ fn elastic_rule_values_equal_a_naive_evaluation() {
     // either bound included with what is inside.
     let (first, _) = want.keys().next().unwrap();
     let start: jiff::Timestamp = first.parse().unwrap();
-    let since = start.checked_add(jiff::SignedDuration::from_secs(20)).unwrap();
-    let until = start.checked_add(jiff::SignedDuration::from_hours(1)).unwrap();
+    let since = start
+        .checked_add(jiff::SignedDuration::from_secs(20))
+        .unwrap();
+    let until = start
+        .checked_add(jiff::SignedDuration::from_hours(1))
+        .unwrap();
     let want = naive_elastic(&logs, Some(since), Some(until));
     let out = run(&[
         "hunt",
@@ -270,7 +286,9 @@ fn strict_fails_on_a_failed_file_and_unwritable_output_is_exit_1() {
     assert!(String::from_utf8_lossy(&strict.stderr).contains("cut.jsonl.gz"));
     // Clean input stays 0 under --strict.
     assert_eq!(
-        run(&["hunt", p, "--strict", "-f", "jsonl", "-q"]).status.code(),
+        run(&["hunt", p, "--strict", "-f", "jsonl", "-q"])
+            .status
+            .code(),
         Some(0)
     );
 
@@ -278,4 +296,136 @@ fn strict_fails_on_a_failed_file_and_unwritable_output_is_exit_1() {
     let out = run(&["hunt", p, "-q", "-o", unwritable.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("alerts.jsonl"));
+}
+
+/// One Storage record of a SecretGet from `ip` at `time`.
+fn record(time: &str, ip: &str, n: u32) -> String {
+    format!(
+        r#"{{"time":"{time}","resourceId":"/SUBSCRIPTIONS/8375B821-2237-4337-9D03-AF96EFE330F5/RESOURCEGROUPS/RG-APP/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-APP-PROD","operationName":"SecretGet","operationVersion":"7.4","category":"AuditEvent","resultType":"Success","resultSignature":"OK","durationMs":"11","callerIpAddress":"{ip}","correlationId":"b588806e-6993-4c26-9251-00000000{n:04}","identity":{{"claim":{{"oid":"951417d0-eb46-46e8-ac4a-1b8f8abc2ffa","upn":"eve@contoso.com","appid":"04b07795-8ddb-461a-bbee-02f9e1bf7b46"}}}},"properties":{{"id":"https://kv-app-prod.vault.azure.net/secrets/db/1","clientInfo":"curl/8.5","httpStatusCode":200}}}}"#
+    )
+}
+
+/// One Sentinel `ThreatIntelligenceIndicator` row (JSON lines export).
+fn indicator(id: &str, generated: &str, expires: &str, active: bool, ip: &str) -> String {
+    serde_json::json!({
+        "TimeGenerated": generated,
+        "IndicatorId": id,
+        "ExpirationDateTime": expires,
+        "Active": active,
+        "ThreatType": "C2",
+        "ConfidenceScore": 80,
+        "Description": "test indicator",
+        "NetworkIP": ip,
+        "Type": "ThreatIntelligenceIndicator",
+    })
+    .to_string()
+}
+
+/// The TI rule's modes at the binary: retro-hunt (default), one Sentinel run at `--as-of`,
+/// and `--sentinel-compat`, on indicators whose versions, expirations and addresses decide
+/// every match.
+#[test]
+fn ti_modes_and_sentinel_compat() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs.jsonl");
+    let lines = [
+        record("2025-06-30T10:00:00.1000000Z", "52.1.2.3", 1),
+        record("2025-06-30T10:05:00.1000000Z", "52.1.2.3", 2),
+        record("2025-06-30T10:01:00.1000000Z", "52.1.2.4", 3),
+        record("2025-06-30T10:02:00.1000000Z", "2a01:4f8::1234", 4),
+        record("2025-06-30T10:03:00.1000000Z", "10.1.2.3", 5),
+        record("2025-06-30T10:04:00.1000000Z", "52.1.2.5", 6),
+    ];
+    std::fs::write(&logs, lines.join("\n")).unwrap();
+    let ti = dir.path().join("ti.jsonl");
+    let rows = [
+        // A: active; expires a day after the events.
+        indicator(
+            "A",
+            "2025-06-25T00:00:00Z",
+            "2025-07-01T00:00:00Z",
+            true,
+            "52.1.2.3",
+        ),
+        // B: its latest version is inactive.
+        indicator(
+            "B",
+            "2025-06-20T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            true,
+            "52.1.2.4",
+        ),
+        indicator(
+            "B",
+            "2025-06-28T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            false,
+            "52.1.2.4",
+        ),
+        // C: an IPv6 address (Sentinel's query drops IPv6 indicators).
+        indicator(
+            "C",
+            "2025-06-29T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            true,
+            "2a01:4f8::1234",
+        ),
+        // D: a private address.
+        indicator(
+            "D",
+            "2025-06-29T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            true,
+            "10.1.2.3",
+        ),
+        // E: expired an hour before the event.
+        indicator(
+            "E",
+            "2025-06-25T00:00:00Z",
+            "2025-06-30T09:00:00Z",
+            true,
+            "52.1.2.5",
+        ),
+    ];
+    std::fs::write(&ti, rows.join("\n")).unwrap();
+    let (l, t) = (logs.to_str().unwrap(), ti.to_str().unwrap());
+    let pairs = |extra: &[&str]| -> BTreeSet<(String, String, String)> {
+        let mut args = vec!["hunt", l, "--ti", t, "-f", "jsonl", "-q"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|x| serde_json::from_str::<Value>(x).unwrap())
+            .filter(|a| a["rule"]["id"] == "57c7e832-64eb-411f-8928-4133f01f4a25")
+            .map(|a| {
+                (
+                    a["group"]["indicator_id"].as_str().unwrap().to_string(),
+                    a["group"]["caller.ip"].as_str().unwrap().to_string(),
+                    a["fields"]["event_time"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let p = |i: &str, ip: &str, t: &str| (i.to_string(), ip.to_string(), t.to_string());
+    let a = p("A", "52.1.2.3", "2025-06-30T10:05:00.1Z");
+    let c = p("C", "2a01:4f8::1234", "2025-06-30T10:02:00.1Z");
+    // Retro-hunt: each event judged by what the intel says of its time; A has expired by
+    // now but had not when the events happened. The latest event of the pair is kept.
+    assert_eq!(pairs(&[]), BTreeSet::from([a.clone(), c.clone()]));
+    assert_eq!(pairs(&["--sentinel-compat"]), BTreeSet::from([a.clone()]));
+    // One Sentinel run on the day: both; ten days later A has expired.
+    assert_eq!(
+        pairs(&["--as-of", "2025-06-30T12:00:00Z"]),
+        BTreeSet::from([a, c.clone()])
+    );
+    assert_eq!(
+        pairs(&["--as-of", "2025-07-10T00:00:00Z"]),
+        BTreeSet::from([c])
+    );
 }
