@@ -188,7 +188,7 @@ fn any_order_and_overlap_gives_the_same_alerts() {
         ordered.alerts.iter().any(|a| a.contains(SLIDING_RULE)),
         "the sliding rule never fired: the test would prove nothing for it"
     );
-    assert!(!ordered.stderr.contains("not in time order"));
+    assert!(!ordered.stderr.contains("sorted by time"));
     assert_eq!(duplicates(&ordered), 0);
 
     let mut rev = all.clone();
@@ -286,6 +286,14 @@ fn sorting_on_disk_gives_the_same_alerts_and_cleans_up() {
         let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
         assert!(left.is_empty(), "temporary files left: {left:?}");
     }
+    // Ordered input denser than the limit allows streaming: sorted too, same answer.
+    let dense = hunt(
+        d,
+        &[path.to_str().unwrap(), "--memory-limit", "64KiB"],
+        None,
+    );
+    assert!(dense.stderr.contains("too dense"), "{}", dense.stderr);
+    assert_eq!(dense.alerts, ordered.alerts);
 }
 
 #[test]
@@ -389,7 +397,7 @@ fn a_storage_container_in_any_layout_gives_the_same_alerts() {
     let laid_out = hunt(d, &[container.to_str().unwrap()], None);
     assert!(!laid_out.alerts.is_empty());
     assert!(
-        !laid_out.stderr.contains("not in time order"),
+        !laid_out.stderr.contains("sorted by time"),
         "{}",
         laid_out.stderr
     );

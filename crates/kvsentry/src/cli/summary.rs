@@ -73,10 +73,10 @@ pub fn print_hunt(r: &HuntReport) {
     if r.out_of_range > 0 {
         eprintln!("{} event(s) outside --since/--until", r.out_of_range);
     }
-    if r.order.sorted {
+    if let Some(why) = r.order.sorted {
         let o = &r.order.reorder;
         let mut line = format!(
-            "input not in time order: {} event(s) sorted by time before the rules ran",
+            "{} event(s) sorted by time before the rules ran ({why})",
             o.rows + o.duplicates
         );
         if o.spilled_rows > 0 {

@@ -111,11 +111,35 @@ pub struct HuntReport {
 /// How a hunt made its answer independent of the input's order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct OrderReport {
-    /// The input was not in time order (or held repeated records, or was read from stdin):
-    /// the rules' rows were sorted by time before the rules ran.
-    pub sorted: bool,
+    /// Why the rules' rows were sorted by time before the rules ran (`None`: the input was
+    /// evaluated as it streamed).
+    pub sorted: Option<SortReason>,
     /// What sorting did: rows, duplicates dropped, rows spilled to disk.
     pub reorder: ReorderStats,
+}
+
+/// Why a hunt sorted its input instead of streaming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortReason {
+    /// An event came more than the streaming horizon (two hours) out of time order.
+    OutOfOrder,
+    /// A record was read twice.
+    Repeated,
+    /// The records within the horizon did not fit the memory limit.
+    Dense,
+    /// Standard input, which cannot be read twice.
+    Stdin,
+}
+
+impl std::fmt::Display for SortReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SortReason::OutOfOrder => "the input is not in time order",
+            SortReason::Repeated => "the input repeats records",
+            SortReason::Dense => "the input is too dense to stream within --memory-limit",
+            SortReason::Stdin => "standard input is read once",
+        })
+    }
 }
 
 impl HuntReport {
@@ -171,8 +195,8 @@ pub struct Hunt {
 enum Streamed {
     /// Exact: the alerts, to be written.
     Done(Vec<Alert>, ReadStats, Vec<String>, u64),
-    /// The input was out of order beyond the horizon or repeated a record.
-    Unordered,
+    /// Streaming cannot answer exactly; why.
+    Unordered(SortReason),
 }
 
 impl Hunt {
@@ -247,7 +271,7 @@ impl Hunt {
         let streamed = if streamable {
             self.stream(threads)
         } else {
-            Streamed::Unordered
+            Streamed::Unordered(SortReason::Stdin)
         };
         let mut write_err: Option<std::io::Error> = None;
         let mut emit = |alerts: &mut Vec<Alert>, report: &mut HuntReport| {
@@ -267,9 +291,9 @@ impl Hunt {
                 report.out_of_range = out_of_range;
                 alerts
             }
-            Streamed::Unordered => {
+            Streamed::Unordered(why) => {
                 self.engine = Self::engine(&self.opts, &self.inputs, &self.forms)?;
-                report.order.sorted = true;
+                report.order.sorted = Some(why);
                 self.sorted(threads, &mut report, &mut emit)?;
                 Vec::new()
             }
@@ -315,7 +339,8 @@ impl Hunt {
 
     /// The streaming pass: rows go to the engine as they are read, alerts are held back.
     /// Gives up (and stops reading) at the first row behind the engine's watermark or the
-    /// first repeated record, neither of which streaming can answer exactly.
+    /// first repeated record, neither of which streaming can answer exactly, or when the
+    /// records within the horizon would not fit the memory limit.
     fn stream(&mut self, threads: usize) -> Streamed {
         let in_range = self.in_range();
         let preparer = self.engine.preparer();
@@ -327,6 +352,10 @@ impl Hunt {
         let mut alerts = Vec::new();
         let mut out_of_range = 0;
         let mut recent = RecentRecords::default();
+        let mut gave_up = None;
+        // The identities held are bounded by the memory limit too (the sorting pass holds
+        // its rows within it): denser input than that sorts instead.
+        let max_recent = self.opts.memory_limit / RecentRecords::BYTES_PER_RECORD;
         let outcome = pipeline::run(
             &self.inputs,
             &popts,
@@ -353,9 +382,21 @@ impl Hunt {
                 }
                 out_of_range += batch.out_of_range;
                 for (p, id) in batch.prepared {
-                    if !p.is_empty() && (engine.is_late(&p) || !recent.insert(p.time_nanos(), id)) {
-                        cancel.store(true, Ordering::Relaxed);
-                        return;
+                    if !p.is_empty() {
+                        let why = if engine.is_late(&p) {
+                            Some(SortReason::OutOfOrder)
+                        } else if !recent.insert(p.time_nanos(), id) {
+                            Some(SortReason::Repeated)
+                        } else if recent.len() > max_recent {
+                            Some(SortReason::Dense)
+                        } else {
+                            None
+                        };
+                        if why.is_some() {
+                            gave_up = why;
+                            cancel.store(true, Ordering::Relaxed);
+                            return;
+                        }
                     }
                     engine.observe(p, &mut alerts);
                 }
@@ -364,8 +405,8 @@ impl Hunt {
                 }
             },
         );
-        if cancel.load(Ordering::Relaxed) {
-            return Streamed::Unordered;
+        if let Some(why) = gave_up {
+            return Streamed::Unordered(why);
         }
         let errors = outcome.errors.iter().map(|e| e.to_string()).collect();
         Streamed::Done(alerts, outcome.stats, errors, out_of_range)
@@ -460,6 +501,13 @@ struct RecentRecords {
 }
 
 impl RecentRecords {
+    /// Memory one identity takes (set entry and queue entry, with the set's spare room).
+    const BYTES_PER_RECORD: usize = 48;
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
     /// False when the identity was seen already.
     fn insert(&mut self, time: i64, id: u64) -> bool {
         if !self.seen.insert(id) {
