@@ -681,7 +681,8 @@ def order_mode(args, mach, factor):
             vdir = os.path.join(args.data, f"{name}-{how}")
             log(f"writing the {how} variant of {label}")
             files = write_variant(m, set_dir, vdir, how)
-            vm = dict(m, files=files)
+            # Files from the variant's folder, indicators from the set's (an absolute path).
+            vm = dict(m, files=files, ti_file=os.path.join(set_dir, m["ti_file"]))
             out = os.path.join(vdir, "alerts.jsonl")
             rs = []
             for r in range(args.runs):
