@@ -24,6 +24,76 @@ pub enum TiError {
     Intel(#[from] kvsentry_intel::IntelError),
     #[error(transparent)]
     Taxii(#[from] kvsentry_stix::TaxiiError),
+    /// A path given as threat intelligence from which no file could be read as such (a
+    /// folder of logs given by mistake, an empty folder).
+    #[error("{path}: no threat intelligence could be read from it: {found}")]
+    NothingRead { path: PathBuf, found: String },
+}
+
+impl TiLoad {
+    /// One warning per feed that was read but holds no usable IP indicator: the hunt goes
+    /// on without it, and the user should know.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in self.report.files.iter().filter(|f| f.records == 0) {
+            let skipped: usize = f.skipped.values().sum();
+            let why = match f.skipped.iter().max_by_key(|(_, n)| **n) {
+                Some((reason, _)) => {
+                    format!("{skipped} record(s) skipped, most for: {reason}")
+                }
+                None => "it holds no records".to_string(),
+            };
+            out.push(format!(
+                "{} (read as {}) holds no usable IP indicator: {why}",
+                f.path.display(),
+                f.format
+            ));
+        }
+        for (p, n, problems) in &self.taxii_stores {
+            if *n == 0 {
+                out.push(format!(
+                    "{} (TAXII store) holds no usable IP indicator: {problems} indicator(s) \
+                     without a usable IP",
+                    p.display()
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// What a path that yielded no threat intelligence holds, for the error.
+fn describe_nothing(report: &LoadReport) -> String {
+    let failed = report.failed_files.len();
+    let other = report.skipped_files.len();
+    if failed == 0 && other == 0 {
+        return "no files".into();
+    }
+    let mut parts = Vec::new();
+    if failed > 0 {
+        let first = report
+            .failed_files
+            .first()
+            .map(|f| format!(" (e.g. {})", f.error))
+            .unwrap_or_default();
+        parts.push(format!(
+            "{failed} file(s) in no threat-intelligence format{first}"
+        ));
+    }
+    if other > 0 {
+        let names: Vec<String> = report
+            .skipped_files
+            .iter()
+            .take(3)
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        parts.push(format!(
+            "{other} file(s) not named like a feed ({}{})",
+            names.join(", "),
+            if other > 3 { ", ..." } else { "" }
+        ));
+    }
+    parts.join("; ")
 }
 
 /// True for a directory written by [`kvsentry_stix::TaxiiClient::sync`].
@@ -31,7 +101,8 @@ pub fn is_taxii_store(path: &Path) -> bool {
     path.is_dir() && path.join("state.json").is_file()
 }
 
-/// Loads every path into one set.
+/// Loads every path into one set. A path from which nothing could be read as threat
+/// intelligence is an error naming it and what it holds.
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<TiLoad, TiError> {
     let mut out = TiLoad::default();
     let mut plain = Vec::new();
@@ -51,8 +122,18 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<TiLoad, TiError> {
             plain.push(p.clone());
         }
     }
-    if !plain.is_empty() {
-        out.report = kvsentry_intel::load_paths(&plain, opts, &mut out.set)?;
+    // Path by path, so that a path yielding nothing is named.
+    for p in plain {
+        let report = kvsentry_intel::load_paths([&p], opts, &mut out.set)?;
+        if report.files.is_empty() {
+            return Err(TiError::NothingRead {
+                found: describe_nothing(&report),
+                path: p,
+            });
+        }
+        out.report.files.extend(report.files);
+        out.report.skipped_files.extend(report.skipped_files);
+        out.report.failed_files.extend(report.failed_files);
     }
     Ok(out)
 }
