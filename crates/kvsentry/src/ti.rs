@@ -5,8 +5,10 @@
 //! holds a TAXII store written by `kvsentry ti sync` (it has a `state.json`) is read through
 //! `kvsentry-stix` instead, so a synced collection can be hunted with offline.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use kvsentry_intel::sources::stix::{SKIP_NOT_INDICATOR, SKIP_SUPERSEDED};
 use kvsentry_intel::{IndicatorSet, LoadOptions, LoadReport, indicators_from_stix};
 
 /// What was loaded from where.
@@ -14,8 +16,18 @@ use kvsentry_intel::{IndicatorSet, LoadOptions, LoadReport, indicators_from_stix
 pub struct TiLoad {
     pub set: IndicatorSet,
     pub report: LoadReport,
-    /// TAXII stores read: (path, indicator versions, problems).
-    pub taxii_stores: Vec<(PathBuf, usize, usize)>,
+    /// TAXII stores read.
+    pub taxii_stores: Vec<TaxiiStoreLoad>,
+}
+
+/// What one TAXII store written by `ti sync` contributed.
+#[derive(Debug)]
+pub struct TaxiiStoreLoad {
+    pub path: PathBuf,
+    /// Indicator versions added.
+    pub versions: usize,
+    /// Objects not turned into an indicator version, per reason.
+    pub skipped: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,14 +61,12 @@ impl TiLoad {
                 f.format
             ));
         }
-        for (p, n, problems) in &self.taxii_stores {
-            if *n == 0 {
-                out.push(format!(
-                    "{} (TAXII store) holds no usable IP indicator: {problems} indicator(s) \
-                     without a usable IP",
-                    p.display()
-                ));
-            }
+        for t in self.taxii_stores.iter().filter(|t| t.versions == 0) {
+            let skipped: usize = t.skipped.values().sum();
+            out.push(format!(
+                "{} (TAXII store) holds no usable IP indicator: {skipped} object(s) skipped",
+                t.path.display()
+            ));
         }
         out
     }
@@ -117,7 +127,30 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<TiLoad, TiError> {
                     n += 1;
                 }
             }
-            out.taxii_stores.push((p.clone(), n, load.problems.len()));
+            // Every object of the store is an indicator version or a counted skip, as for
+            // a STIX file.
+            let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+            let mut skip = |reason: &str, k: usize| {
+                if k > 0 {
+                    *skipped.entry(reason.to_string()).or_default() += k;
+                }
+            };
+            skip(SKIP_SUPERSEDED, load.superseded_versions);
+            skip(
+                SKIP_NOT_INDICATOR,
+                load.skipped_objects_by_type.values().sum(),
+            );
+            for problem in &load.problems {
+                skip(problem.reason.label(), 1);
+            }
+            for (reason, k) in &skipped {
+                out.set.note_skipped(reason, *k);
+            }
+            out.taxii_stores.push(TaxiiStoreLoad {
+                path: p.clone(),
+                versions: n,
+                skipped,
+            });
         } else {
             plain.push(p.clone());
         }
@@ -169,10 +202,21 @@ mod tests {
         assert!(!is_taxii_store(&list));
         let load = load(&[store.clone(), list], &LoadOptions::default()).unwrap();
         assert_eq!(load.taxii_stores.len(), 1);
-        assert_eq!(load.taxii_stores[0].1, 1, "one IP indicator from the store");
         assert_eq!(
-            load.taxii_stores[0].2, 1,
-            "the domain-only pattern is reported"
+            load.taxii_stores[0].versions, 1,
+            "one IP indicator from the store"
+        );
+        assert_eq!(
+            load.taxii_stores[0]
+                .skipped
+                .get("STIX pattern names no IP address"),
+            Some(&1),
+            "the domain-only pattern is counted"
+        );
+        assert_eq!(
+            load.set.skipped().get("STIX pattern names no IP address"),
+            Some(&1),
+            "and reaches the selection's records read"
         );
         assert_eq!(load.report.files.len(), 1);
         let (index, _) = load.set.select(Selection::Retro { compat: false });

@@ -219,11 +219,17 @@ fn print_load(load: &TiLoad) -> std::io::Result<()> {
     for f in &load.report.failed_files {
         out!("{}: not loaded: {}", f.path.display(), f.error);
     }
-    for (p, n, problems) in &load.taxii_stores {
+    for t in &load.taxii_stores {
+        let skipped: usize = t.skipped.values().sum();
         out!(
-            "{} [taxii store]: {n} indicator version(s), {problems} indicator(s) without a usable IP",
-            p.display()
+            "{} [taxii store]: {} record(s) read: {} indicator version(s), {skipped} skipped",
+            t.path.display(),
+            t.versions + skipped,
+            t.versions
         );
+        for (reason, n) in &t.skipped {
+            out!("    {n:>8}  {reason}");
+        }
     }
     Ok(())
 }
