@@ -280,3 +280,66 @@ fn default_mode_on_the_same_cases() {
     // IPv4-mapped spelling of a caller.
     assert_eq!(ids(&index, "::ffff:104.40.82.76"), ["ind-A"]);
 }
+
+/// `explain` agrees with `select` in every mode: for every address a version names, the
+/// indicators it calls selected are exactly those the index returns, and every other
+/// indicator naming the address gets a reason.
+#[test]
+fn explain_agrees_with_select() {
+    use kvsentry_intel::Verdict;
+    let set = loaded();
+    let addrs: Vec<std::net::IpAddr> = set.iter().map(|i| i.network.addr()).collect();
+    let mut reasons = std::collections::BTreeSet::new();
+    for sel in [
+        Selection::AsOf {
+            at: ts(AT),
+            compat: false,
+        },
+        Selection::AsOf {
+            at: ts(AT),
+            compat: true,
+        },
+        Selection::Retro { compat: false },
+        Selection::Retro { compat: true },
+    ] {
+        let (index, _) = set.select(sel);
+        for &ip in &addrs {
+            let mut want: Vec<String> = index.lookup(ip).iter().map(|i| i.id.clone()).collect();
+            want.sort();
+            let verdicts = set.explain(ip, sel);
+            let mut got: Vec<String> = verdicts
+                .iter()
+                .filter(|v| v.verdict == Verdict::Selected)
+                .map(|v| v.indicator.id.clone())
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "{ip} {sel:?}");
+            let mut named: Vec<&str> = verdicts.iter().map(|v| v.indicator.id.as_str()).collect();
+            named.sort();
+            named.dedup();
+            assert_eq!(
+                named.len(),
+                verdicts.len(),
+                "one verdict per indicator: {ip}"
+            );
+            for v in &verdicts {
+                assert!(v.indicator.network.contains(&ip), "{ip}: {v:?}");
+                let text = v.verdict.to_string();
+                reasons.insert(text.split(['(', ':']).take(2).collect::<Vec<_>>().join(":"));
+            }
+        }
+    }
+    // The fixture's cases reach these reasons.
+    for r in [
+        "not selected: its latest version is inactive",
+        "not selected: expired at ",
+        "not selected: not a public address ",
+        "not selected: superseded by a later version ",
+        "not selected: last generated before the lookback started ",
+    ] {
+        assert!(
+            reasons.iter().any(|x| x.starts_with(r.trim_end())),
+            "{r}: {reasons:?}"
+        );
+    }
+}
