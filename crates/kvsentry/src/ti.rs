@@ -72,6 +72,29 @@ impl TiLoad {
     }
 }
 
+/// At most this many files are checked for being logs (a big log folder need not be read
+/// to name the mistake).
+const LOG_CHECKS: usize = 100;
+
+/// The log form of a file kvsentry reads as Key Vault logs, if it is one (from its first
+/// 64 KiB, gzip decoded).
+fn log_form(path: &Path) -> Option<kvsentry_ingest::LogFormat> {
+    use std::io::Read;
+    const HEAD: u64 = 64 << 10;
+    let file = std::fs::File::open(path).ok()?;
+    let mut head = Vec::new();
+    file.take(HEAD).read_to_end(&mut head).ok()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::new();
+        // The head cuts the stream: what was decoded before the cut is enough.
+        let _ = flate2::read::MultiGzDecoder::new(&head[..])
+            .take(HEAD)
+            .read_to_end(&mut plain);
+        head = plain;
+    }
+    kvsentry_ingest::detect(&head).map(|(form, _)| form)
+}
+
 /// What a path that yielded no threat intelligence holds, for the error.
 fn describe_nothing(report: &LoadReport) -> String {
     let failed = report.failed_files.len();
@@ -81,13 +104,30 @@ fn describe_nothing(report: &LoadReport) -> String {
     }
     let mut parts = Vec::new();
     if failed > 0 {
+        // Logs given as intel are the likely mistake: say so when the files are logs.
+        let mut forms: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for f in report.failed_files.iter().take(LOG_CHECKS) {
+            if let Some(form) = log_form(&f.path) {
+                *forms.entry(form.name()).or_default() += 1;
+            }
+        }
+        let logs = if forms.is_empty() {
+            String::new()
+        } else {
+            let n: usize = forms.values().sum();
+            let names: Vec<&str> = forms.keys().copied().collect();
+            format!(
+                ", {n} of them Key Vault audit logs ({}), which hunt reads as logs, not --ti",
+                names.join(", ")
+            )
+        };
         let first = report
             .failed_files
             .first()
             .map(|f| format!(" (e.g. {})", f.error))
             .unwrap_or_default();
         parts.push(format!(
-            "{failed} file(s) in no threat-intelligence format{first}"
+            "{failed} file(s) in no threat-intelligence format{logs}{first}"
         ));
     }
     if other > 0 {

@@ -230,6 +230,12 @@ fn ti_paths_without_intel_are_named() {
             )),
             "{args:?}: {err}"
         );
+        assert!(
+            err.contains(
+                ", 1 of them Key Vault audit logs (storage), which hunt reads as logs, not --ti"
+            ),
+            "{err}"
+        );
         assert!(err.contains("PT1H.json"), "{err}");
     }
     let empty = dir.path().join("empty");
