@@ -117,7 +117,7 @@ fn describe_nothing(report: &LoadReport) -> String {
             let n: usize = forms.values().sum();
             let names: Vec<&str> = forms.keys().copied().collect();
             format!(
-                ", {n} of them Key Vault audit logs ({}), which hunt reads as logs, not --ti",
+                ", {n} of them logs in a form hunt reads ({}), to give as PATH, not --ti",
                 names.join(", ")
             )
         };

@@ -232,7 +232,7 @@ fn ti_paths_without_intel_are_named() {
         );
         assert!(
             err.contains(
-                ", 1 of them Key Vault audit logs (storage), which hunt reads as logs, not --ti"
+                ", 1 of them logs in a form hunt reads (storage), to give as PATH, not --ti"
             ),
             "{err}"
         );
