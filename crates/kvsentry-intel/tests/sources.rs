@@ -647,6 +647,20 @@ fn a_lone_stix_indicator_is_stix() {
         (rep.files[0].format, rep.files[0].records),
         (TiFormat::Stix, 1)
     );
+    // A bare list of STIX objects that starts with the producer's identity.
+    let list = format!(
+        r#"[{{"type":"identity","spec_version":"2.1","id":"identity--f431f809-377b-45e0-aa1c-6a4751cae5ff","created":"2025-01-01T00:00:00Z","modified":"2025-01-01T00:00:00Z","name":"CTI team"}},
+{one_line}]"#
+    );
+    let p = scratch("objects.json", &list);
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&p, None, &mut set).unwrap();
+    let f = &rep.files[0];
+    assert_eq!((f.format, f.records), (TiFormat::Stix, 1));
+    assert_eq!(
+        f.skipped.get("STIX object that is not an indicator"),
+        Some(&1)
+    );
 }
 
 /// Every object of a STIX file is a record or a counted skip: older versions of an
