@@ -450,6 +450,7 @@ impl IndicatorSet {
             // The reason each version naming the address was dropped before `arg_max`, and
             // the surviving latest version.
             let mut latest: Option<&Indicator> = None;
+            let mut latest_covering: Option<&Indicator> = None;
             let mut dropped: Option<(&Indicator, Verdict)> = None;
             for v in &versions {
                 let early = match window {
@@ -464,51 +465,41 @@ impl IndicatorSet {
                     }
                     .map(|reason| Verdict::NonGlobal { reason }),
                 };
+                let later = |than: Option<&Indicator>| {
+                    than.is_none_or(|t| v.version_time >= t.version_time)
+                };
                 match early {
                     Some(verdict) => {
-                        if covers(v)
-                            && dropped
-                                .as_ref()
-                                .is_none_or(|(d, _)| v.version_time >= d.version_time)
-                        {
+                        if covers(v) && later(dropped.as_ref().map(|(d, _)| *d)) {
                             dropped = Some((v, verdict));
                         }
                     }
                     None => {
-                        if latest.is_none_or(|l| v.version_time >= l.version_time) {
+                        if later(latest) {
                             latest = Some(v);
+                        }
+                        if covers(v) && later(latest_covering) {
+                            latest_covering = Some(v);
                         }
                     }
                 }
             }
-            let latest_covering = versions
-                .iter()
-                .copied()
-                .filter(|v| covers(v))
-                .reduce(|a, b| {
-                    if b.version_time >= a.version_time {
-                        b
-                    } else {
-                        a
-                    }
-                });
-            let (indicator, verdict) = match latest {
-                None => match (dropped, latest_covering) {
-                    (Some((v, verdict)), _) => (v, verdict),
-                    (None, Some(v)) => (v, Verdict::AfterAsOf),
-                    (None, None) => continue,
+            let (indicator, verdict) = match (latest, latest_covering) {
+                // No version naming the address survived the first filters: the latest
+                // one's reason.
+                (_, None) => match dropped {
+                    Some((v, verdict)) => (v, verdict),
+                    None => continue,
                 },
-                Some(l) if !covers(l) => {
-                    let Some(v) = latest_covering else { continue };
-                    (
-                        v,
-                        Verdict::Superseded {
-                            value: l.value_text.clone(),
-                            version_time: l.version_time,
-                        },
-                    )
-                }
-                Some(l) => {
+                (None, Some(_)) => continue,
+                (Some(l), Some(v)) if !covers(l) => (
+                    v,
+                    Verdict::Superseded {
+                        value: l.value_text.clone(),
+                        version_time: l.version_time,
+                    },
+                ),
+                (Some(l), Some(_)) => {
                     let verdict = if selected.contains(id) {
                         Verdict::Selected
                     } else if !l.active {

@@ -343,3 +343,45 @@ fn explain_agrees_with_select() {
         );
     }
 }
+
+/// An indicator whose later version names a private address: asked about that address, the
+/// reason is the address (not a public one), not a supersession by the older public version
+/// the selection keeps; asked about the public one, it is selected.
+#[test]
+fn explain_names_the_filter_that_dropped_the_version() {
+    use kvsentry_intel::{Indicator, Verdict};
+    let mut set = IndicatorSet::new();
+    let version = |ip: &str, t: &str| {
+        Indicator::new(
+            "ti-flip",
+            ip.parse().unwrap(),
+            ip.split('/').next().unwrap(),
+            "feed",
+            ts(t),
+            "feed.jsonl:1",
+        )
+    };
+    set.push(version("52.178.40.1/32", "2025-06-01T00:00:00Z"));
+    set.push(version("10.40.0.1/32", "2025-06-10T00:00:00Z"));
+    let sel = Selection::Retro { compat: false };
+    let private = set.explain("10.40.0.1".parse().unwrap(), sel);
+    assert_eq!(private.len(), 1);
+    assert_eq!(
+        private[0].verdict,
+        Verdict::NonGlobal {
+            reason: "private (RFC 1918)"
+        }
+    );
+    let public = set.explain("52.178.40.1".parse().unwrap(), sel);
+    assert_eq!(public[0].verdict, Verdict::Selected);
+    // A later public version elsewhere supersedes it.
+    set.push(version("52.178.40.2/32", "2025-06-20T00:00:00Z"));
+    let moved = set.explain("52.178.40.1".parse().unwrap(), sel);
+    assert_eq!(
+        moved[0].verdict,
+        Verdict::Superseded {
+            value: "52.178.40.2".into(),
+            version_time: ts("2025-06-20T00:00:00Z"),
+        }
+    );
+}
