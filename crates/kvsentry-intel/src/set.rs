@@ -392,7 +392,7 @@ impl std::fmt::Display for Verdict {
                 "not selected: it has no expiration, and Sentinel never alerts on those"
             ),
             Verdict::NonGlobal { reason } => {
-                write!(f, "not selected: not a public address ({reason})")
+                write!(f, "not selected: not a public address: {reason}")
             }
             Verdict::Superseded {
                 value,

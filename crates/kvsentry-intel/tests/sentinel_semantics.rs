@@ -333,7 +333,7 @@ fn explain_agrees_with_select() {
     for r in [
         "not selected: its latest version is inactive",
         "not selected: expired at ",
-        "not selected: not a public address ",
+        "not selected: not a public address",
         "not selected: superseded by a later version ",
         "not selected: last generated before the lookback started ",
     ] {

@@ -96,7 +96,7 @@ fn ti_check_says_why_and_exits_like_grep() {
         (
             "10.20.30.40",
             &[],
-            "indicator ti-private (10.20.30.40) from Microsoft Defender Threat Intelligence: not selected: not a public address (private (RFC 1918))",
+            "indicator ti-private (10.20.30.40) from Microsoft Defender Threat Intelligence: not selected: not a public address: private (RFC 1918)",
         ),
         ("8.8.8.8", &[], "8.8.8.8: no indicator names it"),
     ];
