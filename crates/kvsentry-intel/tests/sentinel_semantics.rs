@@ -280,3 +280,108 @@ fn default_mode_on_the_same_cases() {
     // IPv4-mapped spelling of a caller.
     assert_eq!(ids(&index, "::ffff:104.40.82.76"), ["ind-A"]);
 }
+
+/// `explain` agrees with `select` in every mode: for every address a version names, the
+/// indicators it calls selected are exactly those the index returns, and every other
+/// indicator naming the address gets a reason.
+#[test]
+fn explain_agrees_with_select() {
+    use kvsentry_intel::Verdict;
+    let set = loaded();
+    let addrs: Vec<std::net::IpAddr> = set.iter().map(|i| i.network.addr()).collect();
+    let mut reasons = std::collections::BTreeSet::new();
+    for sel in [
+        Selection::AsOf {
+            at: ts(AT),
+            compat: false,
+        },
+        Selection::AsOf {
+            at: ts(AT),
+            compat: true,
+        },
+        Selection::Retro { compat: false },
+        Selection::Retro { compat: true },
+    ] {
+        let (index, _) = set.select(sel);
+        for &ip in &addrs {
+            let mut want: Vec<String> = index.lookup(ip).iter().map(|i| i.id.clone()).collect();
+            want.sort();
+            let verdicts = set.explain(ip, sel);
+            let mut got: Vec<String> = verdicts
+                .iter()
+                .filter(|v| v.verdict == Verdict::Selected)
+                .map(|v| v.indicator.id.clone())
+                .collect();
+            got.sort();
+            assert_eq!(got, want, "{ip} {sel:?}");
+            let mut named: Vec<&str> = verdicts.iter().map(|v| v.indicator.id.as_str()).collect();
+            named.sort();
+            named.dedup();
+            assert_eq!(
+                named.len(),
+                verdicts.len(),
+                "one verdict per indicator: {ip}"
+            );
+            for v in &verdicts {
+                assert!(v.indicator.network.contains(&ip), "{ip}: {v:?}");
+                let text = v.verdict.to_string();
+                reasons.insert(text.split(['(', ':']).take(2).collect::<Vec<_>>().join(":"));
+            }
+        }
+    }
+    // The fixture's cases reach these reasons.
+    for r in [
+        "not selected: its latest version is inactive",
+        "not selected: expired at ",
+        "not selected: not a public address",
+        "not selected: superseded by a later version ",
+        "not selected: last generated before the lookback started ",
+    ] {
+        assert!(
+            reasons.iter().any(|x| x.starts_with(r.trim_end())),
+            "{r}: {reasons:?}"
+        );
+    }
+}
+
+/// An indicator whose later version names a private address: asked about that address, the
+/// reason is the address (not a public one), not a supersession by the older public version
+/// the selection keeps; asked about the public one, it is selected.
+#[test]
+fn explain_names_the_filter_that_dropped_the_version() {
+    use kvsentry_intel::{Indicator, Verdict};
+    let mut set = IndicatorSet::new();
+    let version = |ip: &str, t: &str| {
+        Indicator::new(
+            "ti-flip",
+            ip.parse().unwrap(),
+            ip.split('/').next().unwrap(),
+            "feed",
+            ts(t),
+            "feed.jsonl:1",
+        )
+    };
+    set.push(version("52.178.40.1/32", "2025-06-01T00:00:00Z"));
+    set.push(version("10.40.0.1/32", "2025-06-10T00:00:00Z"));
+    let sel = Selection::Retro { compat: false };
+    let private = set.explain("10.40.0.1".parse().unwrap(), sel);
+    assert_eq!(private.len(), 1);
+    assert_eq!(
+        private[0].verdict,
+        Verdict::NonGlobal {
+            reason: "private (RFC 1918)"
+        }
+    );
+    let public = set.explain("52.178.40.1".parse().unwrap(), sel);
+    assert_eq!(public[0].verdict, Verdict::Selected);
+    // A later public version elsewhere supersedes it.
+    set.push(version("52.178.40.2/32", "2025-06-20T00:00:00Z"));
+    let moved = set.explain("52.178.40.1".parse().unwrap(), sel);
+    assert_eq!(
+        moved[0].verdict,
+        Verdict::Superseded {
+            value: "52.178.40.2".into(),
+            version_time: ts("2025-06-20T00:00:00Z"),
+        }
+    );
+}

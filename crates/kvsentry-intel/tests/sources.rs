@@ -234,7 +234,7 @@ fn stix_bundle_through_kvsentry_stix() {
             "52.178.94.1/32"
         ]
     );
-    assert_eq!(f.skipped.get("STIX no_ip_comparison"), Some(&1));
+    assert_eq!(f.skipped.get("STIX pattern names no IP address"), Some(&1));
     let apt1 = by_id(&set, "indicator--a1b2c3d4-0000-4000-8000-000000000001");
     assert_eq!(apt1.value_text, "223.166.0.0/15");
     assert_eq!(apt1.expiration, Some(ts("2025-12-31T00:00:00Z")));
@@ -604,4 +604,158 @@ fn log_analytics_api_tables_answer() {
     let i = by_id(&set, "la-1");
     assert!(i.active);
     assert_eq!(i.expiration, Some(ts("2025-07-01T00:00:00Z")));
+}
+
+/// One STIX indicator alone in a file (not in a bundle), as a TIP exports a single object:
+/// detected and loaded as STIX even when it carries custom properties named like another
+/// feed's columns (STIX 2.0 allowed custom properties without the `x_` prefix).
+#[test]
+fn a_lone_stix_indicator_is_stix() {
+    let lone = r#"{
+  "type": "indicator",
+  "spec_version": "2.1",
+  "id": "indicator--33fe3b22-0201-47cf-85d0-97c02164528d",
+  "created": "2025-05-08T09:00:00.000Z",
+  "modified": "2025-05-08T09:00:00.000Z",
+  "name": "IP Address for known C2 channel",
+  "indicator_types": ["malicious-activity"],
+  "pattern": "[ipv4-addr:value == '52.178.17.9']",
+  "pattern_type": "stix",
+  "valid_from": "2025-05-08T09:00:00.000000Z",
+  "value": ["52.178.17.9"],
+  "ip": "52.178.17.9"
+}
+"#;
+    let p = scratch("lone-indicator.json", lone);
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&p, None, &mut set).unwrap();
+    let f = &rep.files[0];
+    assert_eq!(f.format, TiFormat::Stix);
+    assert_eq!((f.records, f.skipped.len()), (1, 0), "{f:?}");
+    let ind = by_id(&set, "indicator--33fe3b22-0201-47cf-85d0-97c02164528d");
+    assert_eq!(ind.value_text, "52.178.17.9");
+    assert_eq!(
+        ind.description.as_deref(),
+        Some("IP Address for known C2 channel")
+    );
+    // The same object on one line (JSON lines of one row).
+    let one_line: String = lone.lines().map(str::trim).collect();
+    let p = scratch("lone-indicator-one-line.json", &format!("{one_line}\n"));
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&p, None, &mut set).unwrap();
+    assert_eq!(
+        (rep.files[0].format, rep.files[0].records),
+        (TiFormat::Stix, 1)
+    );
+    // A bare list of STIX objects that starts with the producer's identity.
+    let list = format!(
+        r#"[{{"type":"identity","spec_version":"2.1","id":"identity--f431f809-377b-45e0-aa1c-6a4751cae5ff","created":"2025-01-01T00:00:00Z","modified":"2025-01-01T00:00:00Z","name":"CTI team"}},
+{one_line}]"#
+    );
+    let p = scratch("objects.json", &list);
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&p, None, &mut set).unwrap();
+    let f = &rep.files[0];
+    assert_eq!((f.format, f.records), (TiFormat::Stix, 1));
+    assert_eq!(
+        f.skipped.get("STIX object that is not an indicator"),
+        Some(&1)
+    );
+}
+
+/// Every object of a STIX file is a record or a counted skip: older versions of an
+/// indicator and objects that are not indicators included.
+#[test]
+fn every_stix_object_is_counted() {
+    let bundle = r#"{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":[
+  {"type":"identity","spec_version":"2.1","id":"identity--f431f809-377b-45e0-aa1c-6a4751cae5ff","created":"2025-01-01T00:00:00Z","modified":"2025-01-01T00:00:00Z","name":"CTI team","identity_class":"organization"},
+  {"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2025-06-01T00:00:00Z","modified":"2025-06-01T00:00:00Z","pattern":"[ipv4-addr:value = '52.178.17.9']","pattern_type":"stix","valid_from":"2025-06-01T00:00:00Z"},
+  {"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2025-06-01T00:00:00Z","modified":"2025-06-20T00:00:00Z","pattern":"[ipv4-addr:value = '52.178.17.10']","pattern_type":"stix","valid_from":"2025-06-01T00:00:00Z"},
+  {"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2025-06-01T00:00:00Z","modified":"2025-06-10T00:00:00Z","pattern":"[ipv4-addr:value = '52.178.17.11']","pattern_type":"stix","valid_from":"2025-06-01T00:00:00Z"},
+  {"type":"indicator","spec_version":"2.1","id":"indicator--0f4d5e6a-9b1c-4d2e-8f3a-112233445566","created":"2025-06-01T00:00:00Z","modified":"2025-06-01T00:00:00Z","pattern":"[network-traffic:dst_ref.type = 'domain-name' AND network-traffic:dst_ref.value = 'example.com']","pattern_type":"stix","valid_from":"2025-06-01T00:00:00Z"},
+  {"type":"relationship","spec_version":"2.1","id":"relationship--44298a74-ba52-4f0c-87a3-1824e67d7fad","created":"2025-06-01T00:00:00Z","modified":"2025-06-01T00:00:00Z","relationship_type":"indicates","source_ref":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","target_ref":"identity--f431f809-377b-45e0-aa1c-6a4751cae5ff"}
+]}"#;
+    let p = scratch("versions.json", bundle);
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&p, None, &mut set).unwrap();
+    let f = &rep.files[0];
+    assert_eq!(f.records, 1);
+    assert_eq!(nets(&set), ["52.178.17.10/32"]);
+    let skipped: Vec<(&str, usize)> = f.skipped.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(
+        skipped,
+        [
+            ("STIX indicator replaced by a later version in the file", 2),
+            ("STIX object that is not an indicator", 2),
+            ("STIX pattern names no IP address", 1),
+        ]
+    );
+    assert_eq!(f.records + f.skipped.values().sum::<usize>(), 6);
+    let (_, sel) = set.select(Selection::Retro { compat: false });
+    assert_eq!(sel.loaded_records, 6);
+}
+
+/// A CSV row whose quote is never closed is reported at its line, and the rows after it
+/// still load (the csv reader would take the rest of the file as one field).
+#[test]
+fn csv_unterminated_quote_is_reported_at_its_line() {
+    let text = "# abuse.ch style\n\
+first_seen_utc,dst_ip,dst_port,c2_status,last_online,malware\n\
+2024-03-01 10:00:00,52.178.17.9,443,online,2024-04-01,Emotet\n\
+2024-03-02 10:00:00,52.178.17.10,8080,online,2024-04-01,\"QakBot\n\
+2024-03-03 10:00:00,52.178.17.11,443,offline,2024-04-01,Pikabot\n\
+2024-03-04 10:00:00,52.178.17.12,447,online,2024-04-01,\"Dridex, loader\"\n";
+    let p = scratch("c2.csv", text);
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&p, None, &mut set).unwrap();
+    let f = &rep.files[0];
+    assert_eq!(f.format, TiFormat::Csv);
+    assert_eq!(f.skipped.get("unterminated quote"), Some(&1), "{f:?}");
+    assert_eq!(f.problems.len(), 1);
+    assert!(
+        f.problems[0].origin.ends_with("c2.csv:4"),
+        "{:?}",
+        f.problems
+    );
+    assert!(
+        f.problems[0].value.contains("52.178.17.10"),
+        "{:?}",
+        f.problems
+    );
+    assert_eq!(
+        nets(&set),
+        ["52.178.17.9/32", "52.178.17.11/32", "52.178.17.12/32"]
+    );
+    let dridex = by_id(&set, "c2.csv:52.178.17.12");
+    assert_eq!(dridex.tags, ["Dridex", "loader"]);
+    assert_eq!(
+        by_id(&set, "c2.csv:52.178.17.11").origin,
+        format!("{}:5", p.display())
+    );
+
+    // The same in a Sentinel portal export, and a bad quote on the last line; a quoted
+    // description over two lines is no fault.
+    let sentinel = "\u{feff}TimeGenerated [UTC],IndicatorId,NetworkIP,Description,Active,ExpirationDateTime [UTC]\r\n\
+2025-06-01T00:00:00Z,a1,52.178.17.9,\"scanner,\r\nseen twice\",true,2025-12-01T00:00:00Z\r\n\
+2025-06-01T00:00:00Z,a2,52.178.17.10,\"broken,true,2025-12-01T00:00:00Z\r\n\
+2025-06-01T00:00:00Z,a3,52.178.17.11,c2,true,2025-12-01T00:00:00Z\r\n\
+2025-06-01T00:00:00Z,a4,52.178.17.12,c2,true,\"2025-12-01T00:00:00Z\r\n";
+    let p = scratch("sentinel-quotes.csv", sentinel);
+    let mut set = IndicatorSet::new();
+    let rep = load_path(&p, None, &mut set).unwrap();
+    let f = &rep.files[0];
+    assert_eq!(f.format, TiFormat::Sentinel);
+    let origins: Vec<&str> = f
+        .problems
+        .iter()
+        .map(|p| p.origin.rsplit(':').next().unwrap())
+        .collect();
+    assert_eq!(origins, ["4", "6"], "{:?}", f.problems);
+    assert_eq!(f.skipped.get("unterminated quote"), Some(&2));
+    let ids: Vec<&str> = set.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["a1", "a3"]);
+    assert_eq!(
+        by_id(&set, "a1").description.as_deref(),
+        Some("scanner,\r\nseen twice")
+    );
 }

@@ -174,6 +174,25 @@ impl ProblemReason {
     }
 }
 
+impl ProblemReason {
+    /// What is wrong, in words for a report (the reason a row is counted under).
+    pub fn label(self) -> &'static str {
+        match self {
+            ProblemReason::NoIpComparison => "STIX pattern names no IP address",
+            ProblemReason::Negated => "STIX pattern only excludes IP addresses (!= or NOT)",
+            ProblemReason::UnsupportedOperator => {
+                "STIX pattern compares IP addresses with LIKE, MATCHES, <, >, ..."
+            }
+            ProblemReason::InvalidIpValue => {
+                "STIX pattern compares an IP address with a value that is not one"
+            }
+            ProblemReason::NotStix => "pattern is not a STIX pattern (sigma, snort, yara, ...)",
+            ProblemReason::MalformedPattern => "STIX pattern does not parse",
+            ProblemReason::InvalidObject => "STIX object is missing a property or malformed",
+        }
+    }
+}
+
 impl From<NoIpReason> for ProblemReason {
     fn from(r: NoIpReason) -> Self {
         match r {

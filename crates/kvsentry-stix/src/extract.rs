@@ -11,6 +11,9 @@
 //!   /128, IPv4-mapped IPv6 becomes IPv4, host bits of a CIDR are cleared.
 //! - `!=`, or `NOT` before any operator, never contributes an IP: a negated comparison
 //!   matches almost every address.
+//! - A `network-traffic` reference whose type the same conjunction fixes to something else
+//!   than `ipv4-addr`/`ipv6-addr` (`dst_ref.type = 'domain-name' AND dst_ref.value =
+//!   'example.com'`) is not an IP comparison.
 //! - Under OR (at any depth, inside or between observations) each IP branch alone satisfies
 //!   the pattern, so its networks count exactly.
 //! - Under AND (inside a bracket, or between observations), FOLLOWEDBY, `REPEATS` and
@@ -104,7 +107,7 @@ pub fn extract_ips(pattern: &Pattern) -> Result<IpExtraction, NoIpReason> {
 
 fn walk_obs(e: &ObservationExpr, w: &mut Walk) {
     match e {
-        ObservationExpr::Observation(c) => walk_cmp(c, w),
+        ObservationExpr::Observation(c) => walk_cmp(c, w, &[]),
         ObservationExpr::Or(v) => v.iter().for_each(|e| walk_obs(e, w)),
         ObservationExpr::And(v) | ObservationExpr::FollowedBy(v) => {
             let before = w.networks.len();
@@ -128,17 +131,49 @@ fn walk_obs(e: &ObservationExpr, w: &mut Walk) {
     }
 }
 
-fn walk_cmp(e: &ComparisonExpr, w: &mut Walk) {
+/// A `network-traffic` reference whose object type a conjunction fixes
+/// (`network-traffic:dst_ref.type = 'domain-name'`): the reference's path and the type.
+type RefType<'p> = (&'p [PathStep], &'p str);
+
+/// The reference types fixed by the comparisons of one conjunction.
+fn ref_types(items: &[ComparisonExpr]) -> Vec<RefType<'_>> {
+    items
+        .iter()
+        .filter_map(|e| {
+            let ComparisonExpr::Comparison(c) = e else {
+                return None;
+            };
+            let (PathStep::Property(last), reference) = c.path.steps.split_last()? else {
+                return None;
+            };
+            let fixed = c.path.object_type == "network-traffic"
+                && last == "type"
+                && !reference.is_empty()
+                && c.operator == Operator::Eq
+                && !c.negated;
+            match (&c.value, fixed) {
+                (ComparisonValue::Single(Literal::String(t)), true) => {
+                    Some((reference, t.as_str()))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn walk_cmp<'p>(e: &'p ComparisonExpr, w: &mut Walk, types: &[RefType<'p>]) {
     match e {
-        ComparisonExpr::Or(v) => v.iter().for_each(|e| walk_cmp(e, w)),
+        ComparisonExpr::Or(v) => v.iter().for_each(|e| walk_cmp(e, w, types)),
         ComparisonExpr::And(v) => {
+            let mut inner = types.to_vec();
+            inner.extend(ref_types(v));
             let before = w.networks.len();
-            v.iter().for_each(|e| walk_cmp(e, w));
+            v.iter().for_each(|e| walk_cmp(e, w, &inner));
             if w.networks.len() > before {
                 w.requires_more = true;
             }
         }
-        ComparisonExpr::Comparison(c) => comparison(c, w),
+        ComparisonExpr::Comparison(c) => comparison(c, w, types),
     }
 }
 
@@ -156,8 +191,18 @@ pub fn is_ip_path(path: &crate::pattern::ObjectPath) -> bool {
     }
 }
 
-fn comparison(c: &Comparison, w: &mut Walk) {
+fn comparison(c: &Comparison, w: &mut Walk, types: &[RefType<'_>]) {
     if !is_ip_path(&c.path) {
+        return;
+    }
+    // A reference the same conjunction says is a domain name or MAC address holds no IP:
+    // its value is compared with a name, not a malformed address.
+    let reference = c.path.steps.split_last().map_or(&[][..], |(_, r)| r);
+    if c.path.object_type == "network-traffic"
+        && types
+            .iter()
+            .any(|(r, t)| *r == reference && !matches!(*t, "ipv4-addr" | "ipv6-addr"))
+    {
         return;
     }
     if c.negated || c.operator == Operator::Neq {
@@ -378,6 +423,40 @@ mod tests {
             Err(NoIpReason::Negated)
         );
         assert_eq!(NoIpReason::Negated.as_str(), "negated");
+    }
+
+    #[test]
+    fn a_reference_typed_as_a_domain_is_no_ip_comparison() {
+        let domain = "[network-traffic:dst_ref.type = 'domain-name' AND network-traffic:dst_ref.value = 'example.com']";
+        assert_eq!(ips(domain), Err(NoIpReason::NoIpComparison));
+        assert_eq!(
+            ips(&format!("{domain} REPEATS 5 TIMES WITHIN 1800 SECONDS")),
+            Err(NoIpReason::NoIpComparison)
+        );
+        // The type applies inside nested ORs of the same conjunction.
+        assert_eq!(
+            ips(
+                "[network-traffic:src_ref.type = 'mac-addr' AND (network-traffic:src_ref.value = 'aa:bb:cc:dd:ee:ff' OR network-traffic:src_ref.value = '00:11:22:33:44:55')]"
+            ),
+            Err(NoIpReason::NoIpComparison)
+        );
+        // Typed as an address, a bad value is still an invalid IP value.
+        assert_eq!(
+            ips(
+                "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = 'example.com']"
+            ),
+            Err(NoIpReason::InvalidIpValue)
+        );
+        let x = ips("[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '203.0.113.33/32']").unwrap();
+        assert_eq!(x.networks, nets(&["203.0.113.33/32"]));
+        // The other reference's type says nothing about this one.
+        let x = ips("[network-traffic:src_ref.type = 'domain-name' AND network-traffic:dst_ref.value = '52.178.1.1']").unwrap();
+        assert_eq!(x.networks, nets(&["52.178.1.1/32"]));
+        // Without a type, the value decides.
+        assert_eq!(
+            ips("[network-traffic:dst_ref.value = 'example.com']"),
+            Err(NoIpReason::InvalidIpValue)
+        );
     }
 
     #[test]

@@ -10,11 +10,12 @@
 //! obs_qual     := obs_primary ( "WITHIN" number "SECONDS"
 //!                             | "REPEATS" int "TIMES"
 //!                             | "START" t'..' "STOP" t'..' )*
+//!                 (each kind at most once on a bracketed observation)
 //! obs_primary  := "[" cmp_or "]" | "(" obs_followed ")"
 //! cmp_or       := cmp_and ("OR" cmp_and)*
 //! cmp_and      := cmp_primary ("AND" cmp_primary)*
 //! cmp_primary  := "(" cmp_or ")" | ["NOT"] "EXISTS" path
-//!               | path ["NOT"] op value
+//!               | path ["NOT"] op value           (op "=" may be written "==")
 //! path         := type ":" (ident | 'str') ("." (ident | 'str') | "[" (int | "*") "]")*
 //! ```
 //!
@@ -290,6 +291,11 @@ fn lex(text: &str) -> Result<Vec<Token>, PatternError> {
             ':' => single(&mut i, Tok::Colon),
             '.' if !at(i + 1).is_some_and(|d| d.is_ascii_digit()) => single(&mut i, Tok::Dot),
             '*' => single(&mut i, Tok::Star),
+            // STIX 2.x patterning spells equality `=` or `==`.
+            '=' if at(i + 1) == Some('=') => {
+                i += 2;
+                Tok::Eq
+            }
             '=' => single(&mut i, Tok::Eq),
             '!' => {
                 if at(i + 1) == Some('=') {
@@ -323,10 +329,10 @@ fn lex(text: &str) -> Result<Vec<Token>, PatternError> {
                 i += 1;
                 let body = lex_string(&chars, &mut i)?;
                 match c {
-                    't' => Tok::Timestamp(parse_timestamp(&body).ok_or_else(|| PatternError {
+                    't' => Tok::Timestamp(parse_timestamp(&body).map_err(|why| PatternError {
                         offset: start,
-                        expected: "a timestamp t'YYYY-MM-DDTHH:MM:SS[.s]Z'".into(),
-                        found: format!("t'{body}'"),
+                        expected: why.expected().into(),
+                        found: format!("t'{body}'{}", why.detail()),
                     })?),
                     'h' => Tok::Hex(decode_hex(&body).ok_or_else(|| PatternError {
                         offset: start,
@@ -464,8 +470,59 @@ fn found_at(chars: &[char], i: usize) -> String {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, the only form STIX allows in `t'...'`.
-fn parse_timestamp(s: &str) -> Option<Timestamp> {
+/// Why the text of a `t'...'` literal is not a timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BadTimestamp {
+    /// Not of the form `YYYY-MM-DDTHH:MM:SS[.fraction]Z`.
+    Shape,
+    /// The right form, but no such instant (month 13, February 30, hour 25, ...).
+    NoSuch(String),
+}
+
+impl BadTimestamp {
+    fn expected(&self) -> &'static str {
+        match self {
+            BadTimestamp::Shape => "a timestamp t'YYYY-MM-DDTHH:MM:SS[.s]Z'",
+            BadTimestamp::NoSuch(_) => "a timestamp that exists",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            BadTimestamp::Shape => String::new(),
+            BadTimestamp::NoSuch(why) => format!(" ({why})"),
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, the only form STIX allows in `t'...'`. A text of that
+/// form naming no real instant (`2024-02-30`) is refused with what is wrong: the OASIS
+/// validator checks the form only, but such a value cannot be compared with any time.
+fn parse_timestamp(s: &str) -> Result<Timestamp, BadTimestamp> {
     let b = s.as_bytes();
     let digit = |k: usize| b.get(k).is_some_and(|c| c.is_ascii_digit());
     let shape = b.len() >= 20
@@ -487,18 +544,47 @@ fn parse_timestamp(s: &str) -> Option<Timestamp> {
         && digit(18)
         && b.last() == Some(&b'Z');
     if !shape {
-        return None;
+        return Err(BadTimestamp::Shape);
     }
-    let rest = b.get(19..b.len() - 1)?;
+    let rest = b.get(19..b.len() - 1).ok_or(BadTimestamp::Shape)?;
     let fraction_ok = match rest {
         [] => true,
         [b'.', digits @ ..] => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
         _ => false,
     };
     if !fraction_ok {
-        return None;
+        return Err(BadTimestamp::Shape);
     }
-    s.parse().ok()
+    // The shape check made these ASCII digits.
+    let num = |from: usize, to: usize| {
+        b.get(from..to).map_or(0, |d| {
+            d.iter()
+                .fold(0u32, |n, &c| n * 10 + u32::from(c.saturating_sub(b'0')))
+        })
+    };
+    let (year, month, day) = (num(0, 4), num(5, 7), num(8, 10));
+    let (hour, minute, second) = (num(11, 13), num(14, 16), num(17, 19));
+    let no_such = |why: String| Err(BadTimestamp::NoSuch(why));
+    let Some(month_name) = month.checked_sub(1).and_then(|m| MONTHS.get(m as usize)) else {
+        return no_such(format!("there is no month {month:02}"));
+    };
+    let days = days_in_month(year, month);
+    if day == 0 || day > days {
+        return no_such(format!(
+            "there is no day {day:02} in {month_name} {year}, which has {days} days"
+        ));
+    }
+    if hour > 23 {
+        return no_such(format!("there is no hour {hour:02}"));
+    }
+    if minute > 59 {
+        return no_such(format!("there is no minute {minute:02}"));
+    }
+    if second > 60 {
+        return no_such(format!("there is no second {second:02}"));
+    }
+    s.parse()
+        .map_err(|e| BadTimestamp::NoSuch(format!("not a valid instant: {e}")))
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -663,8 +749,37 @@ impl Parser {
     }
 
     fn obs_qual(&mut self) -> Result<ObservationExpr, PatternError> {
+        // As the OASIS validator: qualifiers applied directly to a bracketed observation
+        // must be of different kinds (`[..] WITHIN 5 SECONDS WITHIN 6 SECONDS` is refused);
+        // a parenthesised group may be qualified again (`([..]) WITHIN 5 SECONDS WITHIN 6
+        // SECONDS` is valid).
+        let bracketed = self.peek().kind == Tok::LBracket;
+        let mut seen: Vec<&'static str> = Vec::new();
         let mut expr = self.obs_primary()?;
         loop {
+            let at = self.peek().offset;
+            let kind = if self.is_kw("WITHIN") {
+                "WITHIN"
+            } else if self.is_kw("REPEATS") {
+                "REPEATS"
+            } else if self.is_kw("START") {
+                "START/STOP"
+            } else {
+                return Ok(expr);
+            };
+            if bracketed {
+                if seen.contains(&kind) {
+                    return err(
+                        at,
+                        format!(
+                            "one {kind} qualifier per observation (parenthesise the \
+                             qualified observation to apply another)"
+                        ),
+                        format!("a second {kind}"),
+                    );
+                }
+                seen.push(kind);
+            }
             let qualifier = if self.eat_kw("WITHIN") {
                 let t = self.bump();
                 let seconds = match t.kind {
@@ -684,7 +799,8 @@ impl Parser {
                 };
                 self.expect_kw("TIMES")?;
                 Qualifier::Repeats { times }
-            } else if self.eat_kw("START") {
+            } else {
+                self.expect_kw("START")?;
                 let start = self.timestamp()?;
                 self.expect_kw("STOP")?;
                 let stop_at = self.peek().offset;
@@ -697,8 +813,6 @@ impl Parser {
                     );
                 }
                 Qualifier::StartStop { start, stop }
-            } else {
-                return Ok(expr);
             };
             expr = ObservationExpr::Qualified {
                 expr: Box::new(expr),
@@ -815,6 +929,7 @@ impl Parser {
             },
             other => return err(t.offset, "a comparison operator", other.describe()),
         };
+        let value_at = self.peek().offset;
         let value = match operator {
             Operator::In => ComparisonValue::Set(self.set()?),
             Operator::Like | Operator::Matches | Operator::IsSubset | Operator::IsSuperset => {
@@ -833,6 +948,7 @@ impl Parser {
             Operator::Eq | Operator::Neq => ComparisonValue::Single(self.literal(true)?),
             _ => ComparisonValue::Single(self.literal(false)?),
         };
+        check_hash(&path, operator, &value, value_at)?;
         Ok(ComparisonExpr::Comparison(Comparison {
             path,
             negated,
@@ -919,6 +1035,76 @@ impl Parser {
             other => err(t.offset, "a property name", other.describe()),
         }
     }
+}
+
+/// The hash algorithms whose value form is known (names without `-`, upper case), and
+/// the lengths in hex digits their values have.
+const HEX_HASHES: &[(&str, &[usize])] = &[
+    ("MD5", &[32]),
+    ("MD6", &[32, 40, 56, 64, 96, 128]),
+    ("RIPEMD160", &[40]),
+    ("SHA1", &[40]),
+    ("SHA224", &[56]),
+    ("SHA256", &[64]),
+    ("SHA384", &[96]),
+    ("SHA512", &[128]),
+    ("SHA3224", &[56]),
+    ("SHA3256", &[64]),
+    ("SHA3384", &[96]),
+    ("SHA3512", &[128]),
+    ("WHIRLPOOL", &[128]),
+];
+
+/// A value compared for equality with a known hash (`file:hashes.'SHA-256' = '...'`) must
+/// have that hash's form, as the OASIS validator requires: a truncated hash in a feed is a
+/// broken indicator, not one that never matches. `LIKE` and `MATCHES` take patterns, not
+/// hashes, and are not checked.
+fn check_hash(
+    path: &ObjectPath,
+    operator: Operator,
+    value: &ComparisonValue,
+    offset: usize,
+) -> Result<(), PatternError> {
+    if !matches!(operator, Operator::Eq | Operator::Neq | Operator::In) {
+        return Ok(());
+    }
+    let in_hashes = path
+        .steps
+        .iter()
+        .any(|s| matches!(s, PathStep::Property(p) if p == "hashes"));
+    let Some(PathStep::Property(algorithm)) = path.steps.last() else {
+        return Ok(());
+    };
+    if !in_hashes || algorithm == "hashes" {
+        return Ok(());
+    }
+    let name = algorithm.to_ascii_uppercase().replace('-', "");
+    let values: &[Literal] = match value {
+        ComparisonValue::Single(l) => std::slice::from_ref(l),
+        ComparisonValue::Set(items) => items,
+        ComparisonValue::None => &[],
+    };
+    for v in values {
+        let Literal::String(text) = v else { continue };
+        let ok = if name == "SSDEEP" {
+            (1..=128).contains(&text.len())
+                && text
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'+' | b':' | b'.'))
+        } else if let Some((_, lengths)) = HEX_HASHES.iter().find(|(n, _)| *n == name) {
+            lengths.contains(&text.len()) && text.bytes().all(|c| c.is_ascii_hexdigit())
+        } else {
+            true
+        };
+        if !ok {
+            return err(
+                offset,
+                format!("a valid {algorithm} hash"),
+                format!("'{text}'"),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn is_keyword(s: &str) -> bool {
@@ -1133,7 +1319,9 @@ mod tests {
 
     #[test]
     fn object_paths() {
-        let pat = p("[file:hashes.'SHA-256' = 'ab']");
+        let pat = p(
+            "[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f']",
+        );
         assert_eq!(
             only_cmp(&pat).path.steps,
             vec![prop("hashes"), prop("SHA-256")]
@@ -1165,6 +1353,100 @@ mod tests {
             only_cmp(&pat).path.steps,
             vec![prop("x_field"), PathStep::Index(-1)]
         );
+    }
+
+    #[test]
+    fn double_equals_is_equality() {
+        let pat = p("[ipv4-addr:value == '198.51.100.7']");
+        let c = only_cmp(&pat);
+        assert_eq!(c.operator, Operator::Eq);
+        assert_eq!(
+            c.value,
+            ComparisonValue::Single(Literal::String("198.51.100.7".into()))
+        );
+        assert_eq!(pat, p("[ipv4-addr:value = '198.51.100.7']"));
+        assert!(only_cmp(&p("[a:b NOT == 1]")).negated);
+    }
+
+    #[test]
+    fn repeated_qualifiers_on_one_observation_are_refused() {
+        let x = e("[a:b = 1] WITHIN 5 SECONDS WITHIN 6 SECONDS");
+        assert_eq!((x.offset, x.found.as_str()), (27, "a second WITHIN"));
+        let x = e("([a:b = 1] REPEATS 2 TIMES REPEATS 3 TIMES)");
+        assert_eq!((x.offset, x.found.as_str()), (27, "a second REPEATS"));
+        let x = e(
+            "[a:b = 1] START t'2016-06-01T01:30:00Z' STOP t'2016-06-01T02:20:00Z' \
+                   START t'2016-06-01T01:30:00Z' STOP t'2016-06-01T02:20:00Z'",
+        );
+        assert_eq!(x.found, "a second START/STOP");
+        // Different kinds, or a parenthesised group qualified again, are valid.
+        p("[a:b = 1] REPEATS 2 TIMES WITHIN 6 SECONDS");
+        p("([a:b = 1]) WITHIN 5 SECONDS WITHIN 6 SECONDS");
+        p("([a:b = 1] REPEATS 2 TIMES) REPEATS 2 TIMES");
+        p("[a:b = 1] WITHIN 5 SECONDS AND [a:c = 1] WITHIN 5 SECONDS");
+    }
+
+    #[test]
+    fn impossible_dates_say_what_is_wrong() {
+        let x = e("[x:created = t'2024-02-30T12:00:00Z']");
+        assert_eq!(x.offset, 13);
+        assert_eq!(
+            x.to_string(),
+            "at character 13: expected a timestamp that exists, found \
+             t'2024-02-30T12:00:00Z' (there is no day 30 in February 2024, which has 29 days)"
+        );
+        let x = e("[x:created = t'2023-02-29T12:00:00Z']");
+        assert!(x.found.contains("no day 29 in February 2023"), "{x}");
+        assert!(
+            e("[x:created = t'2024-04-31T00:00:00Z']")
+                .found
+                .contains("April 2024, which has 30 days")
+        );
+        assert!(
+            e("[x:created = t'2024-13-01T00:00:00Z']")
+                .found
+                .contains("no month 13")
+        );
+        assert!(
+            e("[x:created = t'2024-01-15T25:00:00Z']")
+                .found
+                .contains("no hour 25")
+        );
+        assert!(
+            e("[x:created = t'2024-01-15T12:60:00Z']")
+                .found
+                .contains("no minute 60")
+        );
+        assert!(
+            e("[x:created = t'2024-01-15T12:30:61Z']")
+                .found
+                .contains("no second 61")
+        );
+        // The wrong form is a different message.
+        let x = e("[x:created = t'2024/01/15T12:30:45Z']");
+        assert_eq!(x.expected, "a timestamp t'YYYY-MM-DDTHH:MM:SS[.s]Z'");
+        p("[x:created = t'2024-02-29T12:00:00Z']");
+        p("[x:created = t'2000-02-29T12:00:00Z']");
+    }
+
+    #[test]
+    fn hash_values_must_have_their_algorithm_form() {
+        let x = e("[file:hashes.'SHA-256' = 'f00']");
+        assert_eq!(
+            (x.offset, x.expected.as_str(), x.found.as_str()),
+            (25, "a valid SHA-256 hash", "'f00'")
+        );
+        assert_eq!(
+            e("[file:hashes.MD5 IN ('cead3f77f6cda6ec00f57d76c9a6879f', 'zz')]").offset,
+            20
+        );
+        p("[file:hashes.MD5 = 'cead3f77f6cda6ec00f57d76c9a6879f']");
+        p("[file:hashes.'SHA-1' != 'CEAD3F77F6CDA6EC00F57D76C9A6879FCEAD3F77']");
+        p("[file:hashes.SSDEEP = '3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C']");
+        // Patterns and unknown algorithms are not checked.
+        p("[file:hashes.MD5 LIKE 'cead%']");
+        p("[file:hashes.'x-custom' = 'anything']");
+        p("[file:hashes[*] = '8665c8d477534008b3058b72e2dae8ae']");
     }
 
     #[test]
@@ -1346,9 +1628,9 @@ mod tests {
         let x = e("[ipv4-addr:value = '1.2.3.4]");
         assert_eq!(x.offset, 19);
         assert!(x.expected.contains("closing quote"), "{x}");
-        // Bad operator.
-        let x = e("[ipv4-addr:value == '1.2.3.4']");
-        assert_eq!(x.offset, 18);
+        // Bad operator (`==` is equality, `===` is not).
+        let x = e("[ipv4-addr:value === '1.2.3.4']");
+        assert_eq!(x.offset, 19);
         assert!(x.expected.contains("literal"), "{x}");
         let x = e("[ipv4-addr:value EQUALS '1.2.3.4']");
         assert_eq!(

@@ -439,6 +439,20 @@ fn json_kind(v: &Value) -> Option<TiFormat> {
             {
                 return Some(TiFormat::Stix);
             }
+            // One STIX object (`"type": "indicator", "id": "indicator--..."`): its identifier
+            // says what it is whatever other properties it carries (a custom `value` or `ip`
+            // must not make it another feed's row).
+            if let (Some(ty), Some(id)) = (
+                o.get("type").and_then(Value::as_str),
+                o.get("id").and_then(Value::as_str),
+            ) {
+                if id
+                    .strip_prefix(ty)
+                    .is_some_and(|rest| rest.starts_with("--"))
+                {
+                    return Some(TiFormat::Stix);
+                }
+            }
             if o.contains_key("Event") {
                 return Some(TiFormat::Misp);
             }
@@ -512,23 +526,27 @@ impl<'t> LineCounter<'t> {
         self.line
     }
 
-    /// The line of a record (or of an error) read by a csv reader over the same text.
-    pub fn of(&mut self, pos: Option<&csv::Position>) -> usize {
+    /// The line of a record starting at byte `offset` of the text (0 when unknown).
+    pub fn of_offset(&mut self, offset: Option<usize>) -> usize {
         // With CRLF the reader ends a record at `\r` and reports the next one as starting at
         // the `\n`: skip line terminators to reach the record's first byte.
-        pos.map(|p| {
-            let mut b = p.byte() as usize;
-            while matches!(self.text.get(b), Some(b'\r' | b'\n')) {
-                b += 1;
-            }
-            self.line_at(b)
-        })
-        .unwrap_or(0)
+        offset
+            .map(|mut b| {
+                while matches!(self.text.get(b), Some(b'\r' | b'\n')) {
+                    b += 1;
+                }
+                self.line_at(b)
+            })
+            .unwrap_or(0)
     }
 }
 
 /// Calls `each` with every record of a CSV text and its file line; a malformed record is a
 /// problem ("malformed CSV row") and reading goes on.
+///
+/// A quote that is never closed would make the csv reader take the following lines (up to
+/// the next quote, or the rest of the file) as one field: such a record is a problem
+/// ("unterminated quote") at the line where it starts, and reading resumes on the next line.
 pub(crate) fn for_each_csv_record(
     text: &str,
     table: &sentinel::CsvTable,
@@ -536,22 +554,86 @@ pub(crate) fn for_each_csv_record(
     set: &mut IndicatorSet,
     mut each: impl FnMut(&csv::StringRecord, usize, &mut Ctx<'_>, &mut IndicatorSet),
 ) {
-    let mut rdr = table.reader(text);
     let mut rec = csv::StringRecord::new();
     let mut lines = LineCounter::new(text);
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = lines.of(e.position());
-                ctx.problem(set, line, "malformed CSV row", &e.to_string());
-                continue;
+    // Byte offset of the text the current reader reads; only the first reads a header.
+    let mut base = 0;
+    'readers: loop {
+        let rest = text.get(base..).unwrap_or_default();
+        let mut rdr = if base == 0 {
+            table.reader(rest)
+        } else {
+            table.reader_without_header(rest)
+        };
+        loop {
+            match rdr.read_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => break 'readers,
+                Err(e) => {
+                    let line = lines.of_offset(e.position().map(|p| base + p.byte() as usize));
+                    ctx.problem(set, line, "malformed CSV row", &e.to_string());
+                    continue;
+                }
             }
+            // With CRLF the reader reports a record as starting at the `\n` before it.
+            let mut start = base + rec.position().map_or(0, |p| p.byte() as usize);
+            while matches!(text.as_bytes().get(start), Some(b'\r' | b'\n')) {
+                start += 1;
+            }
+            let end = base + rdr.position().byte() as usize;
+            // A quoted field may hold line breaks (descriptions do). A record over several
+            // lines that is still inside quotes at the end of the text, or whose fields do
+            // not line up with the header (a later stray quote closed the field), is one
+            // whose quote was never closed.
+            let record_text = text.get(start..end).unwrap_or_default();
+            let several_lines = record_text.trim_end().contains('\n');
+            if (several_lines && rec.len() != table.headers.len())
+                || (end >= text.len() && open_quote_at_end(record_text, table.delimiter))
+            {
+                let line = lines.of_offset(Some(start));
+                let first_line = record_text.lines().next().unwrap_or_default();
+                ctx.problem(set, line, "unterminated quote", first_line);
+                match text.get(start..).and_then(|t| t.find('\n')) {
+                    Some(nl) => {
+                        base = start + nl + 1;
+                        continue 'readers;
+                    }
+                    None => break 'readers,
+                }
+            }
+            let line = lines.of_offset(Some(start));
+            each(&rec, line, ctx, set);
         }
-        let line = lines.of(rec.position());
-        each(&rec, line, ctx, set);
     }
+}
+
+/// True when a quoted field opened in `record` is still open at its end: the csv reader
+/// reached the end of the file inside quotes. A quote opens a field only at its start and
+/// `""` inside a quoted field is a quote, as the csv reader reads them.
+fn open_quote_at_end(record: &str, delimiter: u8) -> bool {
+    let b = record.as_bytes();
+    let mut in_quote = false;
+    let mut field_start = true;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if in_quote {
+            if c == b'"' {
+                if b.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                in_quote = false;
+            }
+            field_start = false;
+        } else if c == b'"' && field_start {
+            in_quote = true;
+            field_start = false;
+        } else {
+            field_start = c == delimiter || c == b'\n' || c == b'\r';
+        }
+        i += 1;
+    }
+    in_quote
 }
 
 /// Per-file loading context: names origins, counts skips and problems.
@@ -604,8 +686,15 @@ impl<'a> Ctx<'a> {
 
     /// Counts a skipped row without listing it (e.g. a hash indicator: not a problem).
     pub fn skip(&mut self, set: &mut IndicatorSet, reason: &str) {
-        crate::set::count(&mut self.report.skipped, reason, 1);
-        set.note_skipped(reason, 1);
+        self.skip_n(set, reason, 1);
+    }
+
+    /// Counts `n` skipped rows for one reason (none when `n` is 0).
+    pub fn skip_n(&mut self, set: &mut IndicatorSet, reason: &str, n: usize) {
+        if n > 0 {
+            crate::set::count(&mut self.report.skipped, reason, n);
+            set.note_skipped(reason, n);
+        }
     }
 
     /// Counts and lists a row that could not be used.
@@ -1240,7 +1329,7 @@ mod tests {
         let mut lines = LineCounter::new(text);
         let got: Vec<usize> = rdr
             .records()
-            .map(|r| lines.of(r.unwrap().position()))
+            .map(|r| lines.of_offset(r.unwrap().position().map(|p| p.byte() as usize)))
             .collect();
         assert_eq!(got, [2, 3]);
     }

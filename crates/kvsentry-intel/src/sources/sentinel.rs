@@ -745,7 +745,7 @@ pub(crate) enum PatternOutcome {
 /// needs more than the IP.
 pub(crate) fn pattern_networks(p: &str) -> Result<(Vec<String>, bool), PatternOutcome> {
     let parsed = kvsentry_stix::parse_pattern(p)
-        .map_err(|e| PatternOutcome::Refused(format!("malformed STIX pattern: {e}")))?;
+        .map_err(|e| PatternOutcome::Refused(format!("STIX pattern does not parse: {e}")))?;
     match kvsentry_stix::extract_ips(&parsed) {
         Ok(x) => Ok((
             x.networks
@@ -761,10 +761,9 @@ pub(crate) fn pattern_networks(p: &str) -> Result<(Vec<String>, bool), PatternOu
             x.requires_more,
         )),
         Err(kvsentry_stix::NoIpReason::NoIpComparison) => Err(PatternOutcome::NoIp),
-        Err(r) => Err(PatternOutcome::Refused(format!(
-            "STIX pattern {}",
-            r.as_str()
-        ))),
+        Err(r) => Err(PatternOutcome::Refused(
+            kvsentry_stix::ProblemReason::from(r).label().to_string(),
+        )),
     }
 }
 
@@ -839,6 +838,16 @@ impl CsvTable {
             .from_reader(text.as_bytes());
         let _ = rdr.headers();
         rdr
+    }
+
+    /// A reader of rows only (the text starts after the header).
+    pub fn reader_without_header<'t>(&self, text: &'t str) -> csv::Reader<&'t [u8]> {
+        csv::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .comment(Some(self.comment))
+            .flexible(true)
+            .has_headers(false)
+            .from_reader(text.as_bytes())
     }
 
     /// Index of a column by case-insensitive base name.

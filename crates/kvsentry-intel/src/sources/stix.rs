@@ -13,6 +13,13 @@ use crate::set::IndicatorSet;
 /// alone over-approximates the indicator, and an analyst should know.
 pub const TAG_REQUIRES_MORE: &str = "stix:requires-more";
 
+/// Load-time skip reason: an older version of a STIX indicator that a later `modified` in
+/// the same file replaces.
+pub const SKIP_SUPERSEDED: &str = "STIX indicator replaced by a later version in the file";
+/// Load-time skip reason: a STIX object that is not an indicator (relationship, malware,
+/// identity, marking definition, ...).
+pub const SKIP_NOT_INDICATOR: &str = "STIX object that is not an indicator";
+
 /// The IP text of a network: the bare address for a single address, else CIDR.
 fn net_text(n: &IpNet) -> String {
     if n.prefix_len() == n.max_prefix_len() {
@@ -115,13 +122,18 @@ pub(crate) fn load(
         })?,
     };
     let source = ctx.file_name();
+    // Every object read is accounted for: older versions and objects other than indicators
+    // are counted (not listed: they are not faults), unusable indicators are listed.
+    ctx.skip_n(set, SKIP_SUPERSEDED, loaded.superseded_versions);
+    let others: usize = loaded.skipped_objects_by_type.values().sum();
+    ctx.skip_n(set, SKIP_NOT_INDICATOR, others);
     for p in &loaded.problems {
-        let reason = format!("STIX {}", p.reason.as_str());
-        ctx.skip(set, &reason);
+        let reason = p.reason.label();
+        ctx.skip(set, reason);
         if ctx.report.problems.len() < super::MAX_PROBLEMS_LISTED {
             ctx.report.problems.push(super::Problem {
                 origin: format!("{}#{}", ctx.name, p.id),
-                reason,
+                reason: reason.to_string(),
                 value: p.detail.clone(),
             });
         }

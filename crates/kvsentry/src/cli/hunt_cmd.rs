@@ -66,11 +66,14 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         if !quiet {
             let files = load.report.files.len() + load.taxii_stores.len();
             eprintln!(
-                "threat intel: {} indicator record(s) from {files} source(s)",
+                "threat intel: {} indicator version(s) from {files} source(s)",
                 load.set.len()
             );
             for f in &load.report.failed_files {
                 eprintln!("  not loaded: {}: {}", f.path.display(), f.error);
+            }
+            for w in load.warnings() {
+                eprintln!("warning: {w}");
             }
         }
         opts.intel = Some(Arc::new(load.set));

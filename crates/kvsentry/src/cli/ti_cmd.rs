@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use kvsentry::ti::{self, TiLoad};
-use kvsentry_intel::{IndicatorIndex, LoadOptions, Selection, SelectionReport};
+use kvsentry_intel::{IndicatorIndex, LoadOptions, Selection, SelectionReport, Verdict};
 use kvsentry_stix::{Auth, TaxiiClient};
 
 use super::args::{TiArgs, TiCommand, TiReadArgs, TiSource};
@@ -51,33 +51,40 @@ pub fn run(a: TiArgs) -> anyhow::Result<Exit> {
         TiCommand::Check { ip, source, at } => {
             let addr = kvsentry_model::net::parse_ip(&ip)
                 .ok_or_else(|| UsageError(format!("'{ip}' is not an IP address")))?;
-            let (_, index, report) = select(&source)?;
             let when = at.as_deref().map(|t| parse_time(t, "--at")).transpose()?;
-            let found = index.lookup(addr);
+            let load = load(&source)?;
+            let sel = selection(source.as_of.as_deref(), source.compat)?;
             if let Some(reason) = kvsentry_model::net::non_global_reason(addr) {
                 out!("{addr} is not a public address ({reason}): no rule matches it");
             }
-            if found.is_empty() {
-                out!("{addr}: no selected indicator covers it ({})", report.mode);
-                return Ok(Exit::Ok);
+            let verdicts = load.set.explain(addr, sel);
+            if verdicts.is_empty() {
+                out!("{addr}: no indicator names it");
             }
-            for ind in found {
-                let live = when.map(|t| ind.live_at(t));
-                out!(
-                    "{addr}: indicator {} ({}) from {}{}{}",
-                    ind.id,
-                    ind.value_text,
-                    ind.source,
-                    ind.expiration
-                        .map_or(String::new(), |e| format!(", expires {e}")),
-                    match live {
-                        Some(true) => ", matches an event at that time",
-                        Some(false) => ", expired before that time",
-                        None => "",
-                    }
+            // Like grep: success when something matches.
+            let mut matched = false;
+            for v in &verdicts {
+                let ind = &v.indicator;
+                let mut line = format!(
+                    "{addr}: indicator {} ({}) from {}: {}",
+                    ind.id, ind.value_text, ind.source, v.verdict
                 );
+                if v.verdict == Verdict::Selected {
+                    if let Some(e) = ind.expiration {
+                        line.push_str(&format!(", expires {e}"));
+                    }
+                    match when.map(|t| ind.live_at(t)) {
+                        Some(true) => {
+                            line.push_str(", matches an event at that time");
+                            matched = true;
+                        }
+                        Some(false) => line.push_str(", expired before that time"),
+                        None => matched = true,
+                    }
+                }
+                out!("{line}");
             }
-            Ok(Exit::Ok)
+            Ok(if matched { Exit::Ok } else { Exit::Failure })
         }
         TiCommand::Sync {
             taxii,
@@ -171,8 +178,17 @@ pub(crate) fn selection(as_of: Option<&str>, compat: bool) -> anyhow::Result<Sel
     })
 }
 
-fn select(src: &TiSource) -> anyhow::Result<(TiLoad, IndicatorIndex, SelectionReport)> {
+/// Loads the sources, warning on stderr about feeds without a usable indicator.
+fn load(src: &TiSource) -> anyhow::Result<TiLoad> {
     let load = ti::load(&src.paths, &load_options(&src.read)?)?;
+    for w in load.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(load)
+}
+
+fn select(src: &TiSource) -> anyhow::Result<(TiLoad, IndicatorIndex, SelectionReport)> {
+    let load = load(src)?;
     let (index, report) = load
         .set
         .select(selection(src.as_of.as_deref(), src.compat)?);
@@ -183,46 +199,110 @@ fn print_load(load: &TiLoad) -> std::io::Result<()> {
     for f in &load.report.files {
         let skipped: usize = f.skipped.values().sum();
         out!(
-            "{} [{}]: {} record(s), {} skipped",
+            "{} [{}]: {} record(s) read: {} indicator version(s), {} skipped",
             f.path.display(),
             f.format,
+            f.records + skipped,
             f.records,
             skipped
         );
         for (reason, n) in &f.skipped {
-            out!("    {reason}: {n}");
+            out!("    {n:>8}  {reason}");
+        }
+        if !f.problems.is_empty() {
+            out!("  first problems:");
         }
         for p in f.problems.iter().take(5) {
-            out!("    {p:?}");
+            out!("    {}: {}: {}", p.origin, p.reason, p.value);
         }
     }
     for f in &load.report.failed_files {
-        out!("{}: not loaded: {f:?}", f.path.display());
+        out!("{}: not loaded: {}", f.path.display(), f.error);
     }
-    for (p, n, problems) in &load.taxii_stores {
+    for t in &load.taxii_stores {
+        let skipped: usize = t.skipped.values().sum();
         out!(
-            "{} [taxii store]: {n} indicator version(s), {problems} pattern problem(s)",
-            p.display()
+            "{} [taxii store]: {} record(s) read: {} indicator version(s), {skipped} skipped",
+            t.path.display(),
+            t.versions + skipped,
+            t.versions
         );
+        for (reason, n) in &t.skipped {
+            out!("    {n:>8}  {reason}");
+        }
     }
     Ok(())
 }
 
-/// Prints the non-zero counts of a selection report.
+/// Prints a selection report as a chain of totals: each total is the one above it less the
+/// indented counts between them (zero counts are left out), every label in words.
 pub(crate) fn print_selection(r: &SelectionReport) -> std::io::Result<()> {
     out!("selection: {}", r.mode);
-    if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(r) {
-        for (k, v) in m {
-            match v {
-                serde_json::Value::Number(n) if n.as_u64() != Some(0) => out!("  {k:<18} {n}"),
-                serde_json::Value::Object(o) if !o.is_empty() => {
-                    for (reason, n) in o {
-                        out!("  {k:<18} {n:>8}  {reason}");
-                    }
-                }
-                _ => {}
-            }
+    let mut rows: Vec<(String, usize)> = Vec::new();
+    let step = |rows: &mut Vec<(String, usize)>, label: String, n: usize| {
+        if n > 0 {
+            rows.push((format!("  {label}"), n));
         }
+    };
+    rows.push(("records read".into(), r.loaded_records));
+    step(&mut rows, "skipped at load: no IP".into(), r.no_ip);
+    step(
+        &mut rows,
+        "skipped at load: unparseable IP".into(),
+        r.unparseable_ip,
+    );
+    for (reason, n) in &r.skipped_at_load {
+        step(&mut rows, format!("skipped at load: {reason}"), *n);
+    }
+    let skipped = r.no_ip + r.unparseable_ip + r.skipped_at_load.values().sum::<usize>();
+    let versions = r.loaded_records.saturating_sub(skipped);
+    rows.push((
+        format!("indicator versions (of {} indicators)", r.distinct_ids),
+        versions,
+    ));
+    step(
+        &mut rows,
+        "generated before the lookback".into(),
+        r.outside_lookback,
+    );
+    step(
+        &mut rows,
+        "generated after the as-of time".into(),
+        r.after_as_of,
+    );
+    for (reason, n) in &r.non_global {
+        step(&mut rows, format!("not a public address: {reason}"), *n);
+    }
+    step(
+        &mut rows,
+        "older versions replaced by a later one".into(),
+        r.superseded,
+    );
+    let non_global: usize = r.non_global.values().sum();
+    let latest =
+        versions.saturating_sub(r.outside_lookback + r.after_as_of + non_global + r.superseded);
+    rows.push(("latest versions".into(), latest));
+    step(&mut rows, "inactive".into(), r.inactive);
+    step(&mut rows, "revoked".into(), r.revoked);
+    step(&mut rows, "expired at the as-of time".into(), r.expired);
+    step(
+        &mut rows,
+        "no expiration (Sentinel never alerts on those)".into(),
+        r.no_expiration,
+    );
+    step(
+        &mut rows,
+        "same IP text as a kept indicator".into(),
+        r.duplicate_ip,
+    );
+    rows.push(("selected indicators".into(), r.kept));
+    let width = rows
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (label, n) in rows {
+        out!("  {label:<width$}  {n:>8}");
     }
     Ok(())
 }
