@@ -368,7 +368,9 @@ fn failure_status(rng: &mut Rng, op: Op) -> u16 {
     if s == 404
         && matches!(
             op.shape(),
-            crate::ops::Shape::Collection | crate::ops::Shape::Management
+            crate::ops::Shape::Collection
+                | crate::ops::Shape::Deleted
+                | crate::ops::Shape::Management
         )
     {
         403
@@ -466,8 +468,9 @@ fn mixed_record(rng: &mut Rng, world: &World, ticks: i64) -> Event {
     }
 }
 
-/// Read operations an attacker enumerates, in the order a burst cycles through them.
-const BURST_OPS: [Op; 13] = [
+/// Read operations an attacker enumerates, in the order a burst cycles through them: all 20
+/// of the seed rule, the common ones first (a burst of `distinct_ops` uses the first ones).
+pub const BURST_OPS: [Op; 20] = [
     Op::SecretList,
     Op::SecretGet,
     Op::KeyList,
@@ -481,6 +484,13 @@ const BURST_OPS: [Op; 13] = [
     Op::CertificateListVersions,
     Op::SecretListDeleted,
     Op::CertificateIssuersList,
+    Op::SecretGetDeleted,
+    Op::KeyListDeleted,
+    Op::KeyGetDeleted,
+    Op::CertificateListDeleted,
+    Op::CertificateGetDeleted,
+    Op::CertificateContactsGet,
+    Op::CertificateIssuerGet,
 ];
 
 /// A random whole minute well inside the period (or the one of `at`).
