@@ -45,7 +45,10 @@ pub use forms::{FORM_NAMES, Form, FormKind, TableEncoding};
 pub use generate::{Event, EventRef, Events, Generator, RecordKind};
 pub use ops::{READ_OPERATIONS, is_read_operation};
 pub use ti::{SentinelIndicatorRow, TiExpectedMatch, gen_indicators, ti_expected_matches};
-pub use truth::{ExpectedAlert, GroundTruth, TruthIdentity, write_ground_truth};
+pub use truth::{
+    ExpectedAlert, GroundTruth, NaiveWindow, TruthIdentity, sliding_windows, tumbling_windows,
+    write_ground_truth,
+};
 
 /// Errors of generation and writing.
 #[derive(Debug, thiserror::Error)]

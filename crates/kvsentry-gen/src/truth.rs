@@ -118,6 +118,81 @@ pub fn tumbling_hits(reads: &[(i64, &str)]) -> Vec<i64> {
         .collect()
 }
 
+/// One window a burst rule (>= [`MIN_CALLS`] read calls of >= [`MIN_DISTINCT_OPS`]
+/// operations) alerts on, with the aggregates its alert must carry. Times in 100-ns ticks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NaiveWindow {
+    /// `[start, end)`.
+    pub start: i64,
+    pub end: i64,
+    /// Read calls in the window.
+    pub calls: usize,
+    /// Their distinct operations, sorted.
+    pub operations: Vec<String>,
+}
+
+fn naive_window(sorted: &[(i64, &str)], start: i64, end: i64) -> NaiveWindow {
+    let inside: Vec<&(i64, &str)> = sorted
+        .iter()
+        .filter(|(t, _)| *t >= start && *t < end)
+        .collect();
+    let ops: BTreeSet<&str> = inside.iter().map(|(_, o)| *o).collect();
+    NaiveWindow {
+        start,
+        end,
+        calls: inside.len(),
+        operations: ops.into_iter().map(str::to_string).collect(),
+    }
+}
+
+fn qualifies(calls: &[&(i64, &str)]) -> bool {
+    let ops: BTreeSet<&str> = calls.iter().map(|(_, o)| *o).collect();
+    calls.len() >= MIN_CALLS && ops.len() >= MIN_DISTINCT_OPS
+}
+
+/// The alerts of a tumbling rule of window `size` (ticks) over one group's read calls: every
+/// epoch-aligned window `[floor(t, size), +size)` that qualifies (no suppression).
+pub fn tumbling_windows(reads: &[(i64, &str)], size: i64) -> Vec<NaiveWindow> {
+    let mut sorted = reads.to_vec();
+    sorted.sort();
+    let starts: BTreeSet<i64> = sorted
+        .iter()
+        .map(|(t, _)| t.div_euclid(size) * size)
+        .collect();
+    starts
+        .into_iter()
+        .map(|s| naive_window(&sorted, s, s + size))
+        .filter(|w| w.calls >= MIN_CALLS && w.operations.len() >= MIN_DISTINCT_OPS)
+        .collect()
+}
+
+/// The alerts of a sliding rule of window `size` (ticks) over one group's read calls, as
+/// the rule format defines them (no suppression): after each call at `t`, in time order,
+/// the span `(t - size, t]` is checked; when it qualifies, the alert's window is
+/// `[s, s + size)` with `s` the span's earliest call, it covers every call in that window,
+/// and calls before its end start no new span.
+pub fn sliding_windows(reads: &[(i64, &str)], size: i64) -> Vec<NaiveWindow> {
+    let mut sorted = reads.to_vec();
+    sorted.sort();
+    let mut out = Vec::new();
+    let mut resume = i64::MIN;
+    for &(t, _) in &sorted {
+        if t < resume {
+            continue;
+        }
+        let span: Vec<&(i64, &str)> = sorted
+            .iter()
+            .filter(|(u, _)| *u >= resume && *u > t - size && *u <= t)
+            .collect();
+        if qualifies(&span) {
+            let s = span.iter().map(|(u, _)| *u).min().unwrap_or(t);
+            out.push(naive_window(&sorted, s, s + size));
+            resume = s + size;
+        }
+    }
+    out
+}
+
 pub(crate) fn evaluate(world: &World, k: usize, sc: &Scenario, evs: &[Event]) -> GroundTruth {
     let reads: Vec<(i64, &str)> = evs
         .iter()
@@ -229,5 +304,47 @@ mod tests {
             .collect();
         assert_eq!(tumbling_hits(&burst), vec![m]);
         assert_eq!(tumbling_hits(&burst[..4]), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn naive_windows_with_their_aggregates() {
+        let m = 1000 * TICKS_PER_MIN;
+        let at = |s: i64, op: &'static str| (m + s * S, op);
+        // 3 + 3 across a minute boundary: sliding only.
+        let straddle = [
+            at(50, "SecretList"),
+            at(53, "SecretGet"),
+            at(58, "KeyList"),
+            at(60, "SecretList"),
+            at(64, "SecretGet"),
+            at(68, "KeyList"),
+        ];
+        assert!(tumbling_windows(&straddle, TICKS_PER_MIN).is_empty());
+        let w = sliding_windows(&straddle, TICKS_PER_MIN);
+        assert_eq!(w.len(), 1);
+        assert_eq!((w[0].start, w[0].end), (m + 50 * S, m + 110 * S));
+        assert_eq!(w[0].calls, 6);
+        assert_eq!(w[0].operations, ["KeyList", "SecretGet", "SecretList"]);
+        assert_eq!(Some(w[0].start), sliding_hit(&straddle));
+        // A call exactly `size` after another is not in its span; after an alert the next
+        // span starts at the window's end.
+        let mut two: Vec<(i64, &str)> = (0..5)
+            .map(|i| at(i, if i == 0 { "KeyGet" } else { "SecretGet" }))
+            .collect();
+        two.extend((0..5).map(|i| at(60 + i, if i == 4 { "KeyGet" } else { "SecretGet" })));
+        let w = sliding_windows(&two, TICKS_PER_MIN);
+        assert_eq!(
+            w.iter().map(|w| (w.start, w.calls)).collect::<Vec<_>>(),
+            [(m, 5), (m + 60 * S, 5)]
+        );
+        let t = tumbling_windows(&two, TICKS_PER_MIN);
+        assert_eq!(
+            t.iter().map(|w| (w.start, w.calls)).collect::<Vec<_>>(),
+            [(m, 5), (m + TICKS_PER_MIN, 5)]
+        );
+        assert_eq!(
+            t.iter().map(|w| w.start).collect::<Vec<_>>(),
+            tumbling_hits(&two)
+        );
     }
 }
