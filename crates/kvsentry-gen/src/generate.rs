@@ -209,6 +209,30 @@ impl Generator {
             .collect()
     }
 
+    /// The injected scenarios' events alone, in time order.
+    pub fn scenario_events(&self) -> impl Iterator<Item = EventRef<'_>> {
+        self.scenario_events.iter().map(|ev| EventRef {
+            world: &self.world,
+            ev: *ev,
+        })
+    }
+
+    /// The addresses of the `ips:` scenarios ([`Scenario::CallsFromIps`]), in order, once each.
+    pub fn scenario_ips(&self) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for sc in &self.cfg.scenarios {
+            if let Scenario::CallsFromIps { ips, .. } = sc {
+                for ip in ips {
+                    let ip = kvsentry_model::net::canonical(*ip);
+                    if !out.contains(&ip) {
+                        out.push(ip);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// All events (background and scenarios) in time order.
     pub fn events(&self) -> Events<'_> {
         let n_bg = self.world.background;

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::net::IpAddr;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -13,8 +14,16 @@ use serde::{Deserialize, Serialize};
 use crate::GenError;
 use crate::config::Scenario;
 use crate::fmt::{TICKS_PER_MIN, timestamp_of};
-use crate::generate::Event;
+use crate::generate::{Event, Generator};
+use crate::ti::{SentinelIndicatorRow, ti_expected_matches};
 use crate::world::World;
+
+/// kvsentry's built-in Elastic rule (a user's burst, grouped by UPN).
+pub const ELASTIC_RULE_ID: &str = "c07f7898-5dc3-11f0-9f27-f661ea17fbcd";
+/// kvsentry's built-in burst rule for service principals and managed identities.
+pub const APP_RULE_ID: &str = "2f6d3c1e-8a4b-5e7f-9c0d-1b2a3c4d5e6f";
+/// kvsentry's built-in Sentinel rule matching caller IPs against threat intelligence.
+pub const TI_RULE_ID: &str = "57c7e832-64eb-411f-8928-4133f01f4a25";
 
 /// The seed rule's thresholds: at least this many read calls ...
 pub const MIN_CALLS: usize = 5;
@@ -53,6 +62,34 @@ pub struct ExpectedAlert {
     pub elastic_upn_rule: bool,
     /// Starts of the tumbling windows that qualify.
     pub tumbling_windows: Vec<Timestamp>,
+    /// The built-in rules that must fire on the scenario's calls: [`ELASTIC_RULE_ID`] for a
+    /// user's qualifying tumbling window, [`APP_RULE_ID`] for one without a UPN (service
+    /// principal, managed identity), [`TI_RULE_ID`] when `ti`. Empty: none may fire (near
+    /// misses; a straddle, which only a sliding rule catches).
+    #[serde(default)]
+    pub rule_ids: Vec<String>,
+    /// The threat-intelligence rule must fire on the scenario's calls: the indicator export
+    /// written with the logs holds an active, unexpired, public indicator of one of its
+    /// addresses (see [`apply_indicators`]). False when no indicators were generated.
+    #[serde(default)]
+    pub ti: bool,
+}
+
+impl ExpectedAlert {
+    fn set_rule_ids(&mut self, has_upn: bool) {
+        self.rule_ids.clear();
+        if self.tumbling {
+            let id = if has_upn {
+                ELASTIC_RULE_ID
+            } else {
+                APP_RULE_ID
+            };
+            self.rule_ids.push(id.to_string());
+        }
+        if self.ti {
+            self.rule_ids.push(TI_RULE_ID.to_string());
+        }
+    }
 }
 
 /// One record per injected scenario.
@@ -240,6 +277,16 @@ pub(crate) fn evaluate(world: &World, k: usize, sc: &Scenario, evs: &[Event]) ->
         }
     }
     let operations: BTreeSet<&str> = evs.iter().map(|e| e.op.name()).collect();
+    let mut expected_alert = ExpectedAlert {
+        rule: rule.to_string(),
+        tumbling: !tumbling.is_empty(),
+        sliding: sliding.is_some(),
+        elastic_upn_rule: !tumbling.is_empty() && has_upn,
+        tumbling_windows: tumbling.iter().map(|&t| timestamp_of(t)).collect(),
+        rule_ids: Vec::new(),
+        ti: false,
+    };
+    expected_alert.set_rule_ids(has_upn);
     GroundTruth {
         scenario: k,
         kind: sc.kind_name().to_string(),
@@ -248,13 +295,7 @@ pub(crate) fn evaluate(world: &World, k: usize, sc: &Scenario, evs: &[Event]) ->
             .first()
             .map(|e| world.vaults[e.vault as usize].resource_id.clone())
             .unwrap_or_default(),
-        expected_alert: ExpectedAlert {
-            rule: rule.to_string(),
-            tumbling: !tumbling.is_empty(),
-            sliding: sliding.is_some(),
-            elastic_upn_rule: !tumbling.is_empty() && has_upn,
-            tumbling_windows: tumbling.iter().map(|&t| timestamp_of(t)).collect(),
-        },
+        expected_alert,
         window_start: timestamp_of(
             tumbling
                 .first()
@@ -269,6 +310,30 @@ pub(crate) fn evaluate(world: &World, k: usize, sc: &Scenario, evs: &[Event]) ->
         failed_events: evs.iter().filter(|e| e.status >= 400).count(),
         operations: operations.into_iter().map(str::to_string).collect(),
         ips,
+    }
+}
+
+/// Says, in each ground-truth record of `g`'s scenarios, whether the threat-intelligence
+/// rule must fire on the scenario's calls given the indicator export `rows` evaluated at
+/// `at` (the oracle [`ti_expected_matches`]), and updates its `rule_ids`.
+pub fn apply_indicators(
+    truth: &mut [GroundTruth],
+    g: &Generator,
+    rows: &[SentinelIndicatorRow],
+    at: Timestamp,
+) {
+    let mut calls: BTreeMap<usize, Vec<(IpAddr, Timestamp)>> = BTreeMap::new();
+    for e in g.scenario_events() {
+        if let (Some(k), true) = (e.scenario(), e.is_key_vault_audit()) {
+            calls.entry(k).or_default().push((e.caller_ip(), e.time()));
+        }
+    }
+    for t in truth {
+        let e = &mut t.expected_alert;
+        e.ti = calls
+            .get(&t.scenario)
+            .is_some_and(|c| !ti_expected_matches(rows, c, at, None).is_empty());
+        e.set_rule_ids(t.identity.upn.is_some());
     }
 }
 
