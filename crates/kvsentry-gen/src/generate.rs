@@ -209,6 +209,30 @@ impl Generator {
             .collect()
     }
 
+    /// The injected scenarios' events alone, in time order.
+    pub fn scenario_events(&self) -> impl Iterator<Item = EventRef<'_>> {
+        self.scenario_events.iter().map(|ev| EventRef {
+            world: &self.world,
+            ev: *ev,
+        })
+    }
+
+    /// The addresses of the `ips:` scenarios ([`Scenario::CallsFromIps`]), in order, once each.
+    pub fn scenario_ips(&self) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for sc in &self.cfg.scenarios {
+            if let Scenario::CallsFromIps { ips, .. } = sc {
+                for ip in ips {
+                    let ip = kvsentry_model::net::canonical(*ip);
+                    if !out.contains(&ip) {
+                        out.push(ip);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// All events (background and scenarios) in time order.
     pub fn events(&self) -> Events<'_> {
         let n_bg = self.world.background;
@@ -368,7 +392,9 @@ fn failure_status(rng: &mut Rng, op: Op) -> u16 {
     if s == 404
         && matches!(
             op.shape(),
-            crate::ops::Shape::Collection | crate::ops::Shape::Management
+            crate::ops::Shape::Collection
+                | crate::ops::Shape::Deleted
+                | crate::ops::Shape::Management
         )
     {
         403
@@ -466,8 +492,9 @@ fn mixed_record(rng: &mut Rng, world: &World, ticks: i64) -> Event {
     }
 }
 
-/// Read operations an attacker enumerates, in the order a burst cycles through them.
-const BURST_OPS: [Op; 13] = [
+/// Read operations an attacker enumerates, in the order a burst cycles through them: all 20
+/// of the seed rule, the common ones first (a burst of `distinct_ops` uses the first ones).
+pub const BURST_OPS: [Op; 20] = [
     Op::SecretList,
     Op::SecretGet,
     Op::KeyList,
@@ -481,6 +508,13 @@ const BURST_OPS: [Op; 13] = [
     Op::CertificateListVersions,
     Op::SecretListDeleted,
     Op::CertificateIssuersList,
+    Op::SecretGetDeleted,
+    Op::KeyListDeleted,
+    Op::KeyGetDeleted,
+    Op::CertificateListDeleted,
+    Op::CertificateGetDeleted,
+    Op::CertificateContactsGet,
+    Op::CertificateIssuerGet,
 ];
 
 /// A random whole minute well inside the period (or the one of `at`).

@@ -7,7 +7,8 @@
 //!   shaped so that it can never satisfy the seed rule on its own (at most 2 read calls per
 //!   identity per calendar minute, hence at most 4 in any 60-second window);
 //! - injected [`Scenario`]s (bursts, near misses, a window-straddling burst, calls from given
-//!   IPs), each with a [`GroundTruth`] record saying which rule variants must fire;
+//!   IPs), each with a [`GroundTruth`] record saying which rule variants and which built-in
+//!   rules must fire;
 //! - writers for every [`Form`], streaming into a reused buffer;
 //! - a Sentinel `ThreatIntelligenceIndicator` export ([`ti`]) with its own oracle.
 //!
@@ -45,7 +46,10 @@ pub use forms::{FORM_NAMES, Form, FormKind, TableEncoding};
 pub use generate::{Event, EventRef, Events, Generator, RecordKind};
 pub use ops::{READ_OPERATIONS, is_read_operation};
 pub use ti::{SentinelIndicatorRow, TiExpectedMatch, gen_indicators, ti_expected_matches};
-pub use truth::{ExpectedAlert, GroundTruth, TruthIdentity, write_ground_truth};
+pub use truth::{
+    APP_RULE_ID, ELASTIC_RULE_ID, ExpectedAlert, GroundTruth, NaiveWindow, TI_RULE_ID,
+    TruthIdentity, apply_indicators, sliding_windows, tumbling_windows, write_ground_truth,
+};
 
 /// Errors of generation and writing.
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +201,30 @@ fn create(path: &Path) -> Result<File, GenError> {
     })
 }
 
-/// Writes the output into a directory, plus `ground-truth.json`.
+/// The indicator export of a run: [`gen_indicators`] over the run's callers, plus one live
+/// indicator for each public address of its `ips:` scenarios ([`ti::scenario_indicators`]),
+/// so that the threat-intelligence rule can fire on them. `at` is the evaluation time.
+pub fn run_indicators(
+    g: &Generator,
+    n: usize,
+    match_share: f64,
+    caller_ips: &[IpAddr],
+    at: Timestamp,
+) -> Vec<SentinelIndicatorRow> {
+    let seed = g.config().seed;
+    let mut rows = gen_indicators(seed, n, match_share, caller_ips, at);
+    rows.extend(ti::scenario_indicators(seed, &g.scenario_ips(), at));
+    rows.sort_by(|a, b| {
+        a.time_generated
+            .cmp(&b.time_generated)
+            .then_with(|| a.indicator_id.cmp(&b.indicator_id))
+    });
+    rows
+}
+
+/// Writes the output into a directory, and nothing else: a reader of the directory sees
+/// logs only. The ground truth is in the returned [`Summary`] (see [`write_ground_truth`]);
+/// write it beside the directory, not in it.
 ///
 /// The `storage` form is laid out as Azure Storage does it, one blob per resource and hour:
 /// `insights-logs-auditevent/resourceId=/SUBSCRIPTIONS/<SUB>/RESOURCEGROUPS/<RG>/PROVIDERS/
@@ -206,12 +233,17 @@ fn create(path: &Path) -> Result<File, GenError> {
 /// container). Every other form is written as one file named by [`Form::file_name`].
 pub fn write_dir(form: Form, config: &GenConfig, dir: &Path) -> Result<Summary, GenError> {
     let g = Generator::new(config)?;
-    let mut summary = if form.kind == FormKind::Storage {
-        write_blobs(form.gzip, &g, dir)?
+    write_dir_generated(form, &g, dir)
+}
+
+/// As [`write_dir`] for an already built generator.
+pub fn write_dir_generated(form: Form, g: &Generator, dir: &Path) -> Result<Summary, GenError> {
+    let summary = if form.kind == FormKind::Storage {
+        write_blobs(form.gzip, g, dir)?
     } else {
         let path = dir.join(form.file_name());
         let file = create(&path)?;
-        let mut s = write_generated(form, &g, BufWriter::new(file)).map_err(|e| match e {
+        let mut s = write_generated(form, g, BufWriter::new(file)).map_err(|e| match e {
             GenError::Io(source) => GenError::File {
                 path: path.clone(),
                 source,
@@ -221,16 +253,6 @@ pub fn write_dir(form: Form, config: &GenConfig, dir: &Path) -> Result<Summary, 
         s.files.push(path);
         s
     };
-    let gt = dir.join("ground-truth.json");
-    let file = create(&gt)?;
-    write_ground_truth(g.ground_truth(), BufWriter::new(file)).map_err(|e| match e {
-        GenError::Io(source) => GenError::File {
-            path: gt.clone(),
-            source,
-        },
-        e => e,
-    })?;
-    summary.files.push(gt);
     Ok(summary)
 }
 

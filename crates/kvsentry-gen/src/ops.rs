@@ -22,6 +22,8 @@ pub enum Shape {
     Versions,
     /// `/deletedsecrets`, no `id`.
     Deleted,
+    /// `/certificates/contacts`: one fixed resource, `id` its URL.
+    Fixed,
     /// `/keys/<name>/<version>/<suffix>`, `id` `/keys/<name>/<version>`.
     Crypto(&'static str),
     /// `/certificates/<name>/policy`.
@@ -40,11 +42,14 @@ pub enum Op {
     SecretList,
     SecretListVersions,
     SecretListDeleted,
+    SecretGetDeleted,
     SecretSet,
     SecretDelete,
     KeyGet,
     KeyList,
     KeyListVersions,
+    KeyGetDeleted,
+    KeyListDeleted,
     KeyCreate,
     KeySign,
     KeyVerify,
@@ -54,7 +59,11 @@ pub enum Op {
     CertificateGet,
     CertificateList,
     CertificateListVersions,
+    CertificateGetDeleted,
+    CertificateListDeleted,
     CertificatePolicyGet,
+    CertificateContactsGet,
+    CertificateIssuerGet,
     CertificateIssuersList,
     CertificateCreate,
 }
@@ -89,6 +98,41 @@ pub fn is_read_operation(name: &str) -> bool {
 }
 
 impl Op {
+    /// Every operation, in declaration order.
+    pub const ALL: [Op; 31] = [
+        Op::Authentication,
+        Op::VaultGet,
+        Op::VaultPut,
+        Op::SecretGet,
+        Op::SecretList,
+        Op::SecretListVersions,
+        Op::SecretListDeleted,
+        Op::SecretGetDeleted,
+        Op::SecretSet,
+        Op::SecretDelete,
+        Op::KeyGet,
+        Op::KeyList,
+        Op::KeyListVersions,
+        Op::KeyGetDeleted,
+        Op::KeyListDeleted,
+        Op::KeyCreate,
+        Op::KeySign,
+        Op::KeyVerify,
+        Op::KeyWrap,
+        Op::KeyUnwrap,
+        Op::KeyDecrypt,
+        Op::CertificateGet,
+        Op::CertificateList,
+        Op::CertificateListVersions,
+        Op::CertificateGetDeleted,
+        Op::CertificateListDeleted,
+        Op::CertificatePolicyGet,
+        Op::CertificateContactsGet,
+        Op::CertificateIssuerGet,
+        Op::CertificateIssuersList,
+        Op::CertificateCreate,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Op::Authentication => "Authentication",
@@ -98,11 +142,14 @@ impl Op {
             Op::SecretList => "SecretList",
             Op::SecretListVersions => "SecretListVersions",
             Op::SecretListDeleted => "SecretListDeleted",
+            Op::SecretGetDeleted => "SecretGetDeleted",
             Op::SecretSet => "SecretSet",
             Op::SecretDelete => "SecretDelete",
             Op::KeyGet => "KeyGet",
             Op::KeyList => "KeyList",
             Op::KeyListVersions => "KeyListVersions",
+            Op::KeyGetDeleted => "KeyGetDeleted",
+            Op::KeyListDeleted => "KeyListDeleted",
             Op::KeyCreate => "KeyCreate",
             Op::KeySign => "KeySign",
             Op::KeyVerify => "KeyVerify",
@@ -112,7 +159,11 @@ impl Op {
             Op::CertificateGet => "CertificateGet",
             Op::CertificateList => "CertificateList",
             Op::CertificateListVersions => "CertificateListVersions",
+            Op::CertificateGetDeleted => "CertificateGetDeleted",
+            Op::CertificateListDeleted => "CertificateListDeleted",
             Op::CertificatePolicyGet => "CertificatePolicyGet",
+            Op::CertificateContactsGet => "CertificateContactsGet",
+            Op::CertificateIssuerGet => "CertificateIssuerGet",
             Op::CertificateIssuersList => "CertificateIssuersList",
             Op::CertificateCreate => "CertificateCreate",
         }
@@ -127,13 +178,20 @@ impl Op {
                 | Op::SecretList
                 | Op::SecretListVersions
                 | Op::SecretListDeleted
+                | Op::SecretGetDeleted
                 | Op::KeyGet
                 | Op::KeyList
                 | Op::KeyListVersions
+                | Op::KeyGetDeleted
+                | Op::KeyListDeleted
                 | Op::CertificateGet
                 | Op::CertificateList
                 | Op::CertificateListVersions
+                | Op::CertificateGetDeleted
+                | Op::CertificateListDeleted
                 | Op::CertificatePolicyGet
+                | Op::CertificateContactsGet
+                | Op::CertificateIssuerGet
                 | Op::CertificateIssuersList
         )
     }
@@ -150,12 +208,15 @@ impl Op {
             | Op::SecretList
             | Op::SecretListVersions
             | Op::SecretListDeleted
+            | Op::SecretGetDeleted
             | Op::SecretSet
             | Op::SecretDelete => Target::Secret,
             Op::VaultGet | Op::VaultPut => Target::Vault,
             Op::KeyGet
             | Op::KeyList
             | Op::KeyListVersions
+            | Op::KeyGetDeleted
+            | Op::KeyListDeleted
             | Op::KeyCreate
             | Op::KeySign
             | Op::KeyVerify
@@ -165,7 +226,11 @@ impl Op {
             Op::CertificateGet
             | Op::CertificateList
             | Op::CertificateListVersions
+            | Op::CertificateGetDeleted
+            | Op::CertificateListDeleted
             | Op::CertificatePolicyGet
+            | Op::CertificateContactsGet
+            | Op::CertificateIssuerGet
             | Op::CertificateIssuersList
             | Op::CertificateCreate => Target::Certificate,
         }
@@ -176,16 +241,24 @@ impl Op {
             Op::Authentication | Op::SecretGet | Op::SecretSet | Op::CertificateGet => {
                 Shape::Object
             }
-            Op::SecretDelete | Op::KeyGet | Op::KeyCreate | Op::CertificateCreate => {
-                Shape::ObjectNoVersion
-            }
+            Op::SecretDelete
+            | Op::KeyGet
+            | Op::KeyCreate
+            | Op::CertificateCreate
+            | Op::SecretGetDeleted
+            | Op::KeyGetDeleted
+            | Op::CertificateGetDeleted
+            | Op::CertificateIssuerGet => Shape::ObjectNoVersion,
             Op::SecretList | Op::KeyList | Op::CertificateList | Op::CertificateIssuersList => {
                 Shape::Collection
             }
             Op::SecretListVersions | Op::KeyListVersions | Op::CertificateListVersions => {
                 Shape::Versions
             }
-            Op::SecretListDeleted => Shape::Deleted,
+            Op::SecretListDeleted | Op::KeyListDeleted | Op::CertificateListDeleted => {
+                Shape::Deleted
+            }
+            Op::CertificateContactsGet => Shape::Fixed,
             Op::KeySign => Shape::Crypto("sign"),
             Op::KeyVerify => Shape::Crypto("verify"),
             Op::KeyWrap => Shape::Crypto("wrapkey"),
@@ -199,8 +272,11 @@ impl Op {
     /// The collection segment of the data-plane URL.
     pub fn collection(self) -> &'static str {
         match (self, self.target()) {
-            (Op::SecretListDeleted, _) => "deletedsecrets",
-            (Op::CertificateIssuersList, _) => "certificates/issuers",
+            (Op::SecretListDeleted | Op::SecretGetDeleted, _) => "deletedsecrets",
+            (Op::KeyListDeleted | Op::KeyGetDeleted, _) => "deletedkeys",
+            (Op::CertificateListDeleted | Op::CertificateGetDeleted, _) => "deletedcertificates",
+            (Op::CertificateIssuersList | Op::CertificateIssuerGet, _) => "certificates/issuers",
+            (Op::CertificateContactsGet, _) => "certificates/contacts",
             (_, Target::Secret) => "secrets",
             (_, Target::Key) => "keys",
             (_, Target::Certificate) => "certificates",
@@ -216,6 +292,7 @@ impl Op {
             Op::KeyCreate | Op::CertificateCreate => 250,
             Op::KeySign | Op::KeyDecrypt | Op::KeyUnwrap => 25,
             Op::SecretList | Op::KeyList | Op::CertificateList => 60,
+            Op::SecretListDeleted | Op::KeyListDeleted | Op::CertificateListDeleted => 45,
             _ => 12,
         }
     }
@@ -227,36 +304,23 @@ mod tests {
 
     #[test]
     fn read_flags_agree_with_the_rule_list() {
-        let all = [
-            Op::Authentication,
-            Op::VaultGet,
-            Op::VaultPut,
-            Op::SecretGet,
-            Op::SecretList,
-            Op::SecretListVersions,
-            Op::SecretListDeleted,
-            Op::SecretSet,
-            Op::SecretDelete,
-            Op::KeyGet,
-            Op::KeyList,
-            Op::KeyListVersions,
-            Op::KeyCreate,
-            Op::KeySign,
-            Op::KeyVerify,
-            Op::KeyWrap,
-            Op::KeyUnwrap,
-            Op::KeyDecrypt,
-            Op::CertificateGet,
-            Op::CertificateList,
-            Op::CertificateListVersions,
-            Op::CertificatePolicyGet,
-            Op::CertificateIssuersList,
-            Op::CertificateCreate,
-        ];
-        for op in all {
+        for op in Op::ALL {
             assert_eq!(op.is_read(), is_read_operation(op.name()), "{}", op.name());
         }
-        assert_eq!(all.iter().filter(|o| o.is_read()).count(), 13);
+        // Every one of the 20 is an operation the generator can emit.
+        let reads: Vec<&str> = Op::ALL
+            .iter()
+            .filter(|o| o.is_read())
+            .map(|o| o.name())
+            .collect();
+        assert_eq!(reads.len(), 20);
+        for name in READ_OPERATIONS {
+            assert!(reads.contains(&name), "{name}");
+        }
+        let mut names: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Op::ALL.len());
         assert!(!is_read_operation("KeyUnwrap"));
     }
 }

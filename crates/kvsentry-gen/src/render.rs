@@ -38,10 +38,18 @@ pub fn result_signature(status: u16) -> &'static str {
 /// `resultType` is "Success" even for 401, 403, 404 and 429 in Key Vault records.
 pub const RESULT_TYPE: &str = "Success";
 
+/// Certificate issuers a vault has configured (names are the vault owner's choice).
+pub const ISSUERS: [&str; 3] = ["digicert-ov", "globalsign-ev", "contoso-internal-ca"];
+
 /// The object's name for the event, when the operation addresses one.
 pub fn object_name<'w>(ev: &EventRef<'w>) -> &'w str {
     let v = ev.vault();
     let i = usize::from(ev.ev.object);
+    match ev.ev.op {
+        Op::CertificateIssuerGet => return ISSUERS[i % ISSUERS.len()],
+        Op::CertificateContactsGet => return "",
+        _ => {}
+    }
     match ev.ev.op.target() {
         Target::Secret => v.secrets.get(i % v.secrets.len().max(1)).map_or("", |s| s),
         Target::Key => v.keys.get(i % v.keys.len().max(1)).map_or("", |k| &k.0),
@@ -108,7 +116,7 @@ pub fn push_request_uri(buf: &mut Vec<u8>, ev: &EventRef) {
                 buf.extend_from_slice(name.as_bytes());
                 buf.extend_from_slice(b"/policy");
             }
-            Shape::Collection | Shape::Deleted | Shape::Management => {}
+            Shape::Collection | Shape::Deleted | Shape::Fixed | Shape::Management => {}
         }
     }
     buf.extend_from_slice(b"?api-version=");
@@ -128,6 +136,11 @@ pub fn push_object_id(buf: &mut Vec<u8>, ev: &EventRef) -> bool {
         Shape::Collection | Shape::Deleted => false,
         Shape::Management => {
             push_vault_url(buf, ev);
+            true
+        }
+        Shape::Fixed => {
+            push_vault_url(buf, ev);
+            buf.extend_from_slice(op.collection().as_bytes());
             true
         }
         shape => {
@@ -194,6 +207,8 @@ pub fn push_description(buf: &mut Vec<u8>, ev: &EventRef) -> bool {
         }
         404 => {
             let what: &[u8] = match ev.ev.op.target() {
+                _ if ev.ev.op == Op::CertificateContactsGet => b"Contacts not found",
+                _ if ev.ev.op == Op::CertificateIssuerGet => b"Issuer not found: ",
                 Target::Key => b"Key not found: ",
                 Target::Certificate => b"Certificate not found: ",
                 _ => b"Secret not found: ",

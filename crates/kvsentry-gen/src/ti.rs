@@ -49,7 +49,8 @@ pub struct SentinelIndicatorRow {
     pub url: String,
     pub indicator_provider: String,
     /// Not a Sentinel column: why the generator made this indicator (`live`,
-    /// `inactive_latest`, `reactivated`, `expired`, `stale`, `non_global`, `non_ip`).
+    /// `inactive_latest`, `reactivated`, `expired`, `stale`, `non_global`, `non_ip`, or
+    /// `scenario` for an address of an `ips:` scenario).
     pub note: String,
 }
 
@@ -564,6 +565,54 @@ pub fn gen_indicators(
             .cmp(&b.time_generated)
             .then_with(|| a.indicator_id.cmp(&b.indicator_id))
     });
+    rows
+}
+
+/// One live indicator (active, public, generated an hour before `at`, expiring 90 days
+/// after) for each globally routable address of `ips`: what a feed says about attacker
+/// infrastructure that the `ips:` scenario makes call a vault. Non-global addresses get none
+/// (the Sentinel rule drops them).
+pub fn scenario_indicators(seed: u64, ips: &[IpAddr], at: Timestamp) -> Vec<SentinelIndicatorRow> {
+    let mut rng = Rng::derive(seed, 78);
+    let at_t = ms(ticks_of(at));
+    let tenant = guid_string(rng.u128(), false);
+    let azure_tenant = guid_string(rng.u128(), false);
+    let mut rows = Vec::new();
+    for ip in ips {
+        let ip = kvsentry_model::net::canonical(*ip);
+        if !kvsentry_model::net::is_global(ip) {
+            continue;
+        }
+        let mut id = Vec::with_capacity(64);
+        push_hex(&mut id, rng.u128(), 32, true);
+        push_hex(&mut id, rng.u128(), 32, true);
+        rows.push(SentinelIndicatorRow {
+            tenant_id: tenant.clone(),
+            time_generated: timestamp_of(at_t - HOUR),
+            source_system: "Microsoft Defender Threat Intelligence".into(),
+            action: "alert".into(),
+            azure_tenant_id: azure_tenant.clone(),
+            confidence_score: 100,
+            description: "Attacker-controlled infrastructure used for credential access".into(),
+            external_indicator_id: format!("indicator--{}", guid_string(rng.u128(), false)),
+            expiration: timestamp_of(at_t + 90 * DAY),
+            indicator_id: String::from_utf8(id).unwrap_or_default(),
+            threat_type: "C2".into(),
+            active: true,
+            tags: String::new(),
+            traffic_light_protocol_level: "amber".into(),
+            email_source_ip_address: String::new(),
+            file_hash_type: String::new(),
+            file_hash_value: String::new(),
+            domain_name: String::new(),
+            network_ip: ip.to_string(),
+            network_destination_ip: String::new(),
+            network_source_ip: String::new(),
+            url: String::new(),
+            indicator_provider: String::new(),
+            note: "scenario".into(),
+        });
+    }
     rows
 }
 

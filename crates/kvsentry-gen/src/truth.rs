@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::net::IpAddr;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -13,8 +14,16 @@ use serde::{Deserialize, Serialize};
 use crate::GenError;
 use crate::config::Scenario;
 use crate::fmt::{TICKS_PER_MIN, timestamp_of};
-use crate::generate::Event;
+use crate::generate::{Event, Generator};
+use crate::ti::{SentinelIndicatorRow, ti_expected_matches};
 use crate::world::World;
+
+/// kvsentry's built-in Elastic rule (a user's burst, grouped by UPN).
+pub const ELASTIC_RULE_ID: &str = "c07f7898-5dc3-11f0-9f27-f661ea17fbcd";
+/// kvsentry's built-in burst rule for service principals and managed identities.
+pub const APP_RULE_ID: &str = "2f6d3c1e-8a4b-5e7f-9c0d-1b2a3c4d5e6f";
+/// kvsentry's built-in Sentinel rule matching caller IPs against threat intelligence.
+pub const TI_RULE_ID: &str = "57c7e832-64eb-411f-8928-4133f01f4a25";
 
 /// The seed rule's thresholds: at least this many read calls ...
 pub const MIN_CALLS: usize = 5;
@@ -53,6 +62,34 @@ pub struct ExpectedAlert {
     pub elastic_upn_rule: bool,
     /// Starts of the tumbling windows that qualify.
     pub tumbling_windows: Vec<Timestamp>,
+    /// The built-in rules that must fire on the scenario's calls: [`ELASTIC_RULE_ID`] for a
+    /// user's qualifying tumbling window, [`APP_RULE_ID`] for one without a UPN (service
+    /// principal, managed identity), [`TI_RULE_ID`] when `ti`. Empty: none may fire (near
+    /// misses; a straddle, which only a sliding rule catches).
+    #[serde(default)]
+    pub rule_ids: Vec<String>,
+    /// The threat-intelligence rule must fire on the scenario's calls: the indicator export
+    /// written with the logs holds an active, unexpired, public indicator of one of its
+    /// addresses (see [`apply_indicators`]). False when no indicators were generated.
+    #[serde(default)]
+    pub ti: bool,
+}
+
+impl ExpectedAlert {
+    fn set_rule_ids(&mut self, has_upn: bool) {
+        self.rule_ids.clear();
+        if self.tumbling {
+            let id = if has_upn {
+                ELASTIC_RULE_ID
+            } else {
+                APP_RULE_ID
+            };
+            self.rule_ids.push(id.to_string());
+        }
+        if self.ti {
+            self.rule_ids.push(TI_RULE_ID.to_string());
+        }
+    }
 }
 
 /// One record per injected scenario.
@@ -118,6 +155,81 @@ pub fn tumbling_hits(reads: &[(i64, &str)]) -> Vec<i64> {
         .collect()
 }
 
+/// One window a burst rule (>= [`MIN_CALLS`] read calls of >= [`MIN_DISTINCT_OPS`]
+/// operations) alerts on, with the aggregates its alert must carry. Times in 100-ns ticks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NaiveWindow {
+    /// `[start, end)`.
+    pub start: i64,
+    pub end: i64,
+    /// Read calls in the window.
+    pub calls: usize,
+    /// Their distinct operations, sorted.
+    pub operations: Vec<String>,
+}
+
+fn naive_window(sorted: &[(i64, &str)], start: i64, end: i64) -> NaiveWindow {
+    let inside: Vec<&(i64, &str)> = sorted
+        .iter()
+        .filter(|(t, _)| *t >= start && *t < end)
+        .collect();
+    let ops: BTreeSet<&str> = inside.iter().map(|(_, o)| *o).collect();
+    NaiveWindow {
+        start,
+        end,
+        calls: inside.len(),
+        operations: ops.into_iter().map(str::to_string).collect(),
+    }
+}
+
+fn qualifies(calls: &[&(i64, &str)]) -> bool {
+    let ops: BTreeSet<&str> = calls.iter().map(|(_, o)| *o).collect();
+    calls.len() >= MIN_CALLS && ops.len() >= MIN_DISTINCT_OPS
+}
+
+/// The alerts of a tumbling rule of window `size` (ticks) over one group's read calls: every
+/// epoch-aligned window `[floor(t, size), +size)` that qualifies (no suppression).
+pub fn tumbling_windows(reads: &[(i64, &str)], size: i64) -> Vec<NaiveWindow> {
+    let mut sorted = reads.to_vec();
+    sorted.sort();
+    let starts: BTreeSet<i64> = sorted
+        .iter()
+        .map(|(t, _)| t.div_euclid(size) * size)
+        .collect();
+    starts
+        .into_iter()
+        .map(|s| naive_window(&sorted, s, s + size))
+        .filter(|w| w.calls >= MIN_CALLS && w.operations.len() >= MIN_DISTINCT_OPS)
+        .collect()
+}
+
+/// The alerts of a sliding rule of window `size` (ticks) over one group's read calls, as
+/// the rule format defines them (no suppression): after each call at `t`, in time order,
+/// the span `(t - size, t]` is checked; when it qualifies, the alert's window is
+/// `[s, s + size)` with `s` the span's earliest call, it covers every call in that window,
+/// and calls before its end start no new span.
+pub fn sliding_windows(reads: &[(i64, &str)], size: i64) -> Vec<NaiveWindow> {
+    let mut sorted = reads.to_vec();
+    sorted.sort();
+    let mut out = Vec::new();
+    let mut resume = i64::MIN;
+    for &(t, _) in &sorted {
+        if t < resume {
+            continue;
+        }
+        let span: Vec<&(i64, &str)> = sorted
+            .iter()
+            .filter(|(u, _)| *u >= resume && *u > t - size && *u <= t)
+            .collect();
+        if qualifies(&span) {
+            let s = span.iter().map(|(u, _)| *u).min().unwrap_or(t);
+            out.push(naive_window(&sorted, s, s + size));
+            resume = s + size;
+        }
+    }
+    out
+}
+
 pub(crate) fn evaluate(world: &World, k: usize, sc: &Scenario, evs: &[Event]) -> GroundTruth {
     let reads: Vec<(i64, &str)> = evs
         .iter()
@@ -165,6 +277,16 @@ pub(crate) fn evaluate(world: &World, k: usize, sc: &Scenario, evs: &[Event]) ->
         }
     }
     let operations: BTreeSet<&str> = evs.iter().map(|e| e.op.name()).collect();
+    let mut expected_alert = ExpectedAlert {
+        rule: rule.to_string(),
+        tumbling: !tumbling.is_empty(),
+        sliding: sliding.is_some(),
+        elastic_upn_rule: !tumbling.is_empty() && has_upn,
+        tumbling_windows: tumbling.iter().map(|&t| timestamp_of(t)).collect(),
+        rule_ids: Vec::new(),
+        ti: false,
+    };
+    expected_alert.set_rule_ids(has_upn);
     GroundTruth {
         scenario: k,
         kind: sc.kind_name().to_string(),
@@ -173,13 +295,7 @@ pub(crate) fn evaluate(world: &World, k: usize, sc: &Scenario, evs: &[Event]) ->
             .first()
             .map(|e| world.vaults[e.vault as usize].resource_id.clone())
             .unwrap_or_default(),
-        expected_alert: ExpectedAlert {
-            rule: rule.to_string(),
-            tumbling: !tumbling.is_empty(),
-            sliding: sliding.is_some(),
-            elastic_upn_rule: !tumbling.is_empty() && has_upn,
-            tumbling_windows: tumbling.iter().map(|&t| timestamp_of(t)).collect(),
-        },
+        expected_alert,
         window_start: timestamp_of(
             tumbling
                 .first()
@@ -194,6 +310,30 @@ pub(crate) fn evaluate(world: &World, k: usize, sc: &Scenario, evs: &[Event]) ->
         failed_events: evs.iter().filter(|e| e.status >= 400).count(),
         operations: operations.into_iter().map(str::to_string).collect(),
         ips,
+    }
+}
+
+/// Says, in each ground-truth record of `g`'s scenarios, whether the threat-intelligence
+/// rule must fire on the scenario's calls given the indicator export `rows` evaluated at
+/// `at` (the oracle [`ti_expected_matches`]), and updates its `rule_ids`.
+pub fn apply_indicators(
+    truth: &mut [GroundTruth],
+    g: &Generator,
+    rows: &[SentinelIndicatorRow],
+    at: Timestamp,
+) {
+    let mut calls: BTreeMap<usize, Vec<(IpAddr, Timestamp)>> = BTreeMap::new();
+    for e in g.scenario_events() {
+        if let (Some(k), true) = (e.scenario(), e.is_key_vault_audit()) {
+            calls.entry(k).or_default().push((e.caller_ip(), e.time()));
+        }
+    }
+    for t in truth {
+        let e = &mut t.expected_alert;
+        e.ti = calls
+            .get(&t.scenario)
+            .is_some_and(|c| !ti_expected_matches(rows, c, at, None).is_empty());
+        e.set_rule_ids(t.identity.upn.is_some());
     }
 }
 
@@ -229,5 +369,47 @@ mod tests {
             .collect();
         assert_eq!(tumbling_hits(&burst), vec![m]);
         assert_eq!(tumbling_hits(&burst[..4]), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn naive_windows_with_their_aggregates() {
+        let m = 1000 * TICKS_PER_MIN;
+        let at = |s: i64, op: &'static str| (m + s * S, op);
+        // 3 + 3 across a minute boundary: sliding only.
+        let straddle = [
+            at(50, "SecretList"),
+            at(53, "SecretGet"),
+            at(58, "KeyList"),
+            at(60, "SecretList"),
+            at(64, "SecretGet"),
+            at(68, "KeyList"),
+        ];
+        assert!(tumbling_windows(&straddle, TICKS_PER_MIN).is_empty());
+        let w = sliding_windows(&straddle, TICKS_PER_MIN);
+        assert_eq!(w.len(), 1);
+        assert_eq!((w[0].start, w[0].end), (m + 50 * S, m + 110 * S));
+        assert_eq!(w[0].calls, 6);
+        assert_eq!(w[0].operations, ["KeyList", "SecretGet", "SecretList"]);
+        assert_eq!(Some(w[0].start), sliding_hit(&straddle));
+        // A call exactly `size` after another is not in its span; after an alert the next
+        // span starts at the window's end.
+        let mut two: Vec<(i64, &str)> = (0..5)
+            .map(|i| at(i, if i == 0 { "KeyGet" } else { "SecretGet" }))
+            .collect();
+        two.extend((0..5).map(|i| at(60 + i, if i == 4 { "KeyGet" } else { "SecretGet" })));
+        let w = sliding_windows(&two, TICKS_PER_MIN);
+        assert_eq!(
+            w.iter().map(|w| (w.start, w.calls)).collect::<Vec<_>>(),
+            [(m, 5), (m + 60 * S, 5)]
+        );
+        let t = tumbling_windows(&two, TICKS_PER_MIN);
+        assert_eq!(
+            t.iter().map(|w| (w.start, w.calls)).collect::<Vec<_>>(),
+            [(m, 5), (m + TICKS_PER_MIN, 5)]
+        );
+        assert_eq!(
+            t.iter().map(|w| w.start).collect::<Vec<_>>(),
+            tumbling_hits(&two)
+        );
     }
 }

@@ -22,7 +22,26 @@ fn storage_dir_has_one_blob_per_resource_and_hour() {
     let dir = tmp("blobs");
     let c = cfg(3000);
     let s = write_dir("storage".parse().unwrap(), &c, &dir).unwrap();
-    assert!(dir.join("ground-truth.json").is_file());
+    // Logs only: a hunt over the directory must not meet the ground truth.
+    assert!(!dir.join("ground-truth.json").exists());
+    assert_eq!(s.ground_truth.len(), 7);
+    let mut on_disk = Vec::new();
+    let mut todo = vec![dir.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                on_disk.push(p);
+            }
+        }
+    }
+    assert!(
+        on_disk.iter().all(|p| p.ends_with("PT1H.json")),
+        "{on_disk:?}"
+    );
+    assert_eq!(on_disk.len(), s.files.len());
     let blobs: Vec<_> = s
         .files
         .iter()
@@ -77,8 +96,9 @@ fn storage_dir_has_one_blob_per_resource_and_hour() {
 fn other_forms_write_one_file() {
     let dir = tmp("single");
     let s = write_dir("azure-diagnostics-csv.gz".parse().unwrap(), &cfg(500), &dir).unwrap();
-    assert_eq!(s.files.len(), 2);
+    assert_eq!(s.files.len(), 1);
     assert!(dir.join("AzureDiagnostics.csv.gz").is_file());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

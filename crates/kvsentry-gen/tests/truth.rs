@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use common::{bytes, cfg, minute_of, principal};
 use jiff::Timestamp;
-use kvsentry_gen::{GenConfig, Generator, IdentityChoice, Scenario, is_read_operation};
+use kvsentry_gen::{
+    APP_RULE_ID, ELASTIC_RULE_ID, GenConfig, Generator, IdentityChoice, Scenario, TI_RULE_ID,
+    apply_indicators, is_read_operation, run_indicators,
+};
 use serde_json::Value;
 
 fn records(c: &GenConfig) -> Vec<Value> {
@@ -94,6 +97,30 @@ fn ground_truth_matches_the_written_records() {
         .map(|t| t.expected_alert.elastic_upn_rule)
         .collect();
     assert_eq!(upn_rule, [true, false, false, false, false, false, false]);
+    // The built-in rules that must fire; without indicators the TI rule cannot.
+    let ids: Vec<Vec<&str>> = truth
+        .iter()
+        .map(|t| {
+            t.expected_alert
+                .rule_ids
+                .iter()
+                .map(String::as_str)
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            vec![ELASTIC_RULE_ID],
+            vec![],
+            vec![],
+            vec![],
+            vec![APP_RULE_ID],
+            vec![APP_RULE_ID],
+            vec![],
+        ]
+    );
+    assert!(truth.iter().all(|t| !t.expected_alert.ti));
 
     for gt in truth {
         let reads = reads_of(&recs, &gt.identity.principal);
@@ -306,4 +333,65 @@ fn ground_truth_json_round_trips() {
     assert_eq!(first["expected_alert"]["rule"], "tumbling");
     let back: Vec<kvsentry_gen::GroundTruth> = serde_json::from_slice(&out).unwrap();
     assert_eq!(back, g.ground_truth());
+}
+
+/// The `ips:` scenario's public addresses get live indicators in the run's export, and the
+/// ground truth then names the TI rule for it; a private address gets none, and no TI rule.
+#[test]
+fn ips_scenario_addresses_are_live_indicators_of_the_run() {
+    let c = cfg(3000).scenario("ips:10.20.30.40,52.178.17.9:2".parse().unwrap());
+    let g = Generator::new(&c).unwrap();
+    let at: Timestamp = c.start + c.duration;
+    let callers = g.caller_ips();
+    // No caller of the run among the random indicators: only the scenario rows can match.
+    let rows = run_indicators(&g, 300, 0.0, &callers, at);
+    let live = |ip: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        rows.iter().any(|r| {
+            r.ti_ip_entity()
+                .and_then(kvsentry_model::net::parse_ip)
+                .is_some_and(|a| a == ip)
+                && r.active
+                && r.expiration > at
+                && r.time_generated <= at
+                && at.duration_since(r.time_generated).as_hours() < 14 * 24
+        })
+    };
+    assert!(live("104.40.82.76"));
+    assert!(live("2a01:111:f400::1234"));
+    assert!(live("52.178.17.9"));
+    assert!(!rows.iter().any(|r| r.ti_ip_entity() == Some("10.20.30.40")));
+    let mut truth = g.ground_truth().to_vec();
+    apply_indicators(&mut truth, &g, &rows, at);
+    for t in &truth {
+        let want: Vec<&str> = match t.kind.as_str() {
+            "retrieval_burst" => vec![ELASTIC_RULE_ID],
+            "service_principal_burst" | "managed_identity_burst" => vec![APP_RULE_ID],
+            "calls_from_ips" => vec![TI_RULE_ID],
+            _ => vec![],
+        };
+        assert_eq!(t.expected_alert.rule_ids, want, "{}: {:?}", t.kind, t.ips);
+        assert_eq!(
+            t.expected_alert.ti,
+            want.contains(&TI_RULE_ID),
+            "{}",
+            t.kind
+        );
+    }
+    // The second `ips:` scenario: one private, one public address; the public one fires.
+    assert_eq!(truth[7].ips, ["10.20.30.40", "52.178.17.9"]);
+    // Only private addresses: no indicator can match, no TI rule.
+    let c = cfg(500).scenario("ips:10.20.30.40:2".parse().unwrap());
+    let g = Generator::new(&c).unwrap();
+    let rows = run_indicators(&g, 50, 0.0, &g.caller_ips(), at);
+    let mut truth = g.ground_truth().to_vec();
+    apply_indicators(&mut truth, &g, &rows, at);
+    assert!(truth[7].expected_alert.rule_ids.is_empty());
+    assert!(!truth[7].expected_alert.ti);
+    // Evaluated before the scenario's calls, the indicators cannot have matched yet.
+    let early = c.start;
+    let rows = run_indicators(&g, 50, 0.0, &g.caller_ips(), early);
+    let mut truth = g.ground_truth().to_vec();
+    apply_indicators(&mut truth, &g, &rows, early);
+    assert!(!truth[6].expected_alert.ti);
 }
