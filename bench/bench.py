@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -134,7 +135,7 @@ def generate(args, set_dir, n_days, events_per_day, n_indicators, match_share, g
             cmd += ["--scenario", s]
         r = subprocess.run(cmd, capture_output=True, text=True, check=True)
         # "kvsentry gen: 107572 records (107572 Key Vault), 124426469 bytes, ..."
-        records += int(r.stderr.split("gen:")[1].split("records")[0])
+        records += int(re.search(r"gen: (\d+) records", r.stderr).group(1))
         with open(truth_file) as f:
             truth.extend(json.load(f))
     paths = [os.path.join(set_dir, x) for x in files]
