@@ -118,7 +118,8 @@ impl Drop for SpillDir {
 
 /// Collects rows in any order and hands them back sorted and deduplicated.
 pub(crate) struct Reorder {
-    mem: Vec<Keyed>,
+    /// Rows in arrival order (`Option` so that sorting can move each out once).
+    mem: Vec<Option<Keyed>>,
     mem_bytes: usize,
     budget: usize,
     parent: PathBuf,
@@ -148,7 +149,7 @@ impl Reorder {
 
     pub fn push(&mut self, row: Keyed) -> Result<(), SpillError> {
         self.mem_bytes += row.bytes();
-        self.mem.push(row);
+        self.mem.push(Some(row));
         if self.mem_bytes > self.budget {
             self.spill()?;
         }
@@ -162,8 +163,7 @@ impl Reorder {
         if self.mem.is_empty() {
             return Ok(());
         }
-        self.mem.sort_unstable_by(Keyed::order);
-        let rows = std::mem::take(&mut self.mem);
+        let rows = sorted(std::mem::take(&mut self.mem));
         self.mem_bytes = 0;
         let mut w = self.new_run()?;
         for row in rows {
@@ -215,10 +215,10 @@ impl Reorder {
 
     /// Hands every row to `f` in order (time, then input and line), each record once.
     pub fn drain(mut self, mut f: impl FnMut(Prepared)) -> Result<ReorderStats, SpillError> {
-        self.mem.sort_unstable_by(Keyed::order);
+        let mem = sorted(std::mem::take(&mut self.mem));
         let runs: Vec<PathBuf> = self.runs.iter().map(|r| r.1.clone()).collect();
         let mut sources = open_runs(&runs)?;
-        sources.push(Source::Mem(std::mem::take(&mut self.mem).into_iter()));
+        sources.push(Source::Mem(Box::new(mem)));
         let mut stats = std::mem::take(&mut self.stats);
         // Rows of one instant: deduplicated, then ordered by where they were read.
         let mut instant: Vec<Keyed> = Vec::new();
@@ -332,6 +332,26 @@ impl RunWriter {
     }
 }
 
+/// The rows in sort order. Rows are large (a few hundred bytes inline): sorting them in
+/// place would move each one some twenty times, so a small array of (time, index) is
+/// sorted instead and each row moved out once.
+fn sorted(mut rows: Vec<Option<Keyed>>) -> impl Iterator<Item = Keyed> {
+    let mut order: Vec<(i64, usize)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| Some((r.as_ref()?.time, i)))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| match (&rows[a.1], &rows[b.1]) {
+            (Some(x), Some(y)) => x.order(y),
+            _ => Ordering::Equal,
+        })
+    });
+    order
+        .into_iter()
+        .filter_map(move |(_, i)| rows.get_mut(i).and_then(Option::take))
+}
+
 fn encode(row: &Keyed, mut scratch: Vec<u8>) -> io::Result<Vec<u8>> {
     scratch.clear();
     postcard::to_extend(row, scratch).map_err(io::Error::other)
@@ -339,7 +359,7 @@ fn encode(row: &Keyed, mut scratch: Vec<u8>) -> io::Result<Vec<u8>> {
 
 enum Source {
     Run(RunReader),
-    Mem(std::vec::IntoIter<Keyed>),
+    Mem(Box<dyn Iterator<Item = Keyed>>),
 }
 
 impl Source {
