@@ -197,10 +197,32 @@ pub(crate) fn apply_target<'a>(
     key: &str,
     value: Str<'a>,
 ) {
+    apply_target_as(id, target, key, value, false);
+}
+
+/// [`apply_target`] for a value that is JSON text (an array): a claim without a field of its
+/// own keeps it as JSON (`Identity::other_json`); a field of its own takes it as text.
+pub(crate) fn apply_target_json<'a>(
+    id: &mut Identity<'a>,
+    target: ClaimTarget,
+    key: &str,
+    value: Str<'a>,
+) {
+    apply_target_as(id, target, key, value, true);
+}
+
+#[inline(always)]
+fn apply_target_as<'a>(
+    id: &mut Identity<'a>,
+    target: ClaimTarget,
+    key: &str,
+    value: Str<'a>,
+    json: bool,
+) {
     if value.is_empty() {
         return;
     }
-    let Some(value) = apply_known(id, target, value) else {
+    let Some(value) = apply_known(id, target, value, json) else {
         return;
     };
     let mut buf = [0u8; STACK_KEY];
@@ -218,7 +240,7 @@ pub(crate) fn apply_target<'a>(
     };
     // ASCII letters, digits and `_` only: nothing is replaced.
     let k = Cow::Owned(String::from_utf8_lossy(norm).into_owned());
-    put_other(id, k, value);
+    put_other(id, k, value, json);
 }
 
 /// [`apply_target`] with `Cow::Borrowed(value)`: the value comes in registers and the
@@ -235,7 +257,7 @@ pub(crate) fn apply_target_str<'a>(
     if value.is_empty() {
         return;
     }
-    if let Some(value) = apply_known(id, target, value) {
+    if let Some(value) = apply_known(id, target, value, false) {
         apply_target(id, target, key, Cow::Borrowed(value));
     }
 }
@@ -248,6 +270,7 @@ fn apply_known<'a, V: Into<Str<'a>>>(
     id: &mut Identity<'a>,
     target: ClaimTarget,
     value: V,
+    json: bool,
 ) -> Option<V> {
     match target {
         ClaimTarget::Slot(slot) => {
@@ -259,7 +282,7 @@ fn apply_known<'a, V: Into<Str<'a>>>(
         }
         ClaimTarget::Common(i) => {
             if let Some(k) = COMMON_OTHER.get(usize::from(i)) {
-                put_other(id, Cow::Borrowed(k), value.into());
+                put_other(id, Cow::Borrowed(k), value.into(), json);
             }
         }
         ClaimTarget::Other => return Some(value),
@@ -293,19 +316,28 @@ fn slot_field<'i, 'a>(
 }
 
 /// A claim without a field of its own, under its normal key `k`: the last value wins.
-fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
-    if let Some(e) = id
+/// `json`: the value is JSON text (an array), marked so in `other_json`.
+fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>, json: bool) {
+    if let Some(i) = id
         .other
-        .iter_mut()
-        .find(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
+        .iter()
+        .position(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
     {
-        e.1 = value;
+        if let Some(e) = id.other.get_mut(i) {
+            e.1 = value;
+        }
+        if json || id.other_is_json(i) {
+            id.set_other_json(i, json);
+        }
     } else {
         if id.other.capacity() == 0 {
             // Tokens carry a handful of such claims: grow once, not three times.
             id.other.reserve(8);
         }
         id.other.push((k, value));
+        if json {
+            id.set_other_json(id.other.len() - 1, true);
+        }
     }
 }
 

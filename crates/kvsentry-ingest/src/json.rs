@@ -298,6 +298,9 @@ fn deliver<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: u64) {
             ctx.stats.skip(ctx.source, line, reason, detail)
         }
     }
+    if b.managed_hsm {
+        ctx.stats.managed_hsm += 1;
+    }
 }
 
 /// Which kind of element a container handed over.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kvsentry::hunt::{Hunt, HuntOptions};
-use kvsentry_ingest::ReadOptions;
+use kvsentry_ingest::{IngestError, LogFormat, ReadOptions};
 use kvsentry_output::{AlertSink, CsvSink, JsonlSink, TableSink};
 use kvsentry_rules::RuleSet;
 
@@ -37,10 +37,12 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     if a.sentinel_compat {
         set_sentinel_compat(&mut rules);
     }
-    let mut opts = HuntOptions::new(a.input.paths.clone());
+    let format = log_format(a.input.log_format);
+    let (paths, refused) = check_forced(&a.input.paths, format)?;
+    let mut opts = HuntOptions::new(paths);
     opts.rules = rules;
     opts.read = ReadOptions {
-        format: log_format(a.input.log_format),
+        format,
         ..ReadOptions::default()
     };
     opts.max_lateness = parse_duration(&a.max_lateness)?;
@@ -108,7 +110,13 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         FormatArg::Jsonl => Box::new(JsonlSink::new(out)),
         FormatArg::Csv => Box::new(CsvSink::new(out)),
     };
-    let report = hunt.run(sink.as_mut())?;
+    let mut report = hunt.run(sink.as_mut())?;
+    if !refused.is_empty() {
+        report.read.failed_files += refused.len() as u64;
+        let mut errors: Vec<String> = refused.iter().map(|e| e.to_string()).collect();
+        errors.append(&mut report.file_errors);
+        report.file_errors = errors;
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -118,7 +126,10 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     if !a.quiet {
         summary::print_hunt(&report);
     }
-    if report.read.events() == 0 && report.read.files() == 0 && !report.file_errors.is_empty() {
+    let inputs = report.inputs.len() + refused.len();
+    if let Some(why) = summary::no_events(&a.input.paths, inputs, &report.read, &report.file_errors)
+    {
+        eprintln!("kvsentry: {why}");
         return Ok(Exit::Failure);
     }
     if a.strict && report.problems() > 0 {
@@ -128,6 +139,34 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Alerts);
     }
     Ok(Exit::Ok)
+}
+
+/// With a forced `--log-format`, the inputs whose content contradicts it, refused, and the
+/// paths of the others (the paths unchanged when none is refused). Why here: the parallel
+/// reader cuts JSON Lines files in the form it is given without looking at them again; the
+/// sequential reader refuses such a file itself (`kvsentry_ingest::read_input`).
+fn check_forced(
+    paths: &[String],
+    format: LogFormat,
+) -> anyhow::Result<(Vec<String>, Vec<IngestError>)> {
+    if format == LogFormat::Auto {
+        return Ok((paths.to_vec(), Vec::new()));
+    }
+    let mut kept = Vec::new();
+    let mut refused = Vec::new();
+    for input in kvsentry_ingest::discover(paths)? {
+        match kvsentry_ingest::check_forced(&input, format) {
+            Ok(()) => kept.push(match &input.path {
+                Some(p) => p.to_string_lossy().into_owned(),
+                None => "-".to_string(),
+            }),
+            Err(e) => refused.push(e),
+        }
+    }
+    if refused.is_empty() {
+        return Ok((paths.to_vec(), refused));
+    }
+    Ok((kept, refused))
 }
 
 /// `COLUMNS` when the shell exports it, else a width that suits most terminals.
