@@ -197,34 +197,40 @@ pub(crate) fn apply_target<'a>(
     key: &str,
     value: Str<'a>,
 ) {
-    apply_target_as(id, target, key, value, false);
+    if value.is_empty() {
+        return;
+    }
+    let Some(value) = apply_known(id, target, value) else {
+        return;
+    };
+    put_other(id, other_key(key), value);
 }
 
 /// [`apply_target`] for a value that is JSON text (an array): a claim without a field of its
-/// own keeps it as JSON (`Identity::other_json`); a field of its own takes it as text.
+/// own keeps it as JSON (marked in `Identity::other_json`); a field of its own takes it as
+/// text. Apart from [`apply_target`] so that string claims, nearly all, pay nothing for it.
 pub(crate) fn apply_target_json<'a>(
     id: &mut Identity<'a>,
     target: ClaimTarget,
     key: &str,
     value: Str<'a>,
 ) {
-    apply_target_as(id, target, key, value, true);
-}
-
-#[inline(always)]
-fn apply_target_as<'a>(
-    id: &mut Identity<'a>,
-    target: ClaimTarget,
-    key: &str,
-    value: Str<'a>,
-    json: bool,
-) {
     if value.is_empty() {
         return;
     }
-    let Some(value) = apply_known(id, target, value, json) else {
-        return;
-    };
+    match target {
+        ClaimTarget::Slot(_) => apply_target(id, target, key, value),
+        ClaimTarget::Common(i) => {
+            if let Some(k) = COMMON_OTHER.get(usize::from(i)) {
+                put_other_json(id, Cow::Borrowed(k), value);
+            }
+        }
+        ClaimTarget::Other => put_other_json(id, other_key(key), value),
+    }
+}
+
+/// The normal key of a claim kept in `other` under its own key.
+fn other_key(key: &str) -> Str<'static> {
     let mut buf = [0u8; STACK_KEY];
     let long;
     let norm: &[u8] = if is_normal(key.as_bytes()) {
@@ -239,8 +245,7 @@ fn apply_target_as<'a>(
         }
     };
     // ASCII letters, digits and `_` only: nothing is replaced.
-    let k = Cow::Owned(String::from_utf8_lossy(norm).into_owned());
-    put_other(id, k, value, json);
+    Cow::Owned(String::from_utf8_lossy(norm).into_owned())
 }
 
 /// [`apply_target`] with `Cow::Borrowed(value)`: the value comes in registers and the
@@ -257,7 +262,7 @@ pub(crate) fn apply_target_str<'a>(
     if value.is_empty() {
         return;
     }
-    if let Some(value) = apply_known(id, target, value, false) {
+    if let Some(value) = apply_known(id, target, value) {
         apply_target(id, target, key, Cow::Borrowed(value));
     }
 }
@@ -270,7 +275,6 @@ fn apply_known<'a, V: Into<Str<'a>>>(
     id: &mut Identity<'a>,
     target: ClaimTarget,
     value: V,
-    json: bool,
 ) -> Option<V> {
     match target {
         ClaimTarget::Slot(slot) => {
@@ -282,7 +286,7 @@ fn apply_known<'a, V: Into<Str<'a>>>(
         }
         ClaimTarget::Common(i) => {
             if let Some(k) = COMMON_OTHER.get(usize::from(i)) {
-                put_other(id, Cow::Borrowed(k), value.into(), json);
+                put_other(id, Cow::Borrowed(k), value.into());
             }
         }
         ClaimTarget::Other => return Some(value),
@@ -316,18 +320,22 @@ fn slot_field<'i, 'a>(
 }
 
 /// A claim without a field of its own, under its normal key `k`: the last value wins.
-/// `json`: the value is JSON text (an array), marked so in `other_json`.
-fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>, json: bool) {
-    if let Some(i) = id
+fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
+    if let Some(e) = id
         .other
-        .iter()
-        .position(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
+        .iter_mut()
+        .find(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
     {
-        if let Some(e) = id.other.get_mut(i) {
-            e.1 = value;
-        }
-        if json || id.other_is_json(i) {
-            id.set_other_json(i, json);
+        e.1 = value;
+        // A string after an array under the same key (rare): the last value's type wins too.
+        if id.other_json != 0 {
+            if let Some(i) = id
+                .other
+                .iter()
+                .position(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
+            {
+                id.set_other_json(i, false);
+            }
         }
     } else {
         if id.other.capacity() == 0 {
@@ -335,10 +343,28 @@ fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>, json: bool) 
             id.other.reserve(8);
         }
         id.other.push((k, value));
-        if json {
-            id.set_other_json(id.other.len() - 1, true);
-        }
     }
+}
+
+/// [`put_other`] for a value that is JSON text, marked so in `Identity::other_json`.
+fn put_other_json<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
+    let i = match id
+        .other
+        .iter()
+        .position(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
+    {
+        Some(i) => {
+            if let Some(e) = id.other.get_mut(i) {
+                e.1 = value;
+            }
+            i
+        }
+        None => {
+            id.other.push((k, value));
+            id.other.len() - 1
+        }
+    };
+    id.set_other_json(i, true);
 }
 
 /// Where a claim goes, by its normal key.
