@@ -208,7 +208,9 @@ pub(crate) fn apply_target<'a>(
 
 /// [`apply_target`] for a value that is JSON text (an array): a claim without a field of its
 /// own keeps it as JSON (marked in `Identity::other_json`); a field of its own takes it as
-/// text. Apart from [`apply_target`] so that string claims, nearly all, pay nothing for it.
+/// text. Apart from [`apply_target`] (and not inlined into the walk) so that string claims,
+/// nearly all, pay nothing for it.
+#[inline(never)]
 pub(crate) fn apply_target_json<'a>(
     id: &mut Identity<'a>,
     target: ClaimTarget,
@@ -327,15 +329,8 @@ fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
         .find(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
     {
         e.1 = value;
-        // A string after an array under the same key (rare): the last value's type wins too.
         if id.other_json != 0 {
-            if let Some(i) = id
-                .other
-                .iter()
-                .position(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
-            {
-                id.set_other_json(i, false);
-            }
+            unmark_json(id, k.as_bytes());
         }
     } else {
         if id.other.capacity() == 0 {
@@ -343,6 +338,16 @@ fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
             id.other.reserve(8);
         }
         id.other.push((k, value));
+    }
+}
+
+/// A string after an array under the same key `k` (rare): the last value's type wins too.
+/// Out of line, so that [`put_other`] stays small enough to be inlined into the walk.
+#[cold]
+#[inline(never)]
+fn unmark_json(id: &mut Identity<'_>, k: &[u8]) {
+    if let Some(i) = id.other.iter().position(|(ek, _)| same(ek.as_bytes(), k)) {
+        id.set_other_json(i, false);
     }
 }
 

@@ -112,8 +112,16 @@ pub fn sniff(head: &[u8]) -> Result<Detected, Foreign> {
                 || !cols.iter().any(|c| c == "operationname")
             {
                 let first = head.split(|&b| b == b'\n').next().unwrap_or(head);
-                let text = std::str::from_utf8(first)
-                    .is_ok_and(|t| !t.chars().any(|c| c.is_control() && c != '\t' && c != '\r'));
+                let first = match std::str::from_utf8(first) {
+                    Ok(t) => Some(t),
+                    // A character cut by the end of the head.
+                    Err(e) if e.error_len().is_none() => first
+                        .get(..e.valid_up_to())
+                        .and_then(|b| std::str::from_utf8(b).ok()),
+                    Err(_) => None,
+                };
+                let text = first
+                    .is_some_and(|t| !t.chars().any(|c| c.is_control() && c != '\t' && c != '\r'));
                 return Err(if text {
                     Foreign::OtherText
                 } else {

@@ -241,12 +241,13 @@ fn resolve(
             },
             Some(f),
         )),
+        // (`Empty` here: a head of whitespace with more after it, not an empty file.)
         (LogFormat::Auto, Err(f)) => Err((
             IngestError::UnknownFormat {
                 file: file.to_string(),
                 preview: preview(head),
             },
-            Some(f),
+            Some(f).filter(|f| *f != Foreign::Empty),
         )),
         (forced, Ok(d))
             if d.form != forced && !(forced.is_table() && d.form.is_table() && !d.certain) =>

@@ -55,7 +55,11 @@ pub fn print_hunt(r: &HuntReport) {
         );
     }
     if r.read.managed_hsm > 0 {
-        eprintln!("{}", managed_hsm_line(r.read.managed_hsm));
+        // The `insights-logs-auditevent` container receives them beside the vaults'.
+        eprintln!(
+            "skipped Managed HSM records (out of scope for the Key Vault rules): {}",
+            r.read.managed_hsm
+        );
     }
     if !damaged.is_empty() {
         let total: u64 = damaged.iter().map(|(_, n)| *n).sum();
@@ -158,12 +162,6 @@ pub fn print_explain(rule: &str, r: &HuntReport) {
     for x in &r.explanations {
         eprintln!("{x}");
     }
-}
-
-/// The line for skipped Managed HSM records (the `insights-logs-auditevent` container receives
-/// them beside the vaults').
-fn managed_hsm_line(n: u64) -> String {
-    format!("skipped Managed HSM records (out of scope for the Key Vault rules): {n}")
 }
 
 /// The other diagnostic categories met, with their counts (`AzurePolicyEvaluationDetails 3`).
