@@ -206,7 +206,7 @@ pub(crate) fn apply_target<'a>(
     put_other(id, other_key(key), value);
 }
 
-/// [`apply_target`] for a value that is JSON text (an array): a claim without a field of its
+/// [`apply_target`] for a value that is JSON text (an array or an object): a claim without a field of its
 /// own keeps it as JSON (marked in `Identity::other_json`); a field of its own takes it as
 /// text. Apart from [`apply_target`] (and not inlined into the walk) so that string claims,
 /// nearly all, pay nothing for it.

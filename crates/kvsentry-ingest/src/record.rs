@@ -625,8 +625,8 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
     }
 }
 
-/// A claim from a leaf: strings and numbers as text, an array as JSON text that keeps its
-/// type (see `Identity::other_json`).
+/// A claim from a leaf: strings and numbers as text, an array or an object as JSON text that
+/// keeps its type (see `Identity::other_json`).
 #[inline(always)]
 fn claim_leaf<'a>(id: &mut Identity<'a>, target: ClaimTarget, key: &str, v: Leaf<'a>) {
     // One call of each: this is inlined into the walk's member loop.
@@ -2061,10 +2061,10 @@ mod tests {
         // walk's to read; every other record is the keyed walk's.
         assert_eq!((decided, given_up), (7, 1));
         // `Xms_Foo` (its key read from the cache, normalised to `xms_foo`): an array's text
-        // in the fourth record (with `oid`'s object as `oid_x`), an escaped string in the
-        // last; `null` is no claim.
+        // in the fourth record (`oid`'s object is that claim's value, kept whole in its own
+        // field), an escaped string in the last; `null` is no claim.
         let at = |i: usize| others.get(i).map(String::as_str);
-        assert_eq!(at(3), Some(r#"[("xms_foo", "[\"a\",4]"), ("oid_x", "5")]"#));
+        assert_eq!(at(3), Some(r#"[("xms_foo", "[\"a\",4]")]"#));
         assert_eq!(at(2), Some("[]"));
         assert_eq!(at(6), Some(r#"[("xms_foo", "v2")]"#));
     }

@@ -1,6 +1,6 @@
 //! Inputs that are not (only) Key Vault audit logs: other products' logs, a forced form the
 //! content contradicts, Managed HSM records in every spelling, other categories; and claims
-//! whose values are arrays.
+//! whose values are arrays or objects.
 
 mod common;
 
@@ -235,7 +235,7 @@ fn managed_hsm_records_are_counted_in_every_spelling_and_form() {
         assert_eq!(r.stats.skipped(SkipReason::NotKeyVault), n);
     }
 
-    // Asked for, every spelling is delivered.
+    // Asked for, every spelling is delivered, its URI claims (objects) read as claims.
     let opts = ReadOptions {
         include_managed_hsm: true,
         ..ReadOptions::default()
@@ -243,6 +243,11 @@ fn managed_hsm_records_are_counted_in_every_spelling_and_form() {
     let r = read_path(&storage, &opts);
     assert_eq!(r.events.len(), 5);
     assert_eq!(r.stats.managed_hsm, 0);
+    assert_eq!(
+        r.events[1].identity.upn.as_deref(),
+        Some("admin@contoso.com")
+    );
+    assert!(r.events[1].identity.other.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -288,9 +293,10 @@ fn claim_types(ev: &kvsentry_model::AuditEvent<'_>) -> Vec<(String, serde_json::
 }
 
 #[test]
-fn array_claims_keep_their_type_in_every_walk_and_form() {
+fn array_and_object_claims_keep_their_type_in_every_walk_and_form() {
     let dir = scratch("claims");
-    let claims = r#""xms_az_nwperimid":[],"wids":["b79fbf4d","62e90394"],"acrs":"[c1]","iss":"https://sts.windows.net/t/","#;
+    // Group overage: `_claim_names` / `_claim_sources` are objects.
+    let claims = r#""xms_az_nwperimid":[],"wids":["b79fbf4d","62e90394"],"acrs":"[c1]","iss":"https://sts.windows.net/t/","_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"https://graph.windows.net/t/users/o/getMemberObjects"}},"#;
     let plain = secret_get(claims);
     let want = vec![
         ("xms_az_nwperimid".to_string(), json!([])),
@@ -298,6 +304,11 @@ fn array_claims_keep_their_type_in_every_walk_and_form() {
         // A string that looks like an array stays a string.
         ("acrs".to_string(), json!("[c1]")),
         ("iss".to_string(), json!("https://sts.windows.net/t/")),
+        ("claim_names".to_string(), json!({"groups": "src1"})),
+        (
+            "claim_sources".to_string(),
+            json!({"src1": {"endpoint": "https://graph.windows.net/t/users/o/getMemberObjects"}}),
+        ),
     ];
     let lines = [
         // the keyed walk
@@ -328,6 +339,18 @@ fn array_claims_keep_their_type_in_every_walk_and_form() {
     for ev in &r.events {
         assert_eq!(claim_types(ev), want, "line {}", ev.origin.line);
     }
+    // The same claims in an Elastic document.
+    let ecs = write(
+        &dir,
+        "ecs.ndjson",
+        format!(
+            r#"{{"@timestamp":"2025-06-30T17:40:00.000Z","event":{{"action":"SecretGet","dataset":"azure.platformlogs"}},"azure":{{"resource":{{"id":"{VAULT_ID}"}},"platformlogs":{{"category":"AuditEvent","identity":{{"claim":{{{}"oid":"o"}}}}}}}}}}"#,
+            claims
+        ),
+    );
+    let r = read_path(&ecs, &ReadOptions::default());
+    r.result.unwrap();
+    assert_eq!(claim_types(&r.events[0]), want);
     // The same claims as `AzureDiagnostics` columns: the array's JSON text in a `_s` column.
     let ad = write(
         &dir,

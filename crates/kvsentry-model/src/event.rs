@@ -223,12 +223,12 @@ pub struct Identity<'a> {
     pub scope: Option<Str<'a>>,
     /// `amr`.
     pub auth_methods: Option<Str<'a>>,
-    /// Every other claim, its value as text (arrays as JSON text, see `other_json` and
-    /// `other_claims_json`).
+    /// Every other claim, its value as text (arrays and objects as JSON text, see
+    /// `other_json` and `other_claims_json`).
     pub other: Vec<(Str<'a>, Str<'a>)>,
-    /// Bit `i` set when `other[i]`'s value is JSON text (an array) rather than a string, so
-    /// that it is printed with its type. Beside `other`, not in it: the common string claims
-    /// cost nothing more. A JSON value past the 64th claim is taken as a string.
+    /// Bit `i` set when `other[i]`'s value is JSON text (an array or an object) rather than a
+    /// string, so that it is printed with its type. Beside `other`, not in it: the common
+    /// string claims cost nothing more. A JSON value past the 64th claim is taken as a string.
     pub other_json: u64,
 }
 

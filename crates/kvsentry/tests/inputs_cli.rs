@@ -1,5 +1,5 @@
 //! The real binary over inputs that are not (only) Key Vault audit logs: a forced
-//! `--log-format` that the content contradicts, claims whose values are arrays, Managed HSM
+//! `--log-format` that the content contradicts, claims whose values are arrays or objects, Managed HSM
 //! records, inputs with no Key Vault event at all, and the words the summary uses for them.
 
 use std::path::{Path, PathBuf};
@@ -157,12 +157,12 @@ fn a_forced_log_format_refuses_files_of_another_form() {
 }
 
 #[test]
-fn array_claims_keep_their_json_type() {
+fn array_and_object_claims_keep_their_json_type() {
     let dir = tempfile::tempdir().unwrap();
     let mut rec = secret_get("2025-06-30T17:33:25.0331812Z");
     rec = rec.replace(
         r#""xms_az_nwperimid":[]"#,
-        r#""xms_az_nwperimid":[],"wids":["b79fbf4d-3ef9-4689-8143-76b194e85509"],"xms_cc":["CP1"]"#,
+        r#""xms_az_nwperimid":[],"wids":["b79fbf4d-3ef9-4689-8143-76b194e85509"],"xms_cc":["CP1"],"_claim_names":{"groups":"src1"}"#,
     );
     // The same record as a Storage line and inside an Event Hubs envelope.
     let f = write(dir.path(), "PT1H.json", &format!("{rec}\n"));
@@ -183,6 +183,8 @@ fn array_claims_keep_their_json_type() {
             "{ev}"
         );
         assert_eq!(other["xms_cc"], json!(["CP1"]), "{ev}");
+        // Group overage: an object (its key normalised as every claim key is).
+        assert_eq!(other["claim_names"], json!({"groups": "src1"}), "{ev}");
         // Strings stay strings, also when they look like numbers.
         assert_eq!(other["iat"], json!("1751304503"), "{ev}");
         assert_eq!(
