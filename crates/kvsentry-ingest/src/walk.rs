@@ -763,7 +763,10 @@ impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
             let key = self.sc.key()?;
             push_key(self.path, &key);
             if self.sc.peek() == Some(b'{') {
-                if claim_value_object(self.path) {
+                // A claim's members are at depth 3 (`identity.claim.X`) or, in Elastic
+                // documents, 5 (`azure.platformlogs.identity.claim.X`): the path is looked at
+                // only there.
+                if (depth == 3 || depth == 5) && claim_value_object(self.path) {
                     let v = self.sc.json_value_text()?;
                     (self.f)(self.path, Leaf::Json(v));
                 } else {
