@@ -248,6 +248,13 @@ pub(crate) fn claim_value_object(path: &str) -> bool {
         .is_some_and(|k| !is_uri_claim(k))
 }
 
+/// True for the path of the claims object itself (`identity.claim`, `identity.claims`, also
+/// under `azure.platformlogs.`): [`claim_value_object`] of its members, decided once.
+fn is_claim_level(path: &str) -> bool {
+    let rest = path.strip_prefix("azure.platformlogs.").unwrap_or(path);
+    rest == "identity.claim" || rest == "identity.claims"
+}
+
 /// A claim key starting with `http` (any case): a URI claim, whose objects spell its key.
 pub(crate) fn is_uri_claim(key: &str) -> bool {
     key.as_bytes()
@@ -763,10 +770,12 @@ impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
             let key = self.sc.key()?;
             push_key(self.path, &key);
             if self.sc.peek() == Some(b'{') {
-                // A claim's members are at depth 3 (`identity.claim.X`) or, in Elastic
-                // documents, 5 (`azure.platformlogs.identity.claim.X`): the path is looked at
-                // only there.
-                if (depth == 3 || depth == 5) && claim_value_object(self.path) {
+                // In `identity.claim` an object is a claim's value (`claim_value_object`); the
+                // length of the path before the key rules out nearly every other object.
+                if matches!(base, 14 | 15 | 33 | 34)
+                    && is_claim_level(self.path.get(..base).unwrap_or(""))
+                    && !is_uri_claim(&key)
+                {
                     let v = self.sc.json_value_text()?;
                     (self.f)(self.path, Leaf::Json(v));
                 } else {
