@@ -203,6 +203,36 @@ pub(crate) fn apply_target<'a>(
     let Some(value) = apply_known(id, target, value) else {
         return;
     };
+    put_other(id, other_key(key), value);
+}
+
+/// [`apply_target`] for a value that is JSON text (an array or an object): a claim without a field of its
+/// own keeps it as JSON (marked in `Identity::other_json`); a field of its own takes it as
+/// text. Apart from [`apply_target`] (and not inlined into the walk) so that string claims,
+/// nearly all, pay nothing for it.
+#[inline(never)]
+pub(crate) fn apply_target_json<'a>(
+    id: &mut Identity<'a>,
+    target: ClaimTarget,
+    key: &str,
+    value: Str<'a>,
+) {
+    if value.is_empty() {
+        return;
+    }
+    match target {
+        ClaimTarget::Slot(_) => apply_target(id, target, key, value),
+        ClaimTarget::Common(i) => {
+            if let Some(k) = COMMON_OTHER.get(usize::from(i)) {
+                put_other_json(id, Cow::Borrowed(k), value);
+            }
+        }
+        ClaimTarget::Other => put_other_json(id, other_key(key), value),
+    }
+}
+
+/// The normal key of a claim kept in `other` under its own key.
+fn other_key(key: &str) -> Str<'static> {
     let mut buf = [0u8; STACK_KEY];
     let long;
     let norm: &[u8] = if is_normal(key.as_bytes()) {
@@ -217,8 +247,7 @@ pub(crate) fn apply_target<'a>(
         }
     };
     // ASCII letters, digits and `_` only: nothing is replaced.
-    let k = Cow::Owned(String::from_utf8_lossy(norm).into_owned());
-    put_other(id, k, value);
+    Cow::Owned(String::from_utf8_lossy(norm).into_owned())
 }
 
 /// [`apply_target`] with `Cow::Borrowed(value)`: the value comes in registers and the
@@ -300,6 +329,9 @@ fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
         .find(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
     {
         e.1 = value;
+        if id.other_json != 0 {
+            unmark_json(id, k.as_bytes());
+        }
     } else {
         if id.other.capacity() == 0 {
             // Tokens carry a handful of such claims: grow once, not three times.
@@ -307,6 +339,37 @@ fn put_other<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
         }
         id.other.push((k, value));
     }
+}
+
+/// A string after an array under the same key `k` (rare): the last value's type wins too.
+/// Out of line, so that [`put_other`] stays small enough to be inlined into the walk.
+#[cold]
+#[inline(never)]
+fn unmark_json(id: &mut Identity<'_>, k: &[u8]) {
+    if let Some(i) = id.other.iter().position(|(ek, _)| same(ek.as_bytes(), k)) {
+        id.set_other_json(i, false);
+    }
+}
+
+/// [`put_other`] for a value that is JSON text, marked so in `Identity::other_json`.
+fn put_other_json<'a>(id: &mut Identity<'a>, k: Str<'a>, value: Str<'a>) {
+    let i = match id
+        .other
+        .iter()
+        .position(|(ek, _)| same(ek.as_bytes(), k.as_bytes()))
+    {
+        Some(i) => {
+            if let Some(e) = id.other.get_mut(i) {
+                e.1 = value;
+            }
+            i
+        }
+        None => {
+            id.other.push((k, value));
+            id.other.len() - 1
+        }
+    };
+    id.set_other_json(i, true);
 }
 
 /// Where a claim goes, by its normal key.

@@ -11,9 +11,12 @@ use crate::{Container, LogFormat};
 
 /// Detects the form and the layout of an input from its first bytes (after gunzip; a BOM
 /// and leading whitespace are skipped). `None` when it is no form kvsentry reads (binary,
-/// empty, other JSON, other CSV).
+/// empty, other JSON such as AWS CloudTrail, other CSV); [`sniff`] says what it is instead.
 ///
 /// Rules, first match wins:
+/// - JSON with `eventSource` and `awsRegion` or `eventName` and no `operationName` or
+///   `resourceId`: AWS CloudTrail, not a Key Vault log (its `Records` envelope would
+///   otherwise pass for an Event Hubs one);
 /// - JSON with `hits` + `_source`, `@timestamp` or `azure.platformlogs*` keys: `ecs`;
 /// - JSON with `tables` + `columns`/`rows`: a Log Analytics REST response, `azkv` when the
 ///   table or columns are those of `AZKVAuditLogs`, else `azure-diagnostics`;
@@ -27,24 +30,110 @@ use crate::{Container, LogFormat};
 /// The container: `[` is [`Container::JsonDocuments`]; `{` is [`Container::JsonLines`] when
 /// the first line is a complete JSON value, else `JsonDocuments`; anything else is CSV.
 pub fn detect(head: &[u8]) -> Option<(LogFormat, Container)> {
+    sniff(head).ok().map(|d| (d.form, d.container))
+}
+
+/// A form found by [`sniff`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detected {
+    pub form: LogFormat,
+    pub container: Container,
+    /// False when the head did not tell the two Log Analytics tables apart and
+    /// `azure-diagnostics` is a guess: forcing `azkv` on such an input is no contradiction.
+    pub certain: bool,
+}
+
+/// What an input is when it is none of the forms kvsentry reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Foreign {
+    /// Nothing, or only whitespace.
+    Empty,
+    /// AWS CloudTrail: a `{"Records":[...]}` file (`records_array`) or its events one per line.
+    AwsCloudTrail { records_array: bool },
+    /// JSON with none of the keys of a Key Vault log form.
+    OtherJson,
+    /// Text that is not JSON, or CSV without the `TimeGenerated` and `OperationName` columns.
+    OtherText,
+    /// Neither JSON nor text (a zip file, an image, ...).
+    Binary,
+}
+
+impl Foreign {
+    /// What the input looks like, in a user's words (completes "looks like ...").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Foreign::Empty => "an empty file",
+            Foreign::AwsCloudTrail {
+                records_array: true,
+            } => "AWS CloudTrail (Records array)",
+            Foreign::AwsCloudTrail {
+                records_array: false,
+            } => "AWS CloudTrail events",
+            Foreign::OtherJson => "JSON of no Key Vault log form",
+            Foreign::OtherText => "text or CSV of no Key Vault log form",
+            Foreign::Binary => "binary data",
+        }
+    }
+
+    /// True for logs of another product, recognised as such (not just unknown).
+    pub fn is_other_product(self) -> bool {
+        matches!(self, Foreign::AwsCloudTrail { .. })
+    }
+}
+
+impl std::fmt::Display for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// [`detect`] with the reasons: the form found, or what the input is instead. Runs once per
+/// input, on its head; the reader's hot path never calls it.
+pub fn sniff(head: &[u8]) -> Result<Detected, Foreign> {
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    let start = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    let Some(start) = head.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Err(Foreign::Empty);
+    };
     let head = &head[start..];
-    match head.first()? {
-        b'{' | b'[' => {
+    match head.first() {
+        Some(b'{' | b'[') => {
             let container = json_container(head);
             let (keys, values) = scan_strings(head);
-            let form = json_form(head[0] == b'[', &keys, &values)?;
-            Some((form, container))
+            let (form, certain) = json_form(head[0] == b'[', &keys, &values)?;
+            Ok(Detected {
+                form,
+                container,
+                certain,
+            })
         }
         _ => {
-            let cols = csv_header(head)?;
+            let cols = csv_header(head).unwrap_or_default();
             if !cols.iter().any(|c| c == "timegenerated")
                 || !cols.iter().any(|c| c == "operationname")
             {
-                return None;
+                let first = head.split(|&b| b == b'\n').next().unwrap_or(head);
+                let first = match std::str::from_utf8(first) {
+                    Ok(t) => Some(t),
+                    // A character cut by the end of the head.
+                    Err(e) if e.error_len().is_none() => first
+                        .get(..e.valid_up_to())
+                        .and_then(|b| std::str::from_utf8(b).ok()),
+                    Err(_) => None,
+                };
+                let text = first
+                    .is_some_and(|t| !t.chars().any(|c| c.is_control() && c != '\t' && c != '\r'));
+                return Err(if text {
+                    Foreign::OtherText
+                } else {
+                    Foreign::Binary
+                });
             }
-            Some((table_form(&cols, &[]), Container::Csv))
+            let (form, certain) = table_form(&cols, &[]);
+            Ok(Detected {
+                form,
+                container: Container::Csv,
+                certain,
+            })
         }
     }
 }
@@ -71,42 +160,59 @@ pub(crate) fn json_container(head: &[u8]) -> Container {
     }
 }
 
-fn json_form(is_array: bool, keys: &[String], values: &[String]) -> Option<LogFormat> {
+fn json_form(
+    is_array: bool,
+    keys: &[String],
+    values: &[String],
+) -> Result<(LogFormat, bool), Foreign> {
     let has = |k: &str| keys.iter().any(|x| x == k);
+    if has("eventsource")
+        && (has("awsregion") || has("eventname"))
+        && !has("operationname")
+        && !has("resourceid")
+    {
+        return Err(Foreign::AwsCloudTrail {
+            records_array: has("records"),
+        });
+    }
     if (has("hits") && has("_source"))
         || has("@timestamp")
         || keys
             .iter()
             .any(|k| k.starts_with("azure.platformlogs") || k == "platformlogs")
     {
-        return Some(LogFormat::Ecs);
+        return Ok((LogFormat::Ecs, true));
     }
     if has("tables") && (has("columns") || has("rows")) {
-        return Some(table_form(values, values));
+        return Ok(table_form(values, values));
     }
     if has("records") {
-        return Some(LogFormat::EventHub);
+        return Ok((LogFormat::EventHub, true));
     }
     if has("timegenerated") {
-        return Some(table_form(keys, values));
+        return Ok(table_form(keys, values));
     }
     if has("time") || (has("operationname") && (has("resourceid") || has("calleripaddress"))) {
-        return Some(if is_array {
-            LogFormat::Array
-        } else {
-            LogFormat::Storage
-        });
+        return Ok((
+            if is_array {
+                LogFormat::Array
+            } else {
+                LogFormat::Storage
+            },
+            true,
+        ));
     }
-    None
+    Err(Foreign::OtherJson)
 }
 
-/// `AZKVAuditLogs` or `AzureDiagnostics`, from column names and (JSON) values.
-fn table_form(cols: &[String], values: &[String]) -> LogFormat {
+/// `AZKVAuditLogs` or `AzureDiagnostics`, from column names and (JSON) values, and whether
+/// anything told them apart (else `AzureDiagnostics` is a guess).
+fn table_form(cols: &[String], values: &[String]) -> (LogFormat, bool) {
     if values.iter().any(|v| v == "azkvauditlogs") {
-        return LogFormat::Azkv;
+        return (LogFormat::Azkv, true);
     }
     if values.iter().any(|v| v == "azurediagnostics") {
-        return LogFormat::AzureDiagnostics;
+        return (LogFormat::AzureDiagnostics, true);
     }
     let typed = [
         "httpstatuscode_d",
@@ -120,7 +226,7 @@ fn table_form(cols: &[String], values: &[String]) -> LogFormat {
         .iter()
         .any(|c| c.starts_with("identity_claim") || typed.contains(&c.as_str()))
     {
-        return LogFormat::AzureDiagnostics;
+        return (LogFormat::AzureDiagnostics, true);
     }
     let azkv = [
         "identity",
@@ -130,9 +236,9 @@ fn table_form(cols: &[String], values: &[String]) -> LogFormat {
         "tlsversion",
     ];
     if cols.iter().any(|c| azkv.contains(&c.as_str())) {
-        return LogFormat::Azkv;
+        return (LogFormat::Azkv, true);
     }
-    LogFormat::AzureDiagnostics
+    (LogFormat::AzureDiagnostics, false)
 }
 
 /// The column names of a CSV header row, normalised like [`column_key`].

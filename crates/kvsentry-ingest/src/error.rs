@@ -3,6 +3,8 @@
 
 use std::io;
 
+use crate::{Foreign, LogFormat};
+
 /// Why one input could not be read (wholly or from some point on). Every message names the
 /// file, and the line reached where there is one.
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +24,20 @@ pub enum IngestError {
         source: io::Error,
     },
     #[error(
-        "{file}: unknown format: not a Key Vault audit log form kvsentry reads (starts with {preview}); use --format to force one"
+        "{file}: unknown format: not a Key Vault audit log form kvsentry reads (starts with {preview}); use --log-format to force one"
     )]
     UnknownFormat { file: String, preview: String },
+    /// Logs of another product (see [`crate::Foreign`]).
+    #[error("{file} looks like {what}, not an Azure Key Vault log")]
+    OtherProduct { file: String, what: Foreign },
+    /// `--log-format` forced a form the content contradicts.
+    #[error("{file}: not {} {forced} file (looks like {found})", article(forced.name()))]
+    NotForcedForm {
+        file: String,
+        forced: LogFormat,
+        /// The detected form's name, or what the input is instead.
+        found: String,
+    },
     #[error(
         "{file}: truncated or corrupt gzip data after line {line} ({source}); the records before it were read"
     )]
@@ -53,8 +66,19 @@ impl IngestError {
             IngestError::Walk { .. } => "walk",
             IngestError::Open { .. } => "open",
             IngestError::UnknownFormat { .. } => "unknown_format",
+            IngestError::OtherProduct { .. } => "other_product",
+            IngestError::NotForcedForm { .. } => "not_forced_form",
             IngestError::TruncatedGzip { .. } => "truncated_gzip",
             IngestError::Read { .. } => "read",
         }
+    }
+}
+
+/// "a" or "an" before a form's name (`an ecs file`, `a storage file`).
+fn article(name: &str) -> &'static str {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }

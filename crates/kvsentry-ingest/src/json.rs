@@ -295,6 +295,9 @@ fn deliver<'a>(ctx: &mut Ctx<'_, '_>, b: &mut Builder<'a>, line: u64) {
         }
         Err((reason, detail)) => {
             ctx.stats.form(ctx.form).records += 1;
+            if reason == SkipReason::NotKeyVault && b.managed_hsm {
+                ctx.stats.managed_hsm += 1;
+            }
             ctx.stats.skip(ctx.source, line, reason, detail)
         }
     }

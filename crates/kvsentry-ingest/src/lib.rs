@@ -7,7 +7,7 @@
 //! form is mapped here, in one place per family, into the canonical
 //! [`kvsentry_model::AuditEvent`], borrowing strings from the input buffer.
 //!
-//! The parse core ([`parse_lines`], [`detect`]) is pure: no globals, no I/O, so a parallel
+//! The parse core ([`parse_lines`], [`detect`], [`sniff`]) is pure: no globals, no I/O, so a parallel
 //! driver can hand blocks of lines to worker threads. [`read_input`] adds the I/O: gzip by
 //! magic bytes, BOM, chunked reading of JSON Lines, whole-document reading of arrays and
 //! envelopes, streaming CSV.
@@ -34,12 +34,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub use detect::detect;
+pub use detect::{Detected, Foreign, detect, sniff};
 pub use discover::discover;
 pub use error::IngestError;
 pub use json::parse_lines;
-pub use read::{fill, read_input};
-pub use stats::{FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
+pub use read::{check_forced, fill, read_input};
+pub use stats::{ForeignInput, FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
 pub use time::parse_time;
 
 /// The forms kvsentry reads. `Auto` detects the form from the first bytes of each input.
@@ -179,8 +179,9 @@ impl Input {
 pub struct ReadOptions {
     /// `Auto` detects each input's form; anything else forces it.
     pub format: LogFormat,
-    /// Deliver Managed HSM records (`.../MANAGEDHSMS/...`) instead of skipping them as
-    /// `not_key_vault`: the Storage container `insights-logs-auditevent` receives both.
+    /// Deliver Managed HSM records (`.../MANAGEDHSMS/...`) instead of skipping them (as
+    /// [`SkipReason::NotKeyVault`], counted in [`ReadStats::managed_hsm`]): the Storage
+    /// container `insights-logs-auditevent` receives both.
     pub include_managed_hsm: bool,
     /// Size of the blocks of lines [`read_input`] hands to [`parse_lines`] for JSON Lines.
     pub chunk_bytes: usize,

@@ -18,9 +18,9 @@ use crate::json::{Ctx, parse_documents};
 use crate::record::Builder;
 use crate::stats::{ReadStats, SkipReason};
 use crate::walk::Leaf;
-use crate::{Container, IngestError, Input, LogFormat, ReadOptions, detect};
+use crate::{Container, Foreign, IngestError, Input, LogFormat, ReadOptions, sniff};
 
-/// How many bytes [`detect`] is shown.
+/// How many bytes [`sniff`] is shown.
 const HEAD_BYTES: usize = 64 * 1024;
 
 /// A CSV column or `tables` column name as the mappings match it: lower case, without the
@@ -97,6 +97,79 @@ fn read_inner(
     on_event: &mut dyn FnMut(&AuditEvent<'_>),
 ) -> Result<(), IngestError> {
     let file = input.display.clone();
+    let Opened {
+        mut guarded,
+        head,
+        gz,
+        blank,
+    } = open(input)?;
+    let line_reached = if blank {
+        stats.empty_files += 1;
+        stats.foreign_input(source, Foreign::Empty);
+        0
+    } else {
+        let (form, container) = match resolve(&head, opts.format, &file) {
+            Ok(found) => found,
+            Err((e, foreign)) => {
+                if let Some(f) = foreign {
+                    stats.foreign_input(source, f);
+                }
+                return Err(e);
+            }
+        };
+        stats.form(form).files += 1;
+        stats.source_forms.insert(source, form);
+        let mut src: Source<'_> = Cursor::new(head).chain(&mut guarded);
+        let mut ctx = Ctx {
+            form,
+            source,
+            opts,
+            stats: &mut *stats,
+            on_event,
+            path: String::new(),
+            keys: crate::walk::KeyCache::default(),
+            other: crate::record::SpareOther::new(),
+            memo: crate::record::Memo::default(),
+        };
+        match container {
+            Container::JsonLines => read_lines(&mut ctx, &mut src, opts.chunk_bytes),
+            Container::JsonDocuments => {
+                let mut buf = Vec::new();
+                let _ = src.read_to_end(&mut buf);
+                let text = utf8(&buf);
+                parse_documents(&mut ctx, &text, 1);
+                1 + memchr::memchr_iter(b'\n', &buf).count() as u64
+            }
+            Container::Csv => read_csv(&mut ctx, src),
+        }
+    };
+    stats.bytes += guarded.bytes;
+    match guarded.err {
+        None => Ok(()),
+        Some(e) if gz => Err(IngestError::TruncatedGzip {
+            file,
+            line: line_reached,
+            source: e,
+        }),
+        Some(e) => Err(IngestError::Read {
+            file,
+            line: line_reached,
+            source: e,
+        }),
+    }
+}
+
+/// An input opened for reading: gunzipped, its head read (BOM dropped, UTF-16 decoded).
+struct Opened {
+    guarded: Guarded<Box<dyn Read>>,
+    head: Vec<u8>,
+    gz: bool,
+    /// Nothing but whitespace, to the end.
+    blank: bool,
+}
+
+fn open(input: &Input) -> Result<Opened, IngestError> {
+    let file = &input.display;
     let mut raw: Box<dyn Read> = match &input.path {
         Some(p) => Box::new(File::open(p).map_err(|e| IngestError::Open {
             file: file.clone(),
@@ -141,60 +214,83 @@ fn read_inner(
         head = utf16_to_utf8(&head).into_bytes();
         whole = true;
     }
+    let blank = head.iter().all(u8::is_ascii_whitespace) && (whole || head.len() < HEAD_BYTES);
+    Ok(Opened {
+        guarded,
+        head,
+        gz,
+        blank,
+    })
+}
 
-    let blank = head.iter().all(u8::is_ascii_whitespace);
-    let line_reached = if blank && (whole || head.len() < HEAD_BYTES) {
-        stats.empty_files += 1;
-        0
-    } else {
-        let (form, container) = match opts.format {
-            LogFormat::Auto => detect(&head[..head.len().min(HEAD_BYTES)]).ok_or_else(|| {
-                IngestError::UnknownFormat {
-                    file: file.clone(),
-                    preview: preview(&head),
-                }
-            })?,
-            f => (f, forced_container(&head, f)),
-        };
-        stats.form(form).files += 1;
-        stats.source_forms.insert(source, form);
-        let mut src: Source<'_> = Cursor::new(head).chain(&mut guarded);
-        let mut ctx = Ctx {
-            form,
-            source,
-            opts,
-            stats: &mut *stats,
-            on_event,
-            path: String::new(),
-            keys: crate::walk::KeyCache::default(),
-            other: crate::record::SpareOther::new(),
-            memo: crate::record::Memo::default(),
-        };
-        match container {
-            Container::JsonLines => read_lines(&mut ctx, &mut src, opts.chunk_bytes),
-            Container::JsonDocuments => {
-                let mut buf = Vec::new();
-                let _ = src.read_to_end(&mut buf);
-                let text = utf8(&buf);
-                parse_documents(&mut ctx, &text, 1);
-                1 + memchr::memchr_iter(b'\n', &buf).count() as u64
-            }
-            Container::Csv => read_csv(&mut ctx, src),
+/// The form and layout to read a (non-blank) head with: detected, or forced by `format`.
+/// A forced form must not contradict what detection finds (another form, another
+/// product's logs); when detection finds nothing it knows, the forced form is read, which
+/// is what forcing is for. On error, what the input is instead, when that is known.
+fn resolve(
+    head: &[u8],
+    format: LogFormat,
+    file: &str,
+) -> Result<(LogFormat, Container), (IngestError, Option<Foreign>)> {
+    let sniffed = sniff(&head[..head.len().min(HEAD_BYTES)]);
+    match (format, sniffed) {
+        (LogFormat::Auto, Ok(d)) => Ok((d.form, d.container)),
+        (LogFormat::Auto, Err(f)) if f.is_other_product() => Err((
+            IngestError::OtherProduct {
+                file: file.to_string(),
+                what: f,
+            },
+            Some(f),
+        )),
+        // (`Empty` here: a head of whitespace with more after it, not an empty file.)
+        (LogFormat::Auto, Err(f)) => Err((
+            IngestError::UnknownFormat {
+                file: file.to_string(),
+                preview: preview(head),
+            },
+            Some(f).filter(|f| *f != Foreign::Empty),
+        )),
+        (forced, Ok(d))
+            if d.form != forced && !(forced.is_table() && d.form.is_table() && !d.certain) =>
+        {
+            Err((
+                IngestError::NotForcedForm {
+                    file: file.to_string(),
+                    forced,
+                    found: d.form.name().to_string(),
+                },
+                None,
+            ))
         }
+        (forced, Err(f)) if f.is_other_product() => Err((
+            IngestError::NotForcedForm {
+                file: file.to_string(),
+                forced,
+                found: f.describe().to_string(),
+            },
+            Some(f),
+        )),
+        (forced, _) => Ok((forced, forced_container(head, forced))),
+    }
+}
+
+/// Checks an input against a forced form (`--log-format`) from its head, as [`read_input`]
+/// does before reading it: `Err` only for [`IngestError::NotForcedForm`]. For a reader that
+/// cuts files itself and must not read a refused one. Standard input, an unforced form, an
+/// empty file and a file that cannot be opened are `Ok` (the read reports those).
+pub fn check_forced(input: &Input, format: LogFormat) -> Result<(), IngestError> {
+    if format == LogFormat::Auto || input.path.is_none() {
+        return Ok(());
+    }
+    let Ok(opened) = open(input) else {
+        return Ok(());
     };
-    stats.bytes += guarded.bytes;
-    match guarded.err {
-        None => Ok(()),
-        Some(e) if gz => Err(IngestError::TruncatedGzip {
-            file,
-            line: line_reached,
-            source: e,
-        }),
-        Some(e) => Err(IngestError::Read {
-            file,
-            line: line_reached,
-            source: e,
-        }),
+    if opened.blank {
+        return Ok(());
+    }
+    match resolve(&opened.head, format, &input.display) {
+        Err((e @ IngestError::NotForcedForm { .. }, _)) => Err(e),
+        _ => Ok(()),
     }
 }
 

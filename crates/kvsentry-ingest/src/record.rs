@@ -11,10 +11,12 @@
 
 use std::borrow::Cow;
 
-use kvsentry_model::{AuditEvent, CallerIp, Origin, Str, Vault};
+use kvsentry_model::{AuditEvent, CallerIp, Identity, Origin, Str, Vault};
 
 use crate::ReadOptions;
-use crate::claims_impl::{ClaimTarget, apply_claim, apply_target, apply_target_str, claim_target};
+use crate::claims_impl::{
+    ClaimTarget, apply_claim, apply_target, apply_target_json, apply_target_str, claim_target,
+};
 use crate::stats::SkipReason;
 use crate::time::TimeMemo;
 use crate::walk::{Key, KeyMap, Leaf, Role, walk_text};
@@ -93,6 +95,8 @@ pub(crate) struct Builder<'a> {
     pub(crate) nested: Option<Nested>,
     /// Set when the value is not a JSON object at all.
     pub(crate) not_object: bool,
+    /// Set by [`Builder::finish`] when it refuses the record as a Managed HSM's.
+    pub(crate) managed_hsm: bool,
 }
 
 /// Sets `slot` from a leaf unless it is already set; empty strings and null count as missing
@@ -594,10 +598,7 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
             let k = key.get(15..).unwrap_or("");
             let (k, is_string) = strip_type_suffix(k);
             if let Some(t) = v.into_text() {
-                // az cli prints a null typed column as "None".
-                if is_string || t != "None" {
-                    apply_claim(&mut b.ev.identity, k, t);
-                }
+                claim_column(&mut b.ev.identity, k, is_string, t);
             }
         }
         F::ClientInfo => set(&mut b.client_info, v),
@@ -620,23 +621,44 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
                 b.nested = Some(Nested::Hits);
             }
         }
-        F::Claim(target) => {
-            let t = match v {
-                Leaf::Str(s) => Some(s),
-                v => v.into_text(),
-            };
-            if let Some(t) = t {
-                apply_target(&mut b.ev.identity, target, key, t);
-            }
-        }
+        F::Claim(target) => claim_leaf(&mut b.ev.identity, target, key, v),
     }
 }
 
-/// A value under `identity.claim` (`key` in any case: [`apply_claim`] normalises it).
-fn azure_claim<'a>(b: &mut Builder<'a>, key: &str, v: Leaf<'a>) {
-    if let Some(t) = v.into_text() {
-        apply_claim(&mut b.ev.identity, key, t);
+/// A claim from a leaf: strings and numbers as text, an array or an object as JSON text that
+/// keeps its type (see `Identity::other_json`).
+#[inline(always)]
+fn claim_leaf<'a>(id: &mut Identity<'a>, target: ClaimTarget, key: &str, v: Leaf<'a>) {
+    // One call of each: this is inlined into the walk's member loop.
+    let t = match v {
+        Leaf::Str(s) => s,
+        Leaf::Json(j) => return apply_target_json(id, target, key, Cow::Owned(j)),
+        v => match v.into_text() {
+            Some(t) => t,
+            None => return,
+        },
+    };
+    apply_target(id, target, key, t);
+}
+
+/// The value of an `AzureDiagnostics` claim column (`k` without `identity_claim_` and type).
+fn claim_column<'a>(id: &mut Identity<'a>, k: &str, is_string: bool, t: Str<'a>) {
+    // az cli prints a null typed column as "None".
+    if !is_string && t == "None" {
+        return;
     }
+    // The table flattens an array claim into its JSON text in a string column: typed again,
+    // so the record reads as in the other forms.
+    if is_string && t.starts_with('[') && t.ends_with(']') {
+        apply_target_json(id, claim_target(k), k, t);
+    } else {
+        apply_claim(id, k, t);
+    }
+}
+
+/// A value under `identity.claim` (`key` in any case: [`claim_target`] normalises it).
+fn azure_claim<'a>(b: &mut Builder<'a>, key: &str, v: Leaf<'a>) {
+    claim_leaf(&mut b.ev.identity, claim_target(key), key, v);
 }
 
 impl<'a> KeyMap<'a> for Builder<'a> {
@@ -666,13 +688,7 @@ impl<'a> KeyMap<'a> for Builder<'a> {
     #[inline(always)]
     fn field(&mut self, f: AzField, key: &str, v: Leaf<'a>) {
         if let AzField::Claim(target) = f {
-            let t = match v {
-                Leaf::Str(s) => Some(s),
-                v => v.into_text(),
-            };
-            if let Some(t) = t {
-                apply_target(&mut self.ev.identity, target, key, t);
-            }
+            claim_leaf(&mut self.ev.identity, target, key, v);
             return;
         }
         match self.text_slot(f) {
@@ -1065,6 +1081,20 @@ fn provider_type<'a>(p: &Str<'a>) -> Option<Str<'a>> {
     }
 }
 
+/// True for a Managed HSM's resource type in the spellings Azure uses: `MANAGEDHSMS` (resource
+/// ids, `ResourceType` columns), `managedHSMs` and `Microsoft.KeyVault/managedHSMs` (the
+/// `resourceType` of Microsoft's example record, providers), `HSM`.
+pub(crate) fn is_managed_hsm(resource_type: &str) -> bool {
+    let t = resource_type
+        .rsplit('/')
+        .next()
+        .unwrap_or(resource_type)
+        .trim();
+    ["managedhsms", "managedhsm", "hsm", "hsms"]
+        .iter()
+        .any(|n| t.eq_ignore_ascii_case(n))
+}
+
 impl<'a> Builder<'a> {
     /// Completes the event built in place and lends it, or says why the record is not one.
     /// In place (`&mut`, a reference out): the event is large, and moving it costs more
@@ -1136,7 +1166,9 @@ impl<'a> Builder<'a> {
         vault.region = b.location.take();
         if !vault.is_key_vault() {
             let t = vault.resource_type.as_deref().unwrap_or("");
-            if !(opts.include_managed_hsm && t.eq_ignore_ascii_case("managedhsms")) {
+            let hsm = is_managed_hsm(t);
+            if !(opts.include_managed_hsm && hsm) {
+                b.managed_hsm = hsm;
                 return Err((SkipReason::NotKeyVault, format!("resource type {t}")));
             }
         }
@@ -1505,18 +1537,14 @@ mod tests {
             .strip_prefix("identity.claim.")
             .or_else(|| path.strip_prefix("identity.claims."))
         {
-            if let Some(t) = v.into_text() {
-                apply_claim(&mut b.ev.identity, k, t);
-            }
+            // Claim values as the mapping reads them (arrays keep their type).
+            claim_leaf(&mut b.ev.identity, claim_target(k), k, v);
             return;
         }
         if let Some(k) = path.strip_prefix("identity_claim_") {
             let (k, is_string) = strip_type_suffix(k);
             if let Some(t) = v.into_text() {
-                // az cli prints a null typed column as "None".
-                if is_string || t != "None" {
-                    apply_claim(&mut b.ev.identity, k, t);
-                }
+                claim_column(&mut b.ev.identity, k, is_string, t);
             }
             return;
         }
@@ -2033,10 +2061,10 @@ mod tests {
         // walk's to read; every other record is the keyed walk's.
         assert_eq!((decided, given_up), (7, 1));
         // `Xms_Foo` (its key read from the cache, normalised to `xms_foo`): an array's text
-        // in the fourth record (with `oid`'s object as `oid_x`), an escaped string in the
-        // last; `null` is no claim.
+        // in the fourth record (`oid`'s object is that claim's value, kept whole in its own
+        // field), an escaped string in the last; `null` is no claim.
         let at = |i: usize| others.get(i).map(String::as_str);
-        assert_eq!(at(3), Some(r#"[("xms_foo", "[\"a\",4]"), ("oid_x", "5")]"#));
+        assert_eq!(at(3), Some(r#"[("xms_foo", "[\"a\",4]")]"#));
         assert_eq!(at(2), Some("[]"));
         assert_eq!(at(6), Some(r#"[("xms_foo", "v2")]"#));
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::LogFormat;
+use crate::{Foreign, LogFormat};
 
 /// How many notes [`ReadStats`] keeps; the counts go on beyond it.
 pub const MAX_NOTES: usize = 20;
@@ -25,7 +25,7 @@ pub enum SkipReason {
     /// another Log Analytics table.
     OtherCategory,
     /// Another resource type than a Key Vault vault (Managed HSM unless asked for, or any
-    /// other Azure resource).
+    /// other Azure resource; [`ReadStats::managed_hsm`] counts the Managed HSM ones).
     NotKeyVault,
 }
 
@@ -40,6 +40,7 @@ impl SkipReason {
         SkipReason::NotKeyVault,
     ];
 
+    /// A stable machine name (`malformed_json`, `bad_time`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::MalformedJson => "malformed_json",
@@ -53,10 +54,36 @@ impl SkipReason {
     }
 }
 
+impl SkipReason {
+    /// The reason in a user's words, for what is printed (`unreadable time`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            SkipReason::MalformedJson => "malformed JSON",
+            SkipReason::MalformedCsv => "malformed CSV row",
+            SkipReason::NotARecord => "not a record",
+            SkipReason::BadTime => "unreadable time",
+            SkipReason::MissingField => "missing operation name",
+            SkipReason::OtherCategory => "other diagnostic categories",
+            SkipReason::NotKeyVault => "not Key Vault records",
+        }
+    }
+}
+
+/// The reason in a user's words ([`SkipReason::label`]).
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.label())
     }
+}
+
+/// An input that held no log of a form kvsentry reads, and what it held instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignInput {
+    /// The input's index, as given to [`crate::read_input`].
+    pub source: u32,
+    /// The input's display name (filled in as for [`SkipNote::file`]).
+    pub file: String,
+    pub what: Foreign,
 }
 
 /// One skipped record, kept for the user to look at.
@@ -103,6 +130,15 @@ pub struct ReadStats {
     pub notes: Vec<SkipNote>,
     /// The form each input (by source index) was read as.
     pub source_forms: BTreeMap<u32, LogFormat>,
+    /// Of the records skipped as [`SkipReason::NotKeyVault`], those of a Managed HSM (out of
+    /// scope for the Key Vault rules, and expected: Azure writes both to one container).
+    pub managed_hsm: u64,
+    /// Records skipped as [`SkipReason::OtherCategory`], per category (or `table X`,
+    /// `dataset X`), for the first [`MAX_NOTES`] names met.
+    pub other_categories: BTreeMap<String, u64>,
+    /// Inputs that held no log of a form kvsentry reads (empty, another product's logs,
+    /// unknown), the first [`MAX_NOTES`]; `empty_files` and `failed_files` count them all.
+    pub foreign: Vec<ForeignInput>,
 }
 
 impl ReadStats {
@@ -117,6 +153,21 @@ impl ReadStats {
     /// Counts a skipped record and keeps a note of it while there is room.
     pub fn skip(&mut self, source: u32, line: u64, reason: SkipReason, detail: impl Into<String>) {
         *self.skipped.entry(reason).or_default() += 1;
+        if reason != SkipReason::OtherCategory {
+            return self.note(source, line, reason, detail);
+        }
+        let detail: String = detail.into();
+        // The detail names the category (`category X`); only skipped records pay this.
+        let name = detail.strip_prefix("category ").unwrap_or(&detail);
+        if let Some(n) = self.other_categories.get_mut(name) {
+            *n += 1;
+        } else if self.other_categories.len() < MAX_NOTES {
+            self.other_categories.insert(name.to_string(), 1);
+        }
+        self.note(source, line, reason, detail);
+    }
+
+    fn note(&mut self, source: u32, line: u64, reason: SkipReason, detail: impl Into<String>) {
         if self.notes.len() < MAX_NOTES {
             let mut detail: String = detail.into();
             if detail.len() > 300 {
@@ -161,11 +212,33 @@ impl ReadStats {
         self.forms.values().map(|f| f.files).sum()
     }
 
+    /// Notes an input that held no log (see [`ReadStats::foreign`]).
+    pub fn foreign_input(&mut self, source: u32, what: Foreign) {
+        if self.foreign.len() < MAX_NOTES {
+            self.foreign.push(ForeignInput {
+                source,
+                file: String::new(),
+                what,
+            });
+        }
+    }
+
+    /// Records skipped because they are not Key Vault audit events by design (other
+    /// categories, other resources, Managed HSM), as opposed to damaged ones.
+    pub fn filtered(&self) -> u64 {
+        self.skipped(SkipReason::OtherCategory) + self.skipped(SkipReason::NotKeyVault)
+    }
+
     /// Gives the notes of `source` that have no file name yet the input's display name.
     pub fn name_source(&mut self, source: u32, display: &str) {
         for n in &mut self.notes {
             if n.source == source && n.file.is_empty() {
                 n.file = display.to_string();
+            }
+        }
+        for f in &mut self.foreign {
+            if f.source == source && f.file.is_empty() {
+                f.file = display.to_string();
             }
         }
     }
@@ -192,10 +265,24 @@ impl ReadStats {
             }
             self.notes.push(n);
         }
+        self.managed_hsm += other.managed_hsm;
+        for (c, n) in other.other_categories {
+            if let Some(e) = self.other_categories.get_mut(&c) {
+                *e += n;
+            } else if self.other_categories.len() < MAX_NOTES {
+                self.other_categories.insert(c, n);
+            }
+        }
+        for f in other.foreign {
+            if self.foreign.len() >= MAX_NOTES {
+                break;
+            }
+            self.foreign.push(f);
+        }
     }
 
     /// A one-line summary, e.g. `2 files (storage 2), 10 records, 8 events, 2 skipped
-    /// (malformed_json 1, other_category 1), 1 invalid caller IP`.
+    /// (malformed JSON 1, other diagnostic categories 1), 1 invalid caller IP`.
     pub fn summary(&self) -> String {
         let forms: Vec<String> = self
             .forms
@@ -214,11 +301,20 @@ impl ReadStats {
             self.skipped_total()
         ));
         if !self.skipped.is_empty() {
-            let r: Vec<String> = self
-                .skipped
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect();
+            let mut r: Vec<String> = Vec::new();
+            for (&reason, &n) in &self.skipped {
+                let hsm = if reason == SkipReason::NotKeyVault {
+                    self.managed_hsm.min(n)
+                } else {
+                    0
+                };
+                if n > hsm {
+                    r.push(format!("{reason} {}", n - hsm));
+                }
+                if hsm > 0 {
+                    r.push(format!("Managed HSM records {hsm}"));
+                }
+            }
             out.push_str(&format!(" ({})", r.join(", ")));
         }
         if self.invalid_caller_ip > 0 {
@@ -284,11 +380,11 @@ mod tests {
         assert_eq!(a.notes[1].file, "");
         assert_eq!(
             a.summary(),
-            "2 files (storage 1, ecs 1), 3 records, 7 events, 26 skipped (malformed_json 1, bad_time 25), 4 invalid caller IPs"
+            "2 files (storage 1, ecs 1), 3 records, 7 events, 26 skipped (malformed JSON 1, unreadable time 25), 4 invalid caller IPs"
         );
         assert!(
             a.to_string()
-                .contains("\n  a.json:7: malformed_json: expected value")
+                .contains("\n  a.json:7: malformed JSON: expected value")
         );
     }
 

@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 /// A scalar found in a record (arrays come as their JSON text).
@@ -132,6 +133,11 @@ impl<'de> Visitor<'de> for Walk<'_, '_, 'de> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if claim_value_object(self.path) {
+            let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            (self.f)(self.path, Leaf::Json(v.to_string()));
+            return Ok(());
+        }
         let base = self.path.len();
         while map
             .next_key_seed(KeySeed {
@@ -228,6 +234,32 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         push_key(self.path, v);
         Ok(())
     }
+}
+
+/// True for the (lower-cased) path of an object that is a claim's value, such as
+/// `identity.claim._claim_sources` (also under Elastic's `azure.platformlogs.`): every walk
+/// hands it over whole, as JSON text, instead of reading its keys as part of the claim's key.
+/// Not for a claim key starting with `http` ([`is_uri_claim`]): Managed HSM spells its URI
+/// claims as objects (`http_schemas_microsoft_com_identity: {claims: {objectidentifier}}`).
+pub(crate) fn claim_value_object(path: &str) -> bool {
+    let rest = path.strip_prefix("azure.platformlogs.").unwrap_or(path);
+    rest.strip_prefix("identity.claim.")
+        .or_else(|| rest.strip_prefix("identity.claims."))
+        .is_some_and(|k| !is_uri_claim(k))
+}
+
+/// True for the path of the claims object itself (`identity.claim`, `identity.claims`, also
+/// under `azure.platformlogs.`): [`claim_value_object`] of its members, decided once.
+fn is_claim_level(path: &str) -> bool {
+    let rest = path.strip_prefix("azure.platformlogs.").unwrap_or(path);
+    rest == "identity.claim" || rest == "identity.claims"
+}
+
+/// A claim key starting with `http` (any case): a URI claim, whose objects spell its key.
+pub(crate) fn is_uri_claim(key: &str) -> bool {
+    key.as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"http"))
 }
 
 /// Appends `.key` (`key` alone on an empty path) to `path`, lower-cased in place.
@@ -370,6 +402,16 @@ impl<'de> Scan<'de> {
     }
 
     #[inline]
+    /// The JSON value at `pos`, read whole by serde_json (the reference the walks agree
+    /// with), as compact text; `pos` moves past it.
+    fn json_value_text(&mut self) -> Result<String, Undecided> {
+        let rest = self.s.get(self.pos..).ok_or(Undecided)?;
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
+        let v = values.next().ok_or(Undecided)?.map_err(|_| Undecided)?;
+        self.pos += values.byte_offset();
+        Ok(v.to_string())
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -728,8 +770,18 @@ impl<'de, F: FnMut(&str, Leaf<'de>)> Fast<'de, '_, F> {
             let key = self.sc.key()?;
             push_key(self.path, &key);
             if self.sc.peek() == Some(b'{') {
-                self.sc.pos += 1;
-                self.object(depth + 1)?;
+                // In `identity.claim` an object is a claim's value (`claim_value_object`); the
+                // length of the path before the key rules out nearly every other object.
+                if matches!(base, 14 | 15 | 33 | 34)
+                    && is_claim_level(self.path.get(..base).unwrap_or(""))
+                    && !is_uri_claim(&key)
+                {
+                    let v = self.sc.json_value_text()?;
+                    (self.f)(self.path, Leaf::Json(v));
+                } else {
+                    self.sc.pos += 1;
+                    self.object(depth + 1)?;
+                }
             } else {
                 let leaf = self.sc.scalar(depth, true)?;
                 (self.f)(self.path, leaf);
@@ -1086,10 +1138,18 @@ impl<'de, M: KeyMap<'de>> Keyed<'de, '_, M> {
                 match role {
                     Role::Enter(l) | Role::Both(_, l) => self.object(l, depth + 1)?,
                     Role::Field(_) | Role::Ignore => self.skip_object(depth + 1)?,
-                    Role::Claim(_) => {
-                        self.claim.clear();
-                        self.claim.push_str(key.text(self.sc.s)?);
-                        self.claims(depth + 1)?;
+                    Role::Claim(f) => {
+                        let k = key.text(self.sc.s)?;
+                        if is_uri_claim(k) {
+                            self.claim.clear();
+                            self.claim.push_str(k);
+                            self.claims(depth + 1)?;
+                        } else {
+                            // A claim whose value is an object (see `claim_value_object`).
+                            self.sc.pos -= 1;
+                            let v = self.sc.json_value_text()?;
+                            self.m.field(f, k, Leaf::Json(v));
+                        }
                     }
                     Role::FieldFlat(_) | Role::Unsure => return Err(Undecided),
                 }

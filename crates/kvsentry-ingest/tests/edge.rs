@@ -162,7 +162,7 @@ fn a_malformed_line_is_skipped_and_the_rest_delivered() {
     let s = r.stats.forms[&LogFormat::Storage];
     assert_eq!((s.records, s.events), (8, 3));
     assert!(r.stats.to_string().contains(&format!(
-        "\n  {f}:2: malformed_json: EOF while parsing a string"
+        "\n  {f}:2: malformed JSON: EOF while parsing a string"
     )));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -255,7 +255,7 @@ fn unknown_forms_fail_the_file_and_the_next_one_is_read() {
     assert_eq!(
         errors[0].to_string(),
         format!(
-            "{}: unknown format: not a Key Vault audit log form kvsentry reads (starts with \"PK\\x03\\x04\\x00\\xff\\xfe\\x10\"); use --format to force one",
+            "{}: unknown format: not a Key Vault audit log form kvsentry reads (starts with \"PK\\x03\\x04\\x00\\xff\\xfe\\x10\"); use --log-format to force one",
             bin.display()
         )
     );

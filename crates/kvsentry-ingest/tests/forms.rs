@@ -383,12 +383,18 @@ fn forcing_the_form_reads_the_same() {
         r.result.unwrap();
         assert_canonical(&r.events, name);
     }
-    // A Storage file forced as Event Hubs: lines without `records` are still records.
+    // A Storage file forced as Event Hubs is not read as one: refused, naming what it is.
     let opts = ReadOptions {
         format: LogFormat::EventHub,
         ..ReadOptions::default()
     };
-    let r = read_path(&fixture("storage.jsonl"), &opts);
-    assert_eq!(r.events.len(), 5);
+    let p = fixture("storage.jsonl");
+    let r = read_path(&p, &opts);
+    assert_eq!(
+        r.result.unwrap_err().to_string(),
+        format!("{}: not an eventhub file (looks like storage)", p.display())
+    );
+    assert!(r.events.is_empty());
+    assert_eq!(r.stats.records(), 0);
     assert_eq!(r.stats.skipped(SkipReason::MalformedJson), 0);
 }

@@ -122,6 +122,7 @@ impl<'a> AuditEvent<'a> {
                     .into_iter()
                     .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
                     .collect(),
+                other_json: self.identity.other_json,
             },
             vault: Vault {
                 resource_id: o(self.vault.resource_id),
@@ -222,8 +223,50 @@ pub struct Identity<'a> {
     pub scope: Option<Str<'a>>,
     /// `amr`.
     pub auth_methods: Option<Str<'a>>,
-    /// Every other claim, its value as text (arrays as JSON).
+    /// Every other claim, its value as text (arrays and objects as JSON text, see
+    /// `other_json` and `other_claims_json`).
     pub other: Vec<(Str<'a>, Str<'a>)>,
+    /// Bit `i` set when `other[i]`'s value is JSON text (an array or an object) rather than a
+    /// string, so that it is printed with its type. Beside `other`, not in it: the common
+    /// string claims cost nothing more. A JSON value past the 64th claim is taken as a string.
+    pub other_json: u64,
+}
+
+impl Identity<'_> {
+    /// True when `other[i]`'s value is JSON text (see `other_json`).
+    pub fn other_is_json(&self, i: usize) -> bool {
+        i < 64 && self.other_json & (1 << i) != 0
+    }
+
+    /// The `other` claims as a JSON object, each value with its type: a JSON value (see
+    /// `other_json`) as what it is, anything else (or JSON text that does not parse) as a
+    /// string.
+    pub fn other_claims_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.other
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| {
+                let value = if self.other_is_json(i) {
+                    serde_json::from_str(v)
+                        .unwrap_or_else(|_| serde_json::Value::String(v.to_string()))
+                } else {
+                    serde_json::Value::String(v.to_string())
+                };
+                (k.to_string(), value)
+            })
+            .collect()
+    }
+
+    /// Marks `other[i]`'s value as JSON text or a string (beyond the 64th: a string).
+    pub fn set_other_json(&mut self, i: usize, json: bool) {
+        if i < 64 {
+            if json {
+                self.other_json |= 1 << i;
+            } else {
+                self.other_json &= !(1 << i);
+            }
+        }
+    }
 }
 
 /// What kind of principal made the call.
@@ -395,6 +438,30 @@ mod tests {
                 .name
                 .as_deref(),
             Some("MYCOOK2551KV")
+        );
+    }
+
+    #[test]
+    fn other_claims_keep_their_json_type() {
+        let mut id = Identity::default();
+        for (k, v) in [
+            ("wids", r#"["a","b"]"#),
+            ("acrs", "[c1]"),
+            ("bad", "[1,"),
+            ("x", "[]"),
+        ] {
+            id.other.push((k.into(), v.into()));
+        }
+        id.set_other_json(0, true);
+        id.set_other_json(2, true);
+        id.set_other_json(3, true);
+        id.set_other_json(3, false);
+        id.set_other_json(70, true);
+        assert!(id.other_is_json(0) && !id.other_is_json(1) && !id.other_is_json(70));
+        let j = serde_json::Value::Object(id.other_claims_json());
+        assert_eq!(
+            j,
+            serde_json::json!({"wids": ["a", "b"], "acrs": "[c1]", "bad": "[1,", "x": "[]"})
         );
     }
 

@@ -23,6 +23,13 @@ pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
                 return;
             }
             let mut obj = ev.to_dictionary_json();
+            if !ev.identity.other.is_empty() {
+                // Array claims with their type (the dictionary dump has every value as text).
+                obj.insert(
+                    "identity.other_claims".into(),
+                    ev.identity.other_claims_json().into(),
+                );
+            }
             obj.insert(
                 "source".into(),
                 format!("{}:{}", input.display, ev.origin.line).into(),
@@ -47,9 +54,10 @@ pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
     }
     let _ = out.flush();
     eprintln!("{}", stats.summary());
-    Ok(if stats.files() == 0 && !errors.is_empty() {
-        Exit::Failure
-    } else {
-        Exit::Ok
-    })
+    let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    if let Some(why) = super::summary::no_events(&a.input.paths, inputs.len(), &stats, &errors) {
+        eprintln!("kvsentry: {why}");
+        return Ok(Exit::Failure);
+    }
+    Ok(Exit::Ok)
 }

@@ -37,10 +37,11 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     if a.sentinel_compat {
         set_sentinel_compat(&mut rules);
     }
+    let format = log_format(a.input.log_format);
     let mut opts = HuntOptions::new(a.input.paths.clone());
     opts.rules = rules;
     opts.read = ReadOptions {
-        format: log_format(a.input.log_format),
+        format,
         ..ReadOptions::default()
     };
     opts.memory_limit = parse_size(&a.memory_limit)?;
@@ -122,7 +123,10 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     if !a.quiet {
         summary::print_hunt(&report);
     }
-    if report.read.events() == 0 && report.read.files() == 0 && !report.file_errors.is_empty() {
+    let inputs = report.inputs.len();
+    if let Some(why) = summary::no_events(&a.input.paths, inputs, &report.read, &report.file_errors)
+    {
+        eprintln!("kvsentry: {why}");
         return Ok(Exit::Failure);
     }
     if a.strict && report.problems() > 0 {

@@ -1,6 +1,7 @@
 //! The human summary on stderr after a hunt, and `--explain` output.
 
 use kvsentry::hunt::{HuntReport, is_damage};
+use kvsentry_ingest::{ReadStats, SkipReason};
 
 pub fn print_hunt(r: &HuntReport) {
     let secs = r.elapsed.as_secs_f64().max(1e-9);
@@ -30,23 +31,41 @@ pub fn print_hunt(r: &HuntReport) {
     let (mut damaged, mut filtered) = (Vec::new(), Vec::new());
     for (reason, n) in &r.read.skipped {
         if is_damage(*reason) {
-            damaged.push((reason, n))
+            damaged.push((*reason, *n));
+        } else if *reason == SkipReason::NotKeyVault {
+            // Managed HSM records get a line of their own below.
+            let others = n.saturating_sub(r.read.managed_hsm);
+            if others > 0 {
+                filtered.push(format!("{} {others}", reason.label()));
+            }
+        } else if *reason == SkipReason::OtherCategory {
+            filtered.push(format!(
+                "{} {n} ({})",
+                reason.label(),
+                category_names(&r.read)
+            ));
         } else {
-            filtered.push((reason, n))
+            filtered.push(format!("{} {n}", reason.label()));
         }
     }
     if !filtered.is_empty() {
-        let parts: Vec<String> = filtered.iter().map(|(r, n)| format!("{n} {r}")).collect();
         eprintln!(
             "filtered out (not Key Vault audit events): {}",
-            parts.join(", ")
+            filtered.join(", ")
+        );
+    }
+    if r.read.managed_hsm > 0 {
+        // The `insights-logs-auditevent` container receives them beside the vaults'.
+        eprintln!(
+            "skipped Managed HSM records (out of scope for the Key Vault rules): {}",
+            r.read.managed_hsm
         );
     }
     if !damaged.is_empty() {
-        let total: u64 = damaged.iter().map(|(_, n)| **n).sum();
+        let total: u64 = damaged.iter().map(|(_, n)| *n).sum();
         eprintln!("skipped {total} damaged record(s):");
         for (reason, n) in &damaged {
-            eprintln!("  {:<18} {n}", reason.as_str());
+            eprintln!("  {:<24} {n}", reason.label());
         }
         let notes: Vec<_> = r
             .read
@@ -55,7 +74,13 @@ pub fn print_hunt(r: &HuntReport) {
             .filter(|n| is_damage(n.reason))
             .collect();
         for n in &notes {
-            eprintln!("  {}:{}: {}: {}", n.file, n.line, n.reason, n.detail);
+            eprintln!(
+                "  {}:{}: {}: {}",
+                n.file,
+                n.line,
+                n.reason.label(),
+                n.detail
+            );
         }
         if total > notes.len() as u64 {
             eprintln!("  (first {} shown)", notes.len());
@@ -155,4 +180,89 @@ pub fn print_explain(rule: &str, r: &HuntReport) {
     for x in &r.explanations {
         eprintln!("{x}");
     }
+}
+
+/// The other diagnostic categories met, with their counts (`AzurePolicyEvaluationDetails 3`).
+fn category_names(read: &ReadStats) -> String {
+    let mut names: Vec<String> = read
+        .other_categories
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    let named: u64 = read.other_categories.values().sum();
+    if read.skipped(SkipReason::OtherCategory) > named {
+        names.push("...".to_string());
+    }
+    names.join(", ")
+}
+
+fn records(n: u64) -> String {
+    if n == 1 {
+        "1 record".to_string()
+    } else {
+        format!("{n} records")
+    }
+}
+
+/// Why a run read no Key Vault audit event at all, in the user's words (`None` when it read
+/// some): what each input held instead. `paths` as given, `inputs` the files they named,
+/// `errors` the messages of the inputs that failed (each says what the file is).
+pub fn no_events(
+    paths: &[String],
+    inputs: usize,
+    read: &ReadStats,
+    errors: &[String],
+) -> Option<String> {
+    if read.events() > 0 {
+        return None;
+    }
+    let mut found: Vec<String> = Vec::new();
+    if inputs == 0 {
+        for p in paths {
+            if std::path::Path::new(p).is_dir() {
+                found.push(format!("{p}: the directory holds no files"));
+            }
+        }
+    }
+    for f in &read.foreign {
+        if f.what == kvsentry_ingest::Foreign::Empty {
+            found.push(format!("{} is empty", f.file));
+        }
+    }
+    found.extend(errors.iter().cloned());
+    let categories = read.skipped(SkipReason::OtherCategory);
+    if categories > 0 {
+        let names: Vec<&str> = read.other_categories.keys().map(String::as_str).collect();
+        found.push(format!(
+            "{} of other diagnostic categories ({})",
+            records(categories),
+            names.join(", ")
+        ));
+    }
+    if read.managed_hsm > 0 {
+        found.push(format!(
+            "{} of Managed HSMs (out of scope for the Key Vault rules)",
+            records(read.managed_hsm)
+        ));
+    }
+    let other_resources = read
+        .skipped(SkipReason::NotKeyVault)
+        .saturating_sub(read.managed_hsm);
+    if other_resources > 0 {
+        found.push(format!(
+            "{} of other Azure resources",
+            records(other_resources)
+        ));
+    }
+    let damaged = read.skipped_total() - read.filtered();
+    if damaged > 0 {
+        found.push(format!("{} damaged", records(damaged)));
+    }
+    if found.is_empty() {
+        found.push("nothing to read".to_string());
+    }
+    Some(format!(
+        "no Key Vault audit events in {inputs} file(s): {}",
+        found.join("; ")
+    ))
 }
