@@ -437,3 +437,73 @@ fn a_storage_container_in_any_layout_gives_the_same_alerts() {
     let one = write_lines(&d.join("export.json"), &all);
     assert_eq!(hunt(d, &[&one], None).alerts, laid_out.alerts);
 }
+
+/// The indicator rule keeps the latest event per (indicator, address), whatever the order
+/// and however often a record is read.
+#[test]
+fn indicator_matches_do_not_depend_on_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let logs = d.join("logs.jsonl");
+    let ti = d.join("ti.csv");
+    let out = bin()
+        .args([
+            "gen",
+            "--events",
+            "6000",
+            "--duration",
+            "3h",
+            "--seed",
+            "8",
+            "-o",
+            logs.to_str().unwrap(),
+            "--indicators",
+            "1500",
+            "--match-share",
+            "0.05",
+            "--indicators-output",
+            ti.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = ti.to_str().unwrap();
+    let all = lines(&logs);
+    let ordered = hunt(d, &[logs.to_str().unwrap(), "--ti", t], None);
+    let ti_alerts = ordered
+        .alerts
+        .iter()
+        .filter(|a| a.contains("57c7e832-64eb-411f-8928-4133f01f4a25"))
+        .count();
+    assert!(
+        ti_alerts > 3,
+        "too few indicator alerts to prove anything: {ti_alerts}"
+    );
+    let mut shuf = all.clone();
+    shuffle(&mut shuf, 21);
+    let mut rev = all.clone();
+    rev.reverse();
+    let s = write_lines(&d.join("shuf.jsonl"), &shuf);
+    let r = write_lines(&d.join("rev.jsonl"), &rev);
+    assert_eq!(hunt(d, &[&s, "--ti", t], None).alerts, ordered.alerts);
+    assert_eq!(hunt(d, &[&r, &s, "--ti", t], None).alerts, ordered.alerts);
+    assert_eq!(
+        hunt(d, &[&r, "--ti", t, "--as-of", "2025-06-30T04:00:00Z"], None).alerts,
+        hunt(
+            d,
+            &[
+                logs.to_str().unwrap(),
+                "--ti",
+                t,
+                "--as-of",
+                "2025-06-30T04:00:00Z"
+            ],
+            None
+        )
+        .alerts
+    );
+}
