@@ -191,14 +191,6 @@ pub struct Hunt {
     forms: Arc<OnceLock<BTreeMap<u32, LogFormat>>>,
 }
 
-/// The outcome of the streaming pass.
-enum Streamed {
-    /// Exact: the alerts, to be written.
-    Done(Vec<Alert>, ReadStats, Vec<String>, u64),
-    /// Streaming cannot answer exactly; why.
-    Unordered(SortReason),
-}
-
 impl Hunt {
     /// Discovers the inputs and compiles the rules; fails on a missing path or a bad option.
     pub fn new(opts: HuntOptions) -> Result<Hunt, HuntError> {
@@ -269,9 +261,9 @@ impl Hunt {
         };
         let streamable = self.inputs.iter().all(|i| i.path.is_some());
         let streamed = if streamable {
-            self.stream(threads)
+            self.stream(threads, &mut report)
         } else {
-            Streamed::Unordered(SortReason::Stdin)
+            Err(SortReason::Stdin)
         };
         let mut write_err: Option<std::io::Error> = None;
         let mut emit = |alerts: &mut Vec<Alert>, report: &mut HuntReport| {
@@ -285,13 +277,8 @@ impl Hunt {
             }
         };
         let mut alerts = match streamed {
-            Streamed::Done(alerts, read, errors, out_of_range) => {
-                report.read = read;
-                report.file_errors = errors;
-                report.out_of_range = out_of_range;
-                alerts
-            }
-            Streamed::Unordered(why) => {
+            Ok(alerts) => alerts,
+            Err(why) => {
                 self.engine = Self::engine(&self.opts, &self.inputs, &self.forms)?;
                 report.order.sorted = Some(why);
                 self.sorted(threads, &mut report, &mut emit)?;
@@ -340,8 +327,13 @@ impl Hunt {
     /// The streaming pass: rows go to the engine as they are read, alerts are held back.
     /// Gives up (and stops reading) at the first row behind the engine's watermark or the
     /// first repeated record, neither of which streaming can answer exactly, or when the
-    /// records within the horizon would not fit the memory limit.
-    fn stream(&mut self, threads: usize) -> Streamed {
+    /// records within the horizon would not fit the memory limit. Exact: the alerts, to be
+    /// written, and what was read in `report`; else why the input must be sorted.
+    fn stream(
+        &mut self,
+        threads: usize,
+        report: &mut HuntReport,
+    ) -> Result<Vec<Alert>, SortReason> {
         let in_range = self.in_range();
         let preparer = self.engine.preparer();
         let hasher = foldhash::quality::RandomState::default();
@@ -406,10 +398,12 @@ impl Hunt {
             },
         );
         if let Some(why) = gave_up {
-            return Streamed::Unordered(why);
+            return Err(why);
         }
-        let errors = outcome.errors.iter().map(|e| e.to_string()).collect();
-        Streamed::Done(alerts, outcome.stats, errors, out_of_range)
+        report.read = outcome.stats;
+        report.file_errors = outcome.errors.iter().map(|e| e.to_string()).collect();
+        report.out_of_range = out_of_range;
+        Ok(alerts)
     }
 
     /// The sorting pass: rows collected, sorted by time and deduplicated, then fed to the
