@@ -1096,45 +1096,6 @@ fn explain_on_a_sliding_rule_reports_the_busiest_span() {
     assert_eq!(ex[0].clauses[1].to_string(), "action_count >= 5: 4 → false");
 }
 
-/// Throughput check (run with `cargo test --release -p kvsentry-engine -- --ignored`).
-#[test]
-#[ignore]
-fn throughput() {
-    let mut base = busy_day();
-    base.retain(|e| e.operation != "SecretSet");
-    let engine_rules = RuleSet::builtin();
-    let mut engine = Engine::new(&engine_rules, EngineOptions::default()).unwrap();
-    let writes: Vec<_> = (0..4)
-        .map(|i| ev("2026-01-05T10:00:00Z", "SecretSet", Who::User(ALICE), i))
-        .collect();
-    let n = 1_000_000u64;
-    let mut out = Vec::new();
-    let start = std::time::Instant::now();
-    let mut matched = 0u64;
-    for i in 0..n {
-        // 1 in 5 events is a read that both rules' filters see; the rest are writes.
-        let e = if i % 5 == 0 {
-            let mut e = base[(i as usize / 5) % base.len()].clone();
-            e.time = Timestamp::from_second(1_767_600_000 + (i / 50) as i64).unwrap();
-            matched += 1;
-            e
-        } else {
-            let mut e = writes[(i % 4) as usize].clone();
-            e.time = Timestamp::from_second(1_767_600_000 + (i / 50) as i64).unwrap();
-            e
-        };
-        engine.push(&e, &mut out);
-    }
-    engine.finish(&mut out);
-    let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "{n} events ({matched} reads) in {secs:.2}s: {:.0} events/s, {} alerts, stats {:?}",
-        n as f64 / secs,
-        out.len(),
-        engine.stats()
-    );
-}
-
 /// Twelve reads by Alice in one minute, alternating two kinds and three vaults: more events
 /// than a group defers, so its values are folded in part way and the rest added in full.
 #[test]

@@ -1289,29 +1289,6 @@ mod tests {
         }
     }
 
-    /// `KVSENTRY_INTEL_JSONL=big.jsonl cargo test --release -p kvsentry-intel --lib -- --ignored`:
-    /// the same checks on a real-size export, as JSON lines and as an array.
-    #[test]
-    #[ignore = "needs a JSON-lines export named by KVSENTRY_INTEL_JSONL"]
-    fn big_json_lines_streamed_as_whole_text() {
-        let p = std::env::var("KVSENTRY_INTEL_JSONL").expect("KVSENTRY_INTEL_JSONL");
-        let n = same_both_ways(Path::new(&p), None);
-        println!("{p}: {n} indicators, identical both ways");
-        // The same rows as one JSON array.
-        let lines = std::fs::read_to_string(&p).unwrap();
-        let array = format!(
-            "[{}]",
-            lines
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join(",\n")
-        );
-        let format = detect(Path::new("x.json"), &array).unwrap();
-        let n = same_as_values(&array, format);
-        println!("{p} as an array: {n} indicators, identical both ways");
-    }
-
     #[test]
     fn origin_is_file_colon_line() {
         let opts = LoadOptions::default();
