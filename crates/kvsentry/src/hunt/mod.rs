@@ -3,7 +3,7 @@
 mod reorder;
 
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -361,10 +361,9 @@ impl Hunt {
                 let id = if p.is_empty() {
                     0
                 } else {
-                    KEY.with_borrow_mut(|k| {
-                        ev.record_key(k);
-                        hasher.hash_one(&k[..])
-                    })
+                    let mut h = hasher.build_hasher();
+                    ev.hash_record_key(&mut h);
+                    h.finish()
                 };
                 Some((p, id))
             },
@@ -480,18 +479,35 @@ impl Hunt {
     }
 }
 
-thread_local! {
-    /// Each reader thread's buffer for record identities (no allocation per event).
-    static KEY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Identities (keyed hashes) of the records the streaming pass saw within the horizon: a
 /// repeat means the input holds a record twice, which the sorting pass answers exactly (a
 /// rare collision of two different records only costs that pass).
 #[derive(Default)]
 struct RecentRecords {
-    seen: foldhash::HashSet<u64>,
+    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<PassThrough>>,
     order: std::collections::VecDeque<(i64, u64)>,
+}
+
+/// The identities are already keyed hashes (a key drawn per run, so not chosen by whoever
+/// writes the logs): the set uses them as they are instead of hashing them again.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the set holds u64s); any other input still hashes.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl RecentRecords {
