@@ -749,8 +749,10 @@ def spilled_rows(args, m, set_dir, limit):
         cmd += ["--memory-limit", limit]
     err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     for line in err.splitlines():
-        if "spilled to disk" in line:
-            return line.split("(")[1].split(" spilled")[0]
+        spilled = re.search(r"\((\d+) spilled to disk in (\d+) run\(s\), ([\d.]+) MB\)", line)
+        if spilled:
+            rows, runs, mb = spilled.groups()
+            return f"{int(rows):,} rows, {runs} runs, {float(mb):,.0f} MB"
         if "sorted by time" in line:
             return "0 (sorted in memory)"
     return "-"

@@ -71,6 +71,8 @@ pub enum SpillError {
     Write { path: String, source: io::Error },
     #[error("cannot read back the temporary file {path}: {source}")]
     Read { path: String, source: io::Error },
+    #[error("the thread sorting rows on disk stopped unexpectedly")]
+    Thread,
 }
 
 /// Spill directories alive now, so that an interrupted process can remove them
@@ -126,8 +128,9 @@ pub(crate) struct Reorder {
     dir: Option<SpillDir>,
     /// Runs on disk with their tier, higher tiers first.
     runs: Vec<(u32, PathBuf)>,
+    /// A run being sorted and written on its own thread while reading goes on.
+    pending: Option<std::thread::JoinHandle<Result<Written, SpillError>>>,
     next_run: u64,
-    scratch: Vec<u8>,
     stats: ReorderStats,
 }
 
@@ -141,8 +144,8 @@ impl Reorder {
             parent,
             dir: None,
             runs: Vec::new(),
+            pending: None,
             next_run: 0,
-            scratch: Vec::new(),
             stats: ReorderStats::default(),
         }
     }
@@ -150,27 +153,82 @@ impl Reorder {
     pub fn push(&mut self, row: Keyed) -> Result<(), SpillError> {
         self.mem_bytes += row.bytes();
         self.mem.push(Some(row));
-        if self.mem_bytes > self.budget {
+        // Once sorting on disk, two runs share the budget: one written in the background
+        // while the next is collected.
+        let budget = if self.next_run == 0 {
+            self.budget
+        } else {
+            self.budget / 2
+        };
+        if self.mem_bytes > budget {
             self.spill()?;
         }
         Ok(())
     }
 
-    /// Writes the rows in memory to disk as one sorted run. Runs are merged in tiers, as a
+    /// Sorts the rows in memory and writes them to disk as one run, on a thread of its own
+    /// (the first run in place: it holds the whole budget). Runs are merged in tiers, as a
     /// log-structured merge does: [`FAN_IN`] runs of one tier become one run of the next, so
     /// the final merge holds few files open and each row is rewritten once per tier.
     fn spill(&mut self) -> Result<(), SpillError> {
         if self.mem.is_empty() {
             return Ok(());
         }
-        let rows = sorted(std::mem::take(&mut self.mem));
+        self.join_pending()?;
+        let first = self.next_run == 0;
+        let rows = std::mem::take(&mut self.mem);
         self.mem_bytes = 0;
-        let mut w = self.new_run()?;
-        for row in rows {
-            w.write(&row)?;
+        let w = self.new_run()?;
+        let job: Job = Box::new(move || {
+            let mut w = w;
+            for row in sorted(rows) {
+                w.write(&row)?;
+            }
+            w.finish()
+        });
+        if first {
+            let written = job()?;
+            self.add_run(written, true)
+        } else {
+            // Without a thread (none can be started), the run is written here.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(1);
+            let spawned = std::thread::Builder::new()
+                .name("kvsentry-sort".into())
+                .spawn(move || {
+                    let job = rx.recv().map_err(|_| SpillError::Thread)?;
+                    job()
+                });
+            match spawned {
+                Ok(handle) => {
+                    tx.send(job).map_err(|_| SpillError::Thread)?;
+                    self.pending = Some(handle);
+                    Ok(())
+                }
+                Err(_) => {
+                    let written = job()?;
+                    self.add_run(written, true)
+                }
+            }
         }
-        let path = w.finish(&mut self.stats, true)?;
-        self.runs.push((0, path));
+    }
+
+    /// Waits for the run being written in the background, if any.
+    fn join_pending(&mut self) -> Result<(), SpillError> {
+        if let Some(handle) = self.pending.take() {
+            let written = handle.join().map_err(|_| SpillError::Thread)??;
+            self.add_run(written, true)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a finished run and merges a full tier.
+    fn add_run(&mut self, written: Written, from_memory: bool) -> Result<(), SpillError> {
+        self.stats.spilled_bytes += written.bytes;
+        if from_memory {
+            self.stats.runs += 1;
+            self.stats.spilled_rows += written.rows;
+            self.runs.push((0, written.path));
+        }
         while let Some(&(tier, _)) = self.runs.last() {
             let same = self.runs.iter().rev().take_while(|r| r.0 == tier).count();
             if same < FAN_IN {
@@ -184,11 +242,12 @@ impl Reorder {
                 .collect();
             let mut w = self.new_run()?;
             merge(open_runs(&merged)?, |row| w.write(&row))?;
-            let path = w.finish(&mut self.stats, false)?;
+            let written = w.finish()?;
             for r in &merged {
                 let _ = std::fs::remove_file(r);
             }
-            self.runs.push((tier + 1, path));
+            self.stats.spilled_bytes += written.bytes;
+            self.runs.push((tier + 1, written.path));
         }
         Ok(())
     }
@@ -207,7 +266,7 @@ impl Reorder {
         Ok(RunWriter {
             out: BufWriter::with_capacity(1 << 20, file),
             path,
-            scratch: std::mem::take(&mut self.scratch),
+            scratch: Vec::new(),
             rows: 0,
             bytes: 0,
         })
@@ -215,6 +274,7 @@ impl Reorder {
 
     /// Hands every row to `f` in order (time, then input and line), each record once.
     pub fn drain(mut self, mut f: impl FnMut(Prepared)) -> Result<ReorderStats, SpillError> {
+        self.join_pending()?;
         let mem = sorted(std::mem::take(&mut self.mem));
         let runs: Vec<PathBuf> = self.runs.iter().map(|r| r.1.clone()).collect();
         let mut sources = open_runs(&runs)?;
@@ -283,6 +343,17 @@ fn open_runs(runs: &[PathBuf]) -> Result<Vec<Source>, SpillError> {
     Ok(sources)
 }
 
+/// Writing one run (handed to a thread once it has started, so that it stays here when
+/// none can be).
+type Job = Box<dyn FnOnce() -> Result<Written, SpillError> + Send>;
+
+/// A run on disk: where, how many rows, how many bytes.
+struct Written {
+    path: PathBuf,
+    rows: u64,
+    bytes: u64,
+}
+
 /// One sorted run being written: rows length-prefixed, in postcard's encoding.
 struct RunWriter {
     out: BufWriter<File>,
@@ -315,20 +386,14 @@ impl RunWriter {
         }
     }
 
-    /// Flushes the run and counts it: its bytes always, the run and its rows when they came
-    /// from memory (not from merging runs already counted).
-    fn finish(
-        mut self,
-        stats: &mut ReorderStats,
-        from_memory: bool,
-    ) -> Result<PathBuf, SpillError> {
+    /// Flushes the run.
+    fn finish(mut self) -> Result<Written, SpillError> {
         self.out.flush().map_err(|e| self.error(e))?;
-        stats.spilled_bytes += self.bytes;
-        if from_memory {
-            stats.runs += 1;
-            stats.spilled_rows += self.rows;
-        }
-        Ok(self.path)
+        Ok(Written {
+            path: self.path,
+            rows: self.rows,
+            bytes: self.bytes,
+        })
     }
 }
 
