@@ -484,30 +484,10 @@ impl Hunt {
 /// rare collision of two different records only costs that pass).
 #[derive(Default)]
 struct RecentRecords {
-    seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<PassThrough>>,
+    /// The identities, each its own hash (they are already keyed hashes, with a key drawn
+    /// per run, so not chosen by whoever writes the logs).
+    seen: hashbrown::HashTable<u64>,
     order: std::collections::VecDeque<(i64, u64)>,
-}
-
-/// The identities are already keyed hashes (a key drawn per run, so not chosen by whoever
-/// writes the logs): the set uses them as they are instead of hashing them again.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl std::hash::Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used (the set holds u64s); any other input still hashes.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 impl RecentRecords {
@@ -520,11 +500,14 @@ impl RecentRecords {
 
     /// False when the identity was seen already.
     fn insert(&mut self, time: i64, id: u64) -> bool {
-        if !self.seen.insert(id) {
-            return false;
+        match self.seen.entry(id, |&x| x == id, |&x| x) {
+            hashbrown::hash_table::Entry::Occupied(_) => false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(id);
+                self.order.push_back((time, id));
+                true
+            }
         }
-        self.order.push_back((time, id));
-        true
     }
 
     /// Forgets records older than the watermark: a repeat of one would arrive late, which
@@ -534,7 +517,9 @@ impl RecentRecords {
             if t >= watermark {
                 break;
             }
-            self.seen.remove(&id);
+            if let Ok(e) = self.seen.find_entry(id, |&x| x == id) {
+                e.remove();
+            }
             self.order.pop_front();
         }
     }
