@@ -392,7 +392,12 @@ impl Hunt {
                     engine.observe(p, &mut alerts);
                 }
                 if let Some(w) = engine.watermark() {
-                    recent.forget_before(w.as_nanosecond() as i64);
+                    let w = w.as_nanosecond();
+                    recent.forget_before(i64::try_from(w).unwrap_or(if w < 0 {
+                        i64::MIN
+                    } else {
+                        i64::MAX
+                    }));
                 }
             },
         );
