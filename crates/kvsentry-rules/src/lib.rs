@@ -87,6 +87,16 @@ pub enum RuleKind {
     IndicatorMatch,
 }
 
+impl RuleKind {
+    /// The name rule files use (`kind: indicator_match`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Threshold => "threshold",
+            RuleKind::IndicatorMatch => "indicator_match",
+        }
+    }
+}
+
 /// The kind-specific body of a rule.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -455,6 +465,7 @@ fn locate(text: &str, file: &str, err: &yaml_serde::Error) -> RuleError {
             index = Some(at);
         }
     }
+    let message = plain_words(&message);
     match index {
         Some(i) => {
             let p = pos_of_index(text, i);
@@ -471,6 +482,36 @@ fn locate(text: &str, file: &str, err: &yaml_serde::Error) -> RuleError {
             column: None,
             message,
         },
+    }
+}
+
+/// serde's wording of a bad enum value (``unknown variant `hihg`, expected one of `low`,
+/// ...``) in a user's: `'hihg' is not one of low, ...`. Other messages pass unchanged.
+fn plain_words(message: &str) -> String {
+    let Some(start) = message.find("unknown variant `") else {
+        return message.to_string();
+    };
+    let (head, rest) = message.split_at(start);
+    let rest = rest.get("unknown variant `".len()..).unwrap_or("");
+    let Some((value, tail)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let expected = tail
+        .strip_prefix(", expected one of ")
+        .or_else(|| tail.strip_prefix(", expected "));
+    match expected {
+        Some(list) => {
+            let names: Vec<&str> = list
+                .split([',', ' '])
+                .filter(|w| !w.is_empty() && *w != "or")
+                .map(|w| w.trim_matches('`'))
+                .collect();
+            match names.as_slice() {
+                [only] => format!("{head}'{value}' is not supported (only {only} is)"),
+                _ => format!("{head}'{value}' is not one of {}", names.join(", ")),
+            }
+        }
+        None => format!("{head}'{value}' is not a known value"),
     }
 }
 

@@ -60,6 +60,23 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// The error and its causes joined by `: `, leaving out a cause whose text the message
+/// already holds: many errors print their source themselves (`cannot read X: {source}`),
+/// and anyhow's `{:#}` would say it a second time.
+pub fn user_message(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&text);
+        }
+    }
+    msg
+}
+
 impl Exit {
     pub fn from_error(err: &anyhow::Error) -> Exit {
         if err.downcast_ref::<UsageError>().is_some()

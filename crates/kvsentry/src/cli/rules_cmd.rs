@@ -21,7 +21,7 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
                 out!(
                     "{:<38} {:<16} {:<9} {:<8} {}",
                     r.id(),
-                    format!("{:?}", r.detection.kind()).to_lowercase(),
+                    r.detection.kind().as_str(),
                     r.meta.severity.as_str(),
                     if r.meta.enabled { "yes" } else { "no" },
                     r.meta.name
