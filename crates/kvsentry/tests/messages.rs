@@ -109,3 +109,71 @@ fn the_ti_rule_summary_counts_checked_and_matched_events() {
     );
     assert!(!e.contains("matching event(s), peak 0"), "{e}");
 }
+
+#[test]
+fn the_fields_command_prints_the_dictionary_the_hint_names() {
+    let o = run(&["fields"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.starts_with("FIELD"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("caller.ip") && l.contains(" ip ")),
+        "{out}"
+    );
+    assert!(out.contains("identity.upn"), "{out}");
+}
+
+#[test]
+fn ti_commands_take_sentinel_compat_and_keep_compat() {
+    for flag in ["--sentinel-compat", "--compat"] {
+        let o = run(&["ti", "stats", "examples/ti/sentinel-indicators.csv", flag]);
+        assert_eq!(o.status.code(), Some(0), "{flag}: {}", stderr(&o));
+    }
+    let o = run(&["ti", "stats", "--help"]);
+    let out = stdout(&o);
+    assert!(out.contains("--sentinel-compat"), "{out}");
+    assert!(!out.contains("--compat "), "{out}");
+}
+
+#[test]
+fn a_named_ip_column_that_is_missing_is_not_told_to_name_it() {
+    let d = temp_dir("ipcol");
+    let f = d.join("iocs.csv");
+    std::fs::write(&f, "address,comment\n203.0.113.9,x\n").expect("write csv");
+    let p = f.to_str().expect("utf-8 path");
+    let o = run(&[
+        "ti",
+        "stats",
+        p,
+        "--ti-format",
+        "csv",
+        "--ti-ip-column",
+        "ipv4",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("no column `ipv4` (given with --ti-ip-column)"),
+        "{e}"
+    );
+    assert!(!e.contains("name it with"), "{e}");
+}
+
+#[test]
+fn strict_help_says_what_it_counts() {
+    let o = run(&["hunt", "--help"]);
+    let out = stdout(&o);
+    assert!(out.contains("damaged"), "{out}");
+    assert!(out.contains("do not count"), "{out}");
+}
+
+#[test]
+fn an_unknown_ti_format_names_the_flag_that_forces_one() {
+    let d = temp_dir("tiformat");
+    let f = d.join("odd.json");
+    std::fs::write(&f, "{\"a\":1}\n").expect("write json");
+    let o = run(&["ti", "stats", f.to_str().expect("utf-8 path")]);
+    let e = stderr(&o);
+    assert!(e.contains("name it with --ti-format"), "{e}");
+}

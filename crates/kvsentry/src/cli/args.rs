@@ -36,6 +36,8 @@ pub enum Command {
     Gen(GenArgs),
     /// Threat intelligence: load, inspect, check an IP, sync from TAXII.
     Ti(TiArgs),
+    /// The field dictionary: every field name rules and `events` use, its type and meaning.
+    Fields,
 }
 
 #[derive(Debug, Args)]
@@ -67,7 +69,8 @@ pub struct TiSource {
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
     /// Reproduce Sentinel's selection to the letter (drops IPv6 and CIDRs, ...).
-    #[arg(long)]
+    // `--compat` was this flag's first name; kept so scripts keep working.
+    #[arg(long = "sentinel-compat", alias = "compat")]
     pub compat: bool,
 }
 
@@ -174,7 +177,8 @@ pub struct HuntArgs {
     /// Show why groups did or did not reach this rule's condition (on stderr).
     #[arg(long, value_name = "RULE_ID")]
     pub explain: Option<String>,
-    /// Exit with code 3 when any record or file was skipped.
+    /// Exit with code 3 when a record was damaged (unreadable JSON/CSV, time or operation) or
+    /// a file could not be read; records of other categories or resources do not count.
     #[arg(long)]
     pub strict: bool,
     /// Exit with code 4 when any alert fired (for CI pipelines).

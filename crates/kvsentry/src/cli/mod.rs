@@ -11,6 +11,7 @@ macro_rules! out {
 
 pub mod args;
 mod events;
+mod fields_cmd;
 mod gen_cmd;
 mod hunt_cmd;
 mod rules_cmd;
@@ -104,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Rules(c) => rules_cmd::run(c),
         Command::Gen(a) => gen_cmd::run(a),
         Command::Ti(a) => ti_cmd::run(a),
+        Command::Fields => fields_cmd::run(),
     }
 }
 
