@@ -136,7 +136,7 @@ fn a_trigger_that_never_fires_is_a_warning() {
     let set = RuleSet::from_yaml_str(&t, "f.yml").unwrap();
     assert_eq!(
         set.validate(),
-        vec!["f.yml:1: rule `ti1`: its trigger (Lt 1) never fires on a run with results"]
+        vec!["f.yml:1: rule `ti1`: its trigger (lt 1) never fires on a run with results"]
     );
 }
 

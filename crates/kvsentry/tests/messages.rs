@@ -177,3 +177,77 @@ fn an_unknown_ti_format_names_the_flag_that_forces_one() {
     let e = stderr(&o);
     assert!(e.contains("name it with --ti-format"), "{e}");
 }
+
+const RULE: &str = "id: r1
+name: one
+severity: high
+kind: threshold
+detection:
+  filter: { field: operation, equals: SecretGet }
+  window: { type: sliding, size: 5m }
+  group_by: [identity.upn]
+  aggregates: { n: count }
+  condition: \"n >= 5\"
+";
+
+#[test]
+fn validate_reports_every_error_of_a_file() {
+    let d = temp_dir("validate-all");
+    let f = d.join("a.yml");
+    let first = RULE.replace(
+        "severity: high",
+        "severity: high\nauthr: me\nrefrences: [x]",
+    );
+    let second = RULE
+        .replace("id: r1", "id: r2")
+        .replace("severity: high", "severity: hihg");
+    std::fs::write(&f, format!("{first}---\n{second}")).expect("write rules");
+    let o = run(&["rules", "validate", f.to_str().expect("utf-8 path")]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("a.yml:4:1: unknown field `authr`"), "{e}");
+    assert!(e.contains("a.yml:5:1: unknown field `refrences`"), "{e}");
+    assert!(e.contains("a.yml:16:11: severity: 'hihg'"), "{e}");
+}
+
+#[test]
+fn one_id_in_two_user_files_names_both_and_overrides_are_said_once() {
+    let d = temp_dir("dup-ids");
+    let (a, b) = (d.join("a.yml"), d.join("b.yml"));
+    std::fs::write(&a, RULE).expect("write a");
+    std::fs::write(&b, RULE).expect("write b");
+    let (pa, pb) = (a.to_str().expect("utf-8"), b.to_str().expect("utf-8"));
+    for args in [
+        vec!["rules", "list", "--rules", pa, "--rules", pb],
+        vec!["rules", "validate", pa, pb],
+    ] {
+        let o = run(&args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(
+            e.contains(&format!(
+                "{pb}:1: duplicate rule id `r1` (first defined at {pa}:1)"
+            )),
+            "{e}"
+        );
+    }
+
+    let seed = "c07f7898-5dc3-11f0-9f27-f661ea17fbcd";
+    std::fs::write(&a, RULE.replace("id: r1", &format!("id: {seed}"))).expect("write a");
+    let o = run(&["rules", "list", "--rules", pa]);
+    let (e, out) = (stderr(&o), stdout(&o));
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert_eq!(e.matches("replaces the built-in rule").count(), 1, "{e}");
+    assert!(e.contains(seed) && e.contains(pa), "{e}");
+    let seed_line = out.lines().find(|l| l.starts_with(seed)).expect("seed row");
+    assert!(seed_line.contains(&format!("{pa}:1")), "{seed_line}");
+    assert!(
+        out.lines().next().is_some_and(|h| h.contains("SOURCE")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("57c7e832") && l.contains("built-in")),
+        "{out}"
+    );
+}

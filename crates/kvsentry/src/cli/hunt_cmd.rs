@@ -22,10 +22,18 @@ pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow:
     } else {
         RuleSet::new()
     };
-    for p in paths {
-        let extra = RuleSet::load_path(p)?;
-        rules.merge_override(extra);
+    // All user files into one set first: an id in two of them is an error naming both.
+    let extra = RuleSet::load_paths(paths)?;
+    for r in extra.iter() {
+        if rules.get(r.id()).is_some() {
+            eprintln!(
+                "note: rule {} from {} replaces the built-in rule with that id",
+                r.id(),
+                r.source()
+            );
+        }
     }
+    rules.merge_override(extra);
     if rules.enabled().next().is_none() {
         return Err(UsageError("no enabled rules to run".into()).into());
     }
