@@ -642,6 +642,18 @@ fn find_id_line(text: &str, id: &str) -> Option<usize> {
     nth_id_line(text, id, 1)
 }
 
+/// A rule asked for by id, prefix or name that is not one rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleLookupError {
+    #[error("no rule matches '{query}' (by id, id prefix or name); the rules are:\n  {}", .rules.join("\n  "))]
+    Unknown { query: String, rules: Vec<String> },
+    #[error("'{query}' could be any of these rules; give more of the id:\n  {}", .candidates.join("\n  "))]
+    Ambiguous {
+        query: String,
+        candidates: Vec<String>,
+    },
+}
+
 /// Rules ordered by id.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
@@ -791,6 +803,45 @@ impl RuleSet {
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.get(id)
+    }
+
+    /// The rule a user means: its id, a unique prefix of it (`c07f7898`), or its name (case
+    /// does not matter for prefixes and names).
+    pub fn resolve(&self, query: &str) -> Result<&Rule, RuleLookupError> {
+        if let Some(r) = self.rules.get(query) {
+            return Ok(r);
+        }
+        let q = query.trim().to_lowercase();
+        let by_prefix: Vec<&Rule> = self
+            .iter()
+            .filter(|r| !q.is_empty() && r.meta.id.to_lowercase().starts_with(&q))
+            .collect();
+        let by_name: Vec<&Rule> = self
+            .iter()
+            .filter(|r| r.meta.name.trim().to_lowercase() == q)
+            .collect();
+        let found = if by_prefix.is_empty() {
+            by_name
+        } else {
+            by_prefix
+        };
+        let list = |rules: &[&Rule]| {
+            rules
+                .iter()
+                .map(|r| format!("{} ({})", r.meta.id, r.meta.name))
+                .collect::<Vec<_>>()
+        };
+        match found.as_slice() {
+            [one] => Ok(one),
+            [] => Err(RuleLookupError::Unknown {
+                query: query.to_string(),
+                rules: list(&self.iter().collect::<Vec<_>>()),
+            }),
+            many => Err(RuleLookupError::Ambiguous {
+                query: query.to_string(),
+                candidates: list(many),
+            }),
+        }
     }
 
     /// All rules, by id.

@@ -251,3 +251,62 @@ fn one_id_in_two_user_files_names_both_and_overrides_are_said_once() {
         "{out}"
     );
 }
+
+#[test]
+fn rules_are_found_by_unique_prefix_or_name() {
+    let o = run(&["rules", "show", "c07f7898"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("id: c07f7898-5dc3-11f0-9f27-f661ea17fbcd"));
+    let o = run(&["rules", "show", "ti map ip entity to azure key vault logs"]);
+    assert!(stdout(&o).starts_with("id: 57c7e832-64eb-411f-8928-4133f01f4a25"));
+
+    let d = temp_dir("prefix");
+    let f = d.join("r.yml");
+    let two = format!(
+        "{}---\n{}",
+        RULE.replace("id: r1", "id: ab1"),
+        RULE.replace("id: r1", "id: ab2")
+            .replace("name: one", "name: two")
+    );
+    std::fs::write(&f, two).expect("write rules");
+    let p = f.to_str().expect("utf-8 path");
+    let o = run(&["rules", "show", "ab", "--rules", p]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("'ab' could be any of these rules"), "{e}");
+    assert!(e.contains("ab1 (one)") && e.contains("ab2 (two)"), "{e}");
+
+    let o = run(&["rules", "show", "zz"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("no rule matches 'zz'"), "{e}");
+    assert!(e.contains("c07f7898-5dc3-11f0-9f27-f661ea17fbcd"), "{e}");
+
+    let o = run(&[
+        "hunt",
+        "examples/logs",
+        "-f",
+        "jsonl",
+        "-o",
+        "/dev/null",
+        "-q",
+        "--explain",
+        "c07f7898",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains("── explain c07f7898-5dc3-11f0-9f27-f661ea17fbcd ──"),
+        "{e}"
+    );
+    let o = run(&[
+        "hunt",
+        "examples/logs",
+        "-o",
+        "/dev/null",
+        "--explain",
+        "nope",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--explain: no rule matches 'nope'"));
+}

@@ -174,8 +174,9 @@ pub struct HuntArgs {
     /// Write alerts to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Show why groups did or did not reach this rule's condition (on stderr).
-    #[arg(long, value_name = "RULE_ID")]
+    /// Show why groups did or did not reach this rule's condition (on stderr); the rule's
+    /// id, a unique prefix of it (c07f7898) or its name.
+    #[arg(long, value_name = "RULE")]
     pub explain: Option<String>,
     /// Exit with code 3 when a record was damaged (unreadable JSON/CSV, time or operation) or
     /// a file could not be read; records of other categories or resources do not count.
@@ -235,7 +236,8 @@ pub enum RulesCommand {
     List(RuleSource),
     /// Print one rule as YAML.
     Show {
-        /// The rule's id.
+        /// The rule's id, a unique prefix of it (c07f7898) or its name.
+        #[arg(value_name = "RULE")]
         id: String,
         #[command(flatten)]
         source: RuleSource,

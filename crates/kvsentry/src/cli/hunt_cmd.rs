@@ -42,6 +42,17 @@ pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow:
 
 pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     let mut rules = load_rules(&a.rules, !a.no_builtin)?;
+    // `--explain` takes an id, a unique prefix of one, or a rule's name.
+    let explain = match &a.explain {
+        Some(q) => Some(
+            rules
+                .resolve(q)
+                .map_err(|e| UsageError(format!("--explain: {e}")))?
+                .id()
+                .to_string(),
+        ),
+        None => None,
+    };
     if a.sentinel_compat {
         set_sentinel_compat(&mut rules);
     }
@@ -54,7 +65,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     };
     opts.memory_limit = parse_size(&a.memory_limit)?;
     opts.temp_dir = a.temp_dir.clone();
-    opts.explain = a.explain.clone();
+    opts.explain = explain.clone();
     opts.since = a
         .since
         .as_deref()
@@ -125,7 +136,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if let Some(rule) = &a.explain {
+    if let Some(rule) = &explain {
         summary::print_explain(rule, &report);
     }
     if !a.quiet {

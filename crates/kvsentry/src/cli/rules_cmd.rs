@@ -33,16 +33,9 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
         }
         RulesCommand::Show { id, source } => {
             let rules = load_rules(&source.rules, true)?;
-            match rules.get(&id) {
-                Some(r) => {
-                    out!("{}", r.to_yaml().trim_end());
-                    Ok(Exit::Ok)
-                }
-                None => Err(UsageError(format!(
-                    "no rule has id '{id}' (see `kvsentry rules list`)"
-                ))
-                .into()),
-            }
+            let r = rules.resolve(&id).map_err(|e| UsageError(e.to_string()))?;
+            out!("{}", r.to_yaml().trim_end());
+            Ok(Exit::Ok)
         }
         RulesCommand::Validate { paths } => {
             let mut failed = false;
