@@ -310,3 +310,74 @@ fn rules_are_found_by_unique_prefix_or_name() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--explain: no rule matches 'nope'"));
 }
+
+#[test]
+fn time_flags_take_ages_and_refuse_an_empty_range() {
+    let o = run(&[
+        "hunt",
+        "examples/logs",
+        "-f",
+        "jsonl",
+        "-o",
+        "/dev/null",
+        "--since",
+        "7d",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    // The example logs are older than a week: every event is outside the range.
+    assert!(e.contains("outside --since/--until"), "{e}");
+
+    let o = run(&[
+        "hunt",
+        "examples/logs",
+        "-o",
+        "/dev/null",
+        "--since",
+        "2025-07-02",
+        "--until",
+        "2025-07-01",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("--since (2025-07-02T00:00:00Z) is not before --until"),
+        "{e}"
+    );
+
+    let o = run(&["hunt", "examples/logs", "--since", "soon"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("an age such as 1h or 7d"), "{e}");
+}
+
+#[test]
+fn gen_ti_truth_needs_indicators() {
+    let d = temp_dir("ti-truth");
+    let t = d.join("truth.json");
+    let o = run(&[
+        "gen",
+        "--events",
+        "10",
+        "-o",
+        "/dev/null",
+        "--ti-truth",
+        t.to_str().expect("utf-8"),
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("--indicators"), "{e}");
+}
+
+#[test]
+fn readme_ti_sync_takes_the_password_from_the_environment() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let sync = readme
+        .lines()
+        .find(|l| l.contains("kvsentry ti sync"))
+        .expect("ti sync example");
+    assert!(!sync.contains("--password"), "{sync}");
+    assert!(sync.contains("KVSENTRY_TAXII_PASSWORD="), "{sync}");
+    let o = run(&["ti", "sync", "--help"]);
+    assert!(stdout(&o).contains("KVSENTRY_TAXII_PASSWORD"));
+}

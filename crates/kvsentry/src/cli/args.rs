@@ -207,10 +207,10 @@ pub struct HuntArgs {
     /// Reproduce Sentinel's TI query to the letter (sets `sentinel_compat` on TI rules).
     #[arg(long)]
     pub sentinel_compat: bool,
-    /// Only events at or after this time (RFC 3339).
+    /// Only events at or after this time (RFC 3339, a date, or an age: 1h, 7d before now).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// Only events before this time (RFC 3339).
+    /// Only events before this time (RFC 3339, a date, or an age: 1h, 7d before now).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     /// No progress bar.
@@ -311,6 +311,6 @@ pub struct GenArgs {
     #[arg(long, value_name = "TIME")]
     pub ti_at: Option<String>,
     /// Write the (indicator id, IP) pairs a Sentinel run at --ti-at must alert on (JSON).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "indicators")]
     pub ti_truth: Option<PathBuf>,
 }

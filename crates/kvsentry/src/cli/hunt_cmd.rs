@@ -13,7 +13,9 @@ use kvsentry_engine::TiMode;
 use kvsentry_rules::Detection;
 
 use super::args::{FormatArg, HuntArgs};
-use super::{Exit, UsageError, log_format, open_output, parse_size, parse_time, summary};
+use super::{
+    Exit, UsageError, log_format, open_output, parse_size, parse_time, summary, time_range,
+};
 
 /// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
 pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow::Result<RuleSet> {
@@ -66,16 +68,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     opts.memory_limit = parse_size(&a.memory_limit)?;
     opts.temp_dir = a.temp_dir.clone();
     opts.explain = explain.clone();
-    opts.since = a
-        .since
-        .as_deref()
-        .map(|t| parse_time(t, "--since"))
-        .transpose()?;
-    opts.until = a
-        .until
-        .as_deref()
-        .map(|t| parse_time(t, "--until"))
-        .transpose()?;
+    (opts.since, opts.until) = time_range(a.since.as_deref(), a.until.as_deref())?;
     opts.threads = a.threads.unwrap_or(0);
     if let Some(t) = &a.as_of {
         opts.ti_mode = TiMode::AsOf(parse_time(t, "--as-of")?);
