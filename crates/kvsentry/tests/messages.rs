@@ -381,3 +381,50 @@ fn readme_ti_sync_takes_the_password_from_the_environment() {
     let o = run(&["ti", "sync", "--help"]);
     assert!(stdout(&o).contains("KVSENTRY_TAXII_PASSWORD"));
 }
+
+#[test]
+fn every_command_help_has_examples_and_grouped_options() {
+    let commands: [&[&str]; 13] = [
+        &["hunt"],
+        &["events"],
+        &["rules"],
+        &["rules", "list"],
+        &["rules", "show"],
+        &["rules", "validate"],
+        &["gen"],
+        &["ti"],
+        &["ti", "stats"],
+        &["ti", "list"],
+        &["ti", "check"],
+        &["ti", "sync"],
+        &["fields"],
+    ];
+    for c in commands {
+        let mut args = c.to_vec();
+        args.push("--help");
+        let o = run(&args);
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(0), "{c:?}");
+        let examples = out.split("Examples:\n").nth(1).unwrap_or("");
+        let n = examples
+            .lines()
+            .filter(|l| l.trim_start().starts_with("kvsentry ") || l.contains(" kvsentry "))
+            .count();
+        assert!((2..=3).contains(&n), "{c:?}: {n} examples\n{out}");
+    }
+    let out = stdout(&run(&["hunt", "--help"]));
+    for heading in [
+        "Input:",
+        "Rules:",
+        "Threat intel:",
+        "Time:",
+        "Output:",
+        "Behaviour:",
+    ] {
+        assert!(out.lines().any(|l| l == heading), "{heading}\n{out}");
+    }
+    let out = stdout(&run(&["gen", "--help"]));
+    for heading in ["Threat intel:", "Time:", "Output:", "Behaviour:"] {
+        assert!(out.lines().any(|l| l == heading), "{heading}\n{out}");
+    }
+}
