@@ -37,6 +37,15 @@ pub enum IntelError {
         "{path}: no IP column found among the headers [{headers}]; name it with --ti-ip-column"
     )]
     NoIpColumn { path: PathBuf, headers: String },
+    /// `--ti-ip-column` named a column the file does not have.
+    #[error(
+        "{path}: no column `{column}` (given with --ti-ip-column) among the headers [{headers}]"
+    )]
+    IpColumnNotFound {
+        path: PathBuf,
+        column: String,
+        headers: String,
+    },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
     #[error(

@@ -56,6 +56,18 @@ pub enum TriggerOp {
     Ne,
 }
 
+impl TriggerOp {
+    /// The name rule files use (`operator: gt`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerOp::Gt => "gt",
+            TriggerOp::Lt => "lt",
+            TriggerOp::Eq => "eq",
+            TriggerOp::Ne => "ne",
+        }
+    }
+}
+
 /// `trigger: { operator: gt, threshold: 0 }`: a run alerts when its number of result rows
 /// (matched indicator and IP pairs) compares true with the threshold (Sentinel's
 /// `triggerOperator` / `triggerThreshold`).

@@ -87,6 +87,16 @@ pub enum RuleKind {
     IndicatorMatch,
 }
 
+impl RuleKind {
+    /// The name rule files use (`kind: indicator_match`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleKind::Threshold => "threshold",
+            RuleKind::IndicatorMatch => "indicator_match",
+        }
+    }
+}
+
 /// The kind-specific body of a rule.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -193,6 +203,15 @@ impl Rule {
         &self.meta.id
     }
 
+    /// Where the rule comes from: `built-in`, or the file (and line) it was read from.
+    pub fn source(&self) -> &str {
+        if self.meta.origin.starts_with("<builtin:") {
+            "built-in"
+        } else {
+            &self.meta.origin
+        }
+    }
+
     pub fn threshold(&self) -> Option<&ThresholdDetection> {
         match &self.detection {
             Detection::Threshold(t) => Some(t),
@@ -225,6 +244,67 @@ const RULE_KEYS: &[&str] = &[
     "kind",
     "detection",
 ];
+
+/// "unknown field `x`" for a rule's top-level key, with close names or the full list.
+fn unknown_rule_key(key: &str) -> String {
+    let close = suggestions(key, RULE_KEYS.iter().copied());
+    if close.is_empty() {
+        format!(
+            "unknown field `{key}`, expected one of {}",
+            RULE_KEYS.join(", ")
+        )
+    } else {
+        format!(
+            "unknown field `{key}`; did you mean `{}`?",
+            close.join("` or `")
+        )
+    }
+}
+
+/// Every unknown top-level key of the rules in a document after the one the parser stopped
+/// at (it stops at the first), so that one `rules validate` run lists them all. `from` is
+/// where the parser's error is, `reported` the key it named.
+fn more_unknown_keys(
+    text: &str,
+    file: &str,
+    doc: &yaml_serde::Value,
+    from: usize,
+    reported: Option<&str>,
+) -> Vec<RuleError> {
+    let rules: Vec<&yaml_serde::Value> = match doc {
+        yaml_serde::Value::Sequence(s) => s.iter().collect(),
+        v => vec![v],
+    };
+    let mut out = Vec::new();
+    let mut at = from;
+    let mut skipped_reported = false;
+    for r in rules {
+        let Some(m) = r.as_mapping() else { continue };
+        for k in m.keys() {
+            let Some(key) = k.as_str() else { continue };
+            if RULE_KEYS.contains(&key) {
+                continue;
+            }
+            if !skipped_reported && Some(key) == reported {
+                skipped_reported = true;
+                continue;
+            }
+            let Some(i) = find_key(text, at, key) else {
+                continue;
+            };
+            // Keys before the parser's error were read without complaint.
+            at = i + key.len();
+            let p = pos_of_index(text, i);
+            out.push(RuleError {
+                file: file.to_string(),
+                line: Some(p.line),
+                column: Some(p.column),
+                message: unknown_rule_key(key),
+            });
+        }
+    }
+    out
+}
 
 /// Reads one string or a list of strings (`author: Jane` or `author: [Jane, Joe]`).
 #[derive(Default)]
@@ -345,20 +425,7 @@ impl<'de> Deserialize<'de> for Rule {
                             Some(k) => detection = Some(Detection::read(k, &mut map)?),
                             None => buffered = Some(map.next_value()?),
                         },
-                        other => {
-                            let close = suggestions(other, RULE_KEYS.iter().copied());
-                            return Err(de::Error::custom(if close.is_empty() {
-                                format!(
-                                    "unknown field `{other}`, expected one of {}",
-                                    RULE_KEYS.join(", ")
-                                )
-                            } else {
-                                format!(
-                                    "unknown field `{other}`; did you mean `{}`?",
-                                    close.join("` or `")
-                                )
-                            }));
-                        }
+                        other => return Err(de::Error::custom(unknown_rule_key(other))),
                     }
                 }
                 let id = id.ok_or_else(|| de::Error::missing_field("id"))?;
@@ -455,6 +522,7 @@ fn locate(text: &str, file: &str, err: &yaml_serde::Error) -> RuleError {
             index = Some(at);
         }
     }
+    let message = plain_words(&message);
     match index {
         Some(i) => {
             let p = pos_of_index(text, i);
@@ -471,6 +539,36 @@ fn locate(text: &str, file: &str, err: &yaml_serde::Error) -> RuleError {
             column: None,
             message,
         },
+    }
+}
+
+/// serde's wording of a bad enum value (``unknown variant `hihg`, expected one of `low`,
+/// ...``) in a user's: `'hihg' is not one of low, ...`. Other messages pass unchanged.
+fn plain_words(message: &str) -> String {
+    let Some(start) = message.find("unknown variant `") else {
+        return message.to_string();
+    };
+    let (head, rest) = message.split_at(start);
+    let rest = rest.get("unknown variant `".len()..).unwrap_or("");
+    let Some((value, tail)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let expected = tail
+        .strip_prefix(", expected one of ")
+        .or_else(|| tail.strip_prefix(", expected "));
+    match expected {
+        Some(list) => {
+            let names: Vec<&str> = list
+                .split([',', ' '])
+                .filter(|w| !w.is_empty() && *w != "or")
+                .map(|w| w.trim_matches('`'))
+                .collect();
+            match names.as_slice() {
+                [only] => format!("{head}'{value}' is not supported (only {only} is)"),
+                _ => format!("{head}'{value}' is not one of {}", names.join(", ")),
+            }
+        }
+        None => format!("{head}'{value}' is not a known value"),
     }
 }
 
@@ -495,13 +593,15 @@ pub fn parse_rules(text: &str, file: &str) -> Result<Vec<Rule>, RuleErrors> {
     let mut errors: Vec<RuleError> = Vec::new();
     // A syntax error first: the typed pass reads lazily and could report a semantic error
     // that precedes it, which would only confuse.
+    let mut values = Vec::new();
     for doc in yaml_serde::Deserializer::from_str(text) {
-        if let Err(e) = yaml_serde::Value::deserialize(doc) {
-            return Err(RuleErrors(vec![locate(text, file, &e)]));
+        match yaml_serde::Value::deserialize(doc) {
+            Ok(v) => values.push(v),
+            Err(e) => return Err(RuleErrors(vec![locate(text, file, &e)])),
         }
     }
     let mut last_err: Option<String> = None;
-    for doc in yaml_serde::Deserializer::from_str(text) {
+    for (n, doc) in yaml_serde::Deserializer::from_str(text).enumerate() {
         match OneOrMany::deserialize(doc) {
             Ok(OneOrMany(v)) => rules.extend(v),
             Err(e) => {
@@ -510,8 +610,16 @@ pub fn parse_rules(text: &str, file: &str) -> Result<Vec<Rule>, RuleErrors> {
                 if last_err.as_deref() == Some(s.as_str()) {
                     break;
                 }
+                let first = locate(text, file, &e);
+                let reported = key_hint(&s).filter(|_| s.contains("unknown field `"));
+                let from = first
+                    .line
+                    .map_or(0, |l| index_of_line_col(text, l, first.column.unwrap_or(1)));
+                errors.push(first);
+                if let Some(v) = values.get(n) {
+                    errors.extend(more_unknown_keys(text, file, v, from, reported));
+                }
                 last_err = Some(s);
-                errors.push(locate(text, file, &e));
             }
         }
     }
@@ -532,6 +640,18 @@ pub fn parse_rules(text: &str, file: &str) -> Result<Vec<Rule>, RuleErrors> {
 /// Line of `id: <id>` in a text (the first occurrence).
 fn find_id_line(text: &str, id: &str) -> Option<usize> {
     nth_id_line(text, id, 1)
+}
+
+/// A rule asked for by id, prefix or name that is not one rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleLookupError {
+    #[error("no rule matches '{query}' (by id, id prefix or name); the rules are:\n  {}", .rules.join("\n  "))]
+    Unknown { query: String, rules: Vec<String> },
+    #[error("'{query}' could be any of these rules; give more of the id:\n  {}", .candidates.join("\n  "))]
+    Ambiguous {
+        query: String,
+        candidates: Vec<String>,
+    },
 }
 
 /// Rules ordered by id.
@@ -624,31 +744,47 @@ impl RuleSet {
     /// Loads a rule file, or every `.yml`/`.yaml` file of a directory (sorted by name, not
     /// recursive). Duplicate ids across the files are errors.
     pub fn load_path(path: &Path) -> Result<RuleSet, RuleErrors> {
-        let files: Vec<PathBuf> = if path.is_dir() {
-            let rd = std::fs::read_dir(path).map_err(|e| io_err(path, &e))?;
-            let mut v: Vec<PathBuf> = rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
-                .collect();
-            v.sort();
-            v
-        } else {
-            vec![path.to_path_buf()]
-        };
+        RuleSet::load_paths(std::slice::from_ref(&path.to_path_buf()))
+    }
+
+    /// [`RuleSet::load_path`] over several paths into one set: an id defined in two files
+    /// (wherever they are) is an error naming both, and every file's errors are reported.
+    pub fn load_paths(paths: &[PathBuf]) -> Result<RuleSet, RuleErrors> {
         let mut set = RuleSet::new();
         let mut errors = Vec::new();
-        for f in files {
-            let label = f.display().to_string();
-            let text = match std::fs::read_to_string(&f) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.extend(io_err(&f, &e).0);
-                    continue;
-                }
+        for path in paths {
+            let files: Vec<PathBuf> = if path.is_dir() {
+                let rd = match std::fs::read_dir(path) {
+                    Ok(rd) => rd,
+                    Err(e) => {
+                        errors.extend(io_err(path, &e).0);
+                        continue;
+                    }
+                };
+                let mut v: Vec<PathBuf> = rd
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.is_file() && p.extension().is_some_and(|x| x == "yml" || x == "yaml")
+                    })
+                    .collect();
+                v.sort();
+                v
+            } else {
+                vec![path.clone()]
             };
-            match parse_rules(&text, &label) {
-                Ok(rules) => set.add_all(rules, &text, &label, &mut errors),
-                Err(e) => errors.extend(e.0),
+            for f in files {
+                let label = f.display().to_string();
+                let text = match std::fs::read_to_string(&f) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        errors.extend(io_err(&f, &e).0);
+                        continue;
+                    }
+                };
+                match parse_rules(&text, &label) {
+                    Ok(rules) => set.add_all(rules, &text, &label, &mut errors),
+                    Err(e) => errors.extend(e.0),
+                }
             }
         }
         if errors.is_empty() {
@@ -667,6 +803,45 @@ impl RuleSet {
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.get(id)
+    }
+
+    /// The rule a user means: its id, a unique prefix of it (`c07f7898`), or its name (case
+    /// does not matter for prefixes and names).
+    pub fn resolve(&self, query: &str) -> Result<&Rule, RuleLookupError> {
+        if let Some(r) = self.rules.get(query) {
+            return Ok(r);
+        }
+        let q = query.trim().to_lowercase();
+        let by_prefix: Vec<&Rule> = self
+            .iter()
+            .filter(|r| !q.is_empty() && r.meta.id.to_lowercase().starts_with(&q))
+            .collect();
+        let by_name: Vec<&Rule> = self
+            .iter()
+            .filter(|r| r.meta.name.trim().to_lowercase() == q)
+            .collect();
+        let found = if by_prefix.is_empty() {
+            by_name
+        } else {
+            by_prefix
+        };
+        let list = |rules: &[&Rule]| {
+            rules
+                .iter()
+                .map(|r| format!("{} ({})", r.meta.id, r.meta.name))
+                .collect::<Vec<_>>()
+        };
+        match found.as_slice() {
+            [one] => Ok(one),
+            [] => Err(RuleLookupError::Unknown {
+                query: query.to_string(),
+                rules: list(&self.iter().collect::<Vec<_>>()),
+            }),
+            many => Err(RuleLookupError::Ambiguous {
+                query: query.to_string(),
+                candidates: list(many),
+            }),
+        }
     }
 
     /// All rules, by id.
@@ -730,8 +905,11 @@ impl RuleSet {
             if let Some(m) = r.indicator_match() {
                 if !m.trigger.fires(1) && !m.trigger.fires(u64::MAX) {
                     w.push(format!(
-                        "{}: rule `{}`: its trigger ({:?} {}) never fires on a run with results",
-                        r.meta.origin, r.meta.id, m.trigger.operator, m.trigger.threshold
+                        "{}: rule `{}`: its trigger ({} {}) never fires on a run with results",
+                        r.meta.origin,
+                        r.meta.id,
+                        m.trigger.operator.as_str(),
+                        m.trigger.threshold
                     ));
                 }
                 if m.filter.is_none() {

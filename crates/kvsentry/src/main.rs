@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(code) => code.into(),
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("kvsentry: error: {err:#}");
+            eprintln!("kvsentry: error: {}", cli::user_message(&err));
             cli::Exit::from_error(&err).into()
         }
     }

@@ -370,7 +370,7 @@ fn ti_without_intel_still_hunts_and_says_so() {
     let out = run(&["hunt", path.to_str().unwrap(), "-f", "jsonl"]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no threat intelligence loaded"), "{err}");
+    assert!(err.contains("threat intel: none loaded"), "{err}");
 }
 
 /// `kvsentry ... | head`: the reader closing the pipe ends the run quietly, without a panic.

@@ -59,6 +59,13 @@ pub(crate) fn load(
         None
     };
     let Some(ip_idx) = ip_idx.or(pattern_idx) else {
+        if let Some(column) = &ctx.opts.ip_column {
+            return Err(IntelError::IpColumnNotFound {
+                path: ctx.path().to_path_buf(),
+                column: column.clone(),
+                headers: table.headers.join(", "),
+            });
+        }
         return Err(IntelError::NoIpColumn {
             path: ctx.path().to_path_buf(),
             headers: table.headers.join(", "),

@@ -384,7 +384,7 @@ fn first_data_line(text: &str) -> Option<&str> {
 pub fn detect(path: &Path, text: &str) -> Result<TiFormat, IntelError> {
     let unknown = |why: &str| IntelError::Format {
         path: path.to_path_buf(),
-        message: format!("cannot tell the threat-intel format ({why}); name it with a format"),
+        message: format!("cannot tell the threat-intel format ({why}); name it with --ti-format"),
     };
     let Some(first) = first_data_line(text) else {
         return Ok(TiFormat::Text); // empty or only comments: an empty list

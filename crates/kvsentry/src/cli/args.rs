@@ -15,8 +15,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   them, and runs detection rules faithful to Elastic Security and Microsoft \
                   Sentinel.",
     after_help = "Exit codes: 0 the run completed (alerts or not), 1 runtime failure, \
-                  2 usage/rule/intel error, 3 records skipped with --strict, \
-                  4 alerts fired with --fail-on-alert."
+                  2 usage/rule/intel error, 3 --strict and records were damaged or files \
+                  failed, 4 alerts fired with --fail-on-alert (3 wins when both apply)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,16 +26,34 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the detection rules over log files and print alerts.
+    #[command(
+        after_help = "Examples:\n  kvsentry hunt ./logs\n  kvsentry hunt ./logs --since 7d -f csv -o alerts.csv\n  kvsentry hunt ./logs --ti iocs.csv --explain c07f7898"
+    )]
     Hunt(HuntArgs),
     /// Print the normalised events as JSON lines: exactly what rules see.
+    #[command(
+        after_help = "Examples:\n  kvsentry events ./logs | head\n  kvsentry events PT1H.json.gz --log-format storage -o events.jsonl"
+    )]
     Events(EventsArgs),
     /// List, show and validate detection rules.
+    #[command(
+        after_help = "Examples:\n  kvsentry rules list --rules my-rules/\n  kvsentry rules show c07f7898\n  kvsentry rules validate my-rules/"
+    )]
     #[command(subcommand)]
     Rules(RulesCommand),
     /// Generate realistic, seeded Key Vault logs (with injected attacks) in any form.
+    #[command(
+        after_help = "Examples:\n  kvsentry gen --events 50000 --scenario standard -o logs.json\n  kvsentry gen --form ecs.gz --duration 1d -o logs.ndjson.gz\n  kvsentry gen --storage-layout -o logs/ --indicators 500 --indicators-output iocs.csv"
+    )]
     Gen(GenArgs),
     /// Threat intelligence: load, inspect, check an IP, sync from TAXII.
+    #[command(
+        after_help = "Examples:\n  kvsentry ti stats iocs.csv feeds/\n  kvsentry ti check 52.178.17.9 iocs.csv\n  KVSENTRY_TAXII_PASSWORD=p kvsentry ti sync --taxii https://t.example --collection ID --user u"
+    )]
     Ti(TiArgs),
+    /// The field dictionary: every field name rules and `events` use, its type and meaning.
+    #[command(after_help = "Examples:\n  kvsentry fields\n  kvsentry fields | grep identity")]
+    Fields,
 }
 
 #[derive(Debug, Args)]
@@ -48,10 +66,10 @@ pub struct TiArgs {
 #[derive(Debug, Args, Clone)]
 pub struct TiReadArgs {
     /// Force the indicator format: sentinel, sentinel-stix, stix, misp, text, csv.
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(help_heading = "Threat intel", long, value_name = "FORMAT")]
     pub ti_format: Option<String>,
     /// CSV indicators: the column holding the IP.
-    #[arg(long, value_name = "COLUMN")]
+    #[arg(help_heading = "Threat intel", long, value_name = "COLUMN")]
     pub ti_ip_column: Option<String>,
 }
 
@@ -64,60 +82,92 @@ pub struct TiSource {
     #[command(flatten)]
     pub read: TiReadArgs,
     /// Select as one run of the Sentinel rule at this time would (default: retro-hunt).
-    #[arg(long, value_name = "TIME")]
+    #[arg(help_heading = "Time", long, value_name = "TIME")]
     pub as_of: Option<String>,
     /// Reproduce Sentinel's selection to the letter (drops IPv6 and CIDRs, ...).
-    #[arg(long)]
+    // `--compat` was this flag's first name; kept so scripts keep working.
+    #[arg(
+        help_heading = "Threat intel",
+        long = "sentinel-compat",
+        alias = "compat"
+    )]
     pub compat: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TiCommand {
     /// What was loaded, and how many indicators were excluded and why.
+    #[command(
+        after_help = "Examples:\n  kvsentry ti stats iocs.csv feeds/\n  kvsentry ti stats ti-store --as-of 2025-07-01T00:00:00Z --sentinel-compat"
+    )]
     Stats(TiSource),
     /// The selected indicators as JSON lines.
+    #[command(
+        after_help = "Examples:\n  kvsentry ti list iocs.csv --limit 20\n  kvsentry ti list misp-feed/ --ti-format misp > selected.jsonl"
+    )]
     List {
         #[command(flatten)]
         source: TiSource,
         /// At most this many.
-        #[arg(long)]
+        #[arg(help_heading = "Output", long)]
         limit: Option<usize>,
     },
     /// Which selected indicators cover an IP.
+    #[command(
+        after_help = "Examples:\n  kvsentry ti check 52.178.17.9 iocs.csv\n  kvsentry ti check 203.0.113.7 iocs.csv --at 2025-06-30T12:00:00Z"
+    )]
     Check {
         /// The address to look up.
         ip: String,
         #[command(flatten)]
         source: TiSource,
         /// Also say whether an event at this time would match (before the expiration).
-        #[arg(long, value_name = "TIME")]
+        #[arg(help_heading = "Time", long, value_name = "TIME")]
         at: Option<String>,
     },
     /// Fetch a TAXII 2.1 collection into a local store (only what was added since last time).
+    #[command(
+        after_help = "Examples:\n  KVSENTRY_TAXII_PASSWORD=p kvsentry ti sync --taxii https://t.example --collection ID --user u\n  KVSENTRY_TAXII_TOKEN=t kvsentry ti sync --taxii https://t.example --collection ID\n  kvsentry hunt ./logs --ti ti-store"
+    )]
     Sync {
         /// The TAXII server (discovery at `<URL>/taxii2/`).
-        #[arg(long, value_name = "URL")]
+        #[arg(help_heading = "Threat intel", long, value_name = "URL")]
         taxii: String,
         /// The collection id.
-        #[arg(long, value_name = "ID")]
+        #[arg(help_heading = "Threat intel", long, value_name = "ID")]
         collection: String,
         /// The local store directory (hunt with `--ti DIR`).
-        #[arg(long, value_name = "DIR", default_value = "ti-store")]
+        #[arg(
+            help_heading = "Output",
+            long,
+            value_name = "DIR",
+            default_value = "ti-store"
+        )]
         store: std::path::PathBuf,
         /// The API root URL (default: the server's default API root).
-        #[arg(long, value_name = "URL")]
+        #[arg(help_heading = "Threat intel", long, value_name = "URL")]
         api_root: Option<String>,
         /// Basic auth user.
-        #[arg(long)]
+        #[arg(help_heading = "Threat intel", long)]
         user: Option<String>,
         /// Basic auth password (or set it in KVSENTRY_TAXII_PASSWORD).
-        #[arg(long, env = "KVSENTRY_TAXII_PASSWORD", hide_env_values = true)]
+        #[arg(
+            help_heading = "Threat intel",
+            long,
+            env = "KVSENTRY_TAXII_PASSWORD",
+            hide_env_values = true
+        )]
         password: Option<String>,
         /// Bearer token (or KVSENTRY_TAXII_TOKEN).
-        #[arg(long, env = "KVSENTRY_TAXII_TOKEN", hide_env_values = true)]
+        #[arg(
+            help_heading = "Threat intel",
+            long,
+            env = "KVSENTRY_TAXII_TOKEN",
+            hide_env_values = true
+        )]
         token: Option<String>,
         /// Objects per page.
-        #[arg(long)]
+        #[arg(help_heading = "Output", long)]
         limit: Option<u32>,
     },
 }
@@ -128,7 +178,7 @@ pub struct InputArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<String>,
     /// Force one log form instead of detecting it per file.
-    #[arg(long, value_name = "FORM")]
+    #[arg(help_heading = "Input", long, value_name = "FORM")]
     pub log_format: Option<LogFormatArg>,
 }
 
@@ -160,59 +210,66 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// Extra rule files or directories; a rule with a built-in's id replaces it.
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Rules", long, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
     /// Run only the user's rules from --rules, not the built-in pack.
-    #[arg(long)]
+    #[arg(help_heading = "Rules", long)]
     pub no_builtin: bool,
     /// Output form (default: table on a terminal, jsonl when piped).
-    #[arg(long, short = 'f')]
+    #[arg(help_heading = "Output", long, short = 'f')]
     pub format: Option<FormatArg>,
     /// Write alerts to this file instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(help_heading = "Output", long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Show why groups did or did not reach this rule's condition (on stderr).
-    #[arg(long, value_name = "RULE_ID")]
+    /// Show why groups did or did not reach this rule's condition (on stderr); the rule's
+    /// id, a unique prefix of it (c07f7898) or its name.
+    #[arg(help_heading = "Rules", long, value_name = "RULE")]
     pub explain: Option<String>,
-    /// Exit with code 3 when any record or file was skipped.
-    #[arg(long)]
+    /// Exit with code 3 when a record was damaged (unreadable JSON/CSV, time or operation) or
+    /// a file could not be read; records of other categories or resources do not count.
+    #[arg(help_heading = "Behaviour", long)]
     pub strict: bool,
     /// Exit with code 4 when any alert fired (for CI pipelines).
-    #[arg(long)]
+    #[arg(help_heading = "Behaviour", long)]
     pub fail_on_alert: bool,
     /// Worker threads (default: all cores).
-    #[arg(long, short = 'j')]
+    #[arg(help_heading = "Behaviour", long, short = 'j')]
     pub threads: Option<usize>,
     /// Memory for sorting input that is not in time order (e.g. 512MiB, 2GiB); beyond it
     /// rows are sorted on disk.
-    #[arg(long, default_value = "1GiB", value_name = "SIZE")]
+    #[arg(
+        help_heading = "Behaviour",
+        long,
+        default_value = "1GiB",
+        value_name = "SIZE"
+    )]
     pub memory_limit: String,
     /// Directory for sorting on disk (default: the system's temporary directory, $TMPDIR).
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Behaviour", long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
     /// Threat-intel indicators for the TI rule (repeatable): Sentinel exports, STIX bundles,
     /// MISP feeds, IP lists, CSV, or a store written by `kvsentry ti sync`.
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Threat intel", long, value_name = "PATH")]
     pub ti: Vec<PathBuf>,
     #[command(flatten)]
     pub ti_read: TiReadArgs,
     /// Evaluate the TI rule as one Sentinel run at this time would (default: retro-hunt).
-    #[arg(long, value_name = "TIME")]
+    #[arg(help_heading = "Threat intel", long, value_name = "TIME")]
     pub as_of: Option<String>,
     /// Reproduce Sentinel's TI query to the letter (sets `sentinel_compat` on TI rules).
-    #[arg(long)]
+    #[arg(help_heading = "Threat intel", long)]
     pub sentinel_compat: bool,
-    /// Only events at or after this time (RFC 3339).
-    #[arg(long, value_name = "TIME")]
+    /// Only events at or after this time (RFC 3339, a date, or an age: 1h, 7d before now).
+    #[arg(help_heading = "Time", long, value_name = "TIME")]
     pub since: Option<String>,
-    /// Only events before this time (RFC 3339).
-    #[arg(long, value_name = "TIME")]
+    /// Only events before this time (RFC 3339, a date, or an age: 1h, 7d before now).
+    #[arg(help_heading = "Time", long, value_name = "TIME")]
     pub until: Option<String>,
     /// No progress bar.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub no_progress: bool,
     /// No summary on stderr.
-    #[arg(long, short = 'q')]
+    #[arg(help_heading = "Output", long, short = 'q')]
     pub quiet: bool,
 }
 
@@ -221,22 +278,32 @@ pub struct EventsArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// Write to this file instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(help_heading = "Output", long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// One line per rule: id, kind, severity, enabled, name.
+    /// One line per rule: id, kind, severity, enabled, source (built-in or file), name.
+    #[command(
+        after_help = "Examples:\n  kvsentry rules list\n  kvsentry rules list --rules my-rules/"
+    )]
     List(RuleSource),
     /// Print one rule as YAML.
+    #[command(
+        after_help = "Examples:\n  kvsentry rules show c07f7898\n  kvsentry rules show c07f7898 > my-rules/seed.yml\n  kvsentry rules show 'TI map IP entity to Azure Key Vault logs'"
+    )]
     Show {
-        /// The rule's id.
+        /// The rule's id, a unique prefix of it (c07f7898) or its name.
+        #[arg(value_name = "RULE")]
         id: String,
         #[command(flatten)]
         source: RuleSource,
     },
     /// Check rule files and report every error with file, line and reason.
+    #[command(
+        after_help = "Examples:\n  kvsentry rules validate my-rules/\n  kvsentry rules validate a.yml b.yml"
+    )]
     Validate {
         /// Rule files or directories.
         #[arg(required = true)]
@@ -247,7 +314,7 @@ pub enum RulesCommand {
 #[derive(Debug, Args)]
 pub struct RuleSource {
     /// Extra rule files or directories (override built-ins by id).
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Rules", long, value_name = "PATH")]
     pub rules: Vec<PathBuf>,
 }
 
@@ -255,56 +322,66 @@ pub struct RuleSource {
 pub struct GenArgs {
     /// Output form: storage, eventhub, array, azure-diagnostics[-jsonl|-csv],
     /// azkv[-jsonl|-csv], ecs, ecs-search; append `.gz` to gzip.
-    #[arg(long, default_value = "storage")]
+    #[arg(help_heading = "Output", long, default_value = "storage")]
     pub form: String,
     /// Output file (default stdout); with --storage-layout, a directory.
-    #[arg(long, short = 'o', value_name = "PATH")]
+    #[arg(help_heading = "Output", long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Write a directory in the Storage account's layout
     /// (`resourceId=/SUBSCRIPTIONS/.../y=YYYY/m=MM/d=DD/h=HH/m=00/PT1H.json`).
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub storage_layout: bool,
     /// Gzip the output.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub gzip: bool,
     /// Random seed: same seed, same bytes.
-    #[arg(long, default_value_t = 1)]
+    #[arg(help_heading = "Behaviour", long, default_value_t = 1)]
     pub seed: u64,
     /// Background events (injected scenarios come on top).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(help_heading = "Behaviour", long, default_value_t = 10_000)]
     pub events: u64,
     /// First event time (RFC 3339 or a date).
-    #[arg(long, default_value = "2025-06-30T00:00:00Z")]
+    #[arg(help_heading = "Time", long, default_value = "2025-06-30T00:00:00Z")]
     pub start: String,
     /// Time span covered, e.g. 2h, 1d.
-    #[arg(long, default_value = "1h")]
+    #[arg(help_heading = "Time", long, default_value = "1h")]
     pub duration: String,
     /// Attack scenarios to inject (repeatable): `standard` (one of each), `burst[:user|sp|mi[:CALLS[:OPS]]]`,
     /// `near-miss-count`, `near-miss-single-op`, `straddle[:BEFORE:AFTER]`, `sp-burst[:CALLS]`,
     /// `mi-burst[:CALLS]`, `ips:IP[,IP...]:CALLS`; add `@TIME` to place one.
-    #[arg(long, value_name = "SCENARIO")]
+    #[arg(help_heading = "Behaviour", long, value_name = "SCENARIO")]
     pub scenario: Vec<String>,
     /// Mix in Managed HSM and other-category records (that readers must skip).
-    #[arg(long)]
+    #[arg(help_heading = "Behaviour", long)]
     pub mixed: bool,
     /// Write the ground truth of what was injected (JSON) here.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub ground_truth: Option<PathBuf>,
     /// Also write this many Sentinel `ThreatIntelligenceIndicator` export rows (IP indicators,
     /// several versions per id, some inactive, expired or private) to --indicators-output.
-    #[arg(long, value_name = "N", requires = "indicators_output")]
+    #[arg(
+        help_heading = "Threat intel",
+        long,
+        value_name = "N",
+        requires = "indicators_output"
+    )]
     pub indicators: Option<usize>,
     /// Where to write the indicators: `.csv` as the portal exports them, else JSON lines.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Threat intel", long, value_name = "FILE")]
     pub indicators_output: Option<PathBuf>,
     /// Share of indicators whose IP is a caller in the generated logs.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(help_heading = "Threat intel", long, default_value_t = 0.05)]
     pub match_share: f64,
     /// Evaluation time the indicators are made for (default: the end of the log span); also
     /// the `--as-of` time of the expected TI matches.
-    #[arg(long, value_name = "TIME")]
+    #[arg(help_heading = "Threat intel", long, value_name = "TIME")]
     pub ti_at: Option<String>,
     /// Write the (indicator id, IP) pairs a Sentinel run at --ti-at must alert on (JSON).
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        help_heading = "Threat intel",
+        long,
+        value_name = "FILE",
+        requires = "indicators"
+    )]
     pub ti_truth: Option<PathBuf>,
 }

@@ -13,7 +13,9 @@ use kvsentry_engine::TiMode;
 use kvsentry_rules::Detection;
 
 use super::args::{FormatArg, HuntArgs};
-use super::{Exit, UsageError, log_format, open_output, parse_size, parse_time, summary};
+use super::{
+    Exit, UsageError, log_format, open_output, parse_size, parse_time, summary, time_range,
+};
 
 /// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
 pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow::Result<RuleSet> {
@@ -22,10 +24,18 @@ pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow:
     } else {
         RuleSet::new()
     };
-    for p in paths {
-        let extra = RuleSet::load_path(p)?;
-        rules.merge_override(extra);
+    // All user files into one set first: an id in two of them is an error naming both.
+    let extra = RuleSet::load_paths(paths)?;
+    for r in extra.iter() {
+        if rules.get(r.id()).is_some() {
+            eprintln!(
+                "note: rule {} from {} replaces the built-in rule with that id",
+                r.id(),
+                r.source()
+            );
+        }
     }
+    rules.merge_override(extra);
     if rules.enabled().next().is_none() {
         return Err(UsageError("no enabled rules to run".into()).into());
     }
@@ -34,6 +44,17 @@ pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow:
 
 pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     let mut rules = load_rules(&a.rules, !a.no_builtin)?;
+    // `--explain` takes an id, a unique prefix of one, or a rule's name.
+    let explain = match &a.explain {
+        Some(q) => Some(
+            rules
+                .resolve(q)
+                .map_err(|e| UsageError(format!("--explain: {e}")))?
+                .id()
+                .to_string(),
+        ),
+        None => None,
+    };
     if a.sentinel_compat {
         set_sentinel_compat(&mut rules);
     }
@@ -46,17 +67,8 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     };
     opts.memory_limit = parse_size(&a.memory_limit)?;
     opts.temp_dir = a.temp_dir.clone();
-    opts.explain = a.explain.clone();
-    opts.since = a
-        .since
-        .as_deref()
-        .map(|t| parse_time(t, "--since"))
-        .transpose()?;
-    opts.until = a
-        .until
-        .as_deref()
-        .map(|t| parse_time(t, "--until"))
-        .transpose()?;
+    opts.explain = explain.clone();
+    (opts.since, opts.until) = time_range(a.since.as_deref(), a.until.as_deref())?;
     opts.threads = a.threads.unwrap_or(0);
     if let Some(t) = &a.as_of {
         opts.ti_mode = TiMode::AsOf(parse_time(t, "--as-of")?);
@@ -117,7 +129,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if let Some(rule) = &a.explain {
+    if let Some(rule) = &explain {
         summary::print_explain(rule, &report);
     }
     if !a.quiet {

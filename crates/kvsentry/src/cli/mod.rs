@@ -11,6 +11,7 @@ macro_rules! out {
 
 pub mod args;
 mod events;
+mod fields_cmd;
 mod gen_cmd;
 mod hunt_cmd;
 mod rules_cmd;
@@ -60,6 +61,23 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// The error and its causes joined by `: `, leaving out a cause whose text the message
+/// already holds: many errors print their source themselves (`cannot read X: {source}`),
+/// and anyhow's `{:#}` would say it a second time.
+pub fn user_message(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&text);
+        }
+    }
+    msg
+}
+
 impl Exit {
     pub fn from_error(err: &anyhow::Error) -> Exit {
         if err.downcast_ref::<UsageError>().is_some()
@@ -87,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Rules(c) => rules_cmd::run(c),
         Command::Gen(a) => gen_cmd::run(a),
         Command::Ti(a) => ti_cmd::run(a),
+        Command::Fields => fields_cmd::run(),
     }
 }
 
@@ -164,10 +183,30 @@ pub(crate) fn parse_size(text: &str) -> Result<usize, UsageError> {
     }
 }
 
-/// Parses an RFC 3339 instant (a bare date means midnight UTC).
+/// Parses an RFC 3339 instant (a bare date means midnight UTC), or a time before now: a
+/// number and a unit (`30m`, `1h`, `7d`).
 pub(crate) fn parse_time(text: &str, what: &str) -> Result<jiff::Timestamp, UsageError> {
+    parse_time_at(text, what, jiff::Timestamp::now())
+}
+
+/// [`parse_time`] with "now" given, for tests.
+fn parse_time_at(
+    text: &str,
+    what: &str,
+    now: jiff::Timestamp,
+) -> Result<jiff::Timestamp, UsageError> {
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t);
+    }
+    // Only digits and a unit: "2025" or "1 hour ago" are not taken for an age.
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if digits > 0 && matches!(t.get(digits..), Some("s" | "m" | "h" | "d")) {
+        if let Ok(age) = parse_duration(t) {
+            if let Ok(at) = now.checked_sub(age) {
+                return Ok(at);
+            }
+        }
     }
     if text.parse::<jiff::civil::Date>().is_ok() {
         if let Ok(t) = format!("{text}T00:00:00Z").parse::<jiff::Timestamp>() {
@@ -175,8 +214,26 @@ pub(crate) fn parse_time(text: &str, what: &str) -> Result<jiff::Timestamp, Usag
         }
     }
     Err(UsageError(format!(
-        "{what}: '{text}' is not a time (use RFC 3339, e.g. 2025-06-30T12:00:00Z, or a date)"
+        "{what}: '{text}' is not a time (use RFC 3339, e.g. 2025-06-30T12:00:00Z, a date, or an age such as 1h or 7d)"
     )))
+}
+
+/// `--since` and `--until` parsed; an empty range (since at or after until) is refused rather
+/// than silently reading nothing.
+pub(crate) fn time_range(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<jiff::Timestamp>, Option<jiff::Timestamp>), UsageError> {
+    let since = since.map(|t| parse_time(t, "--since")).transpose()?;
+    let until = until.map(|t| parse_time(t, "--until")).transpose()?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s >= u {
+            return Err(UsageError(format!(
+                "--since ({s}) is not before --until ({u}): no event can be in that range"
+            )));
+        }
+    }
+    Ok((since, until))
 }
 
 #[cfg(test)]
@@ -197,6 +254,18 @@ mod tests {
             parse_time("2025-06-30", "x").unwrap(),
             "2025-06-30T00:00:00Z".parse::<jiff::Timestamp>().unwrap()
         );
+        let now: jiff::Timestamp = "2025-07-08T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            parse_time_at("7d", "--since", now).unwrap(),
+            "2025-07-01T12:00:00Z".parse::<jiff::Timestamp>().unwrap()
+        );
+        assert_eq!(
+            parse_time_at("90m", "--since", now).unwrap(),
+            "2025-07-08T10:30:00Z".parse::<jiff::Timestamp>().unwrap()
+        );
+        assert!(parse_time_at("2025", "--since", now).is_err());
+        assert!(time_range(Some("2025-07-02"), Some("2025-07-01")).is_err());
+        assert!(time_range(Some("2025-07-01"), Some("2025-07-02")).is_ok());
         assert!(
             parse_time("yesterday", "--since")
                 .unwrap_err()

@@ -11,19 +11,21 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
         RulesCommand::List(src) => {
             let rules = load_rules(&src.rules, true)?;
             out!(
-                "{:<38} {:<16} {:<9} {:<8} NAME",
+                "{:<38} {:<16} {:<9} {:<8} {:<24} NAME",
                 "ID",
                 "KIND",
                 "SEVERITY",
-                "ENABLED"
+                "ENABLED",
+                "SOURCE"
             );
             for r in rules.iter() {
                 out!(
-                    "{:<38} {:<16} {:<9} {:<8} {}",
+                    "{:<38} {:<16} {:<9} {:<8} {:<24} {}",
                     r.id(),
-                    format!("{:?}", r.detection.kind()).to_lowercase(),
+                    r.detection.kind().as_str(),
                     r.meta.severity.as_str(),
                     if r.meta.enabled { "yes" } else { "no" },
+                    r.source(),
                     r.meta.name
                 );
             }
@@ -31,16 +33,9 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
         }
         RulesCommand::Show { id, source } => {
             let rules = load_rules(&source.rules, true)?;
-            match rules.get(&id) {
-                Some(r) => {
-                    out!("{}", r.to_yaml().trim_end());
-                    Ok(Exit::Ok)
-                }
-                None => Err(UsageError(format!(
-                    "no rule has id '{id}' (see `kvsentry rules list`)"
-                ))
-                .into()),
-            }
+            let r = rules.resolve(&id).map_err(|e| UsageError(e.to_string()))?;
+            out!("{}", r.to_yaml().trim_end());
+            Ok(Exit::Ok)
         }
         RulesCommand::Validate { paths } => {
             let mut failed = false;
@@ -57,6 +52,14 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
                         eprintln!("{e}");
                         failed = true;
                     }
+                }
+            }
+            // Each path is fine alone; the paths together must not define an id twice,
+            // as a hunt given them all would refuse.
+            if !failed && paths.len() > 1 {
+                if let Err(e) = RuleSet::load_paths(&paths) {
+                    eprintln!("{e}");
+                    failed = true;
                 }
             }
             Ok(if failed { Exit::Usage } else { Exit::Ok })

@@ -123,14 +123,29 @@ pub fn print_hunt(r: &HuntReport) {
     eprintln!("alerts: {}", r.alerts_total());
     for rs in &r.engine.rules {
         let n = r.alerts_per_rule.get(&rs.rule_id).copied().unwrap_or(0);
-        eprintln!(
-            "  {:<38} {n} alert(s), {} matching event(s), peak {} open group(s)",
-            rs.rule_id, rs.events_matched, rs.max_open_groups
-        );
+        match &rs.indicator {
+            // An indicator rule's filter passes nearly every event: what counts is how many
+            // were looked up and how many hit an indicator.
+            Some(ti) => eprintln!(
+                "  {:<38} {n} alert(s), {} event(s) checked, {} matched an indicator ({} (indicator, IP) pair(s))",
+                rs.rule_id, rs.events_matched, ti.indicator_matches, ti.pairs
+            ),
+            None => eprintln!(
+                "  {:<38} {n} alert(s), {} matching event(s), peak {} open group(s)",
+                rs.rule_id, rs.events_matched, rs.max_open_groups
+            ),
+        }
         if let Some(ti) = &rs.indicator {
+            if ti.selection.is_none() {
+                // No intel: the engine's note says "none mode ... (mode would be retro)".
+                eprintln!(
+                    "      threat intel: none loaded (give indicators with --ti): the rule cannot alert"
+                );
+                continue;
+            }
             eprintln!(
-                "      threat intel: {} mode, {} indicator(s), {} match(es), {} (indicator, IP) pair(s)",
-                ti.mode, ti.indicators, ti.indicator_matches, ti.pairs
+                "      threat intel: {} mode, {} indicator(s)",
+                ti.mode, ti.indicators
             );
             if let Some(note) = &ti.note {
                 eprintln!("      note: {note}");
