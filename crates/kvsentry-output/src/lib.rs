@@ -163,6 +163,12 @@ mod tests {
                 r#""window":{"start":"2022-06-30T11:56:00Z","end":"2022-06-30T11:57:00Z"}"#
             )
         );
+        // Dotted names nested, so `jq .group.identity.upn` finds the value.
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(
+            v["group"]["identity"]["upn"],
+            "attacker@securathesis.onmicrosoft.com"
+        );
     }
 
     #[test]

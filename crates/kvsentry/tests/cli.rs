@@ -157,7 +157,7 @@ fn elastic_alerts(out: &Output) -> BTreeMap<(String, String), Window> {
         );
         let key = (
             a["window"]["start"].as_str().unwrap().to_string(),
-            a["group"]["identity.upn"].as_str().unwrap().to_string(),
+            a["group"]["identity"]["upn"].as_str().unwrap().to_string(),
         );
         assert!(got.insert(key, w).is_none(), "two alerts for one window");
     }
@@ -406,7 +406,7 @@ fn ti_modes_and_sentinel_compat() {
             .map(|a| {
                 (
                     a["group"]["indicator_id"].as_str().unwrap().to_string(),
-                    a["group"]["caller.ip"].as_str().unwrap().to_string(),
+                    a["group"]["caller"]["ip"].as_str().unwrap().to_string(),
                     a["fields"]["event_time"].as_str().unwrap().to_string(),
                 )
             })

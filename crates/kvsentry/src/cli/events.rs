@@ -34,6 +34,8 @@ pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
                 "source".into(),
                 format!("{}:{}", input.display, ev.origin.line).into(),
             );
+            // Dotted names as nested objects, like alerts: `jq .caller.ip` works on both.
+            let obj = kvsentry_model::nest::nest(obj);
             let res = serde_json::to_writer(&mut out, &obj)
                 .map_err(std::io::Error::from)
                 .and_then(|_| out.write_all(b"\n"));
