@@ -1,9 +1,9 @@
 //! Alert sinks: where alerts go once a rule has fired.
 //!
 //! Every sink takes alerts one at a time ([`AlertSink::write`]) and is closed once
-//! ([`AlertSink::finish`]). Streaming sinks (JSON lines, CSV) write each alert at once, so a
-//! consumer downstream of a pipe sees alerts while the hunt runs; the table needs all rows to
-//! size its columns and renders at `finish`.
+//! ([`AlertSink::finish`]). JSON lines are written as each alert comes, so a consumer
+//! downstream of a pipe sees alerts while the hunt runs; the table needs all rows to size its
+//! columns, and CSV every alert's columns for its one header, so both write at `finish`.
 
 use std::io::{self, Write};
 
@@ -22,7 +22,7 @@ pub enum OutputFormat {
     Table,
     /// One alert per line as JSON (the default when piped).
     Jsonl,
-    /// One alert per row, group and fields flattened.
+    /// One alert per row, one column per group-by field, rule field and entity attribute.
     Csv,
 }
 

@@ -222,6 +222,14 @@ fn csv_has_one_record_per_alert() {
     let mut reader = csv::Reader::from_reader(&csv_out.stdout[..]);
     let header = reader.headers().unwrap().clone();
     let id_col = header.iter().position(|h| h == "alert_id").unwrap();
+    // One column per value, named by its dotted path.
+    for col in [
+        "group.identity.upn",
+        "fields.action_count",
+        "entities.ip.address",
+    ] {
+        assert!(header.iter().any(|h| h == col), "{col} in {header:?}");
+    }
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert!(rows.iter().all(|r| r.len() == header.len()));
     let csv_ids: BTreeSet<String> = rows.iter().map(|r| r[id_col].to_string()).collect();
