@@ -201,6 +201,36 @@ fn elastic_rule_values_equal_a_naive_evaluation() {
 }
 
 #[test]
+fn output_file_extension_picks_the_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let hunt = |name: &str, extra: &[&str]| {
+        let file = dir.path().join(name);
+        let mut args = vec!["hunt", p, "-q", "-o", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        assert!(run(&args).status.success(), "{name}");
+        std::fs::read_to_string(file).unwrap()
+    };
+    let jsonl = hunt("a.jsonl", &[]);
+    let n = jsonl.lines().count();
+    assert!(n > 0);
+    for l in jsonl.lines() {
+        serde_json::from_str::<Value>(l).unwrap();
+    }
+    assert_eq!(hunt("a.ndjson", &[]), jsonl);
+    let array: Vec<Value> = serde_json::from_str(&hunt("a.json", &[])).unwrap();
+    assert_eq!(array.len(), n);
+    let csv = hunt("a.csv", &[]);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    assert_eq!(&reader.headers().unwrap()[0], "alert_id");
+    assert_eq!(reader.records().count(), n);
+    // -f wins over the extension; an unknown extension is JSON lines (not a terminal).
+    assert_eq!(hunt("b.csv", &["-f", "jsonl"]), jsonl);
+    assert_eq!(hunt("alerts.out", &[]), jsonl);
+}
+
+#[test]
 fn csv_has_one_record_per_alert() {
     let dir = tempfile::tempdir().unwrap();
     let logs = generate(dir.path());

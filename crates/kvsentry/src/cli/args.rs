@@ -152,6 +152,8 @@ pub enum LogFormatArg {
 pub enum FormatArg {
     Table,
     Jsonl,
+    /// One JSON array of every alert.
+    Json,
     Csv,
 }
 
@@ -165,10 +167,11 @@ pub struct HuntArgs {
     /// Run only the user's rules from --rules, not the built-in pack.
     #[arg(long)]
     pub no_builtin: bool,
-    /// Output form (default: table on a terminal, jsonl when piped).
+    /// Output form (default: from -o's extension, else table on a terminal, jsonl when piped).
     #[arg(long, short = 'f')]
     pub format: Option<FormatArg>,
-    /// Write alerts to this file instead of stdout.
+    /// Write alerts to this file instead of stdout; `.csv`, `.jsonl`/`.ndjson` and `.json` (an
+    /// array) choose the form unless -f is given.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Show why groups did or did not reach this rule's condition (on stderr).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use kvsentry::hunt::{Hunt, HuntOptions};
 use kvsentry_ingest::ReadOptions;
-use kvsentry_output::{AlertSink, CsvSink, JsonlSink, TableSink};
+use kvsentry_output::{AlertSink, CsvSink, JsonArraySink, JsonlSink, OutputFormat, TableSink};
 use kvsentry_rules::RuleSet;
 
 use kvsentry_engine::TiMode;
@@ -103,14 +103,20 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     opts.exit_after = true;
     let hunt = Hunt::new(opts)?;
     let (out, stdout_tty) = open_output(a.output.as_deref())?;
-    let format = a.format.unwrap_or(if stdout_tty {
-        FormatArg::Table
-    } else {
-        FormatArg::Jsonl
-    });
+    let format =
+        a.format.unwrap_or_else(
+            || match a.output.as_deref().and_then(OutputFormat::from_path) {
+                Some(OutputFormat::Csv) => FormatArg::Csv,
+                Some(OutputFormat::Json) => FormatArg::Json,
+                Some(OutputFormat::Jsonl) => FormatArg::Jsonl,
+                Some(OutputFormat::Table) | None if stdout_tty => FormatArg::Table,
+                Some(OutputFormat::Table) | None => FormatArg::Jsonl,
+            },
+        );
     let mut sink: Box<dyn AlertSink> = match format {
         FormatArg::Table => Box::new(TableSink::new(out).with_width(terminal_width())),
         FormatArg::Jsonl => Box::new(JsonlSink::new(out)),
+        FormatArg::Json => Box::new(JsonArraySink::new(out)),
         FormatArg::Csv => Box::new(CsvSink::new(out)),
     };
     let report = hunt.run(sink.as_mut())?;
