@@ -11,15 +11,19 @@ use kvsentry_model::Alert;
 
 mod csv_sink;
 mod table;
+mod table_detail;
 
 pub use csv_sink::CsvSink;
-pub use table::TableSink;
+pub use table::{TableSink, terminal_width};
+pub use table_detail::DetailTableSink;
 
 /// The output forms of `kvsentry hunt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
-    /// A readable summary table (the default on a terminal).
+    /// One line per alert, then counts (the default on a terminal).
     Table,
+    /// Every alert with its key fields, wrapped.
+    TableDetail,
     /// One alert per line as JSON (the default when piped).
     Jsonl,
     /// One JSON array of every alert.
@@ -33,11 +37,12 @@ impl std::str::FromStr for OutputFormat {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
             "table" => Ok(OutputFormat::Table),
+            "table-detail" => Ok(OutputFormat::TableDetail),
             "jsonl" | "ndjson" => Ok(OutputFormat::Jsonl),
             "json" => Ok(OutputFormat::Json),
             "csv" => Ok(OutputFormat::Csv),
             other => Err(format!(
-                "unknown output format '{other}' (expected table, jsonl, json or csv)"
+                "unknown output format '{other}' (expected table, table-detail, jsonl, json or csv)"
             )),
         }
     }
@@ -54,6 +59,7 @@ pub trait AlertSink {
 pub fn sink_for<'w>(format: OutputFormat, out: Box<dyn Write + 'w>) -> Box<dyn AlertSink + 'w> {
     match format {
         OutputFormat::Table => Box::new(TableSink::new(out)),
+        OutputFormat::TableDetail => Box::new(DetailTableSink::new(out)),
         OutputFormat::Jsonl => Box::new(JsonlSink::new(out)),
         OutputFormat::Json => Box::new(JsonArraySink::new(out)),
         OutputFormat::Csv => Box::new(CsvSink::new(out)),

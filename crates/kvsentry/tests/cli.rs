@@ -231,6 +231,61 @@ fn output_file_extension_picks_the_form() {
 }
 
 #[test]
+fn table_is_one_line_per_alert_within_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let jsonl = run(&["hunt", p, "-f", "jsonl", "-q"]);
+    let ids: Vec<String> = String::from_utf8(jsonl.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["alert_id"]
+                .as_str()
+                .unwrap()[..8]
+                .to_string()
+        })
+        .collect();
+    assert!(!ids.is_empty());
+    for width in [80usize, 132] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kvsentry"))
+            .args(["hunt", p, "-f", "table", "-q"])
+            .env("COLUMNS", width.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains('\x1b'), "no colour when piped");
+        for l in text.lines() {
+            assert!(l.chars().count() <= width, "{width}: {l:?}");
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("Time (UTC)"), "{text}");
+        // The alert lines run up to the first blank line, each ending with its short id.
+        let rows: Vec<&str> = lines[1..]
+            .iter()
+            .take_while(|l| !l.is_empty())
+            .copied()
+            .collect();
+        assert_eq!(rows.len(), ids.len(), "{text}");
+        for id in &ids {
+            assert_eq!(
+                rows.iter().filter(|r| r.ends_with(id.as_str())).count(),
+                1,
+                "{id}"
+            );
+        }
+        assert!(text.contains("Identity"), "{text}");
+    }
+    let detail = run(&["hunt", p, "-f", "table-detail", "-q"]);
+    assert!(
+        String::from_utf8(detail.stdout)
+            .unwrap()
+            .contains("action_count: ")
+    );
+}
+
+#[test]
 fn csv_has_one_record_per_alert() {
     let dir = tempfile::tempdir().unwrap();
     let logs = generate(dir.path());

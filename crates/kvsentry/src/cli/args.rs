@@ -150,7 +150,10 @@ pub enum LogFormatArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum FormatArg {
+    /// One line per alert fitted to the terminal, then counts per rule, identity and vault.
     Table,
+    /// Every alert with its key fields, wrapped over several lines.
+    TableDetail,
     Jsonl,
     /// One JSON array of every alert.
     Json,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use kvsentry::hunt::{Hunt, HuntOptions};
 use kvsentry_ingest::ReadOptions;
-use kvsentry_output::{AlertSink, CsvSink, JsonArraySink, JsonlSink, OutputFormat, TableSink};
+use kvsentry_output::{
+    AlertSink, CsvSink, DetailTableSink, JsonArraySink, JsonlSink, OutputFormat, TableSink,
+};
 use kvsentry_rules::RuleSet;
 
 use kvsentry_engine::TiMode;
@@ -109,12 +111,21 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 Some(OutputFormat::Csv) => FormatArg::Csv,
                 Some(OutputFormat::Json) => FormatArg::Json,
                 Some(OutputFormat::Jsonl) => FormatArg::Jsonl,
-                Some(OutputFormat::Table) | None if stdout_tty => FormatArg::Table,
-                Some(OutputFormat::Table) | None => FormatArg::Jsonl,
+                Some(OutputFormat::Table | OutputFormat::TableDetail) | None if stdout_tty => {
+                    FormatArg::Table
+                }
+                Some(OutputFormat::Table | OutputFormat::TableDetail) | None => FormatArg::Jsonl,
             },
         );
     let mut sink: Box<dyn AlertSink> = match format {
-        FormatArg::Table => Box::new(TableSink::new(out).with_width(terminal_width())),
+        FormatArg::Table => Box::new(
+            TableSink::new(out)
+                .with_width(terminal_width(stdout_tty))
+                .with_color(stdout_tty && !no_color()),
+        ),
+        FormatArg::TableDetail => {
+            Box::new(DetailTableSink::new(out).with_width(terminal_width(stdout_tty)))
+        }
         FormatArg::Jsonl => Box::new(JsonlSink::new(out)),
         FormatArg::Json => Box::new(JsonArraySink::new(out)),
         FormatArg::Csv => Box::new(CsvSink::new(out)),
@@ -155,12 +166,18 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `COLUMNS` when the shell exports it, else a width that suits most terminals.
-fn terminal_width() -> u16 {
+/// `COLUMNS` when set (the user's word wins, as for `ls`), else the terminal's width, else 120.
+fn terminal_width(stdout_tty: bool) -> u16 {
     std::env::var("COLUMNS")
         .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(160)
+        .and_then(|c| c.trim().parse().ok())
+        .or_else(|| stdout_tty.then(kvsentry_output::terminal_width).flatten())
+        .unwrap_or(120)
+}
+
+/// <https://no-color.org>: a non-empty `NO_COLOR` turns colour off.
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// `--sentinel-compat`: every indicator-match rule reproduces the KQL to the letter.
