@@ -15,7 +15,7 @@ mod table_detail;
 
 pub use csv_sink::CsvSink;
 pub use table::{TableSink, terminal_width};
-pub use table_detail::DetailTableSink;
+pub use table_detail::{DetailTableSink, write_alert};
 
 /// The output forms of `kvsentry hunt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

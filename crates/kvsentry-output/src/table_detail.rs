@@ -124,6 +124,85 @@ impl<W: Write> AlertSink for DetailTableSink<W> {
     }
 }
 
+/// One alert whole, as labelled lines: rule, times, every group value and field, entities,
+/// threat enrichment and evidence (`kvsentry hunt --alert ID`). Nothing is cut.
+pub fn write_alert(out: &mut dyn Write, a: &Alert) -> io::Result<()> {
+    let label = |out: &mut dyn Write, k: &str, v: &str| writeln!(out, "{k:<12}{v}");
+    label(out, "Alert", &a.alert_id)?;
+    label(
+        out,
+        "Rule",
+        &format!(
+            "{} ({}, version {})",
+            a.rule.name, a.rule.id, a.rule.version
+        ),
+    )?;
+    label(out, "Severity", &a.rule.severity)?;
+    if !a.rule.tactics.is_empty() || !a.rule.techniques.is_empty() {
+        label(
+            out,
+            "MITRE",
+            &a.rule
+                .tactics
+                .iter()
+                .chain(&a.rule.techniques)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        )?;
+    }
+    label(out, "Time", &a.time.to_string())?;
+    if let Some(w) = a.window {
+        label(out, "Window", &format!("{} – {}", w.start, w.end))?;
+    }
+    for (title, map) in [("Group", &a.group), ("Fields", &a.fields)] {
+        if map.is_empty() {
+            continue;
+        }
+        writeln!(out, "{title}")?;
+        let w = map.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+        for (k, v) in map {
+            writeln!(out, "{}", format!("  {k:<w$}  {}", human(v)).trim_end())?;
+        }
+    }
+    if !a.entities.is_empty() {
+        writeln!(out, "Entities")?;
+        for e in &a.entities {
+            let v = serde_json::to_value(e)?;
+            let text = match v {
+                serde_json::Value::Object(m) => m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", human(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            };
+            writeln!(out, "  {text}")?;
+        }
+    }
+    if let Some(t) = &a.threat {
+        writeln!(out, "Threat")?;
+        if let serde_json::Value::Object(m) = serde_json::to_value(t)? {
+            let w = m.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+            for (k, v) in &m {
+                writeln!(out, "{}", format!("  {k:<w$}  {}", human(v)).trim_end())?;
+            }
+        }
+    }
+    writeln!(out, "Evidence ({} event(s))", a.evidence.len())?;
+    for e in &a.evidence {
+        let mut line = format!("  {}  {}", e.time, e.operation);
+        if let Some(c) = &e.correlation_id {
+            line.push_str(&format!("  correlation {c}"));
+        }
+        if let Some(s) = &e.source {
+            line.push_str(&format!("  {s}"));
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +226,21 @@ mod tests {
             text.contains("actions: KeyGet, KeyList, SecretGet"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn one_alert_whole() {
+        let mut buf = Vec::new();
+        write_alert(&mut buf, &crate::testutil::alert()).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(
+            text.contains("identity.upn  attacker@securathesis.onmicrosoft.com"),
+            "{text}"
+        );
+        assert!(text.contains("vault_names"), "{text}");
+        assert!(text.contains("Evidence (1 event(s))"), "{text}");
+        assert!(text.contains("KeyList  correlation 611c27bd"), "{text}");
+        assert!(text.contains("logs/PT1H.json:3"), "{text}");
     }
 
     #[test]

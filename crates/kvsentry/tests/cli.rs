@@ -286,6 +286,40 @@ fn table_is_one_line_per_alert_within_columns() {
 }
 
 #[test]
+fn alert_option_prints_one_alert_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let jsonl = run(&["hunt", p, "-f", "jsonl", "-q"]);
+    let alerts: Vec<Value> = String::from_utf8(jsonl.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(alerts.len() > 1);
+    let a = &alerts[0];
+    let id = a["alert_id"].as_str().unwrap();
+    let out = run(&["hunt", p, "-q", "--alert", &id[..8].to_uppercase()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(id), "{text}");
+    assert!(text.contains(a["rule"]["name"].as_str().unwrap()), "{text}");
+    assert!(text.contains("Evidence ("), "{text}");
+    let first = &a["evidence"][0];
+    assert!(text.contains(first["source"].as_str().unwrap()), "{text}");
+    // As JSON: the same alert.
+    let out = run(&["hunt", p, "-q", "-f", "json", "--alert", &id[..8]]);
+    let back: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(&back, a);
+    // No match: exit 1; an ambiguous prefix: exit 2, naming the candidates.
+    let none = run(&["hunt", p, "-q", "--alert", "zzzz"]);
+    assert_eq!(none.status.code(), Some(1));
+    let many = run(&["hunt", p, "-q", "--alert", ""]);
+    assert_eq!(many.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&many.stderr).contains(id));
+}
+
+#[test]
 fn csv_has_one_record_per_alert() {
     let dir = tempfile::tempdir().unwrap();
     let logs = generate(dir.path());

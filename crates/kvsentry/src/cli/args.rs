@@ -177,6 +177,10 @@ pub struct HuntArgs {
     /// array) choose the form unless -f is given.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Print only this alert, whole with its evidence (an id or a unique prefix of one, as the
+    /// table shows); with -f json/jsonl as JSON.
+    #[arg(long, value_name = "ID")]
+    pub alert: Option<String>,
     /// Show why groups did or did not reach this rule's condition (on stderr).
     #[arg(long, value_name = "RULE_ID")]
     pub explain: Option<String>,

@@ -1,6 +1,6 @@
 //! `kvsentry hunt`: rules over logs, alerts out, a summary on stderr.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -104,7 +104,46 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     // The command exits after the hunt: no point freeing the engine's state first.
     opts.exit_after = true;
     let hunt = Hunt::new(opts)?;
-    let (out, stdout_tty) = open_output(a.output.as_deref())?;
+    let (mut out, stdout_tty) = open_output(a.output.as_deref())?;
+    if let Some(prefix) = &a.alert {
+        let mut pick = Pick {
+            prefix: prefix.trim().to_ascii_lowercase(),
+            found: Vec::new(),
+        };
+        let report = hunt.run(&mut pick)?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let exit = match pick.found.as_slice() {
+            [] => {
+                eprintln!("kvsentry: no alert id starts with '{prefix}'");
+                Exit::Failure
+            }
+            [one] => {
+                if matches!(a.format, Some(FormatArg::Jsonl | FormatArg::Json)) {
+                    serde_json::to_writer_pretty(&mut out, one)?;
+                    writeln!(out)?;
+                } else {
+                    kvsentry_output::write_alert(&mut out, one)?;
+                }
+                out.flush()?;
+                Exit::Ok
+            }
+            several => {
+                let ids: Vec<&str> = several.iter().map(|a| a.alert_id.as_str()).collect();
+                return Err(UsageError(format!(
+                    "--alert {prefix}: {} alerts have ids starting so ({}); give more characters",
+                    ids.len(),
+                    ids.join(", ")
+                ))
+                .into());
+            }
+        };
+        if !a.quiet {
+            summary::print_hunt(&report);
+        }
+        return Ok(exit);
+    }
     let format =
         a.format.unwrap_or_else(
             || match a.output.as_deref().and_then(OutputFormat::from_path) {
@@ -178,6 +217,29 @@ fn terminal_width(stdout_tty: bool) -> u16 {
 /// <https://no-color.org>: a non-empty `NO_COLOR` turns colour off.
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// `--alert ID`: keeps the alerts whose id starts with the prefix (case aside).
+struct Pick {
+    prefix: String,
+    found: Vec<kvsentry_model::Alert>,
+}
+
+impl AlertSink for Pick {
+    fn write(&mut self, alert: &kvsentry_model::Alert) -> io::Result<()> {
+        if alert
+            .alert_id
+            .to_ascii_lowercase()
+            .starts_with(&self.prefix)
+        {
+            self.found.push(alert.clone());
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `--sentinel-compat`: every indicator-match rule reproduces the KQL to the letter.
