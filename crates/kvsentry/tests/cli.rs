@@ -320,6 +320,62 @@ fn alert_option_prints_one_alert_whole() {
 }
 
 #[test]
+fn events_since_until_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let events = |extra: &[&str]| -> Vec<Value> {
+        let mut args = vec!["events", p];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = events(&[]);
+    let pick = &all[all.len() / 2];
+    let ip = pick["caller"]["ip"].as_str().unwrap().to_string();
+    let op = pick["operation"].as_str().unwrap().to_string();
+    // AND of both, in input order; the value's case does not matter.
+    let want: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["caller"]["ip"] == ip.as_str() && e["operation"] == op.as_str())
+        .collect();
+    let got = events(&[
+        "--where",
+        &format!("caller.ip={ip}"),
+        "--where",
+        &format!("operation={}", op.to_lowercase()),
+    ]);
+    assert!(!got.is_empty());
+    assert_eq!(got.iter().collect::<Vec<_>>(), want);
+
+    let time = |e: &Value| {
+        e["time"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    let since = time(&all[all.len() / 4]);
+    let until = time(&all[all.len() / 2]);
+    let want: Vec<&Value> = all
+        .iter()
+        .filter(|e| time(e) >= since && time(e) < until)
+        .collect();
+    let got = events(&["--since", &since.to_string(), "--until", &until.to_string()]);
+    assert!(!got.is_empty());
+    assert_eq!(got.iter().collect::<Vec<_>>(), want);
+
+    let bad = run(&["events", p, "--where", "caller_ip=1.2.3.4"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("caller_ip"));
+}
+
+#[test]
 fn csv_has_one_record_per_alert() {
     let dir = tempfile::tempdir().unwrap();
     let logs = generate(dir.path());

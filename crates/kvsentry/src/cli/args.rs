@@ -27,7 +27,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the detection rules over log files and print alerts.
     Hunt(HuntArgs),
-    /// Print the normalised events as JSON lines: exactly what rules see.
+    /// Print the normalised events as JSON lines, in input order: exactly what rules see.
     Events(EventsArgs),
     /// List, show and validate detection rules.
     #[command(subcommand)]
@@ -230,6 +230,16 @@ pub struct HuntArgs {
 pub struct EventsArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Only events at or after this time (RFC 3339 or a date).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339 or a date).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only events whose dictionary field has this value, ignoring case (repeatable: all must
+    /// hold); an empty VALUE matches a missing field. Events print in input order, unsorted.
+    #[arg(long = "where", value_name = "FIELD=VALUE")]
+    pub filters: Vec<String>,
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
