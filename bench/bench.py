@@ -273,7 +273,7 @@ def kv_values(path):
             if line.strip():
                 a = json.loads(line)
                 if a["rule"]["id"] == THRESHOLD_RULE:
-                    out[(a["window"]["start"], a["group"].get("identity.upn"))] = values_of(a["fields"])
+                    out[(a["window"]["start"], a["group"].get("identity", {}).get("upn"))] = values_of(a["fields"])
     return out
 
 
@@ -286,10 +286,10 @@ def kv_alerts(path):
             a = json.loads(line)
             rid = a["rule"]["id"]
             if rid == THRESHOLD_RULE:
-                key = (a["window"]["start"], a["group"].get("identity.upn"))
+                key = (a["window"]["start"], a["group"].get("identity", {}).get("upn"))
                 thr[key] = (a["fields"].get("action_count"), a["fields"].get("distinct_actions"))
             elif rid == TI_RULE:
-                key = (a["group"].get("indicator_id"), a["group"].get("caller.ip"))
+                key = (a["group"].get("indicator_id"), a["group"].get("caller", {}).get("ip"))
                 ti[key] = a["fields"].get("event_time")
     return thr, ti
 

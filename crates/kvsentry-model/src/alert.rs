@@ -24,11 +24,12 @@ pub struct Alert {
     /// The aggregation window, for windowed rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<TimeWindow>,
-    /// Each group-by field name to its value.
-    #[serde(default)]
+    /// Each group-by field name to its value; dotted names are written as nested objects
+    /// (see [`crate::nest`]).
+    #[serde(default, with = "crate::nest")]
     pub group: Map<String, Value>,
-    /// The rule's named outputs (aggregates, projected fields).
-    #[serde(default)]
+    /// The rule's named outputs (aggregates, projected fields), nested like `group`.
+    #[serde(default, with = "crate::nest")]
     pub fields: Map<String, Value>,
     #[serde(default)]
     pub entities: Vec<Entity>,

@@ -182,8 +182,8 @@ impl AuditEvent<'_> {
         }
     }
 
-    /// The event as a flat JSON object under the dictionary's names (missing fields left out),
-    /// as `kvsentry events` prints it.
+    /// The event as a flat JSON object under the dictionary's names (missing fields left out);
+    /// `kvsentry events` prints it nested (see [`crate::nest`]).
     pub fn to_dictionary_json(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
         for &f in Field::ALL {

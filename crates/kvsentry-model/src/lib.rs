@@ -11,6 +11,7 @@
 pub mod alert;
 pub mod event;
 pub mod field;
+pub mod nest;
 pub mod net;
 mod record_key;
 pub mod time;

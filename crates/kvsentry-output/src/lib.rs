@@ -1,9 +1,9 @@
 //! Alert sinks: where alerts go once a rule has fired.
 //!
 //! Every sink takes alerts one at a time ([`AlertSink::write`]) and is closed once
-//! ([`AlertSink::finish`]). Streaming sinks (JSON lines, CSV) write each alert at once, so a
-//! consumer downstream of a pipe sees alerts while the hunt runs; the table needs all rows to
-//! size its columns and renders at `finish`.
+//! ([`AlertSink::finish`]). JSON lines are written as each alert comes, so a consumer
+//! downstream of a pipe sees alerts while the hunt runs; the table needs all rows to size its
+//! columns, and CSV every alert's columns for its one header, so both write at `finish`.
 
 use std::io::{self, Write};
 
@@ -11,18 +11,24 @@ use kvsentry_model::Alert;
 
 mod csv_sink;
 mod table;
+mod table_detail;
 
 pub use csv_sink::CsvSink;
-pub use table::TableSink;
+pub use table::{TableSink, terminal_width};
+pub use table_detail::{DetailTableSink, write_alert};
 
 /// The output forms of `kvsentry hunt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
-    /// A readable summary table (the default on a terminal).
+    /// One line per alert, then counts (the default on a terminal).
     Table,
+    /// Every alert with its key fields, wrapped.
+    TableDetail,
     /// One alert per line as JSON (the default when piped).
     Jsonl,
-    /// One alert per row, group and fields flattened.
+    /// One JSON array of every alert.
+    Json,
+    /// One alert per row, one column per group-by field, rule field and entity attribute.
     Csv,
 }
 
@@ -31,10 +37,12 @@ impl std::str::FromStr for OutputFormat {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
             "table" => Ok(OutputFormat::Table),
-            "jsonl" | "json" | "ndjson" => Ok(OutputFormat::Jsonl),
+            "table-detail" => Ok(OutputFormat::TableDetail),
+            "jsonl" | "ndjson" => Ok(OutputFormat::Jsonl),
+            "json" => Ok(OutputFormat::Json),
             "csv" => Ok(OutputFormat::Csv),
             other => Err(format!(
-                "unknown output format '{other}' (expected table, jsonl or csv)"
+                "unknown output format '{other}' (expected table, table-detail, jsonl, json or csv)"
             )),
         }
     }
@@ -51,7 +59,9 @@ pub trait AlertSink {
 pub fn sink_for<'w>(format: OutputFormat, out: Box<dyn Write + 'w>) -> Box<dyn AlertSink + 'w> {
     match format {
         OutputFormat::Table => Box::new(TableSink::new(out)),
+        OutputFormat::TableDetail => Box::new(DetailTableSink::new(out)),
         OutputFormat::Jsonl => Box::new(JsonlSink::new(out)),
+        OutputFormat::Json => Box::new(JsonArraySink::new(out)),
         OutputFormat::Csv => Box::new(CsvSink::new(out)),
     }
 }
@@ -74,6 +84,49 @@ impl<W: Write> AlertSink for JsonlSink<W> {
     }
 
     fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl OutputFormat {
+    /// The form a file name asks for by its extension (`.csv`, `.jsonl`/`.ndjson`, `.json`),
+    /// case aside; `None` for any other name.
+    pub fn from_path(path: &std::path::Path) -> Option<OutputFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(OutputFormat::Csv),
+            "jsonl" | "ndjson" => Some(OutputFormat::Jsonl),
+            "json" => Some(OutputFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// A JSON array of alerts, one per line inside the brackets; written as they come, closed at
+/// `finish` (so an interrupted hunt leaves an unterminated array, not a wrong one).
+pub struct JsonArraySink<W: Write> {
+    out: W,
+    count: usize,
+}
+
+impl<W: Write> JsonArraySink<W> {
+    pub fn new(out: W) -> Self {
+        JsonArraySink { out, count: 0 }
+    }
+}
+
+impl<W: Write> AlertSink for JsonArraySink<W> {
+    fn write(&mut self, alert: &Alert) -> io::Result<()> {
+        self.out
+            .write_all(if self.count == 0 { b"[\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut self.out, alert)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out
+            .write_all(if self.count == 0 { b"[]\n" } else { b"\n]\n" })?;
         self.out.flush()
     }
 }
@@ -163,12 +216,41 @@ mod tests {
                 r#""window":{"start":"2022-06-30T11:56:00Z","end":"2022-06-30T11:57:00Z"}"#
             )
         );
+        // Dotted names nested, so `jq .group.identity.upn` finds the value.
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(
+            v["group"]["identity"]["upn"],
+            "attacker@securathesis.onmicrosoft.com"
+        );
+    }
+
+    #[test]
+    fn json_array_parses() {
+        let a = testutil::alert();
+        for n in [0, 1, 3] {
+            let mut buf = Vec::new();
+            {
+                let mut s = JsonArraySink::new(&mut buf);
+                for _ in 0..n {
+                    s.write(&a).unwrap();
+                }
+                s.finish().unwrap();
+            }
+            let back: Vec<Alert> = serde_json::from_slice(&buf).unwrap();
+            assert_eq!(back.len(), n);
+        }
     }
 
     #[test]
     fn format_names() {
         assert_eq!("TABLE".parse::<OutputFormat>(), Ok(OutputFormat::Table));
-        assert_eq!("json".parse::<OutputFormat>(), Ok(OutputFormat::Jsonl));
+        assert_eq!("json".parse::<OutputFormat>(), Ok(OutputFormat::Json));
+        assert_eq!("ndjson".parse::<OutputFormat>(), Ok(OutputFormat::Jsonl));
+        let of = |p: &str| OutputFormat::from_path(std::path::Path::new(p));
+        assert_eq!(of("a.CSV"), Some(OutputFormat::Csv));
+        assert_eq!(of("a.ndjson"), Some(OutputFormat::Jsonl));
+        assert_eq!(of("dir/a.json"), Some(OutputFormat::Json));
+        assert_eq!(of("alerts"), None);
         assert!("xml".parse::<OutputFormat>().is_err());
     }
 }

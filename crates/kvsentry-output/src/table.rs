@@ -1,125 +1,382 @@
-//! A summary table for a person at a terminal.
+//! The terminal table: one line per alert, fitted to the terminal's width, then counts per
+//! rule, per identity and per vault.
+//!
+//! A line never wraps: cells too long for their column are cut with `…` (the JSON output and
+//! `--format table-detail` have everything), so `sort`, `grep` and the eye can take one alert
+//! per line.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use kvsentry_model::Alert;
+use kvsentry_model::{Alert, Entity};
+use serde_json::Value;
 
-use crate::{AlertSink, human};
+use crate::AlertSink;
 
-/// Buffers rows and renders one table at `finish` (column widths need every row).
+/// Buffers alerts and renders at `finish`: the columns are sized over every row.
 pub struct TableSink<W: Write> {
     out: W,
-    rows: Vec<[String; 6]>,
-    width: u16,
+    alerts: Vec<Alert>,
+    width: usize,
+    color: bool,
 }
 
 impl<W: Write> TableSink<W> {
-    /// A table 200 columns wide at most; see [`TableSink::with_width`].
+    /// A table 120 columns wide, without colour; see [`TableSink::with_width`].
     pub fn new(out: W) -> Self {
         TableSink {
             out,
-            rows: Vec::new(),
-            width: 200,
+            alerts: Vec::new(),
+            width: 120,
+            color: false,
         }
     }
 
-    /// Wraps cells so the table fits `width` columns (the terminal's width, say).
+    /// Fits every line into `width` columns (at least 60, below which nothing is readable).
     pub fn with_width(mut self, width: u16) -> Self {
-        self.width = width.max(60);
+        self.width = usize::from(width).max(60);
+        self
+    }
+
+    /// Colours the severity (for a terminal; never for a file or a pipe).
+    pub fn with_color(mut self, color: bool) -> Self {
+        self.color = color;
         self
     }
 }
 
-/// The fields worth a glance, in the order an analyst reads them; the rest is in JSON output.
-const DETAIL_FIELDS: &[&str] = &[
-    // Threshold rules (the Elastic seed's names).
-    "action_count",
-    "distinct_actions",
-    "actions",
-    "source_ip",
-    "vault_names",
-    // Indicator matches (the Sentinel seed's projected columns, readable names).
-    "threat_type",
-    "confidence",
-    "description",
-    "operation",
-    "http_status",
-    "event_count",
-    "expiration",
-];
+/// The width of the terminal on standard output, when it is one.
+pub fn terminal_width() -> Option<u16> {
+    comfy_table::Table::new().width()
+}
 
-fn when(a: &Alert) -> String {
-    match a.window {
-        Some(w) => {
-            let start = w.start.strftime("%Y-%m-%d %H:%M:%S").to_string();
-            let end = w.end.strftime("%H:%M:%S").to_string();
-            format!("{start} – {end}")
-        }
-        None => a.time.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+/// Text of a field: strings bare, lists joined with `, `.
+fn text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| text(Some(i)))
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => other.to_string(),
     }
 }
 
-fn who(a: &Alert) -> String {
-    a.group
+fn first_text(a: &Alert, names: &[&str]) -> String {
+    names
         .iter()
-        .map(|(k, v)| {
-            let v = human(v);
-            if a.group.len() == 1 {
-                v
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+        .map(|n| text(a.group.get(*n).or_else(|| a.fields.get(*n))))
+        .find(|t| !t.is_empty())
+        .unwrap_or_default()
 }
 
-fn details(a: &Alert) -> String {
-    let mut lines = Vec::new();
-    for name in DETAIL_FIELDS {
-        if let Some(v) = a.fields.get(*name) {
-            let mut text = human(v);
-            if text.is_empty() {
+/// The rule's name without the product prefix every built-in shares.
+fn short_rule(a: &Alert) -> String {
+    let n = a.rule.name.as_str();
+    n.strip_prefix("Azure Key Vault ").unwrap_or(n).to_string()
+}
+
+/// Who: the UPN, else the managed identity's name, else the app id, else the object id.
+fn who(a: &Alert) -> String {
+    let upn = first_text(a, &["identity.upn", "actor_name"]);
+    if !upn.is_empty() {
+        return upn;
+    }
+    let account = a.entities.iter().find_map(|e| match e {
+        Entity::Account {
+            upn,
+            object_id,
+            app_id,
+        } => Some((upn.clone(), object_id.clone(), app_id.clone())),
+        _ => None,
+    });
+    if let Some(upn) = account.as_ref().and_then(|a| a.0.clone()) {
+        return upn;
+    }
+    let mi = first_text(a, &["identity.managed_identity", "managed_identity"]);
+    if let Some(name) = mi.rsplit('/').next().filter(|n| !n.is_empty()) {
+        return format!("mi:{name}");
+    }
+    let app = first_text(a, &["identity.app_id", "app_id"]);
+    let app = if app.is_empty() {
+        account
+            .as_ref()
+            .and_then(|a| a.2.clone())
+            .unwrap_or_default()
+    } else {
+        app
+    };
+    if !app.is_empty() {
+        return format!("app:{app}");
+    }
+    let oid = first_text(a, &["identity.object_id", "object_id", "caller_object_id"]);
+    let oid = if oid.is_empty() {
+        account.and_then(|a| a.1).unwrap_or_default()
+    } else {
+        oid
+    };
+    if oid.is_empty() {
+        "-".into()
+    } else {
+        format!("oid:{oid}")
+    }
+}
+
+/// From where: the caller IP(s).
+fn from(a: &Alert) -> String {
+    let ip = first_text(a, &["caller.ip", "source_ip", "client_ip"]);
+    if !ip.is_empty() {
+        return ip;
+    }
+    a.entities
+        .iter()
+        .filter_map(|e| match e {
+            Entity::Ip { address } => Some(address.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The vaults an alert concerns (names, else the last segment of resource ids).
+fn vaults(a: &Alert) -> Vec<String> {
+    let names = first_text(a, &["vault.name", "vault_names"]);
+    if !names.is_empty() {
+        return names.split(", ").map(String::from).collect();
+    }
+    let ids = first_text(a, &["resource_id", "resource_ids", "vault.resource_id"]);
+    ids.split(", ")
+        .filter_map(|id| id.rsplit('/').next())
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// What: vaults and operations, or for an indicator match its threat type and feed.
+fn what(a: &Alert) -> String {
+    if let Some(t) = &a.threat {
+        let kind = first_text(a, &["threat_type"]);
+        let kind = if kind.is_empty() {
+            t.indicator_type.clone()
+        } else {
+            kind
+        };
+        return match &t.feed {
+            Some(feed) if !feed.is_empty() => format!("{kind} ({feed})"),
+            _ => kind,
+        };
+    }
+    let vaults = vaults(a).join(", ");
+    let ops = first_text(a, &["actions", "operation", "operations"]);
+    match (vaults.is_empty(), ops.is_empty()) {
+        (false, false) => format!("{vaults}: {ops}"),
+        (false, true) => vaults,
+        _ => ops,
+    }
+}
+
+fn count(a: &Alert) -> String {
+    first_text(a, &["action_count", "event_count", "count"])
+}
+
+/// Cuts `s` to `w` characters, marking the cut with `…`.
+fn fit(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        return format!("{s:<w$}");
+    }
+    if w == 0 {
+        return String::new();
+    }
+    let mut t: String = s.chars().take(w - 1).collect();
+    t.push('…');
+    t
+}
+
+fn severity_color(sev: &str) -> &'static str {
+    match sev.to_ascii_lowercase().as_str() {
+        "critical" | "high" => "\x1b[1;31m",
+        "medium" => "\x1b[33m",
+        "low" => "\x1b[36m",
+        _ => "\x1b[2m",
+    }
+}
+
+/// Column widths for `want` (each column's widest cell) within `room`: columns that fit
+/// their share keep their width, the rest split what is left evenly.
+fn share(want: &[usize], room: usize) -> Vec<usize> {
+    let mut out = vec![0; want.len()];
+    let mut open: Vec<usize> = (0..want.len()).collect();
+    let mut left = room;
+    loop {
+        if open.is_empty() {
+            break;
+        }
+        let each = left / open.len();
+        let (small, big): (Vec<usize>, Vec<usize>) = open.iter().partition(|&&i| want[i] <= each);
+        if small.is_empty() {
+            for (k, &i) in big.iter().enumerate() {
+                // The remainder goes to the first columns, one each.
+                out[i] = each + usize::from(k < left % big.len());
+            }
+            break;
+        }
+        for &i in &small {
+            out[i] = want[i];
+            left -= want[i];
+        }
+        open = big;
+    }
+    out
+}
+
+const SEP: &str = "  ";
+
+impl<W: Write> TableSink<W> {
+    fn render(&mut self) -> io::Result<()> {
+        let width = self.width;
+        let mut alerts = std::mem::take(&mut self.alerts);
+        alerts.sort_by(|a, b| {
+            (a.time, &a.rule.id, &a.alert_id).cmp(&(b.time, &b.rule.id, &b.alert_id))
+        });
+        // Seconds only when there is room: windows are whole minutes anyway.
+        let time_fmt = if width >= 100 {
+            "%Y-%m-%d %H:%M:%S"
+        } else {
+            "%Y-%m-%d %H:%M"
+        };
+        let header = [
+            "Time (UTC)",
+            "Severity",
+            "Rule",
+            "Who",
+            "From",
+            "What",
+            "Count",
+            "Alert",
+        ];
+        let rows: Vec<[String; 8]> = alerts
+            .iter()
+            .map(|a| {
+                [
+                    a.time.strftime(time_fmt).to_string(),
+                    a.rule.severity.clone(),
+                    short_rule(a),
+                    who(a),
+                    from(a),
+                    what(a),
+                    count(a),
+                    a.alert_id.chars().take(8).collect(),
+                ]
+            })
+            .collect();
+        let mut want = [0usize; 8];
+        for (i, h) in header.iter().enumerate() {
+            want[i] = h.chars().count();
+        }
+        for r in &rows {
+            for (i, c) in r.iter().enumerate() {
+                want[i] = want[i].max(c.chars().count());
+            }
+        }
+        want[1] = want[1].min(8);
+        // Time, severity, count and id keep their width; rule, who, from and what share the rest.
+        let fixed = want[0] + want[1] + want[6] + want[7] + SEP.len() * 7;
+        let flexible = share(
+            &[want[2], want[3], want[4], want[5]],
+            width.saturating_sub(fixed),
+        );
+        let widths = [
+            want[0],
+            want[1],
+            flexible[0],
+            flexible[1],
+            flexible[2],
+            flexible[3],
+            want[6],
+            want[7],
+        ];
+        let line = |cells: &[String; 8], color: Option<&str>| -> String {
+            let mut out = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(SEP);
+                }
+                let cell = if i == 6 {
+                    format!("{c:>w$}", w = widths[i])
+                } else {
+                    fit(c, widths[i])
+                };
+                match color {
+                    Some(code) if i == 1 => {
+                        out.push_str(code);
+                        out.push_str(&cell);
+                        out.push_str("\x1b[0m");
+                    }
+                    _ => out.push_str(&cell),
+                }
+            }
+            out.trim_end().to_string()
+        };
+        let header_cells = header.map(String::from);
+        writeln!(self.out, "{}", line(&header_cells, None))?;
+        for r in &rows {
+            let color = self.color.then(|| severity_color(&r[1]));
+            writeln!(self.out, "{}", line(r, color))?;
+        }
+
+        let mut per_rule: BTreeMap<String, usize> = BTreeMap::new();
+        let mut per_who: BTreeMap<String, usize> = BTreeMap::new();
+        let mut per_vault: BTreeMap<String, usize> = BTreeMap::new();
+        for (a, r) in alerts.iter().zip(&rows) {
+            *per_rule.entry(a.rule.name.clone()).or_default() += 1;
+            *per_who.entry(r[3].clone()).or_default() += 1;
+            for v in vaults(a) {
+                *per_vault.entry(v).or_default() += 1;
+            }
+        }
+        for (title, counts) in [
+            ("Rule", per_rule),
+            ("Identity", per_who),
+            ("Vault", per_vault),
+        ] {
+            if counts.is_empty() {
                 continue;
             }
-            if text.chars().count() > 80 {
-                text = text.chars().take(77).collect::<String>() + "...";
+            let mut counts: Vec<(String, usize)> = counts.into_iter().collect();
+            // Most alerts first, then by name.
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let room = width.saturating_sub("Alerts".len() + SEP.len());
+            writeln!(self.out)?;
+            writeln!(
+                self.out,
+                "{:>6}{SEP}{}",
+                "Alerts",
+                fit(title, room).trim_end()
+            )?;
+            for (name, n) in counts {
+                writeln!(self.out, "{n:>6}{SEP}{}", fit(&name, room).trim_end())?;
             }
-            lines.push(format!("{name}: {text}"));
         }
+        Ok(())
     }
-    lines.join("\n")
 }
 
 impl<W: Write> AlertSink for TableSink<W> {
     fn write(&mut self, a: &Alert) -> io::Result<()> {
-        self.rows.push([
-            when(a),
-            a.rule.name.clone(),
-            a.rule.severity.clone(),
-            who(a),
-            details(a),
-            a.alert_id.chars().take(8).collect(),
-        ]);
+        self.alerts.push(a.clone());
         Ok(())
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        if self.rows.is_empty() {
+        if self.alerts.is_empty() {
             writeln!(self.out, "No alerts.")?;
-            return self.out.flush();
+        } else {
+            self.render()?;
         }
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_width(self.width)
-            .set_header(["When (UTC)", "Rule", "Severity", "Who", "Details", "Alert"]);
-        for row in self.rows.drain(..) {
-            t.add_row(row);
-        }
-        writeln!(self.out, "{t}")?;
         self.out.flush()
     }
 }
@@ -128,25 +385,56 @@ impl<W: Write> AlertSink for TableSink<W> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn renders_key_facts() {
+    fn render(alerts: &[Alert], width: u16, color: bool) -> String {
         let mut buf = Vec::new();
         {
-            let mut s = TableSink::new(&mut buf);
-            s.write(&crate::testutil::alert()).unwrap();
+            let mut s = TableSink::new(&mut buf).with_width(width).with_color(color);
+            for a in alerts {
+                s.write(a).unwrap();
+            }
             s.finish().unwrap();
         }
-        let text = String::from_utf8(buf).unwrap();
-        assert!(text.contains("2022-06-30 11:56:00 – 11:57:00"), "{text}");
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn one_line_per_alert_within_the_width() {
+        let a = crate::testutil::alert();
+        let mut b = a.clone();
+        b.alert_id = "ffffffff-0000".into();
+        b.time = "2022-06-30T10:00:00Z".parse().unwrap();
+        for width in [60u16, 80, 120, 200] {
+            let text = render(&[a.clone(), b.clone()], width, false);
+            for l in text.lines() {
+                assert!(l.chars().count() <= usize::from(width), "{width}: {l:?}");
+            }
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines[0].starts_with("Time (UTC)"), "{text}");
+            // Sorted by time: the earlier alert first.
+            assert!(lines[1].ends_with("ffffffff"), "{text}");
+            assert!(lines[2].ends_with(&a.alert_id[..8]), "{text}");
+            assert_eq!(lines[3], "", "{text}");
+        }
+        let wide = render(std::slice::from_ref(&a), 200, false);
         assert!(
-            text.contains("attacker@securathesis.onmicrosoft.com"),
-            "{text}"
+            wide.contains("attacker@securathesis.onmicrosoft.com"),
+            "{wide}"
         );
-        assert!(text.contains("action_count: 6"), "{text}");
+        assert!(wide.contains("52.178.1.2"), "{wide}");
         assert!(
-            text.contains("actions: KeyGet, KeyList, SecretGet"),
-            "{text}"
+            wide.contains("SECURAALLKEYVAULT: KeyGet, KeyList, SecretGet"),
+            "{wide}"
         );
+        assert!(wide.contains("Excessive Secret or Key Retrieved"), "{wide}");
+        assert!(!wide.contains('\x1b'));
+        assert!(render(&[a], 120, true).contains("\x1b[33mmedium"));
+    }
+
+    #[test]
+    fn shares_fit_the_room() {
+        assert_eq!(share(&[5, 50, 5, 50], 40), vec![5, 15, 5, 15]);
+        assert_eq!(share(&[5, 5], 40), vec![5, 5]);
+        assert_eq!(share(&[30, 30, 30], 10).iter().sum::<usize>(), 10);
     }
 
     #[test]

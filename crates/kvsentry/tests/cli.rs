@@ -157,7 +157,7 @@ fn elastic_alerts(out: &Output) -> BTreeMap<(String, String), Window> {
         );
         let key = (
             a["window"]["start"].as_str().unwrap().to_string(),
-            a["group"]["identity.upn"].as_str().unwrap().to_string(),
+            a["group"]["identity"]["upn"].as_str().unwrap().to_string(),
         );
         assert!(got.insert(key, w).is_none(), "two alerts for one window");
     }
@@ -201,6 +201,181 @@ fn elastic_rule_values_equal_a_naive_evaluation() {
 }
 
 #[test]
+fn output_file_extension_picks_the_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let hunt = |name: &str, extra: &[&str]| {
+        let file = dir.path().join(name);
+        let mut args = vec!["hunt", p, "-q", "-o", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        assert!(run(&args).status.success(), "{name}");
+        std::fs::read_to_string(file).unwrap()
+    };
+    let jsonl = hunt("a.jsonl", &[]);
+    let n = jsonl.lines().count();
+    assert!(n > 0);
+    for l in jsonl.lines() {
+        serde_json::from_str::<Value>(l).unwrap();
+    }
+    assert_eq!(hunt("a.ndjson", &[]), jsonl);
+    let array: Vec<Value> = serde_json::from_str(&hunt("a.json", &[])).unwrap();
+    assert_eq!(array.len(), n);
+    let csv = hunt("a.csv", &[]);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    assert_eq!(&reader.headers().unwrap()[0], "alert_id");
+    assert_eq!(reader.records().count(), n);
+    // -f wins over the extension; an unknown extension is JSON lines (not a terminal).
+    assert_eq!(hunt("b.csv", &["-f", "jsonl"]), jsonl);
+    assert_eq!(hunt("alerts.out", &[]), jsonl);
+}
+
+#[test]
+fn table_is_one_line_per_alert_within_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let jsonl = run(&["hunt", p, "-f", "jsonl", "-q"]);
+    let ids: Vec<String> = String::from_utf8(jsonl.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["alert_id"]
+                .as_str()
+                .unwrap()[..8]
+                .to_string()
+        })
+        .collect();
+    assert!(!ids.is_empty());
+    for width in [80usize, 132] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kvsentry"))
+            .args(["hunt", p, "-f", "table", "-q"])
+            .env("COLUMNS", width.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains('\x1b'), "no colour when piped");
+        for l in text.lines() {
+            assert!(l.chars().count() <= width, "{width}: {l:?}");
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("Time (UTC)"), "{text}");
+        // The alert lines run up to the first blank line, each ending with its short id.
+        let rows: Vec<&str> = lines[1..]
+            .iter()
+            .take_while(|l| !l.is_empty())
+            .copied()
+            .collect();
+        assert_eq!(rows.len(), ids.len(), "{text}");
+        for id in &ids {
+            assert_eq!(
+                rows.iter().filter(|r| r.ends_with(id.as_str())).count(),
+                1,
+                "{id}"
+            );
+        }
+        assert!(text.contains("Identity"), "{text}");
+    }
+    let detail = run(&["hunt", p, "-f", "table-detail", "-q"]);
+    assert!(
+        String::from_utf8(detail.stdout)
+            .unwrap()
+            .contains("action_count: ")
+    );
+}
+
+#[test]
+fn alert_option_prints_one_alert_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let jsonl = run(&["hunt", p, "-f", "jsonl", "-q"]);
+    let alerts: Vec<Value> = String::from_utf8(jsonl.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(alerts.len() > 1);
+    let a = &alerts[0];
+    let id = a["alert_id"].as_str().unwrap();
+    let out = run(&["hunt", p, "-q", "--alert", &id[..8].to_uppercase()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(id), "{text}");
+    assert!(text.contains(a["rule"]["name"].as_str().unwrap()), "{text}");
+    assert!(text.contains("Evidence ("), "{text}");
+    let first = &a["evidence"][0];
+    assert!(text.contains(first["source"].as_str().unwrap()), "{text}");
+    // As JSON: the same alert.
+    let out = run(&["hunt", p, "-q", "-f", "json", "--alert", &id[..8]]);
+    let back: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(&back, a);
+    // No match: exit 1; an ambiguous prefix: exit 2, naming the candidates.
+    let none = run(&["hunt", p, "-q", "--alert", "zzzz"]);
+    assert_eq!(none.status.code(), Some(1));
+    let many = run(&["hunt", p, "-q", "--alert", ""]);
+    assert_eq!(many.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&many.stderr).contains(id));
+}
+
+#[test]
+fn events_since_until_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let events = |extra: &[&str]| -> Vec<Value> {
+        let mut args = vec!["events", p];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = events(&[]);
+    let pick = &all[all.len() / 2];
+    let ip = pick["caller"]["ip"].as_str().unwrap().to_string();
+    let op = pick["operation"].as_str().unwrap().to_string();
+    // AND of both, in input order; the value's case does not matter.
+    let want: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["caller"]["ip"] == ip.as_str() && e["operation"] == op.as_str())
+        .collect();
+    let got = events(&[
+        "--where",
+        &format!("caller.ip={ip}"),
+        "--where",
+        &format!("operation={}", op.to_lowercase()),
+    ]);
+    assert!(!got.is_empty());
+    assert_eq!(got.iter().collect::<Vec<_>>(), want);
+
+    let time = |e: &Value| {
+        e["time"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    let since = time(&all[all.len() / 4]);
+    let until = time(&all[all.len() / 2]);
+    let want: Vec<&Value> = all
+        .iter()
+        .filter(|e| time(e) >= since && time(e) < until)
+        .collect();
+    let got = events(&["--since", &since.to_string(), "--until", &until.to_string()]);
+    assert!(!got.is_empty());
+    assert_eq!(got.iter().collect::<Vec<_>>(), want);
+
+    let bad = run(&["events", p, "--where", "caller_ip=1.2.3.4"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("caller_ip"));
+}
+
+#[test]
 fn csv_has_one_record_per_alert() {
     let dir = tempfile::tempdir().unwrap();
     let logs = generate(dir.path());
@@ -222,6 +397,14 @@ fn csv_has_one_record_per_alert() {
     let mut reader = csv::Reader::from_reader(&csv_out.stdout[..]);
     let header = reader.headers().unwrap().clone();
     let id_col = header.iter().position(|h| h == "alert_id").unwrap();
+    // One column per value, named by its dotted path.
+    for col in [
+        "group.identity.upn",
+        "fields.action_count",
+        "entities.ip.address",
+    ] {
+        assert!(header.iter().any(|h| h == col), "{col} in {header:?}");
+    }
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert!(rows.iter().all(|r| r.len() == header.len()));
     let csv_ids: BTreeSet<String> = rows.iter().map(|r| r[id_col].to_string()).collect();
@@ -406,7 +589,7 @@ fn ti_modes_and_sentinel_compat() {
             .map(|a| {
                 (
                     a["group"]["indicator_id"].as_str().unwrap().to_string(),
-                    a["group"]["caller.ip"].as_str().unwrap().to_string(),
+                    a["group"]["caller"]["ip"].as_str().unwrap().to_string(),
                     a["fields"]["event_time"].as_str().unwrap().to_string(),
                 )
             })

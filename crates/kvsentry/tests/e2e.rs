@@ -69,13 +69,13 @@ fn expected(truth: &[GroundTruth]) -> BTreeSet<(String, String, String)> {
         }
         for w in &e.tumbling_windows {
             if let Some(upn) = &t.identity.upn {
-                let group = serde_json::json!({ "identity.upn": upn });
+                let group = serde_json::json!({ "identity": { "upn": upn } });
                 want.insert((SEED_RULE.to_string(), w.to_string(), group.to_string()));
             } else {
-                let group = serde_json::json!({
-                    "identity.app_id": t.identity.app_id,
-                    "identity.object_id": t.identity.object_id,
-                });
+                let group = serde_json::json!({ "identity": {
+                    "app_id": t.identity.app_id,
+                    "object_id": t.identity.object_id,
+                }});
                 want.insert((SP_RULE.to_string(), w.to_string(), group.to_string()));
             }
         }
@@ -233,13 +233,13 @@ fn events_prints_the_dictionary() {
     let ev: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ev["time"], "2025-06-30T17:33:25.0331812Z");
     assert_eq!(ev["operation"], "SecretGet");
-    assert_eq!(ev["identity.kind"], "service_principal");
+    assert_eq!(ev["identity"]["kind"], "service_principal");
     assert_eq!(
-        ev["identity.app_id"],
+        ev["identity"]["app_id"],
         "00000000-0000-0000-0000-000000000038"
     );
-    assert_eq!(ev["vault.name"], "ACME-SECRETS-DEV");
-    assert_eq!(ev["http.status"], 200);
+    assert_eq!(ev["vault"]["name"], "ACME-SECRETS-DEV");
+    assert_eq!(ev["http"]["status"], 200);
     assert_eq!(ev["source"], format!("{}:1", f.display()));
 }
 
@@ -355,7 +355,7 @@ fn ti_as_of_matches_the_sentinel_oracle_in_csv_and_jsonl() {
             let t: jiff::Timestamp = a["fields"]["event_time"].as_str().unwrap().parse().unwrap();
             got.insert((
                 a["group"]["indicator_id"].as_str().unwrap().to_string(),
-                a["group"]["caller.ip"].as_str().unwrap().to_string(),
+                a["group"]["caller"]["ip"].as_str().unwrap().to_string(),
                 t.to_string(),
             ));
         }

@@ -133,7 +133,7 @@ fn a_forced_log_format_refuses_files_of_another_form() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["identity.upn"], "alice@contoso.com");
+    assert_eq!(lines[0]["identity"]["upn"], "alice@contoso.com");
 
     // Another product's logs are refused under a forced form too, named as what they are.
     let ct = write(dir.path(), "ct.json", CLOUDTRAIL);
@@ -175,7 +175,7 @@ fn array_and_object_claims_keep_their_json_type() {
         let out = run(&["events", s(p)]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let ev: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let other = &ev["identity.other_claims"];
+        let other = &ev["identity"]["other_claims"];
         assert_eq!(other["xms_az_nwperimid"], json!([]), "{ev}");
         assert_eq!(
             other["wids"],

@@ -152,13 +152,13 @@ fn expected(truth: &[GroundTruth]) -> BTreeSet<(String, String, String)> {
     for t in truth.iter().filter(|t| t.expected_alert.tumbling) {
         for w in &t.expected_alert.tumbling_windows {
             let (rule, group) = match &t.identity.upn {
-                Some(upn) => (SEED_RULE, serde_json::json!({ "identity.upn": upn })),
+                Some(upn) => (SEED_RULE, serde_json::json!({ "identity": { "upn": upn } })),
                 None => (
                     SP_RULE,
-                    serde_json::json!({
-                        "identity.app_id": t.identity.app_id,
-                        "identity.object_id": t.identity.object_id,
-                    }),
+                    serde_json::json!({ "identity": {
+                        "app_id": t.identity.app_id,
+                        "object_id": t.identity.object_id,
+                    }}),
                 ),
             };
             want.insert((rule.to_string(), w.to_string(), group.to_string()));

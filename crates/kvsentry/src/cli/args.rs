@@ -30,9 +30,9 @@ pub enum Command {
         after_help = "Examples:\n  kvsentry hunt ./logs\n  kvsentry hunt ./logs --since 7d -f csv -o alerts.csv\n  kvsentry hunt ./logs --ti iocs.csv --explain c07f7898"
     )]
     Hunt(HuntArgs),
-    /// Print the normalised events as JSON lines: exactly what rules see.
+    /// Print the normalised events as JSON lines, in input order: exactly what rules see.
     #[command(
-        after_help = "Examples:\n  kvsentry events ./logs | head\n  kvsentry events PT1H.json.gz --log-format storage -o events.jsonl"
+        after_help = "Examples:\n  kvsentry events ./logs | head\n  kvsentry events ./logs --since 2025-06-30 --where operation=SecretGet\n  kvsentry events PT1H.json.gz --log-format storage -o events.jsonl"
     )]
     Events(EventsArgs),
     /// List, show and validate detection rules.
@@ -200,8 +200,13 @@ pub enum LogFormatArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum FormatArg {
+    /// One line per alert fitted to the terminal, then counts per rule, identity and vault.
     Table,
+    /// Every alert with its key fields, wrapped over several lines.
+    TableDetail,
     Jsonl,
+    /// One JSON array of every alert.
+    Json,
     Csv,
 }
 
@@ -215,12 +220,17 @@ pub struct HuntArgs {
     /// Run only the user's rules from --rules, not the built-in pack.
     #[arg(help_heading = "Rules", long)]
     pub no_builtin: bool,
-    /// Output form (default: table on a terminal, jsonl when piped).
+    /// Output form (default: from -o's extension, else table on a terminal, jsonl when piped).
     #[arg(help_heading = "Output", long, short = 'f')]
     pub format: Option<FormatArg>,
-    /// Write alerts to this file instead of stdout.
+    /// Write alerts to this file instead of stdout; `.csv`, `.jsonl`/`.ndjson` and `.json` (an
+    /// array) choose the form unless -f is given.
     #[arg(help_heading = "Output", long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Print only this alert, whole with its evidence (an id or a unique prefix of one, as the
+    /// table shows); with -f json/jsonl as JSON.
+    #[arg(help_heading = "Output", long, value_name = "ID")]
+    pub alert: Option<String>,
     /// Show why groups did or did not reach this rule's condition (on stderr); the rule's
     /// id, a unique prefix of it (c07f7898) or its name.
     #[arg(help_heading = "Rules", long, value_name = "RULE")]
@@ -277,6 +287,16 @@ pub struct HuntArgs {
 pub struct EventsArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Only events at or after this time (RFC 3339, a date, or an age such as 7d).
+    #[arg(help_heading = "Time", long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339, a date, or an age such as 1h).
+    #[arg(help_heading = "Time", long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only events whose dictionary field has this value, ignoring case (repeatable: all must
+    /// hold); an empty VALUE matches a missing field. Events print in input order, unsorted.
+    #[arg(help_heading = "Input", long = "where", value_name = "FIELD=VALUE")]
+    pub filters: Vec<String>,
     /// Write to this file instead of stdout.
     #[arg(help_heading = "Output", long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,

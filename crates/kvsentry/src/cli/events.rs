@@ -3,11 +3,49 @@
 use std::io::Write;
 
 use kvsentry_ingest::{ReadOptions, ReadStats};
+use kvsentry_model::{AuditEvent, Field};
 
 use super::args::EventsArgs;
-use super::{Exit, log_format, open_output};
+use super::{Exit, UsageError, log_format, open_output, parse_time};
+
+/// `--where FIELD=VALUE`, the field resolved once.
+fn parse_where(text: &str) -> Result<(Field, String), UsageError> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| UsageError(format!("--where '{text}': expected FIELD=VALUE")))?;
+    let field = Field::from_name(name.trim()).ok_or_else(|| {
+        UsageError(format!(
+            "--where '{text}': '{}' is not a dictionary field (e.g. caller.ip, identity.upn, \
+             vault.name, operation)",
+            name.trim()
+        ))
+    })?;
+    Ok((field, value.to_string()))
+}
+
+fn matches(ev: &AuditEvent<'_>, filters: &[(Field, String)]) -> bool {
+    filters.iter().all(|(f, want)| match ev.get(*f).as_text() {
+        Some(v) => v.eq_ignore_ascii_case(want),
+        None => want.is_empty(),
+    })
+}
 
 pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
+    let since = a
+        .since
+        .as_deref()
+        .map(|t| parse_time(t, "--since"))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|t| parse_time(t, "--until"))
+        .transpose()?;
+    let filters = a
+        .filters
+        .iter()
+        .map(|w| parse_where(w))
+        .collect::<Result<Vec<_>, _>>()?;
     let inputs = kvsentry_ingest::discover(&a.input.paths)?;
     let opts = ReadOptions {
         format: log_format(a.input.log_format),
@@ -19,7 +57,11 @@ pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
     let mut errors = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let r = kvsentry_ingest::read_input(input, i as u32, &opts, &mut stats, &mut |ev| {
-            if write_err.is_some() {
+            if write_err.is_some()
+                || since.is_some_and(|t| ev.time < t)
+                || until.is_some_and(|t| ev.time >= t)
+                || !matches(ev, &filters)
+            {
                 return;
             }
             let mut obj = ev.to_dictionary_json();
@@ -34,6 +76,8 @@ pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
                 "source".into(),
                 format!("{}:{}", input.display, ev.origin.line).into(),
             );
+            // Dotted names as nested objects, like alerts: `jq .caller.ip` works on both.
+            let obj = kvsentry_model::nest::nest(obj);
             let res = serde_json::to_writer(&mut out, &obj)
                 .map_err(std::io::Error::from)
                 .and_then(|_| out.write_all(b"\n"));

@@ -1,12 +1,14 @@
 //! `kvsentry hunt`: rules over logs, alerts out, a summary on stderr.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kvsentry::hunt::{Hunt, HuntOptions};
 use kvsentry_ingest::ReadOptions;
-use kvsentry_output::{AlertSink, CsvSink, JsonlSink, TableSink};
+use kvsentry_output::{
+    AlertSink, CsvSink, DetailTableSink, JsonArraySink, JsonlSink, OutputFormat, TableSink,
+};
 use kvsentry_rules::RuleSet;
 
 use kvsentry_engine::TiMode;
@@ -114,15 +116,69 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     // The command exits after the hunt: no point freeing the engine's state first.
     opts.exit_after = true;
     let hunt = Hunt::new(opts)?;
-    let (out, stdout_tty) = open_output(a.output.as_deref())?;
-    let format = a.format.unwrap_or(if stdout_tty {
-        FormatArg::Table
-    } else {
-        FormatArg::Jsonl
-    });
+    let (mut out, stdout_tty) = open_output(a.output.as_deref())?;
+    if let Some(prefix) = &a.alert {
+        let mut pick = Pick {
+            prefix: prefix.trim().to_ascii_lowercase(),
+            found: Vec::new(),
+        };
+        let report = hunt.run(&mut pick)?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let exit = match pick.found.as_slice() {
+            [] => {
+                eprintln!("kvsentry: no alert id starts with '{prefix}'");
+                Exit::Failure
+            }
+            [one] => {
+                if matches!(a.format, Some(FormatArg::Jsonl | FormatArg::Json)) {
+                    serde_json::to_writer_pretty(&mut out, one)?;
+                    writeln!(out)?;
+                } else {
+                    kvsentry_output::write_alert(&mut out, one)?;
+                }
+                out.flush()?;
+                Exit::Ok
+            }
+            several => {
+                let ids: Vec<&str> = several.iter().map(|a| a.alert_id.as_str()).collect();
+                return Err(UsageError(format!(
+                    "--alert {prefix}: {} alerts have ids starting so ({}); give more characters",
+                    ids.len(),
+                    ids.join(", ")
+                ))
+                .into());
+            }
+        };
+        if !a.quiet {
+            summary::print_hunt(&report);
+        }
+        return Ok(exit);
+    }
+    let format =
+        a.format.unwrap_or_else(
+            || match a.output.as_deref().and_then(OutputFormat::from_path) {
+                Some(OutputFormat::Csv) => FormatArg::Csv,
+                Some(OutputFormat::Json) => FormatArg::Json,
+                Some(OutputFormat::Jsonl) => FormatArg::Jsonl,
+                Some(OutputFormat::Table | OutputFormat::TableDetail) | None if stdout_tty => {
+                    FormatArg::Table
+                }
+                Some(OutputFormat::Table | OutputFormat::TableDetail) | None => FormatArg::Jsonl,
+            },
+        );
     let mut sink: Box<dyn AlertSink> = match format {
-        FormatArg::Table => Box::new(TableSink::new(out).with_width(terminal_width())),
+        FormatArg::Table => Box::new(
+            TableSink::new(out)
+                .with_width(terminal_width(stdout_tty))
+                .with_color(stdout_tty && !no_color()),
+        ),
+        FormatArg::TableDetail => {
+            Box::new(DetailTableSink::new(out).with_width(terminal_width(stdout_tty)))
+        }
         FormatArg::Jsonl => Box::new(JsonlSink::new(out)),
+        FormatArg::Json => Box::new(JsonArraySink::new(out)),
         FormatArg::Csv => Box::new(CsvSink::new(out)),
     };
     let report = hunt.run(sink.as_mut())?;
@@ -161,12 +217,41 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// `COLUMNS` when the shell exports it, else a width that suits most terminals.
-fn terminal_width() -> u16 {
+/// `COLUMNS` when set (the user's word wins, as for `ls`), else the terminal's width, else 120.
+fn terminal_width(stdout_tty: bool) -> u16 {
     std::env::var("COLUMNS")
         .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(160)
+        .and_then(|c| c.trim().parse().ok())
+        .or_else(|| stdout_tty.then(kvsentry_output::terminal_width).flatten())
+        .unwrap_or(120)
+}
+
+/// <https://no-color.org>: a non-empty `NO_COLOR` turns colour off.
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// `--alert ID`: keeps the alerts whose id starts with the prefix (case aside).
+struct Pick {
+    prefix: String,
+    found: Vec<kvsentry_model::Alert>,
+}
+
+impl AlertSink for Pick {
+    fn write(&mut self, alert: &kvsentry_model::Alert) -> io::Result<()> {
+        if alert
+            .alert_id
+            .to_ascii_lowercase()
+            .starts_with(&self.prefix)
+        {
+            self.found.push(alert.clone());
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `--sentinel-compat`: every indicator-match rule reproduces the KQL to the letter.
