@@ -612,3 +612,52 @@ fn ti_modes_and_sentinel_compat() {
         BTreeSet::from([c])
     );
 }
+
+/// On a terminal (a pseudo-terminal from `script`, util-linux), the progress bar is cleared
+/// before the table prints: no stale frame is left in front of it.
+#[test]
+fn progress_bar_is_cleared_before_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = GenConfig {
+        seed: 5,
+        events: 30_000,
+        duration: jiff::SignedDuration::from_hours(6),
+        scenarios: Scenario::standard_set(),
+        ..GenConfig::default()
+    };
+    let logs = dir.path().join("logs.jsonl");
+    let f = std::fs::File::create(&logs).unwrap();
+    kvsentry_gen::write(
+        "storage".parse().unwrap(),
+        &config,
+        std::io::BufWriter::new(f),
+    )
+    .unwrap();
+    let cmd = format!(
+        "COLUMNS=100 {} hunt {} -f table",
+        env!("CARGO_BIN_EXE_kvsentry"),
+        logs.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("`script` (util-linux) runs the hunt on a pseudo-terminal");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    let at = screen.find("Time (UTC)").expect("a table");
+    let before = &screen[..at];
+    assert!(
+        before.contains("eta"),
+        "no progress bar was drawn: {before:?}"
+    );
+    // The last frame is followed by a line clear, then the table.
+    assert!(
+        before.ends_with("\r\u{1b}[2K"),
+        "stale frame: {:?}",
+        &before[before.len().saturating_sub(80)..]
+    );
+}

@@ -12,6 +12,7 @@ use kvsentry_output::{
 use kvsentry_rules::RuleSet;
 
 use kvsentry_engine::TiMode;
+use kvsentry_model::Alert;
 use kvsentry_rules::Detection;
 
 use super::args::{FormatArg, HuntArgs};
@@ -168,7 +169,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 Some(OutputFormat::Table | OutputFormat::TableDetail) | None => FormatArg::Jsonl,
             },
         );
-    let mut sink: Box<dyn AlertSink> = match format {
+    let sink: Box<dyn AlertSink> = match format {
         FormatArg::Table => Box::new(
             TableSink::new(out)
                 .with_width(terminal_width(stdout_tty))
@@ -181,7 +182,11 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         FormatArg::Json => Box::new(JsonArraySink::new(out)),
         FormatArg::Csv => Box::new(CsvSink::new(out)),
     };
-    let report = hunt.run(sink.as_mut())?;
+    let mut sink = ClearBar {
+        inner: sink,
+        bar: bar.clone(),
+    };
+    let report = hunt.run(&mut sink)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -215,6 +220,29 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Alerts);
     }
     Ok(Exit::Ok)
+}
+
+/// A sink that takes the progress bar off the screen before it prints: alerts written while
+/// the bar is drawn would leave a stale frame above them (the table prints at the end).
+struct ClearBar {
+    inner: Box<dyn AlertSink>,
+    bar: Option<ProgressBar>,
+}
+
+impl AlertSink for ClearBar {
+    fn write(&mut self, alert: &Alert) -> io::Result<()> {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| self.inner.write(alert)),
+            None => self.inner.write(alert),
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.inner.finish()
+    }
 }
 
 /// `COLUMNS` when set (the user's word wins, as for `ls`), else the terminal's width, else 120.
