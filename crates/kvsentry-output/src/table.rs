@@ -285,10 +285,24 @@ impl<W: Write> TableSink<W> {
         want[1] = want[1].min(8);
         // Time, severity, count and id keep their width; rule, who, from and what share the rest.
         let fixed = want[0] + want[1] + want[6] + want[7] + SEP.len() * 7;
-        let flexible = share(
+        let mut flexible = share(
             &[want[2], want[3], want[4], want[5]],
             width.saturating_sub(fixed),
         );
+        // An IPv4 address is what an analyst pivots on: it is shown whole, taking room from
+        // the widest of the other shared columns (which keep at least 8).
+        let ip_room = want[4].min(15);
+        while flexible[2] < ip_room {
+            let Some(widest) = [0, 1, 3]
+                .into_iter()
+                .filter(|&i| flexible[i] > 8)
+                .max_by_key(|&i| flexible[i])
+            else {
+                break;
+            };
+            flexible[widest] -= 1;
+            flexible[2] += 1;
+        }
         let widths = [
             want[0],
             want[1],
@@ -428,6 +442,18 @@ mod tests {
         assert!(wide.contains("Excessive Secret or Key Retrieved"), "{wide}");
         assert!(!wide.contains('\x1b'));
         assert!(render(&[a], 120, true).contains("\x1b[33mmedium"));
+    }
+
+    #[test]
+    fn addresses_are_not_cut_at_100_columns() {
+        let mut a = crate::testutil::alert();
+        a.group
+            .insert("caller.ip".into(), Value::String("203.111.222.133".into()));
+        a.fields
+            .insert("source_ip".into(), serde_json::json!(["203.111.222.133"]));
+        let text = render(&[a], 100, false);
+        let line = text.lines().nth(1).unwrap_or_default();
+        assert!(line.contains("203.111.222.133"), "{text}");
     }
 
     #[test]
