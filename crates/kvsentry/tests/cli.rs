@@ -661,3 +661,50 @@ fn progress_bar_is_cleared_before_the_table() {
         &before[before.len().saturating_sub(80)..]
     );
 }
+
+/// `--explain` narrowed to one group value and to near misses.
+#[test]
+fn explain_narrows_to_a_group_and_to_near_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path());
+    let p = logs.to_str().unwrap();
+    let explained = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["hunt", p, "-f", "jsonl", "--explain", "c07f7898"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with('['))
+            .map(str::to_string)
+            .collect()
+    };
+    let all = explained(&[]);
+    let near = explained(&["--near-misses"]);
+    assert!(
+        !near.is_empty() && near.len() < all.len() / 10,
+        "{}",
+        near.len()
+    );
+    for l in &near {
+        assert!(l.ends_with("=> no alert"), "{l}");
+        assert_eq!(l.matches("→ false").count(), 1, "{l}");
+        assert!(
+            !l.contains("identity.upn=null"),
+            "the null bucket is not near: {l}"
+        );
+    }
+    // Every window the naive evaluation alerts on is one group's; narrowed to that group,
+    // the alerting window is among its lines and every line is that group's.
+    let want = naive_elastic(&logs, None, None);
+    let ((_, upn), _) = want.iter().next().unwrap();
+    let group = explained(&["--explain-group", &upn.to_uppercase()]);
+    assert!(group.iter().any(|l| l.ends_with("=> alert")), "{group:?}");
+    assert!(group.iter().all(|l| l.contains(upn.as_str())), "{group:?}");
+    // Either flag without --explain is a usage error.
+    assert_eq!(run(&["hunt", p, "--near-misses"]).status.code(), Some(2));
+}

@@ -235,6 +235,20 @@ pub struct HuntArgs {
     /// id, a unique prefix of it (c07f7898) or its name.
     #[arg(help_heading = "Rules", long, value_name = "RULE")]
     pub explain: Option<String>,
+    /// With --explain: only the windows of groups one of whose values is VALUE (ignoring
+    /// case), e.g. a UPN or an IP.
+    #[arg(
+        help_heading = "Rules",
+        long,
+        value_name = "VALUE",
+        requires = "explain"
+    )]
+    pub explain_group: Option<String>,
+    /// With --explain: only near misses, the windows whose condition failed on exactly one
+    /// comparison, and not by far (at least half of a minimum reached; an equality counts
+    /// as far).
+    #[arg(help_heading = "Rules", long, requires = "explain")]
+    pub near_misses: bool,
     /// Exit with code 3 when a record was damaged (unreadable JSON/CSV, time or operation) or
     /// a file could not be read; records of other categories or resources do not count.
     #[arg(help_heading = "Behaviour", long)]

@@ -191,7 +191,14 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         bar.finish_and_clear();
     }
     if let Some(rule) = &explain {
-        summary::print_explain(rule, &report);
+        summary::print_explain(
+            rule,
+            &report,
+            &summary::ExplainFilter {
+                group: a.explain_group.clone(),
+                near_misses: a.near_misses,
+            },
+        );
     }
     if !a.quiet {
         summary::print_hunt(&report);

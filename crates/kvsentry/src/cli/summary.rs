@@ -1,6 +1,8 @@
 //! The human summary on stderr after a hunt, and `--explain` output.
 
+use kvsentry::engine::Explanation;
 use kvsentry::hunt::{HuntReport, is_damage};
+use kvsentry::rules::ClauseOutcome;
 use kvsentry_ingest::{ReadStats, SkipReason};
 
 pub fn print_hunt(r: &HuntReport) {
@@ -178,7 +180,58 @@ pub fn print_hunt(r: &HuntReport) {
     }
 }
 
-pub fn print_explain(rule: &str, r: &HuntReport) {
+/// Which explanations `--explain` prints.
+#[derive(Debug, Default)]
+pub struct ExplainFilter {
+    /// Only groups one of whose values is this (ignoring case).
+    pub group: Option<String>,
+    /// Only windows whose condition failed on exactly one comparison.
+    pub near_misses: bool,
+}
+
+impl ExplainFilter {
+    fn keeps(&self, x: &Explanation) -> bool {
+        let group_ok = self.group.as_deref().is_none_or(|want| {
+            x.group.values().any(|v| match v {
+                serde_json::Value::String(s) => s.eq_ignore_ascii_case(want),
+                other => other.to_string().eq_ignore_ascii_case(want),
+            })
+        });
+        let miss_ok = !self.near_misses || {
+            let failed: Vec<&ClauseOutcome> = x.clauses.iter().filter(|c| !c.passed).collect();
+            !x.passed && failed.len() == 1 && failed.iter().all(|c| close(c))
+        };
+        group_ok && miss_ok
+    }
+
+    fn is_narrowed(&self) -> bool {
+        self.group.is_some() || self.near_misses
+    }
+}
+
+/// A failed comparison of one aggregate with a number is close when the value got at least
+/// half way to a lower bound (`>=`, `>`) or stayed within twice an upper one (`<=`, `<`);
+/// an equality that failed is not close. Comparisons of other shapes count as close.
+fn close(c: &ClauseOutcome) -> bool {
+    let [(_, value)] = c.values.as_slice() else {
+        return true;
+    };
+    for (op, lower) in [(">=", true), ("<=", false), (">", true), ("<", false)] {
+        if let Some((_, rhs)) = c.clause.split_once(&format!(" {op} ")) {
+            let Ok(bound) = rhs.trim().parse::<f64>() else {
+                return true;
+            };
+            return if lower {
+                *value >= bound / 2.0
+            } else {
+                *value <= bound * 2.0
+            };
+        }
+    }
+    !(c.clause.contains(" == ") || c.clause.contains(" != "))
+}
+
+pub fn print_explain(rule: &str, r: &HuntReport, filter: &ExplainFilter) {
     eprintln!("── explain {rule} ──");
     for (clause, n) in &r.explain_rejections {
         let mut c: String = clause.chars().take(100).collect();
@@ -191,9 +244,26 @@ pub fn print_explain(rule: &str, r: &HuntReport) {
         eprintln!(
             "nothing to explain: no event passed the rule's filter (for an indicator rule: and matched a selected indicator)"
         );
+        return;
     }
-    for x in &r.explanations {
+    let shown: Vec<&Explanation> = r.explanations.iter().filter(|x| filter.keeps(x)).collect();
+    for x in &shown {
         eprintln!("{x}");
+    }
+    if filter.is_narrowed() {
+        let mut what = Vec::new();
+        if let Some(g) = &filter.group {
+            what.push(format!("group value '{g}'"));
+        }
+        if filter.near_misses {
+            what.push("near misses (one comparison failed, and not by far)".to_string());
+        }
+        eprintln!(
+            "{} of {} window(s) and group(s) shown: {}",
+            shown.len(),
+            r.explanations.len(),
+            what.join(", ")
+        );
     }
 }
 
