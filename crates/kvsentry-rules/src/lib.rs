@@ -32,6 +32,7 @@ pub mod duration;
 pub mod error;
 pub mod filter;
 pub mod indicator;
+mod mend;
 pub mod threshold;
 
 use std::collections::BTreeMap;
@@ -617,7 +618,10 @@ pub fn parse_rules(text: &str, file: &str) -> Result<Vec<Rule>, RuleErrors> {
                     .map_or(0, |l| index_of_line_col(text, l, first.column.unwrap_or(1)));
                 errors.push(first);
                 if let Some(v) = values.get(n) {
-                    errors.extend(more_unknown_keys(text, file, v, from, reported));
+                    let unknown = more_unknown_keys(text, file, v, from, reported);
+                    errors.extend(unknown);
+                    let further = mend::further_errors(text, file, v, doc_start(text, n), &errors);
+                    errors.extend(further);
                 }
                 last_err = Some(s);
             }
@@ -635,6 +639,21 @@ pub fn parse_rules(text: &str, file: &str) -> Result<Vec<Rule>, RuleErrors> {
     } else {
         Err(RuleErrors(errors))
     }
+}
+
+/// Byte index where the `n`-th YAML document of a text starts (documents are separated by
+/// `---` lines; one that opens the text starts the first document).
+fn doc_start(text: &str, n: usize) -> usize {
+    let mut starts = vec![0];
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        at += line.len();
+        if line.starts_with("---") {
+            starts.push(at);
+        }
+    }
+    let opens = text.trim_start().starts_with("---");
+    starts.get(n + usize::from(opens)).copied().unwrap_or(0)
 }
 
 /// Line of `id: <id>` in a text (the first occurrence).

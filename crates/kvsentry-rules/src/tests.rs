@@ -356,3 +356,58 @@ fn validate_warns_about_disabled_rules() {
         vec!["f.yml:1: rule `r1` is disabled".to_string()]
     );
 }
+
+/// One run reports every independent mistake of a rule, each at its key.
+#[test]
+fn every_mistake_of_a_rule_is_reported() {
+    let text = "id: 6f1d2e9a-0000-4000-8000-0000000000cc
+name: five mistakes
+severity: hihg
+version: \"1\"
+kind: threshold
+detection:
+  filter: { field: operaton, equals: SecretGet }
+  window: { type: tumbling, size: 1x }
+  group_by: [identity.upnn]
+  aggregates: { n: count }
+  condition: m >= 1
+";
+    let errs = parse_rules(text, "r.yml").unwrap_err().0;
+    let lines: Vec<usize> = errs.iter().filter_map(|e| e.line).collect();
+    assert_eq!(lines, [3, 7, 8, 9, 11], "{errs:?}");
+    assert!(errs[1].message.contains("operaton"), "{errs:?}");
+    assert!(
+        errs[4].message.contains("unknown aggregate `m`"),
+        "{errs:?}"
+    );
+
+    // A second document's mistakes are reported too, at their own lines.
+    let two = format!(
+        "{text}---\n{}",
+        text.replace("hihg", "high").replace("0cc", "0cd")
+    );
+    let errs = parse_rules(&two, "r.yml").unwrap_err().0;
+    let lines: Vec<usize> = errs.iter().filter_map(|e| e.line).collect();
+    assert_eq!(lines, [3, 7, 8, 9, 11, 19, 20, 21, 23], "{errs:?}");
+}
+
+/// A mistake that only shows because of another one is not blamed: the condition names an
+/// aggregate whose definition is the mistake.
+#[test]
+fn consequences_are_not_blamed() {
+    let text = "id: 6f1d2e9a-0000-4000-8000-0000000000ce
+name: one mistake
+severity: high
+version: \"1\"
+kind: threshold
+detection:
+  filter: { field: operation, equals: SecretGet }
+  window: { type: tumbling, size: 1m }
+  group_by: [identity.upn]
+  aggregates: { n: { count_distinct: operaton } }
+  condition: n >= 1
+";
+    let errs = parse_rules(text, "r.yml").unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].line, Some(10), "{errs:?}");
+}
