@@ -428,3 +428,21 @@ fn every_command_help_has_examples_and_grouped_options() {
         assert!(out.lines().any(|l| l == heading), "{heading}\n{out}");
     }
 }
+
+#[test]
+fn events_refuses_an_empty_time_range_too() {
+    let o = run(&[
+        "events",
+        "examples/logs",
+        "--since",
+        "2025-07-01",
+        "--until",
+        "2025-06-01",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is not before --until"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -6,7 +6,7 @@ use kvsentry_ingest::{ReadOptions, ReadStats};
 use kvsentry_model::{AuditEvent, Field};
 
 use super::args::EventsArgs;
-use super::{Exit, UsageError, log_format, open_output, parse_time};
+use super::{Exit, UsageError, log_format, open_output, time_range};
 
 /// `--where FIELD=VALUE`, the field resolved once.
 fn parse_where(text: &str) -> Result<(Field, String), UsageError> {
@@ -31,16 +31,7 @@ fn matches(ev: &AuditEvent<'_>, filters: &[(Field, String)]) -> bool {
 }
 
 pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
-    let since = a
-        .since
-        .as_deref()
-        .map(|t| parse_time(t, "--since"))
-        .transpose()?;
-    let until = a
-        .until
-        .as_deref()
-        .map(|t| parse_time(t, "--until"))
-        .transpose()?;
+    let (since, until) = time_range(a.since.as_deref(), a.until.as_deref())?;
     let filters = a
         .filters
         .iter()
