@@ -29,7 +29,7 @@ fn nets(set: &IndicatorSet) -> Vec<String> {
     set.iter().map(|i| i.network.to_string()).collect()
 }
 
-/// A scratch file under the target dir (tests never read /work/shared).
+/// A scratch file under the target dir (tests read only what the repository holds).
 fn scratch(name: &str, content: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kvsentry-intel-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
