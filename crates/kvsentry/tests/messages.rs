@@ -446,3 +446,48 @@ fn events_refuses_an_empty_time_range_too() {
         stderr(&o)
     );
 }
+
+#[test]
+fn threat_intel_options_without_indicators_are_refused() {
+    for flags in [
+        &["--as-of", "2025-07-01T00:00:00Z"][..],
+        &["--sentinel-compat"][..],
+        &["--ti-format", "csv"][..],
+        &["--ti-ip-column", "ip"][..],
+    ] {
+        let mut args = vec!["hunt", "examples/logs", "-q", "-f", "jsonl"];
+        args.extend_from_slice(flags);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}");
+        assert!(
+            stderr(&o).contains("has no effect without indicators"),
+            "{flags:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = run(&[
+        "gen",
+        "--events",
+        "10",
+        "--indicators-output",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--indicators"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_terminal_of_no_width_gets_the_default_table() {
+    let o = Command::new(env!("CARGO_BIN_EXE_kvsentry"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env("COLUMNS", "0")
+        .args(["hunt", "examples/logs", "-q", "-f", "table"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let header = out.lines().next().unwrap_or_default();
+    assert!(header.chars().count() > 100, "{header}");
+    assert!(out.lines().all(|l| l.chars().count() <= 120), "{out}");
+}

@@ -280,7 +280,8 @@ pub struct HuntArgs {
     /// Evaluate the TI rule as one Sentinel run at this time would (default: retro-hunt).
     #[arg(help_heading = "Threat intel", long, value_name = "TIME")]
     pub as_of: Option<String>,
-    /// Reproduce Sentinel's TI query to the letter (sets `sentinel_compat` on TI rules).
+    /// Reproduce Sentinel's TI query to the letter (every indicator rule, as the rule file's
+    /// `sentinel_compat: true` would).
     #[arg(help_heading = "Threat intel", long)]
     pub sentinel_compat: bool,
     /// Only events at or after this time (RFC 3339, a date, or an age: 1h, 7d before now).
@@ -401,14 +402,29 @@ pub struct GenArgs {
     )]
     pub indicators: Option<usize>,
     /// Where to write the indicators: `.csv` as the portal exports them, else JSON lines.
-    #[arg(help_heading = "Threat intel", long, value_name = "FILE")]
+    #[arg(
+        help_heading = "Threat intel",
+        long,
+        value_name = "FILE",
+        requires = "indicators"
+    )]
     pub indicators_output: Option<PathBuf>,
     /// Share of indicators whose IP is a caller in the generated logs.
-    #[arg(help_heading = "Threat intel", long, default_value_t = 0.05)]
+    #[arg(
+        help_heading = "Threat intel",
+        long,
+        default_value_t = 0.05,
+        requires = "indicators"
+    )]
     pub match_share: f64,
     /// Evaluation time the indicators are made for (default: the end of the log span); also
     /// the `--as-of` time of the expected TI matches.
-    #[arg(help_heading = "Threat intel", long, value_name = "TIME")]
+    #[arg(
+        help_heading = "Threat intel",
+        long,
+        value_name = "TIME",
+        requires = "indicators"
+    )]
     pub ti_at: Option<String>,
     /// Write the (indicator id, IP) pairs a Sentinel run at --ti-at must alert on (JSON).
     #[arg(

@@ -46,6 +46,21 @@ pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow:
 }
 
 pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
+    if a.ti.is_empty() {
+        // Threat-intel options without indicators would change nothing: say so.
+        let given = [
+            ("--ti-format", a.ti_read.ti_format.is_some()),
+            ("--ti-ip-column", a.ti_read.ti_ip_column.is_some()),
+            ("--as-of", a.as_of.is_some()),
+            ("--sentinel-compat", a.sentinel_compat),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(UsageError(format!(
+                "{flag} has no effect without indicators: give them with --ti PATH"
+            ))
+            .into());
+        }
+    }
     let mut rules = load_rules(&a.rules, !a.no_builtin)?;
     // `--explain` takes an id, a unique prefix of one, or a rule's name.
     let explain = match &a.explain {
@@ -258,6 +273,8 @@ fn terminal_width(stdout_tty: bool) -> u16 {
         .ok()
         .and_then(|c| c.trim().parse().ok())
         .or_else(|| stdout_tty.then(kvsentry_output::terminal_width).flatten())
+        // A terminal that reports no size (0 columns) is taken as unknown.
+        .filter(|w: &u16| *w > 0)
         .unwrap_or(120)
 }
 
