@@ -230,6 +230,8 @@ fn one_id_in_two_user_files_names_both_and_overrides_are_said_once() {
             )),
             "{e}"
         );
+        // Neither file is said to be fine.
+        assert!(!stdout(&o).contains("OK"), "{}", stdout(&o));
     }
 
     let seed = "c07f7898-5dc3-11f0-9f27-f661ea17fbcd";

@@ -39,6 +39,7 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
         }
         RulesCommand::Validate { paths } => {
             let mut failed = false;
+            let mut ok = Vec::new();
             for p in &paths {
                 match RuleSet::load_path(p) {
                     Ok(set) => {
@@ -46,7 +47,7 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
                         for w in set.validate() {
                             eprintln!("warning: {w}");
                         }
-                        out!("{}: {} rule(s) OK", p.display(), set.len());
+                        ok.push(format!("{}: {} rule(s) OK", p.display(), set.len()));
                     }
                     Err(e) => {
                         eprintln!("{e}");
@@ -55,12 +56,16 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
                 }
             }
             // Each path is fine alone; the paths together must not define an id twice,
-            // as a hunt given them all would refuse.
+            // as a hunt given them all would refuse: then no file is said to be OK.
             if !failed && paths.len() > 1 {
                 if let Err(e) = RuleSet::load_paths(&paths) {
                     eprintln!("{e}");
                     failed = true;
+                    ok.clear();
                 }
+            }
+            for line in ok {
+                out!("{line}");
             }
             Ok(if failed { Exit::Usage } else { Exit::Ok })
         }
