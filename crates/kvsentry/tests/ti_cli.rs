@@ -304,3 +304,31 @@ fn lone_stix_indicator_with_double_equals_lists() {
     assert_eq!(v["id"], "indicator--33fe3b22-0201-47cf-85d0-97c02164528d");
     assert_eq!(v["value"], "52.178.17.9");
 }
+
+/// A feed that cannot be loaded is named once in its line.
+#[test]
+fn a_failed_feed_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.json"), "{\"bad json").unwrap();
+    std::fs::write(dir.path().join("y.csv.gz"), b"\x1f\x8b\x08\x00").unwrap();
+    std::fs::write(dir.path().join("ok.txt"), "52.178.17.9\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kvsentry"))
+        .args(["ti", "stats", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("not loaded")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for l in lines {
+        let name = if l.contains("x.json") {
+            "x.json"
+        } else {
+            "y.csv.gz"
+        };
+        assert_eq!(l.matches(name).count(), 1, "{l}");
+    }
+}

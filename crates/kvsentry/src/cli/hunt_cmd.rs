@@ -101,7 +101,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 load.set.len()
             );
             for f in &load.report.failed_files {
-                eprintln!("  not loaded: {}: {}", f.path.display(), f.error);
+                eprintln!("  {}", super::ti_cmd::not_loaded(&f.path, &f.error));
             }
             for w in load.warnings() {
                 eprintln!("warning: {w}");

@@ -217,7 +217,7 @@ fn print_load(load: &TiLoad) -> std::io::Result<()> {
         }
     }
     for f in &load.report.failed_files {
-        out!("{}: not loaded: {}", f.path.display(), f.error);
+        out!("{}", not_loaded(&f.path, &f.error));
     }
     for t in &load.taxii_stores {
         let skipped: usize = t.skipped.values().sum();
@@ -305,4 +305,15 @@ pub(crate) fn print_selection(r: &SelectionReport) -> std::io::Result<()> {
         out!("  {label:<width$}  {n:>8}");
     }
     Ok(())
+}
+
+/// "PATH: not loaded: why", naming the path once when the reason names it already.
+pub(crate) fn not_loaded(path: &std::path::Path, error: &dyn std::fmt::Display) -> String {
+    let why = error.to_string();
+    let path = path.display().to_string();
+    match why.strip_prefix(&format!("{path}: ")) {
+        Some(rest) => format!("{path}: not loaded: {rest}"),
+        None if why.contains(&path) => format!("not loaded: {why}"),
+        None => format!("{path}: not loaded: {why}"),
+    }
 }
