@@ -493,3 +493,21 @@ fn a_terminal_of_no_width_gets_the_default_table() {
     assert!(header.chars().count() > 100, "{header}");
     assert!(out.lines().all(|l| l.chars().count() <= 120), "{out}");
 }
+
+#[test]
+fn a_damaged_record_is_said_once() {
+    let d = temp_dir("damaged-once");
+    let f = d.join("m.json");
+    std::fs::write(
+        &f,
+        "{\"time\":\"not-a-time\",\"category\":\"AuditEvent\",\"operationName\":\"SecretGet\",\"resourceId\":\"/SUBSCRIPTIONS/X/RESOURCEGROUPS/R/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/V\"}\n",
+    )
+    .expect("write");
+    let o = run(&["hunt", f.to_str().expect("utf-8"), "-f", "jsonl"]);
+    let e = stderr(&o);
+    let line = e
+        .lines()
+        .find(|l| l.contains("m.json:1:"))
+        .unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(line.matches("unreadable time").count(), 1, "{line}");
+}

@@ -76,13 +76,13 @@ pub fn print_hunt(r: &HuntReport) {
             .filter(|n| is_damage(n.reason))
             .collect();
         for n in &notes {
-            eprintln!(
-                "  {}:{}: {}: {}",
-                n.file,
-                n.line,
-                n.reason.label(),
-                n.detail
-            );
+            let label = n.reason.label();
+            // A detail that starts with its reason says it once.
+            if n.detail.to_lowercase().starts_with(&label.to_lowercase()) {
+                eprintln!("  {}:{}: {}", n.file, n.line, n.detail);
+            } else {
+                eprintln!("  {}:{}: {label}: {}", n.file, n.line, n.detail);
+            }
         }
         if total > notes.len() as u64 {
             eprintln!("  (first {} shown)", notes.len());
