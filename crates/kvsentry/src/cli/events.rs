@@ -90,7 +90,9 @@ pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
     let _ = out.flush();
     eprintln!("{}", stats.summary());
     let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    if let Some(why) = super::summary::no_events(&a.input.paths, inputs.len(), &stats, &errors) {
+    if let Some(why) =
+        super::summary::no_events(&a.input.paths, inputs.len(), &stats, &errors, true)
+    {
         eprintln!("kvsentry: {why}");
         return Ok(Exit::Failure);
     }

@@ -219,8 +219,13 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         summary::print_hunt(&report);
     }
     let inputs = report.inputs.len();
-    if let Some(why) = summary::no_events(&a.input.paths, inputs, &report.read, &report.file_errors)
-    {
+    if let Some(why) = summary::no_events(
+        &a.input.paths,
+        inputs,
+        &report.read,
+        &report.file_errors,
+        !a.quiet,
+    ) {
         eprintln!("kvsentry: {why}");
         return Ok(Exit::Failure);
     }

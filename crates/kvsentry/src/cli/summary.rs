@@ -297,6 +297,7 @@ pub fn no_events(
     inputs: usize,
     read: &ReadStats,
     errors: &[String],
+    errors_shown: bool,
 ) -> Option<String> {
     if read.events() > 0 {
         return None;
@@ -314,7 +315,16 @@ pub fn no_events(
             found.push(format!("{} is empty", f.file));
         }
     }
-    found.extend(errors.iter().cloned());
+    if errors_shown {
+        if !errors.is_empty() {
+            found.push(format!(
+                "{} file(s) could not be read (above)",
+                errors.len()
+            ));
+        }
+    } else {
+        found.extend(errors.iter().cloned());
+    }
     let categories = read.skipped(SkipReason::OtherCategory);
     if categories > 0 {
         let names: Vec<&str> = read.other_categories.keys().map(String::as_str).collect();
