@@ -511,3 +511,23 @@ fn a_damaged_record_is_said_once() {
         .unwrap_or_else(|| panic!("{e}"));
     assert_eq!(line.matches("unreadable time").count(), 1, "{line}");
 }
+
+#[test]
+fn one_alert_as_csv() {
+    let d = temp_dir("alert-csv");
+    let f = d.join("one.csv");
+    let o = run(&[
+        "hunt",
+        "examples/logs",
+        "-q",
+        "--alert",
+        "d3c8",
+        "-o",
+        f.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut r = csv::Reader::from_path(&f).expect("csv");
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0][0].starts_with("d3c8"), "{:?}", &rows[0]);
+}

@@ -228,7 +228,7 @@ pub struct HuntArgs {
     #[arg(help_heading = "Output", long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Print only this alert, whole with its evidence (an id or a unique prefix of one, as the
-    /// table shows); with -f json/jsonl as JSON.
+    /// table shows); as JSON or CSV with -f json/jsonl/csv (or -o's extension).
     #[arg(help_heading = "Output", long, value_name = "ID")]
     pub alert: Option<String>,
     /// Show why groups did or did not reach this rule's condition (on stderr); the rule's

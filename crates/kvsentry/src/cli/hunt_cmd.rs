@@ -148,13 +148,31 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 Exit::Failure
             }
             [one] => {
-                if matches!(a.format, Some(FormatArg::Jsonl | FormatArg::Json)) {
-                    serde_json::to_writer_pretty(&mut out, one)?;
-                    writeln!(out)?;
-                } else {
-                    kvsentry_output::write_alert(&mut out, one)?;
+                // The form asked for (-f, else -o's extension); text on a terminal.
+                let format = a.format.or_else(|| {
+                    match a.output.as_deref().and_then(OutputFormat::from_path) {
+                        Some(OutputFormat::Csv) => Some(FormatArg::Csv),
+                        Some(OutputFormat::Json) => Some(FormatArg::Json),
+                        Some(OutputFormat::Jsonl) => Some(FormatArg::Jsonl),
+                        _ => None,
+                    }
+                });
+                match format {
+                    Some(FormatArg::Jsonl | FormatArg::Json) => {
+                        serde_json::to_writer_pretty(&mut out, one)?;
+                        writeln!(out)?;
+                        out.flush()?;
+                    }
+                    Some(FormatArg::Csv) => {
+                        let mut csv = CsvSink::new(out);
+                        csv.write(one)?;
+                        csv.finish()?;
+                    }
+                    _ => {
+                        kvsentry_output::write_alert(&mut out, one)?;
+                        out.flush()?;
+                    }
                 }
-                out.flush()?;
                 Exit::Ok
             }
             several => {
