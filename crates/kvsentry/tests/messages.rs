@@ -531,3 +531,15 @@ fn one_alert_as_csv() {
     assert_eq!(rows.len(), 1);
     assert!(rows[0][0].starts_with("d3c8"), "{:?}", &rows[0]);
 }
+
+#[test]
+fn the_summary_names_each_rule() {
+    let o = run(&["hunt", "examples/logs", "-f", "jsonl", "-o", "/dev/null"]);
+    let e = stderr(&o);
+    for name in [
+        "Azure Key Vault Excessive Secret or Key Retrieved",
+        "TI map IP entity to Azure Key Vault logs",
+    ] {
+        assert!(e.lines().any(|l| l.trim() == name), "{name}: {e}");
+    }
+}

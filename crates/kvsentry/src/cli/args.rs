@@ -204,9 +204,11 @@ pub enum FormatArg {
     Table,
     /// Every alert with its key fields, wrapped over several lines.
     TableDetail,
+    /// One JSON object per line per alert (nested: `jq .caller.ip` works).
     Jsonl,
     /// One JSON array of every alert.
     Json,
+    /// RFC 4180 CSV, one column per value (`group.identity.upn`, `fields.action_count`, ...).
     Csv,
 }
 

@@ -125,15 +125,18 @@ pub fn print_hunt(r: &HuntReport) {
     eprintln!("alerts: {}", r.alerts_total());
     for rs in &r.engine.rules {
         let n = r.alerts_per_rule.get(&rs.rule_id).copied().unwrap_or(0);
+        if let Some(name) = r.rule_names.get(&rs.rule_id) {
+            eprintln!("  {name}");
+        }
         match &rs.indicator {
             // An indicator rule's filter passes nearly every event: what counts is how many
             // were looked up and how many hit an indicator.
             Some(ti) => eprintln!(
-                "  {:<38} {n} alert(s), {} event(s) checked, {} matched an indicator ({} (indicator, IP) pair(s))",
+                "    {:<38} {n} alert(s), {} event(s) checked, {} matched an indicator ({} (indicator, IP) pair(s))",
                 rs.rule_id, rs.events_matched, ti.indicator_matches, ti.pairs
             ),
             None => eprintln!(
-                "  {:<38} {n} alert(s), {} matching event(s), peak {} open group(s)",
+                "    {:<38} {n} alert(s), {} matching event(s), peak {} open group(s)",
                 rs.rule_id, rs.events_matched, rs.max_open_groups
             ),
         }

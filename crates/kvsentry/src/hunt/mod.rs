@@ -97,6 +97,8 @@ pub struct HuntReport {
     pub engine: EngineStats,
     /// Alerts per rule id (rules that fired nothing are listed with 0).
     pub alerts_per_rule: BTreeMap<String, u64>,
+    /// Each rule's name, by id.
+    pub rule_names: BTreeMap<String, String>,
     /// Events outside `--since`/`--until`.
     pub out_of_range: u64,
     /// How the input's order was dealt with.
@@ -256,6 +258,12 @@ impl Hunt {
                 .rules
                 .enabled()
                 .map(|r| (r.id().to_string(), 0))
+                .collect(),
+            rule_names: self
+                .opts
+                .rules
+                .enabled()
+                .map(|r| (r.id().to_string(), r.meta.name.clone()))
                 .collect(),
             ..HuntReport::default()
         };
