@@ -207,17 +207,11 @@ impl fmt::Display for Explanation {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ");
-        write!(
-            f,
-            "[{} .. {}) {group}: {}",
-            self.window.start,
-            self.window.end,
-            self.clauses
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )?;
+        write!(f, "[{} .. {}) {group}", self.window.start, self.window.end)?;
+        if !self.clauses.is_empty() {
+            let clauses: Vec<String> = self.clauses.iter().map(ToString::to_string).collect();
+            write!(f, ": {}", clauses.join("; "))?;
+        }
         write!(
             f,
             " => {}",

@@ -845,10 +845,16 @@ fn explain_shows_a_near_miss_and_filter_rejections() {
     assert_eq!(rej.len(), 2);
     assert_eq!(
         rej[0],
-        ("field: category; equals: AuditEvent".to_string(), 1)
+        ("{ field: category, equals: AuditEvent }".to_string(), 1)
     );
     assert_eq!(rej[1].1, 1);
-    assert!(rej[1].0.starts_with("field: operation"), "{}", rej[1].0);
+    assert!(
+        rej[1]
+            .0
+            .starts_with("{ field: operation, in: [VaultGet, KeyGet,"),
+        "{}",
+        rej[1].0
+    );
     assert!(
         Engine::new(
             &RuleSet::builtin(),

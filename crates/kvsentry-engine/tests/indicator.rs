@@ -940,7 +940,10 @@ fn explain_says_why_events_did_not_match() {
     assert_eq!(
         engine.explain_rejections(),
         vec![
-            ("field: vault.resource_type; iequals: VAULTS".to_string(), 1),
+            (
+                "{ field: vault.resource_type, iequals: VAULTS }".to_string(),
+                1
+            ),
             ("no caller.ip address".to_string(), 1),
             ("no selected indicator covers the address".to_string(), 1),
             (

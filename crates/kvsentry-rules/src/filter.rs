@@ -344,9 +344,39 @@ impl RawExpr {
             None => Some(self),
         };
         clause
-            .and_then(|c| yaml_serde::to_string(c).ok())
-            .map(|s| s.trim().replace('\n', "; "))
+            .and_then(|c| yaml_serde::to_value(c).ok())
+            .map(|v| flow(&v))
             .unwrap_or_default()
+    }
+}
+
+/// A value on one line as a rule file's flow style writes it:
+/// `{ field: operation, in: [SecretGet, SecretList] }`.
+fn flow(v: &yaml_serde::Value) -> String {
+    use yaml_serde::Value as V;
+    match v {
+        V::Mapping(m) => {
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}: {}", flow(k), flow(v)))
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        V::Sequence(a) => format!("[{}]", a.iter().map(flow).collect::<Vec<_>>().join(", ")),
+        V::String(s)
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | ':')) =>
+        {
+            s.clone()
+        }
+        V::String(s) => format!("{s:?}"),
+        V::Number(n) => n.to_string(),
+        V::Bool(b) => b.to_string(),
+        V::Null => "null".to_string(),
+        other => yaml_serde::to_string(other)
+            .map(|t| t.trim().replace('\n', " "))
+            .unwrap_or_default(),
     }
 }
 
