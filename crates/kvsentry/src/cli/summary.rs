@@ -158,8 +158,9 @@ pub fn print_hunt(r: &HuntReport) {
             if let Some(sel) = &ti.selection {
                 let mut excluded: Vec<String> = Vec::new();
                 for (k, n) in [
-                    ("outside lookback", sel.outside_lookback),
-                    ("superseded versions", sel.superseded),
+                    // The words of `ti stats`, which shows the same selection.
+                    ("generated before the lookback", sel.outside_lookback),
+                    ("older versions replaced by a later one", sel.superseded),
                     ("inactive", sel.inactive),
                     ("revoked", sel.revoked),
                     ("expired", sel.expired),
