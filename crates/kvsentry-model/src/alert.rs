@@ -61,6 +61,9 @@ impl Alert {
 pub struct AlertRule {
     pub id: String,
     pub name: String,
+    /// A few words for one-line views; the name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_name: Option<String>,
     pub severity: String,
     #[serde(default)]
     pub tactics: Vec<String>,

@@ -169,6 +169,7 @@ pub(crate) mod testutil {
             rule: AlertRule {
                 id: "r1".into(),
                 name: "Azure Key Vault Excessive Secret or Key Retrieved".into(),
+                short_name: None,
                 severity: "medium".into(),
                 tactics: vec!["CredentialAccess".into()],
                 techniques: vec!["T1555.006".into()],

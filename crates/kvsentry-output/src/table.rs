@@ -75,6 +75,9 @@ fn first_text(a: &Alert, names: &[&str]) -> String {
 
 /// The rule's name without the product prefix every built-in shares.
 fn short_rule(a: &Alert) -> String {
+    if let Some(s) = &a.rule.short_name {
+        return s.clone();
+    }
     let n = a.rule.name.as_str();
     n.strip_prefix("Azure Key Vault ").unwrap_or(n).to_string()
 }
@@ -454,6 +457,15 @@ mod tests {
         let text = render(&[a], 100, false);
         let line = text.lines().nth(1).unwrap_or_default();
         assert!(line.contains("203.111.222.133"), "{text}");
+    }
+
+    #[test]
+    fn rules_show_their_short_name() {
+        let mut a = crate::testutil::alert();
+        a.rule.short_name = Some("Burst (user)".into());
+        let text = render(&[a], 100, false);
+        let line = text.lines().nth(1).unwrap_or_default();
+        assert!(line.contains("Burst (user)"), "{text}");
     }
 
     #[test]

@@ -136,6 +136,9 @@ impl Detection {
 pub struct RuleMeta {
     pub id: String,
     pub name: String,
+    /// A few words for one-line views (the terminal table); the name when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub short_name: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -166,6 +169,7 @@ impl RuleMeta {
         kvsentry_model::AlertRule {
             id: self.id.clone(),
             name: self.name.clone(),
+            short_name: self.short_name.clone(),
             severity: self.severity.as_str().to_string(),
             tactics: self.tactics.clone(),
             techniques: self.techniques.clone(),
@@ -231,6 +235,7 @@ impl Rule {
 const RULE_KEYS: &[&str] = &[
     "id",
     "name",
+    "short_name",
     "description",
     "author",
     "severity",
@@ -376,6 +381,7 @@ impl<'de> Deserialize<'de> for Rule {
                 let mut seen: Vec<String> = Vec::new();
                 let mut id = None;
                 let mut name = None;
+                let mut short_name = None;
                 let mut description = String::new();
                 let mut author = Vec::new();
                 let mut severity = None;
@@ -404,6 +410,7 @@ impl<'de> Deserialize<'de> for Rule {
                             id = Some(v);
                         }
                         "name" => name = Some(map.next_value::<String>()?),
+                        "short_name" => short_name = Some(map.next_value::<String>()?),
                         "description" => description = map.next_value()?,
                         "author" => author = map.next_value::<StrList>()?.0,
                         "severity" => severity = Some(map.next_value::<Severity>()?),
@@ -448,6 +455,7 @@ impl<'de> Deserialize<'de> for Rule {
                 Ok(Rule {
                     meta: RuleMeta {
                         name: name.unwrap_or_else(|| id.clone()),
+                        short_name,
                         id,
                         description,
                         author,
