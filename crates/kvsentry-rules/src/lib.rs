@@ -554,6 +554,20 @@ fn locate(text: &str, file: &str, err: &yaml_serde::Error) -> RuleError {
 /// serde's wording of a bad enum value (``unknown variant `hihg`, expected one of `low`,
 /// ...``) in a user's: `'hihg' is not one of low, ...`. Other messages pass unchanged.
 fn plain_words(message: &str) -> String {
+    // serde's "invalid type: map, expected X": say what was written and what is wanted.
+    if let Some(start) = message.find("invalid type: ") {
+        let (head, rest) = message.split_at(start);
+        let rest = rest.get("invalid type: ".len()..).unwrap_or("");
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            let found = match found {
+                "map" => "a mapping ({ ... })".to_string(),
+                "sequence" => "a list ([ ... ])".to_string(),
+                "unit value" => "nothing".to_string(),
+                other => other.replace("string ", "the text "),
+            };
+            return format!("{head}{found} where {expected} is expected");
+        }
+    }
     let Some(start) = message.find("unknown variant `") else {
         return message.to_string();
     };

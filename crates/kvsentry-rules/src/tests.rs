@@ -411,3 +411,24 @@ detection:
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert_eq!(errs[0].line, Some(10), "{errs:?}");
 }
+
+/// serde's "invalid type" is said as what was written and what is wanted.
+#[test]
+fn invalid_types_are_said_plainly() {
+    let text = "id: r-types
+name: types
+severity: high
+version: \"1\"
+kind: threshold
+detection:
+  filter: { field: operation, equals: SecretGet }
+  window: { type: tumbling, size: 1m }
+  group_by: [identity.upn]
+  aggregates: { n: { count: { a: 1 } } }
+  condition: n >= 1
+";
+    let errs = parse_rules(text, "r.yml").unwrap_err().0;
+    let m = &errs[0].message;
+    assert!(!m.contains("invalid type"), "{m}");
+    assert!(m.contains("a mapping ({ ... }) where"), "{m}");
+}
