@@ -543,3 +543,19 @@ fn the_summary_names_each_rule() {
         assert!(e.lines().any(|l| l.trim() == name), "{name}: {e}");
     }
 }
+
+#[test]
+fn events_says_how_many_it_left_out() {
+    let all = run(&["events", "examples/logs"]);
+    let some = run(&["events", "examples/logs", "--where", "operation=SecretGet"]);
+    let (n_all, n_some) = (stdout(&all).lines().count(), stdout(&some).lines().count());
+    assert!(n_some > 0 && n_some < n_all);
+    assert!(
+        stderr(&some).contains(&format!(
+            "{} event(s) left out by --since/--until/--where",
+            n_all - n_some
+        )),
+        "{}",
+        stderr(&some)
+    );
+}

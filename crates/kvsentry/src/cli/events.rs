@@ -46,13 +46,17 @@ pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
     let mut stats = ReadStats::new();
     let mut write_err = None;
     let mut errors = Vec::new();
+    let mut left_out = 0u64;
     for (i, input) in inputs.iter().enumerate() {
         let r = kvsentry_ingest::read_input(input, i as u32, &opts, &mut stats, &mut |ev| {
-            if write_err.is_some()
-                || since.is_some_and(|t| ev.time < t)
+            if write_err.is_some() {
+                return;
+            }
+            if since.is_some_and(|t| ev.time < t)
                 || until.is_some_and(|t| ev.time >= t)
                 || !matches(ev, &filters)
             {
+                left_out += 1;
                 return;
             }
             let mut obj = ev.to_dictionary_json();
@@ -89,6 +93,9 @@ pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
     }
     let _ = out.flush();
     eprintln!("{}", stats.summary());
+    if left_out > 0 {
+        eprintln!("{left_out} event(s) left out by --since/--until/--where");
+    }
     let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     if let Some(why) =
         super::summary::no_events(&a.input.paths, inputs.len(), &stats, &errors, true)
