@@ -245,10 +245,17 @@ fn any_order_and_overlap_gives_the_same_alerts() {
     let args: Vec<&str> = copies.iter().map(String::as_str).collect();
     assert_eq!(duplicates(&hunt(d, &args, None)), 3 * two);
 
-    // The same path named twice is one input.
+    // The same path named four times is one input, and the summary says so.
     let p = path.to_str().unwrap();
-    let twice = hunt(d, &[p, p], None);
-    assert_eq!(twice.alerts, ordered.alerts);
+    let four_times = hunt(d, &[p, p, p, p], None);
+    assert_eq!(four_times.alerts, ordered.alerts);
+    assert!(
+        four_times
+            .stderr
+            .contains("3 input file(s) named more than once, read once"),
+        "{}",
+        four_times.stderr
+    );
 
     // Standard input (read once, so always sorted).
     let stdin = hunt(d, &["-"], Some(shuf.concat().as_bytes()));

@@ -116,6 +116,12 @@ pub fn print_hunt(r: &HuntReport) {
         }
         eprintln!("{line}");
     }
+    if r.order.repeated_inputs > 0 {
+        eprintln!(
+            "{} input file(s) named more than once, read once",
+            r.order.repeated_inputs
+        );
+    }
     if r.order.reorder.duplicates > 0 {
         eprintln!(
             "{} duplicate record(s) read more than once, counted once",

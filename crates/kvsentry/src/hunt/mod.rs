@@ -118,6 +118,8 @@ pub struct OrderReport {
     pub sorted: Option<SortReason>,
     /// What sorting did: rows, duplicates dropped, rows spilled to disk.
     pub reorder: ReorderStats,
+    /// Input files named more than once on the command line, read once.
+    pub repeated_inputs: usize,
 }
 
 /// Why a hunt sorted its input instead of streaming it.
@@ -191,6 +193,8 @@ pub struct Hunt {
     /// The form each input was read in, known once the inputs are read (for alerts that
     /// name it, which are made at the end).
     forms: Arc<OnceLock<BTreeMap<u32, LogFormat>>>,
+    /// Paths named more than once (read once).
+    repeated_inputs: usize,
 }
 
 impl Hunt {
@@ -202,7 +206,9 @@ impl Hunt {
         // not depend on how the paths were given. Storage blobs are then read hour by
         // hour, which keeps a container's records near time order for the streaming pass.
         inputs.sort_by(|a, b| a.display.cmp(&b.display));
+        let named = inputs.len();
         inputs.dedup_by(|a, b| a.path.is_some() && a.path == b.path);
+        let repeated_inputs = named - inputs.len();
         order_by_blob_hour(&mut inputs);
         let forms = Arc::new(OnceLock::new());
         let engine = Self::engine(&opts, &inputs, &forms)?;
@@ -211,6 +217,7 @@ impl Hunt {
             inputs,
             engine,
             forms,
+            repeated_inputs,
         })
     }
 
@@ -267,6 +274,7 @@ impl Hunt {
                 .collect(),
             ..HuntReport::default()
         };
+        report.order.repeated_inputs = self.repeated_inputs;
         let streamable = self.inputs.iter().all(|i| i.path.is_some());
         let streamed = if streamable {
             self.stream(threads, &mut report)
