@@ -31,8 +31,8 @@ pub struct IndicatorIndex {
 }
 
 /// The indicators of one exact address: nearly always one, kept inline (a `Vec` per
-/// address was an allocation per selected indicator, 65,881 on the benchmark export,
-/// on the one thread the hunt waits on).
+/// address would be an allocation per selected indicator, on the one thread the hunt waits
+/// on).
 #[derive(Debug, Clone)]
 enum Ids {
     One([u32; 1]),

@@ -6,16 +6,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// The hunt allocates and frees small buffers on several threads at once (input chunks made
-// by the reader, events and rule rows made by the workers, freed by the engine's thread);
-// glibc's allocator spends a tenth of a hunt's time in `malloc`/`free` and its arena locks
-// (bench/RESULTS.md, profile). mimalloc's thread-local free lists remove most of that.
-// Built without transparent huge pages (feature `no_thp`): after another large process (the
-// benchmark's DuckDB) the kernel zeroes or compacts 2 MiB pages on fault, which doubled the
-// hunt's system time; 4 KiB pages also lower the peak RSS (~170 -> ~150 MiB on 1 GB).
-// mimalloc's default purge delay (freed pages returned after 1 s) is kept on purpose: never
-// purging saved no time once the reader stopped churning buffers, and let the peak creep up
-// with input length (+10% from 1 GB to 10 GB, against +1% with the default).
+// The hunt allocates on worker threads what the engine's thread frees (input chunks, events,
+// rule rows): mimalloc's thread-local free lists suit that pattern better than glibc's arenas.
+// Built without transparent huge pages (`no_thp`), which kept the peak memory lower and flat
+// with input size. The measurements are in bench/RESULTS.md.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
