@@ -41,17 +41,7 @@ impl<W: Write> CsvSink<W> {
 
 /// A cell: strings bare, lists joined with `; `, nothing for null, other JSON compact.
 fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .map(cell)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
-    }
+    crate::joined(v, "; ")
 }
 
 /// The alert's variable columns, `(dotted name, cell)`, in a stable order.

@@ -133,15 +133,21 @@ impl<W: Write> AlertSink for JsonArraySink<W> {
 
 /// Renders a JSON value compactly for humans: strings bare, arrays joined with ", ".
 pub(crate) fn human(v: &serde_json::Value) -> String {
+    joined(v, ", ")
+}
+
+/// A JSON value as text: strings bare, null empty, list items joined with `sep` (empty items
+/// left out), anything else as compact JSON.
+pub(crate) fn joined(v: &serde_json::Value, sep: &str) -> String {
     match v {
         serde_json::Value::Null => String::new(),
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(items) => items
             .iter()
-            .map(human)
+            .map(|i| joined(i, sep))
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
-            .join(", "),
+            .join(sep),
         other => other.to_string(),
     }
 }

@@ -52,17 +52,7 @@ pub fn terminal_width() -> Option<u16> {
 
 /// Text of a field: strings bare, lists joined with `, `.
 fn text(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| text(Some(i)))
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(", "),
-        Some(other) => other.to_string(),
-    }
+    v.map_or_else(String::new, crate::human)
 }
 
 fn first_text(a: &Alert, names: &[&str]) -> String {

@@ -148,16 +148,8 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 Exit::Failure
             }
             [one] => {
-                // The form asked for (-f, else -o's extension); text on a terminal.
-                let format = a.format.or_else(|| {
-                    match a.output.as_deref().and_then(OutputFormat::from_path) {
-                        Some(OutputFormat::Csv) => Some(FormatArg::Csv),
-                        Some(OutputFormat::Json) => Some(FormatArg::Json),
-                        Some(OutputFormat::Jsonl) => Some(FormatArg::Jsonl),
-                        _ => None,
-                    }
-                });
-                match format {
+                // The form asked for; text otherwise.
+                match asked_format(&a) {
                     Some(FormatArg::Jsonl | FormatArg::Json) => {
                         serde_json::to_writer_pretty(&mut out, one)?;
                         writeln!(out)?;
@@ -190,18 +182,11 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         }
         return Ok(exit);
     }
-    let format =
-        a.format.unwrap_or_else(
-            || match a.output.as_deref().and_then(OutputFormat::from_path) {
-                Some(OutputFormat::Csv) => FormatArg::Csv,
-                Some(OutputFormat::Json) => FormatArg::Json,
-                Some(OutputFormat::Jsonl) => FormatArg::Jsonl,
-                Some(OutputFormat::Table | OutputFormat::TableDetail) | None if stdout_tty => {
-                    FormatArg::Table
-                }
-                Some(OutputFormat::Table | OutputFormat::TableDetail) | None => FormatArg::Jsonl,
-            },
-        );
+    let format = asked_format(&a).unwrap_or(if stdout_tty {
+        FormatArg::Table
+    } else {
+        FormatArg::Jsonl
+    });
     let sink: Box<dyn AlertSink> = match format {
         FormatArg::Table => Box::new(
             TableSink::new(out)
@@ -265,6 +250,19 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Alerts);
     }
     Ok(Exit::Ok)
+}
+
+/// The output form asked for: `-f`, else the extension of `-o`'s file (`.csv`, `.json`,
+/// `.jsonl`/`.ndjson`); `None` leaves the choice to where the output goes.
+fn asked_format(a: &HuntArgs) -> Option<FormatArg> {
+    a.format.or_else(
+        || match a.output.as_deref().and_then(OutputFormat::from_path)? {
+            OutputFormat::Csv => Some(FormatArg::Csv),
+            OutputFormat::Json => Some(FormatArg::Json),
+            OutputFormat::Jsonl => Some(FormatArg::Jsonl),
+            OutputFormat::Table | OutputFormat::TableDetail => None,
+        },
+    )
 }
 
 /// A sink that takes the progress bar off the screen before it prints: alerts written while
