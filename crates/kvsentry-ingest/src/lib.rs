@@ -38,7 +38,7 @@ pub use detect::{Detected, Foreign, detect, sniff};
 pub use discover::discover;
 pub use error::IngestError;
 pub use json::parse_lines;
-pub use read::{check_forced, fill, read_input};
+pub use read::{fill, read_input};
 pub use stats::{ForeignInput, FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
 pub use time::parse_time;
 

@@ -274,26 +274,6 @@ fn resolve(
     }
 }
 
-/// Checks an input against a forced form (`--log-format`) from its head, as [`read_input`]
-/// does before reading it: `Err` only for [`IngestError::NotForcedForm`]. For a reader that
-/// cuts files itself and must not read a refused one. Standard input, an unforced form, an
-/// empty file and a file that cannot be opened are `Ok` (the read reports those).
-pub fn check_forced(input: &Input, format: LogFormat) -> Result<(), IngestError> {
-    if format == LogFormat::Auto || input.path.is_none() {
-        return Ok(());
-    }
-    let Ok(opened) = open(input) else {
-        return Ok(());
-    };
-    if opened.blank {
-        return Ok(());
-    }
-    match resolve(&opened.head, format, &input.display) {
-        Err((e @ IngestError::NotForcedForm { .. }, _)) => Err(e),
-        _ => Ok(()),
-    }
-}
-
 /// The bytes as text: borrowed when they are valid UTF-8 (checked by `simdutf8`, which
 /// accepts exactly what `from_utf8` accepts, several times faster on a block of lines), bad
 /// sequences replaced by U+FFFD otherwise.

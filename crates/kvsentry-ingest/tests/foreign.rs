@@ -6,8 +6,7 @@ mod common;
 
 use common::{read_path, scratch, write};
 use kvsentry_ingest::{
-    Container, Foreign, IngestError, Input, LogFormat, ReadOptions, SkipReason, check_forced,
-    detect, sniff,
+    Container, Foreign, IngestError, LogFormat, ReadOptions, SkipReason, detect, sniff,
 };
 use serde_json::json;
 
@@ -112,7 +111,9 @@ fn a_forced_form_must_not_contradict_the_content() {
     assert_eq!(r.stats.records(), 0);
     assert_eq!(r.stats.skipped(SkipReason::BadTime), 0);
     assert_eq!(r.stats.failed_files, 1);
-    let e = check_forced(&Input::file(&storage), LogFormat::Array).unwrap_err();
+    let e = read_path(&storage, &forced(LogFormat::Array))
+        .result
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
         format!(
@@ -124,8 +125,9 @@ fn a_forced_form_must_not_contradict_the_content() {
     let r = read_path(&storage, &forced(LogFormat::Storage));
     r.result.unwrap();
     assert_eq!(r.events.len(), 1);
-    check_forced(&Input::file(&storage), LogFormat::Storage).unwrap();
-    check_forced(&Input::file(&storage), LogFormat::Auto).unwrap();
+    read_path(&storage, &forced(LogFormat::Auto))
+        .result
+        .unwrap();
 
     // Another product's logs, forced.
     let ct = write(&dir, "ct.json", CLOUDTRAIL);
