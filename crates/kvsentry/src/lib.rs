@@ -3,9 +3,9 @@
 //!
 //! ```no_run
 //! use kvsentry::hunt::{Hunt, HuntOptions};
-//! use kvsentry_output::JsonlSink;
+//! use kvsentry_output::{Sink, encode::JsonLines, sink::Writer};
 //! let opts = HuntOptions::new(vec!["./logs".to_string()]);
-//! let mut sink = JsonlSink::new(std::io::stdout());
+//! let mut sink = Sink::new(JsonLines::new(), Writer::new(std::io::stdout()));
 //! let report = Hunt::new(opts).unwrap().run(&mut sink).unwrap();
 //! eprintln!("{} alerts", report.alerts_total());
 //! ```

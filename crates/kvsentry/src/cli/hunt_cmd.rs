@@ -1,14 +1,14 @@
 //! `kvsentry hunt`: rules over logs, alerts out, a summary on stderr.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kvsentry::hunt::{Hunt, HuntOptions};
 use kvsentry_ingest::ReadOptions;
-use kvsentry_output::{
-    AlertSink, CsvSink, DetailTableSink, JsonArraySink, JsonlSink, OutputFormat, TableSink,
-};
+use kvsentry_output::encode::{AlertDetail, Csv, Encoder, JsonLines};
+use kvsentry_output::sink::{DeliveryError, Writer};
+use kvsentry_output::{AlertSink, OutputFormat, Sink, TableStyle, Transport};
 use kvsentry_rules::RuleSet;
 
 use kvsentry_engine::TiMode;
@@ -132,7 +132,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     // The command exits after the hunt: no point freeing the engine's state first.
     opts.exit_after = true;
     let hunt = Hunt::new(opts)?;
-    let (mut out, stdout_tty) = open_output(a.output.as_deref())?;
+    let (out, stdout_tty) = open_output(a.output.as_deref())?;
     if let Some(prefix) = &a.alert {
         let mut pick = Pick {
             prefix: prefix.trim().to_ascii_lowercase(),
@@ -149,22 +149,14 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
             }
             [one] => {
                 // The form asked for; text otherwise.
-                match asked_format(&a) {
-                    Some(FormatArg::Jsonl | FormatArg::Json) => {
-                        serde_json::to_writer_pretty(&mut out, one)?;
-                        writeln!(out)?;
-                        out.flush()?;
-                    }
-                    Some(FormatArg::Csv) => {
-                        let mut csv = CsvSink::new(out);
-                        csv.write(one)?;
-                        csv.finish()?;
-                    }
-                    _ => {
-                        kvsentry_output::write_alert(&mut out, one)?;
-                        out.flush()?;
-                    }
-                }
+                let encoder: Box<dyn Encoder> = match asked_format(&a) {
+                    Some(OutputFormat::Jsonl | OutputFormat::Json) => Box::new(JsonLines::pretty()),
+                    Some(OutputFormat::Csv) => Box::new(Csv::new()),
+                    _ => Box::new(AlertDetail),
+                };
+                let mut sink = Sink::new(encoder, Writer::new(out));
+                sink.write(one)?;
+                sink.finish()?;
                 Exit::Ok
             }
             several => {
@@ -183,27 +175,19 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         return Ok(exit);
     }
     let format = asked_format(&a).unwrap_or(if stdout_tty {
-        FormatArg::Table
+        OutputFormat::Table
     } else {
-        FormatArg::Jsonl
+        OutputFormat::Jsonl
     });
-    let sink: Box<dyn AlertSink> = match format {
-        FormatArg::Table => Box::new(
-            TableSink::new(out)
-                .with_width(terminal_width(stdout_tty))
-                .with_color(stdout_tty && !no_color()),
-        ),
-        FormatArg::TableDetail => {
-            Box::new(DetailTableSink::new(out).with_width(terminal_width(stdout_tty)))
-        }
-        FormatArg::Jsonl => Box::new(JsonlSink::new(out)),
-        FormatArg::Json => Box::new(JsonArraySink::new(out)),
-        FormatArg::Csv => Box::new(CsvSink::new(out)),
-    };
-    let mut sink = ClearBar {
-        inner: sink,
+    let encoder = format.encoder(TableStyle {
+        width: terminal_width(stdout_tty),
+        color: stdout_tty && !no_color(),
+    });
+    let transport = ClearBar {
+        inner: Writer::new(out),
         bar: bar.clone(),
     };
+    let mut sink = Sink::new(encoder, transport);
     let report = hunt.run(&mut sink)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -220,6 +204,13 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     }
     if !a.quiet {
         summary::print_hunt(&report);
+    }
+    if !sink.failures().is_empty() {
+        // Said even with --quiet: these alerts reached no one.
+        for f in sink.failures() {
+            eprintln!("kvsentry: {f}");
+        }
+        return Ok(Exit::Failure);
     }
     let inputs = report.inputs.len();
     if let Some(why) = summary::no_events(
@@ -254,37 +245,43 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
 
 /// The output form asked for: `-f`, else the extension of `-o`'s file (`.csv`, `.json`,
 /// `.jsonl`/`.ndjson`); `None` leaves the choice to where the output goes.
-fn asked_format(a: &HuntArgs) -> Option<FormatArg> {
-    a.format.or_else(
-        || match a.output.as_deref().and_then(OutputFormat::from_path)? {
-            OutputFormat::Csv => Some(FormatArg::Csv),
-            OutputFormat::Json => Some(FormatArg::Json),
-            OutputFormat::Jsonl => Some(FormatArg::Jsonl),
-            OutputFormat::Table | OutputFormat::TableDetail => None,
-        },
-    )
+fn asked_format(a: &HuntArgs) -> Option<OutputFormat> {
+    match a.format {
+        Some(f) => Some(output_format(f)),
+        None => a.output.as_deref().and_then(OutputFormat::from_path),
+    }
 }
 
-/// A sink that takes the progress bar off the screen before it prints: alerts written while
-/// the bar is drawn would leave a stale frame above them (the table prints at the end).
-struct ClearBar {
-    inner: Box<dyn AlertSink>,
+fn output_format(f: FormatArg) -> OutputFormat {
+    match f {
+        FormatArg::Table => OutputFormat::Table,
+        FormatArg::TableDetail => OutputFormat::TableDetail,
+        FormatArg::Jsonl => OutputFormat::Jsonl,
+        FormatArg::Json => OutputFormat::Json,
+        FormatArg::Csv => OutputFormat::Csv,
+    }
+}
+
+/// A transport that takes the progress bar off the screen before it writes: alerts written
+/// while the bar is drawn would leave a stale frame above them (the table prints at the end).
+struct ClearBar<T> {
+    inner: T,
     bar: Option<ProgressBar>,
 }
 
-impl AlertSink for ClearBar {
-    fn write(&mut self, alert: &Alert) -> io::Result<()> {
+impl<T: Transport> Transport for ClearBar<T> {
+    fn deliver(&mut self, alert: &Alert, bytes: &[u8]) -> Result<(), DeliveryError> {
         match &self.bar {
-            Some(bar) => bar.suspend(|| self.inner.write(alert)),
-            None => self.inner.write(alert),
+            Some(bar) => bar.suspend(|| self.inner.deliver(alert, bytes)),
+            None => self.inner.deliver(alert, bytes),
         }
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self, trailer: &[u8]) -> io::Result<()> {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        self.inner.finish()
+        self.inner.finish(trailer)
     }
 }
 
