@@ -10,7 +10,7 @@
 //! eprintln!("{} alerts", report.alerts_total());
 //! ```
 //!
-//! The binary (`src/main.rs`, `src/cli/`) is a thin layer over this crate: argument parsing,
+//! The binary (`src/main.rs`, `src/args/`, `src/cmd/`) is a thin layer over this crate: argument parsing,
 //! terminal niceties (progress, summaries) and exit codes.
 
 pub mod hunt;

@@ -1,49 +1,22 @@
 //! `kvsentry hunt`: rules over logs, alerts out, a summary on stderr.
 
+mod output;
+
 use std::io::{self, IsTerminal};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kvsentry::hunt::{Hunt, HuntOptions};
-use kvsentry_ingest::ReadOptions;
-use kvsentry_output::encode::{AlertDetail, Csv, Encoder, JsonLines};
-use kvsentry_output::sink::{DeliveryError, Writer};
-use kvsentry_output::{AlertSink, OutputFormat, Sink, TableStyle, Transport};
-use kvsentry_rules::RuleSet;
-
 use kvsentry_engine::TiMode;
-use kvsentry_model::Alert;
-use kvsentry_rules::Detection;
+use kvsentry_ingest::ReadOptions;
+use kvsentry_rules::{Detection, RuleSet};
 
-use super::args::{FormatArg, HuntArgs};
-use super::{
-    Exit, UsageError, log_format, open_output, parse_size, parse_time, summary, time_range,
-};
-
-/// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
-pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow::Result<RuleSet> {
-    let mut rules = if builtin {
-        RuleSet::builtin()
-    } else {
-        RuleSet::new()
-    };
-    // All user files into one set first: an id in two of them is an error naming both.
-    let extra = RuleSet::load_paths(paths)?;
-    for r in extra.iter() {
-        if rules.get(r.id()).is_some() {
-            eprintln!(
-                "note: rule {} from {} replaces the built-in rule with that id",
-                r.id(),
-                r.source()
-            );
-        }
-    }
-    rules.merge_override(extra);
-    if rules.enabled().next().is_none() {
-        return Err(UsageError("no enabled rules to run".into()).into());
-    }
-    Ok(rules)
-}
+use super::rules::load_rules;
+use crate::args::HuntArgs;
+use crate::args::values::{log_format, parse_size, parse_time, time_range};
+use crate::exit::{Exit, UsageError};
+use crate::output::open_output;
+use crate::summary;
 
 pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     if a.ti.is_empty() {
@@ -93,7 +66,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     }
     let quiet = a.quiet;
     if !a.ti.is_empty() {
-        let load = kvsentry::ti::load(&a.ti, &super::ti_cmd::load_options(&a.ti_read)?)?;
+        let load = kvsentry::ti::load(&a.ti, &super::ti::load_options(&a.ti_read)?)?;
         if !quiet {
             let files = load.report.files.len() + load.taxii_stores.len();
             eprintln!(
@@ -101,7 +74,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 load.set.len()
             );
             for f in &load.report.failed_files {
-                eprintln!("  {}", super::ti_cmd::not_loaded(&f.path, &f.error));
+                eprintln!("  {}", super::ti::not_loaded(&f.path, &f.error));
             }
             for w in load.warnings() {
                 eprintln!("warning: {w}");
@@ -134,7 +107,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     let hunt = Hunt::new(opts)?;
     let (out, stdout_tty) = open_output(a.output.as_deref())?;
     if let Some(prefix) = &a.alert {
-        let mut pick = Pick {
+        let mut pick = output::Pick {
             prefix: prefix.trim().to_ascii_lowercase(),
             found: Vec::new(),
         };
@@ -148,15 +121,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 Exit::Failure
             }
             [one] => {
-                // The form asked for; text otherwise.
-                let encoder: Box<dyn Encoder> = match asked_format(&a) {
-                    Some(OutputFormat::Jsonl | OutputFormat::Json) => Box::new(JsonLines::pretty()),
-                    Some(OutputFormat::Csv) => Box::new(Csv::new()),
-                    _ => Box::new(AlertDetail),
-                };
-                let mut sink = Sink::new(encoder, Writer::new(out));
-                sink.write(one)?;
-                sink.finish()?;
+                output::write_one(&a, out, one)?;
                 Exit::Ok
             }
             several => {
@@ -174,20 +139,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         }
         return Ok(exit);
     }
-    let format = asked_format(&a).unwrap_or(if stdout_tty {
-        OutputFormat::Table
-    } else {
-        OutputFormat::Jsonl
-    });
-    let encoder = format.encoder(TableStyle {
-        width: terminal_width(stdout_tty),
-        color: stdout_tty && !no_color(),
-    });
-    let transport = ClearBar {
-        inner: Writer::new(out),
-        bar: bar.clone(),
-    };
-    let mut sink = Sink::new(encoder, transport);
+    let mut sink = output::alert_sink(&a, out, stdout_tty, bar.clone());
     let report = hunt.run(&mut sink)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -241,87 +193,6 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Alerts);
     }
     Ok(Exit::Ok)
-}
-
-/// The output form asked for: `-f`, else the extension of `-o`'s file (`.csv`, `.json`,
-/// `.jsonl`/`.ndjson`); `None` leaves the choice to where the output goes.
-fn asked_format(a: &HuntArgs) -> Option<OutputFormat> {
-    match a.format {
-        Some(f) => Some(output_format(f)),
-        None => a.output.as_deref().and_then(OutputFormat::from_path),
-    }
-}
-
-fn output_format(f: FormatArg) -> OutputFormat {
-    match f {
-        FormatArg::Table => OutputFormat::Table,
-        FormatArg::TableDetail => OutputFormat::TableDetail,
-        FormatArg::Jsonl => OutputFormat::Jsonl,
-        FormatArg::Json => OutputFormat::Json,
-        FormatArg::Csv => OutputFormat::Csv,
-    }
-}
-
-/// A transport that takes the progress bar off the screen before it writes: alerts written
-/// while the bar is drawn would leave a stale frame above them (the table prints at the end).
-struct ClearBar<T> {
-    inner: T,
-    bar: Option<ProgressBar>,
-}
-
-impl<T: Transport> Transport for ClearBar<T> {
-    fn deliver(&mut self, alert: &Alert, bytes: &[u8]) -> Result<(), DeliveryError> {
-        match &self.bar {
-            Some(bar) => bar.suspend(|| self.inner.deliver(alert, bytes)),
-            None => self.inner.deliver(alert, bytes),
-        }
-    }
-
-    fn finish(&mut self, trailer: &[u8]) -> io::Result<()> {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        self.inner.finish(trailer)
-    }
-}
-
-/// `COLUMNS` when set (the user's word wins, as for `ls`), else the terminal's width, else 120.
-fn terminal_width(stdout_tty: bool) -> u16 {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse().ok())
-        .or_else(|| stdout_tty.then(kvsentry_output::terminal_width).flatten())
-        // A terminal that reports no size (0 columns) is taken as unknown.
-        .filter(|w: &u16| *w > 0)
-        .unwrap_or(120)
-}
-
-/// <https://no-color.org>: a non-empty `NO_COLOR` turns colour off.
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-/// `--alert ID`: keeps the alerts whose id starts with the prefix (case aside).
-struct Pick {
-    prefix: String,
-    found: Vec<kvsentry_model::Alert>,
-}
-
-impl AlertSink for Pick {
-    fn write(&mut self, alert: &kvsentry_model::Alert) -> io::Result<()> {
-        if alert
-            .alert_id
-            .to_ascii_lowercase()
-            .starts_with(&self.prefix)
-        {
-            self.found.push(alert.clone());
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// `--sentinel-compat`: every indicator-match rule reproduces the KQL to the letter.
