@@ -16,18 +16,42 @@
 //! |---|---|
 //! | [`Writer`](sink::Writer) | any byte stream: standard output, a file |
 //!
-//! Delivery is per alert: a transport answers for each alert, a [`Sink`] keeps a [`Failure`]
-//! (with the alert's id) for each one not delivered and goes on with the next, and stops only
-//! when the transport is closed (the reader of a pipe went away), as a stream's write error
-//! always did. A new form is a module in `encode/`, a new destination (a webhook, Kafka, a
-//! rotating file) a module in `sink/`; [`OutputFormat`] names the forms `hunt -f` offers.
+//! Delivery is per alert: a transport answers for each alert; a [`Sink`] keeps a [`Failure`]
+//! (with the alert's id) for each one not delivered, goes on with the next, and stops writing
+//! only when the transport is closed (the reader of a pipe went away, say).
+//!
+//! Where to add things: a new form is a module in `encode/` implementing [`Encoder`] (and an
+//! [`OutputFormat`] arm if `hunt -f` should offer it); a new destination (a webhook, Kafka, a
+//! rotating file) is a module in `sink/` implementing [`Transport`]:
 //!
 //! ```
-//! use kvsentry_output::{AlertSink, Sink, encode::JsonLines, sink::Writer};
-//! let mut out = Vec::new();
-//! let mut sink = Sink::new(JsonLines::new(), Writer::new(&mut out));
+//! use std::io;
+//! use kvsentry_output::{AlertSink, DeliveryError, Sink, Transport, encode::JsonLines};
+//!
+//! /// Keeps each alert's bytes by id (a webhook would POST them, retrying as it sees fit).
+//! #[derive(Default)]
+//! struct Collect(Vec<(String, Vec<u8>)>);
+//!
+//! impl Transport for Collect {
+//!     fn deliver(
+//!         &mut self,
+//!         alert: &kvsentry_model::Alert,
+//!         bytes: &[u8],
+//!     ) -> Result<(), DeliveryError> {
+//!         self.0.push((alert.alert_id.clone(), bytes.to_vec()));
+//!         Ok(())
+//!     }
+//!
+//!     fn finish(&mut self, _trailer: &[u8]) -> io::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut sink = Sink::new(JsonLines::new(), Collect::default());
+//! // A hunt calls sink.write(&alert) for each alert, then:
 //! sink.finish()?;
-//! # Ok::<(), std::io::Error>(())
+//! assert!(sink.failures().is_empty());
+//! # Ok::<(), io::Error>(())
 //! ```
 
 use std::io;
@@ -38,7 +62,7 @@ use kvsentry_model::Alert;
 pub mod encode;
 pub mod sink;
 
-pub use encode::{Encoder, terminal_width};
+pub use encode::Encoder;
 pub use sink::{DeliveryError, Failure, Sink, Transport};
 
 /// A destination for alerts: what a hunt writes to.
@@ -48,6 +72,11 @@ pub trait AlertSink {
     fn write(&mut self, alert: &Alert) -> io::Result<()>;
     /// Flushes buffered output; called once after the last alert.
     fn finish(&mut self) -> io::Result<()>;
+}
+
+/// The width of the terminal on standard output, when it is one (for [`TableStyle::width`]).
+pub fn terminal_width() -> Option<u16> {
+    comfy_table::Table::new().width()
 }
 
 /// The output forms of `kvsentry hunt`.

@@ -10,8 +10,8 @@
 //! eprintln!("{} alerts", report.alerts_total());
 //! ```
 //!
-//! The binary (`src/main.rs`, `src/args/`, `src/cmd/`) is a thin layer over this crate: argument parsing,
-//! terminal niceties (progress, summaries) and exit codes.
+//! The binary (`src/main.rs`, `src/args/`, `src/cmd/`) is a thin layer over this crate:
+//! argument parsing, terminal niceties (progress, summaries) and exit codes.
 
 pub mod hunt;
 pub mod pipeline;

@@ -21,7 +21,7 @@ mod table;
 pub use csv::Csv;
 pub use detail::{AlertDetail, DetailTable};
 pub use json::{JsonArray, JsonLines};
-pub use table::{Table, terminal_width};
+pub use table::Table;
 
 /// Turns alerts into bytes.
 pub trait Encoder {

@@ -50,11 +50,6 @@ impl Table {
     }
 }
 
-/// The width of the terminal on standard output, when it is one.
-pub fn terminal_width() -> Option<u16> {
-    comfy_table::Table::new().width()
-}
-
 /// Text of a field: strings bare, lists joined with `, `.
 fn text(v: Option<&Value>) -> String {
     v.map_or_else(String::new, super::human)

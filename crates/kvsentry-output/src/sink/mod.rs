@@ -2,14 +2,16 @@
 //!
 //! A [`Transport`] delivers the bytes of one alert at a time and answers for each: delivered,
 //! not delivered (this alert failed; the next may still go), or closed (nothing more can be
-//! delivered, e.g. the reader of standard output went away). [`Sink`] runs an
-//! [`Encoder`](crate::encode::Encoder) into a transport, keeps a [`Failure`] per alert that
-//! was not delivered and carries on, and stops the run only when the transport is closed.
+//! delivered, e.g. the reader of standard output went away). [`Sink`] runs an [`Encoder`]
+//! into a transport, keeps a [`Failure`] per alert that was not delivered and carries on, and
+//! stops the run only when the transport is closed.
 //!
 //! To add a transport (a webhook posting one alert per request, a Kafka producer, a rotating
-//! file): a module here with a type implementing [`Transport`]. Retries belong inside
-//! [`Transport::deliver`], which knows what can be retried; the alert it is given carries the
-//! id to use as an idempotency key.
+//! file): a module here with a type implementing [`Transport`], re-exported below. Retries
+//! belong inside [`Transport::deliver`], which knows what can be retried; the alert it is given
+//! carries the id to use as an idempotency key or message key. A transport that delivers each
+//! alert alone wants an encoder whose bytes stand alone ([`JsonLines`](crate::encode::JsonLines)),
+//! not one that writes at the end.
 
 use std::io;
 
