@@ -210,4 +210,31 @@ mod tests {
         assert_eq!(of("alerts"), None);
         assert!("xml".parse::<OutputFormat>().is_err());
     }
+
+    #[test]
+    fn each_format_has_its_encoder() {
+        use encode::{Csv, DetailTable, JsonArray, JsonLines, Table, render};
+        let alerts = [testutil::alert()];
+        let style = TableStyle {
+            width: 90,
+            color: true,
+        };
+        let cases: [(OutputFormat, Box<dyn Encoder>); 5] = [
+            (
+                OutputFormat::Table,
+                Box::new(Table::new().with_width(90).with_color(true)),
+            ),
+            (
+                OutputFormat::TableDetail,
+                Box::new(DetailTable::new().with_width(90)),
+            ),
+            (OutputFormat::Jsonl, Box::new(JsonLines::new())),
+            (OutputFormat::Json, Box::new(JsonArray::new())),
+            (OutputFormat::Csv, Box::new(Csv::new())),
+        ];
+        for (format, mut want) in cases {
+            let got = render(&mut format.encoder(style), &alerts);
+            assert_eq!(got, render(&mut want, &alerts), "{format:?}");
+        }
+    }
 }
