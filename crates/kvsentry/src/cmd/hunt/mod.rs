@@ -1,6 +1,6 @@
 //! `kvsentry hunt`: rules over logs, alerts out, a summary on stderr.
 
-mod output;
+mod sink;
 
 use std::io::{self, IsTerminal};
 use std::sync::Arc;
@@ -107,7 +107,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     let hunt = Hunt::new(opts)?;
     let (out, stdout_tty) = open_output(a.output.as_deref())?;
     if let Some(prefix) = &a.alert {
-        let mut pick = output::Pick {
+        let mut pick = sink::Pick {
             prefix: prefix.trim().to_ascii_lowercase(),
             found: Vec::new(),
         };
@@ -121,7 +121,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 Exit::Failure
             }
             [one] => {
-                output::write_one(&a, out, one)?;
+                sink::write_one(&a, out, one)?;
                 Exit::Ok
             }
             several => {
@@ -139,7 +139,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         }
         return Ok(exit);
     }
-    let mut sink = output::alert_sink(&a, out, stdout_tty, bar.clone());
+    let mut sink = sink::alert_sink(&a, out, stdout_tty, bar.clone());
     let report = hunt.run(&mut sink)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();

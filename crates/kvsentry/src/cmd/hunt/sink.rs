@@ -59,6 +59,7 @@ fn asked_format(a: &HuntArgs) -> Option<OutputFormat> {
     }
 }
 
+/// The form `-f` names.
 fn output_format(f: FormatArg) -> OutputFormat {
     match f {
         FormatArg::Table => OutputFormat::Table,
@@ -70,7 +71,8 @@ fn output_format(f: FormatArg) -> OutputFormat {
 }
 
 /// A transport that takes the progress bar off the screen before it writes: alerts written
-/// while the bar is drawn would leave a stale frame above them (the table prints at the end).
+/// while the bar is drawn would leave a stale frame above them (the tables and CSV write at
+/// the end, after the bar is gone).
 pub struct ClearBar<T> {
     inner: T,
     bar: Option<ProgressBar>,
