@@ -1,21 +1,83 @@
-//! Alert sinks: where alerts go once a rule has fired.
+//! Alert output of kvsentry: what form an alert takes, and where it goes.
 //!
-//! Every sink takes alerts one at a time ([`AlertSink::write`]) and is closed once
-//! ([`AlertSink::finish`]). JSON lines are written as each alert comes, so a consumer
-//! downstream of a pipe sees alerts while the hunt runs; the table needs all rows to size its
-//! columns, and CSV every alert's columns for its one header, so both write at `finish`.
+//! Output is an [`Encoder`] (the form) joined to a [`Transport`] (the delivery) by a
+//! [`Sink`], which is the [`AlertSink`] a hunt writes its alerts to:
+//!
+//! | encoders ([`encode`]) | |
+//! |---|---|
+//! | [`JsonLines`](encode::JsonLines) | one alert per line, as it comes (`-f jsonl`); or indented, one alert alone |
+//! | [`JsonArray`](encode::JsonArray) | one JSON array of every alert (`-f json`) |
+//! | [`Csv`](encode::Csv) | one row per alert under one header, at the end (`-f csv`) |
+//! | [`Table`](encode::Table) | one line per alert fitted to a width, then counts, at the end (`-f table`) |
+//! | [`DetailTable`](encode::DetailTable) | every alert with its key fields, wrapped, at the end (`-f table-detail`) |
+//! | [`AlertDetail`](encode::AlertDetail) | one alert whole with its evidence (`--alert ID`) |
+//!
+//! | transports ([`sink`]) | |
+//! |---|---|
+//! | [`Writer`](sink::Writer) | any byte stream: standard output, a file |
+//!
+//! Delivery is per alert: a transport answers for each alert; a [`Sink`] keeps a [`Failure`]
+//! (with the alert's id) for each one not delivered, goes on with the next, and stops writing
+//! only when the transport is closed (the reader of a pipe went away, say).
+//!
+//! Where to add things: a new form is a module in `encode/` implementing [`Encoder`] (and an
+//! [`OutputFormat`] arm if `hunt -f` should offer it); a new destination (a webhook, Kafka, a
+//! rotating file) is a module in `sink/` implementing [`Transport`]:
+//!
+//! ```
+//! use std::io;
+//! use kvsentry_output::{AlertSink, DeliveryError, Sink, Transport, encode::JsonLines};
+//!
+//! /// Keeps each alert's bytes by id (a webhook would POST them, retrying as it sees fit).
+//! #[derive(Default)]
+//! struct Collect(Vec<(String, Vec<u8>)>);
+//!
+//! impl Transport for Collect {
+//!     fn deliver(
+//!         &mut self,
+//!         alert: &kvsentry_model::Alert,
+//!         bytes: &[u8],
+//!     ) -> Result<(), DeliveryError> {
+//!         self.0.push((alert.alert_id.clone(), bytes.to_vec()));
+//!         Ok(())
+//!     }
+//!
+//!     fn finish(&mut self, _trailer: &[u8]) -> io::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut sink = Sink::new(JsonLines::new(), Collect::default());
+//! // A hunt calls sink.write(&alert) for each alert, then:
+//! sink.finish()?;
+//! assert!(sink.failures().is_empty());
+//! # Ok::<(), io::Error>(())
+//! ```
 
-use std::io::{self, Write};
+use std::io;
+use std::path::Path;
 
 use kvsentry_model::Alert;
 
-mod csv_sink;
-mod table;
-mod table_detail;
+pub mod encode;
+pub mod sink;
 
-pub use csv_sink::CsvSink;
-pub use table::{TableSink, terminal_width};
-pub use table_detail::{DetailTableSink, write_alert};
+pub use encode::Encoder;
+pub use sink::{DeliveryError, Failure, Sink, Transport};
+
+/// A destination for alerts: what a hunt writes to.
+pub trait AlertSink {
+    /// Takes one alert. An error ends the writing (the hunt reports it); an alert that alone
+    /// failed is the sink's to keep and report (see [`Sink::failures`]).
+    fn write(&mut self, alert: &Alert) -> io::Result<()>;
+    /// Flushes buffered output; called once after the last alert.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// The width of the terminal on standard output, when it is one (for [`TableStyle::width`]).
+pub fn terminal_width() -> Option<u16> {
+    comfy_table::Table::new().width()
+}
 
 /// The output forms of `kvsentry hunt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,50 +110,19 @@ impl std::str::FromStr for OutputFormat {
     }
 }
 
-/// A destination for alerts.
-pub trait AlertSink {
-    fn write(&mut self, alert: &Alert) -> io::Result<()>;
-    /// Flushes buffered output; called once after the last alert.
-    fn finish(&mut self) -> io::Result<()>;
-}
-
-/// Builds the sink for a format over any writer.
-pub fn sink_for<'w>(format: OutputFormat, out: Box<dyn Write + 'w>) -> Box<dyn AlertSink + 'w> {
-    match format {
-        OutputFormat::Table => Box::new(TableSink::new(out)),
-        OutputFormat::TableDetail => Box::new(DetailTableSink::new(out)),
-        OutputFormat::Jsonl => Box::new(JsonlSink::new(out)),
-        OutputFormat::Json => Box::new(JsonArraySink::new(out)),
-        OutputFormat::Csv => Box::new(CsvSink::new(out)),
-    }
-}
-
-/// One alert per line, the full [`Alert`] model.
-pub struct JsonlSink<W: Write> {
-    out: W,
-}
-
-impl<W: Write> JsonlSink<W> {
-    pub fn new(out: W) -> Self {
-        JsonlSink { out }
-    }
-}
-
-impl<W: Write> AlertSink for JsonlSink<W> {
-    fn write(&mut self, alert: &Alert) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, alert)?;
-        self.out.write_all(b"\n")
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
+/// How the table forms fit their reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableStyle {
+    /// Columns to fit every line into (a terminal's width).
+    pub width: u16,
+    /// Colour the severity (for a terminal; never for a file or a pipe).
+    pub color: bool,
 }
 
 impl OutputFormat {
     /// The form a file name asks for by its extension (`.csv`, `.jsonl`/`.ndjson`, `.json`),
     /// case aside; `None` for any other name.
-    pub fn from_path(path: &std::path::Path) -> Option<OutputFormat> {
+    pub fn from_path(path: &Path) -> Option<OutputFormat> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Some(OutputFormat::Csv),
@@ -100,55 +131,19 @@ impl OutputFormat {
             _ => None,
         }
     }
-}
 
-/// A JSON array of alerts, one per line inside the brackets; written as they come, closed at
-/// `finish` (so an interrupted hunt leaves an unterminated array, not a wrong one).
-pub struct JsonArraySink<W: Write> {
-    out: W,
-    count: usize,
-}
-
-impl<W: Write> JsonArraySink<W> {
-    pub fn new(out: W) -> Self {
-        JsonArraySink { out, count: 0 }
-    }
-}
-
-impl<W: Write> AlertSink for JsonArraySink<W> {
-    fn write(&mut self, alert: &Alert) -> io::Result<()> {
-        self.out
-            .write_all(if self.count == 0 { b"[\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut self.out, alert)?;
-        self.count += 1;
-        Ok(())
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        self.out
-            .write_all(if self.count == 0 { b"[]\n" } else { b"\n]\n" })?;
-        self.out.flush()
-    }
-}
-
-/// Renders a JSON value compactly for humans: strings bare, arrays joined with ", ".
-pub(crate) fn human(v: &serde_json::Value) -> String {
-    joined(v, ", ")
-}
-
-/// A JSON value as text: strings bare, null empty, list items joined with `sep` (empty items
-/// left out), anything else as compact JSON.
-pub(crate) fn joined(v: &serde_json::Value, sep: &str) -> String {
-    match v {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .map(|i| joined(i, sep))
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(sep),
-        other => other.to_string(),
+    /// The encoder of this form; `style` shapes the tables.
+    pub fn encoder(self, style: TableStyle) -> Box<dyn Encoder + Send> {
+        use encode::{Csv, DetailTable, JsonArray, JsonLines, Table};
+        match self {
+            OutputFormat::Table => {
+                Box::new(Table::new().with_width(style.width).with_color(style.color))
+            }
+            OutputFormat::TableDetail => Box::new(DetailTable::new().with_width(style.width)),
+            OutputFormat::Jsonl => Box::new(JsonLines::new()),
+            OutputFormat::Json => Box::new(JsonArray::new()),
+            OutputFormat::Csv => Box::new(Csv::new()),
+        }
     }
 }
 
@@ -204,51 +199,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn jsonl_round_trips() {
-        let a = testutil::alert();
-        let mut buf = Vec::new();
-        {
-            let mut s = JsonlSink::new(&mut buf);
-            s.write(&a).unwrap();
-            s.write(&a).unwrap();
-            s.finish().unwrap();
-        }
-        let text = String::from_utf8(buf).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2);
-        let back: Alert = serde_json::from_str(lines[0]).unwrap();
-        assert_eq!(back, a);
-        assert!(
-            lines[0].contains(
-                r#""window":{"start":"2022-06-30T11:56:00Z","end":"2022-06-30T11:57:00Z"}"#
-            )
-        );
-        // Dotted names nested, so `jq .group.identity.upn` finds the value.
-        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
-        assert_eq!(
-            v["group"]["identity"]["upn"],
-            "attacker@securathesis.onmicrosoft.com"
-        );
-    }
-
-    #[test]
-    fn json_array_parses() {
-        let a = testutil::alert();
-        for n in [0, 1, 3] {
-            let mut buf = Vec::new();
-            {
-                let mut s = JsonArraySink::new(&mut buf);
-                for _ in 0..n {
-                    s.write(&a).unwrap();
-                }
-                s.finish().unwrap();
-            }
-            let back: Vec<Alert> = serde_json::from_slice(&buf).unwrap();
-            assert_eq!(back.len(), n);
-        }
-    }
-
-    #[test]
     fn format_names() {
         assert_eq!("TABLE".parse::<OutputFormat>(), Ok(OutputFormat::Table));
         assert_eq!("json".parse::<OutputFormat>(), Ok(OutputFormat::Json));
@@ -259,5 +209,32 @@ mod tests {
         assert_eq!(of("dir/a.json"), Some(OutputFormat::Json));
         assert_eq!(of("alerts"), None);
         assert!("xml".parse::<OutputFormat>().is_err());
+    }
+
+    #[test]
+    fn each_format_has_its_encoder() {
+        use encode::{Csv, DetailTable, JsonArray, JsonLines, Table, render};
+        let alerts = [testutil::alert()];
+        let style = TableStyle {
+            width: 90,
+            color: true,
+        };
+        let cases: [(OutputFormat, Box<dyn Encoder>); 5] = [
+            (
+                OutputFormat::Table,
+                Box::new(Table::new().with_width(90).with_color(true)),
+            ),
+            (
+                OutputFormat::TableDetail,
+                Box::new(DetailTable::new().with_width(90)),
+            ),
+            (OutputFormat::Jsonl, Box::new(JsonLines::new())),
+            (OutputFormat::Json, Box::new(JsonArray::new())),
+            (OutputFormat::Csv, Box::new(Csv::new())),
+        ];
+        for (format, mut want) in cases {
+            let got = render(&mut format.encoder(style), &alerts);
+            assert_eq!(got, render(&mut want, &alerts), "{format:?}");
+        }
     }
 }

@@ -3,15 +3,15 @@
 //!
 //! ```no_run
 //! use kvsentry::hunt::{Hunt, HuntOptions};
-//! use kvsentry_output::JsonlSink;
+//! use kvsentry_output::{Sink, encode::JsonLines, sink::Writer};
 //! let opts = HuntOptions::new(vec!["./logs".to_string()]);
-//! let mut sink = JsonlSink::new(std::io::stdout());
+//! let mut sink = Sink::new(JsonLines::new(), Writer::new(std::io::stdout()));
 //! let report = Hunt::new(opts).unwrap().run(&mut sink).unwrap();
 //! eprintln!("{} alerts", report.alerts_total());
 //! ```
 //!
-//! The binary (`src/main.rs`, `src/cli/`) is a thin layer over this crate: argument parsing,
-//! terminal niceties (progress, summaries) and exit codes.
+//! The binary (`src/main.rs`, `src/args/`, `src/cmd/`) is a thin layer over this crate:
+//! argument parsing, terminal niceties (progress, summaries) and exit codes.
 
 pub mod hunt;
 pub mod pipeline;

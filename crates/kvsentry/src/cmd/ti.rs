@@ -7,8 +7,10 @@ use kvsentry::ti::{self, TiLoad};
 use kvsentry_intel::{IndicatorIndex, LoadOptions, Selection, SelectionReport, Verdict};
 use kvsentry_stix::{Auth, TaxiiClient};
 
-use super::args::{TiArgs, TiCommand, TiReadArgs, TiSource};
-use super::{Exit, UsageError, open_output, parse_time};
+use crate::args::values::parse_time;
+use crate::args::{TiArgs, TiCommand, TiReadArgs, TiSource};
+use crate::exit::{Exit, UsageError};
+use crate::output::open_output;
 
 pub fn run(a: TiArgs) -> anyhow::Result<Exit> {
     match a.command {

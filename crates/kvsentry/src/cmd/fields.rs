@@ -2,7 +2,7 @@
 
 use kvsentry_model::Field;
 
-use super::Exit;
+use crate::exit::Exit;
 
 pub fn run() -> anyhow::Result<Exit> {
     out!("{:<26} {:<5} MEANING", "FIELD", "TYPE");

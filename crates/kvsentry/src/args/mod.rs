@@ -1,4 +1,7 @@
-//! Command-line arguments (clap derive). Parsing only: the commands live beside this file.
+//! Command-line arguments (clap derive), and the values of options ([`values`]). Parsing
+//! only: the commands are in `cmd/`.
+
+pub mod values;
 
 use std::path::PathBuf;
 

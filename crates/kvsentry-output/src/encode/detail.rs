@@ -1,24 +1,30 @@
-//! The detailed table (`--format table-detail`): every alert with its key fields, wrapped.
+//! The detail views: the wrapped table of every alert with its key fields (`--format
+//! table-detail`), and one alert whole (`hunt --alert ID`).
 
 use std::io::{self, Write};
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use kvsentry_model::Alert;
 
-use crate::{AlertSink, human};
+use super::{Encoder, human};
 
-/// Buffers rows and renders one table at `finish` (column widths need every row).
-pub struct DetailTableSink<W: Write> {
-    out: W,
+/// Keeps rows and renders one table at [`Encoder::finish`] (column widths need every row).
+#[derive(Debug)]
+pub struct DetailTable {
     rows: Vec<[String; 6]>,
     width: u16,
 }
 
-impl<W: Write> DetailTableSink<W> {
-    /// A table 200 columns wide at most; see [`DetailTableSink::with_width`].
-    pub fn new(out: W) -> Self {
-        DetailTableSink {
-            out,
+impl Default for DetailTable {
+    fn default() -> Self {
+        DetailTable::new()
+    }
+}
+
+impl DetailTable {
+    /// A table 200 columns wide at most; see [`DetailTable::with_width`].
+    pub fn new() -> Self {
+        DetailTable {
             rows: Vec::new(),
             width: 200,
         }
@@ -93,8 +99,8 @@ fn details(a: &Alert) -> String {
     lines.join("\n")
 }
 
-impl<W: Write> AlertSink for DetailTableSink<W> {
-    fn write(&mut self, a: &Alert) -> io::Result<()> {
+impl Encoder for DetailTable {
+    fn encode(&mut self, a: &Alert, _out: &mut Vec<u8>) -> io::Result<()> {
         self.rows.push([
             when(a),
             a.rule.name.clone(),
@@ -106,10 +112,9 @@ impl<W: Write> AlertSink for DetailTableSink<W> {
         Ok(())
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         if self.rows.is_empty() {
-            writeln!(self.out, "No alerts.")?;
-            return self.out.flush();
+            return writeln!(out, "No alerts.");
         }
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED)
@@ -119,14 +124,26 @@ impl<W: Write> AlertSink for DetailTableSink<W> {
         for row in self.rows.drain(..) {
             t.add_row(row);
         }
-        writeln!(self.out, "{t}")?;
-        self.out.flush()
+        writeln!(out, "{t}")
     }
 }
 
 /// One alert whole, as labelled lines: rule, times, every group value and field, entities,
 /// threat enrichment and evidence (`kvsentry hunt --alert ID`). Nothing is cut.
-pub fn write_alert(out: &mut dyn Write, a: &Alert) -> io::Result<()> {
+#[derive(Debug, Default)]
+pub struct AlertDetail;
+
+impl Encoder for AlertDetail {
+    fn encode(&mut self, alert: &Alert, out: &mut Vec<u8>) -> io::Result<()> {
+        write_alert(out, alert)
+    }
+
+    fn finish(&mut self, _out: &mut Vec<u8>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_alert(out: &mut dyn Write, a: &Alert) -> io::Result<()> {
     let label = |out: &mut dyn Write, k: &str, v: &str| writeln!(out, "{k:<12}{v}");
     label(out, "Alert", &a.alert_id)?;
     label(
@@ -206,16 +223,11 @@ pub fn write_alert(out: &mut dyn Write, a: &Alert) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::render;
 
     #[test]
     fn renders_key_facts() {
-        let mut buf = Vec::new();
-        {
-            let mut s = DetailTableSink::new(&mut buf);
-            s.write(&crate::testutil::alert()).unwrap();
-            s.finish().unwrap();
-        }
-        let text = String::from_utf8(buf).unwrap();
+        let text = render(&mut DetailTable::new(), &[crate::testutil::alert()]);
         assert!(text.contains("2022-06-30 11:56:00 – 11:57:00"), "{text}");
         assert!(
             text.contains("attacker@securathesis.onmicrosoft.com"),
@@ -230,9 +242,7 @@ mod tests {
 
     #[test]
     fn one_alert_whole() {
-        let mut buf = Vec::new();
-        write_alert(&mut buf, &crate::testutil::alert()).unwrap();
-        let text = String::from_utf8(buf).unwrap();
+        let text = render(&mut AlertDetail, &[crate::testutil::alert()]);
         assert!(
             text.contains("identity.upn  attacker@securathesis.onmicrosoft.com"),
             "{text}"
@@ -245,8 +255,6 @@ mod tests {
 
     #[test]
     fn empty_says_so() {
-        let mut buf = Vec::new();
-        DetailTableSink::new(&mut buf).finish().unwrap();
-        assert_eq!(String::from_utf8(buf).unwrap(), "No alerts.\n");
+        assert_eq!(render(&mut DetailTable::new(), &[]), "No alerts.\n");
     }
 }

@@ -11,21 +11,26 @@ use std::io::{self, Write};
 use kvsentry_model::{Alert, Entity};
 use serde_json::Value;
 
-use crate::AlertSink;
+use super::Encoder;
 
-/// Buffers alerts and renders at `finish`: the columns are sized over every row.
-pub struct TableSink<W: Write> {
-    out: W,
+/// Keeps alerts and renders at [`Encoder::finish`]: the columns are sized over every row.
+#[derive(Debug)]
+pub struct Table {
     alerts: Vec<Alert>,
     width: usize,
     color: bool,
 }
 
-impl<W: Write> TableSink<W> {
-    /// A table 120 columns wide, without colour; see [`TableSink::with_width`].
-    pub fn new(out: W) -> Self {
-        TableSink {
-            out,
+impl Default for Table {
+    fn default() -> Self {
+        Table::new()
+    }
+}
+
+impl Table {
+    /// A table 120 columns wide, without colour; see [`Table::with_width`].
+    pub fn new() -> Self {
+        Table {
             alerts: Vec::new(),
             width: 120,
             color: false,
@@ -45,14 +50,9 @@ impl<W: Write> TableSink<W> {
     }
 }
 
-/// The width of the terminal on standard output, when it is one.
-pub fn terminal_width() -> Option<u16> {
-    comfy_table::Table::new().width()
-}
-
 /// Text of a field: strings bare, lists joined with `, `.
 fn text(v: Option<&Value>) -> String {
-    v.map_or_else(String::new, crate::human)
+    v.map_or_else(String::new, super::human)
 }
 
 fn first_text(a: &Alert, names: &[&str]) -> String {
@@ -228,8 +228,8 @@ fn share(want: &[usize], room: usize) -> Vec<usize> {
 
 const SEP: &str = "  ";
 
-impl<W: Write> TableSink<W> {
-    fn render(&mut self) -> io::Result<()> {
+impl Table {
+    fn render(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         let width = self.width;
         let mut alerts = std::mem::take(&mut self.alerts);
         alerts.sort_by(|a, b| {
@@ -329,10 +329,10 @@ impl<W: Write> TableSink<W> {
             out.trim_end().to_string()
         };
         let header_cells = header.map(String::from);
-        writeln!(self.out, "{}", line(&header_cells, None))?;
+        writeln!(out, "{}", line(&header_cells, None))?;
         for r in &rows {
             let color = self.color.then(|| severity_color(&r[1]));
-            writeln!(self.out, "{}", line(r, color))?;
+            writeln!(out, "{}", line(r, color))?;
         }
 
         let mut per_rule: BTreeMap<String, usize> = BTreeMap::new();
@@ -357,34 +357,28 @@ impl<W: Write> TableSink<W> {
             // Most alerts first, then by name.
             counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             let room = width.saturating_sub("Alerts".len() + SEP.len());
-            writeln!(self.out)?;
-            writeln!(
-                self.out,
-                "{:>6}{SEP}{}",
-                "Alerts",
-                fit(title, room).trim_end()
-            )?;
+            writeln!(out)?;
+            writeln!(out, "{:>6}{SEP}{}", "Alerts", fit(title, room).trim_end())?;
             for (name, n) in counts {
-                writeln!(self.out, "{n:>6}{SEP}{}", fit(&name, room).trim_end())?;
+                writeln!(out, "{n:>6}{SEP}{}", fit(&name, room).trim_end())?;
             }
         }
         Ok(())
     }
 }
 
-impl<W: Write> AlertSink for TableSink<W> {
-    fn write(&mut self, a: &Alert) -> io::Result<()> {
+impl Encoder for Table {
+    fn encode(&mut self, a: &Alert, _out: &mut Vec<u8>) -> io::Result<()> {
         self.alerts.push(a.clone());
         Ok(())
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
         if self.alerts.is_empty() {
-            writeln!(self.out, "No alerts.")?;
+            writeln!(out, "No alerts.")
         } else {
-            self.render()?;
+            self.render(out)
         }
-        self.out.flush()
     }
 }
 
@@ -393,15 +387,8 @@ mod tests {
     use super::*;
 
     fn render(alerts: &[Alert], width: u16, color: bool) -> String {
-        let mut buf = Vec::new();
-        {
-            let mut s = TableSink::new(&mut buf).with_width(width).with_color(color);
-            for a in alerts {
-                s.write(a).unwrap();
-            }
-            s.finish().unwrap();
-        }
-        String::from_utf8(buf).unwrap()
+        let mut table = Table::new().with_width(width).with_color(color);
+        crate::encode::render(&mut table, alerts)
     }
 
     #[test]
@@ -467,8 +454,6 @@ mod tests {
 
     #[test]
     fn empty_says_so() {
-        let mut buf = Vec::new();
-        TableSink::new(&mut buf).finish().unwrap();
-        assert_eq!(String::from_utf8(buf).unwrap(), "No alerts.\n");
+        assert_eq!(render(&[], 120, false), "No alerts.\n");
     }
 }

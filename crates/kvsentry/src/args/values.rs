@@ -1,115 +1,12 @@
-//! Subcommands. Each module turns parsed arguments into library calls and prints the result.
+//! Values of options: durations, sizes, times, the log form.
 
-/// `println!` that returns the write error instead of panicking, so `kvsentry ... | head`
-/// ends quietly (see [`is_broken_pipe`]).
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)?
-    }};
-}
-
-pub mod args;
-mod events;
-mod fields_cmd;
-mod gen_cmd;
-mod hunt_cmd;
-mod rules_cmd;
-mod summary;
-mod ti_cmd;
-
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::Path;
-use std::process::ExitCode;
-
-use args::{Cli, Command, LogFormatArg};
 use kvsentry_ingest::LogFormat;
 
-/// The documented exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    /// The run completed (alerts or not).
-    Ok = 0,
-    /// A runtime failure: cannot write output, no input could be read at all.
-    Failure = 1,
-    /// A usage, rule or threat-intel file error (clap also exits 2 on bad arguments).
-    Usage = 2,
-    /// `--strict` and some records or files were skipped.
-    Skipped = 3,
-    /// `--fail-on-alert` and at least one alert fired.
-    Alerts = 4,
-}
+use super::LogFormatArg;
+use crate::exit::UsageError;
 
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> ExitCode {
-        ExitCode::from(e as u8)
-    }
-}
-
-/// An error that is the user's to fix in the command line or a rule file.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// True when the error is a closed pipe on our output: the reader stopped listening, which is
-/// not a failure of ours.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-/// The error and its causes joined by `: `, leaving out a cause whose text the message
-/// already holds: many errors print their source themselves (`cannot read X: {source}`),
-/// and anyhow's `{:#}` would say it a second time.
-pub fn user_message(err: &anyhow::Error) -> String {
-    let mut msg = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !msg.contains(&text) {
-            if !msg.is_empty() {
-                msg.push_str(": ");
-            }
-            msg.push_str(&text);
-        }
-    }
-    msg
-}
-
-impl Exit {
-    pub fn from_error(err: &anyhow::Error) -> Exit {
-        if err.downcast_ref::<UsageError>().is_some()
-            || err.downcast_ref::<kvsentry_rules::RuleErrors>().is_some()
-            || err.downcast_ref::<kvsentry_engine::EngineError>().is_some()
-            || err.downcast_ref::<kvsentry_ingest::IngestError>().is_some()
-            || err.downcast_ref::<kvsentry::ti::TiError>().is_some()
-        {
-            Exit::Usage
-        } else if let Some(h) = err.downcast_ref::<kvsentry::hunt::HuntError>() {
-            match h {
-                kvsentry::hunt::HuntError::Output(_) => Exit::Failure,
-                _ => Exit::Usage,
-            }
-        } else {
-            Exit::Failure
-        }
-    }
-}
-
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    match cli.command {
-        Command::Hunt(a) => hunt_cmd::run(a),
-        Command::Events(a) => events::run(a),
-        Command::Rules(c) => rules_cmd::run(c),
-        Command::Gen(a) => gen_cmd::run(a),
-        Command::Ti(a) => ti_cmd::run(a),
-        Command::Fields => fields_cmd::run(),
-    }
-}
-
-pub(crate) fn log_format(arg: Option<LogFormatArg>) -> LogFormat {
+/// The log form `--log-format` names; detected per input when not given.
+pub fn log_format(arg: Option<LogFormatArg>) -> LogFormat {
     match arg {
         None => LogFormat::Auto,
         Some(LogFormatArg::Storage) => LogFormat::Storage,
@@ -121,23 +18,8 @@ pub(crate) fn log_format(arg: Option<LogFormatArg>) -> LogFormat {
     }
 }
 
-/// Standard output or a file, buffered; `is_terminal` tells the default output form.
-pub(crate) fn open_output(path: Option<&Path>) -> anyhow::Result<(Box<dyn Write>, bool)> {
-    Ok(match path {
-        Some(p) => {
-            let f = File::create(p)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?;
-            (Box::new(BufWriter::new(f)), false)
-        }
-        None => {
-            let tty = io::stdout().is_terminal();
-            (Box::new(BufWriter::new(io::stdout().lock())), tty)
-        }
-    })
-}
-
 /// Parses a duration like `90s`, `1m`, `1h`, `2d` (or jiff's friendly/ISO 8601 forms).
-pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, UsageError> {
+pub fn parse_duration(text: &str) -> Result<jiff::SignedDuration, UsageError> {
     let t = text.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     if let Ok(n) = num.parse::<i64>() {
@@ -161,7 +43,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, UsageEr
 
 /// Parses a size: a number of bytes with an optional unit (`K`, `M`, `G`, `T`, powers of
 /// 1024, each also as `KB`/`KiB`/...; case does not matter), e.g. `512MiB`, `2G`.
-pub(crate) fn parse_size(text: &str) -> Result<usize, UsageError> {
+pub fn parse_size(text: &str) -> Result<usize, UsageError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -185,7 +67,7 @@ pub(crate) fn parse_size(text: &str) -> Result<usize, UsageError> {
 
 /// Parses an RFC 3339 instant (a bare date means midnight UTC), or a time before now: a
 /// number and a unit (`30m`, `1h`, `7d`).
-pub(crate) fn parse_time(text: &str, what: &str) -> Result<jiff::Timestamp, UsageError> {
+pub fn parse_time(text: &str, what: &str) -> Result<jiff::Timestamp, UsageError> {
     parse_time_at(text, what, jiff::Timestamp::now())
 }
 
@@ -220,7 +102,7 @@ fn parse_time_at(
 
 /// `--since` and `--until` parsed; an empty range (since at or after until) is refused rather
 /// than silently reading nothing.
-pub(crate) fn time_range(
+pub fn time_range(
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<(Option<jiff::Timestamp>, Option<jiff::Timestamp>), UsageError> {

@@ -5,8 +5,10 @@ use std::io::Write;
 use kvsentry_ingest::{ReadOptions, ReadStats};
 use kvsentry_model::{AuditEvent, Field};
 
-use super::args::EventsArgs;
-use super::{Exit, UsageError, log_format, open_output, time_range};
+use crate::args::EventsArgs;
+use crate::args::values::{log_format, time_range};
+use crate::exit::{Exit, UsageError};
+use crate::output::open_output;
 
 /// `--where FIELD=VALUE`, the field resolved once.
 fn parse_where(text: &str) -> Result<(Field, String), UsageError> {
@@ -98,7 +100,7 @@ pub fn run(a: EventsArgs) -> anyhow::Result<Exit> {
     }
     let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
     if let Some(why) =
-        super::summary::no_events(&a.input.paths, inputs.len(), &stats, &errors, true)
+        crate::summary::no_events(&a.input.paths, inputs.len(), &stats, &errors, true)
     {
         eprintln!("kvsentry: {why}");
         return Ok(Exit::Failure);

@@ -2,9 +2,8 @@
 
 use kvsentry_rules::RuleSet;
 
-use super::args::RulesCommand;
-use super::hunt_cmd::load_rules;
-use super::{Exit, UsageError};
+use crate::args::RulesCommand;
+use crate::exit::{Exit, UsageError};
 
 pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
     match cmd {
@@ -70,4 +69,29 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
             Ok(if failed { Exit::Usage } else { Exit::Ok })
         }
     }
+}
+
+/// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
+pub fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow::Result<RuleSet> {
+    let mut rules = if builtin {
+        RuleSet::builtin()
+    } else {
+        RuleSet::new()
+    };
+    // All user files into one set first: an id in two of them is an error naming both.
+    let extra = RuleSet::load_paths(paths)?;
+    for r in extra.iter() {
+        if rules.get(r.id()).is_some() {
+            eprintln!(
+                "note: rule {} from {} replaces the built-in rule with that id",
+                r.id(),
+                r.source()
+            );
+        }
+    }
+    rules.merge_override(extra);
+    if rules.enabled().next().is_none() {
+        return Err(UsageError("no enabled rules to run".into()).into());
+    }
+    Ok(rules)
 }

@@ -3,16 +3,16 @@
 //! Fixed columns first, then one column per group-by field (`group.identity.upn`), rule field
 //! (`fields.action_count`), entity attribute (`entities.ip.address`) and threat enrichment
 //! (`threat.indicator_id`). Different rules have different fields, and a spreadsheet wants one
-//! header: the sink keeps the alerts (they are few) and writes at `finish`, under the union of
+//! header: the encoder keeps the alerts (they are few) and writes at the end, under the union of
 //! every alert's columns in order of first appearance; a cell an alert has no value for is
 //! empty. Lists are joined with `; ` in one cell; quoting follows RFC 4180.
 
-use std::io::{self, Write};
+use std::io;
 
 use kvsentry_model::{Alert, Entity};
 use serde_json::Value;
 
-use crate::AlertSink;
+use super::Encoder;
 
 const FIXED: &[&str] = &[
     "alert_id",
@@ -24,24 +24,21 @@ const FIXED: &[&str] = &[
     "window_end",
 ];
 
-/// Buffers alerts and writes them all, under one header, at [`AlertSink::finish`].
-pub struct CsvSink<W: Write> {
-    out: csv::Writer<W>,
+/// Keeps alerts and writes them all, under one header, at [`Encoder::finish`].
+#[derive(Debug, Default)]
+pub struct Csv {
     alerts: Vec<Alert>,
 }
 
-impl<W: Write> CsvSink<W> {
-    pub fn new(out: W) -> Self {
-        CsvSink {
-            out: csv::Writer::from_writer(out),
-            alerts: Vec::new(),
-        }
+impl Csv {
+    pub fn new() -> Self {
+        Csv { alerts: Vec::new() }
     }
 }
 
 /// A cell: strings bare, lists joined with `; `, nothing for null, other JSON compact.
 fn cell(v: &Value) -> String {
-    crate::joined(v, "; ")
+    super::joined(v, "; ")
 }
 
 /// The alert's variable columns, `(dotted name, cell)`, in a stable order.
@@ -101,17 +98,18 @@ fn variable_cells(a: &Alert) -> Vec<(String, String)> {
     cells
 }
 
-fn to_io(e: csv::Error) -> io::Error {
+fn to_io(e: ::csv::Error) -> io::Error {
     io::Error::other(e)
 }
 
-impl<W: Write> AlertSink for CsvSink<W> {
-    fn write(&mut self, a: &Alert) -> io::Result<()> {
+impl Encoder for Csv {
+    fn encode(&mut self, a: &Alert, _out: &mut Vec<u8>) -> io::Result<()> {
         self.alerts.push(a.clone());
         Ok(())
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        let mut writer = ::csv::Writer::from_writer(out);
         let rows: Vec<(&Alert, Vec<(String, String)>)> =
             self.alerts.iter().map(|a| (a, variable_cells(a))).collect();
         let mut columns: Vec<String> = Vec::new();
@@ -128,7 +126,7 @@ impl<W: Write> AlertSink for CsvSink<W> {
             .iter()
             .map(|s| s.to_string())
             .chain(columns.iter().cloned());
-        self.out.write_record(header).map_err(to_io)?;
+        writer.write_record(header).map_err(to_io)?;
         for (a, cells) in rows {
             let (ws, we) = match a.window {
                 Some(w) => (w.start.to_string(), w.end.to_string()),
@@ -150,10 +148,10 @@ impl<W: Write> AlertSink for CsvSink<W> {
                 }
             }
             record.extend(variable);
-            self.out.write_record(&record).map_err(to_io)?;
+            writer.write_record(&record).map_err(to_io)?;
         }
         self.alerts.clear();
-        self.out.flush()
+        writer.flush()
     }
 }
 
@@ -163,7 +161,7 @@ mod tests {
     use serde_json::json;
 
     fn read_back(buf: &[u8]) -> Vec<std::collections::HashMap<String, String>> {
-        let mut r = csv::Reader::from_reader(buf);
+        let mut r = ::csv::Reader::from_reader(buf);
         let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
         r.records()
             .map(|rec| {
@@ -194,14 +192,8 @@ mod tests {
         second.entities.push(Entity::Ip {
             address: "2001:db8::1".into(),
         });
-        let mut buf = Vec::new();
-        {
-            let mut s = CsvSink::new(&mut buf);
-            s.write(&first).unwrap();
-            s.write(&second).unwrap();
-            s.finish().unwrap();
-        }
-        let rows = read_back(&buf);
+        let text = crate::encode::render(&mut Csv::new(), &[first, second]);
+        let rows = read_back(text.as_bytes());
         assert_eq!(rows.len(), 2);
         let a = &rows[0];
         assert_eq!(a["window_start"], "2022-06-30T11:56:00Z");
@@ -223,10 +215,8 @@ mod tests {
 
     #[test]
     fn no_alerts_is_a_header() {
-        let mut buf = Vec::new();
-        CsvSink::new(&mut buf).finish().unwrap();
         assert_eq!(
-            String::from_utf8(buf).unwrap(),
+            crate::encode::render(&mut Csv::new(), &[]),
             "alert_id,rule_id,rule_name,severity,time,window_start,window_end\n"
         );
     }

@@ -6,8 +6,9 @@ use std::path::{Component, Path, PathBuf};
 
 use kvsentry_gen::{Form, GenConfig, Generator, Scenario};
 
-use super::args::GenArgs;
-use super::{Exit, UsageError, parse_duration, parse_time};
+use crate::args::GenArgs;
+use crate::args::values::{parse_duration, parse_time};
+use crate::exit::{Exit, UsageError};
 
 /// `path` made absolute with `.` and `..` resolved in the text (it may not exist yet), and
 /// through symbolic links where it exists.

@@ -1,49 +1,22 @@
 //! `kvsentry hunt`: rules over logs, alerts out, a summary on stderr.
 
-use std::io::{self, IsTerminal, Write};
+mod sink;
+
+use std::io::{self, IsTerminal};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kvsentry::hunt::{Hunt, HuntOptions};
-use kvsentry_ingest::ReadOptions;
-use kvsentry_output::{
-    AlertSink, CsvSink, DetailTableSink, JsonArraySink, JsonlSink, OutputFormat, TableSink,
-};
-use kvsentry_rules::RuleSet;
-
 use kvsentry_engine::TiMode;
-use kvsentry_model::Alert;
-use kvsentry_rules::Detection;
+use kvsentry_ingest::ReadOptions;
+use kvsentry_rules::{Detection, RuleSet};
 
-use super::args::{FormatArg, HuntArgs};
-use super::{
-    Exit, UsageError, log_format, open_output, parse_size, parse_time, summary, time_range,
-};
-
-/// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
-pub(crate) fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow::Result<RuleSet> {
-    let mut rules = if builtin {
-        RuleSet::builtin()
-    } else {
-        RuleSet::new()
-    };
-    // All user files into one set first: an id in two of them is an error naming both.
-    let extra = RuleSet::load_paths(paths)?;
-    for r in extra.iter() {
-        if rules.get(r.id()).is_some() {
-            eprintln!(
-                "note: rule {} from {} replaces the built-in rule with that id",
-                r.id(),
-                r.source()
-            );
-        }
-    }
-    rules.merge_override(extra);
-    if rules.enabled().next().is_none() {
-        return Err(UsageError("no enabled rules to run".into()).into());
-    }
-    Ok(rules)
-}
+use super::rules::load_rules;
+use crate::args::HuntArgs;
+use crate::args::values::{log_format, parse_size, parse_time, time_range};
+use crate::exit::{Exit, UsageError};
+use crate::output::open_output;
+use crate::summary;
 
 pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     if a.ti.is_empty() {
@@ -93,7 +66,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     }
     let quiet = a.quiet;
     if !a.ti.is_empty() {
-        let load = kvsentry::ti::load(&a.ti, &super::ti_cmd::load_options(&a.ti_read)?)?;
+        let load = kvsentry::ti::load(&a.ti, &super::ti::load_options(&a.ti_read)?)?;
         if !quiet {
             let files = load.report.files.len() + load.taxii_stores.len();
             eprintln!(
@@ -101,7 +74,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 load.set.len()
             );
             for f in &load.report.failed_files {
-                eprintln!("  {}", super::ti_cmd::not_loaded(&f.path, &f.error));
+                eprintln!("  {}", super::ti::not_loaded(&f.path, &f.error));
             }
             for w in load.warnings() {
                 eprintln!("warning: {w}");
@@ -132,9 +105,9 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     // The command exits after the hunt: no point freeing the engine's state first.
     opts.exit_after = true;
     let hunt = Hunt::new(opts)?;
-    let (mut out, stdout_tty) = open_output(a.output.as_deref())?;
+    let (out, stdout_tty) = open_output(a.output.as_deref())?;
     if let Some(prefix) = &a.alert {
-        let mut pick = Pick {
+        let mut pick = sink::Pick {
             prefix: prefix.trim().to_ascii_lowercase(),
             found: Vec::new(),
         };
@@ -148,23 +121,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
                 Exit::Failure
             }
             [one] => {
-                // The form asked for; text otherwise.
-                match asked_format(&a) {
-                    Some(FormatArg::Jsonl | FormatArg::Json) => {
-                        serde_json::to_writer_pretty(&mut out, one)?;
-                        writeln!(out)?;
-                        out.flush()?;
-                    }
-                    Some(FormatArg::Csv) => {
-                        let mut csv = CsvSink::new(out);
-                        csv.write(one)?;
-                        csv.finish()?;
-                    }
-                    _ => {
-                        kvsentry_output::write_alert(&mut out, one)?;
-                        out.flush()?;
-                    }
-                }
+                sink::write_one(&a, out, one)?;
                 Exit::Ok
             }
             several => {
@@ -182,28 +139,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         }
         return Ok(exit);
     }
-    let format = asked_format(&a).unwrap_or(if stdout_tty {
-        FormatArg::Table
-    } else {
-        FormatArg::Jsonl
-    });
-    let sink: Box<dyn AlertSink> = match format {
-        FormatArg::Table => Box::new(
-            TableSink::new(out)
-                .with_width(terminal_width(stdout_tty))
-                .with_color(stdout_tty && !no_color()),
-        ),
-        FormatArg::TableDetail => {
-            Box::new(DetailTableSink::new(out).with_width(terminal_width(stdout_tty)))
-        }
-        FormatArg::Jsonl => Box::new(JsonlSink::new(out)),
-        FormatArg::Json => Box::new(JsonArraySink::new(out)),
-        FormatArg::Csv => Box::new(CsvSink::new(out)),
-    };
-    let mut sink = ClearBar {
-        inner: sink,
-        bar: bar.clone(),
-    };
+    let mut sink = sink::alert_sink(&a, out, stdout_tty, bar.clone());
     let report = hunt.run(&mut sink)?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -220,6 +156,13 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     }
     if !a.quiet {
         summary::print_hunt(&report);
+    }
+    if !sink.failures().is_empty() {
+        // Said even with --quiet: these alerts reached no one.
+        for f in sink.failures() {
+            eprintln!("kvsentry: {f}");
+        }
+        return Ok(Exit::Failure);
     }
     let inputs = report.inputs.len();
     if let Some(why) = summary::no_events(
@@ -250,81 +193,6 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Alerts);
     }
     Ok(Exit::Ok)
-}
-
-/// The output form asked for: `-f`, else the extension of `-o`'s file (`.csv`, `.json`,
-/// `.jsonl`/`.ndjson`); `None` leaves the choice to where the output goes.
-fn asked_format(a: &HuntArgs) -> Option<FormatArg> {
-    a.format.or_else(
-        || match a.output.as_deref().and_then(OutputFormat::from_path)? {
-            OutputFormat::Csv => Some(FormatArg::Csv),
-            OutputFormat::Json => Some(FormatArg::Json),
-            OutputFormat::Jsonl => Some(FormatArg::Jsonl),
-            OutputFormat::Table | OutputFormat::TableDetail => None,
-        },
-    )
-}
-
-/// A sink that takes the progress bar off the screen before it prints: alerts written while
-/// the bar is drawn would leave a stale frame above them (the table prints at the end).
-struct ClearBar {
-    inner: Box<dyn AlertSink>,
-    bar: Option<ProgressBar>,
-}
-
-impl AlertSink for ClearBar {
-    fn write(&mut self, alert: &Alert) -> io::Result<()> {
-        match &self.bar {
-            Some(bar) => bar.suspend(|| self.inner.write(alert)),
-            None => self.inner.write(alert),
-        }
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        self.inner.finish()
-    }
-}
-
-/// `COLUMNS` when set (the user's word wins, as for `ls`), else the terminal's width, else 120.
-fn terminal_width(stdout_tty: bool) -> u16 {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse().ok())
-        .or_else(|| stdout_tty.then(kvsentry_output::terminal_width).flatten())
-        // A terminal that reports no size (0 columns) is taken as unknown.
-        .filter(|w: &u16| *w > 0)
-        .unwrap_or(120)
-}
-
-/// <https://no-color.org>: a non-empty `NO_COLOR` turns colour off.
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
-
-/// `--alert ID`: keeps the alerts whose id starts with the prefix (case aside).
-struct Pick {
-    prefix: String,
-    found: Vec<kvsentry_model::Alert>,
-}
-
-impl AlertSink for Pick {
-    fn write(&mut self, alert: &kvsentry_model::Alert) -> io::Result<()> {
-        if alert
-            .alert_id
-            .to_ascii_lowercase()
-            .starts_with(&self.prefix)
-        {
-            self.found.push(alert.clone());
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// `--sentinel-compat`: every indicator-match rule reproduces the KQL to the letter.
