@@ -10,7 +10,8 @@
 //! - reads bundles, object lists, single objects and TAXII envelopes into
 //!   [`StixIndicator`]s, resolving versions and reporting every indicator it cannot use
 //!   ([`bundle`]);
-//! - fetches objects from TAXII 2.1 servers and keeps an offline store ([`taxii`]).
+//! - fetches objects from TAXII 2.1 servers (with the `taxii` feature) and reads the offline
+//!   store a sync keeps ([`taxii`]).
 
 pub mod bundle;
 pub mod extract;
@@ -28,7 +29,9 @@ pub use pattern::{
     Comparison, ComparisonExpr, ComparisonValue, Literal, ObjectPath, ObservationExpr, Operator,
     PathStep, Pattern, PatternError, Qualifier, parse_pattern,
 };
+#[cfg(feature = "taxii")]
 pub use taxii::{
-    ApiRoot, Auth, Collection, CollectionState, Discovery, ObjectsFetch, ObjectsPage, StoreState,
-    SyncReport, TAXII_MEDIA_TYPE, TaxiiClient, TaxiiError, read_state, read_store,
+    ApiRoot, Auth, Collection, Discovery, ObjectsFetch, ObjectsPage, SyncReport, TAXII_MEDIA_TYPE,
+    TaxiiClient,
 };
+pub use taxii::{CollectionState, StoreState, TaxiiError, read_state, read_store};
