@@ -19,7 +19,8 @@ pub mod time;
 
 pub use error::IntelError;
 pub use index::IndicatorIndex;
-pub use model::{Indicator, IpColumn, SentinelColumns, parse_network};
+pub use kvsentry_model::net::parse_network;
+pub use model::{Indicator, IpColumn, SentinelColumns};
 pub use set::{IndicatorSet, IpVerdict, Selection, SelectionReport, Verdict};
 pub use sources::stix::indicators_from_stix;
 pub use sources::{FileReport, LoadOptions, LoadReport, Problem, TiFormat, load_path, load_paths};

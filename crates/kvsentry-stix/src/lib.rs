@@ -22,7 +22,7 @@ pub use bundle::{
     ExternalReference, ProblemReason, StixError, StixIndicator, StixLoad, StixProblem, Tlp,
     latest_versions, parse_bundle, parse_bundle_strict, parse_objects,
 };
-pub use extract::{IpExtraction, NoIpReason, extract_ips, is_ip_path, parse_network};
+pub use extract::{IpExtraction, NoIpReason, extract_ips, is_ip_path};
 pub use ipnet::IpNet;
 pub use jiff::Timestamp;
 pub use pattern::{

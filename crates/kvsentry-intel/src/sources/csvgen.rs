@@ -8,7 +8,9 @@ use jiff::Timestamp;
 use super::Ctx;
 use super::sentinel::CsvTable;
 use crate::error::IntelError;
-use crate::model::{Indicator, parse_confidence, parse_list, parse_network};
+use kvsentry_model::net::parse_network;
+
+use crate::model::{Indicator, parse_confidence, parse_list};
 use crate::set::{IndicatorSet, SKIP_NO_IP, SKIP_UNPARSEABLE_IP};
 use crate::time::parse_time;
 

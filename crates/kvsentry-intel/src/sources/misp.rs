@@ -17,7 +17,9 @@ use serde_json::Value;
 use super::Ctx;
 use super::sentinel::CsvTable;
 use crate::error::IntelError;
-use crate::model::{Indicator, parse_bool, parse_list, parse_network};
+use kvsentry_model::net::parse_network;
+
+use crate::model::{Indicator, parse_bool, parse_list};
 use crate::set::{IndicatorSet, SKIP_NO_IP, SKIP_UNPARSEABLE_IP};
 use crate::time::{parse_epoch, parse_time};
 

@@ -406,7 +406,7 @@ pub fn detect(path: &Path, text: &str) -> Result<TiFormat, IntelError> {
         return json_kind(&sample).ok_or_else(|| unknown("unrecognised JSON"));
     }
     if let Some(v) = text::data_value(first) {
-        if crate::model::parse_network(v).is_some() {
+        if kvsentry_model::net::parse_network(v).is_some() {
             return Ok(TiFormat::Text);
         }
     }

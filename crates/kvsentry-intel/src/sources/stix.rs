@@ -46,7 +46,7 @@ pub fn indicators_from_stix(s: &StixIndicator, source: &str, origin: &str) -> Ve
             };
             let mut ind = Indicator::new(
                 id,
-                crate::model::parse_network(&net.to_string()).unwrap_or(*net),
+                kvsentry_model::net::parse_network(&net.to_string()).unwrap_or(*net),
                 net_text(net),
                 source,
                 s.modified,
