@@ -4,7 +4,8 @@
 use kvsentry_stix::{IpNet, StixIndicator, parse_bundle, parse_objects};
 use serde_json::Value;
 
-use super::Ctx;
+use super::ctx::Ctx;
+use super::report::{MAX_PROBLEMS_LISTED, Problem};
 use crate::error::IntelError;
 use crate::model::Indicator;
 use crate::set::IndicatorSet;
@@ -130,8 +131,8 @@ pub(crate) fn load(
     for p in &loaded.problems {
         let reason = p.reason.label();
         ctx.skip(set, reason);
-        if ctx.report.problems.len() < super::MAX_PROBLEMS_LISTED {
-            ctx.report.problems.push(super::Problem {
+        if ctx.report.problems.len() < MAX_PROBLEMS_LISTED {
+            ctx.report.problems.push(Problem {
                 origin: format!("{}#{}", ctx.name, p.id),
                 reason: reason.to_string(),
                 value: p.detail.clone(),

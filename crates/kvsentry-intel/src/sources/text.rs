@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::error::IntelError;
 use kvsentry_model::net::parse_network;
 

@@ -41,5 +41,6 @@ pub use ast::{
     PathStep, Pattern, Qualifier,
 };
 pub use error::PatternError;
+#[cfg(feature = "taxii")]
 pub(crate) use literal::encode_base64;
 pub use parse::parse_pattern;
