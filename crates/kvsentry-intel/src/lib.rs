@@ -10,17 +10,21 @@
 //!   longest-prefix match for networks.
 
 pub mod error;
+mod explain;
 pub mod index;
 pub mod model;
+mod selection;
 pub mod set;
 pub mod sources;
 mod store;
 pub mod time;
 
 pub use error::IntelError;
+pub use explain::{IpVerdict, Verdict};
 pub use index::IndicatorIndex;
 pub use kvsentry_model::net::parse_network;
 pub use model::{Indicator, IpColumn, SentinelColumns};
-pub use set::{IndicatorSet, IpVerdict, Selection, SelectionReport, Verdict};
+pub use selection::{Selection, SelectionReport};
+pub use set::IndicatorSet;
 pub use sources::stix::indicators_from_stix;
 pub use sources::{FileReport, LoadOptions, LoadReport, Problem, TiFormat, load_path, load_paths};
