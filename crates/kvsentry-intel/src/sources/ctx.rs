@@ -1,4 +1,5 @@
-//! The per-file loading context: origins, skips, problems and versions added.
+//! How to load ([`LoadOptions`]), and the per-file loading context: origins, skips,
+//! problems and versions added.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -6,10 +7,22 @@ use std::path::Path;
 use jiff::Timestamp;
 
 use super::format::TiFormat;
-use super::load::LoadOptions;
 use super::report::{FileReport, MAX_PROBLEMS_LISTED, Problem};
 use crate::model::Indicator;
 use crate::set::IndicatorSet;
+
+/// How to load.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Force a format instead of detecting it per file.
+    pub format: Option<TiFormat>,
+    /// CSV: the column holding the IP (`--ti-ip-column`), instead of auto-detection.
+    pub ip_column: Option<String>,
+    /// MISP: also load attributes with `to_ids: false` (excluded and counted by default).
+    pub misp_include_non_ids: bool,
+    /// Version time for plain lists when the file time is unavailable (default: now).
+    pub now: Option<Timestamp>,
+}
 
 /// Per-file loading context: names origins, counts skips and problems.
 pub(crate) struct Ctx<'a> {

@@ -8,25 +8,12 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, LoadOptions};
 use super::format::{TiFormat, detect, json_kind};
 use super::report::{FailedFile, LoadReport};
 use super::{generic_csv, misp, sentinel, stix, text};
 use crate::error::IntelError;
 use crate::set::IndicatorSet;
-
-/// How to load.
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    /// Force a format instead of detecting it per file.
-    pub format: Option<TiFormat>,
-    /// CSV: the column holding the IP (`--ti-ip-column`), instead of auto-detection.
-    pub ip_column: Option<String>,
-    /// MISP: also load attributes with `to_ids: false` (excluded and counted by default).
-    pub misp_include_non_ids: bool,
-    /// Version time for plain lists when the file time is unavailable (default: now).
-    pub now: Option<Timestamp>,
-}
 
 /// Extensions loaded when walking a directory (files named explicitly load whatever their
 /// name).

@@ -22,8 +22,9 @@ pub mod sentinel;
 pub mod stix;
 pub mod text;
 
+pub use ctx::LoadOptions;
 pub use format::{TiFormat, detect};
-pub use load::{FEED_EXTENSIONS, LoadOptions, load_path, load_paths};
+pub use load::{FEED_EXTENSIONS, load_path, load_paths};
 pub use report::{FailedFile, FileReport, LoadReport, Problem};
 // The Sentinel loader and its row scanner name these as `super::…`.
 pub(crate) use csv_records::for_each_csv_record;

@@ -1,4 +1,4 @@
-//! The pattern tree [`parse_pattern`](super::parse_pattern) builds.
+//! The pattern tree the parser builds.
 
 use jiff::Timestamp;
 

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::{LoadOptions, decode, json_lines_start, load_path, load_paths};
+use super::{decode, json_lines_start, load_path, load_paths};
 use crate::model::Indicator;
 use crate::set::IndicatorSet;
 use crate::sources::report::MAX_PROBLEMS_LISTED;
-use crate::sources::{Ctx, TiFormat, detect, sentinel};
+use crate::sources::{Ctx, LoadOptions, TiFormat, detect, sentinel};
 
 #[test]
 fn bom_is_stripped() {
