@@ -49,8 +49,8 @@ pub struct Event {
 /// An event together with the estate it refers to: what tests and tools inspect.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRef<'w> {
-    pub world: &'w World,
-    pub ev: Event,
+    pub(crate) world: &'w World,
+    pub(crate) ev: Event,
 }
 
 impl<'w> EventRef<'w> {
@@ -64,10 +64,12 @@ impl<'w> EventRef<'w> {
     pub fn operation(&self) -> &'static str {
         self.ev.op.name()
     }
-    pub fn op(&self) -> Op {
+    #[cfg(test)]
+    pub(crate) fn op(&self) -> Op {
         self.ev.op
     }
-    pub fn record_kind(&self) -> RecordKind {
+    #[cfg(test)]
+    pub(crate) fn record_kind(&self) -> RecordKind {
         self.ev.kind
     }
     /// One of the 20 read operations of the seed rule.
@@ -99,7 +101,7 @@ impl<'w> EventRef<'w> {
         self.ident()
             .map(|i| i.upn.as_deref().unwrap_or(i.app_id.as_str()))
     }
-    pub fn vault(&self) -> &'w crate::world::VaultInfo {
+    pub(crate) fn vault(&self) -> &'w crate::world::VaultInfo {
         match self.ev.kind {
             RecordKind::ManagedHsm => &self.world.hsms[self.ev.vault as usize],
             _ => &self.world.vaults[self.ev.vault as usize],

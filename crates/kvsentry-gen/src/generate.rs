@@ -71,7 +71,7 @@ impl Generator {
         &self.cfg
     }
 
-    pub fn world(&self) -> &World {
+    pub(crate) fn world(&self) -> &World {
         &self.world
     }
 

@@ -41,9 +41,13 @@ pub use event::EventRef;
 pub use forms::{DIAG_COLUMNS, FORM_NAMES, Form};
 pub use generate::Generator;
 pub use ops::{READ_OPERATIONS, is_read_operation};
-pub use ti::{apply_indicators, gen_indicators, run_indicators, ti_expected_matches};
+pub use ti::{
+    SentinelIndicatorRow, TiExpectedMatch, apply_indicators, gen_indicators, run_indicators,
+    ti_expected_matches,
+};
 pub use truth::{
     APP_RULE_ID, ELASTIC_RULE_ID, ExpectedAlert, GroundTruth, NaiveWindow, TI_RULE_ID,
     TruthIdentity, sliding_windows, tumbling_windows, write_ground_truth,
 };
+pub use world::Ident;
 pub use write::{IpSeen, Summary, write, write_dir, write_dir_generated, write_generated};

@@ -308,7 +308,11 @@ pub fn gen_indicators(
 /// after) for each globally routable address of `ips`: what a feed says about attacker
 /// infrastructure that the `ips:` scenario makes call a vault. Non-global addresses get none
 /// (the Sentinel rule drops them).
-pub fn scenario_indicators(seed: u64, ips: &[IpAddr], at: Timestamp) -> Vec<SentinelIndicatorRow> {
+pub(crate) fn scenario_indicators(
+    seed: u64,
+    ips: &[IpAddr],
+    at: Timestamp,
+) -> Vec<SentinelIndicatorRow> {
     let mut rng = Rng::derive(seed, 78);
     let at_t = ms(ticks_of(at));
     let tenant = guid_string(rng.u128(), false);

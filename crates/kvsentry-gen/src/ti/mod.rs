@@ -17,6 +17,6 @@ mod row;
 #[cfg(test)]
 mod tests;
 
-pub use gen_set::{gen_indicators, run_indicators, scenario_indicators};
+pub use gen_set::{gen_indicators, run_indicators};
 pub use oracle::{TiExpectedMatch, apply_indicators, ti_expected_matches};
-pub use row::{CSV_COLUMNS, SentinelIndicatorRow, write_indicators_csv, write_indicators_jsonl};
+pub use row::{SentinelIndicatorRow, write_indicators_csv, write_indicators_jsonl};

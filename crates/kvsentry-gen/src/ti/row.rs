@@ -41,7 +41,7 @@ pub struct SentinelIndicatorRow {
 }
 
 /// Columns of the portal's CSV export, in order (times carry the export's time zone).
-pub const CSV_COLUMNS: &[&str] = &[
+pub(crate) const CSV_COLUMNS: &[&str] = &[
     "TenantId",
     "TimeGenerated [UTC]",
     "SourceSystem",

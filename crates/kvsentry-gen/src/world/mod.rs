@@ -34,28 +34,28 @@ impl Kind {
     }
 }
 
-/// One principal that calls Key Vault.
+/// One principal that calls Key Vault (what [`EventRef::ident`](crate::EventRef::ident) returns).
 #[derive(Debug, Clone)]
 pub struct Ident {
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     pub upn: Option<String>,
     pub oid: String,
     pub app_id: String,
-    pub appidacr: &'static str,
-    pub mirid: Option<String>,
+    pub(crate) appidacr: &'static str,
+    pub(crate) mirid: Option<String>,
     /// Index into [`CLIENTS`] for users.
-    pub client: usize,
+    pub(crate) client: usize,
     /// Own user agent for workloads (index into [`WORKLOAD_AGENTS`]).
-    pub agent: usize,
+    pub(crate) agent: usize,
     /// Workloads that send their app id as `clientInfo` instead of a user agent.
-    pub guid_client_info: bool,
-    pub ips: Vec<u32>,
-    pub vaults: Vec<u32>,
-    pub profile: Profile,
+    pub(crate) guid_client_info: bool,
+    pub(crate) ips: Vec<u32>,
+    pub(crate) vaults: Vec<u32>,
+    pub(crate) profile: Profile,
     /// Tokens carry `idtyp` (newer tokens) and `xms_az_nwperimid: []`.
-    pub idtyp: bool,
-    pub nwperim: bool,
-    pub amr: &'static str,
+    pub(crate) idtyp: bool,
+    pub(crate) nwperim: bool,
+    pub(crate) amr: &'static str,
 }
 
 /// Vault settings that `VaultGet` reports in `properties.properties`.
@@ -74,6 +74,8 @@ pub struct VaultInfo {
     pub resource_id: String,
     /// `_ResourceId` as Log Analytics writes it: lower case.
     pub resource_id_lower: String,
+    // Only the tests read it: they check the resource id agrees.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub hsm: bool,
     pub premium: bool,
     pub rbac: bool,
@@ -101,7 +103,7 @@ pub struct World {
     pub background_ips: usize,
     pub ips: Vec<IpInfo>,
     /// Weighted pick of a background identity.
-    pub pick: Cumulative,
+    pub(crate) pick: Cumulative,
 }
 
 fn guid(rng: &mut Rng) -> String {
