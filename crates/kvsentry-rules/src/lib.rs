@@ -33,9 +33,9 @@
 //! `mend.rs` (the further errors of a file), `ruleset.rs` (the rules of a run and the
 //! built-in pack).
 
-pub mod condition;
-pub mod duration;
-pub mod error;
+mod condition;
+mod duration;
+mod error;
 pub mod filter;
 mod kinds;
 mod mend;

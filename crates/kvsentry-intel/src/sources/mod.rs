@@ -11,19 +11,19 @@
 mod csv_records;
 mod ctx;
 mod format;
-pub mod generic_csv;
+mod generic_csv;
 mod jsonrow;
 mod line_counter;
 mod load;
-pub mod misp;
+mod misp;
 mod report;
 mod rows;
-pub mod sentinel;
+mod sentinel;
 pub mod stix;
-pub mod text;
+mod text;
 
 pub use ctx::LoadOptions;
-pub use format::{TiFormat, detect};
+pub use format::TiFormat;
 pub use load::{FEED_EXTENSIONS, load_path, load_paths};
 pub use report::{FailedFile, FileReport, LoadReport, Problem};
 // The Sentinel loader and its row scanner name these as `super::…`.

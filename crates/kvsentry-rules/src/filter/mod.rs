@@ -27,5 +27,5 @@ mod tests;
 mod value;
 
 pub use compiled::{CompiledFilter, StrSet, Test};
-pub use expr::{Filter, RawExpr, compile};
+pub use expr::{Filter, RawExpr};
 pub use value::{Cidr, CidrSrc, FieldName, RegexSrc, Scalar};

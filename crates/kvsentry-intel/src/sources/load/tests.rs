@@ -9,8 +9,9 @@ use serde_json::Value;
 use super::{decode, json_lines_start, load_path, load_paths};
 use crate::model::Indicator;
 use crate::set::IndicatorSet;
+use crate::sources::format::detect;
 use crate::sources::report::MAX_PROBLEMS_LISTED;
-use crate::sources::{Ctx, LoadOptions, TiFormat, detect, sentinel};
+use crate::sources::{Ctx, LoadOptions, TiFormat, sentinel};
 
 #[test]
 fn bom_is_stripped() {
