@@ -120,7 +120,7 @@ impl<'w> EventRef<'w> {
     pub fn is_key_vault_audit(&self) -> bool {
         self.ev.kind == RecordKind::Vault
     }
-    /// Index of the scenario in [`GenConfig::scenarios`] that produced it.
+    /// Index of the scenario in [`GenConfig::scenarios`](crate::GenConfig::scenarios) that produced it.
     pub fn scenario(&self) -> Option<usize> {
         (self.ev.scenario != NO_SCENARIO).then_some(self.ev.scenario as usize)
     }

@@ -68,7 +68,7 @@ pub struct ExpectedAlert {
     pub rule_ids: Vec<String>,
     /// The threat-intelligence rule must fire on the scenario's calls: the indicator export
     /// written with the logs holds an active, unexpired, public indicator of one of its
-    /// addresses (see [`apply_indicators`]). False when no indicators were generated.
+    /// addresses (see [`apply_indicators`](crate::apply_indicators)). False when no indicators were generated.
     #[serde(default)]
     pub ti: bool,
 }
@@ -153,7 +153,7 @@ pub fn tumbling_hits(reads: &[(i64, &str)]) -> Vec<i64> {
         .collect()
 }
 
-/// One window a burst rule (>= [`MIN_CALLS`] read calls of >= [`MIN_DISTINCT_OPS`]
+/// One window a burst rule (>= `MIN_CALLS` read calls of >= `MIN_DISTINCT_OPS`
 /// operations) alerts on, with the aggregates its alert must carry. Times in 100-ns ticks.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct NaiveWindow {

@@ -87,7 +87,7 @@ pub fn write<W: Write>(form: Form, config: &GenConfig, out: W) -> Result<Summary
     write_generated(form, &g, out)
 }
 
-/// As [`write`] for an already built generator.
+/// As [`write()`] for an already built generator.
 pub fn write_generated<W: Write>(form: Form, g: &Generator, out: W) -> Result<Summary, GenError> {
     if form.gzip {
         let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
@@ -150,7 +150,7 @@ fn create(path: &Path) -> Result<File, GenError> {
 }
 
 /// Writes the output into a directory, and nothing else: a reader of the directory sees
-/// logs only. The ground truth is in the returned [`Summary`] (see [`write_ground_truth`]);
+/// logs only. The ground truth is in the returned [`Summary`] (see [`write_ground_truth`](crate::write_ground_truth));
 /// write it beside the directory, not in it.
 ///
 /// The `storage` form is laid out as Azure Storage does it, one blob per resource and hour:

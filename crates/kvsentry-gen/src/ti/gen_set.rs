@@ -92,7 +92,7 @@ fn spell(rng: &mut Rng, ip: IpAddr) -> String {
 ///
 /// `round(n * match_share)` of the IP indicators carry an address from `caller_ips` (cycling
 /// through them); whether they must alert depends on their variant, which
-/// [`ti_expected_matches`] decides. `at` is the export / evaluation time: every row has
+/// [`ti_expected_matches`](super::ti_expected_matches) decides. `at` is the export / evaluation time: every row has
 /// `TimeGenerated <= at`.
 pub fn gen_indicators(
     seed: u64,
@@ -357,7 +357,7 @@ pub(crate) fn scenario_indicators(
 }
 
 /// The indicator export of a run: [`gen_indicators`] over the run's callers, plus one live
-/// indicator for each public address of its `ips:` scenarios ([`scenario_indicators`]),
+/// indicator for each public address of its `ips:` scenarios (`scenario_indicators`),
 /// so that the threat-intelligence rule can fire on them. `at` is the evaluation time.
 pub fn run_indicators(
     g: &Generator,

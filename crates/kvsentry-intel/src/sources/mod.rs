@@ -1,5 +1,5 @@
 //! Loaders: every file is auto-detected (or forced with a [`TiFormat`]) and its rows become
-//! [`Indicator`] versions in an [`IndicatorSet`]. A bad row never stops a load: it is
+//! [`Indicator`](crate::Indicator) versions in an [`IndicatorSet`](crate::IndicatorSet). A bad row never stops a load: it is
 //! counted, with its `file:line`, in the [`LoadReport`].
 //!
 //! `load.rs` drives a load (files, directories, gzip, the streamed JSON-lines path);

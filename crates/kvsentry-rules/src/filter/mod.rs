@@ -13,7 +13,7 @@
 //! `time`. `case_insensitive: true` applies to the string operators. A missing field fails
 //! every test (so `not` of a test on a missing field passes), like SQL's NULL in a WHERE.
 //!
-//! Field names are resolved to [`Field`] when the rule is read (a typo is an error with
+//! Field names are resolved to [`Field`](kvsentry_model::Field) when the rule is read (a typo is an error with
 //! suggestions, at its line), regexes are compiled once, long `in` lists become hash sets, and
 //! matching compares borrowed strings: no allocation per event.
 //!
