@@ -38,8 +38,8 @@ mod write;
 pub use config::{GenConfig, IdentityChoice, Scenario};
 pub use error::GenError;
 pub use event::EventRef;
-pub use forms::{DIAG_COLUMNS, FORM_NAMES, Form};
-pub use generate::Generator;
+pub use forms::{DIAG_COLUMNS, FORM_NAMES, Form, FormKind, TableEncoding};
+pub use generate::{Events, Generator};
 pub use ops::{READ_OPERATIONS, is_read_operation};
 pub use ti::{
     SentinelIndicatorRow, TiExpectedMatch, apply_indicators, gen_indicators, run_indicators,
