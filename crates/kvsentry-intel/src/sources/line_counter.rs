@@ -1,4 +1,5 @@
-//! CSV record lines from byte offsets.
+//! CSV record lines from byte offsets: the same counting as the ingest crate's, kept in this
+//! one module so that the two can become one shared counter.
 
 /// File line numbers of CSV records from their byte offsets (the csv crate's own line
 /// counter is off by one on CRLF files, which portal exports are). Offsets must be asked in
