@@ -99,6 +99,7 @@ pub fn is_read_operation(name: &str) -> bool {
 
 impl Op {
     /// Every operation, in declaration order.
+    #[cfg(test)]
     pub const ALL: [Op; 31] = [
         Op::Authentication,
         Op::VaultGet,

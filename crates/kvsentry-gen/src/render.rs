@@ -1,8 +1,8 @@
 //! Pieces every form shares: the values of one record (signature, description, URIs,
 //! claims, client info), rendered straight into a byte buffer.
 
+use crate::event::{EventRef, RecordKind};
 use crate::fmt::{push_hex, push_json_body, push_u64};
-use crate::generate::{EventRef, RecordKind};
 use crate::ops::{Op, Shape, Target};
 use crate::rng::mix;
 use crate::world::{CLIENTS, Kind, WORKLOAD_AGENTS};
@@ -231,7 +231,6 @@ pub fn push_description(buf: &mut Vec<u8>, ev: &EventRef) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     Oid,
-    Tid,
     AppId,
     AppIdAcr,
     Scp,
@@ -257,7 +256,6 @@ impl Claim {
     pub fn key(self) -> &'static str {
         match self {
             Claim::Oid => "oid",
-            Claim::Tid => "tid",
             Claim::AppId => "appid",
             Claim::AppIdAcr => "appidacr",
             Claim::Scp => "scp",
@@ -304,7 +302,7 @@ impl Claim {
             Claim::LongName => {
                 "identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_name_s"
             }
-            Claim::Tid | Claim::Aud | Claim::Iat | Claim::Nbf | Claim::Exp => return None,
+            Claim::Aud | Claim::Iat | Claim::Nbf | Claim::Exp => return None,
         })
     }
 }
@@ -506,7 +504,8 @@ pub fn push_object_properties(buf: &mut Vec<u8>, ev: &EventRef) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GenConfig, Generator};
+    use crate::config::GenConfig;
+    use crate::generate::Generator;
 
     #[test]
     fn uris_and_ids_follow_key_vault_shapes() {
@@ -556,7 +555,7 @@ mod tests {
                     );
                 }
                 Op::KeyUnwrap
-                    if ev.http_status() == 200 && ev.record_kind() == crate::RecordKind::Vault =>
+                    if ev.http_status() == 200 && ev.record_kind() == RecordKind::Vault =>
                 {
                     assert!(uri.contains("/unwrapkey?api-version="), "{uri}");
                     assert!(uri.starts_with(&id), "{uri} vs {id}");

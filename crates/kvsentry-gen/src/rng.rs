@@ -20,7 +20,7 @@ fn splitmix(x: &mut u64) -> u64 {
 
 /// Mixes a seed and a stream number into one 64-bit value (used to derive sub-generators and
 /// stable per-object values such as secret versions).
-pub fn mix(a: u64, b: u64) -> u64 {
+pub(crate) fn mix(a: u64, b: u64) -> u64 {
     let mut x = a ^ b.wrapping_mul(0xD6E8_FEB8_6659_FD93);
     splitmix(&mut x)
 }
@@ -120,7 +120,7 @@ impl Rng {
 
 /// Cumulative weights for repeated O(log n) weighted picks from a large table.
 #[derive(Debug, Clone, Default)]
-pub struct Cumulative {
+pub(crate) struct Cumulative {
     cum: Vec<u64>,
 }
 

@@ -6,16 +6,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::net::IpAddr;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::GenError;
 use crate::config::Scenario;
+use crate::error::GenError;
+use crate::event::Event;
 use crate::fmt::{TICKS_PER_MIN, timestamp_of};
-use crate::generate::{Event, Generator};
-use crate::ti::{SentinelIndicatorRow, ti_expected_matches};
 use crate::world::World;
 
 /// kvsentry's built-in Elastic rule (a user's burst, grouped by UPN).
@@ -70,13 +68,13 @@ pub struct ExpectedAlert {
     pub rule_ids: Vec<String>,
     /// The threat-intelligence rule must fire on the scenario's calls: the indicator export
     /// written with the logs holds an active, unexpired, public indicator of one of its
-    /// addresses (see [`apply_indicators`]). False when no indicators were generated.
+    /// addresses (see [`apply_indicators`](crate::apply_indicators)). False when no indicators were generated.
     #[serde(default)]
     pub ti: bool,
 }
 
 impl ExpectedAlert {
-    fn set_rule_ids(&mut self, has_upn: bool) {
+    pub(crate) fn set_rule_ids(&mut self, has_upn: bool) {
         self.rule_ids.clear();
         if self.tumbling {
             let id = if has_upn {
@@ -155,7 +153,7 @@ pub fn tumbling_hits(reads: &[(i64, &str)]) -> Vec<i64> {
         .collect()
 }
 
-/// One window a burst rule (>= [`MIN_CALLS`] read calls of >= [`MIN_DISTINCT_OPS`]
+/// One window a burst rule (>= `MIN_CALLS` read calls of >= `MIN_DISTINCT_OPS`
 /// operations) alerts on, with the aggregates its alert must carry. Times in 100-ns ticks.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct NaiveWindow {
@@ -310,30 +308,6 @@ pub(crate) fn evaluate(world: &World, k: usize, sc: &Scenario, evs: &[Event]) ->
         failed_events: evs.iter().filter(|e| e.status >= 400).count(),
         operations: operations.into_iter().map(str::to_string).collect(),
         ips,
-    }
-}
-
-/// Says, in each ground-truth record of `g`'s scenarios, whether the threat-intelligence
-/// rule must fire on the scenario's calls given the indicator export `rows` evaluated at
-/// `at` (the oracle [`ti_expected_matches`]), and updates its `rule_ids`.
-pub fn apply_indicators(
-    truth: &mut [GroundTruth],
-    g: &Generator,
-    rows: &[SentinelIndicatorRow],
-    at: Timestamp,
-) {
-    let mut calls: BTreeMap<usize, Vec<(IpAddr, Timestamp)>> = BTreeMap::new();
-    for e in g.scenario_events() {
-        if let (Some(k), true) = (e.scenario(), e.is_key_vault_audit()) {
-            calls.entry(k).or_default().push((e.caller_ip(), e.time()));
-        }
-    }
-    for t in truth {
-        let e = &mut t.expected_alert;
-        e.ti = calls
-            .get(&t.scenario)
-            .is_some_and(|c| !ti_expected_matches(rows, c, at, None).is_empty());
-        e.set_rule_ids(t.identity.upn.is_some());
     }
 }
 

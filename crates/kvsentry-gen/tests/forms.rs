@@ -278,7 +278,7 @@ fn azure_diagnostics_rows() {
     let csv_bytes = bytes("azure-diagnostics-csv", &c);
     let mut rdr = csv::Reader::from_reader(csv_bytes.as_slice());
     let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
-    assert_eq!(header.len(), kvsentry_gen::forms::table::DIAG_COLUMNS.len());
+    assert_eq!(header.len(), kvsentry_gen::DIAG_COLUMNS.len());
     assert_eq!(header[1], "TimeGenerated");
     let ip_col = header.iter().position(|h| h == "CallerIPAddress").unwrap();
     let desc_col = header

@@ -248,7 +248,7 @@ impl IndicatorIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::parse_network;
+    use kvsentry_model::net::parse_network;
 
     fn ind(id: &str, v: &str) -> Arc<Indicator> {
         Arc::new(Indicator::new(

@@ -4,22 +4,30 @@
 //!   exports, MISP feeds and CSV exports, plain IP lists and CSVs; every row becomes an
 //!   [`Indicator`] version in an [`IndicatorSet`].
 //! - [`IndicatorSet::select`]: which indicators a run uses, reproducing the Sentinel rule
-//!   "TI map IP entity to Azure Key Vault logs" step by step ([`set`] has the mapping), in a
+//!   "TI map IP entity to Azure Key Vault logs" step by step (`set.rs` has the mapping), in a
 //!   literal `compat` mode or a stricter default.
 //! - [`IndicatorIndex`]: "which indicators cover this IP?" in O(1) for addresses and by
 //!   longest-prefix match for networks.
 
-pub mod error;
-pub mod index;
-pub mod model;
-pub mod set;
+mod error;
+mod explain;
+mod index;
+mod model;
+mod selection;
+mod set;
 pub mod sources;
 mod store;
-pub mod time;
+mod time;
 
 pub use error::IntelError;
+pub use explain::{IpVerdict, Verdict};
 pub use index::IndicatorIndex;
-pub use model::{Indicator, IpColumn, SentinelColumns, parse_network};
-pub use set::{IndicatorSet, IpVerdict, Selection, SelectionReport, Verdict};
+pub use kvsentry_model::net::parse_network;
+pub use model::{Indicator, IpColumn, SentinelColumns};
+pub use selection::{Selection, SelectionReport};
+pub use set::IndicatorSet;
 pub use sources::stix::indicators_from_stix;
-pub use sources::{FileReport, LoadOptions, LoadReport, Problem, TiFormat, load_path, load_paths};
+pub use sources::{
+    FEED_EXTENSIONS, FailedFile, FileReport, LoadOptions, LoadReport, Problem, TiFormat, load_path,
+    load_paths,
+};

@@ -1,10 +1,9 @@
 //! The indicator record every source maps into.
 
-use std::net::IpAddr;
-
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use jiff::Timestamp;
-use kvsentry_model::net::{canonical, parse_ip};
+// The Sentinel loader imports it from here.
+pub(crate) use kvsentry_model::net::parse_network;
 use serde::Serialize;
 
 /// Which column of a Sentinel row provided the indicator's IP (the `iff` chain of the seed
@@ -158,33 +157,6 @@ impl Indicator {
     }
 }
 
-/// Parses an indicator value: an address in any spelling [`parse_ip`] accepts, or a CIDR.
-/// The result is canonical (see [`Indicator::network`]).
-pub fn parse_network(text: &str) -> Option<IpNet> {
-    let t = text.trim();
-    if let Some(ip) = parse_ip(t) {
-        return Some(IpNet::from(ip));
-    }
-    let (addr, len) = t.split_once('/')?;
-    let len: u8 = len.trim().parse().ok()?;
-    let addr = addr.trim();
-    let addr = addr
-        .strip_prefix('[')
-        .and_then(|a| a.strip_suffix(']'))
-        .unwrap_or(addr);
-    let ip: IpAddr = addr.parse().ok()?;
-    match ip {
-        IpAddr::V4(v4) => Some(IpNet::V4(Ipv4Net::new(v4, len).ok()?.trunc())),
-        IpAddr::V6(v6) => {
-            // ::ffff:a.b.c.d/len with len >= 96 is the IPv4 network a.b.c.d/(len-96).
-            if let (IpAddr::V4(v4), true) = (canonical(ip), len >= 96) {
-                return Some(IpNet::V4(Ipv4Net::new(v4, len - 96).ok()?.trunc()));
-            }
-            Some(IpNet::V6(Ipv6Net::new(v6, len).ok()?.trunc()))
-        }
-    }
-}
-
 /// Parses a list column: a JSON array of strings (`["a","b"]`) or a comma-separated list.
 pub(crate) fn parse_list(text: &str) -> Vec<String> {
     let t = text.trim();
@@ -231,38 +203,6 @@ pub(crate) fn parse_bool(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn networks_are_canonical() {
-        assert_eq!(
-            parse_network("104.40.82.76").unwrap().to_string(),
-            "104.40.82.76/32"
-        );
-        assert_eq!(
-            parse_network("2A01:111:F400:0:0:0:0:1")
-                .unwrap()
-                .to_string(),
-            "2a01:111:f400::1/128"
-        );
-        assert_eq!(
-            parse_network("::ffff:104.40.82.76").unwrap().to_string(),
-            "104.40.82.76/32"
-        );
-        assert_eq!(
-            parse_network("1.10.16.7/20").unwrap().to_string(),
-            "1.10.16.0/20"
-        );
-        assert_eq!(
-            parse_network("::ffff:52.178.0.0/112").unwrap().to_string(),
-            "52.178.0.0/16"
-        );
-        assert_eq!(
-            parse_network("2a01:111:f400::/48").unwrap().to_string(),
-            "2a01:111:f400::/48"
-        );
-        assert_eq!(parse_network("1.2.3.4/33"), None);
-        assert_eq!(parse_network("bad.example"), None);
-    }
 
     #[test]
     fn lists_confidence_bools() {

@@ -17,95 +17,17 @@
 //! keeping it, or [`crate::IndicatorSet::iter`]) and kept, so every selection from one set
 //! hands out the same `Arc`. Indicators pushed whole (other feeds) are kept as they are.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+mod key;
+mod pool;
+
 use std::sync::{Arc, OnceLock};
 
 use ipnet::IpNet;
 use jiff::Timestamp;
 
 use crate::model::{Indicator, IpColumn, SentinelColumns, parse_confidence, parse_list};
-
-/// A map keyed by a hash already computed: the key is its own hash.
-#[derive(Default, Clone, Copy)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used (keys are u64); fold anything else in for completeness.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// Interned strings, numbered from 0 in order of first appearance, stored end to end in one
-/// `String` (no allocation per string). Looked up by a 64-bit hash; strings whose hash is
-/// already taken by another string go to a short list compared one by one.
-#[derive(Clone, Default)]
-pub(crate) struct StrPool {
-    text: String,
-    ends: Vec<usize>,
-    by_hash: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
-    collided: Vec<u32>,
-    state: foldhash::fast::RandomState,
-}
-
-impl StrPool {
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn get(&self, i: u32) -> &str {
-        let i = i as usize;
-        let start = match i.checked_sub(1) {
-            Some(p) => self.ends.get(p).copied().unwrap_or(0),
-            None => 0,
-        };
-        let end = self.ends.get(i).copied().unwrap_or(start);
-        self.text.get(start..end).unwrap_or("")
-    }
-
-    fn add(&mut self, s: &str) -> u32 {
-        let i = self.ends.len() as u32;
-        self.text.push_str(s);
-        self.ends.push(self.text.len());
-        i
-    }
-
-    /// The number of `s`, interning it the first time.
-    pub fn intern(&mut self, s: &str) -> u32 {
-        let h = self.state.hash_one(s);
-        match self.by_hash.entry(h) {
-            Entry::Vacant(e) => {
-                let i = self.ends.len() as u32;
-                e.insert(i);
-                self.text.push_str(s);
-                self.ends.push(self.text.len());
-                i
-            }
-            Entry::Occupied(e) => {
-                let i = *e.get();
-                if self.get(i) == s {
-                    return i;
-                }
-                if let Some(&j) = self.collided.iter().find(|&&j| self.get(j) == s) {
-                    return j;
-                }
-                let j = self.add(s);
-                self.collided.push(j);
-                j
-            }
-        }
-    }
-}
+use key::{decimal, decode, encode, push_decimal, split_file};
+use pool::StrPool;
 
 /// A file rows came from: `origin` is `name:line`; `file_name` is the source of rows that
 /// name no provider.
@@ -418,9 +340,7 @@ impl Store {
             seg.built.reserve(rows);
             seg.text.reserve(text.min(TEXT_MAX));
         }
-        self.ids.text.reserve(id_bytes);
-        self.ids.ends.reserve(rows);
-        self.ids.by_hash.reserve(rows);
+        self.ids.reserve(rows, id_bytes);
     }
 
     /// Frees the room reserved for more versions when much of it is unused (a set that is
@@ -628,118 +548,9 @@ pub(crate) fn origin(name: &str, line: usize) -> String {
     s
 }
 
-/// Appends one optional field to a tuple key: `-` for none, else `+`, the length in
-/// decimal, `:` and the text (so any text, separators included, reads back).
-fn encode(key: &mut String, f: Option<&str>) {
-    match f {
-        None => key.push('-'),
-        Some(s) => {
-            key.push('+');
-            push_decimal(key, s.len());
-            key.push(':');
-            key.push_str(s);
-        }
-    }
-}
-
-/// Appends `n` in decimal (`write!` goes through the formatting machinery: this runs a few
-/// times per row).
-fn push_decimal(key: &mut String, n: usize) {
-    let (digits, start) = decimal(n);
-    // ASCII digits: pushed as chars, without validating them as UTF-8 again.
-    for &d in digits.get(start..).unwrap_or_default() {
-        key.push(char::from(d));
-    }
-}
-
-/// The decimal digits of `n`, at `start..` of the buffer.
-fn decimal(mut n: usize) -> ([u8; 20], usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    (digits, i)
-}
-
-/// Reads one field [`encode`] wrote; the rest of the key.
-fn decode(key: &str) -> (Option<&str>, &str) {
-    let Some(rest) = key.strip_prefix('+') else {
-        return (None, key.get(1..).unwrap_or(""));
-    };
-    let Some((len, rest)) = rest.split_once(':') else {
-        return (None, "");
-    };
-    let len: usize = len.parse().unwrap_or(0);
-    match (rest.get(..len), rest.get(len..)) {
-        (Some(s), Some(r)) => (Some(s), r),
-        _ => (None, ""),
-    }
-}
-
-/// The file number a tuple key starts with, and the rest.
-fn split_file(key: &str) -> (u32, &str) {
-    let end = key.find(|c: char| !c.is_ascii_digit()).unwrap_or(key.len());
-    (
-        key.get(..end).and_then(|d| d.parse().ok()).unwrap_or(0),
-        key.get(end..).unwrap_or(""),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pool_interns_and_numbers_in_order() {
-        let mut p = StrPool::default();
-        assert_eq!(p.intern("b"), 0);
-        assert_eq!(p.intern(""), 1);
-        assert_eq!(p.intern("a"), 2);
-        assert_eq!(p.intern("b"), 0);
-        assert_eq!(p.intern(""), 1);
-        assert_eq!((p.get(0), p.get(1), p.get(2), p.get(9)), ("b", "", "a", ""));
-        assert_eq!(p.len(), 3);
-    }
-
-    /// Two strings with the same hash are still two strings.
-    #[test]
-    fn pool_survives_hash_collisions() {
-        let mut p = StrPool::default();
-        assert_eq!(p.intern("x"), 0);
-        let h = p.state.hash_one("y");
-        // Make "y"'s hash point at "x", as a collision would.
-        p.by_hash.insert(h, 0);
-        assert_eq!(p.intern("y"), 1);
-        assert_eq!(p.intern("y"), 1);
-        assert_eq!(p.intern("x"), 0);
-        assert_eq!(p.collided, vec![1]);
-    }
-
-    #[test]
-    fn tuple_keys_read_back() {
-        let mut k = String::from("12");
-        for f in [Some("a:+-9"), None, Some(""), Some("é,\"x\"")] {
-            encode(&mut k, f);
-        }
-        let (file, mut rest) = split_file(&k);
-        assert_eq!(file, 12);
-        let mut got = Vec::new();
-        for _ in 0..4 {
-            let (x, r) = decode(rest);
-            got.push(x);
-            rest = r;
-        }
-        assert_eq!(got, [Some("a:+-9"), None, Some(""), Some("é,\"x\"")]);
-        assert_eq!(rest, "");
-    }
 
     #[test]
     fn origins() {

@@ -6,7 +6,8 @@
 //!   `kvsentry-ingest` maps its form into this one type, in one place each.
 //! - [`Field`]: the field dictionary, i.e. the names rules use to address event fields.
 //! - [`Alert`]: what a rule emits, with a deterministic id so later stages can de-duplicate.
-//! - [`net`]: IP parsing in every spelling logs and feeds use, and address classification.
+//! - [`net`]: IP and network parsing in every spelling logs and feeds use (the one
+//!   [`net::parse_network`]), and address classification.
 
 pub mod alert;
 pub mod event;

@@ -3,9 +3,12 @@
 //! Key Vault writes IPv6 callers in lower case, feeds write them in any case and any
 //! compression, some producers append a port, and IPv4 addresses sometimes arrive
 //! IPv4-mapped (`::ffff:1.2.3.4`). Everything is parsed into [`IpAddr`] and canonicalised
-//! so that one address has one value, whatever its spelling.
+//! so that one address has one value, whatever its spelling. Threat feeds also name
+//! networks; [`parse_network`] reads those for every feed and STIX pattern alike.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
 
 /// Parses an IP address as found in a log or feed: surrounding whitespace, `[v6]`,
 /// `[v6]:port`, `v4:port` and IPv4-mapped IPv6 are accepted; the result is canonical
@@ -77,6 +80,33 @@ fn plain_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
         *octet = u8::try_from(v).ok()?;
     }
     (i == b.len()).then(|| Ipv4Addr::from(octets))
+}
+
+/// Parses an indicator value as feeds and STIX patterns write it: an address in any spelling
+/// [`parse_ip`] accepts, or a CIDR `address/length` (whitespace around either part, `[v6]`
+/// brackets). The result is canonical: hosts as /32 or /128, IPv4-mapped IPv6 as IPv4
+/// (`::ffff:a.b.c.d/len` with `len >= 96` is `a.b.c.d/(len - 96)`), host bits cleared
+/// (`1.2.3.4/24` is `1.2.3.0/24`). `None` for anything else, including an IPv4-mapped
+/// prefix shorter than /96: it would span mapped and unmapped space, and callers are
+/// canonicalised to IPv4, so as an IPv6 network it could never match the IPv4 part.
+pub fn parse_network(text: &str) -> Option<IpNet> {
+    let t = text.trim();
+    if let Some(ip) = parse_ip(t) {
+        return Some(IpNet::from(ip));
+    }
+    let (addr, len) = t.split_once('/')?;
+    let len: u8 = len.trim().parse().ok()?;
+    let addr = addr.trim();
+    let addr = addr
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(addr);
+    let raw: IpAddr = addr.parse().ok()?;
+    let (ip, len) = match (raw, canonical(raw)) {
+        (IpAddr::V6(_), v4 @ IpAddr::V4(_)) => (v4, len.checked_sub(96)?),
+        (_, c) => (c, len),
+    };
+    IpNet::new(ip, len).ok().map(|n| n.trunc())
 }
 
 fn is_port(s: &str) -> bool {
@@ -237,6 +267,44 @@ mod tests {
             "1.2.3.4/24",
         ] {
             assert_eq!(parse_ip(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn networks_are_canonical() {
+        let net = |t: &str| parse_network(t).map(|n| n.to_string());
+        assert_eq!(net("104.40.82.76").unwrap(), "104.40.82.76/32");
+        assert_eq!(
+            net("2A01:111:F400:0:0:0:0:1").unwrap(),
+            "2a01:111:f400::1/128"
+        );
+        assert_eq!(net("::ffff:104.40.82.76").unwrap(), "104.40.82.76/32");
+        assert_eq!(net("1.10.16.7/20").unwrap(), "1.10.16.0/20");
+        assert_eq!(net("::ffff:52.178.0.0/112").unwrap(), "52.178.0.0/16");
+        assert_eq!(net("2a01:111:f400::/48").unwrap(), "2a01:111:f400::/48");
+        assert_eq!(net("223.166.0.0/15").unwrap(), "223.166.0.0/15");
+        assert_eq!(net("52.178.17.9/24").unwrap(), "52.178.17.0/24");
+        assert_eq!(net("2A01:111:F400::/48").unwrap(), "2a01:111:f400::/48");
+        assert_eq!(net(" 52.178.17.9 / 24 ").unwrap(), "52.178.17.0/24");
+        assert_eq!(net("[2a01:111:f400::]/48").unwrap(), "2a01:111:f400::/48");
+        assert_eq!(net("104.40.82.76:443").unwrap(), "104.40.82.76/32");
+    }
+
+    #[test]
+    fn rejects_non_networks() {
+        for bad in [
+            "1.2.3.4/33",
+            "1.2.3.0/33",
+            "1.2.3.0/",
+            "1.2.3.0/x",
+            "/24",
+            "2a01::/129",
+            "example.com",
+            "bad.example",
+            "1.2.3.0/-1",
+            "::ffff:1.2.3.0/90",
+        ] {
+            assert_eq!(parse_network(bad), None, "{bad}");
         }
     }
 

@@ -160,6 +160,65 @@ pub(crate) fn unknown_field_message(name: &str) -> String {
     }
 }
 
+/// serde's wording of a bad enum value (``unknown variant `hihg`, expected one of `low`,
+/// ...``) in a user's: `'hihg' is not one of low, ...`. Other messages pass unchanged.
+pub(crate) fn plain_words(message: &str) -> String {
+    // serde's "invalid type: map, expected X": say what was written and what is wanted.
+    if let Some(start) = message.find("invalid type: ") {
+        let (head, rest) = message.split_at(start);
+        let rest = rest.get("invalid type: ".len()..).unwrap_or("");
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            let found = match found {
+                "map" => "a mapping ({ ... })".to_string(),
+                "sequence" => "a list ([ ... ])".to_string(),
+                "unit value" => "nothing".to_string(),
+                other => other.replace("string ", "the text "),
+            };
+            return format!("{head}{found} where {expected} is expected");
+        }
+    }
+    let Some(start) = message.find("unknown variant `") else {
+        return message.to_string();
+    };
+    let (head, rest) = message.split_at(start);
+    let rest = rest.get("unknown variant `".len()..).unwrap_or("");
+    let Some((value, tail)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let expected = tail
+        .strip_prefix(", expected one of ")
+        .or_else(|| tail.strip_prefix(", expected "));
+    match expected {
+        Some(list) => {
+            let names: Vec<&str> = list
+                .split([',', ' '])
+                .filter(|w| !w.is_empty() && *w != "or")
+                .map(|w| w.trim_matches('`'))
+                .collect();
+            match names.as_slice() {
+                [only] => format!("{head}'{value}' is not supported (only {only} is)"),
+                _ => format!("{head}'{value}' is not one of {}", names.join(", ")),
+            }
+        }
+        None => format!("{head}'{value}' is not a known value"),
+    }
+}
+
+/// The key an error message is about, when the parser could only place it at the mapping.
+pub(crate) fn key_hint(message: &str) -> Option<&str> {
+    for prefix in ["unknown field `", "duplicate key `", "in `"] {
+        if let Some(rest) = message
+            .find(prefix)
+            .and_then(|i| message.get(i + prefix.len()..))
+        {
+            if let Some(end) = rest.find('`') {
+                return rest.get(..end);
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

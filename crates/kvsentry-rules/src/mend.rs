@@ -73,7 +73,7 @@ fn clean(message: &str) -> String {
         None => message,
     };
     let m = m.strip_prefix("detection: ").unwrap_or(m);
-    crate::plain_words(m)
+    crate::error::plain_words(m)
 }
 
 /// The key (`[key]` or `["detection", key]`) an error in `yaml` (the mended copy) is at: the
@@ -84,7 +84,7 @@ fn failing_key(
     message: &str,
     current: &Mapping,
 ) -> Option<Vec<String>> {
-    if let Some(k) = crate::key_hint(message) {
+    if let Some(k) = crate::error::key_hint(message) {
         if current.contains_key(k) {
             return Some(vec![k.to_string()]);
         }

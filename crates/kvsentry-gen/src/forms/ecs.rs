@@ -1,8 +1,8 @@
 //! Elastic documents as the Azure integration (`azure.platformlogs` data stream) indexes them.
 
+use crate::event::{EventRef, RecordKind};
 use crate::fmt::{push_guid, push_json_body, push_time, push_u64};
 use crate::forms::raw::push_properties_body;
-use crate::generate::{EventRef, RecordKind};
 use crate::render::{
     RESULT_TYPE, operation_version, push_description, push_identity_json, result_signature,
 };

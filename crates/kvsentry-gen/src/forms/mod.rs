@@ -1,15 +1,17 @@
 //! Output forms and the streaming writer that renders events into them.
 
-pub mod ecs;
-pub mod raw;
-pub mod table;
+mod ecs;
+mod raw;
+mod table;
+
+pub use table::DIAG_COLUMNS;
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::GenError;
+use crate::error::GenError;
+use crate::event::EventRef;
 use crate::fmt::{push_time, push_u64};
-use crate::generate::EventRef;
 
 /// How table rows are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -304,7 +306,8 @@ pub fn push_blob_path(buf: &mut Vec<u8>, resource_id: &str, ticks: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GenConfig, Generator};
+    use crate::config::GenConfig;
+    use crate::generate::Generator;
 
     fn render(kind: FormKind, batch: usize, n: u64) -> String {
         let g = Generator::new(&GenConfig::default().events(n)).unwrap();

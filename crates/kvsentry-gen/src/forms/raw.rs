@@ -1,7 +1,7 @@
 //! The raw diagnostic-log record, as Key Vault writes it to Storage and Event Hubs.
 
+use crate::event::{EventRef, RecordKind};
 use crate::fmt::{push_guid, push_json_body, push_json_str, push_time, push_u64};
-use crate::generate::{EventRef, RecordKind};
 use crate::render::{
     RESULT_TYPE, client_info, operation_version, push_description, push_identity_json,
     push_object_id, push_object_properties, push_request_uri, push_vault_settings,

@@ -1,8 +1,8 @@
 //! Log Analytics table rows: `AzureDiagnostics` (the legacy shared table) and `AZKVAuditLogs`
 //! (the resource-specific table), as JSON array, JSON lines or CSV with a header.
 
+use crate::event::{EventRef, RecordKind};
 use crate::fmt::{push_csv, push_guid, push_json_body, push_time, push_u64};
-use crate::generate::{EventRef, RecordKind};
 use crate::render::{
     ClaimVal, RESULT_TYPE, client_info, for_each_claim, operation_version, push_description,
     push_identity_json, push_object_id, push_request_uri, result_signature, tls_version,

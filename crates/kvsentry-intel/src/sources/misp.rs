@@ -14,10 +14,15 @@ use std::path::Path;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::Ctx;
+use super::csv_records::for_each_csv_record;
+use super::ctx::Ctx;
+use super::load::decode;
+use super::report::{MAX_PROBLEMS_LISTED, Problem};
 use super::sentinel::CsvTable;
 use crate::error::IntelError;
-use crate::model::{Indicator, parse_bool, parse_list, parse_network};
+use kvsentry_model::net::parse_network;
+
+use crate::model::{Indicator, parse_bool, parse_list};
 use crate::set::{IndicatorSet, SKIP_NO_IP, SKIP_UNPARSEABLE_IP};
 use crate::time::{parse_epoch, parse_time};
 
@@ -65,7 +70,7 @@ pub(crate) fn load_feed_dir(
         let p = dir.join(format!("{uuid}.json"));
         let name = p.display().to_string();
         let text = match std::fs::read(&p) {
-            Ok(b) => super::decode(&b).into_owned(),
+            Ok(b) => decode(&b).into_owned(),
             Err(e) => {
                 ctx.problem(
                     set,
@@ -253,8 +258,8 @@ fn flag(v: &Value) -> bool {
 
 fn problem_at(ctx: &mut Ctx<'_>, set: &mut IndicatorSet, origin: &str, reason: &str, value: &str) {
     ctx.skip(set, reason);
-    if ctx.report.problems.len() < super::MAX_PROBLEMS_LISTED {
-        ctx.report.problems.push(super::Problem {
+    if ctx.report.problems.len() < MAX_PROBLEMS_LISTED {
+        ctx.report.problems.push(Problem {
             origin: origin.to_string(),
             reason: reason.to_string(),
             value: value.to_string(),
@@ -288,7 +293,7 @@ fn load_csv(text: &str, ctx: &mut Ctx<'_>, set: &mut IndicatorSet) -> Result<(),
         idx("attribute_tag"),
     );
     let source = ctx.file_name();
-    super::for_each_csv_record(text, &table, ctx, set, |rec, line, ctx, set| {
+    for_each_csv_record(text, &table, ctx, set, |rec, line, ctx, set| {
         let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).map(str::trim).unwrap_or("");
         let Some(ip) = ip_of(get(Some(ti)), get(Some(vi))) else {
             ctx.skip(set, SKIP_NO_IP);

@@ -4,7 +4,8 @@
 use kvsentry_stix::{IpNet, StixIndicator, parse_bundle, parse_objects};
 use serde_json::Value;
 
-use super::Ctx;
+use super::ctx::Ctx;
+use super::report::{MAX_PROBLEMS_LISTED, Problem};
 use crate::error::IntelError;
 use crate::model::Indicator;
 use crate::set::IndicatorSet;
@@ -46,7 +47,7 @@ pub fn indicators_from_stix(s: &StixIndicator, source: &str, origin: &str) -> Ve
             };
             let mut ind = Indicator::new(
                 id,
-                crate::model::parse_network(&net.to_string()).unwrap_or(*net),
+                kvsentry_model::net::parse_network(&net.to_string()).unwrap_or(*net),
                 net_text(net),
                 source,
                 s.modified,
@@ -130,8 +131,8 @@ pub(crate) fn load(
     for p in &loaded.problems {
         let reason = p.reason.label();
         ctx.skip(set, reason);
-        if ctx.report.problems.len() < super::MAX_PROBLEMS_LISTED {
-            ctx.report.problems.push(super::Problem {
+        if ctx.report.problems.len() < MAX_PROBLEMS_LISTED {
+            ctx.report.problems.push(Problem {
                 origin: format!("{}#{}", ctx.name, p.id),
                 reason: reason.to_string(),
                 value: p.detail.clone(),

@@ -7,9 +7,11 @@
 
 use serde_json::Value;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::error::IntelError;
-use crate::model::{Indicator, parse_network};
+use kvsentry_model::net::parse_network;
+
+use crate::model::Indicator;
 use crate::set::{IndicatorSet, SKIP_UNPARSEABLE_IP};
 use crate::time::parse_epoch;
 

@@ -25,9 +25,9 @@ use kvsentry_model::Field;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::threshold::EntityMapping;
 use crate::duration::Dur;
 use crate::filter::{FieldName, Filter};
-use crate::threshold::EntityMapping;
 
 /// What kind of indicator an event field is matched against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

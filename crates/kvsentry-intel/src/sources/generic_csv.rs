@@ -5,10 +5,13 @@
 
 use jiff::Timestamp;
 
-use super::Ctx;
+use super::csv_records::for_each_csv_record;
+use super::ctx::Ctx;
 use super::sentinel::CsvTable;
 use crate::error::IntelError;
-use crate::model::{Indicator, parse_confidence, parse_list, parse_network};
+use kvsentry_model::net::parse_network;
+
+use crate::model::{Indicator, parse_confidence, parse_list};
 use crate::set::{IndicatorSet, SKIP_NO_IP, SKIP_UNPARSEABLE_IP};
 use crate::time::parse_time;
 
@@ -80,7 +83,7 @@ pub(crate) fn load(
     let revoked_idx = col(&["revoked"]);
     let id_idx = col(&["standard_id", "id"]);
     let source = ctx.file_name();
-    super::for_each_csv_record(text, &table, ctx, set, |rec, line, ctx, set| {
+    for_each_csv_record(text, &table, ctx, set, |rec, line, ctx, set| {
         let get = |i: Option<usize>| {
             i.and_then(|i| rec.get(i))
                 .map(str::trim)

@@ -2,477 +2,19 @@
 //! identities, client applications and the networks callers come from. Built once from the
 //! seed; every event refers into it by index, so records are rendered from pre-built strings.
 
+mod catalog;
+mod networks;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::GenConfig;
 use crate::fmt::guid_string;
-use crate::ops::Op;
 use crate::rng::{Cumulative, Rng};
 
-/// A network callers come from, with the enrichment Elastic would add (`source.geo.*`,
-/// `source.as.*`).
-#[derive(Debug, Clone, Copy)]
-pub struct Network {
-    /// First two octets (IPv4) or first three segments (IPv6).
-    pub prefix: NetPrefix,
-    pub city: &'static str,
-    pub region: &'static str,
-    pub country_iso: &'static str,
-    pub country: &'static str,
-    pub asn: u32,
-    pub as_org: &'static str,
-    pub lat: f32,
-    pub lon: f32,
-    pub class: NetClass,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NetPrefix {
-    V4([u8; 2]),
-    V6([u16; 3]),
-}
-
-/// Who uses a network: Azure datacentres (workloads), ISPs (people), hosting (attackers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NetClass {
-    Azure,
-    Isp,
-    Hosting,
-}
-
-macro_rules! net {
-    ($p:expr, $city:literal, $reg:literal, $iso:literal, $country:literal, $asn:literal, $org:literal, $lat:literal, $lon:literal, $class:ident) => {
-        Network {
-            prefix: $p,
-            city: $city,
-            region: $reg,
-            country_iso: $iso,
-            country: $country,
-            asn: $asn,
-            as_org: $org,
-            lat: $lat,
-            lon: $lon,
-            class: NetClass::$class,
-        }
-    };
-}
-
-/// Public, globally routable prefixes only (no documentation, private or CGNAT ranges).
-pub const NETWORKS: &[Network] = &[
-    net!(
-        NetPrefix::V4([20, 61]),
-        "Amsterdam",
-        "North Holland",
-        "NL",
-        "Netherlands",
-        8075,
-        "MICROSOFT-CORP-MSN-AS-BLOCK",
-        52.3759,
-        4.8975,
-        Azure
-    ),
-    net!(
-        NetPrefix::V4([40, 114]),
-        "Boydton",
-        "Virginia",
-        "US",
-        "United States",
-        8075,
-        "MICROSOFT-CORP-MSN-AS-BLOCK",
-        36.6676,
-        -78.3875,
-        Azure
-    ),
-    net!(
-        NetPrefix::V4([52, 178]),
-        "Dublin",
-        "Leinster",
-        "IE",
-        "Ireland",
-        8075,
-        "MICROSOFT-CORP-MSN-AS-BLOCK",
-        53.3382,
-        -6.2591,
-        Azure
-    ),
-    net!(
-        NetPrefix::V4([104, 40]),
-        "San Jose",
-        "California",
-        "US",
-        "United States",
-        8075,
-        "MICROSOFT-CORP-MSN-AS-BLOCK",
-        37.3388,
-        -121.8914,
-        Azure
-    ),
-    net!(
-        NetPrefix::V4([51, 105]),
-        "London",
-        "England",
-        "GB",
-        "United Kingdom",
-        8075,
-        "MICROSOFT-CORP-MSN-AS-BLOCK",
-        51.5072,
-        -0.1276,
-        Azure
-    ),
-    net!(
-        NetPrefix::V6([0x2a01, 0x0111, 0xf400]),
-        "Amsterdam",
-        "North Holland",
-        "NL",
-        "Netherlands",
-        8075,
-        "MICROSOFT-CORP-MSN-AS-BLOCK",
-        52.3759,
-        4.8975,
-        Azure
-    ),
-    net!(
-        NetPrefix::V6([0x2603, 0x1020, 0x0201]),
-        "Dublin",
-        "Leinster",
-        "IE",
-        "Ireland",
-        8075,
-        "MICROSOFT-CORP-MSN-AS-BLOCK",
-        53.3382,
-        -6.2591,
-        Azure
-    ),
-    net!(
-        NetPrefix::V4([86, 128]),
-        "Manchester",
-        "England",
-        "GB",
-        "United Kingdom",
-        2856,
-        "British Telecommunications PLC",
-        53.4808,
-        -2.2426,
-        Isp
-    ),
-    net!(
-        NetPrefix::V4([89, 160]),
-        "Linkoping",
-        "Ostergotland County",
-        "SE",
-        "Sweden",
-        29518,
-        "Bredband2 AB",
-        58.4167,
-        15.6167,
-        Isp
-    ),
-    net!(
-        NetPrefix::V4([73, 15]),
-        "Chicago",
-        "Illinois",
-        "US",
-        "United States",
-        7922,
-        "COMCAST-7922",
-        41.8781,
-        -87.6298,
-        Isp
-    ),
-    net!(
-        NetPrefix::V4([91, 64]),
-        "Berlin",
-        "Land Berlin",
-        "DE",
-        "Germany",
-        3209,
-        "Vodafone GmbH",
-        52.5200,
-        13.4050,
-        Isp
-    ),
-    net!(
-        NetPrefix::V4([84, 26]),
-        "Lyon",
-        "Auvergne-Rhone-Alpes",
-        "FR",
-        "France",
-        3215,
-        "Orange S.A.",
-        45.7640,
-        4.8357,
-        Isp
-    ),
-    net!(
-        NetPrefix::V4([126, 75]),
-        "Tokyo",
-        "Tokyo",
-        "JP",
-        "Japan",
-        17676,
-        "SoftBank Corp.",
-        35.6762,
-        139.6503,
-        Isp
-    ),
-    net!(
-        NetPrefix::V4([24, 48]),
-        "Toronto",
-        "Ontario",
-        "CA",
-        "Canada",
-        812,
-        "Rogers Communications Canada Inc.",
-        43.6532,
-        -79.3832,
-        Isp
-    ),
-    net!(
-        NetPrefix::V6([0x2a02, 0xcf40, 0x0015]),
-        "Oslo",
-        "Oslo",
-        "NO",
-        "Norway",
-        29695,
-        "Altibox AS",
-        59.9139,
-        10.7522,
-        Isp
-    ),
-    net!(
-        NetPrefix::V6([0x2601, 0x0240, 0x8a01]),
-        "Chicago",
-        "Illinois",
-        "US",
-        "United States",
-        7922,
-        "COMCAST-7922",
-        41.8781,
-        -87.6298,
-        Isp
-    ),
-    net!(
-        NetPrefix::V6([0x2a00, 0x23c5, 0x6c12]),
-        "Manchester",
-        "England",
-        "GB",
-        "United Kingdom",
-        2856,
-        "British Telecommunications PLC",
-        53.4808,
-        -2.2426,
-        Isp
-    ),
-    net!(
-        NetPrefix::V4([146, 70]),
-        "Bucharest",
-        "Bucuresti",
-        "RO",
-        "Romania",
-        9009,
-        "M247 Europe SRL",
-        44.4268,
-        26.1025,
-        Hosting
-    ),
-    net!(
-        NetPrefix::V4([167, 99]),
-        "North Bergen",
-        "New Jersey",
-        "US",
-        "United States",
-        14061,
-        "DIGITALOCEAN-ASN",
-        40.7930,
-        -74.0247,
-        Hosting
-    ),
-    net!(
-        NetPrefix::V4([5, 39]),
-        "Roubaix",
-        "Hauts-de-France",
-        "FR",
-        "France",
-        16276,
-        "OVH SAS",
-        50.6942,
-        3.1746,
-        Hosting
-    ),
-    net!(
-        NetPrefix::V6([0x2a01, 0x04f8, 0x0c17]),
-        "Falkenstein",
-        "Saxony",
-        "DE",
-        "Germany",
-        24940,
-        "Hetzner Online GmbH",
-        50.4779,
-        12.3713,
-        Hosting
-    ),
-];
-
-/// One caller address and the network it belongs to.
-#[derive(Debug, Clone)]
-pub struct IpInfo {
-    pub addr: IpAddr,
-    /// As Key Vault writes it (IPv6 in lower case, compressed).
-    pub text: String,
-    /// Index into [`NETWORKS`], or `None` for an address given by the user.
-    pub net: Option<usize>,
-}
-
-/// Azure region: ARM name.
-pub const REGIONS: &[&str] = &[
-    "westeurope",
-    "northeurope",
-    "eastus",
-    "eastus2",
-    "westus2",
-    "uksouth",
-    "centralus",
-    "southeastasia",
-    "australiaeast",
-    "japaneast",
-];
-
-const REGION_SHORT: &[&str] = &[
-    "weu", "neu", "eus", "eus2", "wus2", "uks", "cus", "sea", "aue", "jpe",
-];
-
-/// A public client application used by people (first-party Microsoft app ids).
-#[derive(Debug, Clone, Copy)]
-pub struct Client {
-    pub name: &'static str,
-    pub app_id: &'static str,
-    pub agents: &'static [&'static str],
-}
-
-pub const CLIENTS: &[Client] = &[
-    Client {
-        name: "Azure CLI",
-        app_id: "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
-        agents: &[
-            "AZURECLI/2.61.0 (DEB) azsdk-python-core/1.30.2 Python/3.11.8 (Linux-5.15.0-1064-azure-x86_64-with-glibc2.35)",
-            "AZURECLI/2.63.0 (MSI) azsdk-python-core/1.30.2 Python/3.11.8 (Windows-10-10.0.22631-SP0)",
-            "AZURECLI/2.74.0 (HOMEBREW) azsdk-python-core/1.31.0 Python/3.12.10 (macOS-14.5-arm64-arm-64bit)",
-        ],
-    },
-    Client {
-        name: "Azure Portal",
-        app_id: "c44b4083-3bb0-49c1-b47d-974e53cbdf3c",
-        agents: &[
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
-            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
-        ],
-    },
-    Client {
-        name: "Azure PowerShell",
-        app_id: "1950a258-227b-4e31-a9cf-717495945fc2",
-        agents: &[
-            "FxVersion/8.0.624.26715 OSName/Windows OSVersion/Microsoft.Windows.10.0.22631 Microsoft.Azure.PowerShell.Cmdlets.KeyVault/6.0.1",
-            "azsdk-net-Security.KeyVault.Secrets/4.6.0 (.NET 8.0.6; Microsoft Windows 10.0.22631)",
-        ],
-    },
-    Client {
-        name: "Visual Studio Code",
-        app_id: "aebc6443-996d-45c2-90f0-388ff96faa56",
-        agents: &[
-            "azsdk-js-keyvault-secrets/4.8.0 core-rest-pipeline/1.16.0 Node/v20.14.0 OS/(x64-Linux-5.15.0-1064-azure)",
-            "azsdk-python-keyvault-secrets/4.8.0 Python/3.11.9 (Windows-10-10.0.22631-SP0)",
-        ],
-    },
-];
-
-/// User agents of workloads (service principals and managed identities).
-pub const WORKLOAD_AGENTS: &[&str] = &[
-    "azsdk-net-Security.KeyVault.Secrets/4.6.0 (.NET 8.0.6; Linux 5.15.0-1064-azure #73-Ubuntu SMP)",
-    "azsdk-java-azure-security-keyvault-secrets/4.8.3 (17.0.11; Linux; 5.15.0-1064-azure)",
-    "azsdk-python-keyvault-secrets/4.8.0 Python/3.11.9 (Linux-5.15.0-1064-azure-x86_64-with-glibc2.35)",
-    "azsdk-go-azsecrets/v1.1.0 (go1.22.4; linux)",
-    "azsdk-net-Security.KeyVault.Keys/4.6.0 (.NET 8.0.6; Linux 5.15.0-1064-azure #73-Ubuntu SMP)",
-    "python/3.8.9 (Windows-10-10.0.19041-SP0) msrest/0.6.21 msrest_azure/0.6.4 azure-keyvault/7.0 Azure-SDK-For-Python",
-];
-
-/// What a background identity mostly does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// People: reads of every kind, some writes, vault management through ARM.
-    Person,
-    /// Applications reading their secrets.
-    AppReader,
-    /// Disk / storage encryption: wrap and unwrap, many calls, few reads.
-    Crypto,
-    /// Code signing or token signing.
-    Signer,
-    /// Workload with a managed identity reading secrets and certificates.
-    Workload,
-}
-
-impl Profile {
-    pub fn ops(self) -> &'static [(Op, u32)] {
-        match self {
-            Profile::Person => &[
-                (Op::SecretGet, 40),
-                (Op::SecretList, 14),
-                (Op::SecretListVersions, 3),
-                (Op::SecretSet, 4),
-                (Op::SecretDelete, 1),
-                (Op::SecretListDeleted, 1),
-                (Op::SecretGetDeleted, 1),
-                (Op::KeyGet, 6),
-                (Op::KeyList, 4),
-                (Op::KeyListVersions, 1),
-                (Op::KeyListDeleted, 1),
-                (Op::KeyGetDeleted, 1),
-                (Op::KeyCreate, 1),
-                (Op::CertificateGet, 5),
-                (Op::CertificateList, 4),
-                (Op::CertificateListVersions, 1),
-                (Op::CertificateListDeleted, 1),
-                (Op::CertificateGetDeleted, 1),
-                (Op::CertificatePolicyGet, 2),
-                (Op::CertificateContactsGet, 1),
-                (Op::CertificateIssuerGet, 1),
-                (Op::CertificateIssuersList, 1),
-                (Op::CertificateCreate, 1),
-                (Op::VaultGet, 10),
-                (Op::VaultPut, 1),
-            ],
-            Profile::AppReader => &[
-                (Op::SecretGet, 85),
-                (Op::SecretList, 4),
-                (Op::CertificateGet, 6),
-                (Op::KeyGet, 4),
-                (Op::SecretSet, 1),
-            ],
-            Profile::Crypto => &[
-                (Op::KeyUnwrap, 55),
-                (Op::KeyWrap, 30),
-                (Op::KeyGet, 10),
-                (Op::KeyDecrypt, 5),
-            ],
-            Profile::Signer => &[(Op::KeySign, 75), (Op::KeyVerify, 8), (Op::KeyGet, 17)],
-            Profile::Workload => &[
-                (Op::SecretGet, 72),
-                (Op::KeyUnwrap, 12),
-                (Op::CertificateGet, 10),
-                (Op::KeyGet, 6),
-            ],
-        }
-    }
-
-    /// Non-read operations of the profile, used when an identity has used up its reads for
-    /// the minute.
-    pub fn fallback(self) -> Option<Op> {
-        match self {
-            Profile::Crypto | Profile::Workload => Some(Op::KeyUnwrap),
-            Profile::Signer => Some(Op::KeySign),
-            _ => None,
-        }
-    }
-}
+use catalog::{CERTS, ENVS, FIRST, KEYS, LAST, SECRETS, WORKLOADS};
+pub use catalog::{CLIENTS, Profile, WORKLOAD_AGENTS};
+use networks::REGION_SHORT;
+pub use networks::{IpInfo, NETWORKS, NetClass, NetPrefix, REGIONS};
 
 /// Kind of principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -492,28 +34,28 @@ impl Kind {
     }
 }
 
-/// One principal that calls Key Vault.
+/// One principal that calls Key Vault (what [`EventRef::ident`](crate::EventRef::ident) returns).
 #[derive(Debug, Clone)]
 pub struct Ident {
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     pub upn: Option<String>,
     pub oid: String,
     pub app_id: String,
-    pub appidacr: &'static str,
-    pub mirid: Option<String>,
+    pub(crate) appidacr: &'static str,
+    pub(crate) mirid: Option<String>,
     /// Index into [`CLIENTS`] for users.
-    pub client: usize,
+    pub(crate) client: usize,
     /// Own user agent for workloads (index into [`WORKLOAD_AGENTS`]).
-    pub agent: usize,
+    pub(crate) agent: usize,
     /// Workloads that send their app id as `clientInfo` instead of a user agent.
-    pub guid_client_info: bool,
-    pub ips: Vec<u32>,
-    pub vaults: Vec<u32>,
-    pub profile: Profile,
+    pub(crate) guid_client_info: bool,
+    pub(crate) ips: Vec<u32>,
+    pub(crate) vaults: Vec<u32>,
+    pub(crate) profile: Profile,
     /// Tokens carry `idtyp` (newer tokens) and `xms_az_nwperimid: []`.
-    pub idtyp: bool,
-    pub nwperim: bool,
-    pub amr: &'static str,
+    pub(crate) idtyp: bool,
+    pub(crate) nwperim: bool,
+    pub(crate) amr: &'static str,
 }
 
 /// Vault settings that `VaultGet` reports in `properties.properties`.
@@ -532,6 +74,8 @@ pub struct VaultInfo {
     pub resource_id: String,
     /// `_ResourceId` as Log Analytics writes it: lower case.
     pub resource_id_lower: String,
+    // Only the tests read it: they check the resource id agrees.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub hsm: bool,
     pub premium: bool,
     pub rbac: bool,
@@ -559,126 +103,8 @@ pub struct World {
     pub background_ips: usize,
     pub ips: Vec<IpInfo>,
     /// Weighted pick of a background identity.
-    pub pick: Cumulative,
+    pub(crate) pick: Cumulative,
 }
-
-const FIRST: &[&str] = &[
-    "adele",
-    "alex",
-    "allan",
-    "bianca",
-    "christie",
-    "debra",
-    "diego",
-    "emily",
-    "enrico",
-    "grady",
-    "henrietta",
-    "irvin",
-    "isaiah",
-    "johanna",
-    "joni",
-    "lee",
-    "lidia",
-    "lynne",
-    "megan",
-    "miriam",
-    "nestor",
-    "patti",
-    "pradeep",
-    "priya",
-    "raul",
-    "sanjay",
-    "sofia",
-    "tomas",
-    "wei",
-    "yuki",
-    "amara",
-    "bjorn",
-    "chloe",
-    "dmitri",
-    "fatima",
-    "gustav",
-    "hana",
-    "ivan",
-    "jamal",
-    "kenji",
-];
-const LAST: &[&str] = &[
-    "vance",
-    "wilber",
-    "deyoung",
-    "seiler",
-    "cline",
-    "zrinski",
-    "soto",
-    "braun",
-    "gonzalez",
-    "archie",
-    "cleveland",
-    "lopez",
-    "brown",
-    "lauer",
-    "sherman",
-    "gu",
-    "holloway",
-    "grey",
-    "bowen",
-    "nguyen",
-    "wilke",
-    "fernandez",
-    "gupta",
-    "patel",
-    "mendes",
-    "okafor",
-    "lindqvist",
-    "tanaka",
-    "kowalski",
-    "ibrahim",
-    "haddad",
-    "moreau",
-    "fischer",
-    "rossi",
-    "novak",
-    "silva",
-];
-const WORKLOADS: &[&str] = &[
-    "payments", "billing", "identity", "webapp", "data", "ml", "shared", "infra", "aks", "sql",
-    "backup", "crm", "hr", "api", "etl", "search", "iot", "reports", "orders", "mobile",
-];
-const ENVS: &[&str] = &["prod", "dev", "test", "stg", "qa", "uat"];
-const SECRETS: &[&str] = &[
-    "db-password",
-    "sql-connection-string",
-    "storage-account-key",
-    "jwt-signing-secret",
-    "redis-password",
-    "sendgrid-api-key",
-    "servicebus-connection",
-    "cosmos-primary-key",
-    "github-pat",
-    "appinsights-connection-string",
-    "client-secret",
-    "smtp-password",
-    "stripe-api-key",
-    "webhook-hmac",
-    "admin-password",
-];
-const KEYS: &[(&str, &str, u32)] = &[
-    ("disk-encryption-kek", "RSA", 2048),
-    ("cmk-storage", "RSA", 3072),
-    ("token-signing", "EC", 256),
-    ("data-protection", "RSA", 2048),
-    ("tde-protector", "RSA", 4096),
-    ("backup-kek", "RSA", 2048),
-];
-const CERTS: &[&str] = &[
-    "wildcard-contoso-com",
-    "api-gateway-tls",
-    "sso-signing",
-    "mtls-client",
-    "ingress-tls",
-];
 
 fn guid(rng: &mut Rng) -> String {
     guid_string(rng.u128(), false)

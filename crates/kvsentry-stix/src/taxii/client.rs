@@ -1,203 +1,19 @@
-//! TAXII 2.1 client and offline store.
-//!
-//! The client is blocking (`ureq`, rustls): kvsentry pulls feeds on a schedule or from a
-//! CLI, where a thread per request is simpler than an async runtime. Every request sends
-//! `Accept: application/taxii+json;version=2.1` and the configured basic or bearer
-//! credentials; every error names the URL it concerns.
-//!
-//! Pagination ([`TaxiiClient::objects`]): while the envelope says `more: true`, the next
-//! request carries the envelope's `next` token with the same filters. A server that sets
-//! `more` without `next` is advanced with `added_after` = the page's
-//! `X-TAXII-Date-Added-Last` header (the TAXII 2.1 fallback). A page that moves neither
-//! stops the loop with [`TaxiiError::Pagination`] rather than looping for ever.
-//!
-//! # Store layout ([`TaxiiClient::sync`], [`read_store`])
-//!
-//! ```text
-//! <store>/
-//!   state.json                 {"collections": {"<api_root>|<collection_id>": {
-//!                                 "api_root", "collection_id", "dir",
-//!                                 "date_added_last", "fetches", "last_sync"}}}
-//!   <dir>/000001.json          one TAXII envelope per sync that returned objects:
-//!   <dir>/000002.json            {"objects": [...], "more": false,
-//!                                 "x_kvsentry_fetch": {api_root, collection_id,
-//!                                 added_after, date_added_last, fetched_at}}
-//! ```
-//!
-//! `<dir>` is `<api_root>|<collection_id>` with every character other than ASCII letters,
-//! digits, `-` and `.` replaced by `_`. A sync asks for objects added strictly after the
-//! stored `date_added_last` (all versions: `match[version]=all`), writes them as the next
-//! numbered file, then records the newest `X-TAXII-Date-Added-Last` seen. Files are written
-//! to a temporary name and renamed, state last, so an interrupted sync at worst fetches the
-//! same objects again, which versioning absorbs. [`read_store`] reads every envelope of
-//! every collection offline, in order, and resolves versions across them.
+//! The blocking TAXII 2.1 client (`ureq`, rustls).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::bundle::{StixError, StixLoad, load, unwrap_container};
+use super::error::{TaxiiError, io_err};
+use super::resources::{
+    ApiRoot, Auth, Collection, Discovery, ObjectsFetch, ObjectsPage, SyncReport, TAXII_MEDIA_TYPE,
+};
+use super::store::{CollectionState, read_state, sanitize, write_atomic};
 use crate::pattern::encode_base64;
-
-/// The TAXII 2.1 media type, sent in `Accept` (and `Content-Type` when posting).
-pub const TAXII_MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
-
-/// Credentials sent with every request.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Auth {
-    None,
-    Basic { user: String, password: String },
-    Bearer(String),
-}
-
-impl std::fmt::Debug for Auth {
-    /// Never prints secrets.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Auth::None => write!(f, "None"),
-            Auth::Basic { user, .. } => write!(f, "Basic {{ user: {user:?}, password: *** }}"),
-            Auth::Bearer(_) => write!(f, "Bearer(***)"),
-        }
-    }
-}
-
-/// `GET /taxii2/`
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Discovery {
-    pub title: String,
-    pub description: Option<String>,
-    pub contact: Option<String>,
-    pub default: Option<String>,
-    /// Absolute URLs (relative ones are resolved against the server URL).
-    pub api_roots: Vec<String>,
-}
-
-/// `GET {api-root}/`
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiRoot {
-    pub title: String,
-    pub description: Option<String>,
-    pub versions: Vec<String>,
-    pub max_content_length: Option<u64>,
-}
-
-/// One entry of `GET {api-root}/collections/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Collection {
-    pub id: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub can_read: bool,
-    pub can_write: bool,
-    pub media_types: Vec<String>,
-}
-
-/// One response of `GET .../objects/`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectsPage {
-    pub objects: Vec<Value>,
-    pub more: bool,
-    pub next: Option<String>,
-    /// `X-TAXII-Date-Added-First`
-    pub date_added_first: Option<Timestamp>,
-    /// `X-TAXII-Date-Added-Last` (falls back to `-First` when only that is sent, as some
-    /// servers do for a one-object page).
-    pub date_added_last: Option<Timestamp>,
-}
-
-/// All pages of one `objects` call.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectsFetch {
-    pub objects: Vec<Value>,
-    pub pages: usize,
-    /// Latest `X-TAXII-Date-Added-Last` seen: the `added_after` of the next sync.
-    pub date_added_last: Option<Timestamp>,
-}
-
-/// `state.json` of a store.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoreState {
-    /// Key: `{api_root}|{collection_id}`.
-    pub collections: BTreeMap<String, CollectionState>,
-}
-
-/// Per-collection sync state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CollectionState {
-    pub api_root: String,
-    pub collection_id: String,
-    /// Directory of this collection's fetch files, relative to the store.
-    pub dir: String,
-    /// Newest `X-TAXII-Date-Added-Last` received; the next sync asks for objects added after it.
-    pub date_added_last: Option<Timestamp>,
-    /// Number of fetch files written.
-    pub fetches: u64,
-    pub last_sync: Option<Timestamp>,
-}
-
-/// What one `sync` did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyncReport {
-    pub objects: usize,
-    pub pages: usize,
-    /// The fetch file written, `None` when there was nothing new.
-    pub file: Option<PathBuf>,
-    pub added_after: Option<Timestamp>,
-    pub date_added_last: Option<Timestamp>,
-}
-
-/// TAXII client errors; each names the URL (or the store path).
-#[derive(Debug, thiserror::Error)]
-pub enum TaxiiError {
-    #[error("{url}: authentication failed (HTTP {status}): check the user/password or token")]
-    Auth { url: String, status: u16 },
-    #[error("{url}: server does not accept `{accept}` (HTTP 406): is it a TAXII 2.1 server?")]
-    NotAcceptable { url: String, accept: String },
-    #[error("{url}: no collection {collection_id:?} (HTTP 404); the API root has: {}", fmt_list(.available))]
-    NoSuchCollection {
-        url: String,
-        collection_id: String,
-        available: Vec<String>,
-    },
-    #[error("{url}: HTTP {status}: {body}")]
-    Http {
-        url: String,
-        status: u16,
-        body: String,
-    },
-    #[error("{url}: response is not TAXII JSON: {detail}")]
-    NotJson { url: String, detail: String },
-    #[error("{url}: cannot connect: {detail}")]
-    Connection { url: String, detail: String },
-    #[error("{url}: pagination stalled: {detail}")]
-    Pagination { url: String, detail: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Store {
-        path: PathBuf,
-        #[source]
-        source: StixError,
-    },
-}
-
-fn fmt_list(v: &[String]) -> String {
-    if v.is_empty() {
-        "(none listed)".into()
-    } else {
-        v.join(", ")
-    }
-}
 
 /// Blocking TAXII 2.1 client.
 #[derive(Clone)]
@@ -646,86 +462,6 @@ impl TaxiiClient {
     }
 }
 
-/// Reads `state.json` of a store (empty state when absent).
-pub fn read_state(store: &Path) -> Result<StoreState, TaxiiError> {
-    let path = store.join("state.json");
-    match fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| TaxiiError::Store {
-            path,
-            source: StixError::Json(e),
-        }),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(StoreState::default()),
-        Err(e) => Err(io_err(&path, e)),
-    }
-}
-
-/// Reads every fetch file of a store, offline, and resolves versions across them.
-///
-/// Collections are read in `state.json` order, files in number order; a store directory
-/// without `state.json` yields an empty load.
-pub fn read_store(store: &Path) -> Result<StixLoad, TaxiiError> {
-    let state = read_state(store)?;
-    let mut objects = Vec::new();
-    for c in state.collections.values() {
-        let dir = store.join(&c.dir);
-        let mut files: Vec<PathBuf> = match fs::read_dir(&dir) {
-            Ok(rd) => rd
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.extension().is_some_and(|x| x == "json")
-                        && p.file_stem().is_some_and(|s| {
-                            s.to_string_lossy().bytes().all(|b| b.is_ascii_digit())
-                        })
-                })
-                .collect(),
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err(&dir, e)),
-        };
-        files.sort();
-        for path in files {
-            let text = fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
-            let value = serde_json::from_str(&text).map_err(|e| TaxiiError::Store {
-                path: path.clone(),
-                source: StixError::Json(e),
-            })?;
-            let (objs, _) = unwrap_container(value).map_err(|source| TaxiiError::Store {
-                path: path.clone(),
-                source,
-            })?;
-            objects.extend(objs);
-        }
-    }
-    Ok(load(objects, None).0)
-}
-
-fn write_atomic(path: &Path, value: &Value) -> Result<(), TaxiiError> {
-    let tmp = path.with_extension("json.tmp");
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| io_err(path, std::io::Error::other(e)))?;
-    fs::write(&tmp, text).map_err(|e| io_err(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| io_err(path, e))
-}
-
-fn io_err(path: &Path, source: std::io::Error) -> TaxiiError {
-    TaxiiError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-fn sanitize(key: &str) -> String {
-    key.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 fn empty_page(reply: &Reply) -> ObjectsPage {
     ObjectsPage {
         objects: Vec::new(),
@@ -846,25 +582,6 @@ mod tests {
         );
         assert_eq!(resolve_url("https://h/taxii2/", "api2"), "https://h/api2/");
     }
-
-    #[test]
-    fn store_dir_names_are_safe() {
-        assert_eq!(
-            sanitize("http://127.0.0.1:80/api1/|a1b2-c3"),
-            "http___127.0.0.1_80_api1__a1b2-c3"
-        );
-    }
-
-    #[test]
-    fn auth_debug_hides_secrets() {
-        let a = Auth::Basic {
-            user: "u".into(),
-            password: "hunter2".into(),
-        };
-        assert!(!format!("{a:?}").contains("hunter2"));
-        assert!(!format!("{:?}", Auth::Bearer("tok".into())).contains("tok"));
-    }
-
     /// A one-shot HTTP server on 127.0.0.1: answers each connection with the next canned
     /// response and records the request heads it saw.
     struct Fake {
