@@ -1,38 +1,39 @@
-//! The parallel single-pass reader: inputs → chunks of lines → worker threads → in-order
+//! The parallel single-pass reader: a [`Source`]'s units → worker threads → in-order
 //! batches.
 //!
 //! ```text
-//!  producer thread            N worker threads                 caller's thread
-//!  open, gunzip, detect,  →   parse_lines(chunk) → stage(ev)  →  reorder by sequence,
-//!  cut at line boundaries     (parse + rule filters)             hand batches in input order
+//!  producer thread             N worker threads                 caller's thread
+//!  source.next_unit():     →   parse block / read stream    →   reorder by sequence,
+//!  open, gunzip, detect,       → stage(ev) (parse + rule        hand batches in input order
+//!  cut at line boundaries        filters)
 //! ```
-//! - JSON Lines inputs (Storage blobs, Event Hubs captures as lines, NDJSON) are cut into
-//!   blocks of whole lines so one large file is parsed on every core; gzip is decoded on the
-//!   producer thread, off the parsing threads.
-//! - Whole-document inputs (JSON arrays, pretty-printed envelopes, CSV) go to one worker each.
+//! - Blocks of whole lines (Storage blobs, Event Hubs captures as lines, NDJSON) are parsed
+//!   on every core; gzip is decoded on the producer thread, off the parsing threads.
+//! - Whole inputs (JSON arrays, pretty-printed envelopes, CSV) go to one worker each.
 //! - Batches reach the caller in input order, so windows see the same event order whatever
 //!   the thread count, and alerts are identical for `--threads 1` and `--threads 32`.
 //! - Memory is bounded: at most `4 × threads` units are in flight (a token channel), each at
-//!   most one chunk (or one whole-document file).
+//!   most one block (or one whole input).
 //!
 //! The per-event work that can run in parallel is given as `stage`: it turns a borrowed event
 //! into an owned value `P` (the engine's `Prepared`), so nothing borrowed crosses threads.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
-use flate2::read::MultiGzDecoder;
-use kvsentry_ingest::{Container, IngestError, Input, LogFormat, ReadOptions, ReadStats};
+use crossbeam_channel::{Receiver, Sender};
+use kvsentry_ingest::{Files, IngestError, Input, ReadOptions, ReadStats, Source, Unit};
 use kvsentry_model::AuditEvent;
 
 /// Progress callback: bytes of input consumed so far (compressed size for gzip) and the total
 /// size of all inputs (0 when unknown, e.g. stdin).
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// The per-event stage: the owned value for an event, or `None` to count it out of range.
+pub type Stage<'s, P> = dyn Fn(&AuditEvent<'_>) -> Option<P> + Sync + 's;
 
 #[derive(Clone)]
 pub struct PipelineOptions {
@@ -51,6 +52,13 @@ impl PipelineOptions {
             .as_ref()
             .is_some_and(|c| c.load(Ordering::Relaxed))
     }
+
+    fn report(&self, source: &impl Source) {
+        if let Some(p) = &self.progress {
+            let (done, total) = source.progress();
+            p(done, total);
+        }
+    }
 }
 
 /// What the stage produced for one unit of input, in order.
@@ -68,6 +76,14 @@ pub struct Outcome {
     pub errors: Vec<IngestError>,
 }
 
+impl Outcome {
+    fn add<P>(&mut self, done: Done<P>, sink: &mut dyn FnMut(Batch<P>)) {
+        self.stats.merge(done.stats);
+        self.errors.extend(done.error);
+        sink(done.batch);
+    }
+}
+
 /// The thread count for a `--threads` value: 0 means every core.
 pub fn resolve_threads(requested: usize) -> usize {
     if requested > 0 {
@@ -77,27 +93,7 @@ pub fn resolve_threads(requested: usize) -> usize {
     }
 }
 
-/// The bytes of a file handed to a worker: a block of whole lines of a line-oriented form.
-struct Chunk {
-    seq: u64,
-    source: u32,
-    format: LogFormat,
-    first_line: u64,
-    /// A buffer whose first `len` bytes are the chunk; the rest is spare (initialised) room
-    /// kept for when the buffer is reused.
-    bytes: Vec<u8>,
-    len: usize,
-}
-
-enum Work {
-    Lines(Chunk),
-    /// A whole input read by the worker itself (documents, CSV, stdin).
-    Whole {
-        seq: u64,
-        source: u32,
-    },
-}
-
+/// What one unit gave.
 struct Done<P> {
     seq: u64,
     batch: Batch<P>,
@@ -105,56 +101,68 @@ struct Done<P> {
     error: Option<IngestError>,
 }
 
-/// Reads every input once and hands the stage's results to `sink` in input order.
+/// Reads every input once (files and standard input, through [`Files`]) and hands the
+/// stage's results to `sink` in input order.
 pub fn run<P: Send>(
     inputs: &[Input],
     opts: &PipelineOptions,
-    stage: &(dyn Fn(&AuditEvent<'_>) -> Option<P> + Sync),
+    stage: &Stage<'_, P>,
     sink: &mut dyn FnMut(Batch<P>),
 ) -> Outcome {
-    if opts.threads <= 1 {
-        return run_sequential(inputs, opts, stage, sink);
+    let mut outcome = run_source(Files::new(inputs, 0, &opts.read), opts, stage, sink);
+    for (i, input) in inputs.iter().enumerate() {
+        outcome.stats.name_source(i as u32, &input.display);
     }
-    let total: u64 = inputs
-        .iter()
-        .filter_map(|i| i.path.as_ref())
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    outcome
+}
+
+/// Reads `source` to its end and hands the stage's results to `sink` in the source's order.
+pub fn run_source<S: Source + Send, P: Send>(
+    mut source: S,
+    opts: &PipelineOptions,
+    stage: &Stage<'_, P>,
+    sink: &mut dyn FnMut(Batch<P>),
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    if opts.threads <= 1 {
+        // `--threads 1`: the same work on the caller's thread, no channels.
+        while !opts.cancelled() {
+            let Some(unit) = source.next_unit() else {
+                break;
+            };
+            let (done, buffer) = process(0, unit, &opts.read, stage);
+            if let Some(b) = buffer {
+                source.recycle(b);
+            }
+            outcome.add(done, sink);
+            opts.report(&source);
+        }
+        return outcome;
+    }
     let in_flight = opts.threads * 4;
-    let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(in_flight);
+    let (work_tx, work_rx) = crossbeam_channel::bounded::<(u64, Unit)>(in_flight);
     let (done_tx, done_rx) = mpsc::channel::<Done<P>>();
     let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(in_flight);
     for _ in 0..in_flight {
         let _ = token_tx.send(());
     }
-    // Parsed chunks' buffers go back to the producer: fresh 1 MiB buffers would each be
-    // page-faulted and zeroed by the kernel (an eighth of a hunt's time when measured).
+    // Parsed blocks' buffers go back to the source: fresh 1 MiB buffers would each be
+    // page-faulted and zeroed by the kernel.
     let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Vec<u8>>(in_flight + opts.threads);
-    let mut outcome = Outcome::default();
     thread::scope(|scope| {
-        // Producer: reads and cuts; producer-side errors come back as `Done` units too.
-        let producer_done = done_tx.clone();
-        let progress = opts.progress.clone();
-        scope.spawn(move || {
-            produce(
-                inputs,
-                opts,
-                total,
-                progress,
-                &work_tx,
-                &token_rx,
-                &pool_rx,
-                &producer_done,
-            );
-        });
+        let producer = Producer {
+            work: work_tx,
+            tokens: token_rx,
+            pool: pool_rx,
+        };
+        scope.spawn(move || producer.run(&mut source, opts));
         for _ in 0..opts.threads {
             let rx = work_rx.clone();
             let tx = done_tx.clone();
             let pool = pool_tx.clone();
             scope.spawn(move || {
-                for work in rx.iter() {
-                    let (done, buffer) = process(work, inputs, &opts.read, stage);
+                for (seq, unit) in rx.iter() {
+                    let (done, buffer) = process(seq, unit, &opts.read, stage);
                     if let Some(b) = buffer {
                         let _ = pool.try_send(b);
                     }
@@ -173,97 +181,66 @@ pub fn run<P: Send>(
         for done in done_rx.iter() {
             pending.insert(done.seq, done);
             while let Some(d) = pending.remove(&next) {
-                outcome.stats.merge(d.stats);
-                if let Some(e) = d.error {
-                    outcome.errors.push(e);
-                }
-                sink(d.batch);
+                outcome.add(d, sink);
                 next += 1;
                 let _ = token_tx.send(());
             }
         }
         // Units after a gap (cannot happen unless a thread died): deliver what is left.
         for (_, d) in pending {
-            outcome.stats.merge(d.stats);
-            outcome.errors.extend(d.error);
-            sink(d.batch);
+            outcome.add(d, sink);
         }
     });
-    for (i, input) in inputs.iter().enumerate() {
-        outcome.stats.name_source(i as u32, &input.display);
-    }
     outcome
 }
 
-/// `--threads 1`: the same reader on the caller's thread, no channels.
-fn run_sequential<P>(
-    inputs: &[Input],
-    opts: &PipelineOptions,
-    stage: &(dyn Fn(&AuditEvent<'_>) -> Option<P> + Sync),
-    sink: &mut dyn FnMut(Batch<P>),
-) -> Outcome {
-    let mut outcome = Outcome::default();
-    let total: u64 = inputs
-        .iter()
-        .filter_map(|i| i.path.as_ref())
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    let mut done_bytes = 0u64;
-    for (i, input) in inputs.iter().enumerate() {
-        if opts.cancelled() {
-            break;
-        }
-        let mut batch = Batch {
-            prepared: Vec::with_capacity(4096),
-            out_of_range: 0,
-        };
-        let r = kvsentry_ingest::read_input(
-            input,
-            i as u32,
-            &opts.read,
-            &mut outcome.stats,
-            &mut |ev| match stage(ev) {
-                Some(p) => {
-                    batch.prepared.push(p);
-                    if batch.prepared.len() >= 4096 {
-                        let full = std::mem::replace(
-                            &mut batch,
-                            Batch {
-                                prepared: Vec::with_capacity(4096),
-                                out_of_range: 0,
-                            },
-                        );
-                        sink(full);
-                    }
-                }
-                None => batch.out_of_range += 1,
-            },
-        );
-        sink(batch);
-        if let Err(e) = r {
-            outcome.errors.push(e);
-        }
-        if let (Some(p), Some(path)) = (&opts.progress, &input.path) {
-            done_bytes += std::fs::metadata(path).map_or(0, |m| m.len());
-            p(done_bytes, total);
-        }
-    }
-    outcome
+/// The producer thread's ends of the channels.
+struct Producer {
+    work: Sender<(u64, Unit)>,
+    /// One token per unit in flight, given back when the unit is delivered.
+    tokens: Receiver<()>,
+    /// Buffers of parsed blocks.
+    pool: Receiver<Vec<u8>>,
 }
 
-/// Runs the stage over one unit; hands back the chunk's buffer for reuse.
+impl Producer {
+    /// Pulls units from the source and numbers them, as tokens allow.
+    fn run(self, source: &mut impl Source, opts: &PipelineOptions) {
+        let mut seq = 0u64;
+        loop {
+            for b in self.pool.try_iter() {
+                source.recycle(b);
+            }
+            if opts.cancelled() {
+                return;
+            }
+            let Some(unit) = source.next_unit() else {
+                return;
+            };
+            if opts.cancelled()
+                || self.tokens.recv().is_err()
+                || self.work.send((seq, unit)).is_err()
+            {
+                return;
+            }
+            seq += 1;
+            opts.report(source);
+        }
+    }
+}
+
+/// Runs the stage over one unit; hands back a block's buffer for reuse.
 fn process<P>(
-    work: Work,
-    inputs: &[Input],
+    seq: u64,
+    unit: Unit,
     read: &ReadOptions,
-    stage: &(dyn Fn(&AuditEvent<'_>) -> Option<P> + Sync),
+    stage: &Stage<'_, P>,
 ) -> (Done<P>, Option<Vec<u8>>) {
     let mut stats = ReadStats::new();
-    let capacity = match &work {
+    let capacity = match &unit {
         // About one event per kilobyte of Storage records: one allocation, no regrowth.
-        Work::Lines(c) => c.len / 1024 + 16,
-        Work::Whole { .. } => 0,
+        Unit::Block(b) => b.data().len() / 1024 + 16,
+        _ => 0,
     };
     let mut batch = Batch {
         prepared: Vec::with_capacity(capacity),
@@ -273,312 +250,27 @@ fn process<P>(
         Some(p) => batch.prepared.push(p),
         None => batch.out_of_range += 1,
     };
-    match work {
-        Work::Lines(c) => {
-            // simdutf8 validates a chunk several times faster than `std::str::from_utf8`;
-            // the lossy scan only runs on invalid input.
-            let data = c.bytes.get(..c.len).unwrap_or(&c.bytes);
-            let text = match simdutf8::basic::from_utf8(data) {
-                Ok(t) => std::borrow::Cow::Borrowed(t),
-                Err(_) => String::from_utf8_lossy(data),
-            };
-            stats.bytes += data.len() as u64;
-            kvsentry_ingest::parse_lines(
-                c.format,
-                &text,
-                c.first_line,
-                c.source,
-                read,
-                &mut stats,
-                &mut on_event,
-            );
-            drop(text);
-            let done = Done {
-                seq: c.seq,
-                batch,
-                stats,
-                error: None,
-            };
-            (done, Some(c.bytes))
+    let (error, buffer) = match unit {
+        Unit::Block(block) => {
+            kvsentry_ingest::parse_block(&block, read, &mut stats, &mut on_event);
+            (None, Some(block.into_buffer()))
         }
-        Work::Whole { seq, source } => {
-            let error = match inputs.get(source as usize) {
-                Some(input) => {
-                    kvsentry_ingest::read_input(input, source, read, &mut stats, &mut on_event)
-                        .err()
-                }
-                None => None,
-            };
-            let done = Done {
-                seq,
-                batch,
-                stats,
-                error,
-            };
-            (done, None)
+        Unit::Stream(stream) => (
+            kvsentry_ingest::read_stream(stream, read, &mut stats, &mut on_event).err(),
+            None,
+        ),
+        Unit::End(end) => {
+            stats = end.stats;
+            (end.error, None)
         }
-    }
-}
-
-/// Counts bytes pulled from the underlying file, for progress.
-struct Counting<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-const HEAD_BYTES: usize = 64 * 1024;
-
-#[allow(clippy::too_many_arguments)]
-fn produce<P>(
-    inputs: &[Input],
-    opts: &PipelineOptions,
-    total: u64,
-    progress: Option<Progress>,
-    work: &crossbeam_channel::Sender<Work>,
-    tokens: &crossbeam_channel::Receiver<()>,
-    pool: &crossbeam_channel::Receiver<Vec<u8>>,
-    done: &mpsc::Sender<Done<P>>,
-) {
-    let mut seq = 0u64;
-    let mut consumed_before = 0u64;
-    let read = &opts.read;
-    let chunk_bytes = read.chunk_bytes.max(64 * 1024);
-    let send =
-        |w: Work| -> bool { !opts.cancelled() && tokens.recv().is_ok() && work.send(w).is_ok() };
-    for (i, input) in inputs.iter().enumerate() {
-        let source = i as u32;
-        let whole = |seq: &mut u64| {
-            let w = Work::Whole { seq: *seq, source };
-            *seq += 1;
-            w
-        };
-        let Some(path) = &input.path else {
-            if !send(whole(&mut seq)) {
-                return;
-            }
-            continue;
-        };
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(_) => {
-                // Let the worker's read_input report the error in its own words.
-                if !send(whole(&mut seq)) {
-                    return;
-                }
-                continue;
-            }
-        };
-        let mut counted = Counting {
-            inner: file,
-            count: 0,
-        };
-        let mut magic = [0u8; 2];
-        let gz = matches!(counted.read(&mut magic), Ok(2)) && magic == [0x1f, 0x8b];
-        drop(counted);
-        // Re-open rather than chain the two bytes back, to keep the reader types simple.
-        let Ok(file) = File::open(path) else {
-            if !send(whole(&mut seq)) {
-                return;
-            }
-            continue;
-        };
-        let counted = Counting {
-            inner: file,
-            count: 0,
-        };
-        let mut reader: Box<dyn ReadCount> = if gz {
-            Box::new(GzCount(MultiGzDecoder::new(counted)))
-        } else {
-            Box::new(counted)
-        };
-
-        let mut head = Vec::with_capacity(HEAD_BYTES);
-        let head_err = (&mut reader)
-            .take(HEAD_BYTES as u64)
-            .read_to_end(&mut head)
-            .err();
-        let mut skip = 0;
-        if head.starts_with(b"\xef\xbb\xbf") {
-            skip = 3;
-        }
-        let detected = kvsentry_ingest::detect(&head[skip..]);
-        let format = match (read.format, detected) {
-            (LogFormat::Auto, Some((f, Container::JsonLines))) => Some(f),
-            // A forced form that detection disagrees with goes to the whole-file reader,
-            // which refuses the file in its own words.
-            (forced, Some((f, Container::JsonLines))) if f == forced => Some(f),
-            _ => None,
-        };
-        let Some(format) = format else {
-            // Documents, CSV, unknown forms, empty files: one worker reads the file whole
-            // (and reports unknown forms with the reader's message).
-            if !send(whole(&mut seq)) {
-                return;
-            }
-            consumed_before += std::fs::metadata(path).map_or(0, |m| m.len());
-            if let Some(p) = &progress {
-                p(consumed_before, total);
-            }
-            continue;
-        };
-
-        // Buffers stay initialised (len == capacity) from use to use and are filled with
-        // plain `read` calls: `read_to_end` on a reader without a native `read_buf` (gzip,
-        // the byte counters) zeroes the spare room before every read, i.e. once per byte.
-        let fresh = || vec![0u8; chunk_bytes + HEAD_BYTES];
-        let mut buf = pool.try_recv().unwrap_or_else(|_| fresh());
-        let body = head.get(skip..).unwrap_or_default();
-        if buf.len() < body.len() + chunk_bytes {
-            buf.resize(body.len() + chunk_bytes, 0);
-        }
-        buf[..body.len()].copy_from_slice(body);
-        let mut filled = body.len();
-        // Read until the buffer holds this many bytes (or the input ends).
-        let mut fill_to = chunk_bytes.max(filled);
-        let mut line = 1u64;
-        let mut error: Option<io::Error> = head_err;
-        let mut stats = ReadStats::new();
-        stats.forms.entry(format).or_default().files += 1;
-        stats.source_forms.insert(source, format);
-        loop {
-            let mut eof = error.is_some();
-            if !eof {
-                match kvsentry_ingest::fill(&mut *reader, &mut buf, &mut filled, fill_to) {
-                    Ok(end) => eof = end,
-                    Err(e) => {
-                        error = Some(e);
-                        eof = true;
-                    }
-                }
-            }
-            let data = &buf[..filled];
-            let cut = if eof {
-                if error.is_some() {
-                    // Parse only complete lines before damage; the partial line counts as
-                    // read, as in the sequential reader.
-                    let cut = memchr::memrchr(b'\n', data).map_or(0, |i| i + 1);
-                    stats.bytes += (filled - cut) as u64;
-                    cut
-                } else {
-                    filled
-                }
-            } else {
-                match memchr::memrchr(b'\n', data) {
-                    Some(i) => i + 1,
-                    // A single line longer than a chunk: read another chunk's worth.
-                    None if filled < 64 * chunk_bytes => {
-                        fill_to = filled + chunk_bytes;
-                        continue;
-                    }
-                    None => filled,
-                }
-            };
-            if cut > 0 {
-                // The next buffer starts with the cut-off partial line and has room for a
-                // whole chunk after it.
-                let tail = filled - cut;
-                let mut next = pool.try_recv().unwrap_or_else(|_| fresh());
-                if next.len() < tail + chunk_bytes {
-                    next.resize(tail + chunk_bytes, 0);
-                }
-                next[..tail].copy_from_slice(&buf[cut..filled]);
-                let bytes = std::mem::replace(&mut buf, next);
-                filled = tail;
-                fill_to = tail + chunk_bytes;
-                let newlines = memchr::memchr_iter(b'\n', &bytes[..cut]).count() as u64;
-                let chunk = Chunk {
-                    seq,
-                    source,
-                    format,
-                    first_line: line,
-                    bytes,
-                    len: cut,
-                };
-                seq += 1;
-                line += newlines;
-                if !send(Work::Lines(chunk)) {
-                    return;
-                }
-                if let Some(p) = &progress {
-                    p(consumed_before + reader.consumed(), total);
-                }
-            }
-            if eof {
-                break;
-            }
-        }
-        consumed_before += reader.consumed();
-        let reached = line.saturating_sub(1);
-        let file = input.display.clone();
-        let err = error.map(|e| {
-            if gz {
-                IngestError::TruncatedGzip {
-                    file,
-                    line: reached,
-                    source: e,
-                }
-            } else {
-                IngestError::Read {
-                    file,
-                    line: reached,
-                    source: e,
-                }
-            }
-        });
-        if err.is_some() {
-            stats.failed_files += 1;
-        }
-        // The file's own bookkeeping travels as one more (empty) unit in sequence.
-        if tokens.recv().is_err() {
-            return;
-        }
-        let unit = Done {
-            seq,
-            batch: Batch {
-                prepared: Vec::new(),
-                out_of_range: 0,
-            },
-            stats,
-            error: err,
-        };
-        seq += 1;
-        if done.send(unit).is_err() {
-            return;
-        }
-    }
-}
-
-/// A reader that knows how many bytes of the underlying file it consumed.
-trait ReadCount: Read {
-    fn consumed(&self) -> u64;
-}
-
-impl<R: Read> ReadCount for Counting<R> {
-    fn consumed(&self) -> u64 {
-        self.count
-    }
-}
-
-struct GzCount<R: Read>(MultiGzDecoder<Counting<R>>);
-
-impl<R: Read> Read for GzCount<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl<R: Read> ReadCount for GzCount<R> {
-    fn consumed(&self) -> u64 {
-        self.0.get_ref().count
-    }
+    };
+    let done = Done {
+        seq,
+        batch,
+        stats,
+        error,
+    };
+    (done, buffer)
 }
 
 #[cfg(test)]
