@@ -492,6 +492,14 @@ impl Cutter {
     }
 }
 
+/// The form and container of an input, detected from its head as [`Files`] reads it
+/// (gunzipped, BOM dropped, UTF-16 decoded); `None` when it cannot be opened or is no form
+/// kvsentry reads.
+pub fn detect_input(input: &Input) -> Option<(LogFormat, Container)> {
+    let opened = open(input).ok()?;
+    crate::detect(&opened.head[..opened.head.len().min(HEAD_BYTES)])
+}
+
 /// The error for damage after line `line`.
 pub(crate) fn read_error(file: &str, gz: bool, line: u64, source: io::Error) -> IngestError {
     let file = file.to_string();
