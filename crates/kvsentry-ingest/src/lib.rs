@@ -44,7 +44,9 @@ pub use discover::discover;
 pub use error::IngestError;
 pub use json::parse_lines;
 pub use read::{parse_block, read_input, read_stream};
-pub use source::{Block, Checkpoint, Files, InputEnd, Source, Stream, Unit, detect_input};
+pub use source::{
+    Block, Checkpoint, Files, InputEnd, LineBlocks, Source, Stream, Unit, detect_input,
+};
 pub use stats::{ForeignInput, FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
 pub use time::parse_time;
 

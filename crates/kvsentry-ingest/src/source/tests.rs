@@ -1,9 +1,12 @@
-use std::io::Write;
+use std::io::{self, Read, Write};
 
 use kvsentry_model::AuditEvent;
 
+use super::files::preview;
+use super::lines::fill;
 use super::*;
 use crate::parse_block;
+use crate::{Input, ReadOptions};
 
 /// A Storage record with operation `OP{i}` and `pad` bytes of padding.
 fn rec(i: usize, pad: usize) -> String {
@@ -61,35 +64,29 @@ fn cut(
     chunk: usize,
     fail_at: Option<usize>,
 ) -> (Vec<(u64, String)>, u64, bool) {
-    let raw = Counting {
-        inner: Box::new(Dribble {
+    let reader = Guarded {
+        inner: Dribble {
             data: data[head..].to_vec(),
             at: 0,
             step: 0,
             fail_at,
-        }),
-        count: 0,
-    };
-    let mut buf = vec![0; head];
-    buf.copy_from_slice(&data[..head]);
-    let mut cutter = Cutter {
-        source: 1,
-        form: LogFormat::Storage,
-        display: "d.json".into(),
-        gz: false,
-        reader: Guarded {
-            inner: Decoder::Plain(Cursor::new(Vec::new()).chain(raw)),
-            err: None,
-            bytes: 0,
         },
-        buf,
-        filled: head,
-        fill_to: chunk.max(head),
-        line: 1,
-        offset: 0,
-        stats: ReadStats::new(),
-        ended: false,
+        err: None,
+        bytes: 0,
     };
+    let start = Checkpoint {
+        source: 1,
+        offset: 0,
+        line: 1,
+    };
+    let mut blocks = LineBlocks::after_head(
+        reader,
+        &data[..head],
+        Vec::new(),
+        start,
+        LogFormat::Storage,
+        chunk,
+    );
     let mut spare = Vec::new();
     let mut out = Vec::new();
     let mut at = Checkpoint {
@@ -97,7 +94,7 @@ fn cut(
         offset: 0,
         line: 1,
     };
-    while let Some(block) = cutter.next_block(&mut spare, chunk) {
+    while let Some(block) = blocks.next_block(&mut spare) {
         assert_eq!((block.offset, block.first_line), (at.offset, at.line));
         let end = block.offset as usize + block.data().len();
         assert!(block.data().ends_with(b"\n") || end == data.len());
@@ -106,13 +103,11 @@ fn cut(
         events_of(&block, &mut out);
         spare.push(block.into_buffer());
     }
-    let (end, _) = cutter.finish();
-    let reached = match &end.error {
-        Some(IngestError::Read { line, .. }) => *line,
-        _ => 0,
-    };
+    assert_eq!(blocks.position(), at);
+    let (err, _) = blocks.finish();
+    let reached = if err.is_some() { at.line - 1 } else { 0 };
     let out = out.into_iter().map(|(_, l, op)| (l, op)).collect();
-    (out, reached, end.error.is_some())
+    (out, reached, err.is_some())
 }
 
 /// Blocks filled by plain reads (pieces of any size, a line longer than the chunk, no
@@ -392,4 +387,41 @@ fn an_endless_source_resumes_from_a_checkpoint() {
             (3, 3, "OP3".to_string())
         ]
     );
+}
+
+/// A stream of lines cut part way, then cut again from the checkpoint reached (as a
+/// resumed blob or partition would be), gives the events of one uninterrupted cut, with
+/// the same line numbers.
+#[test]
+fn line_blocks_resume_from_their_position() {
+    let text: String = (1..=3000).map(|i| rec(i, i % 300) + "\n").collect();
+    let start = Checkpoint {
+        source: 4,
+        offset: 0,
+        line: 1,
+    };
+    let mut spare = Vec::new();
+    let mut all = Vec::new();
+    let mut whole = LineBlocks::new(text.as_bytes(), start, LogFormat::Storage, 8192);
+    while let Some(b) = whole.next_block(&mut spare) {
+        events_of(&b, &mut all);
+    }
+    assert_eq!(all.len(), 3000);
+    assert_eq!(all[2999], (4, 3000, "OP3000".to_string()));
+
+    let mut got = Vec::new();
+    let mut first = LineBlocks::new(text.as_bytes(), start, LogFormat::Storage, 8192);
+    for _ in 0..5 {
+        let b = first.next_block(&mut spare).unwrap();
+        events_of(&b, &mut got);
+    }
+    let at = first.position();
+    assert!(at.offset > 0 && (at.line as usize) == got.len() + 1);
+    let rest = &text.as_bytes()[at.offset as usize..];
+    let mut resumed = LineBlocks::new(rest, at, LogFormat::Storage, 8192);
+    while let Some(b) = resumed.next_block(&mut spare) {
+        assert!(b.offset >= at.offset);
+        events_of(&b, &mut got);
+    }
+    assert_eq!(got, all);
 }
