@@ -191,7 +191,7 @@ pub struct ReadOptions {
     /// [`SkipReason::NotKeyVault`], counted in [`ReadStats::managed_hsm`]): the Storage
     /// container `insights-logs-auditevent` receives both.
     pub include_managed_hsm: bool,
-    /// Size of the blocks of lines [`read_input`] hands to [`parse_lines`] for JSON Lines.
+    /// About how many bytes of whole lines a [`Block`] of JSON Lines holds (see [`Files`]).
     pub chunk_bytes: usize,
 }
 
