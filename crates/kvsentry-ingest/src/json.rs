@@ -406,7 +406,7 @@ fn handle_table(ctx: &mut Ctx<'_, '_>, text: &str, lines: &mut LineCounter<'_>) 
     let names: Vec<String> = table
         .columns
         .iter()
-        .map(|c| crate::read::column_key(&c.name))
+        .map(|c| crate::text::column_key(&c.name))
         .collect();
     for row in &table.rows {
         let line = lines.line_of(row.first().map_or(text, |c| c.get()));

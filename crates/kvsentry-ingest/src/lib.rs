@@ -7,19 +7,24 @@
 //! form is mapped here, in one place per family, into the canonical
 //! [`kvsentry_model::AuditEvent`], borrowing strings from the input buffer.
 //!
-//! The parse core ([`parse_lines`], [`detect`], [`sniff`]) is pure: no globals, no I/O, so a parallel
-//! driver can hand blocks of lines to worker threads. [`read_input`] adds the I/O: gzip by
-//! magic bytes, BOM, chunked reading of JSON Lines, whole-document reading of arrays and
-//! envelopes, streaming CSV.
+//! The parse core ([`parse_lines`], [`parse_block`], [`detect`], [`sniff`]) is pure: no
+//! globals, no I/O, so a parallel driver can hand blocks of lines to worker threads. The I/O
+//! is one reader abstraction, a [`Source`] of [`Unit`]s (blocks of whole lines, whole
+//! inputs); [`Files`] is the source of files and standard input (gzip by magic bytes, BOM,
+//! UTF-16, detection, JSON Lines cut into blocks). [`read_input`] reads one input through it
+//! on the caller's thread; kvsentry-runtime's pipeline reads many on every core.
 
 mod claims_impl;
+mod container;
 mod detect;
 mod discover;
 mod error;
 mod json;
 mod read;
 mod record;
+mod source;
 mod stats;
+mod text;
 mod time;
 mod walk;
 
@@ -38,7 +43,10 @@ pub use detect::{Detected, Foreign, detect, sniff};
 pub use discover::discover;
 pub use error::IngestError;
 pub use json::parse_lines;
-pub use read::{fill, read_input};
+pub use read::{parse_block, read_input, read_stream};
+pub use source::{
+    Block, Checkpoint, Files, InputEnd, LineBlocks, Source, Stream, Unit, detect_input,
+};
 pub use stats::{ForeignInput, FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
 pub use time::parse_time;
 
@@ -183,7 +191,7 @@ pub struct ReadOptions {
     /// [`SkipReason::NotKeyVault`], counted in [`ReadStats::managed_hsm`]): the Storage
     /// container `insights-logs-auditevent` receives both.
     pub include_managed_hsm: bool,
-    /// Size of the blocks of lines [`read_input`] hands to [`parse_lines`] for JSON Lines.
+    /// About how many bytes of whole lines a [`Block`] of JSON Lines holds (see [`Files`]).
     pub chunk_bytes: usize,
 }
 

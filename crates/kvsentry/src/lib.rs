@@ -10,12 +10,10 @@
 //! eprintln!("{} alerts", report.alerts_total());
 //! ```
 //!
-//! The binary (`src/main.rs`, `src/args/`, `src/cmd/`) is a thin layer over this crate:
-//! argument parsing, terminal niceties (progress, summaries) and exit codes.
+//! The binary (`src/main.rs`, `src/args/`, `src/cmd/`) is a thin layer over kvsentry-runtime,
+//! re-exported here: argument parsing, terminal niceties (progress, summaries) and exit codes.
 
-pub mod hunt;
-pub mod pipeline;
-pub mod ti;
+pub use kvsentry_runtime::{hunt, pipeline, ti};
 
 pub use kvsentry_engine as engine;
 pub use kvsentry_ingest as ingest;

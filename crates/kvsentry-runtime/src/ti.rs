@@ -76,23 +76,10 @@ impl TiLoad {
 /// to name the mistake).
 const LOG_CHECKS: usize = 100;
 
-/// The log form of a file kvsentry reads as Key Vault logs, if it is one (from its first
-/// 64 KiB, gzip decoded).
+/// The log form of a file kvsentry reads as Key Vault logs, if it is one (from its head,
+/// read as hunt reads it).
 fn log_form(path: &Path) -> Option<kvsentry_ingest::LogFormat> {
-    use std::io::Read;
-    const HEAD: u64 = 64 << 10;
-    let file = std::fs::File::open(path).ok()?;
-    let mut head = Vec::new();
-    file.take(HEAD).read_to_end(&mut head).ok()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        let mut plain = Vec::new();
-        // The head cuts the stream: what was decoded before the cut is enough.
-        let _ = flate2::read::MultiGzDecoder::new(&head[..])
-            .take(HEAD)
-            .read_to_end(&mut plain);
-        head = plain;
-    }
-    kvsentry_ingest::detect(&head).map(|(form, _)| form)
+    kvsentry_ingest::detect_input(&kvsentry_ingest::Input::file(path)).map(|(form, _)| form)
 }
 
 /// What a path that yielded no threat intelligence holds, for the error.
