@@ -15,8 +15,8 @@ use serde_json::value::RawValue;
 
 use crate::record::{Az, AzField, Builder, Memo, SpareOther, map_azure, map_ecs};
 use crate::stats::{ReadStats, SkipReason};
-use crate::walk::{KeyCache, Leaf, walk_fast, walk_keyed, walk_text};
 use crate::{LogFormat, ReadOptions, detect};
+use kvsentry_json::{KeyCache, Leaf, LineCounter, walk_fast, walk_keyed, walk_text};
 
 /// Visitor methods that accept and ignore every scalar: the containers' seeds look only for
 /// arrays and objects, and a scalar where one was expected is simply not a container.
@@ -557,47 +557,6 @@ impl<'de> Visitor<'de> for HitsSeed<'_, '_> {
     ignore_scalars!();
 }
 
-/// Turns positions in a text into 1-based line numbers, counting forward incrementally.
-pub(crate) struct LineCounter<'t> {
-    base: &'t str,
-    first_line: u64,
-    off: usize,
-    line: u64,
-}
-
-impl<'t> LineCounter<'t> {
-    pub(crate) fn new(base: &'t str, first_line: u64) -> Self {
-        LineCounter {
-            base,
-            first_line,
-            off: 0,
-            line: first_line,
-        }
-    }
-
-    pub(crate) fn line_at(&mut self, off: usize) -> u64 {
-        let off = off.min(self.base.len());
-        if off < self.off {
-            self.off = 0;
-            self.line = self.first_line;
-        }
-        let n = memchr::memchr_iter(b'\n', &self.base.as_bytes()[self.off..off]).count();
-        self.line += n as u64;
-        self.off = off;
-        self.line
-    }
-
-    /// The line of a slice of the base text (the first line when it is not one).
-    pub(crate) fn line_of(&mut self, s: &str) -> u64 {
-        let start = self.base.as_ptr() as usize;
-        let p = s.as_ptr() as usize;
-        if p < start || p > start + self.base.len() {
-            return self.first_line;
-        }
-        self.line_at(p - start)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,16 +709,5 @@ mod tests {
             "{}",
             block[4]
         );
-    }
-
-    #[test]
-    fn line_counter_goes_both_ways() {
-        let t = "a\nb\nc\n";
-        let mut lc = LineCounter::new(t, 10);
-        assert_eq!(lc.line_at(4), 12);
-        assert_eq!(lc.line_at(2), 11);
-        assert_eq!(lc.line_of(&t[5..]), 12);
-        let elsewhere = String::from("elsewhere");
-        assert_eq!(lc.line_of(&elsewhere), 10);
     }
 }

@@ -21,7 +21,6 @@ mod read;
 mod record;
 mod stats;
 mod time;
-mod walk;
 
 pub mod claims {
     //! The single mapping from token-claim keys (in every spelling) to [`Identity`] fields.

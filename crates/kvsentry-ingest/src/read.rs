@@ -17,8 +17,8 @@ use crate::detect::json_container;
 use crate::json::{Ctx, parse_documents};
 use crate::record::Builder;
 use crate::stats::{ReadStats, SkipReason};
-use crate::walk::Leaf;
 use crate::{Container, Foreign, IngestError, Input, LogFormat, ReadOptions, sniff};
+use kvsentry_json::Leaf;
 
 /// How many bytes [`sniff`] is shown.
 const HEAD_BYTES: usize = 64 * 1024;
@@ -127,7 +127,7 @@ fn read_inner(
             stats: &mut *stats,
             on_event,
             path: String::new(),
-            keys: crate::walk::KeyCache::default(),
+            keys: kvsentry_json::KeyCache::default(),
             other: crate::record::SpareOther::new(),
             memo: crate::record::Memo::default(),
         };
@@ -607,7 +607,7 @@ mod tests {
             stats: &mut stats,
             on_event: &mut on_event,
             path: String::new(),
-            keys: crate::walk::KeyCache::default(),
+            keys: kvsentry_json::KeyCache::default(),
             other: crate::record::SpareOther::new(),
             memo: crate::record::Memo::default(),
         };

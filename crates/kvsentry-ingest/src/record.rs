@@ -19,7 +19,7 @@ use crate::claims_impl::{
 };
 use crate::stats::SkipReason;
 use crate::time::TimeMemo;
-use crate::walk::{Key, KeyMap, Leaf, Role, walk_text};
+use kvsentry_json::{Key, KeyMap, Leaf, Role, walk_text};
 
 /// The record turned out to be a container of records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,7 +294,7 @@ const N_PROVIDERS: Name = name(b"providers");
 /// a word at a time, for the names `finish` checks in every record.
 #[inline]
 fn is_name(text: &str, n: &Name) -> bool {
-    text.len() == n.len && is_prefix(&crate::walk::key_words(text.as_bytes()), n)
+    text.len() == n.len && is_prefix(&kvsentry_json::key_words(text.as_bytes()), n)
 }
 
 /// The key's first bytes are `n` in any case. With a key as long as `n` (the callers
@@ -1222,6 +1222,17 @@ impl<'a> Builder<'a> {
 mod tests {
     use super::*;
 
+    /// A seeded xorshift for the damage tests: `next(n)` is a pseudo-random index below `n`,
+    /// the same sequence on every run.
+    fn xorshift(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        }
+    }
+
     fn build<'a>(
         text: &'a str,
         map: fn(&mut Builder<'a>, &str, Leaf<'a>),
@@ -1803,10 +1814,11 @@ mod tests {
         for t in &texts {
             let mut keyed = Builder::default();
             let mut buf = String::new();
-            let k = crate::walk::walk_keyed(t, &mut keyed, &mut buf, &mut Default::default());
+            let k = kvsentry_json::walk_keyed(t, &mut keyed, &mut buf, &mut Default::default());
             let mut by_path = Builder::default();
             let mut path = String::new();
-            let p = crate::walk::walk_fast(t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l));
+            let p =
+                kvsentry_json::walk_fast(t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l));
             if k.is_ok() {
                 decided += 1;
                 assert!(p.is_ok(), "{t}");
@@ -1832,10 +1844,10 @@ mod tests {
         let fixture = include_str!("../tests/fixtures/storage.jsonl");
         let recs: Vec<&str> = fixture.lines().filter(|l| l.starts_with('{')).collect();
         let alphabet = b"{}[],:\"\\ .._x0-eEInutfals1T\x01";
-        let mut next = crate::walk::xorshift(0x2545_f491_4f6c_dd1d);
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let (mut decided, mut refused) = (0, 0);
         // One cache for all: damaged records meet keys remembered from intact ones.
-        let mut cache = crate::walk::KeyCache::default();
+        let mut cache = kvsentry_json::KeyCache::default();
         for round in 0..6000 {
             let mut b = recs[round % recs.len()].as_bytes().to_vec();
             for _ in 0..1 + next(3) {
@@ -1854,15 +1866,16 @@ mod tests {
             };
             let mut keyed = Builder::default();
             let mut buf = String::new();
-            if crate::walk::walk_keyed(&text, &mut keyed, &mut buf, &mut cache).is_err() {
+            if kvsentry_json::walk_keyed(&text, &mut keyed, &mut buf, &mut cache).is_err() {
                 refused += 1;
                 continue;
             }
             decided += 1;
             let mut by_path = Builder::default();
             let mut path = String::new();
-            let p =
-                crate::walk::walk_fast(&text, &mut path, &mut |p, l| map_azure(&mut by_path, p, l));
+            let p = kvsentry_json::walk_fast(&text, &mut path, &mut |p, l| {
+                map_azure(&mut by_path, p, l)
+            });
             assert!(p.is_ok(), "{text}");
             assert!(
                 serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok(),
@@ -1893,7 +1906,7 @@ mod tests {
                     let mut k = lit.to_vec();
                     k[at] = c;
                     assert_eq!(
-                        is_prefix(&crate::walk::key_words(&k), &n),
+                        is_prefix(&kvsentry_json::key_words(&k), &n),
                         k.eq_ignore_ascii_case(lit),
                         "{lit:?} {at} {c}"
                     );
@@ -1901,9 +1914,9 @@ mod tests {
             }
             let mut long = lit.to_ascii_uppercase();
             long.extend_from_slice(b"_more_bytes_than_twenty_four");
-            assert!(is_prefix(&crate::walk::key_words(&long), &n));
+            assert!(is_prefix(&kvsentry_json::key_words(&long), &n));
             assert!(!is_prefix(
-                &crate::walk::key_words(&lit[..lit.len() - 1]),
+                &kvsentry_json::key_words(&lit[..lit.len() - 1]),
                 &n
             ));
         }
@@ -1934,15 +1947,15 @@ mod tests {
             r#"{"resultType":"R4","operationName":"K","httpStatusCode":207,"identity":{"claim":{"xms_mirid":"m4","appidacr":"8"}},"properties":{"clientInfo":"c4"}}"#,
             r#"{"resultTypf":"R5","operationNamf":"L","httpStatusCodf":208,"identity":{"claim":{"xms_mirix":"m5","appidacx":"9"}},"properties":{"clientInfp":"c5"}}"#,
         ];
-        let mut cache = crate::walk::KeyCache::default();
+        let mut cache = kvsentry_json::KeyCache::default();
         let mut decided = 0;
         for t in texts {
             let mut keyed = Builder::default();
             let mut buf = String::new();
-            let k = crate::walk::walk_keyed(t, &mut keyed, &mut buf, &mut cache);
+            let k = kvsentry_json::walk_keyed(t, &mut keyed, &mut buf, &mut cache);
             let mut by_path = Builder::default();
             let mut path = String::new();
-            crate::walk::walk_fast(t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l))
+            kvsentry_json::walk_fast(t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l))
                 .unwrap();
             if k.is_ok() {
                 decided += 1;
@@ -1972,7 +1985,7 @@ mod tests {
             "404 ",
             "3}",
         ];
-        let mut cache = crate::walk::KeyCache::default();
+        let mut cache = kvsentry_json::KeyCache::default();
         let mut decided = Vec::new();
         for n in numbers {
             let t = format!(
@@ -1980,11 +1993,11 @@ mod tests {
             );
             let mut keyed = Builder::default();
             let mut buf = String::new();
-            let k = crate::walk::walk_keyed(&t, &mut keyed, &mut buf, &mut cache);
+            let k = kvsentry_json::walk_keyed(&t, &mut keyed, &mut buf, &mut cache);
             let mut by_path = Builder::default();
             let mut path = String::new();
             let p =
-                crate::walk::walk_fast(&t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l));
+                kvsentry_json::walk_fast(&t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l));
             assert_eq!(k.is_ok(), p.is_ok(), "{t}");
             if k.is_ok() {
                 assert_eq!(format!("{keyed:?}"), format!("{by_path:?}"), "{t}");
@@ -2027,7 +2040,7 @@ mod tests {
             r#"{"x":"5"}"#,
             r#""v6""#,
         ];
-        let mut cache = crate::walk::KeyCache::default();
+        let mut cache = kvsentry_json::KeyCache::default();
         let (mut decided, mut given_up) = (0, 0);
         let mut others = Vec::new();
         for (i, v) in values.iter().enumerate() {
@@ -2043,10 +2056,10 @@ mod tests {
             );
             let mut keyed = Builder::default();
             let mut buf = String::new();
-            let k = crate::walk::walk_keyed(&t, &mut keyed, &mut buf, &mut cache);
+            let k = kvsentry_json::walk_keyed(&t, &mut keyed, &mut buf, &mut cache);
             let mut by_path = Builder::default();
             let mut path = String::new();
-            crate::walk::walk_fast(&t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l))
+            kvsentry_json::walk_fast(&t, &mut path, &mut |p, l| map_azure(&mut by_path, p, l))
                 .unwrap();
             match k {
                 Ok(()) => {
