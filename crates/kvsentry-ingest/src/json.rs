@@ -13,10 +13,12 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::record::{Az, AzField, Builder, Memo, SpareOther, map_azure, map_ecs};
+use crate::event::{Builder, Memo, SpareOther};
+use crate::forms::azure::map_azure;
+use crate::forms::{Keys, Mapping, mapping};
 use crate::stats::{ReadStats, SkipReason};
 use crate::{LogFormat, ReadOptions, detect};
-use kvsentry_json::{KeyCache, Leaf, LineCounter, walk_fast, walk_keyed, walk_text};
+use kvsentry_json::{LineCounter, walk_text};
 
 /// Visitor methods that accept and ignore every scalar: the containers' seeds look only for
 /// arrays and objects, and a scalar where one was expected is simply not a container.
@@ -56,21 +58,14 @@ pub(crate) struct Ctx<'s, 'c> {
     /// The path buffer of the fast walk, reused from record to record.
     pub(crate) path: String,
     /// The keys of the records read before, for the keyed walk.
-    pub(crate) keys: KeyCache<Az, AzField>,
+    pub(crate) keys: Keys,
     /// The room of the last record's `Identity::other`, for the next one.
     pub(crate) other: SpareOther,
     /// What the records before told `finish` (times, vaults).
     pub(crate) memo: Memo,
 }
 
-pub(crate) type MapFn<'a> = fn(&mut Builder<'a>, &str, Leaf<'a>);
-
-pub(crate) fn mapper<'a>(form: LogFormat) -> MapFn<'a> {
-    match form {
-        LogFormat::Ecs => map_ecs as MapFn<'a>,
-        _ => map_azure as MapFn<'a>,
-    }
-}
+pub(crate) use crate::forms::mapper;
 
 /// Parses a block of complete lines of a line-oriented form (JSON Lines: one record, one
 /// envelope or one `_search` response per line): the unit a parallel driver hands to worker
@@ -101,7 +96,7 @@ pub fn parse_lines(
         stats,
         on_event,
         path: String::with_capacity(128),
-        keys: KeyCache::default(),
+        keys: Keys::default(),
         other: SpareOther::new(),
         memo: Memo::default(),
     };
@@ -212,33 +207,24 @@ fn handle_doc(ctx: &mut Ctx<'_, '_>, text: &str, line: u64) {
     if envelope_first {
         match stream_container(ctx, text, line) {
             Ok(true) => {}
-            Ok(false) => handle_record(ctx, text, line, ctx.form == LogFormat::Ecs),
+            Ok(false) => handle_record(ctx, text, line, mapping(ctx.form)),
             Err(e) => {
                 let l = line + e.line().saturating_sub(1) as u64;
                 skip_malformed(ctx, l, &e);
             }
         }
     } else {
-        handle_record(ctx, text, line, ctx.form == LogFormat::Ecs);
+        handle_record(ctx, text, line, mapping(ctx.form));
     }
 }
 
-/// One record (or, found out while reading it, a container of records).
-/// `ecs`: Elastic's mapping ([`map_ecs`]), else Azure's ([`map_azure`]).
-fn handle_record<'a>(ctx: &mut Ctx<'_, '_>, text: &'a str, line: u64, ecs: bool) {
+/// One record (or, found out while reading it, a container of records), read with
+/// `mapping`.
+fn handle_record(ctx: &mut Ctx<'_, '_>, text: &str, line: u64, mapping: Mapping) {
     let mut b = Builder::default();
     b.adopt_other(&mut ctx.other);
-    // The mapping called by name, so that it is inlined into the walk.
-    let fast = if ecs {
-        walk_fast(text, &mut ctx.path, &mut |p, l| map_ecs(&mut b, p, l))
-    } else {
-        // Keys matched as they are read; where the path spelling matters, the path walk.
-        walk_keyed(text, &mut b, &mut ctx.path, &mut ctx.keys).or_else(|_| {
-            b.restart();
-            walk_fast(text, &mut ctx.path, &mut |p, l| map_azure(&mut b, p, l))
-        })
-    };
-    let map: MapFn<'a> = if ecs { map_ecs } else { map_azure };
+    let fast = mapping.walk(text, &mut b, &mut ctx.path, &mut ctx.keys);
+    let map = mapping.by_path();
     if fast.is_err() {
         // Malformed or unusual: the exact (serde) walk decides, from a clean slate.
         b.restart();
@@ -329,7 +315,7 @@ fn stream_container(
             Elem::Doc => {
                 let t = raw.get();
                 if t.starts_with('{') {
-                    handle_record(ctx, t, l, ctx.form == LogFormat::Ecs);
+                    handle_record(ctx, t, l, mapping(ctx.form));
                 } else {
                     ctx.stats.form(ctx.form).records += 1;
                     ctx.stats.skip(
@@ -364,7 +350,7 @@ fn handle_hit(ctx: &mut Ctx<'_, '_>, text: &str, line: u64) {
         Ok(Hit { source: Some(src) }) => {
             let mut lines = LineCounter::new(text, line);
             let l = lines.line_of(src.get());
-            handle_record(ctx, src.get(), l, true);
+            handle_record(ctx, src.get(), l, Mapping::Ecs);
         }
         Ok(Hit { source: None }) => {
             ctx.stats.form(ctx.form).records += 1;
@@ -572,7 +558,7 @@ mod tests {
             stats: &mut stats,
             on_event: &mut |e: &AuditEvent<'_>| out.push((e.origin.line, e.operation.to_string())),
             path: String::new(),
-            keys: KeyCache::default(),
+            keys: Keys::default(),
             other: SpareOther::new(),
             memo: Memo::default(),
         };

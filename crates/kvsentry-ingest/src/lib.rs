@@ -16,9 +16,11 @@ mod claims_impl;
 mod detect;
 mod discover;
 mod error;
+mod event;
+mod forms;
 mod json;
+mod names;
 mod read;
-mod record;
 mod stats;
 mod time;
 

@@ -14,8 +14,8 @@ use flate2::read::MultiGzDecoder;
 use kvsentry_model::AuditEvent;
 
 use crate::detect::json_container;
+use crate::event::Builder;
 use crate::json::{Ctx, parse_documents};
-use crate::record::Builder;
 use crate::stats::{ReadStats, SkipReason};
 use crate::{Container, Foreign, IngestError, Input, LogFormat, ReadOptions, sniff};
 use kvsentry_json::Leaf;
@@ -128,8 +128,8 @@ fn read_inner(
             on_event,
             path: String::new(),
             keys: kvsentry_json::KeyCache::default(),
-            other: crate::record::SpareOther::new(),
-            memo: crate::record::Memo::default(),
+            other: crate::event::SpareOther::new(),
+            memo: crate::event::Memo::default(),
         };
         match container {
             Container::JsonLines => read_lines(&mut ctx, &mut src, opts.chunk_bytes),
@@ -608,8 +608,8 @@ mod tests {
             on_event: &mut on_event,
             path: String::new(),
             keys: kvsentry_json::KeyCache::default(),
-            other: crate::record::SpareOther::new(),
-            memo: crate::record::Memo::default(),
+            other: crate::event::SpareOther::new(),
+            memo: crate::event::Memo::default(),
         };
         let reached = read_lines(&mut ctx, &mut src, chunk);
         let failed = guarded.err.is_some();
