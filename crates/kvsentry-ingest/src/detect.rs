@@ -6,7 +6,7 @@
 
 use serde::de::IgnoredAny;
 
-use crate::read::column_key;
+use crate::text::column_key;
 use crate::{Container, LogFormat};
 
 /// Detects the form and the layout of an input from its first bytes (after gunzip; a BOM

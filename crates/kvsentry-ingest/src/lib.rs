@@ -13,15 +13,16 @@
 //! envelopes, streaming CSV.
 
 mod claims_impl;
+mod container;
 mod detect;
 mod discover;
 mod error;
 mod event;
 mod forms;
-mod json;
 mod names;
 mod read;
 mod stats;
+mod text;
 mod time;
 
 pub mod claims {
@@ -35,10 +36,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use container::parse_lines;
 pub use detect::{Detected, Foreign, detect, sniff};
 pub use discover::discover;
 pub use error::IngestError;
-pub use json::parse_lines;
 pub use read::{fill, read_input};
 pub use stats::{ForeignInput, FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
 pub use time::parse_time;

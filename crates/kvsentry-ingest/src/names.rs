@@ -2,7 +2,7 @@
 //! each as a [`Name`]: lower-case ASCII compared a word at a time in any case.
 
 /// A lower-case ASCII name of at most 24 bytes, as three little-endian words, to compare
-/// with a key's first 24 bytes ([`key_words`]) in a few word operations instead of byte by
+/// with a key's first 24 bytes ([`key_words`](kvsentry_json::key_words)) in a few word operations instead of byte by
 /// byte: keys are compared with names for every member of every record.
 pub(crate) struct Name {
     /// The name's length in bytes.

@@ -13,26 +13,16 @@ use std::io::{self, Chain, Cursor, Read};
 use flate2::read::MultiGzDecoder;
 use kvsentry_model::AuditEvent;
 
+use crate::container::{Ctx, parse_documents};
 use crate::detect::json_container;
 use crate::event::Builder;
-use crate::json::{Ctx, parse_documents};
 use crate::stats::{ReadStats, SkipReason};
+use crate::text::{column_key, utf8};
 use crate::{Container, Foreign, IngestError, Input, LogFormat, ReadOptions, sniff};
 use kvsentry_json::Leaf;
 
 /// How many bytes [`sniff`] is shown.
 const HEAD_BYTES: usize = 64 * 1024;
-
-/// A CSV column or `tables` column name as the mappings match it: lower case, without the
-/// portal's ` [UTC]` / ` [Local Time]` suffix.
-pub(crate) fn column_key(name: &str) -> String {
-    let n = name.trim().trim_start_matches('\u{feff}');
-    let n = match n.find(" [") {
-        Some(i) => &n[..i],
-        None => n,
-    };
-    n.trim().to_ascii_lowercase()
-}
 
 /// A reader that turns its first error into the end of the data, keeping the error.
 struct Guarded<R> {
@@ -274,16 +264,6 @@ fn resolve(
     }
 }
 
-/// The bytes as text: borrowed when they are valid UTF-8 (checked by `simdutf8`, which
-/// accepts exactly what `from_utf8` accepts, several times faster on a block of lines), bad
-/// sequences replaced by U+FFFD otherwise.
-pub(crate) fn utf8(bytes: &[u8]) -> Cow<'_, str> {
-    match simdutf8::basic::from_utf8(bytes) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
 /// UTF-16 (LE or BE by its BOM, which is dropped) to UTF-8; bad units become U+FFFD.
 fn utf16_to_utf8(bytes: &[u8]) -> String {
     let le = bytes.starts_with(b"\xff\xfe");
@@ -361,7 +341,7 @@ fn read_lines(ctx: &mut Ctx<'_, '_>, src: &mut Source<'_>, chunk: usize) -> u64 
             let text = utf8(block);
             // Replacing bad UTF-8 keeps every newline (an ASCII byte is never part of a bad
             // sequence), so the text's newlines are the block's.
-            let newlines = crate::json::parse_lines(
+            let newlines = crate::container::parse_lines(
                 ctx.form,
                 &text,
                 line,
@@ -512,7 +492,7 @@ fn read_csv(ctx: &mut Ctx<'_, '_>, src: Source<'_>) -> u64 {
 }
 
 fn csv_row(ctx: &mut Ctx<'_, '_>, headers: &[String], rec: &csv::ByteRecord, line: u64) {
-    let map = crate::json::mapper(ctx.form);
+    let map = crate::container::mapper(ctx.form);
     let mut b = Builder::default();
     b.adopt_other(&mut ctx.other);
     for (name, cell) in headers.iter().zip(rec.iter()) {
@@ -522,7 +502,7 @@ fn csv_row(ctx: &mut Ctx<'_, '_>, headers: &[String], rec: &csv::ByteRecord, lin
         let text: Cow<'_, str> = utf8(cell);
         map(&mut b, name, Leaf::Str(text));
     }
-    crate::json::deliver_row(ctx, &mut b, line);
+    crate::container::deliver_row(ctx, &mut b, line);
 }
 
 #[cfg(test)]

@@ -114,10 +114,10 @@ pub trait KeyMap<'de> {
     fn claim(&mut self, key: &str, v: Leaf<'de>);
 }
 
-/// Reads a record that is a JSON object into `m`, with the same result as [`walk_fast`]
+/// Reads a record that is a JSON object into `m`, with the same result as [`walk_fast`](crate::walk_fast)
 /// with the path mapping `m` stands for, but without building paths: each key is matched
 /// as it is read, at its level, and values nothing reads are checked and dropped. Gives up
-/// ([`Undecided`]) where [`walk_fast`] does, and also where the path spelling matters
+/// ([`Undecided`]) where [`walk_fast`](crate::walk_fast) does, and also where the path spelling matters
 /// ([`Role::Unsure`]): the caller then starts again from a clean mapping with the path walk.
 /// `claim` is a buffer for claim keys under nested objects (Managed HSM), reused; `cache`
 /// holds the keys of the records read before (see [`KeyCache`]).
@@ -146,7 +146,7 @@ const CACHED_MEMBERS: usize = 32;
 const WAYS: usize = 4;
 
 /// The keys met at each level and position of the records read before, each as the exact
-/// bytes `"key":` with its role ([`WAYS`] per place, the newest first). A log's records
+/// bytes `"key":` with its role (`WAYS` per place, the newest first). A log's records
 /// repeat their keys in the same order, so the key at a position is most likely one met there
 /// before: when the text at hand starts with those bytes, the key and its role are known
 /// without scanning or looking it up. Exact: those bytes were read as a key without escapes

@@ -7,7 +7,7 @@
 //! - [`walk_text`]: the reference walk, built on serde_json: every leaf of a JSON value with
 //!   its lower-cased, dot-joined path. Exact by construction; also the fallback of the fast
 //!   walks.
-//! - [`walk_fast`]: the same leaves as [`walk_text`], read byte by byte ([`scan`]); it gives
+//! - [`walk_fast`]: the same leaves as [`walk_text`], read byte by byte; it gives
 //!   up ([`Undecided`]) on anything it cannot fully check, and the caller walks again with
 //!   [`walk_text`].
 //! - [`walk_keyed`]: a walk driven key by key by a mapping ([`KeyMap`]): no paths are built,

@@ -6,11 +6,11 @@ use std::borrow::Cow;
 use crate::leaf::Leaf;
 
 /// The fast walk could not decide: the caller discards what it was handed and walks the text
-/// again with [`walk_text`], which gives serde_json's exact result or error.
+/// again with [`walk_text`](crate::walk_text), which gives serde_json's exact result or error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Undecided;
 
-/// Nesting the fast walk handles itself; deeper records go to [`walk_text`] (serde_json
+/// Nesting the fast walk handles itself; deeper records go to [`walk_text`](crate::walk_text) (serde_json
 /// refuses nesting past 128, and this keeps every such case on its exact path).
 pub(crate) const FAST_MAX_DEPTH: usize = 64;
 
@@ -234,7 +234,7 @@ impl<'de> Scan<'de> {
     }
 
     /// As [`Scan::key`], with the bytes of the text from the key's start on (24 of them) when
-    /// the key has no escapes and is not at the very end: [`Key::words`] reads them.
+    /// the key has no escapes and is not at the very end: [`Key::words`](crate::Key::words) reads them.
     #[inline(always)]
     pub(crate) fn key_and_source(
         &mut self,

@@ -191,7 +191,7 @@ impl<'a> KeyMap<'a> for Builder<'a> {
 }
 
 /// Azure Monitor resource logs and the Log Analytics tables, by path (`path` is lower case;
-/// see [`crate::walk`]): the path's segments are looked up level by level in
+/// see [`kvsentry_json::walk_text`]): the path's segments are looked up level by level in
 /// [`azure_role`], as the keyed walk looks up keys.
 pub(crate) fn map_azure<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
     if path.is_empty() {

@@ -7,7 +7,7 @@ use crate::claims_impl::claim_target;
 use crate::names::*;
 
 /// The Azure mapping, key by key: what `key` (any case) means at `level`. The one table of
-/// the Azure forms' field names; [`map_azure`] (paths) and the keyed walk (keys) both read
+/// the Azure forms' field names; [`map_azure`](super::map_azure) (paths) and the keyed walk (keys) both read
 /// it. Keys are told apart by length first, so a key is compared with one or two names.
 pub(crate) fn azure_role(level: Az, key: &Key<'_>) -> Role<Az, AzField> {
     use AzField as F;

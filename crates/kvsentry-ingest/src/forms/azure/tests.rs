@@ -616,7 +616,7 @@ fn inline_numbers_read_as_the_path_walk() {
     assert_eq!(decided, want);
 }
 
-/// A remembered key's flattened step (`walk::Step`) does with each kind of value what
+/// A remembered key's flattened step (`kvsentry_json`'s `Step`) does with each kind of value what
 /// its role does: the same keys record after record (all but the first read from the
 /// cache), each with a string, an escaped string, a number, a literal, null, an array
 /// and an object in turn, for a plain field, a field reading its key (a claim column),
