@@ -12,7 +12,6 @@
 //! magic bytes, BOM, chunked reading of JSON Lines, whole-document reading of arrays and
 //! envelopes, streaming CSV.
 
-mod claims_impl;
 mod container;
 mod detect;
 mod discover;
@@ -24,13 +23,6 @@ mod read;
 mod stats;
 mod text;
 mod time;
-
-pub mod claims {
-    //! The single mapping from token-claim keys (in every spelling) to [`Identity`] fields.
-    //!
-    //! [`Identity`]: kvsentry_model::Identity
-    pub use crate::claims_impl::{apply_claim, normalize_claim_key};
-}
 
 use std::fmt;
 use std::path::PathBuf;

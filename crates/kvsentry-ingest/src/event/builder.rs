@@ -283,7 +283,7 @@ impl<'a> Builder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claims_impl::apply_claim;
+    use crate::event::claims::apply_claim;
 
     /// The room of `other` goes from record to record; the claims themselves do not.
     #[test]

@@ -6,10 +6,12 @@ use kvsentry_json::{Leaf, walk_text};
 use kvsentry_model::{Identity, Str};
 
 use super::{AzField, map_azure};
-use crate::claims_impl::{ClaimTarget, apply_claim, apply_target, apply_target_json, claim_target};
 use crate::event::Builder;
 use crate::event::Nested;
 use crate::event::builder::{set, set_num};
+use crate::event::claims::{
+    ClaimTarget, apply_claim, apply_target, apply_target_json, claim_target,
+};
 
 /// A value for an Azure field.
 pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Leaf<'a>) {

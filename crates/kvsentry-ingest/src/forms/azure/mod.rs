@@ -15,9 +15,9 @@ use std::borrow::Cow;
 use kvsentry_json::{Key, KeyMap, Leaf, Role};
 use kvsentry_model::Str;
 
-use crate::claims_impl::{ClaimTarget, apply_target_str, claim_target};
 use crate::event::Builder;
 use crate::event::builder::set;
+use crate::event::claims::{ClaimTarget, apply_target_str, claim_target};
 pub(crate) use fields::azure_field;
 use fields::claim_leaf;
 pub(crate) use roles::azure_role;

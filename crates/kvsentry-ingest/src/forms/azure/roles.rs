@@ -3,7 +3,7 @@
 use kvsentry_json::{Key, Role};
 
 use super::{Az, AzField};
-use crate::claims_impl::claim_target;
+use crate::event::claims::claim_target;
 use crate::names::*;
 
 /// The Azure mapping, key by key: what `key` (any case) means at `level`. The one table of

@@ -92,7 +92,7 @@ fn other_categories_tables_and_providers_are_refused() {
 
 #[test]
 fn inline_field_is_azure_field() {
-    use crate::claims_impl::Slot;
+    use crate::event::claims::Slot;
     use AzField as F;
     let fields = [
         F::Time,
