@@ -54,4 +54,26 @@ mod tests {
         }
         assert!(!eq_bytes(b"abc", b"abcd"));
     }
+
+    #[test]
+    fn eq_bytes_is_equality_at_every_length() {
+        let text = b"IndicatorIdExpirationDateTimeTrafficLightProtocolLevel";
+        for n in 0..=25 {
+            for i in 0..text.len() - n {
+                for j in 0..text.len() - n {
+                    let (a, b) = (&text[i..i + n], &text[j..j + n]);
+                    assert_eq!(eq_bytes(a, b), a == b, "{i} {j} {n}");
+                }
+            }
+            // One byte changed anywhere.
+            let a = &text[..n];
+            for k in 0..n {
+                let mut b = a.to_vec();
+                b[k] ^= 0x20;
+                assert!(!eq_bytes(a, &b), "{n} {k}");
+            }
+        }
+        assert!(!eq_bytes(b"Id", b"Ids"));
+        assert!(eq_bytes(b"", b""));
+    }
 }

@@ -16,6 +16,8 @@
 //!   mapping the [`KeyMap`] stands for, or [`Undecided`].
 //! - [`LineCounter`]: line numbers from positions in a text.
 //! - [`bytes`]: word-at-a-time helpers for short byte strings (keys).
+//! - [`flat`]: the pieces of a reader of flat objects of plain values (table rows), with the
+//!   keys it remembers from line to line.
 //!
 //! Each fast path is checked in its tests against the reference beside it (the serde walk,
 //! slice equality), on fixed cases and on randomly damaged records.
@@ -25,6 +27,7 @@
 //! over whole, as JSON text (see [`claim_value_object`]).
 
 pub mod bytes;
+pub mod flat;
 mod keyed;
 mod leaf;
 mod lines;

@@ -15,6 +15,8 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
+use kvsentry_json::flat::{FlatKeys, clean_str, find_quote, plain_str, skip_ws};
+
 use super::Row;
 
 /// The columns a [`SparseRow`] keeps: every column `sources::sentinel` reads, in both the
@@ -410,89 +412,24 @@ pub(crate) fn read_plain_into<'a>(line: &'a str, row: &mut SparseRow<'a>) -> boo
     read_plain_at(line, row).is_some()
 }
 
-/// The keys of the last object line read on this thread, in order, with their columns.
-///
-/// An export writes the same keys in the same order on every line, so the key at a position
-/// is nearly always the one the previous line had there: comparing the bytes with it skips
-/// finding the key's closing quote, slicing it and resolving its column, which were about a
-/// fifth of the scanner's instructions. A key that differs is read as before and replaces
-/// the remembered ones from there on.
-#[derive(Default)]
-struct KeyCache {
-    /// The text of each key (no quotes) and its column in [`COLUMNS`].
-    keys: Vec<(Box<[u8]>, Option<usize>)>,
-}
-
-impl KeyCache {
-    /// The column of key number `k` of the line when it is the remembered one, and the
-    /// position after its closing quote (`start`: just after its opening quote).
-    #[inline(always)]
-    fn known(&self, k: usize, b: &[u8], start: usize) -> Option<(Option<usize>, usize)> {
-        let (key, col) = self.keys.get(k)?;
-        let end = start + key.len();
-        // A remembered key holds no quote, backslash or control byte: the same bytes
-        // followed by a quote are that key, whether the line is clean or not.
-        (same_bytes(b.get(start..end)?, key) && b.get(end) == Some(&b'"'))
-            .then_some((*col, end + 1))
-    }
-
-    /// Remembers `key` as key number `k` (the ones after it are forgotten: the order
-    /// changed). Only the first [`Self::MAX_KEYS`] keys of a line, each at most
-    /// [`Self::MAX_KEY_LEN`] bytes, are remembered: the cache lives as long as its thread,
-    /// and a hostile line with a million keys must not stay in memory (an export has about
-    /// forty short ones).
-    fn learn(&mut self, k: usize, key: &str, col: Option<usize>) {
-        self.keys.truncate(k);
-        if self.keys.len() == k && k < Self::MAX_KEYS && key.len() <= Self::MAX_KEY_LEN {
-            self.keys.push((key.as_bytes().into(), col));
-        }
-    }
-
-    const MAX_KEYS: usize = 128;
-    const MAX_KEY_LEN: usize = 128;
-}
-
-/// `a == b` for two slices of one length, inline and eight bytes at a time: keys are a
-/// few words long, and a `memcmp` call per key cost more than the comparison.
-#[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let word = |s: &[u8], at: usize| {
-        s.get(at..at + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map(u64::from_le_bytes)
-    };
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n < 8 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
-    }
-    let mut at = 0;
-    while at + 8 < n {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at += 8;
-    }
-    // The last eight bytes (overlapping the words compared when `n` is no multiple of 8).
-    word(a, n - 8) == word(b, n - 8)
-}
+/// The keys of the last object line read on this thread, in order, with their columns in
+/// [`COLUMNS`]: an export writes the same keys in the same order on every line.
+type Keys = FlatKeys<Option<usize>>;
 
 thread_local! {
     /// One per thread: the blocks of a file are read on several threads.
-    static KEYS: std::cell::RefCell<KeyCache> = std::cell::RefCell::default();
+    static KEYS: std::cell::RefCell<Keys> = std::cell::RefCell::default();
 }
 
 fn read_plain_at<'a>(line: &'a str, row: &mut SparseRow<'a>) -> Option<()> {
     KEYS.with(|keys| match keys.try_borrow_mut() {
         Ok(mut keys) => read_plain_keyed(line, row, &mut keys),
         // Not reached (nothing reads a line while reading a line); a fresh cache then.
-        Err(_) => read_plain_keyed(line, row, &mut KeyCache::default()),
+        Err(_) => read_plain_keyed(line, row, &mut Keys::default()),
     })
 }
 
-fn read_plain_keyed<'a>(line: &'a str, row: &mut SparseRow<'a>, keys: &mut KeyCache) -> Option<()> {
+fn read_plain_keyed<'a>(line: &'a str, row: &mut SparseRow<'a>, keys: &mut Keys) -> Option<()> {
     // One branch-free pass over the line (vectorized): with no backslash and no control byte
     // anywhere, every string ends at its next quote and needs no check of its own. That is
     // what exports write; other lines take the checking path.
@@ -512,7 +449,7 @@ fn read_plain_keyed<'a>(line: &'a str, row: &mut SparseRow<'a>, keys: &mut KeyCa
 fn read_plain_with<'a, const CLEAN: bool>(
     line: &'a str,
     row: &mut SparseRow<'a>,
-    keys: &mut KeyCache,
+    keys: &mut Keys,
 ) -> Option<()> {
     let b = line.as_bytes();
     let mut i = skip_ws(b, 0);
@@ -562,65 +499,6 @@ fn read_plain_with<'a, const CLEAN: bool>(
         }
     }
     (skip_ws(b, i) == b.len()).then_some(())
-}
-
-/// Past JSON whitespace (the four bytes serde_json skips).
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
-/// A string starting at `start` (after its opening quote) that holds no escape and no
-/// control character (serde_json rejects those unescaped): the text, and the position
-/// after the closing quote.
-fn plain_str(line: &str, start: usize) -> Option<(&str, usize)> {
-    let b = line.as_bytes();
-    let rest = b.get(start..)?;
-    // The quote or backslash ending the plain part (SIMD), then no control byte before it
-    // (a branch-free fold the compiler vectorizes).
-    let len = memchr::memchr2(b'"', b'\\', rest)?;
-    let text = rest.get(..len)?;
-    if rest.get(len) != Some(&b'"') || text.iter().fold(false, |bad, &c| bad | (c < 0x20)) {
-        return None;
-    }
-    Some((line.get(start..start + len)?, start + len + 1))
-}
-
-/// [`plain_str`] in a line without backslash or control byte: the string ends at the next
-/// quote.
-#[inline(always)]
-fn clean_str(line: &str, start: usize) -> Option<(&str, usize)> {
-    let len = find_quote(line.as_bytes().get(start..)?)?;
-    Some((line.get(start..start + len)?, start + len + 1))
-}
-
-/// Position of the first `"` in `s`, eight bytes at a time: keys and most values are
-/// shorter than the vector setup of `memchr` pays for.
-#[inline(always)]
-fn find_quote(s: &[u8]) -> Option<usize> {
-    const LO: u64 = u64::from_le_bytes([0x01; 8]);
-    const HI: u64 = u64::from_le_bytes([0x80; 8]);
-    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
-    let mut chunks = s.chunks_exact(8);
-    let mut at = 0;
-    for c in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(c);
-        let x = u64::from_le_bytes(word) ^ QUOTES;
-        // The lowest set bit marks the first zero byte (borrows only make bits above it).
-        let zero = x.wrapping_sub(LO) & !x & HI;
-        if zero != 0 {
-            return Some(at + (zero.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == b'"')
-        .map(|p| at + p)
 }
 
 /// Reads the plain value at `i` (see [`read_plain`]) into `slot` (none: a column not kept,
@@ -810,23 +688,6 @@ mod tests {
     use crate::sources::JsonRow;
 
     #[test]
-    fn find_quote_finds_the_first_quote_at_any_offset() {
-        for len in 0..40 {
-            for at in 0..len {
-                let mut s = vec![b'a'; len];
-                s[at] = b'"';
-                if at + 1 < len {
-                    s[len - 1] = b'"';
-                }
-                assert_eq!(find_quote(&s), Some(at), "len {len} at {at}");
-            }
-            assert_eq!(find_quote(&vec![0xE9u8; len]), None);
-        }
-        // Bytes one below and above the quote, and high bytes, are no quote.
-        assert_eq!(find_quote(b"\x21\x23\xA2\xFF!#\x22a\""), Some(6));
-    }
-
-    #[test]
     fn rows_of_the_direct_scanner_own_nothing() {
         let line = r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":70,"Active":true,"Tags":null,"Description":"x"}"#;
         assert!(read_plain(line).unwrap().owns_nothing());
@@ -899,28 +760,6 @@ mod tests {
             sparse.get("NetworkIP"),
             Some(Cow::Borrowed("104.40.82.76"))
         ));
-    }
-
-    #[test]
-    fn same_bytes_is_equality() {
-        let text = b"IndicatorIdExpirationDateTimeTrafficLightProtocolLevel";
-        for n in 0..=25 {
-            for i in 0..text.len() - n {
-                for j in 0..text.len() - n {
-                    let (a, b) = (&text[i..i + n], &text[j..j + n]);
-                    assert_eq!(same_bytes(a, b), a == b, "{i} {j} {n}");
-                }
-            }
-            // One byte changed anywhere.
-            let a = &text[..n];
-            for k in 0..n {
-                let mut b = a.to_vec();
-                b[k] ^= 0x20;
-                assert!(!same_bytes(a, &b), "{n} {k}");
-            }
-        }
-        assert!(!same_bytes(b"Id", b"Ids"));
-        assert!(same_bytes(b"", b""));
     }
 
     #[test]
@@ -1074,7 +913,7 @@ mod tests {
     /// still reads through the remembered keys.
     #[test]
     fn remembered_keys_are_bounded() {
-        let mut keys = KeyCache::default();
+        let mut keys = Keys::default();
         let mut line = String::from(r#"{"NetworkIP":"104.40.82.76""#);
         for i in 0..5000 {
             line.push_str(&format!(r#","k{i}":"v""#));
@@ -1084,14 +923,14 @@ mod tests {
         read_plain_keyed(&line, &mut row, &mut keys).unwrap();
         assert_eq!(row.get("IndicatorId").as_deref(), Some("A"));
         assert_eq!(row.get("NetworkIP").as_deref(), Some("104.40.82.76"));
-        assert_eq!(keys.keys.len(), KeyCache::MAX_KEYS);
-        let long = "x".repeat(KeyCache::MAX_KEY_LEN + 1);
+        assert_eq!(keys.len(), Keys::MAX_KEYS);
+        let long = "x".repeat(Keys::MAX_KEY_LEN + 1);
         let line2 = format!(r#"{{"{long}":"v","IndicatorId":"B"}}"#);
         let mut row = SparseRow::empty();
         read_plain_keyed(&line2, &mut row, &mut keys).unwrap();
         assert_eq!(row.get("IndicatorId").as_deref(), Some("B"));
         assert!(
-            keys.keys.is_empty(),
+            keys.is_empty(),
             "the long first key is not kept, nor any after it"
         );
         let mut row = SparseRow::empty();
@@ -1102,7 +941,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(row.get("IndicatorId").as_deref(), Some("C"));
-        assert_eq!(keys.keys.len(), 2);
+        assert_eq!(keys.len(), 2);
     }
 
     /// Lines `Value` rejects are rejected too (they become problems on the slow path).
