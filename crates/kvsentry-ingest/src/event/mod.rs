@@ -1,6 +1,6 @@
 //! The event a record becomes, whatever its form: the builder the mappings fill and its
-//! checks ([`builder`]), the token claims of its identity ([`claims`]), the resource-id splitter ([`resource_id`]) and what is remembered
-//! from record to record ([`memo`]).
+//! checks ([`builder`]), the token claims of its identity ([`claims`]), the resource-id
+//! splitter ([`resource_id`]) and what is remembered from record to record ([`memo`]).
 
 pub(crate) mod builder;
 pub(crate) mod claims;
