@@ -280,6 +280,23 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// A record walked exactly (the serde walk) with the path mapping `map`, and finished: what
+/// the mappings' tests compare.
+#[cfg(test)]
+pub(crate) fn build<'a>(
+    text: &'a str,
+    map: fn(&mut Builder<'a>, &str, Leaf<'a>),
+) -> Result<AuditEvent<'a>, (SkipReason, String)> {
+    let mut b = Builder::default();
+    kvsentry_json::walk_text(text, "", &mut |p, l| map(&mut b, p, l)).unwrap();
+    b.finish(
+        Origin { source: 1, line: 3 },
+        &ReadOptions::default(),
+        &mut Memo::default(),
+    )
+    .cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,7 +66,7 @@ pub(crate) fn map_ecs<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forms::tests::build;
+    use crate::event::builder::build;
     use crate::stats::SkipReason;
 
     #[test]

@@ -85,31 +85,13 @@ impl Mapping {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use kvsentry_json::{Leaf, walk_text};
-    use kvsentry_model::{AuditEvent, Origin};
+mod tests {
+    use super::{Mapping, mapping};
+    use crate::LogFormat;
 
-    use crate::ReadOptions;
-    use crate::event::{Builder, Memo};
-    use crate::stats::SkipReason;
-
-    pub(crate) fn build<'a>(
-        text: &'a str,
-        map: fn(&mut Builder<'a>, &str, Leaf<'a>),
-    ) -> Result<AuditEvent<'a>, (SkipReason, String)> {
-        let mut b = Builder::default();
-        walk_text(text, "", &mut |p, l| map(&mut b, p, l)).unwrap();
-        b.finish(
-            Origin { source: 1, line: 3 },
-            &ReadOptions::default(),
-            &mut Memo::default(),
-        )
-        .cloned()
-    }
     /// Every form has a mapping, and only Elastic's is not Azure's.
     #[test]
     fn every_form_has_its_mapping() {
-        use super::{Mapping, mapping};
         for form in LogFormat::FORMS {
             let want = if form == LogFormat::Ecs {
                 Mapping::Ecs
@@ -119,6 +101,4 @@ pub(crate) mod tests {
             assert_eq!(mapping(form), want, "{form}");
         }
     }
-
-    use crate::LogFormat;
 }

@@ -1,11 +1,12 @@
-//! What a value does to the event, field by field ([`azure_field`]), claims included.
+//! What a value does to the event, field by field ([`azure_field`]), claims included, and
+//! the mapping by path ([`map_azure`]; an `identity` given as JSON text is walked with it).
 
 use std::borrow::Cow;
 
-use kvsentry_json::{Leaf, walk_text};
+use kvsentry_json::{Key, Leaf, Role, walk_text};
 use kvsentry_model::{Identity, Str};
 
-use super::{AzField, map_azure};
+use super::roles::{Az, AzField, azure_role};
 use crate::event::Builder;
 use crate::event::Nested;
 use crate::event::builder::{set, set_num};
@@ -140,4 +141,48 @@ pub(super) fn walk_nested<'a>(
         Cow::Borrowed(text) => walk_text(text, prefix, &mut |p, l| map(b, p, l)),
         Cow::Owned(text) => walk_text(&text, prefix, &mut |p, l| map(b, p, l.into_owned())),
     };
+}
+
+/// A value under `identity.claim` (`key` in any case: [`claim_target`] normalises it).
+pub(crate) fn azure_claim<'a>(b: &mut Builder<'a>, key: &str, v: Leaf<'a>) {
+    claim_leaf(&mut b.ev.identity, claim_target(key), key, v);
+}
+
+/// Azure Monitor resource logs and the Log Analytics tables, by path (`path` is lower case;
+/// see [`kvsentry_json::walk_text`]): the path's segments are looked up level by level in
+/// [`azure_role`], as the keyed walk looks up keys.
+pub(crate) fn map_azure<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
+    if path.is_empty() {
+        b.not_object = true;
+        return;
+    }
+    let mut level = Az::Top;
+    let mut rest = path;
+    loop {
+        let (seg, more) = match rest.split_once('.') {
+            Some((s, m)) => (s, Some(m)),
+            None => (rest, None),
+        };
+        match azure_role(level, &Key::new(seg)) {
+            Role::Field(f) => {
+                if more.is_none() {
+                    azure_field(b, f, seg, v);
+                }
+                return;
+            }
+            // The claim column's key runs to the end of the path, dots and all.
+            Role::FieldFlat(f) => return azure_field(b, f, rest, v),
+            Role::Both(f, l) => match more {
+                None => return azure_field(b, f, seg, v),
+                Some(m) => (level, rest) = (l, m),
+            },
+            Role::Enter(l) => match more {
+                None => return,
+                Some(m) => (level, rest) = (l, m),
+            },
+            // The claim key runs to the end of the path, dots and all.
+            Role::Claim(_) => return azure_claim(b, rest, v),
+            Role::Ignore | Role::Unsure => return,
+        }
+    }
 }

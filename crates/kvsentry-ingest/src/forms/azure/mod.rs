@@ -4,8 +4,9 @@
 //! so one mapping reads them all and a record misdetected between them still reads right.
 //!
 //! One table of names ([`roles::azure_role`]) serves both walks: the keyed walk asks it key
-//! by key ([`KeyMap`] for [`Builder`]), the path walks segment by segment ([`map_azure`]).
-//! [`fields::azure_field`] says what each field's value does to the event.
+//! by key ([`KeyMap`] for [`Builder`], here), the path walks segment by segment
+//! ([`fields::map_azure`]). [`fields::azure_field`] says what each field's value does to the
+//! event.
 
 mod fields;
 mod roles;
@@ -17,65 +18,10 @@ use kvsentry_model::Str;
 
 use crate::event::Builder;
 use crate::event::builder::set;
-use crate::event::claims::{ClaimTarget, apply_target_str, claim_target};
-pub(crate) use fields::azure_field;
+use crate::event::claims::{ClaimTarget, apply_target_str};
 use fields::claim_leaf;
-pub(crate) use roles::azure_role;
-
-/// The objects of an Azure record the mapping looks into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Az {
-    /// The record itself.
-    Top,
-    /// `identity`.
-    Identity,
-    /// `identity.claim` / `identity.claims`: every key under it is a claim.
-    Claim,
-    /// `properties`.
-    Properties,
-    /// `hits` (a `_search` response).
-    Hits,
-}
-
-/// The fields of [`Builder`] an Azure key maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AzField {
-    Time,
-    Category,
-    TableType,
-    Operation,
-    OperationVersion,
-    ResultType,
-    ResultSignature,
-    ResultDescription,
-    Duration,
-    CallerIp,
-    CorrelationId,
-    ResourceId,
-    ResourceIdFb,
-    SubscriptionId,
-    ResourceGroup,
-    Resource,
-    ResourceType,
-    Provider,
-    Location,
-    /// `identity` as a JSON-encoded string (Managed HSM, CSV).
-    IdentityText,
-    /// `identity_claim`: AzureDiagnostics' bare column, sometimes holding the UPN.
-    UpnFb,
-    /// `identity_claim_<key>_<type>`: an AzureDiagnostics claim column.
-    ClaimColumn,
-    ClientInfo,
-    RequestUri,
-    ObjectId,
-    HttpStatus,
-    TlsVersion,
-    Records,
-    Tables,
-    HitsHits,
-    /// A claim, its key's target decided (see [`claim_target`]).
-    Claim(ClaimTarget),
-}
+pub(crate) use fields::{azure_claim, azure_field, map_azure};
+pub(crate) use roles::{Az, AzField, azure_role};
 
 impl<'a> Builder<'a> {
     /// The slot of a field [`azure_field`] fills with [`set`] (plain text, first value
@@ -109,11 +55,6 @@ impl<'a> Builder<'a> {
             _ => return None,
         })
     }
-}
-
-/// A value under `identity.claim` (`key` in any case: [`claim_target`] normalises it).
-fn azure_claim<'a>(b: &mut Builder<'a>, key: &str, v: Leaf<'a>) {
-    claim_leaf(&mut b.ev.identity, claim_target(key), key, v);
 }
 
 impl<'a> KeyMap<'a> for Builder<'a> {
@@ -187,45 +128,6 @@ impl<'a> KeyMap<'a> for Builder<'a> {
     #[inline]
     fn claim(&mut self, key: &str, v: Leaf<'a>) {
         azure_claim(self, key, v)
-    }
-}
-
-/// Azure Monitor resource logs and the Log Analytics tables, by path (`path` is lower case;
-/// see [`kvsentry_json::walk_text`]): the path's segments are looked up level by level in
-/// [`azure_role`], as the keyed walk looks up keys.
-pub(crate) fn map_azure<'a>(b: &mut Builder<'a>, path: &str, v: Leaf<'a>) {
-    if path.is_empty() {
-        b.not_object = true;
-        return;
-    }
-    let mut level = Az::Top;
-    let mut rest = path;
-    loop {
-        let (seg, more) = match rest.split_once('.') {
-            Some((s, m)) => (s, Some(m)),
-            None => (rest, None),
-        };
-        match azure_role(level, &Key::new(seg)) {
-            Role::Field(f) => {
-                if more.is_none() {
-                    azure_field(b, f, seg, v);
-                }
-                return;
-            }
-            // The claim column's key runs to the end of the path, dots and all.
-            Role::FieldFlat(f) => return azure_field(b, f, rest, v),
-            Role::Both(f, l) => match more {
-                None => return azure_field(b, f, seg, v),
-                Some(m) => (level, rest) = (l, m),
-            },
-            Role::Enter(l) => match more {
-                None => return,
-                Some(m) => (level, rest) = (l, m),
-            },
-            // The claim key runs to the end of the path, dots and all.
-            Role::Claim(_) => return azure_claim(b, rest, v),
-            Role::Ignore | Role::Unsure => return,
-        }
     }
 }
 

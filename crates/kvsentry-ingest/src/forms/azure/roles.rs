@@ -1,13 +1,68 @@
-//! The Azure forms' field names, key by key ([`azure_role`]).
+//! The Azure forms' field names, key by key ([`azure_role`]): the levels of a record the
+//! mapping looks into ([`Az`]) and the fields a key maps to ([`AzField`]).
 
 use kvsentry_json::{Key, Role};
 
-use super::{Az, AzField};
-use crate::event::claims::claim_target;
+use crate::event::claims::{ClaimTarget, claim_target};
 use crate::names::*;
 
+/// The objects of an Azure record the mapping looks into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Az {
+    /// The record itself.
+    Top,
+    /// `identity`.
+    Identity,
+    /// `identity.claim` / `identity.claims`: every key under it is a claim.
+    Claim,
+    /// `properties`.
+    Properties,
+    /// `hits` (a `_search` response).
+    Hits,
+}
+
+/// The fields of [`Builder`] an Azure key maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AzField {
+    Time,
+    Category,
+    TableType,
+    Operation,
+    OperationVersion,
+    ResultType,
+    ResultSignature,
+    ResultDescription,
+    Duration,
+    CallerIp,
+    CorrelationId,
+    ResourceId,
+    ResourceIdFb,
+    SubscriptionId,
+    ResourceGroup,
+    Resource,
+    ResourceType,
+    Provider,
+    Location,
+    /// `identity` as a JSON-encoded string (Managed HSM, CSV).
+    IdentityText,
+    /// `identity_claim`: AzureDiagnostics' bare column, sometimes holding the UPN.
+    UpnFb,
+    /// `identity_claim_<key>_<type>`: an AzureDiagnostics claim column.
+    ClaimColumn,
+    ClientInfo,
+    RequestUri,
+    ObjectId,
+    HttpStatus,
+    TlsVersion,
+    Records,
+    Tables,
+    HitsHits,
+    /// A claim, its key's target decided (see [`claim_target`]).
+    Claim(ClaimTarget),
+}
+
 /// The Azure mapping, key by key: what `key` (any case) means at `level`. The one table of
-/// the Azure forms' field names; [`map_azure`](super::map_azure) (paths) and the keyed walk (keys) both read
+/// the Azure forms' field names; [`map_azure`](super::fields::map_azure) (paths) and the keyed walk (keys) both read
 /// it. Keys are told apart by length first, so a key is compared with one or two names.
 pub(crate) fn azure_role(level: Az, key: &Key<'_>) -> Role<Az, AzField> {
     use AzField as F;

@@ -9,9 +9,10 @@ use kvsentry_model::{CallerIp, Origin};
 use super::fields::{claim_column, strip_type_suffix, walk_nested};
 use super::*;
 use crate::ReadOptions;
+use crate::event::builder::build;
 use crate::event::builder::{set, set_num};
+use crate::event::claims::{ClaimTarget, claim_target};
 use crate::event::{Memo, Nested};
-use crate::forms::tests::build;
 use crate::stats::SkipReason;
 
 /// A seeded xorshift for the damage tests: `next(n)` is a pseudo-random index below `n`,
