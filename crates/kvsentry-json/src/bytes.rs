@@ -4,7 +4,7 @@
 /// `a == b`, inline: eight bytes at a time (the last eight overlapping), no `memcmp` call,
 /// which costs more than the comparison for keys of a dozen bytes.
 #[inline(always)]
-pub fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -31,7 +31,7 @@ pub fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
 
 /// The eight bytes of `b` from `at` as a little-endian word (`None` past its end).
 #[inline(always)]
-pub fn word_at(b: &[u8], at: usize) -> Option<u64> {
+pub(crate) fn word_at(b: &[u8], at: usize) -> Option<u64> {
     let h = b.get(at..at.checked_add(8)?)?;
     let mut w = [0u8; 8];
     w.copy_from_slice(h);

@@ -15,7 +15,6 @@
 //!   values nothing reads are checked and dropped. Same result as [`walk_fast`] with the path
 //!   mapping the [`KeyMap`] stands for, or [`Undecided`].
 //! - [`LineCounter`]: line numbers from positions in a text.
-//! - [`bytes`]: word-at-a-time helpers for short byte strings (keys).
 //! - [`flat`]: the pieces of a reader of flat objects of plain values (table rows), with the
 //!   keys it remembers from line to line.
 //!
@@ -26,7 +25,7 @@
 //! `identity.claim` (also under Elastic's `azure.platformlogs.`) that is an object is handed
 //! over whole, as JSON text (see [`claim_value_object`]).
 
-pub mod bytes;
+mod bytes;
 pub mod flat;
 mod keyed;
 mod leaf;
@@ -37,7 +36,7 @@ mod scan;
 pub use keyed::{Key, KeyCache, KeyMap, Role, key_words, walk_keyed};
 pub use leaf::Leaf;
 pub use lines::LineCounter;
-pub use path::{LeafFn, claim_value_object, is_uri_claim, walk_fast, walk_text};
+pub use path::{LeafFn, claim_value_object, walk_fast, walk_text};
 pub use scan::Undecided;
 
 /// A seeded xorshift for the damage tests: `next(n)` is a pseudo-random index below `n`, the

@@ -164,7 +164,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 /// True for the (lower-cased) path of an object that is a claim's value, such as
 /// `identity.claim._claim_sources` (also under Elastic's `azure.platformlogs.`): every walk
 /// hands it over whole, as JSON text, instead of reading its keys as part of the claim's key.
-/// Not for a claim key starting with `http` ([`is_uri_claim`]): Managed HSM spells its URI
+/// Not for a claim key starting with `http` (`is_uri_claim`): Managed HSM spells its URI
 /// claims as objects (`http_schemas_microsoft_com_identity: {claims: {objectidentifier}}`).
 pub fn claim_value_object(path: &str) -> bool {
     let rest = path.strip_prefix("azure.platformlogs.").unwrap_or(path);
@@ -181,7 +181,7 @@ fn is_claim_level(path: &str) -> bool {
 }
 
 /// A claim key starting with `http` (any case): a URI claim, whose objects spell its key.
-pub fn is_uri_claim(key: &str) -> bool {
+pub(crate) fn is_uri_claim(key: &str) -> bool {
     key.as_bytes()
         .get(..4)
         .is_some_and(|p| p.eq_ignore_ascii_case(b"http"))

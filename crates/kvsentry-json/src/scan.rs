@@ -72,7 +72,8 @@ fn find_special(b: &[u8], from: usize) -> Option<usize> {
 
 /// One bit per byte of the 16 in `chunk` (lowest bit first) that is `"`, `\\` or a control
 /// character; `chunk` is 16 bytes long. The two halves are read as integers,
-/// not through a pointer: the only requirement is SSE2 itself.
+/// not through a pointer: the only requirement is SSE2 itself. (A safe function with
+/// `#[target_feature]` needs Rust 1.86 or later.)
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
 #[inline]
