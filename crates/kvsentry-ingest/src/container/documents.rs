@@ -104,6 +104,8 @@ fn resync(rest: &str, err_line: usize) -> Option<usize> {
 }
 
 /// One top-level value of a line or document.
+/// Inline: the JSON Lines reader calls it for every line.
+#[inline]
 pub(super) fn handle_doc(ctx: &mut Ctx<'_, '_>, text: &str, line: u64) {
     let t = text.trim_start();
     let envelope_first =
