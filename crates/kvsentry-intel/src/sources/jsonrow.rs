@@ -406,7 +406,7 @@ impl SparseRow<'_> {
     }
 }
 
-/// [`read_plain`] into `row` (empty), without moving the row around: it is a kilobyte.
+/// `read_plain` into `row` (empty), without moving the row around: it is a kilobyte.
 /// False (with `row` filled in part) for a line left to serde_json.
 pub(crate) fn read_plain_into<'a>(line: &'a str, row: &mut SparseRow<'a>) -> bool {
     read_plain_at(line, row).is_some()
@@ -501,7 +501,7 @@ fn read_plain_with<'a, const CLEAN: bool>(
     (skip_ws(b, i) == b.len()).then_some(())
 }
 
-/// Reads the plain value at `i` (see [`read_plain`]) into `slot` (none: a column not kept,
+/// Reads the plain value at `i` (see `read_plain`) into `slot` (none: a column not kept,
 /// only skipped) and gives the position after it (`CLEAN`: the line holds no backslash and
 /// no control byte).
 ///
