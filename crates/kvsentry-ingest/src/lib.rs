@@ -14,35 +14,27 @@
 //! UTF-16, detection, JSON Lines cut into blocks). [`read_input`] reads one input through it
 //! on the caller's thread; kvsentry-runtime's pipeline reads many on every core.
 
-mod claims_impl;
 mod container;
 mod detect;
 mod discover;
 mod error;
-mod json;
+mod event;
+mod forms;
+mod names;
 mod read;
-mod record;
 mod source;
 mod stats;
 mod text;
 mod time;
-mod walk;
-
-pub mod claims {
-    //! The single mapping from token-claim keys (in every spelling) to [`Identity`] fields.
-    //!
-    //! [`Identity`]: kvsentry_model::Identity
-    pub use crate::claims_impl::{apply_claim, normalize_claim_key};
-}
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use container::parse_lines;
 pub use detect::{Detected, Foreign, detect, sniff};
 pub use discover::discover;
 pub use error::IngestError;
-pub use json::parse_lines;
 pub use read::{parse_block, read_input, read_stream};
 pub use source::{
     Block, Checkpoint, Files, InputEnd, LineBlocks, Source, Stream, Unit, detect_input,
@@ -191,7 +183,7 @@ pub struct ReadOptions {
     /// [`SkipReason::NotKeyVault`], counted in [`ReadStats::managed_hsm`]): the Storage
     /// container `insights-logs-auditevent` receives both.
     pub include_managed_hsm: bool,
-    /// About how many bytes of whole lines a [`Block`] of JSON Lines holds (see [`Files`]).
+    /// Size of the blocks of lines [`read_input`] hands to [`parse_lines`] for JSON Lines.
     pub chunk_bytes: usize,
 }
 

@@ -7,7 +7,7 @@ use std::io::Read;
 use kvsentry_model::AuditEvent;
 
 use crate::container::csv::read_csv;
-use crate::json::{Ctx, parse_documents};
+use crate::container::{Ctx, parse_documents};
 use crate::source::{Block, Files, Source, Stream, Unit, read_error};
 use crate::stats::ReadStats;
 use crate::text::utf8;
@@ -24,7 +24,7 @@ pub fn parse_block(
     // Replacing bad UTF-8 keeps every newline (an ASCII byte is never part of a bad
     // sequence), so the text's lines are the block's.
     let text = utf8(block.data());
-    crate::json::parse_lines(
+    crate::container::parse_lines(
         block.form,
         &text,
         block.first_line,
@@ -61,9 +61,9 @@ pub fn read_stream(
         stats: &mut *stats,
         on_event,
         path: String::new(),
-        keys: crate::walk::KeyCache::default(),
-        other: crate::record::SpareOther::new(),
-        memo: crate::record::Memo::default(),
+        keys: kvsentry_json::KeyCache::default(),
+        other: crate::event::SpareOther::new(),
+        memo: crate::event::Memo::default(),
     };
     let line_reached = match container {
         Container::Csv => read_csv(&mut ctx, &mut reader, |r| r.get_ref().1.err.is_some()),

@@ -4,11 +4,11 @@
 use std::borrow::Cow;
 use std::io::{self, Read};
 
-use crate::json::{Ctx, deliver_row, mapper};
-use crate::record::Builder;
+use super::{Ctx, deliver_row, mapper};
+use crate::event::Builder;
 use crate::stats::SkipReason;
 use crate::text::{column_key, utf8};
-use crate::walk::Leaf;
+use kvsentry_json::Leaf;
 
 /// Counts the newlines a reader passes, so CSV records get exact line numbers (the csv
 /// crate's own count is one short after `\r\n` terminators).

@@ -1,10 +1,10 @@
 //! Every record of a CSV text with its file line, malformed records and quotes never closed
 //! reported as problems.
 
+use super::csv_table::CsvTable;
 use super::ctx::Ctx;
-use super::line_counter::LineCounter;
-use super::sentinel::CsvTable;
 use crate::set::IndicatorSet;
+use kvsentry_json::LineCounter;
 
 /// Calls `each` with every record of a CSV text and its file line; a malformed record is a
 /// problem ("malformed CSV row") and reading goes on.
@@ -20,7 +20,7 @@ pub(crate) fn for_each_csv_record(
     mut each: impl FnMut(&csv::StringRecord, usize, &mut Ctx<'_>, &mut IndicatorSet),
 ) {
     let mut rec = csv::StringRecord::new();
-    let mut lines = LineCounter::new(text);
+    let mut lines = LineCounter::new(text, 1);
     // Byte offset of the text the current reader reads; only the first reads a header.
     let mut base = 0;
     'readers: loop {
@@ -35,7 +35,8 @@ pub(crate) fn for_each_csv_record(
                 Ok(true) => {}
                 Ok(false) => break 'readers,
                 Err(e) => {
-                    let line = lines.of_offset(e.position().map(|p| base + p.byte() as usize));
+                    let line =
+                        lines.of_offset(e.position().map(|p| base + p.byte() as usize)) as usize;
                     ctx.problem(set, line, "malformed CSV row", &e.to_string());
                     continue;
                 }
@@ -55,7 +56,7 @@ pub(crate) fn for_each_csv_record(
             if (several_lines && rec.len() != table.headers.len())
                 || (end >= text.len() && open_quote_at_end(record_text, table.delimiter))
             {
-                let line = lines.of_offset(Some(start));
+                let line = lines.of_offset(Some(start)) as usize;
                 let first_line = record_text.lines().next().unwrap_or_default();
                 ctx.problem(set, line, "unterminated quote", first_line);
                 match text.get(start..).and_then(|t| t.find('\n')) {
@@ -66,7 +67,7 @@ pub(crate) fn for_each_csv_record(
                     None => break 'readers,
                 }
             }
-            let line = lines.of_offset(Some(start));
+            let line = lines.of_offset(Some(start)) as usize;
             each(&rec, line, ctx, set);
         }
     }

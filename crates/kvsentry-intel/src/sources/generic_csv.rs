@@ -6,8 +6,8 @@
 use jiff::Timestamp;
 
 use super::csv_records::for_each_csv_record;
+use super::csv_table::CsvTable;
 use super::ctx::Ctx;
-use super::sentinel::CsvTable;
 use crate::error::IntelError;
 use kvsentry_model::net::parse_network;
 

@@ -15,6 +15,8 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
+use kvsentry_json::flat::{FlatKeys, clean_str, find_quote, plain_str, skip_ws};
+
 use super::Row;
 
 /// The columns a [`SparseRow`] keeps: every column `sources::sentinel` reads, in both the
@@ -404,95 +406,30 @@ impl SparseRow<'_> {
     }
 }
 
-/// [`read_plain`] into `row` (empty), without moving the row around: it is a kilobyte.
+/// `read_plain` into `row` (empty), without moving the row around: it is a kilobyte.
 /// False (with `row` filled in part) for a line left to serde_json.
 pub(crate) fn read_plain_into<'a>(line: &'a str, row: &mut SparseRow<'a>) -> bool {
     read_plain_at(line, row).is_some()
 }
 
-/// The keys of the last object line read on this thread, in order, with their columns.
-///
-/// An export writes the same keys in the same order on every line, so the key at a position
-/// is nearly always the one the previous line had there: comparing the bytes with it skips
-/// finding the key's closing quote, slicing it and resolving its column, which were about a
-/// fifth of the scanner's instructions. A key that differs is read as before and replaces
-/// the remembered ones from there on.
-#[derive(Default)]
-struct KeyCache {
-    /// The text of each key (no quotes) and its column in [`COLUMNS`].
-    keys: Vec<(Box<[u8]>, Option<usize>)>,
-}
-
-impl KeyCache {
-    /// The column of key number `k` of the line when it is the remembered one, and the
-    /// position after its closing quote (`start`: just after its opening quote).
-    #[inline(always)]
-    fn known(&self, k: usize, b: &[u8], start: usize) -> Option<(Option<usize>, usize)> {
-        let (key, col) = self.keys.get(k)?;
-        let end = start + key.len();
-        // A remembered key holds no quote, backslash or control byte: the same bytes
-        // followed by a quote are that key, whether the line is clean or not.
-        (same_bytes(b.get(start..end)?, key) && b.get(end) == Some(&b'"'))
-            .then_some((*col, end + 1))
-    }
-
-    /// Remembers `key` as key number `k` (the ones after it are forgotten: the order
-    /// changed). Only the first [`Self::MAX_KEYS`] keys of a line, each at most
-    /// [`Self::MAX_KEY_LEN`] bytes, are remembered: the cache lives as long as its thread,
-    /// and a hostile line with a million keys must not stay in memory (an export has about
-    /// forty short ones).
-    fn learn(&mut self, k: usize, key: &str, col: Option<usize>) {
-        self.keys.truncate(k);
-        if self.keys.len() == k && k < Self::MAX_KEYS && key.len() <= Self::MAX_KEY_LEN {
-            self.keys.push((key.as_bytes().into(), col));
-        }
-    }
-
-    const MAX_KEYS: usize = 128;
-    const MAX_KEY_LEN: usize = 128;
-}
-
-/// `a == b` for two slices of one length, inline and eight bytes at a time: keys are a
-/// few words long, and a `memcmp` call per key cost more than the comparison.
-#[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let word = |s: &[u8], at: usize| {
-        s.get(at..at + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map(u64::from_le_bytes)
-    };
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n < 8 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
-    }
-    let mut at = 0;
-    while at + 8 < n {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at += 8;
-    }
-    // The last eight bytes (overlapping the words compared when `n` is no multiple of 8).
-    word(a, n - 8) == word(b, n - 8)
-}
+/// The keys of the last object line read on this thread, in order, with their columns in
+/// [`COLUMNS`]: an export writes the same keys in the same order on every line.
+type Keys = FlatKeys<Option<usize>>;
 
 thread_local! {
     /// One per thread: the blocks of a file are read on several threads.
-    static KEYS: std::cell::RefCell<KeyCache> = std::cell::RefCell::default();
+    static KEYS: std::cell::RefCell<Keys> = std::cell::RefCell::default();
 }
 
 fn read_plain_at<'a>(line: &'a str, row: &mut SparseRow<'a>) -> Option<()> {
     KEYS.with(|keys| match keys.try_borrow_mut() {
         Ok(mut keys) => read_plain_keyed(line, row, &mut keys),
         // Not reached (nothing reads a line while reading a line); a fresh cache then.
-        Err(_) => read_plain_keyed(line, row, &mut KeyCache::default()),
+        Err(_) => read_plain_keyed(line, row, &mut Keys::default()),
     })
 }
 
-fn read_plain_keyed<'a>(line: &'a str, row: &mut SparseRow<'a>, keys: &mut KeyCache) -> Option<()> {
+fn read_plain_keyed<'a>(line: &'a str, row: &mut SparseRow<'a>, keys: &mut Keys) -> Option<()> {
     // One branch-free pass over the line (vectorized): with no backslash and no control byte
     // anywhere, every string ends at its next quote and needs no check of its own. That is
     // what exports write; other lines take the checking path.
@@ -512,7 +449,7 @@ fn read_plain_keyed<'a>(line: &'a str, row: &mut SparseRow<'a>, keys: &mut KeyCa
 fn read_plain_with<'a, const CLEAN: bool>(
     line: &'a str,
     row: &mut SparseRow<'a>,
-    keys: &mut KeyCache,
+    keys: &mut Keys,
 ) -> Option<()> {
     let b = line.as_bytes();
     let mut i = skip_ws(b, 0);
@@ -564,66 +501,7 @@ fn read_plain_with<'a, const CLEAN: bool>(
     (skip_ws(b, i) == b.len()).then_some(())
 }
 
-/// Past JSON whitespace (the four bytes serde_json skips).
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    i
-}
-
-/// A string starting at `start` (after its opening quote) that holds no escape and no
-/// control character (serde_json rejects those unescaped): the text, and the position
-/// after the closing quote.
-fn plain_str(line: &str, start: usize) -> Option<(&str, usize)> {
-    let b = line.as_bytes();
-    let rest = b.get(start..)?;
-    // The quote or backslash ending the plain part (SIMD), then no control byte before it
-    // (a branch-free fold the compiler vectorizes).
-    let len = memchr::memchr2(b'"', b'\\', rest)?;
-    let text = rest.get(..len)?;
-    if rest.get(len) != Some(&b'"') || text.iter().fold(false, |bad, &c| bad | (c < 0x20)) {
-        return None;
-    }
-    Some((line.get(start..start + len)?, start + len + 1))
-}
-
-/// [`plain_str`] in a line without backslash or control byte: the string ends at the next
-/// quote.
-#[inline(always)]
-fn clean_str(line: &str, start: usize) -> Option<(&str, usize)> {
-    let len = find_quote(line.as_bytes().get(start..)?)?;
-    Some((line.get(start..start + len)?, start + len + 1))
-}
-
-/// Position of the first `"` in `s`, eight bytes at a time: keys and most values are
-/// shorter than the vector setup of `memchr` pays for.
-#[inline(always)]
-fn find_quote(s: &[u8]) -> Option<usize> {
-    const LO: u64 = u64::from_le_bytes([0x01; 8]);
-    const HI: u64 = u64::from_le_bytes([0x80; 8]);
-    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
-    let mut chunks = s.chunks_exact(8);
-    let mut at = 0;
-    for c in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(c);
-        let x = u64::from_le_bytes(word) ^ QUOTES;
-        // The lowest set bit marks the first zero byte (borrows only make bits above it).
-        let zero = x.wrapping_sub(LO) & !x & HI;
-        if zero != 0 {
-            return Some(at + (zero.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == b'"')
-        .map(|p| at + p)
-}
-
-/// Reads the plain value at `i` (see [`read_plain`]) into `slot` (none: a column not kept,
+/// Reads the plain value at `i` (see `read_plain`) into `slot` (none: a column not kept,
 /// only skipped) and gives the position after it (`CLEAN`: the line holds no backslash and
 /// no control byte).
 ///
@@ -805,316 +683,4 @@ pub(crate) fn first_element(text: &str) -> Result<Option<Value>, serde_json::Err
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sources::JsonRow;
-
-    #[test]
-    fn find_quote_finds_the_first_quote_at_any_offset() {
-        for len in 0..40 {
-            for at in 0..len {
-                let mut s = vec![b'a'; len];
-                s[at] = b'"';
-                if at + 1 < len {
-                    s[len - 1] = b'"';
-                }
-                assert_eq!(find_quote(&s), Some(at), "len {len} at {at}");
-            }
-            assert_eq!(find_quote(&vec![0xE9u8; len]), None);
-        }
-        // Bytes one below and above the quote, and high bytes, are no quote.
-        assert_eq!(find_quote(b"\x21\x23\xA2\xFF!#\x22a\""), Some(6));
-    }
-
-    #[test]
-    fn rows_of_the_direct_scanner_own_nothing() {
-        let line = r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":70,"Active":true,"Tags":null,"Description":"x"}"#;
-        assert!(read_plain(line).unwrap().owns_nothing());
-        // Left to serde_json half-way (a float): what was read owns nothing either.
-        let mut row = SparseRow::empty();
-        assert!(!read_plain_into(
-            r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":7.5}"#,
-            &mut row
-        ));
-        assert!(row.get("NetworkIP").is_some());
-        assert!(row.owns_nothing());
-        // serde_json's copy of an escaped string is owned.
-        let owned: SparseRow = serde_json::from_str(r#"{"Description":"a\"b"}"#).unwrap();
-        assert!(!owned.owns_nothing());
-    }
-
-    #[test]
-    fn clean_and_checked_lines_read_alike() {
-        // The same row, once clean (no backslash, no control byte) and once with a tab as
-        // whitespace (the checking path): same cells.
-        let clean = r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":70,"Active":true,"Tags":null,"Description":"a \u00e9 b"}"#;
-        let tabbed = clean.replace(',', ",\t");
-        let (a, b) = (read_plain(clean), read_plain(&tabbed));
-        assert!(a.is_none(), "an escape leaves the line to serde_json");
-        assert!(b.is_none());
-        let clean = r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":70,"Active":true,"Tags":null,"Description":"é"}"#;
-        let tabbed = clean.replace(',', ",\t");
-        for l in [clean, tabbed.as_str()] {
-            let r = read_plain(l).unwrap();
-            assert_eq!(r.get("NetworkIP").as_deref(), Some("104.40.82.76"));
-            assert_eq!(r.get("ConfidenceScore").as_deref(), Some("70"));
-            assert_eq!(r.get("Active").as_deref(), Some("true"));
-            assert_eq!(r.get("Tags"), None);
-            assert_eq!(r.get("Description").as_deref(), Some("é"));
-        }
-    }
-
-    #[test]
-    fn every_column_resolves_to_its_index() {
-        for (i, c) in COLUMNS.iter().enumerate() {
-            assert_eq!(col_index(c), Some(i), "{c}");
-        }
-        assert_eq!(col_index("networkip"), None);
-        assert_eq!(col_index("TenantId"), None);
-        assert_eq!(col_index(""), None);
-    }
-
-    /// The sparse row answers every kept column exactly as a `Value` row does.
-    #[test]
-    fn same_answers_as_a_value_row() {
-        let line = r#"{"NetworkIP":"104.40.82.76","ConfidenceScore":75.50,"Active":true,
-            "Description":"a \"quoted\" \u00e9 text","Tags":["c2","x"],"Url":null,
-            "Data":{"pattern":"[ipv4-addr:value = '104.40.82.76']","b":[1,2.5e3,null]},
-            "IndicatorId":"first","IndicatorId":"second","Id":-3,"Source":"","IsActive":1,
-            "Confidence":18446744073709551615,"ValidUntil":12.0,"IsDeleted":false,
-            "Other":{"deep":[1e5,{"z":"q"}]},"Revoked":false,"ValidFrom":"2025-01-01T00:00:00Z"}"#;
-        let sparse: SparseRow = serde_json::from_str(line).unwrap();
-        let value: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
-        let json = JsonRow(&value);
-        for c in COLUMNS {
-            assert_eq!(sparse.get(c), json.get(c), "get {c}");
-            assert_eq!(sparse.json(c), json.json(c), "json {c}");
-            assert_eq!(sparse.time(c), json.time(c), "time {c}");
-        }
-        assert_eq!(sparse.get("IndicatorId").as_deref(), Some("second"));
-        assert_eq!(sparse.get("ConfidenceScore").as_deref(), Some("75.5"));
-        assert_eq!(sparse.get("Id").as_deref(), Some("-3"));
-        assert_eq!(sparse.get("Url"), None);
-        assert!(matches!(
-            sparse.get("NetworkIP"),
-            Some(Cow::Borrowed("104.40.82.76"))
-        ));
-    }
-
-    #[test]
-    fn same_bytes_is_equality() {
-        let text = b"IndicatorIdExpirationDateTimeTrafficLightProtocolLevel";
-        for n in 0..=25 {
-            for i in 0..text.len() - n {
-                for j in 0..text.len() - n {
-                    let (a, b) = (&text[i..i + n], &text[j..j + n]);
-                    assert_eq!(same_bytes(a, b), a == b, "{i} {j} {n}");
-                }
-            }
-            // One byte changed anywhere.
-            let a = &text[..n];
-            for k in 0..n {
-                let mut b = a.to_vec();
-                b[k] ^= 0x20;
-                assert!(!same_bytes(a, &b), "{n} {k}");
-            }
-        }
-        assert!(!same_bytes(b"Id", b"Ids"));
-        assert!(same_bytes(b"", b""));
-    }
-
-    #[test]
-    fn digits_are_to_string() {
-        for n in [0, 7, 10, 99, 100, 12345, i64::MAX as u64, u64::MAX] {
-            assert_eq!(Digits::of(n, false).as_str(), n.to_string());
-        }
-        for i in [-1i64, -10, -987654321, i64::MIN] {
-            assert_eq!(Digits::of(i.unsigned_abs(), true).as_str(), i.to_string());
-        }
-    }
-
-    /// The plain reading gives serde_json's row whenever it reads a line, and leaves every
-    /// line serde_json rejects (and every unusual one) to it.
-    #[test]
-    fn plain_reading_is_serde_reading() {
-        let base = r#"{"TimeGenerated":"2025-07-01T00:00:00.5Z","IndicatorId":"A1","NetworkIP":"104.40.82.76","Active":true,"ConfidenceScore":75,"Tags":"","Url":null,"Other":"x","IsDeleted":false,"Revoked":0}"#;
-        let mut lines: Vec<String> = vec![
-            base.to_string(),
-            "{}".into(),
-            " { } ".into(),
-            "\t{ \"NetworkIP\" :\r\n \"1.2.3.4\" , \"Active\":false }\n".into(),
-            r#"{"NetworkIP":"a","NetworkIP":"b"}"#.into(),
-            r#"{"ConfidenceScore":0}"#.into(),
-            r#"{"ConfidenceScore":9999999999999999999}"#.into(),
-            r#"{"ConfidenceScore":99999999999999999999}"#.into(),
-            r#"{"ConfidenceScore":18446744073709551616}"#.into(),
-            r#"{"ConfidenceScore":007}"#.into(),
-            r#"{"ConfidenceScore":7.5}"#.into(),
-            r#"{"ConfidenceScore":7e2}"#.into(),
-            r#"{"ConfidenceScore":-7}"#.into(),
-            r#"{"ConfidenceScore":-0}"#.into(),
-            r#"{"x":1e400}"#.into(),
-            r#"{"Description":"a\"b"}"#.into(),
-            r#"{"Desc\u0072iption":"ab"}"#.into(),
-            "{\"Description\":\"a\u{1}b\"}".into(),
-            "{\"Description\":\"tab\there\"}".into(),
-            // Columns not kept, skipped on the clean and the checking path.
-            "{\"Other\":\"x\",\"More\":7,\"NetworkIP\":\"104.40.82.76\"}".into(),
-            "\t{\"Other\" : \"x\" ,\"NetworkIP\":\"104.40.82.76\"}".into(),
-            "\t{\"Other\":\"a\u{1}b\",\"NetworkIP\":\"104.40.82.76\"}".into(),
-            "{\"Other\":\"a\u{1}b\",\"NetworkIP\":\"104.40.82.76\"}".into(),
-            "\t{\"Other\":\"x".into(),
-            r#"{"Description":"é ünïcode ✓"}"#.into(),
-            r#"{"Data":{"a":1}}"#.into(),
-            r#"{"Tags":["a"]}"#.into(),
-            r#"{"NetworkIP":"a"} x"#.into(),
-            r#"{"NetworkIP":"a",}"#.into(),
-            r#"{"NetworkIP":"a" "Active":true}"#.into(),
-            r#"{"NetworkIP":"a""#.into(),
-            r#"{"NetworkIP" "a"}"#.into(),
-            r#"{"Active":tru}"#.into(),
-            r#"{"Active":nul}"#.into(),
-            r#"{"Active":True}"#.into(),
-            r#"{,}"#.into(),
-            r#"[1]"#.into(),
-            r#""s""#.into(),
-            r#"{"a":1}{"b":2}"#.into(),
-            r#"{"IndicatorId":""}"#.into(),
-            String::new(),
-        ];
-        // Every prefix of the base line (cut lines, mostly invalid).
-        lines.extend((0..base.len()).map(|n| base[..n].to_string()));
-        let mut plain = 0;
-        for l in &lines {
-            let serde: Result<SparseRow, _> = serde_json::from_str(l);
-            match read_plain(l) {
-                Some(fast) => {
-                    plain += 1;
-                    let slow = serde.unwrap_or_else(|e| panic!("serde rejects {l:?}: {e}"));
-                    for c in COLUMNS {
-                        assert_eq!(fast.get(c), slow.get(c), "get {c} of {l:?}");
-                        assert_eq!(fast.json(c), slow.json(c), "json {c} of {l:?}");
-                        assert_eq!(
-                            matches!(fast.get(c), Some(Cow::Borrowed(_))),
-                            matches!(slow.get(c), Some(Cow::Borrowed(_))),
-                            "{c} of {l:?}"
-                        );
-                    }
-                }
-                None => {
-                    // Left to serde_json: fine whether it reads the line or not.
-                }
-            }
-        }
-        // The plain reading takes the lines it should.
-        assert_eq!(plain, 11);
-        for l in [base, "{}", r#"{"ConfidenceScore":9999999999999999999}"#] {
-            assert!(read_plain(l).is_some(), "{l}");
-        }
-        for l in [
-            r#"{"ConfidenceScore":-7}"#,
-            r#"{"Description":"a\"b"}"#,
-            r#"{"x":1e400}"#,
-        ] {
-            assert!(read_plain(l).is_none(), "{l}");
-        }
-    }
-
-    /// The remembered keys of the previous line never change what a line reads: keys in
-    /// another order, a key that extends or shortens a remembered one, fewer or more keys,
-    /// a remembered key cut by the line's end, each read as serde_json reads it.
-    #[test]
-    fn remembered_keys_read_as_serde() {
-        let lines = [
-            r#"{"NetworkIP":"104.40.82.76","IndicatorId":"A","Active":true}"#,
-            r#"{"NetworkIP":"104.40.82.77","IndicatorId":"B","Active":false}"#,
-            // Other order.
-            r#"{"IndicatorId":"C","NetworkIP":"104.40.82.78","Active":true}"#,
-            // A remembered key's bytes then more: another key.
-            r#"{"IndicatorIdX":"D","NetworkIP":"104.40.82.79"}"#,
-            r#"{"Indicator":"E","NetworkIPv6":"x","Active":true}"#,
-            // Back to the first order, more keys, with a tab (the checking path).
-            "{\"NetworkIP\":\"104.40.82.80\",\t\"IndicatorId\":\"F\",\"Active\":true,\"Tags\":\"t\"}",
-            r#"{"NetworkIP":"104.40.82.81","IndicatorId":"G","Active":true,"Tags":"u"}"#,
-            // Fewer keys, then a line cut inside a remembered key.
-            r#"{"NetworkIP":"104.40.82.82"}"#,
-            r#"{"NetworkIP":"104.40.82.83","Indicat"#,
-            r#"{"NetworkIP":"104.40.82.84","IndicatorId":"H","Active":true,"Tags":"v"}"#,
-            // A remembered key with an escape in the line: serde_json's.
-            r#"{"NetworkIP":"104.40.82.85","IndicatorId":"I\u0041","Active":true}"#,
-            r#"{"NetworkIP":"104.40.82.86","IndicatorId":"J","Active":true,"Tags":"w"}"#,
-        ];
-        let mut plain = 0;
-        for l in lines {
-            let serde: Result<SparseRow, _> = serde_json::from_str(l);
-            match read_plain(l) {
-                Some(fast) => {
-                    plain += 1;
-                    let slow = serde.unwrap_or_else(|e| panic!("serde rejects {l:?}: {e}"));
-                    for c in COLUMNS {
-                        assert_eq!(fast.get(c), slow.get(c), "get {c} of {l:?}");
-                    }
-                }
-                None => assert!(
-                    serde.is_err() || l.contains('\\'),
-                    "{l:?} is plain and valid"
-                ),
-            }
-        }
-        assert_eq!(plain, 10);
-        // The last line read as expected through the remembered keys.
-        let r = read_plain(lines[11]).unwrap();
-        assert_eq!(r.get("IndicatorId").as_deref(), Some("J"));
-        assert_eq!(r.get("Tags").as_deref(), Some("w"));
-        assert_eq!(r.get("NetworkIP").as_deref(), Some("104.40.82.86"));
-    }
-
-    /// A line with thousands of keys, or a huge key, is read whole, but the thread's cache
-    /// keeps only the first `MAX_KEYS` keys of at most `MAX_KEY_LEN` bytes; a later line
-    /// still reads through the remembered keys.
-    #[test]
-    fn remembered_keys_are_bounded() {
-        let mut keys = KeyCache::default();
-        let mut line = String::from(r#"{"NetworkIP":"104.40.82.76""#);
-        for i in 0..5000 {
-            line.push_str(&format!(r#","k{i}":"v""#));
-        }
-        line.push_str(r#","IndicatorId":"A"}"#);
-        let mut row = SparseRow::empty();
-        read_plain_keyed(&line, &mut row, &mut keys).unwrap();
-        assert_eq!(row.get("IndicatorId").as_deref(), Some("A"));
-        assert_eq!(row.get("NetworkIP").as_deref(), Some("104.40.82.76"));
-        assert_eq!(keys.keys.len(), KeyCache::MAX_KEYS);
-        let long = "x".repeat(KeyCache::MAX_KEY_LEN + 1);
-        let line2 = format!(r#"{{"{long}":"v","IndicatorId":"B"}}"#);
-        let mut row = SparseRow::empty();
-        read_plain_keyed(&line2, &mut row, &mut keys).unwrap();
-        assert_eq!(row.get("IndicatorId").as_deref(), Some("B"));
-        assert!(
-            keys.keys.is_empty(),
-            "the long first key is not kept, nor any after it"
-        );
-        let mut row = SparseRow::empty();
-        read_plain_keyed(
-            r#"{"NetworkIP":"104.40.82.77","IndicatorId":"C"}"#,
-            &mut row,
-            &mut keys,
-        )
-        .unwrap();
-        assert_eq!(row.get("IndicatorId").as_deref(), Some("C"));
-        assert_eq!(keys.keys.len(), 2);
-    }
-
-    /// Lines `Value` rejects are rejected too (they become problems on the slow path).
-    #[test]
-    fn rejects_what_value_rejects() {
-        for bad in [
-            r#"{"x":1e400}"#,
-            r#"{"NetworkIP":"a""#,
-            "[1]",
-            r#"{"a":1} x"#,
-        ] {
-            assert!(serde_json::from_str::<SparseRow>(bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

@@ -15,10 +15,10 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::csv_records::for_each_csv_record;
+use super::csv_table::CsvTable;
 use super::ctx::Ctx;
 use super::load::decode;
 use super::report::{MAX_PROBLEMS_LISTED, Problem};
-use super::sentinel::CsvTable;
 use crate::error::IntelError;
 use kvsentry_model::net::parse_network;
 

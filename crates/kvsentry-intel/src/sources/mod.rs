@@ -9,11 +9,11 @@
 //! `csv_records.rs` (CSV records with their lines).
 
 mod csv_records;
+mod csv_table;
 mod ctx;
 mod format;
 mod generic_csv;
 mod jsonrow;
-mod line_counter;
 mod load;
 mod misp;
 mod report;

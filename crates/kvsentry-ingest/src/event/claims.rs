@@ -1,4 +1,4 @@
-//! The one mapping from token-claim keys to [`Identity`] fields.
+//! The one mapping from token-claim keys (in every spelling) to [`Identity`] fields.
 //!
 //! The same claim reaches us under many spellings: short (`upn`, `oid`) in data-plane
 //! records, long URIs (`http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn`) in vault
@@ -14,7 +14,7 @@ use kvsentry_model::{Identity, Str};
 
 /// Lower case, each run of characters other than ASCII letters and digits (`://`, `/`, `.`)
 /// replaced by one `_`, no `_` at either end. Borrows when the key is already normal.
-pub fn normalize_claim_key(key: &str) -> Cow<'_, str> {
+pub(crate) fn normalize_claim_key(key: &str) -> Cow<'_, str> {
     let b = key.as_bytes();
     let is_normal = !b.is_empty()
         && b.first() != Some(&b'_')
@@ -138,7 +138,7 @@ fn normalize_into<'b>(key: &str, buf: &'b mut [u8; STACK_KEY]) -> Option<&'b [u8
 /// Applies one claim to `id`. `key` may be in any spelling (see the module doc); empty values
 /// are ignored. `appid` wins over `azp`, whatever their order; claims without a field of
 /// their own go to `other` under their normal key.
-pub fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
+pub(crate) fn apply_claim<'a>(id: &mut Identity<'a>, key: &str, value: Str<'a>) {
     apply_target(id, claim_target(key), key, value);
 }
 
