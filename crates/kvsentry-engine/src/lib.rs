@@ -445,11 +445,13 @@ pub struct Engine {
     form: Option<EvidenceSource>,
     buf: Vec<f64>,
     finished: bool,
-    /// Set by [`Engine::finish_and_leak`]: closed groups are forgotten, not freed.
-    leak: bool,
+    /// Set by [`Engine::finish_into_report`]: closed groups are kept in `closed` for the
+    /// caller to free off its critical path, not freed as their windows close.
+    defer_drop: bool,
+    closed: Vec<window::ClosedGroups>,
 }
 
-/// What a finished run leaves for its report (see [`Engine::finish_and_leak`]).
+/// What a finished run leaves for its report (see [`Engine::finish_into_report`]).
 #[derive(Debug, Clone, Default)]
 pub struct FinalReport {
     pub stats: EngineStats,
@@ -544,7 +546,8 @@ impl Engine {
             form: opts.source_form,
             buf: Vec::new(),
             finished: false,
-            leak: false,
+            defer_drop: false,
+            closed: Vec::new(),
         })
     }
 
@@ -615,6 +618,22 @@ impl Engine {
                 self.advance(w, &mut emitted);
             }
         }
+        Self::flush(emitted, out);
+    }
+
+    /// Moves the watermark to `watermark` from a clock (a long-running caller's idea of
+    /// "now minus the lateness"): every window it passes closes and its alerts are appended
+    /// to `out`, exactly as if an event at `watermark + max_lateness` had arrived. The
+    /// watermark never moves back: an earlier `watermark` does nothing. Events then behind
+    /// it are late (see the crate docs).
+    pub fn advance_to(&mut self, watermark: jiff::Timestamp, out: &mut Vec<Alert>) {
+        let w = nanos(watermark);
+        if self.watermark.is_some_and(|old| w <= old) {
+            return;
+        }
+        self.watermark = Some(w);
+        let mut emitted = Vec::new();
+        self.advance(w, &mut emitted);
         Self::flush(emitted, out);
     }
 
@@ -742,27 +761,24 @@ impl Engine {
         Self::flush(emitted, out);
     }
 
-    /// [`Engine::finish`] for a process about to exit: returns the run's report and
-    /// *leaks* the rest instead of freeing it — the groups closed by this last call (their
-    /// deferred rows and accumulators), the window state, the compiled rules and the
-    /// indicator selection and index the engine holds (an [`Arc`] the engine never
-    /// releases, so a [`Preparer`] handed out by [`Engine::preparer`] is not freed either).
+    /// [`Engine::finish`] for the end of a run: returns the run's report and hands back,
+    /// unfreed, the rest of the engine's memory (the groups closed by this last call with
+    /// their deferred rows and accumulators, the window state, the compiled rules and the
+    /// indicator selection) as [`Leftovers`].
     ///
     /// Why: at the end of a large hunt, tearing down millions of small allocations costs a
-    /// visible slice of the run, only for the operating system to reclaim the memory at
-    /// exit anyway. Alerts and stats are exactly those of `finish`. Never call it in a
-    /// process that goes on running (e.g. `serve`, tests looping over runs): the memory
-    /// stays allocated until exit.
-    pub fn finish_and_leak(mut self, out: &mut Vec<Alert>) -> FinalReport {
-        self.leak = true;
+    /// visible slice of the run. The caller decides when that cost is paid: drop the
+    /// leftovers later, or on another thread ([`Leftovers::drop_in_background`]). Alerts
+    /// and stats are exactly those of `finish`.
+    pub fn finish_into_report(mut self, out: &mut Vec<Alert>) -> (FinalReport, Leftovers) {
+        self.defer_drop = true;
         self.finish(out);
         let report = FinalReport {
             stats: std::mem::take(&mut self.stats),
             explanations: std::mem::take(&mut self.explanations),
             explain_rejections: self.explain_rejections(),
         };
-        std::mem::forget(self);
-        report
+        (report, Leftovers { _engine: self })
     }
 
     pub fn stats(&self) -> &EngineStats {
@@ -820,7 +836,11 @@ impl Engine {
                 explain,
                 source: self.source.as_ref(),
                 buf: &mut self.buf,
-                leak: self.leak,
+                closed: if self.defer_drop {
+                    Some(&mut self.closed)
+                } else {
+                    None
+                },
             },
         ))
     }
@@ -839,6 +859,29 @@ impl Engine {
         }
         emitted.sort_by(|a, b| (a.start, a.rule_idx, &a.key).cmp(&(b.start, b.rule_idx, &b.key)));
         out.extend(emitted.into_iter().map(|e| e.alert));
+    }
+}
+
+/// What [`Engine::finish_into_report`] leaves: the finished engine's memory, freed when
+/// this is dropped.
+pub struct Leftovers {
+    _engine: Engine,
+}
+
+impl Leftovers {
+    /// Frees the memory on a thread of its own, so that the caller goes on at once (a
+    /// process that exits first leaves the rest to the operating system).
+    pub fn drop_in_background(self) {
+        // A thread that cannot be started: the memory is freed here instead.
+        let _ = std::thread::Builder::new()
+            .name("kvsentry-engine-drop".into())
+            .spawn(move || drop(self));
+    }
+}
+
+impl fmt::Debug for Leftovers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Leftovers").finish_non_exhaustive()
     }
 }
 

@@ -28,8 +28,8 @@ pub(crate) struct Ctx<'a> {
     pub explain: Option<&'a mut Vec<Explanation>>,
     pub source: Option<&'a EvidenceSource>,
     pub buf: &'a mut Vec<f64>,
-    /// Closed groups are forgotten instead of freed (see `Engine::finish_and_leak`).
-    pub leak: bool,
+    /// Where closed groups go instead of being freed (see `Engine::finish_into_report`).
+    pub closed: Option<&'a mut Vec<ClosedGroups>>,
 }
 
 /// Explanations are a debugging aid; past this many the oldest are kept and the rest counted.
@@ -132,6 +132,10 @@ impl RuleState {
 /// Tumbling windows `[floor(t, size), +size)` aligned to the Unix epoch, like ES|QL
 /// `DATE_TRUNC`. Rows are applied as they come (the group state does not depend on order);
 /// a window closes when the watermark reaches its end.
+/// The groups of a closed tumbling window, kept to be freed later (see
+/// `Engine::finish_into_report`).
+pub(crate) struct ClosedGroups(#[allow(dead_code)] HashTable<Group>);
+
 /// A group of a tumbling window, under its key's hash (made in the parallel stage by the
 /// rule's seeded hasher, see `Row::hash`).
 struct Group {
@@ -246,15 +250,18 @@ impl Tumbling {
                     }
                 }
             }
-            if ctx.leak {
-                std::mem::forget(groups);
+            if let Some(closed) = ctx.closed.as_deref_mut() {
+                closed.push(ClosedGroups(groups));
             }
         }
         if self.closed_until.is_none_or(|c| w > c) {
             self.closed_until = Some(w);
         }
         // Forget expired suppressions now and then (not on every event: this is O(groups)).
-        if closed_any && !ctx.leak && (self.suppressed_until.len() > 1024 || w == i64::MAX) {
+        if closed_any
+            && ctx.closed.is_none()
+            && (self.suppressed_until.len() > 1024 || w == i64::MAX)
+        {
             self.suppressed_until.retain(|(_, _, u)| *u > w);
         }
     }
