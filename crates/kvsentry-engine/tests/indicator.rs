@@ -578,3 +578,40 @@ fn a_rule_on_the_token_address_claim_and_a_second_finish() {
     assert_eq!(ti.triggered, Some(true));
     assert_eq!(engine.stats().rule("ti-ipaddr").unwrap().alerts, 1);
 }
+
+/// Any number of indicator_match rules count and alert: seventy copies of the built-in rule,
+/// with and without intel, each count the events that passed their filter with an address
+/// and, with intel, each alert on the covered address.
+#[test]
+fn seventy_indicator_rules_each_count_and_alert() {
+    let base = RuleSet::builtin().get(TI).unwrap().to_yaml();
+    let mut rules = RuleSet::new();
+    let ids: Vec<String> = (0..70).map(|i| format!("ti-copy-{i:02}")).collect();
+    for id in &ids {
+        let y = base.replace(TI, id);
+        rules.merge_override(RuleSet::from_yaml_str(&y, "ti.yml").unwrap());
+    }
+    let mut set = IndicatorSet::new();
+    let mut ind = Indicator::new(
+        "ind-1",
+        parse_network("52.178.60.6").unwrap(),
+        "52.178.60.6",
+        "test",
+        ts("2026-01-01T00:00:00Z"),
+        "test:1",
+    );
+    ind.expiration = Some(ts(EXP));
+    set.push(ind);
+    let events = [
+        kv("2026-01-05T10:00:00Z", "52.178.60.6", 1),
+        kv("2026-01-05T10:01:00Z", "104.40.82.76", 2),
+    ];
+    let (alerts, stats) = run(&rules, opts(set, TiMode::Retro), &events);
+    let (_, without) = run(&rules, EngineOptions::default(), &events);
+    assert_eq!(alerts.len(), 70);
+    for id in &ids {
+        assert_eq!(stats.rule(id).unwrap().events_matched, 2, "{id}");
+        assert_eq!(stats.rule(id).unwrap().alerts, 1, "{id}");
+        assert_eq!(without.rule(id).unwrap().events_matched, 2, "{id}");
+    }
+}

@@ -1,0 +1,149 @@
+//! Tumbling windows `[floor(t, size), +size)` aligned to the Unix epoch, like ES|QL
+//! `DATE_TRUNC`. Rows are applied as they come (the group state does not depend on order);
+//! a window closes when the watermark reaches its end.
+
+use std::collections::BTreeMap;
+
+use hashbrown::HashTable;
+
+use super::acc::Acc;
+use super::ctx::Ctx;
+use super::row::Row;
+
+/// A group of a tumbling window, under its key's hash (made in the parallel stage by the
+/// rule's seeded hasher, see `Row::hash`).
+struct Group {
+    hash: u64,
+    /// Holds the key (`Acc::key`).
+    acc: Acc,
+}
+
+#[derive(Default)]
+pub(crate) struct Tumbling {
+    windows: BTreeMap<i64, HashTable<Group>>,
+    /// Every window ending at or before this has been closed.
+    closed_until: Option<i64>,
+    open_groups: u64,
+    /// Groups of the last closed window: the capacity of the next one.
+    last_groups: usize,
+    /// Group (hash, key) → no alert for windows starting before this (window end +
+    /// suppression).
+    suppressed_until: HashTable<(u64, Box<str>, i64)>,
+    /// Closed windows' groups kept to be freed with the state, not as they close (see
+    /// `Engine::finish_into_report`).
+    closed: Vec<HashTable<Group>>,
+}
+
+impl Tumbling {
+    pub fn push(&mut self, row: Row, ctx: &mut Ctx<'_, '_>) -> bool {
+        let size = ctx.rule.size;
+        let start = row.time.div_euclid(size).saturating_mul(size);
+        let end = start.saturating_add(size);
+        if self.closed_until.is_some_and(|c| end <= c) {
+            return false;
+        }
+        let hint = self.last_groups;
+        // Events come mostly in time order: the newest window first (its entry is found
+        // down the tree's right edge, comparing nothing), else searched.
+        let groups = match self.windows.last_entry() {
+            Some(e) if *e.key() == start => e.into_mut(),
+            _ => self
+                .windows
+                .entry(start)
+                .or_insert_with(|| HashTable::with_capacity(hint)),
+        };
+        let hash = row.hash;
+        match groups.find_mut(hash, |g| g.hash == hash && g.acc.key() == row.key()) {
+            Some(g) => g.acc.push_row(ctx.rule, row),
+            None => {
+                // Known from the parallel stage (the row's slots are not read here).
+                let never = ctx.env.explain.is_none() && row.never;
+                let acc = Acc::first(ctx.rule, row, never);
+                groups.insert_unique(hash, Group { hash, acc }, |g| g.hash);
+                self.open_groups += 1;
+            }
+        }
+        ctx.env.stats.max_open_windows = ctx
+            .env
+            .stats
+            .max_open_windows
+            .max(self.windows.len() as u64);
+        ctx.env.stats.max_open_groups = ctx.env.stats.max_open_groups.max(self.open_groups);
+        true
+    }
+
+    pub fn advance(&mut self, w: i64, ctx: &mut Ctx<'_, '_>) {
+        let size = ctx.rule.size;
+        let mut closed_any = false;
+        while let Some(entry) = self.windows.first_entry() {
+            let start = *entry.key();
+            let end = start.saturating_add(size);
+            if end > w {
+                break;
+            }
+            closed_any = true;
+            let mut groups = entry.remove();
+            self.open_groups = self.open_groups.saturating_sub(groups.len() as u64);
+            self.last_groups = groups.len();
+            // Groups are concluded where they lie (a group is a few hundred bytes: moving
+            // each out of the table cost more than concluding most of them), then dropped
+            // with the table. Explanations come out in group order; alerts are sorted when
+            // flushed, so the table's order serves otherwise.
+            let mut sorted: Vec<&mut Group>;
+            let iter: &mut dyn Iterator<Item = &mut Group> = if ctx.env.explain.is_some() {
+                sorted = groups.iter_mut().collect();
+                sorted.sort_by(|a, b| a.acc.key().cmp(b.acc.key()));
+                &mut sorted.into_iter()
+            } else {
+                &mut groups.iter_mut()
+            };
+            for g in iter {
+                let hash = g.hash;
+                let acc = &mut g.acc;
+                if acc.never_alerts {
+                    // Its condition is false whatever its events (set only when the rule is
+                    // not explained): nothing to evaluate, count or record.
+                    continue;
+                }
+                let until = if self.suppressed_until.is_empty() {
+                    None
+                } else {
+                    // The key is read only on a hash match: it lies in the group's text,
+                    // which closing a group otherwise need not touch (a cache miss each).
+                    let acc = &*acc;
+                    self.suppressed_until
+                        .find(hash, |(h, k, _)| *h == hash && **k == *acc.key())
+                        .map(|(_, _, u)| *u)
+                };
+                let alerted = ctx.conclude(None, acc, start, end, until, None);
+                if alerted {
+                    let u = end.saturating_add(ctx.rule.suppression);
+                    let key = acc.key();
+                    match self
+                        .suppressed_until
+                        .find_mut(hash, |(h, k, _)| *h == hash && **k == *key)
+                    {
+                        Some(e) => e.2 = u,
+                        None => {
+                            self.suppressed_until
+                                .insert_unique(hash, (hash, key.into(), u), |e| e.0);
+                        }
+                    }
+                }
+            }
+            if ctx.env.defer_drop {
+                self.closed.push(groups);
+            }
+        }
+        if self.closed_until.is_none_or(|c| w > c) {
+            self.closed_until = Some(w);
+        }
+        // Forget expired suppressions now and then (not on every event: this is O(groups)).
+        if closed_any
+            && !ctx.env.defer_drop
+            && (self.suppressed_until.len() > 1024 || w == i64::MAX)
+        {
+            self.suppressed_until.retain(|(_, _, u)| *u > w);
+        }
+    }
+}
