@@ -57,10 +57,16 @@ impl Engine {
                 opts.max_lateness
             )));
         }
+        let indicator_schedule = match opts.indicator_schedule {
+            None => None,
+            Some(d) if d.is_positive() => Some(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+            Some(d) => return Err(EngineError::BadSchedule(format!("{d:?}"))),
+        };
         let mut compiler = Compiler {
             intel: opts.intel.as_deref(),
             ti_mode: opts.ti_mode,
             selections: SelectionCache::default(),
+            indicator_schedule,
         };
         let mut compiled = Vec::new();
         for r in rules.enabled() {

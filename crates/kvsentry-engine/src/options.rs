@@ -25,6 +25,14 @@ pub struct EngineOptions {
     pub intel: Option<Arc<kvsentry_intel::IndicatorSet>>,
     /// Which indicators `indicator_match` rules select (default: retro hunting).
     pub ti_mode: TiMode,
+    /// `indicator_match` rules run on this schedule of event time, like Sentinel's
+    /// scheduled runs: each period `[floor(t, period), +period)` is one run, whose matches
+    /// go out (one alert per indicator and address, keeping the period's latest event; the
+    /// alert's window is the period, its id names the period's start) when the watermark
+    /// passes the period's end, and whose state is then freed. A match of a period already
+    /// gone out is late and dropped. `None` (the default): the whole input is one run,
+    /// ended by [`crate::Engine::finish`].
+    pub indicator_schedule: Option<SignedDuration>,
 }
 
 impl Default for EngineOptions {
@@ -36,6 +44,7 @@ impl Default for EngineOptions {
             source_form: None,
             intel: None,
             ti_mode: TiMode::default(),
+            indicator_schedule: None,
         }
     }
 }
@@ -48,6 +57,7 @@ impl fmt::Debug for EngineOptions {
             .field("evidence_source", &self.evidence_source.is_some())
             .field("intel", &self.intel.as_ref().map(|s| s.len()))
             .field("ti_mode", &self.ti_mode)
+            .field("indicator_schedule", &self.indicator_schedule)
             .finish()
     }
 }
@@ -58,6 +68,8 @@ pub enum EngineError {
     UnknownExplainRule(String),
     #[error("max lateness must not be negative (got {0})")]
     NegativeLateness(String),
+    #[error("the indicator schedule must be a positive duration (got {0})")]
+    BadSchedule(String),
     #[error("rule `{0}`: its kind is not supported by this engine")]
     UnsupportedRule(String),
 }

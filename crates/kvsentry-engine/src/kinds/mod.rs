@@ -60,6 +60,8 @@ pub(crate) struct Compiler<'a> {
     pub intel: Option<&'a IndicatorSet>,
     pub ti_mode: TiMode,
     pub selections: SelectionCache,
+    /// Indicator rules' scheduled period, in nanoseconds.
+    pub indicator_schedule: Option<i64>,
 }
 
 impl Compiled {
@@ -67,10 +69,14 @@ impl Compiled {
     pub fn compile(rule: &Rule, c: &mut Compiler<'_>) -> Option<Compiled> {
         match rule.detection.kind() {
             RuleKind::Threshold => threshold::CompiledRule::new(rule).map(Compiled::Threshold),
-            RuleKind::IndicatorMatch => {
-                indicator::TiRule::new(rule, c.intel, c.ti_mode, &mut c.selections)
-                    .map(Compiled::Indicator)
-            }
+            RuleKind::IndicatorMatch => indicator::TiRule::new(
+                rule,
+                c.intel,
+                c.ti_mode,
+                &mut c.selections,
+                c.indicator_schedule,
+            )
+            .map(Compiled::Indicator),
         }
     }
 
@@ -192,8 +198,9 @@ impl State {
                 Some(s.apply(r, row, seq, late, env))
             }
             (State::Indicator(s), Compiled::Indicator(r), RuleRow::Indicator(row)) => {
-                s.apply(r, *row, seq, env);
-                None
+                let taken = s.apply(r, *row, seq, env);
+                // Without a schedule event time plays no part: nothing is ever too late.
+                r.schedule.map(|_| taken)
             }
             _ => None,
         }
@@ -203,7 +210,7 @@ impl State {
     pub fn advance(&mut self, rule: &Compiled, w: i64, env: &mut Env<'_>) {
         match (self, rule) {
             (State::Threshold(s), Compiled::Threshold(r)) => s.advance(r, w, env),
-            (State::Indicator(_), Compiled::Indicator(_)) => {}
+            (State::Indicator(s), Compiled::Indicator(r)) => s.advance(r, w, env),
             _ => {}
         }
     }

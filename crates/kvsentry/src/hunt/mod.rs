@@ -239,6 +239,7 @@ impl Hunt {
                 })),
                 intel: opts.intel.clone(),
                 ti_mode: opts.ti_mode,
+                ..EngineOptions::default()
             },
         )?)
     }

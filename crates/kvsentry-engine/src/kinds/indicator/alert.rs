@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use kvsentry_intel::Indicator;
-use kvsentry_model::{Alert, Entity, EvidenceRef, ThreatEnrichment};
+use kvsentry_model::{Alert, Entity, EvidenceRef, ThreatEnrichment, TimeWindow};
 use serde_json::{Map, Value};
 
 use super::record::{
@@ -31,6 +31,7 @@ pub(crate) fn alert(
     p: Pair,
     source: Option<&EvidenceSource>,
     form: Option<&EvidenceSource>,
+    window: Option<(i64, i64)>,
 ) -> Alert {
     let ip_text = ip.to_string();
     let e = &p.latest;
@@ -140,10 +141,24 @@ pub(crate) fn alert(
         format!("{family}-cidr")
     };
     Alert {
-        alert_id: Alert::compute_id(&rule.id, &[ind.id.as_str(), ip_text.as_str()]),
+        // A scheduled run's alert is one of its period (several periods: several alerts).
+        alert_id: match window {
+            None => Alert::compute_id(&rule.id, &[ind.id.as_str(), ip_text.as_str()]),
+            Some((start, _)) => Alert::compute_id(
+                &rule.id,
+                &[
+                    &timestamp(start).to_string(),
+                    ind.id.as_str(),
+                    ip_text.as_str(),
+                ],
+            ),
+        },
         rule: rule.alert_rule.clone(),
         time: timestamp(e.time),
-        window: None,
+        window: window.map(|(start, end)| TimeWindow {
+            start: timestamp(start),
+            end: timestamp(end),
+        }),
         group,
         fields: f,
         entities,

@@ -45,6 +45,9 @@ pub(crate) struct TiRule {
     pub trigger: Trigger,
     pub entities: EntityMapping,
     pub selected: Option<Arc<Selected>>,
+    /// The period of scheduled runs in nanoseconds (see
+    /// `EngineOptions::indicator_schedule`); `None`: one run, ended by `finish`.
+    pub schedule: Option<i64>,
 }
 
 /// IPv6 text is at most 39 bytes (45 with an embedded IPv4): formatted on the stack.
@@ -78,6 +81,7 @@ impl TiRule {
         intel: Option<&IndicatorSet>,
         mode: TiMode,
         cache: &mut SelectionCache,
+        schedule: Option<i64>,
     ) -> Option<TiRule> {
         let m = rule.indicator_match()?;
         let selected = intel.map(|set| {
@@ -99,6 +103,7 @@ impl TiRule {
             trigger: m.trigger,
             entities: m.entities.clone(),
             selected,
+            schedule,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The stateful stage of one indicator_match rule: the (indicator, address) pairs, and the
 //! end of a run.
 
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 
 use foldhash::HashMap;
@@ -14,158 +14,221 @@ use super::record::{Pair, TiRow};
 use super::rule::TiRule;
 use super::select::IndicatorRuleStats;
 use crate::env::{Emitted, Env};
-use crate::evidence::EvidenceSource;
 use crate::explain::Explanation;
 use crate::time::nanos;
+
+/// The pairs of one run: (indicator position in the rule's selection, address) → pair.
+type Pairs = HashMap<(u32, IpAddr), Pair>;
 
 /// The stateful stage of one indicator_match rule.
 #[derive(Default)]
 pub(crate) struct TiState {
-    pairs: HashMap<(u32, IpAddr), Pair>,
+    /// The one run's pairs (no schedule: the run ends at `finish`).
+    pairs: Pairs,
+    /// With a schedule (`EngineOptions::indicator_schedule`): each period's pairs, by the
+    /// period's start, until the watermark passes the period's end.
+    periods: BTreeMap<i64, Pairs>,
+    /// With a schedule: every period ending at or before this has gone out.
+    emitted_until: Option<i64>,
 }
 
 impl TiState {
+    /// Pairs held.
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.pairs.len() + self.periods.values().map(HashMap::len).sum::<usize>()
     }
 
-    /// Applies one matched event (arrival number `seq`), counted: event time plays no
-    /// part, the state keeps the latest event whatever the arrival order.
-    pub fn apply(&mut self, rule: &TiRule, row: TiRow, seq: u64, env: &mut Env<'_>) {
-        let n = self.push(row, rule.evidence_cap, seq);
+    /// Applies one matched event (arrival number `seq`), counted. Without a schedule,
+    /// event time plays no part: the state keeps the latest event whatever the arrival
+    /// order. With one, the event goes to its period's pairs; false when that period went
+    /// out already (the event is too late).
+    pub fn apply(&mut self, rule: &TiRule, row: TiRow, seq: u64, env: &mut Env<'_>) -> bool {
         env.stats.events_matched += 1;
+        let pairs = match rule.schedule {
+            None => &mut self.pairs,
+            Some(p) => {
+                let start = row.ev.time.div_euclid(p).saturating_mul(p);
+                if self
+                    .emitted_until
+                    .is_some_and(|u| start.saturating_add(p) <= u)
+                {
+                    return false;
+                }
+                self.periods.entry(start).or_default()
+            }
+        };
+        let n = push(pairs, row, rule.evidence_cap, seq);
+        let held = self.len() as u64;
         if let Some(ti) = env.stats.indicator.as_mut() {
             ti.indicator_matches += n;
+            ti.pairs = held;
+        }
+        true
+    }
+
+    /// With a schedule: the periods the watermark `w` has passed go out, one alert per
+    /// pair, and are forgotten.
+    pub fn advance(&mut self, rule: &TiRule, w: i64, env: &mut Env<'_>) {
+        let Some(p) = rule.schedule else {
+            return;
+        };
+        while let Some(entry) = self.periods.first_entry() {
+            let start = *entry.key();
+            let end = start.saturating_add(p);
+            if end > w {
+                break;
+            }
+            let pairs = entry.remove();
+            let mut ti = env.stats.indicator.take().unwrap_or_default();
+            let alerts = take_alerts(rule, pairs, &mut ti, env, Some((start, end)));
             ti.pairs = self.len() as u64;
+            env.stats.indicator = Some(ti);
+            emit(rule, alerts, env);
+        }
+        let passed = w.div_euclid(p).saturating_mul(p);
+        if self.emitted_until.is_none_or(|u| passed > u) {
+            self.emitted_until = Some(passed);
         }
     }
 
-    /// The end of the run: the alerts go out, and for the explained rule each pair says
-    /// why.
+    /// The end of the run: the alerts go out (with a schedule, every period went out as
+    /// the watermark passed it, the last ones when `finish` moved it to the end).
     pub fn finish(&mut self, rule: &TiRule, env: &mut Env<'_>) {
         let mut ti = env.stats.indicator.take().unwrap_or_default();
-        let alerts = self.take_alerts(rule, &mut ti, env.source, env.form);
+        let alerts = if rule.schedule.is_none() {
+            let pairs = std::mem::take(&mut self.pairs);
+            take_alerts(rule, pairs, &mut ti, env, None)
+        } else {
+            if ti.triggered.is_none() {
+                ti.triggered = Some(rule.trigger.fires(0));
+            }
+            Vec::new()
+        };
         env.stats.indicator = Some(ti);
-        env.stats.alerts += alerts.len() as u64;
-        if let Some(ex) = env.explain.as_deref_mut() {
-            // Each (indicator, address) pair is this kind's group; its alert says why.
-            ex.extend(alerts.iter().map(|a| {
-                let count = a.fields.get("event_count").cloned().unwrap_or(Value::Null);
-                Explanation {
-                    rule_id: rule.id.clone(),
-                    // From the pair's first matching event to its latest.
-                    window: a.window.unwrap_or(TimeWindow {
-                        start: a
-                            .fields
-                            .get("first_event_time")
-                            .and_then(Value::as_str)
-                            .and_then(|t| t.parse().ok())
-                            .unwrap_or(a.time),
-                        end: a.time,
-                    }),
-                    group: a.group.clone(),
-                    fields: a.fields.clone(),
-                    clauses: Vec::new(),
-                    passed: true,
-                    alerted: true,
-                    note: Some(format!(
-                        "{count} matching event(s), the latest kept (at {})",
-                        a.time
-                    )),
-                }
-            }));
-        }
-        // Already in their order; the engine sorts stably on (time, rule), an empty key
-        // keeps it.
-        let rule_idx = env.rule_idx;
-        env.out.extend(alerts.into_iter().map(|alert| Emitted {
-            start: nanos(alert.time),
-            rule_idx,
-            key: "".into(),
-            alert,
+        emit(rule, alerts, env);
+    }
+}
+
+/// Sends a run's alerts out; for the explained rule each pair says why.
+fn emit(rule: &TiRule, alerts: Vec<Alert>, env: &mut Env<'_>) {
+    env.stats.alerts += alerts.len() as u64;
+    if let Some(ex) = env.explain.as_deref_mut() {
+        // Each (indicator, address) pair is this kind's group; its alert says why.
+        ex.extend(alerts.iter().map(|a| {
+            let count = a.fields.get("event_count").cloned().unwrap_or(Value::Null);
+            Explanation {
+                rule_id: rule.id.clone(),
+                // From the pair's first matching event to its latest.
+                window: a.window.unwrap_or(TimeWindow {
+                    start: a
+                        .fields
+                        .get("first_event_time")
+                        .and_then(Value::as_str)
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(a.time),
+                    end: a.time,
+                }),
+                group: a.group.clone(),
+                fields: a.fields.clone(),
+                clauses: Vec::new(),
+                passed: true,
+                alerted: true,
+                note: Some(format!(
+                    "{count} matching event(s), the latest kept (at {})",
+                    a.time
+                )),
+            }
         }));
     }
+    // Already in their order; the engine sorts stably on (time, rule), an empty key keeps
+    // it.
+    let rule_idx = env.rule_idx;
+    env.out.extend(alerts.into_iter().map(|alert| Emitted {
+        start: nanos(alert.time),
+        rule_idx,
+        key: "".into(),
+        alert,
+    }));
+}
 
-    /// Applies one matched event (line 42: arg_max by IndicatorId, ClientIP).
-    fn push(&mut self, row: TiRow, cap: usize, seq: u64) -> u64 {
-        let mut ev = row.ev;
-        ev.seq = seq;
-        let n = row.inds.len() as u64;
-        for ind in row.inds {
-            match self.pairs.get_mut(&(ind, row.ip)) {
-                Some(p) => {
-                    p.count += 1;
-                    p.first_time = p.first_time.min(ev.time);
-                    if cap > 0 {
-                        let e = ev.evidence();
-                        if p.evidence.len() < cap || p.evidence.peek().is_some_and(|t| e < *t) {
-                            p.evidence.push(e);
-                            if p.evidence.len() > cap {
-                                p.evidence.pop();
-                            }
+/// Applies one matched event (line 42: arg_max by IndicatorId, ClientIP).
+fn push(pairs: &mut Pairs, row: TiRow, cap: usize, seq: u64) -> u64 {
+    let mut ev = row.ev;
+    ev.seq = seq;
+    let n = row.inds.len() as u64;
+    for ind in row.inds {
+        match pairs.get_mut(&(ind, row.ip)) {
+            Some(p) => {
+                p.count += 1;
+                p.first_time = p.first_time.min(ev.time);
+                if cap > 0 {
+                    let e = ev.evidence();
+                    if p.evidence.len() < cap || p.evidence.peek().is_some_and(|t| e < *t) {
+                        p.evidence.push(e);
+                        if p.evidence.len() > cap {
+                            p.evidence.pop();
                         }
                     }
-                    if ev.order() > p.latest.order() {
-                        p.latest = ev.clone();
-                    }
                 }
-                None => {
-                    let mut evidence = BinaryHeap::new();
-                    if cap > 0 {
-                        evidence.push(ev.evidence());
-                    }
-                    self.pairs.insert(
-                        (ind, row.ip),
-                        Pair {
-                            latest: ev.clone(),
-                            count: 1,
-                            first_time: ev.time,
-                            evidence,
-                        },
-                    );
+                if ev.order() > p.latest.order() {
+                    p.latest = ev.clone();
                 }
             }
+            None => {
+                let mut evidence = BinaryHeap::new();
+                if cap > 0 {
+                    evidence.push(ev.evidence());
+                }
+                pairs.insert(
+                    (ind, row.ip),
+                    Pair {
+                        latest: ev.clone(),
+                        count: 1,
+                        first_time: ev.time,
+                        evidence,
+                    },
+                );
+            }
         }
-        n
     }
+    n
+}
 
-    /// End of the run: the alerts, sorted by (event time, indicator id, address), when the
-    /// trigger holds over the result rows; the state is emptied.
-    fn take_alerts(
-        &mut self,
-        rule: &TiRule,
-        stats: &mut IndicatorRuleStats,
-        source: Option<&EvidenceSource>,
-        form: Option<&EvidenceSource>,
-    ) -> Vec<Alert> {
-        let pairs = std::mem::take(&mut self.pairs);
-        let results = pairs.len() as u64;
-        let fires = rule.trigger.fires(results);
-        stats.triggered = Some(fires);
-        let Some(sel) = rule.selected.as_ref().filter(|_| fires && results > 0) else {
-            return Vec::new();
-        };
-        // One pass over the selection resolves the matched positions.
-        let mut wanted: HashMap<u32, Option<&Indicator>> =
-            pairs.keys().map(|(i, _)| (*i, None)).collect();
-        for (i, ind) in sel.index.iter().enumerate() {
-            if let Some(slot) = u32::try_from(i).ok().and_then(|i| wanted.get_mut(&i)) {
-                *slot = Some(ind);
-            }
+/// The end of a run (with a schedule, of the period `window`): the alerts, sorted by
+/// (event time, indicator id, address), when the trigger holds over the result rows.
+fn take_alerts(
+    rule: &TiRule,
+    pairs: Pairs,
+    stats: &mut IndicatorRuleStats,
+    env: &Env<'_>,
+    window: Option<(i64, i64)>,
+) -> Vec<Alert> {
+    let results = pairs.len() as u64;
+    let fires = rule.trigger.fires(results);
+    stats.triggered = Some(fires);
+    let Some(sel) = rule.selected.as_ref().filter(|_| fires && results > 0) else {
+        return Vec::new();
+    };
+    // One pass over the selection resolves the matched positions.
+    let mut wanted: HashMap<u32, Option<&Indicator>> =
+        pairs.keys().map(|(i, _)| (*i, None)).collect();
+    for (i, ind) in sel.index.iter().enumerate() {
+        if let Some(slot) = u32::try_from(i).ok().and_then(|i| wanted.get_mut(&i)) {
+            *slot = Some(ind);
         }
-        let mut alerts: Vec<(i64, &str, IpAddr, Alert)> = pairs
-            .into_iter()
-            .filter_map(|((i, ip), p)| {
-                let ind = (*wanted.get(&i)?)?;
-                Some((
-                    p.latest.time,
-                    ind.id.as_str(),
-                    ip,
-                    alert(rule, ind, ip, p, source, form),
-                ))
-            })
-            .collect();
-        alerts.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        alerts.into_iter().map(|(_, _, _, a)| a).collect()
     }
+    let mut alerts: Vec<(i64, &str, IpAddr, Alert)> = pairs
+        .into_iter()
+        .filter_map(|((i, ip), p)| {
+            let ind = (*wanted.get(&i)?)?;
+            Some((
+                p.latest.time,
+                ind.id.as_str(),
+                ip,
+                alert(rule, ind, ip, p, env.source, env.form, window),
+            ))
+        })
+        .collect();
+    alerts.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    alerts.into_iter().map(|(_, _, _, a)| a).collect()
 }
