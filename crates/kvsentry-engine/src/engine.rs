@@ -36,6 +36,7 @@ pub struct Engine {
     /// Set by [`Engine::finish_into_report`]: closed state is kept for the caller to free
     /// off its critical path, not freed as it closes.
     defer_drop: bool,
+    max_groups: Option<usize>,
 }
 
 /// What a finished run leaves for its report (see [`Engine::finish_into_report`]).
@@ -106,6 +107,7 @@ impl Engine {
             buf: Vec::new(),
             finished: false,
             defer_drop: false,
+            max_groups: opts.max_groups_per_rule,
         })
     }
 
@@ -322,6 +324,7 @@ impl Engine {
                 form: self.form.as_ref(),
                 buf: &mut self.buf,
                 defer_drop: self.defer_drop,
+                max_groups: self.max_groups,
             },
         ))
     }

@@ -30,4 +30,7 @@ pub(crate) struct Env<'a> {
     /// Closed state is kept for the caller to free (see `Engine::finish_into_report`),
     /// not freed as it closes.
     pub defer_drop: bool,
+    /// Most groups (pairs, for indicator rules) the rule's state may hold (see
+    /// `EngineOptions::max_groups_per_rule`).
+    pub max_groups: Option<usize>,
 }

@@ -33,6 +33,18 @@ pub struct EngineOptions {
     /// gone out is late and dropped. `None` (the default): the whole input is one run,
     /// ended by [`crate::Engine::finish`].
     pub indicator_schedule: Option<SignedDuration>,
+    /// Most groups a rule's state holds at once (over its open windows; for an
+    /// indicator_match rule, its (indicator, address) pairs). Past it the engine evicts,
+    /// deterministically, and counts it in [`crate::RuleStats::evicted`]:
+    /// - tumbling windows: the oldest open windows close early, as if the watermark had
+    ///   passed them (their alerts go out); when the new group's window is the only one
+    ///   left, the new group's event is refused;
+    /// - sliding windows: a new group's event is refused;
+    /// - indicator_match rules: the pair whose latest event is the oldest goes out as an
+    ///   alert (its run ends early) and is forgotten; a later match starts it again.
+    ///
+    /// `None` (the default): unbounded.
+    pub max_groups_per_rule: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -45,6 +57,7 @@ impl Default for EngineOptions {
             intel: None,
             ti_mode: TiMode::default(),
             indicator_schedule: None,
+            max_groups_per_rule: None,
         }
     }
 }
@@ -58,6 +71,7 @@ impl fmt::Debug for EngineOptions {
             .field("intel", &self.intel.as_ref().map(|s| s.len()))
             .field("ti_mode", &self.ti_mode)
             .field("indicator_schedule", &self.indicator_schedule)
+            .field("max_groups_per_rule", &self.max_groups_per_rule)
             .finish()
     }
 }

@@ -22,9 +22,17 @@ pub struct RuleStats {
     pub max_buffered: u64,
     /// Most rows held in one sliding group's span.
     pub max_window_rows: u64,
+    /// Groups (indicator rules: pairs) evicted, or new ones refused, to keep within
+    /// `EngineOptions::max_groups_per_rule` (absent when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub evicted: u64,
     /// For indicator_match rules: the selection (mode, what was excluded and why) and matches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indicator: Option<IndicatorRuleStats>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Counters of a run, showing that memory stays bounded.

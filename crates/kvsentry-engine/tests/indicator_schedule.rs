@@ -139,3 +139,45 @@ fn a_schedule_must_be_positive() {
         Err(EngineError::BadSchedule(_))
     ));
 }
+
+/// Bounded pairs: past the limit the pair whose latest event is the oldest goes out early
+/// and is forgotten; the count says so.
+#[test]
+fn past_the_pair_limit_the_oldest_pair_goes_out_early() {
+    let mut set = set();
+    let mut ind = Indicator::new(
+        "ind-2",
+        parse_network(B).unwrap(),
+        B,
+        "test",
+        ts("2026-01-01T00:00:00Z"),
+        "test:2",
+    );
+    ind.expiration = Some(ts(EXP));
+    set.push(ind);
+    let rules = ti_rules(|y| y);
+    let o = EngineOptions {
+        max_groups_per_rule: Some(1),
+        ..opts(set, TiMode::Retro)
+    };
+    let mut engine = Engine::new(&rules, o).unwrap();
+    let mut out = Vec::new();
+    let ev = events();
+    engine.push(&ev[0], &mut out);
+    engine.push(&ev[1], &mut out);
+    assert!(out.is_empty());
+    // A second pair: the first (A, latest at 10:40) goes out.
+    engine.push(&ev[2], &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].fields["client_ip"], A);
+    assert_eq!(out[0].fields["event_count"], 2);
+    // A again: B's pair is the oldest now.
+    engine.push(&ev[3], &mut out);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].fields["client_ip"], B);
+    engine.finish(&mut out);
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[2].fields["client_ip"], A);
+    let s = engine.stats().rule(TI).unwrap();
+    assert_eq!((s.evicted, s.alerts), (2, 3));
+}

@@ -58,11 +58,44 @@ impl TiState {
             }
         };
         let n = push(pairs, row, rule.evidence_cap, seq);
+        if let Some(max) = env.max_groups {
+            while self.len() > max && self.evict_oldest(rule, env) {}
+        }
         let held = self.len() as u64;
         if let Some(ti) = env.stats.indicator.as_mut() {
             ti.indicator_matches += n;
             ti.pairs = held;
         }
+        true
+    }
+
+    /// Bounded state (`EngineOptions::max_groups_per_rule`): the pair whose latest event
+    /// is the oldest (of the oldest period, with a schedule) goes out as an alert, as if its
+    /// run ended, and is forgotten. False when there is none.
+    fn evict_oldest(&mut self, rule: &TiRule, env: &mut Env<'_>) -> bool {
+        let (pairs, window) = match rule.schedule {
+            None => (&mut self.pairs, None),
+            Some(p) => match self.periods.iter_mut().find(|(_, m)| !m.is_empty()) {
+                Some((&start, m)) => (m, Some((start, start.saturating_add(p)))),
+                None => return false,
+            },
+        };
+        let Some(key) = pairs
+            .iter()
+            .min_by_key(|(k, p)| (p.latest.order(), **k))
+            .map(|(k, _)| *k)
+        else {
+            return false;
+        };
+        let Some(pair) = pairs.remove(&key) else {
+            return false;
+        };
+        let one: Pairs = std::iter::once((key, pair)).collect();
+        // The early run's trigger outcome is not the rule's.
+        let mut scratch = IndicatorRuleStats::default();
+        let alerts = take_alerts(rule, one, &mut scratch, env, window);
+        env.stats.evicted += 1;
+        emit(rule, alerts, env);
         true
     }
 

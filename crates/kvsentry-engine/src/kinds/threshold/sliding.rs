@@ -270,6 +270,11 @@ impl Sliding {
         let rule = ctx.rule;
         let t = row.time;
         if !self.groups.contains_key(row.key()) {
+            if ctx.env.max_groups.is_some_and(|m| self.groups.len() >= m) {
+                // Bounded state: a new group is refused (see `max_groups_per_rule`).
+                ctx.env.stats.evicted += 1;
+                return;
+            }
             self.groups.insert(row.key().into(), SlideGroup::new(rule));
             ctx.env.stats.max_open_groups =
                 ctx.env.stats.max_open_groups.max(self.groups.len() as u64);

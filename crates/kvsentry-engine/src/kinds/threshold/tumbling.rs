@@ -56,6 +56,21 @@ impl Tumbling {
         match groups.find_mut(hash, |g| g.hash == hash && g.acc.key() == row.key()) {
             Some(g) => g.acc.push_row(ctx.rule, row),
             None => {
+                let mut groups = groups;
+                if ctx
+                    .env
+                    .max_groups
+                    .is_some_and(|m| self.open_groups >= m as u64)
+                {
+                    if !self.evict(start, ctx) {
+                        ctx.env.stats.evicted += 1;
+                        return false;
+                    }
+                    groups = self
+                        .windows
+                        .entry(start)
+                        .or_insert_with(|| HashTable::with_capacity(hint));
+                }
                 // Known from the parallel stage (the row's slots are not read here).
                 let never = ctx.env.explain.is_none() && row.never;
                 let acc = Acc::first(ctx.rule, row, never);
@@ -72,68 +87,100 @@ impl Tumbling {
         true
     }
 
-    pub fn advance(&mut self, w: i64, ctx: &mut Ctx<'_, '_>) {
-        let size = ctx.rule.size;
-        let mut closed_any = false;
-        while let Some(entry) = self.windows.first_entry() {
-            let start = *entry.key();
-            let end = start.saturating_add(size);
-            if end > w {
-                break;
+    /// Closes the oldest open window: its groups are concluded (alerts, explanations) and
+    /// freed. Returns its end and how many groups it held.
+    fn close_oldest(&mut self, ctx: &mut Ctx<'_, '_>) -> Option<(i64, usize)> {
+        let entry = self.windows.first_entry()?;
+        let start = *entry.key();
+        let end = start.saturating_add(ctx.rule.size);
+        let mut groups = entry.remove();
+        let n = groups.len();
+        self.open_groups = self.open_groups.saturating_sub(groups.len() as u64);
+        self.last_groups = groups.len();
+        // Groups are concluded where they lie (a group is a few hundred bytes: moving
+        // each out of the table cost more than concluding most of them), then dropped
+        // with the table. Explanations come out in group order; alerts are sorted when
+        // flushed, so the table's order serves otherwise.
+        let mut sorted: Vec<&mut Group>;
+        let iter: &mut dyn Iterator<Item = &mut Group> = if ctx.env.explain.is_some() {
+            sorted = groups.iter_mut().collect();
+            sorted.sort_by(|a, b| a.acc.key().cmp(b.acc.key()));
+            &mut sorted.into_iter()
+        } else {
+            &mut groups.iter_mut()
+        };
+        for g in iter {
+            let hash = g.hash;
+            let acc = &mut g.acc;
+            if acc.never_alerts {
+                // Its condition is false whatever its events (set only when the rule is
+                // not explained): nothing to evaluate, count or record.
+                continue;
             }
-            closed_any = true;
-            let mut groups = entry.remove();
-            self.open_groups = self.open_groups.saturating_sub(groups.len() as u64);
-            self.last_groups = groups.len();
-            // Groups are concluded where they lie (a group is a few hundred bytes: moving
-            // each out of the table cost more than concluding most of them), then dropped
-            // with the table. Explanations come out in group order; alerts are sorted when
-            // flushed, so the table's order serves otherwise.
-            let mut sorted: Vec<&mut Group>;
-            let iter: &mut dyn Iterator<Item = &mut Group> = if ctx.env.explain.is_some() {
-                sorted = groups.iter_mut().collect();
-                sorted.sort_by(|a, b| a.acc.key().cmp(b.acc.key()));
-                &mut sorted.into_iter()
+            let until = if self.suppressed_until.is_empty() {
+                None
             } else {
-                &mut groups.iter_mut()
+                // The key is read only on a hash match: it lies in the group's text,
+                // which closing a group otherwise need not touch (a cache miss each).
+                let acc = &*acc;
+                self.suppressed_until
+                    .find(hash, |(h, k, _)| *h == hash && **k == *acc.key())
+                    .map(|(_, _, u)| *u)
             };
-            for g in iter {
-                let hash = g.hash;
-                let acc = &mut g.acc;
-                if acc.never_alerts {
-                    // Its condition is false whatever its events (set only when the rule is
-                    // not explained): nothing to evaluate, count or record.
-                    continue;
-                }
-                let until = if self.suppressed_until.is_empty() {
-                    None
-                } else {
-                    // The key is read only on a hash match: it lies in the group's text,
-                    // which closing a group otherwise need not touch (a cache miss each).
-                    let acc = &*acc;
-                    self.suppressed_until
-                        .find(hash, |(h, k, _)| *h == hash && **k == *acc.key())
-                        .map(|(_, _, u)| *u)
-                };
-                let alerted = ctx.conclude(None, acc, start, end, until, None);
-                if alerted {
-                    let u = end.saturating_add(ctx.rule.suppression);
-                    let key = acc.key();
-                    match self
-                        .suppressed_until
-                        .find_mut(hash, |(h, k, _)| *h == hash && **k == *key)
-                    {
-                        Some(e) => e.2 = u,
-                        None => {
-                            self.suppressed_until
-                                .insert_unique(hash, (hash, key.into(), u), |e| e.0);
-                        }
+            let alerted = ctx.conclude(None, acc, start, end, until, None);
+            if alerted {
+                let u = end.saturating_add(ctx.rule.suppression);
+                let key = acc.key();
+                match self
+                    .suppressed_until
+                    .find_mut(hash, |(h, k, _)| *h == hash && **k == *key)
+                {
+                    Some(e) => e.2 = u,
+                    None => {
+                        self.suppressed_until
+                            .insert_unique(hash, (hash, key.into(), u), |e| e.0);
                     }
                 }
             }
-            if ctx.env.defer_drop {
-                self.closed.push(groups);
+        }
+        if ctx.env.defer_drop {
+            self.closed.push(groups);
+        }
+        Some((end, n))
+    }
+
+    /// Bounded state (`EngineOptions::max_groups_per_rule`): closes the oldest open
+    /// windows early, as if the watermark had passed them (their alerts go out, their groups
+    /// are counted as evicted), until a new group fits. The window `keep` (the new group's)
+    /// is not closed: false when the limit cannot be met without it.
+    fn evict(&mut self, keep: i64, ctx: &mut Ctx<'_, '_>) -> bool {
+        let Some(max) = ctx.env.max_groups else {
+            return true;
+        };
+        while self.open_groups >= max as u64 {
+            match self.windows.first_key_value() {
+                Some((&start, _)) if start != keep => {}
+                _ => return false,
             }
+            if let Some((end, n)) = self.close_oldest(ctx) {
+                ctx.env.stats.evicted += n as u64;
+                if self.closed_until.is_none_or(|c| end > c) {
+                    self.closed_until = Some(end);
+                }
+            }
+        }
+        true
+    }
+
+    pub fn advance(&mut self, w: i64, ctx: &mut Ctx<'_, '_>) {
+        let size = ctx.rule.size;
+        let mut closed_any = false;
+        while let Some((&start, _)) = self.windows.first_key_value() {
+            if start.saturating_add(size) > w {
+                break;
+            }
+            closed_any = true;
+            self.close_oldest(ctx);
         }
         if self.closed_until.is_none_or(|c| w > c) {
             self.closed_until = Some(w);
