@@ -37,6 +37,8 @@ pub struct Engine {
     /// off its critical path, not freed as it closes.
     defer_drop: bool,
     max_groups: Option<usize>,
+    /// Per rule, a fingerprint of its definition (see `snapshot.rs`).
+    pub(crate) fingerprints: Vec<u64>,
 }
 
 /// What a finished run leaves for its report (see [`Engine::finish_into_report`]).
@@ -70,7 +72,9 @@ impl Engine {
             indicator_schedule,
         };
         let mut compiled = Vec::new();
+        let mut fingerprints = Vec::new();
         for r in rules.enabled() {
+            fingerprints.push(crate::snapshot::fingerprint(r));
             let c = Compiled::compile(r, &mut compiler);
             compiled.push(c.ok_or_else(|| EngineError::UnsupportedRule(r.meta.id.clone()))?);
         }
@@ -108,6 +112,7 @@ impl Engine {
             finished: false,
             defer_drop: false,
             max_groups: opts.max_groups_per_rule,
+            fingerprints,
         })
     }
 

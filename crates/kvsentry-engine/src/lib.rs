@@ -51,6 +51,7 @@
 //!   rule's filter over one set of shared tests.
 //! - `engine.rs`: the stateful stage ([`Engine`]): event time, the counters, alert order.
 //! - `kinds/`: rule kinds; `kinds/mod.rs` is the one place that dispatches on a kind.
+//! - `snapshot.rs`: the engine's state as bytes, and an engine continued from them.
 //! - `evidence.rs`, `explain.rs`, `stats.rs`, `options.rs`: what the kinds share and report.
 
 mod engine;
@@ -61,6 +62,7 @@ mod filters;
 mod kinds;
 mod options;
 mod prepare;
+mod snapshot;
 mod stats;
 mod time;
 
@@ -70,4 +72,5 @@ pub use crate::explain::Explanation;
 pub use crate::kinds::indicator::{IndicatorRuleStats, TiMode};
 pub use crate::options::{EngineError, EngineOptions};
 pub use crate::prepare::{Prepared, Preparer};
+pub use crate::snapshot::RestoreReport;
 pub use crate::stats::{EngineStats, RuleStats};

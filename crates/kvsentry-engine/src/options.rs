@@ -84,6 +84,8 @@ pub enum EngineError {
     NegativeLateness(String),
     #[error("the indicator schedule must be a positive duration (got {0})")]
     BadSchedule(String),
+    #[error("engine snapshot: {0}")]
+    Snapshot(String),
     #[error("rule `{0}`: its kind is not supported by this engine")]
     UnsupportedRule(String),
 }

@@ -43,6 +43,21 @@ pub(crate) enum State {
     Indicator(indicator::TiState),
 }
 
+/// A rule's state in a snapshot, borrowed (see `Engine::snapshot`).
+#[derive(Serialize)]
+pub(crate) enum StateOut<'a> {
+    /// The rule's hashers' seeds, and its windows.
+    Threshold([u64; 2], &'a threshold::RuleState),
+    Indicator(indicator::TiSnap<&'a str, &'a indicator::Pair>),
+}
+
+/// A rule's state read back from a snapshot ([`StateOut`]'s layout, owned).
+#[derive(Deserialize)]
+pub(crate) enum StateIn {
+    Threshold([u64; 2], threshold::RuleState),
+    Indicator(indicator::TiSnap<String, indicator::Pair>),
+}
+
 /// What the stateless stage found for one rule and event.
 pub(crate) enum Outcome {
     /// The event contributes this row.
@@ -107,6 +122,21 @@ impl Compiled {
         match self {
             Compiled::Threshold(r) => r.filter_source.clause_text(i),
             Compiled::Indicator(r) => r.reason_text(i),
+        }
+    }
+
+    /// The state of a snapshot taken with this rule's definition (a threshold rule takes
+    /// the snapshot's hashers' seeds); `None` when the snapshot's kind is another.
+    pub fn restore(&mut self, snap: StateIn) -> Option<State> {
+        match (self, snap) {
+            (Compiled::Threshold(r), StateIn::Threshold(seeds, s)) => {
+                r.set_seeds(seeds);
+                Some(State::Threshold(s))
+            }
+            (Compiled::Indicator(r), StateIn::Indicator(s)) => {
+                Some(State::Indicator(indicator::TiState::restore(r, s)))
+            }
+            _ => None,
         }
     }
 
@@ -201,6 +231,17 @@ impl State {
                 let taken = s.apply(r, *row, seq, env);
                 // Without a schedule event time plays no part: nothing is ever too late.
                 r.schedule.map(|_| taken)
+            }
+            _ => None,
+        }
+    }
+
+    /// The state as a snapshot holds it (`None`: the rule is of another kind).
+    pub fn snapshot<'a>(&'a self, rule: &'a Compiled) -> Option<StateOut<'a>> {
+        match (self, rule) {
+            (State::Threshold(s), Compiled::Threshold(r)) => Some(StateOut::Threshold(r.seeds, s)),
+            (State::Indicator(s), Compiled::Indicator(r)) => {
+                Some(StateOut::Indicator(s.snapshot(r)))
             }
             _ => None,
         }

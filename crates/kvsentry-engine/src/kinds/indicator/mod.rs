@@ -56,8 +56,8 @@ mod rule;
 mod select;
 mod state;
 
-pub(crate) use record::TiRow;
+pub(crate) use record::{Pair, TiRow};
 pub(crate) use rule::{TiOutcome, TiRule, WHY_COUNT, WHY_NO_ADDRESS};
 pub(crate) use select::SelectionCache;
 pub use select::{IndicatorRuleStats, TiMode};
-pub(crate) use state::TiState;
+pub(crate) use state::{TiSnap, TiState};

@@ -265,3 +265,71 @@ fn take_alerts(
     alerts.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
     alerts.into_iter().map(|(_, _, _, a)| a).collect()
 }
+
+/// A rule's pairs in a snapshot, each with its period (with a schedule) and its indicator
+/// named by id and value: positions depend on the intel loaded, which a restored engine may
+/// load anew.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct TiSnap<S, P> {
+    pairs: Vec<(Option<i64>, S, S, IpAddr, P)>,
+    emitted_until: Option<i64>,
+}
+
+impl TiState {
+    pub fn snapshot<'a>(&'a self, rule: &'a TiRule) -> TiSnap<&'a str, &'a Pair> {
+        let names: Vec<(&str, &str)> = rule.selected.as_ref().map_or_else(Vec::new, |s| {
+            s.index
+                .iter()
+                .map(|i| (i.id.as_str(), i.value_text.as_str()))
+                .collect()
+        });
+        let names = &names;
+        let period = |p: Option<i64>, m: &'a Pairs| {
+            m.iter().filter_map(move |((pos, ip), pair)| {
+                let (id, value) = names.get(*pos as usize).copied()?;
+                Some((p, id, value, *ip, pair))
+            })
+        };
+        let mut pairs: Vec<_> = period(None, &self.pairs).collect();
+        for (start, m) in &self.periods {
+            pairs.extend(period(Some(*start), m));
+        }
+        TiSnap {
+            pairs,
+            emitted_until: self.emitted_until,
+        }
+    }
+
+    /// The state of a snapshot; pairs whose indicator the rule no longer selects are
+    /// dropped.
+    pub fn restore(rule: &TiRule, snap: TiSnap<String, Pair>) -> TiState {
+        let positions: HashMap<(&str, &str), u32> =
+            rule.selected.as_ref().map_or_else(HashMap::default, |s| {
+                s.index
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, ind)| {
+                        Some((
+                            (ind.id.as_str(), ind.value_text.as_str()),
+                            u32::try_from(i).ok()?,
+                        ))
+                    })
+                    .collect()
+            });
+        let mut state = TiState {
+            emitted_until: snap.emitted_until,
+            ..TiState::default()
+        };
+        for (period, id, value, ip, pair) in snap.pairs {
+            let Some(&pos) = positions.get(&(id.as_str(), value.as_str())) else {
+                continue;
+            };
+            let pairs = match period {
+                None => &mut state.pairs,
+                Some(start) => state.periods.entry(start).or_default(),
+            };
+            pairs.insert((pos, ip), pair);
+        }
+        state
+    }
+}

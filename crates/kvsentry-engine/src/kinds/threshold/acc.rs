@@ -35,7 +35,7 @@ const NO_GROUP: [Option<V>; GROUP_INLINE] = [None; GROUP_INLINE];
 /// What only alerts and explanations read: made when a group's events are first folded in
 /// (most groups never are: they close without alerting), so that a new group costs a small
 /// [`Acc`] and no more.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Cold {
     group: [Option<V>; GROUP_INLINE],
     group_more: Vec<Option<V>>,
@@ -50,7 +50,7 @@ struct Cold {
     has_group: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Acc {
     /// The strings of every value below (ranges of it). A tumbling group's text starts
     /// with its key (see [`Acc::first`]).

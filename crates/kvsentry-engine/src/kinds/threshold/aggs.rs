@@ -6,7 +6,7 @@ use super::value::V;
 
 /// Hashes of distinct values, a few in place, more in a set of the group's
 /// (`Acc::many`, by index: so that a group's fresh states are a plain copy).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Distinct {
     Few(u8, [u64; 4]),
     Many(usize),
@@ -49,7 +49,7 @@ impl Distinct {
 
 /// The state of one aggregate the condition can read (`values` aggregates keep theirs in
 /// `Acc::sets`, made when the group's events are first folded in).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(crate) enum AggState {
     /// `count`, or `{count: f}` reading this slot.
     Count(u64, Option<usize>),
@@ -69,7 +69,7 @@ const AGGS_INLINE: usize = 4;
 
 /// A group's [`AggState`]s, in the rule's order. (In place on purpose: boxing the large
 /// variant is the allocation per group this avoids.)
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum AggStates {
     Inline(usize, [AggState; AGGS_INLINE]),

@@ -30,6 +30,7 @@ use sliding::Sliding;
 use tumbling::Tumbling;
 
 /// The state of one threshold rule: its windows.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) enum RuleState {
     Tumbling(Tumbling),
     Sliding(Sliding),

@@ -7,7 +7,7 @@ use kvsentry_model::{AlertRule, AuditEvent, Field};
 use kvsentry_rules::{Aggregate, CompiledFilter, Condition, RawExpr, Rule, WindowType};
 
 use super::aggs::{AggState, AggStates, Distinct};
-use super::value::ValueHasher;
+use super::value::{ValueHasher, random_seed, seeded};
 use crate::evidence::{ACCOUNT_FIELDS, EVIDENCE_FIELDS};
 
 /// A rule ready to run: field names resolved to slots of the rows it keeps.
@@ -72,9 +72,11 @@ pub(crate) struct CompiledRule {
     pub agg_states: AggStates,
     /// Seeded per engine: group keys are attacker-controlled, so the group maps' hash must
     /// not be predictable (computed in the parallel stage, see [`Row::hash`]).
-    pub group_hasher: foldhash::quality::RandomState,
+    pub group_hasher: ValueHasher,
     /// Seeded per engine too: distinct-value hashes (see [`ValueHasher`]).
     pub value_hasher: ValueHasher,
+    /// The two hashers' seeds (group, value), for snapshots.
+    pub seeds: [u64; 2],
 }
 
 /// `count_distinct` values hashed per row in the parallel stage (more are hashed when
@@ -92,6 +94,13 @@ fn slot_of(slots: &mut Vec<Field>, f: Field) -> usize {
 }
 
 impl CompiledRule {
+    /// Seeds the rule's hashers (a restored engine's rule takes its snapshot's seeds).
+    pub fn set_seeds(&mut self, seeds: [u64; 2]) {
+        self.seeds = seeds;
+        self.group_hasher = seeded(seeds[0]);
+        self.value_hasher = seeded(seeds[1]);
+    }
+
     /// Top-level filter clauses, for explanations (a filter that is not an `all`: one).
     pub fn n_clauses(&self) -> usize {
         match &self.filter {
@@ -154,8 +163,9 @@ impl CompiledRule {
                 .iter()
                 .filter(|(_, a)| matches!(a, Aggregate::Values(_)))
                 .count(),
-            group_hasher: foldhash::quality::RandomState::default(),
-            value_hasher: ValueHasher::default(),
+            group_hasher: seeded(0),
+            value_hasher: seeded(0),
+            seeds: [0; 2],
             agg_group: Vec::new(),
             group_distinct: Vec::new(),
             hopeless_if_missing: Vec::new(),
@@ -165,6 +175,7 @@ impl CompiledRule {
             key_slots: false,
         })
         .map(|mut r| {
+            r.set_seeds([random_seed(), random_seed()]);
             r.agg_group = r
                 .aggs
                 .iter()

@@ -11,7 +11,7 @@ use super::plan::CompiledRule;
 use super::row::Row;
 
 /// Per-aggregate running numbers over a sliding group's span (for the condition).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum SlideAgg {
     Count(u64),
     CountPresent(u64),
@@ -24,6 +24,7 @@ enum SlideAgg {
     Other,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct SlideGroup {
     rows: VecDeque<Row>,
     counts: Vec<SlideAgg>,
@@ -142,7 +143,7 @@ impl SlideGroup {
 /// cover all the group's rows in that window (later ones included), and it is emitted when
 /// the watermark passes the window's end. The group's rows before `s + size + suppression`
 /// then start no new alert.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Sliding {
     buffer: BinaryHeap<Reverse<Ordered>>,
     groups: HashMap<Box<str>, SlideGroup>,
@@ -152,6 +153,7 @@ pub(crate) struct Sliding {
     last_gc: Option<i64>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Ordered(Row);
 
 impl PartialEq for Ordered {

@@ -12,14 +12,16 @@ use super::row::Row;
 
 /// A group of a tumbling window, under its key's hash (made in the parallel stage by the
 /// rule's seeded hasher, see `Row::hash`).
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Group {
     hash: u64,
     /// Holds the key (`Acc::key`).
     acc: Acc,
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Tumbling {
+    #[serde(with = "windows")]
     windows: BTreeMap<i64, HashTable<Group>>,
     /// Every window ending at or before this has been closed.
     closed_until: Option<i64>,
@@ -28,9 +30,11 @@ pub(crate) struct Tumbling {
     last_groups: usize,
     /// Group (hash, key) → no alert for windows starting before this (window end +
     /// suppression).
+    #[serde(with = "suppressions")]
     suppressed_until: HashTable<(u64, Box<str>, i64)>,
     /// Closed windows' groups kept to be freed with the state, not as they close (see
     /// `Engine::finish_into_report`).
+    #[serde(skip)]
     closed: Vec<HashTable<Group>>,
 }
 
@@ -192,5 +196,61 @@ impl Tumbling {
         {
             self.suppressed_until.retain(|(_, _, u)| *u > w);
         }
+    }
+}
+
+/// A window's groups as a list in snapshots (a table is rebuilt from the hashes kept).
+mod windows {
+    use std::collections::BTreeMap;
+
+    use hashbrown::HashTable;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Group;
+
+    pub fn serialize<S: Serializer>(
+        w: &BTreeMap<i64, HashTable<Group>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            w.iter()
+                .map(|(start, t)| (start, t.iter().collect::<Vec<_>>())),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<i64, HashTable<Group>>, D::Error> {
+        let v: Vec<(i64, Vec<Group>)> = Deserialize::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|(start, groups)| {
+                let mut t = HashTable::with_capacity(groups.len());
+                for g in groups {
+                    t.insert_unique(g.hash, g, |g| g.hash);
+                }
+                (start, t)
+            })
+            .collect())
+    }
+}
+
+/// The suppressions as a list in snapshots.
+mod suppressions {
+    use hashbrown::HashTable;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    type Entry = (u64, Box<str>, i64);
+
+    pub fn serialize<S: Serializer>(t: &HashTable<Entry>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(t.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashTable<Entry>, D::Error> {
+        let v: Vec<Entry> = Deserialize::deserialize(d)?;
+        let mut t = HashTable::with_capacity(v.len());
+        for e in v {
+            t.insert_unique(e.0, e, |e| e.0);
+        }
+        Ok(t)
     }
 }

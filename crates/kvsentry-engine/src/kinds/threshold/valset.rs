@@ -47,7 +47,7 @@ impl Resolved {
 /// Distinct values with the smallest `cap` kept, held in the group's text: a few compared
 /// in turn (the usual case: one to a handful of values per group and window), more kept
 /// sorted and searched. A value already held costs comparisons, never an allocation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ValSet {
     first: Option<V>,
     /// After `first` (unsorted) while `sorted` is false; every value, sorted, once true.
@@ -262,7 +262,7 @@ mod tests {
             seed
         };
         let words: Vec<String> = (0..40).map(|i| format!("w{}", (i * 7919) % 97)).collect();
-        let hs = ValueHasher::default();
+        let hs = super::super::value::seeded(1);
         for round in 0..300 {
             let cap = [1, 2, 3, 7, 8, 9, 10, 16, 17, 100][round % 10];
             let n = 1 + (next() % 60) as usize;

@@ -20,7 +20,22 @@ use crate::time::{nanos, timestamp};
 /// negligible, but with a fixed seed someone controlling the values could precompute
 /// colliding ones and lower a distinct count (or hide a value from a value set); with a
 /// random seed they cannot.
-pub(crate) type ValueHasher = foldhash::quality::RandomState;
+///
+/// The seed is a random 64-bit one per rule and engine, kept in snapshots so that a
+/// restored engine hashes alike (foldhash's shared seed is its fixed one: the secret is the
+/// per-rule seed).
+pub(crate) type ValueHasher = foldhash::quality::SeedableRandomState;
+
+/// A hasher of [`ValueHasher`]'s kind from its seed.
+pub(crate) fn seeded(seed: u64) -> ValueHasher {
+    ValueHasher::with_seed(seed, foldhash::SharedSeed::global_fixed())
+}
+
+/// A random seed for [`seeded`].
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::BuildHasher as _;
+    foldhash::quality::RandomState::default().hash_one(0x5eed_u64)
+}
 
 /// [`hash_slot`] of the slot an event's value `v` would fill (`None` when missing): the
 /// same hash, made before the row is.
