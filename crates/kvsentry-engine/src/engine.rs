@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use kvsentry_model::{Alert, AuditEvent};
-use kvsentry_rules::RuleSet;
+use kvsentry_rules::{Rule, RuleSet};
 
 use crate::env::{Emitted, Env};
 use crate::evidence::EvidenceSource;
@@ -74,7 +74,7 @@ impl Engine {
         let mut compiled = Vec::new();
         let mut fingerprints = Vec::new();
         for r in rules.enabled() {
-            fingerprints.push(crate::snapshot::fingerprint(r));
+            fingerprints.push(fingerprint(r));
             let c = Compiled::compile(r, &mut compiler);
             compiled.push(c.ok_or_else(|| EngineError::UnsupportedRule(r.meta.id.clone()))?);
         }
@@ -349,6 +349,15 @@ impl Engine {
         emitted.sort_by(|a, b| (a.start, a.rule_idx, &a.key).cmp(&(b.start, b.rule_idx, &b.key)));
         out.extend(emitted.into_iter().map(|e| e.alert));
     }
+}
+
+/// A fingerprint of a rule's definition, stable across processes (FNV-1a of its YAML).
+pub(crate) fn fingerprint(rule: &Rule) -> u64 {
+    rule.to_yaml()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
 }
 
 /// What [`Engine::finish_into_report`] leaves: the finished engine's memory, freed when

@@ -37,9 +37,21 @@
 //! ## Indicator matches
 //! `kind: indicator_match` rules (see `kinds/indicator/mod.rs` for the step-by-step mapping
 //! to Sentinel's KQL) select their indicators from [`EngineOptions::intel`] at [`Engine::new`]
-//! ([`EngineOptions::ti_mode`]), match in the stateless stage, keep the latest event per
-//! (indicator, address) and emit at [`Engine::finish`]: a hunt is one scheduled run.
+//! ([`EngineOptions::ti_mode`]), match in the stateless stage and keep the latest event per
+//! (indicator, address). By default a hunt is one scheduled run: they emit at
+//! [`Engine::finish`]. With [`EngineOptions::indicator_schedule`] each period of event time
+//! is a run of its own, emitted when the watermark passes its end.
 //! Without intel such a rule has no indicators (said in [`IndicatorRuleStats::note`]).
+//!
+//! ## Streaming
+//! - [`Engine::advance_to`] moves the watermark from a clock (an idle input still closes
+//!   its windows).
+//! - [`EngineOptions::max_groups_per_rule`] bounds each rule's state; what is evicted is
+//!   counted in [`RuleStats::evicted`].
+//! - [`Engine::snapshot`] and [`Engine::restore`] checkpoint the state: a restored engine
+//!   continues every rule whose definition is unchanged ([`RestoreReport`]).
+//! - [`Engine::finish_into_report`] ends a run and hands its memory back ([`Leftovers`]) to
+//!   be freed off the caller's critical path.
 //!
 //! ## Suppression
 //! At most one alert per group per suppression period: a group that alerted for a window
@@ -69,8 +81,8 @@ mod time;
 pub use crate::engine::{Engine, FinalReport, Leftovers};
 pub use crate::evidence::{EvidenceSource, evidence_from_names};
 pub use crate::explain::Explanation;
-pub use crate::kinds::indicator::{IndicatorRuleStats, TiMode};
+pub use crate::kinds::indicator::TiMode;
 pub use crate::options::{EngineError, EngineOptions};
 pub use crate::prepare::{Prepared, Preparer};
 pub use crate::snapshot::RestoreReport;
-pub use crate::stats::{EngineStats, RuleStats};
+pub use crate::stats::{EngineStats, IndicatorRuleStats, RuleStats};

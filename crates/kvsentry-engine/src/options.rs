@@ -31,11 +31,11 @@ pub struct EngineOptions {
     /// alert's window is the period, its id names the period's start) when the watermark
     /// passes the period's end, and whose state is then freed. A match of a period already
     /// gone out is late and dropped. `None` (the default): the whole input is one run,
-    /// ended by [`crate::Engine::finish`].
+    /// ended by `Engine::finish`.
     pub indicator_schedule: Option<SignedDuration>,
     /// Most groups a rule's state holds at once (over its open windows; for an
     /// indicator_match rule, its (indicator, address) pairs). Past it the engine evicts,
-    /// deterministically, and counts it in [`crate::RuleStats::evicted`]:
+    /// deterministically, and counts it in `RuleStats::evicted`:
     /// - tumbling windows: the oldest open windows close early, as if the watermark had
     ///   passed them (their alerts go out); when the new group's window is the only one
     ///   left, the new group's event is refused;

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use kvsentry_rules::{Rule, RuleSet};
+use kvsentry_rules::RuleSet;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
@@ -123,15 +123,6 @@ struct RuleIn {
     fingerprint: u64,
     counters: Counters,
     state: StateIn,
-}
-
-/// A fingerprint of a rule's definition, stable across processes (FNV-1a of its YAML).
-pub(crate) fn fingerprint(rule: &Rule) -> u64 {
-    rule.to_yaml()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
 }
 
 impl Engine {

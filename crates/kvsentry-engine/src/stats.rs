@@ -1,9 +1,8 @@
 //! The counters of a run, per rule and overall: what `hunt` reports and what shows that
 //! memory stays bounded.
 
+use kvsentry_intel::SelectionReport;
 use serde::Serialize;
-
-use crate::kinds::indicator::IndicatorRuleStats;
 
 /// Counters of one rule.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -50,4 +49,23 @@ impl EngineStats {
     pub fn rule(&self, id: &str) -> Option<&RuleStats> {
         self.rules.iter().find(|r| r.rule_id == id)
     }
+}
+
+/// What an indicator_match rule selected and matched, for `hunt`'s summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IndicatorRuleStats {
+    /// `retro`, `as-of <time>`, with ` (compat)`; `none` without threat intelligence.
+    pub mode: String,
+    /// Indicators the rule matches against.
+    pub indicators: usize,
+    /// How the selection went (what was excluded and why); `None` without intel.
+    pub selection: Option<SelectionReport>,
+    /// Why the rule cannot alert, when it cannot (e.g. no threat intelligence loaded).
+    pub note: Option<String>,
+    /// (event, indicator) matches.
+    pub indicator_matches: u64,
+    /// Distinct (indicator, address) pairs matched: the run's result rows.
+    pub pairs: u64,
+    /// At finish: whether the trigger (`gt 0` for the seed) held over the result rows.
+    pub triggered: Option<bool>,
 }

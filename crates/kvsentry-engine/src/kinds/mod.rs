@@ -27,10 +27,8 @@ pub(crate) enum Compiled {
 }
 
 /// What one event contributes to one rule, made in the stateless stage. An indicator row
-/// is boxed: matches are rare, and unboxed it would double the size every [`Prepared`]
+/// is boxed: matches are rare, and unboxed it would double the size every `Prepared`
 /// carries in place (its allocation replaces the one of a list of matches).
-///
-/// [`Prepared`]: crate::Prepared
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum RuleRow {
     Threshold(threshold::Row),

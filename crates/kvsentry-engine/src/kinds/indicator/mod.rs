@@ -59,5 +59,5 @@ mod state;
 pub(crate) use record::{Pair, TiRow};
 pub(crate) use rule::{TiOutcome, TiRule, WHY_COUNT, WHY_NO_ADDRESS};
 pub(crate) use select::SelectionCache;
-pub use select::{IndicatorRuleStats, TiMode};
+pub use select::TiMode;
 pub(crate) use state::{TiSnap, TiState};

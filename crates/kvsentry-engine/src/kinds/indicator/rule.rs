@@ -11,7 +11,8 @@ use kvsentry_model::{AlertRule, AuditEvent, Field};
 use kvsentry_rules::{CompiledFilter, EntityMapping, RawExpr, Rule, Trigger};
 
 use super::record::{EvRec, TiRow};
-use super::select::{IndicatorRuleStats, Selected, SelectionCache, TiMode};
+use super::select::{Selected, SelectionCache, TiMode};
+use crate::stats::IndicatorRuleStats;
 
 /// Why the explained rule did not match an event (indices after the filter's clauses).
 pub(crate) const WHY_NO_ADDRESS: usize = 0;

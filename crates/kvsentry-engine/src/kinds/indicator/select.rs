@@ -6,7 +6,6 @@ use std::sync::Arc;
 use foldhash::HashMap;
 use kvsentry_intel::{Indicator, IndicatorIndex, IndicatorSet, Selection, SelectionReport};
 use kvsentry_model::Timestamp;
-use serde::Serialize;
 
 /// Which indicators a run uses (see [`kvsentry_intel::Selection`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,25 +17,6 @@ pub enum TiMode {
     /// One scheduled run of the rule at this time: indicator versions generated within the
     /// rule's `ioc_lookback` before it, not expired at it.
     AsOf(Timestamp),
-}
-
-/// What an indicator_match rule selected and matched, for `hunt`'s summary.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct IndicatorRuleStats {
-    /// `retro`, `as-of <time>`, with ` (compat)`; `none` without threat intelligence.
-    pub mode: String,
-    /// Indicators the rule matches against.
-    pub indicators: usize,
-    /// How the selection went (what was excluded and why); `None` without intel.
-    pub selection: Option<SelectionReport>,
-    /// Why the rule cannot alert, when it cannot (e.g. no threat intelligence loaded).
-    pub note: Option<String>,
-    /// (event, indicator) matches.
-    pub indicator_matches: u64,
-    /// Distinct (indicator, address) pairs matched: the run's result rows.
-    pub pairs: u64,
-    /// At finish: whether the trigger (`gt 0` for the seed) held over the result rows.
-    pub triggered: Option<bool>,
 }
 
 /// One selection shared by the rules that ask for the same one.

@@ -12,9 +12,9 @@ use serde_json::Value;
 use super::alert::alert;
 use super::record::{Pair, TiRow};
 use super::rule::TiRule;
-use super::select::IndicatorRuleStats;
 use crate::env::{Emitted, Env};
 use crate::explain::Explanation;
+use crate::stats::IndicatorRuleStats;
 use crate::time::nanos;
 
 /// The pairs of one run: (indicator position in the rule's selection, address) → pair.
