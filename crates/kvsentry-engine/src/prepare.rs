@@ -55,10 +55,14 @@ impl Counted {
 
     /// The positions, in order.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        let low = self.low;
-        (0..64usize)
-            .filter(move |i| low & (1u64 << i) != 0)
-            .chain(self.more.iter().flat_map(|v| v.iter().map(|&i| i as usize)))
+        let mut low = self.low;
+        // The set bits, lowest first.
+        std::iter::from_fn(move || {
+            let i = low.trailing_zeros();
+            low &= low.wrapping_sub(1);
+            (i < 64).then_some(i as usize)
+        })
+        .chain(self.more.iter().flat_map(|v| v.iter().map(|&i| i as usize)))
     }
 
     fn heap_bytes(&self) -> usize {

@@ -68,7 +68,7 @@ pub(crate) struct CompiledRule {
     pub n_values: usize,
     /// Positions of the other aggregates (whose states a group keeps, in order).
     pub numeric_pos: Vec<usize>,
-    /// Their fresh states ([`crate::acc::new_states`]), cloned for each new group.
+    /// Their fresh states ([`new_states`]), cloned for each new group.
     pub agg_states: AggStates,
     /// Seeded per engine: group keys are attacker-controlled, so the group maps' hash must
     /// not be predictable (computed in the parallel stage, see [`Row::hash`]).
