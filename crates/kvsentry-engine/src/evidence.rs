@@ -11,19 +11,7 @@
 
 use std::sync::Arc;
 
-use kvsentry_model::{Field, Origin};
-
-/// The fields of the account entity an alert names (user, object, application), in the
-/// entity's order.
-pub(crate) const ACCOUNT_FIELDS: [Field; 3] = [
-    Field::IdentityUpn,
-    Field::IdentityObjectId,
-    Field::IdentityAppId,
-];
-
-/// The fields an evidence reference carries besides the event's time and origin: what was
-/// done and the request's correlation id.
-pub(crate) const EVIDENCE_FIELDS: [Field; 2] = [Field::Operation, Field::CorrelationId];
+use kvsentry_model::Origin;
 
 /// Names the source of an evidence event (`file:line`) from its origin.
 pub type EvidenceSource = Arc<dyn Fn(&Origin) -> Option<String> + Send + Sync>;

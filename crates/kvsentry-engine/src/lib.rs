@@ -64,12 +64,14 @@
 //! - `engine.rs`: the stateful stage ([`Engine`]): event time, the counters, alert order.
 //! - `kinds/`: rule kinds; `kinds/mod.rs` is the one place that dispatches on a kind.
 //! - `snapshot.rs`: the engine's state as bytes, and an engine continued from them.
+//! - `fields.rs`: the few event fields the engine knows by name (entities, evidence).
 //! - `evidence.rs`, `explain.rs`, `stats.rs`, `options.rs`: what the kinds share and report.
 
 mod engine;
 mod env;
 mod evidence;
 mod explain;
+mod fields;
 mod filters;
 mod kinds;
 mod options;

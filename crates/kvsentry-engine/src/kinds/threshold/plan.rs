@@ -8,7 +8,7 @@ use kvsentry_rules::{Aggregate, CompiledFilter, Condition, RawExpr, Rule, Window
 
 use super::aggs::{AggState, AggStates, Distinct};
 use super::value::{ValueHasher, random_seed, seeded};
-use crate::evidence::{ACCOUNT_FIELDS, EVIDENCE_FIELDS};
+use crate::fields::{ACCOUNT_FIELDS, EVIDENCE_FIELDS, MIXED_VALUE_FIELDS};
 
 /// A rule ready to run: field names resolved to slots of the rows it keeps.
 #[derive(Debug)]
@@ -41,8 +41,9 @@ pub(crate) struct CompiledRule {
     pub agg_group: Vec<Option<usize>>,
     /// Per aggregate: a `count_distinct` of a group-by field, which every event of a group
     /// shares, so its count is 1 when present, else 0, and its values are not hashed. Not
-    /// for `caller.ip`, whose values are addresses or (unparsed) text: two of those could
-    /// print alike, share a key and still count as two values.
+    /// for a field of [`MIXED_VALUE_FIELDS`] (`caller.ip`), whose values are addresses or
+    /// (unparsed) text: two of those could print alike, share a key and still count as two
+    /// values.
     pub group_distinct: Vec<bool>,
     /// Group-by positions whose missing value means the group never alerts.
     pub hopeless_if_missing: Vec<usize>,
@@ -191,7 +192,8 @@ impl CompiledRule {
                 .iter()
                 .zip(&r.agg_group)
                 .map(|((_, a, _), g)| {
-                    matches!(a, Aggregate::CountDistinct(f) if *f != Field::CallerIp) && g.is_some()
+                    matches!(a, Aggregate::CountDistinct(f) if !MIXED_VALUE_FIELDS.contains(f))
+                        && g.is_some()
                 })
                 .collect();
             r.distinct_slots = r
