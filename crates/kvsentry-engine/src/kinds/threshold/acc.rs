@@ -62,7 +62,7 @@ pub(crate) struct Acc {
     pub count: u64,
     /// The aggregates other than `values`, in the rule's order.
     pub aggs: AggStates,
-    /// The sets of `count_distinct`s past a few values (see [`Distinct::Many`]).
+    /// The sets of `count_distinct`s past a few values (see [`Distinct::Many`](super::aggs::Distinct::Many)).
     many: Vec<HashSet<u64>>,
     /// Values, entities and evidence, once folded in.
     cold: Option<Box<Cold>>,

@@ -64,7 +64,7 @@ pub(crate) enum AggState {
 }
 
 /// States a group holds in place (the seed rules have 4): a new group copies the rule's
-/// fresh ones (see [`CompiledRule::agg_states`]) without allocating.
+/// fresh ones (see `CompiledRule::agg_states`) without allocating.
 const AGGS_INLINE: usize = 4;
 
 /// A group's [`AggState`]s, in the rule's order. (In place on purpose: boxing the large

@@ -51,7 +51,7 @@ pub(crate) struct CompiledRule {
     /// `count_distinct` not hashed in the parallel stage, min, max), so thin rows keep it
     /// (see [`CompiledRule::row`]).
     pub thin_slots: Vec<bool>,
-    /// Per slot: bit `j` set when [`Row::dh`]`[j]` is hashed from it. A mask, not one
+    /// Per slot: bit `j` set when `Row::dh``[j]` is hashed from it. A mask, not one
     /// position: two `count_distinct` aggregates of the same field share one slot and each
     /// needs its hash.
     pub slot_dh: Vec<u8>,
@@ -63,7 +63,7 @@ pub(crate) struct CompiledRule {
     pub text_hint: AtomicUsize,
     /// Slots of the first [`DH_INLINE`] `count_distinct` aggregates (but those of
     /// [`Self::group_distinct`]), in order: their values
-    /// are hashed in the parallel stage (see [`Row::dh`]).
+    /// are hashed in the parallel stage (see `Row::dh`).
     pub distinct_slots: Vec<usize>,
     /// Number of `values` aggregates (their sets are made on a group's first fold).
     pub n_values: usize,
@@ -72,7 +72,7 @@ pub(crate) struct CompiledRule {
     /// Their fresh states ([`new_states`]), cloned for each new group.
     pub agg_states: AggStates,
     /// Seeded per engine: group keys are attacker-controlled, so the group maps' hash must
-    /// not be predictable (computed in the parallel stage, see [`Row::hash`]).
+    /// not be predictable (computed in the parallel stage, see `Row::hash`).
     pub group_hasher: ValueHasher,
     /// Seeded per engine too: distinct-value hashes (see [`ValueHasher`]).
     pub value_hasher: ValueHasher,
@@ -255,7 +255,7 @@ impl CompiledRule {
     }
 
     /// Group-by positions whose missing value alone makes the condition false (see
-    /// [`Self::never_alerts`]).
+    /// `never_alerts`, in `row.rs`).
     fn hopeless_positions(&self) -> Vec<usize> {
         (0..self.group_fields.len())
             .filter(|&g| {

@@ -423,7 +423,7 @@ pub(crate) struct Row {
     /// engine's first touch of them is a cache miss). A byte, like `never`: both fit in the
     /// row's padding.
     pub group_present: u8,
-    /// The row's group never alerts ([`CompiledRule::never_alerts`]; set for rows of a
+    /// The row's group never alerts (`CompiledRule::never_alerts`; set for rows of a
     /// tumbling rule that is not explained, which are then thin).
     pub never: bool,
     /// Group key (first `key_len` bytes), then the slots' strings.

@@ -37,7 +37,7 @@ pub(crate) fn random_seed() -> u64 {
     foldhash::quality::RandomState::default().hash_one(0x5eed_u64)
 }
 
-/// [`hash_slot`] of the slot an event's value `v` would fill (`None` when missing): the
+/// `hash_slot` (in `row.rs`) of the slot an event's value `v` would fill (`None` when missing): the
 /// same hash, made before the row is.
 #[inline]
 pub(crate) fn hash_value(hs: &ValueHasher, v: &kvsentry_model::FieldValue<'_>) -> Option<u64> {
@@ -116,7 +116,7 @@ pub(crate) enum V {
     Str(usize, usize),
 }
 
-/// A borrowed value, ordered like [`Val`] (variant, then value).
+/// A borrowed value, ordered like `Val` (variant, then value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum B<'a> {
     Int(i64),
