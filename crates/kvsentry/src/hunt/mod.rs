@@ -53,8 +53,8 @@ pub struct HuntOptions {
     pub temp_dir: Option<PathBuf>,
     /// The process exits right after this hunt: the engine's state (closed groups, windows,
     /// the indicator index) is freed on a thread of its own, off the hunt's path, or left to
-    /// the operating system when the process exits first (see `Engine::finish_into_report`). Only for a command-line run;
-    /// a long-running caller must leave it off.
+    /// the operating system when the process exits first (see `Engine::finish_into_report`).
+    /// Only for a command-line run; a long-running caller must leave it off.
     pub exit_after: bool,
 }
 
