@@ -1,490 +1,16 @@
-//! `kind: indicator_match`: the built-in Sentinel rule "TI map IP entity to Azure Key Vault
-//! logs" on Key Vault audit events shaped like real records, with indicators loaded from
-//! Sentinel `ThreatIntelligenceIndicator` exports (written by the tests) or built with the
-//! intel crate's API.
+//! `kind: indicator_match` (the built-in Sentinel rule "TI map IP entity to Azure Key Vault
+//! logs") on Key Vault audit events shaped like real records: matching, the alerts, their
+//! ids, the trigger, explanations, threads, a second finish.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use kvsentry_engine::{Engine, EngineOptions, EngineStats, TiMode, evidence_from_names};
-use kvsentry_intel::{Indicator, IndicatorSet, TiFormat, load_path, parse_network};
-use kvsentry_model::{Alert, AuditEvent, CallerIp, Entity, Origin, Timestamp, Vault};
+use kvsentry_engine::{Engine, EngineOptions, TiMode};
+use kvsentry_intel::{Indicator, IndicatorSet, parse_network};
+use kvsentry_model::{Alert, AuditEvent, CallerIp, Entity, Vault};
 use kvsentry_rules::RuleSet;
 use serde_json::{Value, json};
 
-const TI: &str = "57c7e832-64eb-411f-8928-4133f01f4a25";
-const VAULT_ID: &str = "/SUBSCRIPTIONS/A921D5D4-BDB7-43C3-AA01-88C6AE24992F/RESOURCEGROUPS/SECURAALLRG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/SECURAALLKEYVAULT";
-const HSM_ID: &str = "/SUBSCRIPTIONS/A921D5D4-BDB7-43C3-AA01-88C6AE24992F/RESOURCEGROUPS/SECURAALLRG/PROVIDERS/MICROSOFT.KEYVAULT/MANAGEDHSMS/CONTOSOMHSM";
-const APP: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
-const OID: &str = "9c3f1a2b-4d5e-4f60-8a7b-1c2d3e4f5a6b";
-
-fn ts(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-/// A data-plane SecretGet as Key Vault logs it; `line` is its line in the input file.
-fn kv(time: &str, ip: &str, line: u64) -> AuditEvent<'static> {
-    kv_op(time, ip, "SecretGet", line)
-}
-
-fn kv_op(time: &str, ip: &str, op: &'static str, line: u64) -> AuditEvent<'static> {
-    let mut e = AuditEvent::new(ts(time), "AuditEvent".into(), op.into());
-    e.operation_version = Some("7.4".into());
-    e.result_type = Some("Success".into());
-    e.result_signature = Some("OK".into());
-    e.http_status = Some(200);
-    e.duration_ms = Some(41);
-    e.caller_ip = CallerIp::parse(ip.to_string().into());
-    e.vault = Vault::from_resource_id(VAULT_ID);
-    e.correlation_id = Some(format!("a6c3d2e1-0000-4000-8000-{line:012}").into());
-    e.client_info = Some("AZURECLI/2.74.0 (DEB) azsdk-python-core/1.31.0 Python/3.12.10".into());
-    e.request_uri = Some(
-        "https://securaallkeyvault.vault.azure.net/secrets/db-password/?api-version=7.4".into(),
-    );
-    e.object_id = Some(
-        "https://securaallkeyvault.vault.azure.net/secrets/db-password/5b1e2f0c9d8a4b7e9f1a2b3c4d5e6f70"
-            .into(),
-    );
-    e.tls_version = Some("TLS1_3".into());
-    e.identity.upn = Some("mallory@contoso.com".into());
-    e.identity.object_id = Some(OID.into());
-    e.identity.app_id = Some(APP.into());
-    e.identity.identity_type = Some("user".into());
-    e.identity.tenant_id = Some("72f988bf-86f1-41af-91ab-2d7cd011db47".into());
-    e.origin = Origin { source: 0, line };
-    e
-}
-
-/// One `ThreatIntelligenceIndicator` row as a Sentinel JSON export writes it.
-fn ti_row(id: &str, generated: &str, ip_col: &str, ip: &str, expires: &str) -> Value {
-    json!({
-        "TenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        "TimeGenerated": generated,
-        "SourceSystem": "SecurityGraph",
-        "IndicatorId": id,
-        "Action": "alert",
-        "Active": true,
-        "ExpirationDateTime": expires,
-        "ThreatType": "C2",
-        "ConfidenceScore": 80,
-        "Description": format!("indicator {id}"),
-        "TrafficLightProtocolLevel": "Amber",
-        ip_col: ip,
-        "Type": "ThreatIntelligenceIndicator"
-    })
-}
-
-static FILES: AtomicU64 = AtomicU64::new(0);
-
-/// Loads rows through the intel crate's Sentinel loader (a temporary file per call).
-fn load(rows: &[Value]) -> IndicatorSet {
-    let n = FILES.fetch_add(1, Ordering::Relaxed);
-    let path: PathBuf = std::env::temp_dir().join(format!(
-        "kvsentry-engine-ti-{}-{n}.json",
-        std::process::id()
-    ));
-    std::fs::write(&path, serde_json::to_string_pretty(rows).unwrap()).unwrap();
-    let mut set = IndicatorSet::new();
-    let rep = load_path(&path, Some(TiFormat::Sentinel), &mut set);
-    std::fs::remove_file(&path).unwrap();
-    rep.unwrap();
-    set
-}
-
-fn opts(set: IndicatorSet, mode: TiMode) -> EngineOptions {
-    EngineOptions {
-        intel: Some(Arc::new(set)),
-        ti_mode: mode,
-        evidence_source: Some(evidence_from_names(vec![
-            "insights-logs-auditevent/PT1H.json".into(),
-        ])),
-        source_form: Some(Arc::new(|_: &kvsentry_model::Origin| {
-            Some("storage".to_string())
-        })),
-        ..EngineOptions::default()
-    }
-}
-
-/// The built-in TI rule alone, optionally edited (e.g. compat).
-fn ti_rules(edit: impl Fn(String) -> String) -> RuleSet {
-    let y = edit(RuleSet::builtin().get(TI).unwrap().to_yaml());
-    RuleSet::from_yaml_str(&y, "ti.yml").unwrap()
-}
-
-fn compat(y: String) -> String {
-    y.replace("sentinel_compat: false", "sentinel_compat: true")
-}
-
-fn run(rules: &RuleSet, o: EngineOptions, events: &[AuditEvent<'_>]) -> (Vec<Alert>, EngineStats) {
-    let mut engine = Engine::new(rules, o).unwrap();
-    let mut out = Vec::new();
-    for e in events {
-        engine.push(e, &mut out);
-    }
-    // Nothing before the end of the run.
-    assert!(out.is_empty());
-    engine.finish(&mut out);
-    (out, engine.stats().clone())
-}
-
-/// (indicator id, client ip, event time, event_count) of each alert.
-fn summary(alerts: &[Alert]) -> Vec<(String, String, String, u64)> {
-    alerts
-        .iter()
-        .map(|a| {
-            (
-                a.fields["indicator_id"].as_str().unwrap().to_string(),
-                a.fields["client_ip"].as_str().unwrap().to_string(),
-                a.time.to_string(),
-                a.fields["event_count"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn s(id: &str, ip: &str, t: &str, n: u64) -> (String, String, String, u64) {
-    (id.into(), ip.into(), t.into(), n)
-}
-
-const EXP: &str = "2026-03-01T00:00:00Z";
-
-#[test]
-fn latest_version_per_indicator_id_wins() {
-    let set = load(&[
-        ti_row(
-            "ind-A",
-            "2026-01-01T00:00:00Z",
-            "NetworkIP",
-            "104.40.82.76",
-            EXP,
-        ),
-        ti_row(
-            "ind-A",
-            "2026-01-03T00:00:00Z",
-            "NetworkIP",
-            "52.178.10.1",
-            EXP,
-        ),
-        // An older version loaded after the newer one does not win.
-        ti_row(
-            "ind-A",
-            "2026-01-02T00:00:00Z",
-            "NetworkIP",
-            "52.178.10.2",
-            EXP,
-        ),
-    ]);
-    let events = [
-        kv("2026-01-05T10:00:00.1234567Z", "104.40.82.76", 1),
-        kv("2026-01-05T10:05:00.1234567Z", "52.178.10.1", 2),
-        kv("2026-01-05T10:06:00.1234567Z", "52.178.10.2", 3),
-    ];
-    let (alerts, stats) = run(&ti_rules(|y| y), opts(set, TiMode::Retro), &events);
-    assert_eq!(
-        summary(&alerts),
-        vec![s("ind-A", "52.178.10.1", "2026-01-05T10:05:00.1234567Z", 1)]
-    );
-    let ti = stats.rule(TI).unwrap().indicator.as_ref().unwrap();
-    assert_eq!(ti.mode, "retro");
-    assert_eq!(ti.indicators, 1);
-    assert_eq!(ti.selection.as_ref().unwrap().superseded, 2);
-    assert_eq!(ti.indicator_matches, 1);
-    assert_eq!(ti.pairs, 1);
-    assert_eq!(ti.triggered, Some(true));
-    assert_eq!(stats.rule(TI).unwrap().events_matched, 3);
-    assert_eq!(stats.rule(TI).unwrap().alerts, 1);
-}
-
-#[test]
-fn a_deactivated_latest_version_disables_the_indicator() {
-    let mut off = ti_row(
-        "ind-B",
-        "2026-01-04T00:00:00Z",
-        "NetworkIP",
-        "52.178.10.3",
-        EXP,
-    );
-    off["Active"] = json!(false);
-    let set = load(&[
-        ti_row(
-            "ind-B",
-            "2026-01-01T00:00:00Z",
-            "NetworkIP",
-            "52.178.10.3",
-            EXP,
-        ),
-        off,
-    ]);
-    let events = [kv("2026-01-05T10:00:00Z", "52.178.10.3", 1)];
-    for mode in [TiMode::Retro, TiMode::AsOf(ts("2026-01-05T11:00:00Z"))] {
-        let (alerts, stats) = run(&ti_rules(|y| y), opts(set.clone(), mode), &events);
-        assert!(alerts.is_empty(), "{mode:?}");
-        let ti = stats.rule(TI).unwrap().indicator.clone().unwrap();
-        assert_eq!(ti.selection.unwrap().inactive, 1, "{mode:?}");
-        assert_eq!(ti.indicators, 0);
-        assert_eq!(
-            ti.note.as_deref(),
-            Some("no indicator survived the selection: the rule cannot alert")
-        );
-    }
-}
-
-#[test]
-fn expired_indicator_as_of_excludes_retro_keeps_events_before_expiry() {
-    // Expires during the log span: events at or after the expiration never match, and the
-    // alert keeps the latest event before it.
-    let set = load(&[ti_row(
-        "ind-C",
-        "2025-12-30T00:00:00Z",
-        "NetworkIP",
-        "52.178.10.4",
-        "2026-01-06T00:00:00Z",
-    )]);
-    let events = [
-        kv("2026-01-05T10:00:00.0000000Z", "52.178.10.4", 1),
-        kv("2026-01-06T10:00:00.0000000Z", "52.178.10.4", 2),
-        kv("2026-01-05T23:59:59.9999999Z", "52.178.10.4", 3),
-        kv("2026-01-06T00:00:00.0000000Z", "52.178.10.4", 4),
-    ];
-    let (alerts, _) = run(&ti_rules(|y| y), opts(set.clone(), TiMode::Retro), &events);
-    assert_eq!(
-        summary(&alerts),
-        vec![s("ind-C", "52.178.10.4", "2026-01-05T23:59:59.9999999Z", 2)]
-    );
-    assert_eq!(alerts[0].fields["first_event_time"], "2026-01-05T10:00:00Z");
-    assert_eq!(alerts[0].fields["expiration"], "2026-01-06T00:00:00Z");
-    assert_eq!(
-        alerts[0].fields["correlation_id"],
-        "a6c3d2e1-0000-4000-8000-000000000003"
-    );
-    // The same in compat mode (string equality on an IPv4 address).
-    let (alerts, _) = run(&ti_rules(compat), opts(set.clone(), TiMode::Retro), &events);
-    assert_eq!(
-        summary(&alerts),
-        vec![s("ind-C", "52.178.10.4", "2026-01-05T23:59:59.9999999Z", 2)]
-    );
-    // A run on Jan 7: `ExpirationDateTime > now()` drops it.
-    let (alerts, stats) = run(
-        &ti_rules(|y| y),
-        opts(set.clone(), TiMode::AsOf(ts("2026-01-07T00:00:00Z"))),
-        &events,
-    );
-    assert!(alerts.is_empty());
-    let ti = stats.rule(TI).unwrap().indicator.clone().unwrap();
-    assert_eq!(ti.mode, "as-of 2026-01-07T00:00:00Z");
-    assert_eq!(ti.selection.unwrap().expired, 1);
-    // A run on Jan 5 at noon keeps it; the event of Jan 6 still does not match.
-    let (alerts, _) = run(
-        &ti_rules(|y| y),
-        opts(set, TiMode::AsOf(ts("2026-01-05T12:00:00Z"))),
-        &events,
-    );
-    assert_eq!(
-        summary(&alerts),
-        vec![s("ind-C", "52.178.10.4", "2026-01-05T23:59:59.9999999Z", 2)]
-    );
-}
-
-#[test]
-fn as_of_ignores_indicator_records_older_than_the_lookback() {
-    let set = load(&[
-        ti_row(
-            "ind-old",
-            "2026-01-01T00:00:00Z",
-            "NetworkIP",
-            "52.178.11.1",
-            EXP,
-        ),
-        ti_row(
-            "ind-new",
-            "2026-01-10T00:00:00Z",
-            "NetworkIP",
-            "52.178.11.2",
-            EXP,
-        ),
-        // Generated after the run: did not exist yet.
-        ti_row(
-            "ind-later",
-            "2026-01-21T00:00:00Z",
-            "NetworkIP",
-            "52.178.11.3",
-            EXP,
-        ),
-    ]);
-    let events = [
-        kv("2026-01-19T10:00:00Z", "52.178.11.1", 1),
-        kv("2026-01-19T10:01:00Z", "52.178.11.2", 2),
-        kv("2026-01-19T10:02:00Z", "52.178.11.3", 3),
-    ];
-    let at = TiMode::AsOf(ts("2026-01-20T00:00:00Z"));
-    let (alerts, stats) = run(&ti_rules(|y| y), opts(set.clone(), at), &events);
-    assert_eq!(
-        summary(&alerts),
-        vec![s("ind-new", "52.178.11.2", "2026-01-19T10:01:00Z", 1)]
-    );
-    let sel = stats
-        .rule(TI)
-        .unwrap()
-        .indicator
-        .clone()
-        .unwrap()
-        .selection
-        .unwrap();
-    assert_eq!((sel.outside_lookback, sel.after_as_of, sel.kept), (1, 1, 1));
-    // The rule's ioc_lookback applies: 30 days reaches the Jan 1 record.
-    let (alerts, _) = run(
-        &ti_rules(|y| y.replace("ioc_lookback: 14d", "ioc_lookback: 30d")),
-        opts(set.clone(), at),
-        &events,
-    );
-    assert_eq!(
-        summary(&alerts),
-        vec![
-            s("ind-old", "52.178.11.1", "2026-01-19T10:00:00Z", 1),
-            s("ind-new", "52.178.11.2", "2026-01-19T10:01:00Z", 1)
-        ]
-    );
-    // Retro uses every record, whatever its age.
-    let (alerts, _) = run(&ti_rules(|y| y), opts(set, TiMode::Retro), &events);
-    assert_eq!(alerts.len(), 3);
-}
-
-#[test]
-fn private_loopback_and_link_local_indicators_never_alert() {
-    let bad = [
-        "10.1.2.3",
-        "192.168.7.7",
-        "172.16.0.9",
-        "127.0.0.1",
-        "169.254.169.254",
-        "fe80::1",
-        "::1",
-    ];
-    let rows: Vec<Value> = bad
-        .iter()
-        .enumerate()
-        .map(|(i, ip)| {
-            ti_row(
-                &format!("ind-p{i}"),
-                "2026-01-01T00:00:00Z",
-                "NetworkIP",
-                ip,
-                EXP,
-            )
-        })
-        .collect();
-    let set = load(&rows);
-    let events: Vec<AuditEvent<'static>> = bad
-        .iter()
-        .enumerate()
-        .map(|(i, ip)| kv("2026-01-05T10:00:00Z", ip, i as u64 + 1))
-        .collect();
-    let (alerts, stats) = run(&ti_rules(|y| y), opts(set.clone(), TiMode::Retro), &events);
-    assert!(alerts.is_empty(), "{}", summary(&alerts).len());
-    let sel = stats
-        .rule(TI)
-        .unwrap()
-        .indicator
-        .clone()
-        .unwrap()
-        .selection
-        .unwrap();
-    assert_eq!(sel.non_global.values().sum::<usize>(), 7);
-    assert_eq!(sel.kept, 0);
-    // Compat: the KQL's own filter; 169.254/16 passes it (ipv4_is_private is RFC 1918 only),
-    // which is what Sentinel does: it is the only one left.
-    let (alerts, stats) = run(&ti_rules(compat), opts(set, TiMode::Retro), &events);
-    let sel = stats
-        .rule(TI)
-        .unwrap()
-        .indicator
-        .clone()
-        .unwrap()
-        .selection
-        .unwrap();
-    assert_eq!(sel.kept, 1);
-    assert_eq!(
-        summary(&alerts),
-        vec![s("ind-p4", "169.254.169.254", "2026-01-05T10:00:00Z", 1)]
-    );
-}
-
-#[test]
-fn ip_column_precedence_follows_the_iff_chain() {
-    let mut all4 = ti_row(
-        "ind-dst",
-        "2026-01-01T00:00:00Z",
-        "NetworkDestinationIP",
-        "52.178.20.1",
-        EXP,
-    );
-    all4["NetworkSourceIP"] = json!("52.178.20.2");
-    all4["EmailSourceIpAddress"] = json!("52.178.20.3");
-    all4["NetworkIP"] = json!("");
-    let mut src = ti_row(
-        "ind-src",
-        "2026-01-01T00:00:00Z",
-        "NetworkSourceIP",
-        "52.178.21.1",
-        EXP,
-    );
-    src["EmailSourceIpAddress"] = json!("52.178.21.2");
-    let email = ti_row(
-        "ind-email",
-        "2026-01-01T00:00:00Z",
-        "EmailSourceIpAddress",
-        "52.178.22.1",
-        EXP,
-    );
-    let mut net = ti_row(
-        "ind-net",
-        "2026-01-01T00:00:00Z",
-        "NetworkIP",
-        "52.178.23.1",
-        EXP,
-    );
-    net["NetworkDestinationIP"] = json!("52.178.23.2");
-    let set = load(&[all4, src, email, net]);
-    let ips = [
-        "52.178.20.1",
-        "52.178.20.2",
-        "52.178.20.3",
-        "52.178.21.1",
-        "52.178.21.2",
-        "52.178.22.1",
-        "52.178.23.1",
-        "52.178.23.2",
-    ];
-    let events: Vec<AuditEvent<'static>> = ips
-        .iter()
-        .enumerate()
-        .map(|(i, ip)| kv(&format!("2026-01-05T10:0{i}:00Z"), ip, i as u64 + 1))
-        .collect();
-    let (alerts, _) = run(&ti_rules(|y| y), opts(set, TiMode::Retro), &events);
-    assert_eq!(
-        summary(&alerts),
-        vec![
-            s("ind-dst", "52.178.20.1", "2026-01-05T10:00:00Z", 1),
-            s("ind-src", "52.178.21.1", "2026-01-05T10:03:00Z", 1),
-            s("ind-email", "52.178.22.1", "2026-01-05T10:05:00Z", 1),
-            s("ind-net", "52.178.23.1", "2026-01-05T10:06:00Z", 1),
-        ]
-    );
-    let cols: Vec<&str> = alerts
-        .iter()
-        .map(|a| a.fields["indicator_ip_column"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        cols,
-        vec![
-            "NetworkDestinationIP",
-            "NetworkSourceIP",
-            "EmailSourceIpAddress",
-            "NetworkIP"
-        ]
-    );
-}
+#[path = "support/intel.rs"]
+mod intel;
+use intel::*;
 
 #[test]
 fn one_alert_per_indicator_and_ip_with_the_latest_event_whatever_the_order() {
@@ -1051,4 +577,41 @@ fn a_rule_on_the_token_address_claim_and_a_second_finish() {
         .unwrap();
     assert_eq!(ti.triggered, Some(true));
     assert_eq!(engine.stats().rule("ti-ipaddr").unwrap().alerts, 1);
+}
+
+/// Any number of indicator_match rules count and alert: seventy copies of the built-in rule,
+/// with and without intel, each count the events that passed their filter with an address
+/// and, with intel, each alert on the covered address.
+#[test]
+fn seventy_indicator_rules_each_count_and_alert() {
+    let base = RuleSet::builtin().get(TI).unwrap().to_yaml();
+    let mut rules = RuleSet::new();
+    let ids: Vec<String> = (0..70).map(|i| format!("ti-copy-{i:02}")).collect();
+    for id in &ids {
+        let y = base.replace(TI, id);
+        rules.merge_override(RuleSet::from_yaml_str(&y, "ti.yml").unwrap());
+    }
+    let mut set = IndicatorSet::new();
+    let mut ind = Indicator::new(
+        "ind-1",
+        parse_network("52.178.60.6").unwrap(),
+        "52.178.60.6",
+        "test",
+        ts("2026-01-01T00:00:00Z"),
+        "test:1",
+    );
+    ind.expiration = Some(ts(EXP));
+    set.push(ind);
+    let events = [
+        kv("2026-01-05T10:00:00Z", "52.178.60.6", 1),
+        kv("2026-01-05T10:01:00Z", "104.40.82.76", 2),
+    ];
+    let (alerts, stats) = run(&rules, opts(set, TiMode::Retro), &events);
+    let (_, without) = run(&rules, EngineOptions::default(), &events);
+    assert_eq!(alerts.len(), 70);
+    for id in &ids {
+        assert_eq!(stats.rule(id).unwrap().events_matched, 2, "{id}");
+        assert_eq!(stats.rule(id).unwrap().alerts, 1, "{id}");
+        assert_eq!(without.rule(id).unwrap().events_matched, 2, "{id}");
+    }
 }

@@ -52,9 +52,9 @@ pub struct HuntOptions {
     /// directory).
     pub temp_dir: Option<PathBuf>,
     /// The process exits right after this hunt: the engine's state (closed groups, windows,
-    /// the indicator index) is left to the operating system instead of being freed one
-    /// allocation at a time (see `Engine::finish_and_leak`). Only for a command-line run;
-    /// a long-running caller must leave it off.
+    /// the indicator index) is freed on a thread of its own, off the hunt's path, or left to
+    /// the operating system when the process exits first (see `Engine::finish_into_report`).
+    /// Only for a command-line run; a long-running caller must leave it off.
     pub exit_after: bool,
 }
 
@@ -239,6 +239,7 @@ impl Hunt {
                 })),
                 intel: opts.intel.clone(),
                 ti_mode: opts.ti_mode,
+                ..EngineOptions::default()
             },
         )?)
     }
@@ -303,7 +304,8 @@ impl Hunt {
         };
         let _ = self.forms.set(report.read.source_forms.clone());
         if self.opts.exit_after {
-            let fin = self.engine.finish_and_leak(&mut alerts);
+            let (fin, leftovers) = self.engine.finish_into_report(&mut alerts);
+            leftovers.drop_in_background();
             report.engine = fin.stats;
             report.explanations = fin.explanations;
             report.explain_rejections = fin.explain_rejections;

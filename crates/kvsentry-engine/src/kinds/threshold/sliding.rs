@@ -1,267 +1,17 @@
-//! Per-rule state: tumbling and sliding windows over event time.
+//! Sliding windows: a burst caught in any span of the window's length.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 
 use foldhash::{HashMap, HashMapExt};
-use hashbrown::HashTable;
-use kvsentry_model::{Alert, TimeWindow};
 
-use crate::acc::Acc;
-use crate::plan::{CompiledRule, Row, timestamp};
-use crate::{EvidenceSource, Explanation, RuleStats};
-
-/// An alert ready to go out, with its sort key.
-pub(crate) struct Emitted {
-    pub start: i64,
-    pub rule_idx: usize,
-    pub key: Box<str>,
-    pub alert: Alert,
-}
-
-/// What a rule's state needs from the engine while it works.
-pub(crate) struct Ctx<'a> {
-    pub rule: &'a CompiledRule,
-    pub rule_idx: usize,
-    pub stats: &'a mut RuleStats,
-    pub out: &'a mut Vec<Emitted>,
-    pub explain: Option<&'a mut Vec<Explanation>>,
-    pub source: Option<&'a EvidenceSource>,
-    pub buf: &'a mut Vec<f64>,
-    /// Closed groups are forgotten instead of freed (see `Engine::finish_and_leak`).
-    pub leak: bool,
-}
-
-/// Explanations are a debugging aid; past this many the oldest are kept and the rest counted.
-pub(crate) const MAX_EXPLANATIONS: usize = 100_000;
-
-impl Ctx<'_> {
-    /// Evaluates the condition on a group's window, records the explanation, and emits the
-    /// alert unless suppressed. Returns true when an alert went out. `key`: the group's
-    /// key, `None` for the accumulator's own (a tumbling group's, see `Acc::first`).
-    fn conclude(
-        &mut self,
-        key: Option<&str>,
-        acc: &mut Acc,
-        start: i64,
-        end: i64,
-        suppressed_until: Option<i64>,
-        note: Option<String>,
-    ) -> bool {
-        acc.numeric(self.rule, self.buf);
-        let passed = self.rule.condition.eval(self.buf);
-        let suppressed = passed && suppressed_until.is_some_and(|u| start < u);
-        if passed && suppressed {
-            self.stats.suppressed += 1;
-        }
-        let alerted = passed && !suppressed;
-        if alerted || self.explain.is_some() {
-            acc.ensure_full(self.rule);
-        }
-        if let Some(ex) = self.explain.as_deref_mut() {
-            if ex.len() < MAX_EXPLANATIONS {
-                let mut clauses = Vec::new();
-                self.rule.condition.expr.clauses(self.buf, &mut clauses);
-                ex.push(Explanation {
-                    rule_id: self.rule.id.clone(),
-                    window: TimeWindow {
-                        start: timestamp(start),
-                        end: timestamp(end),
-                    },
-                    group: acc.group_map(self.rule),
-                    fields: acc.fields(self.rule),
-                    clauses,
-                    passed,
-                    alerted,
-                    note: if suppressed {
-                        Some(format!(
-                            "suppressed: the group alerted already until {}",
-                            timestamp(suppressed_until.unwrap_or(start))
-                        ))
-                    } else {
-                        note
-                    },
-                });
-            }
-        }
-        if alerted {
-            self.stats.alerts += 1;
-            let alert = acc.alert(self.rule, start, end, self.source);
-            self.out.push(Emitted {
-                start,
-                rule_idx: self.rule_idx,
-                key: key.unwrap_or_else(|| acc.key()).into(),
-                alert,
-            });
-        }
-        alerted
-    }
-}
-
-pub(crate) enum RuleState {
-    Tumbling(Tumbling),
-    Sliding(Sliding),
-}
-
-impl RuleState {
-    pub fn new(rule: &CompiledRule) -> RuleState {
-        match rule.window {
-            kvsentry_rules::WindowType::Tumbling => RuleState::Tumbling(Tumbling::default()),
-            kvsentry_rules::WindowType::Sliding => RuleState::Sliding(Sliding::default()),
-        }
-    }
-
-    /// Takes a row; `late` rows (before the watermark) are applied only where their window
-    /// is still open. Returns false when the row was dropped.
-    pub fn push(&mut self, row: Row, late: bool, ctx: &mut Ctx<'_>) -> bool {
-        match self {
-            RuleState::Tumbling(t) => t.push(row, ctx),
-            RuleState::Sliding(s) => s.push(row, late, ctx),
-        }
-    }
-
-    /// Closes what the watermark `w` has passed.
-    pub fn advance(&mut self, w: i64, ctx: &mut Ctx<'_>) {
-        match self {
-            RuleState::Tumbling(t) => t.advance(w, ctx),
-            RuleState::Sliding(s) => s.advance(w, ctx),
-        }
-    }
-}
-
-/// Tumbling windows `[floor(t, size), +size)` aligned to the Unix epoch, like ES|QL
-/// `DATE_TRUNC`. Rows are applied as they come (the group state does not depend on order);
-/// a window closes when the watermark reaches its end.
-/// A group of a tumbling window, under its key's hash (made in the parallel stage by the
-/// rule's seeded hasher, see `Row::hash`).
-struct Group {
-    hash: u64,
-    /// Holds the key (`Acc::key`).
-    acc: Acc,
-}
-
-#[derive(Default)]
-pub(crate) struct Tumbling {
-    windows: BTreeMap<i64, HashTable<Group>>,
-    /// Every window ending at or before this has been closed.
-    closed_until: Option<i64>,
-    open_groups: u64,
-    /// Groups of the last closed window: the capacity of the next one.
-    last_groups: usize,
-    /// Group (hash, key) → no alert for windows starting before this (window end +
-    /// suppression).
-    suppressed_until: HashTable<(u64, Box<str>, i64)>,
-}
-
-impl Tumbling {
-    fn push(&mut self, row: Row, ctx: &mut Ctx<'_>) -> bool {
-        let size = ctx.rule.size;
-        let start = row.time.div_euclid(size).saturating_mul(size);
-        let end = start.saturating_add(size);
-        if self.closed_until.is_some_and(|c| end <= c) {
-            return false;
-        }
-        let hint = self.last_groups;
-        // Events come mostly in time order: the newest window first (its entry is found
-        // down the tree's right edge, comparing nothing), else searched.
-        let groups = match self.windows.last_entry() {
-            Some(e) if *e.key() == start => e.into_mut(),
-            _ => self
-                .windows
-                .entry(start)
-                .or_insert_with(|| HashTable::with_capacity(hint)),
-        };
-        let hash = row.hash;
-        match groups.find_mut(hash, |g| g.hash == hash && g.acc.key() == row.key()) {
-            Some(g) => g.acc.push_row(ctx.rule, row),
-            None => {
-                // Known from the parallel stage (the row's slots are not read here).
-                let never = ctx.explain.is_none() && row.never;
-                let acc = Acc::first(ctx.rule, row, never);
-                groups.insert_unique(hash, Group { hash, acc }, |g| g.hash);
-                self.open_groups += 1;
-            }
-        }
-        ctx.stats.max_open_windows = ctx.stats.max_open_windows.max(self.windows.len() as u64);
-        ctx.stats.max_open_groups = ctx.stats.max_open_groups.max(self.open_groups);
-        true
-    }
-
-    fn advance(&mut self, w: i64, ctx: &mut Ctx<'_>) {
-        let size = ctx.rule.size;
-        let mut closed_any = false;
-        while let Some(entry) = self.windows.first_entry() {
-            let start = *entry.key();
-            let end = start.saturating_add(size);
-            if end > w {
-                break;
-            }
-            closed_any = true;
-            let mut groups = entry.remove();
-            self.open_groups = self.open_groups.saturating_sub(groups.len() as u64);
-            self.last_groups = groups.len();
-            // Groups are concluded where they lie (a group is a few hundred bytes: moving
-            // each out of the table cost more than concluding most of them), then dropped
-            // with the table. Explanations come out in group order; alerts are sorted when
-            // flushed, so the table's order serves otherwise.
-            let mut sorted: Vec<&mut Group>;
-            let iter: &mut dyn Iterator<Item = &mut Group> = if ctx.explain.is_some() {
-                sorted = groups.iter_mut().collect();
-                sorted.sort_by(|a, b| a.acc.key().cmp(b.acc.key()));
-                &mut sorted.into_iter()
-            } else {
-                &mut groups.iter_mut()
-            };
-            for g in iter {
-                let hash = g.hash;
-                let acc = &mut g.acc;
-                if acc.never_alerts {
-                    // Its condition is false whatever its events (set only when the rule is
-                    // not explained): nothing to evaluate, count or record.
-                    continue;
-                }
-                let until = if self.suppressed_until.is_empty() {
-                    None
-                } else {
-                    // The key is read only on a hash match: it lies in the group's text,
-                    // which closing a group otherwise need not touch (a cache miss each).
-                    let acc = &*acc;
-                    self.suppressed_until
-                        .find(hash, |(h, k, _)| *h == hash && **k == *acc.key())
-                        .map(|(_, _, u)| *u)
-                };
-                let alerted = ctx.conclude(None, acc, start, end, until, None);
-                if alerted {
-                    let u = end.saturating_add(ctx.rule.suppression);
-                    let key = acc.key();
-                    match self
-                        .suppressed_until
-                        .find_mut(hash, |(h, k, _)| *h == hash && **k == *key)
-                    {
-                        Some(e) => e.2 = u,
-                        None => {
-                            self.suppressed_until
-                                .insert_unique(hash, (hash, key.into(), u), |e| e.0);
-                        }
-                    }
-                }
-            }
-            if ctx.leak {
-                std::mem::forget(groups);
-            }
-        }
-        if self.closed_until.is_none_or(|c| w > c) {
-            self.closed_until = Some(w);
-        }
-        // Forget expired suppressions now and then (not on every event: this is O(groups)).
-        if closed_any && !ctx.leak && (self.suppressed_until.len() > 1024 || w == i64::MAX) {
-            self.suppressed_until.retain(|(_, _, u)| *u > w);
-        }
-    }
-}
+use super::acc::Acc;
+use super::ctx::Ctx;
+use super::plan::CompiledRule;
+use super::row::Row;
 
 /// Per-aggregate running numbers over a sliding group's span (for the condition).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum SlideAgg {
     Count(u64),
     CountPresent(u64),
@@ -274,6 +24,7 @@ enum SlideAgg {
     Other,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct SlideGroup {
     rows: VecDeque<Row>,
     counts: Vec<SlideAgg>,
@@ -392,7 +143,7 @@ impl SlideGroup {
 /// cover all the group's rows in that window (later ones included), and it is emitted when
 /// the watermark passes the window's end. The group's rows before `s + size + suppression`
 /// then start no new alert.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Sliding {
     buffer: BinaryHeap<Reverse<Ordered>>,
     groups: HashMap<Box<str>, SlideGroup>,
@@ -402,6 +153,7 @@ pub(crate) struct Sliding {
     last_gc: Option<i64>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Ordered(Row);
 
 impl PartialEq for Ordered {
@@ -422,7 +174,7 @@ impl Ord for Ordered {
 }
 
 impl Sliding {
-    fn push(&mut self, row: Row, late: bool, ctx: &mut Ctx<'_>) -> bool {
+    pub fn push(&mut self, row: Row, late: bool, ctx: &mut Ctx<'_, '_>) -> bool {
         if late && self.released_until.is_some_and(|r| row.time < r) {
             // Too late to replay in order: it still counts toward a burst already found
             // whose window is open.
@@ -437,11 +189,11 @@ impl Sliding {
             return false;
         }
         self.buffer.push(Reverse(Ordered(row)));
-        ctx.stats.max_buffered = ctx.stats.max_buffered.max(self.buffer.len() as u64);
+        ctx.env.stats.max_buffered = ctx.env.stats.max_buffered.max(self.buffer.len() as u64);
         true
     }
 
-    fn advance(&mut self, w: i64, ctx: &mut Ctx<'_>) {
+    pub fn advance(&mut self, w: i64, ctx: &mut Ctx<'_, '_>) {
         while self.buffer.peek().is_some_and(|Reverse(r)| r.0.time <= w) {
             if let Some(Reverse(Ordered(row))) = self.buffer.pop() {
                 self.release(row, ctx);
@@ -491,7 +243,7 @@ impl Sliding {
             dropped.sort_by(|a, b| a.0.cmp(&b.0));
             for (key, g) in dropped {
                 if let Some((_, start, mut acc)) = g.best {
-                    if ctx.explain.is_some() {
+                    if ctx.env.explain.is_some() {
                         let end = start.saturating_add(size);
                         ctx.conclude(
                             Some(&key),
@@ -505,10 +257,10 @@ impl Sliding {
                 }
             }
         }
-        ctx.stats.max_open_groups = ctx.stats.max_open_groups.max(self.groups.len() as u64);
+        ctx.env.stats.max_open_groups = ctx.env.stats.max_open_groups.max(self.groups.len() as u64);
     }
 
-    fn emit_pending(&mut self, key: &str, ctx: &mut Ctx<'_>) {
+    fn emit_pending(&mut self, key: &str, ctx: &mut Ctx<'_, '_>) {
         if let Some(g) = self.groups.get_mut(key) {
             if let Some((start, end, mut acc)) = g.pending.take() {
                 ctx.conclude(Some(key), &mut acc, start, end, None, None);
@@ -516,12 +268,18 @@ impl Sliding {
         }
     }
 
-    fn release(&mut self, row: Row, ctx: &mut Ctx<'_>) {
+    fn release(&mut self, row: Row, ctx: &mut Ctx<'_, '_>) {
         let rule = ctx.rule;
         let t = row.time;
         if !self.groups.contains_key(row.key()) {
+            if ctx.env.max_groups.is_some_and(|m| self.groups.len() >= m) {
+                // Bounded state: a new group is refused (see `max_groups_per_rule`).
+                ctx.env.stats.evicted += 1;
+                return;
+            }
             self.groups.insert(row.key().into(), SlideGroup::new(rule));
-            ctx.stats.max_open_groups = ctx.stats.max_open_groups.max(self.groups.len() as u64);
+            ctx.env.stats.max_open_groups =
+                ctx.env.stats.max_open_groups.max(self.groups.len() as u64);
         }
         let Some(g) = self.groups.get_mut(row.key()) else {
             return;
@@ -550,8 +308,8 @@ impl Sliding {
         }
         g.count(rule, &row, true);
         g.rows.push_back(row);
-        g.numeric(rule, ctx.buf);
-        if rule.condition.eval(ctx.buf) {
+        g.numeric(rule, ctx.env.buf);
+        if rule.condition.eval(ctx.env.buf) {
             let Some(first) = g.rows.front() else {
                 return;
             };
@@ -567,7 +325,7 @@ impl Sliding {
             g.best = None;
             g.suppressed_until = Some(end.saturating_add(rule.suppression));
             self.pending_ends.insert((end, key));
-        } else if ctx.explain.is_some() {
+        } else if ctx.env.explain.is_some() {
             let n = g.rows.len() as u64;
             if g.best.as_ref().is_none_or(|(b, _, _)| n > *b) {
                 if let Some(first) = g.rows.front() {
@@ -579,6 +337,6 @@ impl Sliding {
                 }
             }
         }
-        ctx.stats.max_window_rows = ctx.stats.max_window_rows.max(g.rows.len() as u64);
+        ctx.env.stats.max_window_rows = ctx.env.stats.max_window_rows.max(g.rows.len() as u64);
     }
 }

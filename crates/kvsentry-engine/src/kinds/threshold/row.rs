@@ -1,241 +1,28 @@
-//! The stateless stage: rules compiled for evaluation, and what an event contributes to a
-//! rule (a [`Row`]): its group key and the few values the rule's aggregates, entities and
-//! evidence read, copied into one string buffer.
+//! What an event contributes to a threshold rule (a [`Row`]): its group key and the few
+//! values the rule's aggregates, entities and evidence read, copied into one string buffer.
+//! Made in the stateless stage, on any thread.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::Ordering;
 
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kvsentry_model::{AlertRule, AuditEvent, Field, FieldValue, Origin, Timestamp};
-use kvsentry_rules::{Aggregate, CompiledFilter, Condition, RawExpr, Rule, WindowType};
+use kvsentry_model::{AuditEvent, Field, FieldValue, Origin};
+use kvsentry_rules::WindowType;
 use serde::{Deserialize, Serialize};
 
-/// A rule ready to run: field names resolved to slots of the rows it keeps.
-#[derive(Debug)]
-pub(crate) struct CompiledRule {
-    pub id: String,
-    pub alert_rule: AlertRule,
-    pub filter: CompiledFilter,
-    pub filter_source: RawExpr,
-    pub window: WindowType,
-    pub size: i64,
-    pub suppression: i64,
-    pub evidence_cap: usize,
-    pub values_cap: usize,
-    /// Group-by fields, in order, and their slots.
-    pub group_fields: Vec<Field>,
-    pub group_slots: Vec<usize>,
-    /// The fields a row keeps (each once).
-    pub slots: Vec<Field>,
-    /// Aggregates: name, kind, slot of the field read.
-    pub aggs: Vec<(String, Aggregate, Option<usize>)>,
-    pub condition: Condition,
-    pub account: bool,
-    pub upn_slot: Option<usize>,
-    pub oid_slot: Option<usize>,
-    pub appid_slot: Option<usize>,
-    pub ip_slot: Option<usize>,
-    pub resource_slot: Option<usize>,
-    pub op_slot: Option<usize>,
-    pub corr_slot: Option<usize>,
-    /// For each aggregate, the group-by position of the field it reads, if it reads one.
-    pub agg_group: Vec<Option<usize>>,
-    /// Per aggregate: a `count_distinct` of a group-by field, which every event of a group
-    /// shares, so its count is 1 when present, else 0, and its values are not hashed. Not
-    /// for `caller.ip`, whose values are addresses or (unparsed) text: two of those could
-    /// print alike, share a key and still count as two values.
-    pub group_distinct: Vec<bool>,
-    /// Group-by positions whose missing value means the group never alerts.
-    pub hopeless_if_missing: Vec<usize>,
-    /// Per slot: the condition's aggregates read it from a row (count of a field, a
-    /// `count_distinct` not hashed in the parallel stage, min, max), so thin rows keep it
-    /// (see [`CompiledRule::row`]).
-    pub thin_slots: Vec<bool>,
-    /// Per slot: bit `j` set when [`Row::dh`]`[j]` is hashed from it. A mask, not one
-    /// position: two `count_distinct` aggregates of the same field share one slot and each
-    /// needs its hash.
-    pub slot_dh: Vec<u8>,
-    /// The group-by fields are slots `0..group_fields.len()` in order (no field twice): a
-    /// row's group values are read once, for its key and its slots, and a string is held
-    /// once, in the key (the seed rule's UPN).
-    pub key_slots: bool,
-    /// The longest row text so far: the capacity of the next (rows of one rule are alike).
-    pub text_hint: AtomicUsize,
-    /// Slots of the first [`DH_INLINE`] `count_distinct` aggregates (but those of
-    /// [`Self::group_distinct`]), in order: their values
-    /// are hashed in the parallel stage (see [`Row::dh`]).
-    pub distinct_slots: Vec<usize>,
-    /// Number of `values` aggregates (their sets are made on a group's first fold).
-    pub n_values: usize,
-    /// Positions of the other aggregates (whose states a group keeps, in order).
-    pub numeric_pos: Vec<usize>,
-    /// Their fresh states ([`crate::acc::new_states`]), cloned for each new group.
-    pub agg_states: crate::acc::AggStates,
-    /// Seeded per engine: group keys are attacker-controlled, so the group maps' hash must
-    /// not be predictable (computed in the parallel stage, see [`Row::hash`]).
-    pub group_hasher: foldhash::quality::RandomState,
-    /// Seeded per engine too: distinct-value hashes (see [`crate::acc::ValueHasher`]).
-    pub value_hasher: crate::acc::ValueHasher,
-}
+use super::plan::{CompiledRule, DH_INLINE};
+use super::value::{B, V, ValueHasher, hash_b, hash_value, view};
+use crate::evidence::OrderKey;
+use crate::time::nanos;
 
-/// `count_distinct` values hashed per row in the parallel stage (more are hashed when
-/// applied).
-pub(crate) const DH_INLINE: usize = 2;
-
-fn slot_of(slots: &mut Vec<Field>, f: Field) -> usize {
-    match slots.iter().position(|&x| x == f) {
-        Some(i) => i,
-        None => {
-            slots.push(f);
-            slots.len() - 1
-        }
-    }
+/// Hash of a slot's value for distinct counting (64-bit: collisions are negligible).
+#[inline]
+pub(crate) fn hash_slot(hs: &ValueHasher, row: &Row, i: usize) -> Option<u64> {
+    row.value(i).map(|b| hash_b(hs, b))
 }
 
 impl CompiledRule {
-    pub fn new(rule: &Rule) -> Option<CompiledRule> {
-        let t = rule.threshold()?;
-        let mut slots = Vec::new();
-        let group_fields: Vec<Field> = t.group_by.iter().map(|f| f.0).collect();
-        let group_slots = group_fields
-            .iter()
-            .map(|&f| slot_of(&mut slots, f))
-            .collect();
-        let aggs = t
-            .aggregates
-            .iter()
-            .map(|(n, a)| (n.clone(), *a, a.field().map(|f| slot_of(&mut slots, f))))
-            .collect();
-        let account = t.entities.account;
-        let (upn_slot, oid_slot, appid_slot) = if account {
-            (
-                Some(slot_of(&mut slots, Field::IdentityUpn)),
-                Some(slot_of(&mut slots, Field::IdentityObjectId)),
-                Some(slot_of(&mut slots, Field::IdentityAppId)),
-            )
-        } else {
-            (None, None, None)
-        };
-        let ip_slot = t.entities.ip.map(|f| slot_of(&mut slots, f.0));
-        let resource_slot = t.entities.azure_resource.map(|f| slot_of(&mut slots, f.0));
-        let (op_slot, corr_slot) = if t.evidence > 0 {
-            (
-                Some(slot_of(&mut slots, Field::Operation)),
-                Some(slot_of(&mut slots, Field::CorrelationId)),
-            )
-        } else {
-            (None, None)
-        };
-        Some(CompiledRule {
-            id: rule.meta.id.clone(),
-            alert_rule: rule.meta.alert_rule(),
-            filter: t.filter.compiled.clone(),
-            filter_source: t.filter.source.clone(),
-            window: t.window.kind,
-            size: t.window.size.as_nanos(),
-            suppression: t.suppression.as_nanos(),
-            evidence_cap: t.evidence,
-            values_cap: t.values_cap,
-            group_fields,
-            group_slots,
-            slots,
-            aggs,
-            condition: t.condition.clone(),
-            account,
-            upn_slot,
-            oid_slot,
-            appid_slot,
-            ip_slot,
-            resource_slot,
-            op_slot,
-            corr_slot,
-            text_hint: AtomicUsize::new(0),
-            distinct_slots: Vec::new(),
-            numeric_pos: t
-                .aggregates
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, a))| !matches!(a, Aggregate::Values(_)))
-                .map(|(i, _)| i)
-                .collect(),
-            n_values: t
-                .aggregates
-                .iter()
-                .filter(|(_, a)| matches!(a, Aggregate::Values(_)))
-                .count(),
-            group_hasher: foldhash::quality::RandomState::default(),
-            value_hasher: crate::acc::ValueHasher::default(),
-            agg_group: Vec::new(),
-            group_distinct: Vec::new(),
-            hopeless_if_missing: Vec::new(),
-            thin_slots: Vec::new(),
-            agg_states: crate::acc::AggStates::Heap(Vec::new()),
-            slot_dh: Vec::new(),
-            key_slots: false,
-        })
-        .map(|mut r| {
-            r.agg_group = r
-                .aggs
-                .iter()
-                .map(|(_, a, _)| {
-                    let f = a.field()?;
-                    r.group_fields.iter().position(|&g| g == f)
-                })
-                .collect();
-            r.hopeless_if_missing = r.hopeless_positions();
-            r.key_slots = r.group_slots.iter().enumerate().all(|(g, &s)| g == s);
-            r.group_distinct = r
-                .aggs
-                .iter()
-                .zip(&r.agg_group)
-                .map(|((_, a, _), g)| {
-                    matches!(a, Aggregate::CountDistinct(f) if *f != Field::CallerIp) && g.is_some()
-                })
-                .collect();
-            r.distinct_slots = r
-                .aggs
-                .iter()
-                .zip(&r.group_distinct)
-                .filter_map(|((_, a, slot), &gd)| match a {
-                    Aggregate::CountDistinct(_) if !gd => *slot,
-                    _ => None,
-                })
-                .take(DH_INLINE)
-                .collect();
-            r.slot_dh = (0..r.slots.len())
-                .map(|k| {
-                    r.distinct_slots
-                        .iter()
-                        .enumerate()
-                        .filter(|&(_, &s)| s == k)
-                        .fold(0u8, |m, (j, _)| m | (1 << j))
-                })
-                .collect();
-            // Which slots a thin row is read for: by the aggregates of the condition, but
-            // the `count_distinct`s hashed in the parallel stage (read as `Row::dh`).
-            let mut thin = vec![false; r.slots.len()];
-            let mut k = 0;
-            for ((_, a, slot), &gd) in r.aggs.iter().zip(&r.group_distinct) {
-                let hashed = match a {
-                    Aggregate::Values(_) => continue,
-                    Aggregate::CountDistinct(_) if !gd => {
-                        k += 1;
-                        k <= DH_INLINE
-                    }
-                    _ => false,
-                };
-                if !hashed {
-                    if let Some(t) = slot.and_then(|s| thin.get_mut(s)) {
-                        *t = true;
-                    }
-                }
-            }
-            r.thin_slots = thin;
-            r.agg_states = crate::acc::AggStates::from_slice(&crate::acc::new_states(&r));
-            r
-        })
-    }
-
     /// True when no window of the group of `row` can satisfy the condition, whatever its
     /// events: aggregates of a group-by field the group lacks are known (a missing value
     /// counts nothing: `count_distinct` and `count` of it are 0). The seed rule's
@@ -247,45 +34,8 @@ impl CompiledRule {
         self.hopeless_if_missing.iter().any(|&g| {
             self.group_slots
                 .get(g)
-                .is_some_and(|&s| row.slot(s) == Slot::Missing)
+                .is_some_and(|&s| row.slot(s).is_none())
         })
-    }
-
-    /// `never_alerts` (the tests' oracle) for an event whose group values were read: bit `g` of
-    /// `missing` set when group-by value `g` (below 64) is missing.
-    fn never_alerts_event(&self, ev: &AuditEvent<'_>, missing: u64) -> bool {
-        self.hopeless_if_missing
-            .iter()
-            .any(|&g| match 1u64.checked_shl(g as u32) {
-                Some(bit) if g < 64 => missing & bit != 0,
-                _ => self
-                    .group_fields
-                    .get(g)
-                    .is_some_and(|&f| ev.get(f).is_missing()),
-            })
-    }
-
-    /// Group-by positions whose missing value alone makes the condition false (see
-    /// [`Self::never_alerts`]).
-    fn hopeless_positions(&self) -> Vec<usize> {
-        (0..self.group_fields.len())
-            .filter(|&g| {
-                let mut any = false;
-                let known: Vec<Option<f64>> = self
-                    .aggs
-                    .iter()
-                    .zip(&self.agg_group)
-                    .map(|((_, a, _), pos)| match (a, *pos == Some(g)) {
-                        (Aggregate::CountDistinct(_) | Aggregate::Count(Some(_)), true) => {
-                            any = true;
-                            Some(0.0)
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                any && self.condition.eval_partial(&known) == Some(false)
-            })
-            .collect()
     }
 
     /// Copies what this rule needs from an event that passed its filter. With `explained`
@@ -477,7 +227,7 @@ impl CompiledRule {
         if mask == 0 {
             return;
         }
-        if let Some(h) = crate::acc::hash_value(&self.value_hasher, v) {
+        if let Some(h) = hash_value(&self.value_hasher, v) {
             for (j, d) in dh.iter_mut().enumerate() {
                 if mask & (1 << j) != 0 {
                     *d = h;
@@ -522,28 +272,7 @@ fn push_text(out: &mut String, v: &FieldValue<'_>) {
     };
 }
 
-/// Nanoseconds since the Unix epoch, saturated to `i64` (years 1677..2262).
-pub(crate) fn nanos(t: Timestamp) -> i64 {
-    let n = t.as_nanosecond();
-    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
-}
-
-pub(crate) fn timestamp(n: i64) -> Timestamp {
-    Timestamp::from_nanosecond(i128::from(n)).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-/// One value of a row, as read ([`Row::slot`]; stored as a [`Packed`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Slot {
-    Missing,
-    /// Byte range in the row's text.
-    Str(usize, usize),
-    Int(i64),
-    Ip(IpAddr),
-    Time(i64),
-}
-
-/// A [`Slot`] as a row stores it: 16 bytes, not the enum's 24 (an address is 17 bytes),
+/// A [`V`] as a row stores it: 16 bytes, not an `Option<V>`'s 24 (an address is 17 bytes),
 /// so a full row's slot list (18 slots for the seed rule) spans 5 cache lines, not 7: that
 /// list is written on a worker thread into freshly allocated memory and freed on the
 /// engine's, and its first writes were a third of the stateless stage's cost.
@@ -616,26 +345,24 @@ impl Packed {
 
     /// The value, reading strings' and IPv6 addresses' text from `text` (the row's).
     #[inline]
-    pub fn get(self, text: &str) -> Slot {
+    pub fn get(self, text: &str) -> Option<V> {
         let start = (self.a & POS_MASK) as usize;
         let end = self.b as usize;
         match self.a >> TAG_SHIFT {
-            TAG_STR => Slot::Str(start, end),
-            TAG_INT => Slot::Int(self.b as i64),
-            TAG_TIME => Slot::Time(self.b as i64),
-            TAG_IP4 => Slot::Ip(IpAddr::V4(Ipv4Addr::from_bits(self.b as u32))),
+            TAG_STR => Some(V::Str(start, end)),
+            TAG_INT => Some(V::Int(self.b as i64)),
+            TAG_TIME => Some(V::Time(self.b as i64)),
+            TAG_IP4 => Some(V::Ip(IpAddr::V4(Ipv4Addr::from_bits(self.b as u32)))),
             TAG_IP6_TEXT => text
                 .get(start..end)
                 .and_then(|s| s.parse::<Ipv6Addr>().ok())
-                .map_or(Slot::Missing, |ip| Slot::Ip(IpAddr::V6(ip))),
+                .map(|ip| V::Ip(IpAddr::V6(ip))),
             TAG_IP6_HEX => text
                 .as_bytes()
                 .get(start..end)
                 .and_then(unhex)
-                .map_or(Slot::Missing, |n| {
-                    Slot::Ip(IpAddr::V6(Ipv6Addr::from_bits(n)))
-                }),
-            _ => Slot::Missing,
+                .map(|n| V::Ip(IpAddr::V6(Ipv6Addr::from_bits(n)))),
+            _ => None,
         }
     }
 
@@ -645,8 +372,7 @@ impl Packed {
 
     /// A test row's value (strings and IPv6 addresses appended to `text`).
     #[cfg(test)]
-    pub fn of_test(text: &mut String, b: crate::acc::B<'_>) -> Packed {
-        use crate::acc::B;
+    pub fn of_test(text: &mut String, b: B<'_>) -> Packed {
         match b {
             B::Str(s) => {
                 let a = text.len();
@@ -654,7 +380,7 @@ impl Packed {
                 Packed::range(TAG_STR, a, text.len())
             }
             B::Int(n) => Packed::scalar(&FieldValue::Int(n)),
-            B::Time(t) => Packed::scalar(&FieldValue::Time(timestamp(t))),
+            B::Time(t) => Packed::scalar(&FieldValue::Time(crate::time::timestamp(t))),
             B::Ip(IpAddr::V6(ip)) => Packed::ip6_hex(text, ip),
             B::Ip(ip) => Packed::scalar(&FieldValue::Ip(ip)),
         }
@@ -697,7 +423,7 @@ pub(crate) struct Row {
     /// engine's first touch of them is a cache miss). A byte, like `never`: both fit in the
     /// row's padding.
     pub group_present: u8,
-    /// The row's group never alerts ([`CompiledRule::never_alerts`]; set for rows of a
+    /// The row's group never alerts (`CompiledRule::never_alerts`; set for rows of a
     /// tumbling rule that is not explained, which are then thin).
     pub never: bool,
     /// Group key (first `key_len` bytes), then the slots' strings.
@@ -711,10 +437,19 @@ impl Row {
         self.text.get(..self.key_len).unwrap_or("")
     }
 
-    pub fn slot(&self, i: usize) -> Slot {
-        self.slots
-            .get(i)
-            .map_or(Slot::Missing, |p| p.get(&self.text))
+    /// Slot `i`'s value (strings as ranges of the row's text).
+    pub fn slot(&self, i: usize) -> Option<V> {
+        self.slots.get(i).and_then(|p| p.get(&self.text))
+    }
+
+    /// Slot `i`'s value, read back.
+    pub fn value(&self, i: usize) -> Option<B<'_>> {
+        self.slot(i).map(|v| view(&self.text, v))
+    }
+
+    /// Bytes the row holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.slots.capacity() * size_of::<Packed>()
     }
 
     /// Slot `i` holds a value (without decoding it).
@@ -726,61 +461,29 @@ impl Row {
     /// The hash of the `k`-th `count_distinct` aggregate's value (reading `slot`), `None`
     /// when missing: precomputed for the first [`DH_INLINE`].
     #[inline(always)]
-    pub fn distinct_hash(
-        &self,
-        hs: &crate::acc::ValueHasher,
-        k: usize,
-        slot: usize,
-    ) -> Option<u64> {
+    pub fn distinct_hash(&self, hs: &ValueHasher, k: usize, slot: usize) -> Option<u64> {
         if k < DH_INLINE {
             if self.dh_set & (1 << k) != 0 {
                 return self.dh.get(k).copied();
             }
             return None;
         }
-        crate::acc::hash_slot(hs, self, slot)
+        hash_slot(hs, self, slot)
     }
 
     /// Order of events independent of arrival: time, then where they were read.
-    pub fn order_key(&self) -> (i64, u32, u64, u64) {
+    pub fn order_key(&self) -> OrderKey {
         (self.time, self.origin.source, self.origin.line, self.seq)
     }
 }
 
-/// An owned value: the reference model of group state's values in tests.
 #[cfg(test)]
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Val {
-    Int(i64),
-    Time(i64),
-    Ip(IpAddr),
-    Str(Box<str>),
-}
+mod tests {
+    use kvsentry_model::{Field, Timestamp};
 
-#[cfg(test)]
-impl Val {
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            Val::Int(i) => serde_json::Value::from(*i),
-            Val::Time(t) => serde_json::Value::String(timestamp(*t).to_string()),
-            Val::Ip(ip) => serde_json::Value::String(ip.to_string()),
-            Val::Str(s) => serde_json::Value::String(s.to_string()),
-        }
-    }
-
-    pub fn to_text(&self) -> String {
-        match self {
-            Val::Int(i) => i.to_string(),
-            Val::Time(t) => timestamp(*t).to_string(),
-            Val::Ip(ip) => ip.to_string(),
-            Val::Str(s) => s.to_string(),
-        }
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
     use super::*;
+    use crate::kinds::threshold::plan::tests::{grouped_rule, upn_rule};
+    use crate::time::nanos;
 
     /// A slot reading a group-by string field refers to the key's copy: the row's text holds
     /// the UPN once.
@@ -807,8 +510,8 @@ pub(crate) mod tests {
         // Then the default entities' and evidence's fields, missing here.
         assert_eq!(rule.slots.len(), 7);
         assert_eq!(rule.slots[..2], [Field::IdentityUpn, Field::Operation]);
-        let mut want = vec![Slot::Str(1, 18), Slot::Str(18, 27)];
-        want.resize(7, Slot::Missing);
+        let mut want = vec![Some(V::Str(1, 18)), Some(V::Str(18, 27))];
+        want.resize(7, None);
         assert_eq!(row.slots.len(), 7);
         assert_eq!((0..7).map(|i| row.slot(i)).collect::<Vec<_>>(), want);
         // The count_distinct of the group-by field is not hashed (every event of a group
@@ -832,7 +535,7 @@ pub(crate) mod tests {
             ev
         };
         let text = |row: &Row, i: usize| match row.slot(i) {
-            Slot::Str(a, b) => row.text[a..b].to_string(),
+            Some(V::Str(a, b)) => row.text[a..b].to_string(),
             other => panic!("slot {i}: {other:?}"),
         };
         let two = grouped_rule(
@@ -887,33 +590,6 @@ pub(crate) mod tests {
         assert!(thin.never);
         assert_eq!(thin.key(), "\u{1}x\u{2}0\u{0}");
         assert_eq!(text(&thin, 0), "x\u{0}");
-    }
-
-    /// A tumbling one-minute rule grouped by UPN over audit events, with these aggregates
-    /// (YAML lines indented four spaces) and condition: the rule the module tests of the
-    /// engine compile.
-    pub(crate) fn upn_rule(aggregates: &str, condition: &str) -> CompiledRule {
-        grouped_rule("identity.upn", aggregates, condition)
-    }
-
-    /// As [`upn_rule`], grouped by these fields (a YAML list's items).
-    fn grouped_rule(group_by: &str, aggregates: &str, condition: &str) -> CompiledRule {
-        let yaml = format!(
-            r#"
-id: test
-name: test
-kind: threshold
-detection:
-  filter: {{ field: category, equals: AuditEvent }}
-  window: {{ type: tumbling, size: 1m }}
-  group_by: [{group_by}]
-  aggregates:
-{aggregates}
-  condition: "{condition}"
-"#
-        );
-        let set = kvsentry_rules::RuleSet::from_yaml_str(&yaml, "test.yml").unwrap();
-        CompiledRule::new(set.enabled().next().unwrap()).unwrap()
     }
 
     fn thin_rule(extra: &str) -> CompiledRule {
@@ -972,14 +648,11 @@ detection:
         assert!(rule.never_alerts(&full));
         assert!(!full.never);
         assert_eq!(full.slots.len(), rule.slots.len());
-        assert_eq!(full.slot(1), Slot::Str(1, 10));
+        assert_eq!(full.slot(1), Some(V::Str(1, 10)));
         assert_eq!(thin.dh_set, 0b01);
         assert_eq!(full.dh_set, 0b01);
         assert_eq!(thin.dh, full.dh);
-        assert_eq!(
-            Some(thin.dh[0]),
-            crate::acc::hash_slot(&rule.value_hasher, &full, 1)
-        );
+        assert_eq!(Some(thin.dh[0]), hash_slot(&rule.value_hasher, &full, 1));
         assert_eq!(thin.hash, full.hash);
         // With a vault name, both hashes.
         let mut ev = ev;
@@ -1003,8 +676,8 @@ detection:
         assert!(rule.thin_slots[k]);
         let row = rule.row(&event_without_upn(), false);
         assert_eq!(row.slots.len(), k + 1);
-        assert_eq!(row.slot(k), Slot::Int(403));
-        assert!((0..k).all(|i| row.slot(i) == Slot::Missing));
+        assert_eq!(row.slot(k), Some(V::Int(403)));
+        assert!((0..k).all(|i| row.slot(i).is_none()));
         assert_eq!(row.text, "\u{0}");
     }
 
@@ -1045,34 +718,34 @@ detection:
             .position(|&f| f == Field::CallerIp)
             .unwrap();
         assert_eq!(ip, 0);
-        assert_eq!(row.slot(0), Slot::Ip(v6));
+        assert_eq!(row.slot(0), Some(V::Ip(v6)));
         let status = rule
             .slots
             .iter()
             .position(|&f| f == Field::HttpStatus)
             .unwrap();
-        assert_eq!(row.slot(status), Slot::Int(403));
+        assert_eq!(row.slot(status), Some(V::Int(403)));
         let t = rule.slots.iter().position(|&f| f == Field::Time).unwrap();
-        assert_eq!(row.slot(t), Slot::Time(nanos(time)));
+        assert_eq!(row.slot(t), Some(V::Time(nanos(time))));
         assert!(row.present(t));
         // Not a group-by field: the address is kept as hex digits.
         let mut text = String::from("x");
         let p = Packed::ip6_hex(&mut text, "2001:db8::1".parse().unwrap());
         assert_eq!(text, "x20010db8000000000000000000000001");
-        assert_eq!(p.get(&text), Slot::Ip("2001:db8::1".parse().unwrap()));
+        assert_eq!(p.get(&text), Some(V::Ip("2001:db8::1".parse().unwrap())));
         // A range outside the text (never made) or damaged digits read as missing,
         // without a panic.
-        assert_eq!(p.get("x"), Slot::Missing);
-        assert_eq!(p.get("x20010db800000000000000000000000g"), Slot::Missing);
-        assert_eq!(p.get("x20010DB8000000000000000000000001"), Slot::Missing);
+        assert_eq!(p.get("x"), None);
+        assert_eq!(p.get("x20010db800000000000000000000000g"), None);
+        assert_eq!(p.get("x20010DB8000000000000000000000001"), None);
         assert_eq!(unhex(b"ff"), None);
         assert_eq!(unhex(&[b'f'; 32]), Some(u128::MAX));
         let p4 = Packed::scalar(&FieldValue::Ip("104.40.82.76".parse().unwrap()));
-        assert_eq!(p4.get(""), Slot::Ip("104.40.82.76".parse().unwrap()));
+        assert_eq!(p4.get(""), Some(V::Ip("104.40.82.76".parse().unwrap())));
         let neg = Packed::scalar(&FieldValue::Int(-7));
-        assert_eq!(neg.get(""), Slot::Int(-7));
+        assert_eq!(neg.get(""), Some(V::Int(-7)));
         assert!(Packed::MISSING.is_missing());
-        assert_eq!(Packed::MISSING.get("abc"), Slot::Missing);
+        assert_eq!(Packed::MISSING.get("abc"), None);
         assert!(!row.present(rule.slots.len()));
     }
 }

@@ -1,0 +1,335 @@
+//! The stateful stage of one indicator_match rule: the (indicator, address) pairs, and the
+//! end of a run.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::net::IpAddr;
+
+use foldhash::HashMap;
+use kvsentry_intel::Indicator;
+use kvsentry_model::{Alert, TimeWindow};
+use serde_json::Value;
+
+use super::alert::alert;
+use super::record::{Pair, TiRow};
+use super::rule::TiRule;
+use crate::env::{Emitted, Env};
+use crate::explain::Explanation;
+use crate::stats::IndicatorRuleStats;
+use crate::time::nanos;
+
+/// The pairs of one run: (indicator position in the rule's selection, address) → pair.
+type Pairs = HashMap<(u32, IpAddr), Pair>;
+
+/// The stateful stage of one indicator_match rule.
+#[derive(Default)]
+pub(crate) struct TiState {
+    /// The one run's pairs (no schedule: the run ends at `finish`).
+    pairs: Pairs,
+    /// With a schedule (`EngineOptions::indicator_schedule`): each period's pairs, by the
+    /// period's start, until the watermark passes the period's end.
+    periods: BTreeMap<i64, Pairs>,
+    /// With a schedule: every period ending at or before this has gone out.
+    emitted_until: Option<i64>,
+}
+
+impl TiState {
+    /// Pairs held.
+    pub fn len(&self) -> usize {
+        self.pairs.len() + self.periods.values().map(HashMap::len).sum::<usize>()
+    }
+
+    /// Applies one matched event (arrival number `seq`), counted. Without a schedule,
+    /// event time plays no part: the state keeps the latest event whatever the arrival
+    /// order. With one, the event goes to its period's pairs; false when that period went
+    /// out already (the event is too late).
+    pub fn apply(&mut self, rule: &TiRule, row: TiRow, seq: u64, env: &mut Env<'_>) -> bool {
+        env.stats.events_matched += 1;
+        let pairs = match rule.schedule {
+            None => &mut self.pairs,
+            Some(p) => {
+                let start = row.ev.time.div_euclid(p).saturating_mul(p);
+                if self
+                    .emitted_until
+                    .is_some_and(|u| start.saturating_add(p) <= u)
+                {
+                    return false;
+                }
+                self.periods.entry(start).or_default()
+            }
+        };
+        let n = push(pairs, row, rule.evidence_cap, seq);
+        if let Some(max) = env.max_groups {
+            while self.len() > max && self.evict_oldest(rule, env) {}
+        }
+        let held = self.len() as u64;
+        if let Some(ti) = env.stats.indicator.as_mut() {
+            ti.indicator_matches += n;
+            ti.pairs = held;
+        }
+        true
+    }
+
+    /// Bounded state (`EngineOptions::max_groups_per_rule`): the pair whose latest event
+    /// is the oldest (of the oldest period, with a schedule) goes out as an alert, as if its
+    /// run ended, and is forgotten. False when there is none.
+    fn evict_oldest(&mut self, rule: &TiRule, env: &mut Env<'_>) -> bool {
+        let (pairs, window) = match rule.schedule {
+            None => (&mut self.pairs, None),
+            Some(p) => match self.periods.iter_mut().find(|(_, m)| !m.is_empty()) {
+                Some((&start, m)) => (m, Some((start, start.saturating_add(p)))),
+                None => return false,
+            },
+        };
+        let Some(key) = pairs
+            .iter()
+            .min_by_key(|(k, p)| (p.latest.order(), **k))
+            .map(|(k, _)| *k)
+        else {
+            return false;
+        };
+        let Some(pair) = pairs.remove(&key) else {
+            return false;
+        };
+        let one: Pairs = std::iter::once((key, pair)).collect();
+        // The early run's trigger outcome is not the rule's.
+        let mut scratch = IndicatorRuleStats::default();
+        let alerts = take_alerts(rule, one, &mut scratch, env, window);
+        env.stats.evicted += 1;
+        emit(rule, alerts, env);
+        true
+    }
+
+    /// With a schedule: the periods the watermark `w` has passed go out, one alert per
+    /// pair, and are forgotten.
+    pub fn advance(&mut self, rule: &TiRule, w: i64, env: &mut Env<'_>) {
+        let Some(p) = rule.schedule else {
+            return;
+        };
+        while let Some(entry) = self.periods.first_entry() {
+            let start = *entry.key();
+            let end = start.saturating_add(p);
+            if end > w {
+                break;
+            }
+            let pairs = entry.remove();
+            let mut ti = env.stats.indicator.take().unwrap_or_default();
+            let alerts = take_alerts(rule, pairs, &mut ti, env, Some((start, end)));
+            ti.pairs = self.len() as u64;
+            env.stats.indicator = Some(ti);
+            emit(rule, alerts, env);
+        }
+        let passed = w.div_euclid(p).saturating_mul(p);
+        if self.emitted_until.is_none_or(|u| passed > u) {
+            self.emitted_until = Some(passed);
+        }
+    }
+
+    /// The end of the run: the alerts go out (with a schedule, every period went out as
+    /// the watermark passed it, the last ones when `finish` moved it to the end).
+    pub fn finish(&mut self, rule: &TiRule, env: &mut Env<'_>) {
+        let mut ti = env.stats.indicator.take().unwrap_or_default();
+        let alerts = if rule.schedule.is_none() {
+            let pairs = std::mem::take(&mut self.pairs);
+            take_alerts(rule, pairs, &mut ti, env, None)
+        } else {
+            if ti.triggered.is_none() {
+                ti.triggered = Some(rule.trigger.fires(0));
+            }
+            Vec::new()
+        };
+        env.stats.indicator = Some(ti);
+        emit(rule, alerts, env);
+    }
+}
+
+/// Sends a run's alerts out; for the explained rule each pair says why.
+fn emit(rule: &TiRule, alerts: Vec<Alert>, env: &mut Env<'_>) {
+    env.stats.alerts += alerts.len() as u64;
+    if let Some(ex) = env.explain.as_deref_mut() {
+        // Each (indicator, address) pair is this kind's group; its alert says why.
+        ex.extend(alerts.iter().map(|a| {
+            let count = a.fields.get("event_count").cloned().unwrap_or(Value::Null);
+            Explanation {
+                rule_id: rule.id.clone(),
+                // From the pair's first matching event to its latest.
+                window: a.window.unwrap_or(TimeWindow {
+                    start: a
+                        .fields
+                        .get("first_event_time")
+                        .and_then(Value::as_str)
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(a.time),
+                    end: a.time,
+                }),
+                group: a.group.clone(),
+                fields: a.fields.clone(),
+                clauses: Vec::new(),
+                passed: true,
+                alerted: true,
+                note: Some(format!(
+                    "{count} matching event(s), the latest kept (at {})",
+                    a.time
+                )),
+            }
+        }));
+    }
+    // Already in their order; the engine sorts stably on (time, rule), an empty key keeps
+    // it.
+    let rule_idx = env.rule_idx;
+    env.out.extend(alerts.into_iter().map(|alert| Emitted {
+        start: nanos(alert.time),
+        rule_idx,
+        key: "".into(),
+        alert,
+    }));
+}
+
+/// Applies one matched event (line 42: arg_max by IndicatorId, ClientIP).
+fn push(pairs: &mut Pairs, row: TiRow, cap: usize, seq: u64) -> u64 {
+    let mut ev = row.ev;
+    ev.seq = seq;
+    let n = row.inds.len() as u64;
+    for ind in row.inds {
+        match pairs.get_mut(&(ind, row.ip)) {
+            Some(p) => {
+                p.count += 1;
+                p.first_time = p.first_time.min(ev.time);
+                if cap > 0 {
+                    let e = ev.evidence();
+                    if p.evidence.len() < cap || p.evidence.peek().is_some_and(|t| e < *t) {
+                        p.evidence.push(e);
+                        if p.evidence.len() > cap {
+                            p.evidence.pop();
+                        }
+                    }
+                }
+                if ev.order() > p.latest.order() {
+                    p.latest = ev.clone();
+                }
+            }
+            None => {
+                let mut evidence = BinaryHeap::new();
+                if cap > 0 {
+                    evidence.push(ev.evidence());
+                }
+                pairs.insert(
+                    (ind, row.ip),
+                    Pair {
+                        latest: ev.clone(),
+                        count: 1,
+                        first_time: ev.time,
+                        evidence,
+                    },
+                );
+            }
+        }
+    }
+    n
+}
+
+/// The end of a run (with a schedule, of the period `window`): the alerts, sorted by
+/// (event time, indicator id, address), when the trigger holds over the result rows.
+fn take_alerts(
+    rule: &TiRule,
+    pairs: Pairs,
+    stats: &mut IndicatorRuleStats,
+    env: &Env<'_>,
+    window: Option<(i64, i64)>,
+) -> Vec<Alert> {
+    let results = pairs.len() as u64;
+    let fires = rule.trigger.fires(results);
+    stats.triggered = Some(fires);
+    let Some(sel) = rule.selected.as_ref().filter(|_| fires && results > 0) else {
+        return Vec::new();
+    };
+    // One pass over the selection resolves the matched positions.
+    let mut wanted: HashMap<u32, Option<&Indicator>> =
+        pairs.keys().map(|(i, _)| (*i, None)).collect();
+    for (i, ind) in sel.index.iter().enumerate() {
+        if let Some(slot) = u32::try_from(i).ok().and_then(|i| wanted.get_mut(&i)) {
+            *slot = Some(ind);
+        }
+    }
+    let mut alerts: Vec<(i64, &str, IpAddr, Alert)> = pairs
+        .into_iter()
+        .filter_map(|((i, ip), p)| {
+            let ind = (*wanted.get(&i)?)?;
+            Some((
+                p.latest.time,
+                ind.id.as_str(),
+                ip,
+                alert(rule, ind, ip, p, env.source, env.form, window),
+            ))
+        })
+        .collect();
+    alerts.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    alerts.into_iter().map(|(_, _, _, a)| a).collect()
+}
+
+/// A rule's pairs in a snapshot, each with its period (with a schedule) and its indicator
+/// named by id and value: positions depend on the intel loaded, which a restored engine may
+/// load anew.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct TiSnap<S, P> {
+    pairs: Vec<(Option<i64>, S, S, IpAddr, P)>,
+    emitted_until: Option<i64>,
+}
+
+impl TiState {
+    pub fn snapshot<'a>(&'a self, rule: &'a TiRule) -> TiSnap<&'a str, &'a Pair> {
+        let names: Vec<(&str, &str)> = rule.selected.as_ref().map_or_else(Vec::new, |s| {
+            s.index
+                .iter()
+                .map(|i| (i.id.as_str(), i.value_text.as_str()))
+                .collect()
+        });
+        let names = &names;
+        let period = |p: Option<i64>, m: &'a Pairs| {
+            m.iter().filter_map(move |((pos, ip), pair)| {
+                let (id, value) = names.get(*pos as usize).copied()?;
+                Some((p, id, value, *ip, pair))
+            })
+        };
+        let mut pairs: Vec<_> = period(None, &self.pairs).collect();
+        for (start, m) in &self.periods {
+            pairs.extend(period(Some(*start), m));
+        }
+        TiSnap {
+            pairs,
+            emitted_until: self.emitted_until,
+        }
+    }
+
+    /// The state of a snapshot; pairs whose indicator the rule no longer selects are
+    /// dropped.
+    pub fn restore(rule: &TiRule, snap: TiSnap<String, Pair>) -> TiState {
+        let positions: HashMap<(&str, &str), u32> =
+            rule.selected.as_ref().map_or_else(HashMap::default, |s| {
+                s.index
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, ind)| {
+                        Some((
+                            (ind.id.as_str(), ind.value_text.as_str()),
+                            u32::try_from(i).ok()?,
+                        ))
+                    })
+                    .collect()
+            });
+        let mut state = TiState {
+            emitted_until: snap.emitted_until,
+            ..TiState::default()
+        };
+        for (period, id, value, ip, pair) in snap.pairs {
+            let Some(&pos) = positions.get(&(id.as_str(), value.as_str())) else {
+                continue;
+            };
+            let pairs = match period {
+                None => &mut state.pairs,
+                Some(start) => state.periods.entry(start).or_default(),
+            };
+            pairs.insert((pos, ip), pair);
+        }
+        state
+    }
+}
