@@ -195,7 +195,7 @@ impl Serialize for CallerIp<'_> {
 /// Vault (management) operations carry long URI claim keys
 /// (`http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn`,
 /// `http://schemas.microsoft.com/identity/claims/objectidentifier`), data-plane operations the
-/// short ones (`upn`, `oid`); both land in the same field. See `claims::apply_claim` in
+/// short ones (`upn`, `oid`); both land in the same field. See `src/event/claims.rs` in
 /// `kvsentry-ingest` for the single mapping.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Identity<'a> {
