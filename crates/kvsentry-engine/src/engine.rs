@@ -136,10 +136,10 @@ impl Engine {
 
     fn count(&mut self, prepared: &Prepared) {
         self.stats.events_seen += 1;
-        if let Some(i) = prepared.explain_reject {
-            if let Some(c) = self.explain_rejected.get_mut(i) {
-                *c += 1;
-            }
+        if let Some(i) = prepared.explain_reject
+            && let Some(c) = self.explain_rejected.get_mut(i)
+        {
+            *c += 1;
         }
         if !prepared.counted.is_empty() {
             for i in prepared.counted.iter() {

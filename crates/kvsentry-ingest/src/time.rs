@@ -49,18 +49,16 @@ impl TimeMemo {
     /// anything else goes to [`parse_time`] (and a direct reading there sets the minute).
     pub(crate) fn parse_time(&mut self, text: &str) -> Option<Timestamp> {
         let b = text.as_bytes();
-        if let Some((prefix, minute)) = self.minute {
-            if let (Some(head), Some(rest)) = (b.get(..17), b.get(17..)) {
-                if head == prefix {
-                    if let Some(ts) = same_minute(minute, rest) {
-                        #[cfg(test)]
-                        {
-                            self.hits += 1;
-                        }
-                        return Some(ts);
-                    }
-                }
+        if let Some((prefix, minute)) = self.minute
+            && let (Some(head), Some(rest)) = (b.get(..17), b.get(17..))
+            && head == prefix
+            && let Some(ts) = same_minute(minute, rest)
+        {
+            #[cfg(test)]
+            {
+                self.hits += 1;
             }
+            return Some(ts);
         }
         let ts = parse_time(text)?;
         // Remember the minute only of a text the direct reader took whole. UTC has no leap

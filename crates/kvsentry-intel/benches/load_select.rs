@@ -36,7 +36,7 @@ fn v6(n: u32) -> Ipv6Addr {
 }
 
 fn value(id: u32) -> String {
-    if id % V6_EVERY == 0 {
+    if id.is_multiple_of(V6_EVERY) {
         v6(id).to_string()
     } else if id % CIDR_EVERY == 1 {
         let o = v4(id).octets();
@@ -129,7 +129,7 @@ fn main() {
     // Hits: ids that are plain single IPv4 / IPv6 addresses.
     probe("v4 hit", &|i| {
         let mut id = (i * 7) % IDS;
-        if id % V6_EVERY == 0 || id % CIDR_EVERY == 1 {
+        if id.is_multiple_of(V6_EVERY) || id % CIDR_EVERY == 1 {
             id += 2;
         }
         IpAddr::V4(v4(id))

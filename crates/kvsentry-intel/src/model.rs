@@ -163,18 +163,18 @@ pub(crate) fn parse_list(text: &str) -> Vec<String> {
     if t.is_empty() {
         return Vec::new();
     }
-    if t.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Vec<serde_json::Value>>(t) {
-            return v
-                .into_iter()
-                .filter_map(|x| match x {
-                    serde_json::Value::String(s) => Some(s),
-                    serde_json::Value::Null => None,
-                    other => Some(other.to_string()),
-                })
-                .filter(|s| !s.trim().is_empty())
-                .collect();
-        }
+    if t.starts_with('[')
+        && let Ok(v) = serde_json::from_str::<Vec<serde_json::Value>>(t)
+    {
+        return v
+            .into_iter()
+            .filter_map(|x| match x {
+                serde_json::Value::String(s) => Some(s),
+                serde_json::Value::Null => None,
+                other => Some(other.to_string()),
+            })
+            .filter(|s| !s.trim().is_empty())
+            .collect();
     }
     t.split(',')
         .map(|s| s.trim().to_string())

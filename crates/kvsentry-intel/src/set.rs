@@ -407,7 +407,11 @@ mod tests {
                 ip.0,
                 ip.1,
                 id.len() * 7,
-                if id.len() % 2 == 0 { "" } else { "Prov" },
+                if id.len().is_multiple_of(2) {
+                    ""
+                } else {
+                    "Prov"
+                },
             ) + "\n"
         };
         let ni = |v| ("NetworkIP", v);

@@ -93,10 +93,10 @@ const ZONE_NAMES: &[(&str, &str)] = &[
 /// Splits `TimeGenerated [Brisbane]` into (`TimeGenerated`, `Some("Brisbane")`).
 pub fn split_header(header: &str) -> (&str, Option<&str>) {
     let h = header.trim();
-    if let Some(open) = h.rfind(" [") {
-        if let Some(inner) = h[open + 2..].strip_suffix(']') {
-            return (h[..open].trim(), Some(inner.trim()));
-        }
+    if let Some(open) = h.rfind(" [")
+        && let Some(inner) = h[open + 2..].strip_suffix(']')
+    {
+        return (h[..open].trim(), Some(inner.trim()));
     }
     (h, None)
 }

@@ -39,10 +39,11 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
             .map(|a| canonical(IpAddr::V6(a)));
     }
     // `v4:port` (exactly one colon, so never an IPv6 address)
-    if let Some((host, port)) = t.split_once(':') {
-        if !port.contains(':') && is_port(port) {
-            return host.parse::<Ipv4Addr>().ok().map(IpAddr::V4);
-        }
+    if let Some((host, port)) = t.split_once(':')
+        && !port.contains(':')
+        && is_port(port)
+    {
+        return host.parse::<Ipv4Addr>().ok().map(IpAddr::V4);
     }
     None
 }

@@ -210,10 +210,9 @@ pub(crate) fn key_hint(message: &str) -> Option<&str> {
         if let Some(rest) = message
             .find(prefix)
             .and_then(|i| message.get(i + prefix.len()..))
+            && let Some(end) = rest.find('`')
         {
-            if let Some(end) = rest.find('`') {
-                return rest.get(..end);
-            }
+            return rest.get(..end);
         }
     }
     None

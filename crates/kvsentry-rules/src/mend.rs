@@ -102,10 +102,10 @@ fn failing_key(
         if let Some(k) = key_of(l, 0) {
             top = Some(k);
             sub = None;
-        } else if top.as_deref() == Some("detection") {
-            if let Some(k) = key_of(l, 2) {
-                sub = Some(k);
-            }
+        } else if top.as_deref() == Some("detection")
+            && let Some(k) = key_of(l, 2)
+        {
+            sub = Some(k);
         }
     }
     let top = top?;

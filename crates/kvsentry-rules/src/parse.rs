@@ -59,10 +59,10 @@ fn locate(text: &str, file: &str, err: &yaml_serde::Error) -> RuleError {
         .map(|l| index_of_line_col(text, l.line(), l.column()));
     // Refine: the parser places errors about a key at its mapping; find the key itself.
     // Without a position at all (a `detection` read before its `kind`), scan from the top.
-    if let Some(k) = key_hint(&message) {
-        if let Some(at) = find_key(text, index.unwrap_or(0), k) {
-            index = Some(at);
-        }
+    if let Some(k) = key_hint(&message)
+        && let Some(at) = find_key(text, index.unwrap_or(0), k)
+    {
+        index = Some(at);
     }
     let message = plain_words(&message);
     match index {

@@ -399,10 +399,10 @@ pub(crate) fn load(
         match ty.as_deref() {
             Some("indicator") => indicators.push((pos, m)),
             Some(other) => {
-                if other == "marking-definition" {
-                    if let (Some(id), Some(tlp)) = (object_id(&m), marking_tlp(&m)) {
-                        markings.insert(id, tlp);
-                    }
+                if other == "marking-definition"
+                    && let (Some(id), Some(tlp)) = (object_id(&m), marking_tlp(&m))
+                {
+                    markings.insert(id, tlp);
                 }
                 *out.skipped_objects_by_type
                     .entry(other.to_owned())

@@ -210,13 +210,13 @@ fn every_invalid_pattern_is_refused_with_a_position() {
                 if e.offset > len {
                     failures.push(format!("{p}\n    offset {} beyond the end", e.offset));
                 }
-                if let Some(c) = column {
-                    if e.offset != c {
-                        failures.push(format!(
-                            "{p}\n    at {}, the validator says {c}: {e}",
-                            e.offset
-                        ));
-                    }
+                if let Some(c) = column
+                    && e.offset != c
+                {
+                    failures.push(format!(
+                        "{p}\n    at {}, the validator says {c}: {e}",
+                        e.offset
+                    ));
                 }
             }
         }

@@ -102,11 +102,11 @@ pub(crate) fn read_csv<R: Read>(
             }
         }
     }
-    if let Some((prev, pl)) = pending {
-        if !damaged(rdr.get_ref().inner) {
-            csv_row(ctx, &headers, &prev, pl);
-            line = pl;
-        }
+    if let Some((prev, pl)) = pending
+        && !damaged(rdr.get_ref().inner)
+    {
+        csv_row(ctx, &headers, &prev, pl);
+        line = pl;
     }
     line
 }

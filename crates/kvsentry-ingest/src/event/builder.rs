@@ -101,10 +101,10 @@ pub(crate) fn set<'a>(slot: &mut Option<Str<'a>>, v: Leaf<'a>) {
             Leaf::Str(s) => Some(s),
             v => v.into_text(),
         };
-        if let Some(t) = t {
-            if !t.is_empty() {
-                *slot = Some(t);
-            }
+        if let Some(t) = t
+            && !t.is_empty()
+        {
+            *slot = Some(t);
         }
     }
 }
@@ -173,21 +173,19 @@ impl<'a> Builder<'a> {
         if !is_name(&category, &N_AUDITEVENT) {
             return Err((SkipReason::OtherCategory, format!("category {category}")));
         }
-        if let Some(t) = &b.table_type {
-            if !(t.eq_ignore_ascii_case("AzureDiagnostics")
+        if let Some(t) = &b.table_type
+            && !(t.eq_ignore_ascii_case("AzureDiagnostics")
                 || t.eq_ignore_ascii_case("AZKVAuditLogs"))
-            {
-                return Err((SkipReason::OtherCategory, format!("table {t}")));
-            }
+        {
+            return Err((SkipReason::OtherCategory, format!("table {t}")));
         }
-        if let (Some(ds), false) = (&b.dataset, category_given) {
-            if !ds
+        if let (Some(ds), false) = (&b.dataset, category_given)
+            && !ds
                 .as_bytes()
                 .windows(12)
                 .any(|w| w.eq_ignore_ascii_case(b"platformlogs"))
-            {
-                return Err((SkipReason::OtherCategory, format!("dataset {ds}")));
-            }
+        {
+            return Err((SkipReason::OtherCategory, format!("dataset {ds}")));
         }
 
         let (mut vault, id_provider) = match b.resource_id.take().or(b.resource_id_fb.take()) {
@@ -205,10 +203,10 @@ impl<'a> Builder<'a> {
             .provider
             .as_deref()
             .map(|p| p.split_once('/').map_or(p, |(ns, _)| ns));
-        if let Some(p) = id_provider.as_deref().or(provider_ns) {
-            if !is_name(p, &N_MICROSOFT_KEYVAULT) {
-                return Err((SkipReason::NotKeyVault, format!("provider {p}")));
-            }
+        if let Some(p) = id_provider.as_deref().or(provider_ns)
+            && !is_name(p, &N_MICROSOFT_KEYVAULT)
+        {
+            return Err((SkipReason::NotKeyVault, format!("provider {p}")));
         }
         if vault.resource_type.is_none() {
             vault.resource_type = b

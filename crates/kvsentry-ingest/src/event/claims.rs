@@ -280,10 +280,10 @@ fn apply_known<'a, V: Into<Str<'a>>>(
 ) -> Option<V> {
     match target {
         ClaimTarget::Slot(slot) => {
-            if let Some((field, first_wins)) = slot_field(id, slot) {
-                if !(first_wins && field.is_some()) {
-                    *field = Some(value.into());
-                }
+            if let Some((field, first_wins)) = slot_field(id, slot)
+                && !(first_wins && field.is_some())
+            {
+                *field = Some(value.into());
             }
         }
         ClaimTarget::Common(i) => {

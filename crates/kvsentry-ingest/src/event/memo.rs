@@ -50,30 +50,30 @@ impl VaultMemo {
                 u64::from_le_bytes(w)
             });
         let h = ((tail ^ b.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize;
-        if let Some(Some((seen, spans))) = self.slots.get(h) {
-            if seen.as_slice() == b {
-                let part = |i: usize| {
-                    spans
-                        .get(i)
-                        .copied()
-                        .flatten()
-                        .and_then(|(a, z)| id.get(a..z))
-                        .map(Cow::Borrowed)
-                };
-                #[cfg(test)]
-                {
-                    self.hits += 1;
-                }
-                let v = Vault {
-                    resource_id: Some(Cow::Borrowed(id)),
-                    name: part(0),
-                    subscription_id: part(1),
-                    resource_group: part(2),
-                    resource_type: part(3),
-                    region: None,
-                };
-                return (v, part(4));
+        if let Some(Some((seen, spans))) = self.slots.get(h)
+            && seen.as_slice() == b
+        {
+            let part = |i: usize| {
+                spans
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .and_then(|(a, z)| id.get(a..z))
+                    .map(Cow::Borrowed)
+            };
+            #[cfg(test)]
+            {
+                self.hits += 1;
             }
+            let v = Vault {
+                resource_id: Some(Cow::Borrowed(id)),
+                name: part(0),
+                subscription_id: part(1),
+                resource_group: part(2),
+                resource_type: part(3),
+                region: None,
+            };
+            return (v, part(4));
         }
         let (v, provider) = vault_of(id);
         // The range of a part within `id` (every part is a slice of it).

@@ -93,10 +93,10 @@ pub fn detect(path: &Path, text: &str) -> Result<TiFormat, IntelError> {
         };
         return json_kind(&sample).ok_or_else(|| unknown("unrecognised JSON"));
     }
-    if let Some(v) = text::data_value(first) {
-        if kvsentry_model::net::parse_network(v).is_some() {
-            return Ok(TiFormat::Text);
-        }
+    if let Some(v) = text::data_value(first)
+        && kvsentry_model::net::parse_network(v).is_some()
+    {
+        return Ok(TiFormat::Text);
     }
     let header = first.to_ascii_lowercase();
     let has = |c: &str| {
@@ -134,13 +134,11 @@ pub(super) fn json_kind(v: &Value) -> Option<TiFormat> {
             if let (Some(ty), Some(id)) = (
                 o.get("type").and_then(Value::as_str),
                 o.get("id").and_then(Value::as_str),
-            ) {
-                if id
-                    .strip_prefix(ty)
-                    .is_some_and(|rest| rest.starts_with("--"))
-                {
-                    return Some(TiFormat::Stix);
-                }
+            ) && id
+                .strip_prefix(ty)
+                .is_some_and(|rest| rest.starts_with("--"))
+            {
+                return Some(TiFormat::Stix);
             }
             if o.contains_key("Event") {
                 return Some(TiFormat::Misp);

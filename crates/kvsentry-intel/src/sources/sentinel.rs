@@ -516,16 +516,16 @@ pub(crate) fn ip_chain<'r, R: Row + ?Sized>(row: &'r R) -> Option<(IpColumn, Cow
     let is_empty =
         |e: &Option<(IpColumn, Cow<'r, str>)>| e.as_ref().is_none_or(|(_, v)| v.is_empty());
     // 24: iff(isempty(TI_ipEntity) and isnotempty(NetworkSourceIP), NetworkSourceIP, TI_ipEntity)
-    if is_empty(&e) {
-        if let Some(v) = nonempty("NetworkSourceIP") {
-            e = Some((IpColumn::NetworkSourceIP, v));
-        }
+    if is_empty(&e)
+        && let Some(v) = nonempty("NetworkSourceIP")
+    {
+        e = Some((IpColumn::NetworkSourceIP, v));
     }
     // 25: iff(isempty(TI_ipEntity) and isnotempty(EmailSourceIpAddress), EmailSourceIpAddress, TI_ipEntity)
-    if is_empty(&e) {
-        if let Some(v) = nonempty("EmailSourceIpAddress") {
-            e = Some((IpColumn::EmailSourceIpAddress, v));
-        }
+    if is_empty(&e)
+        && let Some(v) = nonempty("EmailSourceIpAddress")
+    {
+        e = Some((IpColumn::EmailSourceIpAddress, v));
     }
     // 21: rows where all four are empty were never selected.
     e.filter(|(_, v)| !v.is_empty())

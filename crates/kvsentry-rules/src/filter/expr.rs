@@ -306,10 +306,11 @@ fn compile_test(raw: &RawExpr, field: Field, ci: bool) -> Result<Test, String> {
         if is_numeric(field) {
             return Ok(Test::EqInt(int_of(v, field)?));
         }
-        if matches!(field, Field::CallerIp | Field::IdentityIpAddr) && !ci {
-            if let Some(ip) = net::parse_ip(&v.text()) {
-                return Ok(Test::EqIp(ip));
-            }
+        if matches!(field, Field::CallerIp | Field::IdentityIpAddr)
+            && !ci
+            && let Some(ip) = net::parse_ip(&v.text())
+        {
+            return Ok(Test::EqIp(ip));
         }
         return Ok(Test::EqStr {
             value: lower(v),

@@ -286,10 +286,10 @@ impl Hunt {
         let mut emit = |alerts: &mut Vec<Alert>, report: &mut HuntReport| {
             for a in alerts.drain(..) {
                 *report.alerts_per_rule.entry(a.rule.id.clone()).or_default() += 1;
-                if write_err.is_none() {
-                    if let Err(e) = sink.write(&a) {
-                        write_err = Some(e);
-                    }
+                if write_err.is_none()
+                    && let Err(e) = sink.write(&a)
+                {
+                    write_err = Some(e);
                 }
             }
         };

@@ -83,17 +83,17 @@ fn parse_time_at(
     // Only digits and a unit: "2025" or "1 hour ago" are not taken for an age.
     let t = text.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    if digits > 0 && matches!(t.get(digits..), Some("s" | "m" | "h" | "d")) {
-        if let Ok(age) = parse_duration(t) {
-            if let Ok(at) = now.checked_sub(age) {
-                return Ok(at);
-            }
-        }
+    if digits > 0
+        && matches!(t.get(digits..), Some("s" | "m" | "h" | "d"))
+        && let Ok(age) = parse_duration(t)
+        && let Ok(at) = now.checked_sub(age)
+    {
+        return Ok(at);
     }
-    if text.parse::<jiff::civil::Date>().is_ok() {
-        if let Ok(t) = format!("{text}T00:00:00Z").parse::<jiff::Timestamp>() {
-            return Ok(t);
-        }
+    if text.parse::<jiff::civil::Date>().is_ok()
+        && let Ok(t) = format!("{text}T00:00:00Z").parse::<jiff::Timestamp>()
+    {
+        return Ok(t);
     }
     Err(UsageError(format!(
         "{what}: '{text}' is not a time (use RFC 3339, e.g. 2025-06-30T12:00:00Z, a date, or an age such as 1h or 7d)"
@@ -108,12 +108,12 @@ pub fn time_range(
 ) -> Result<(Option<jiff::Timestamp>, Option<jiff::Timestamp>), UsageError> {
     let since = since.map(|t| parse_time(t, "--since")).transpose()?;
     let until = until.map(|t| parse_time(t, "--until")).transpose()?;
-    if let (Some(s), Some(u)) = (since, until) {
-        if s >= u {
-            return Err(UsageError(format!(
-                "--since ({s}) is not before --until ({u}): no event can be in that range"
-            )));
-        }
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        return Err(UsageError(format!(
+            "--since ({s}) is not before --until ({u}): no event can be in that range"
+        )));
     }
     Ok((since, until))
 }

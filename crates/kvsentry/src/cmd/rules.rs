@@ -56,12 +56,13 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
             }
             // Each path is fine alone; the paths together must not define an id twice,
             // as a hunt given them all would refuse: then no file is said to be OK.
-            if !failed && paths.len() > 1 {
-                if let Err(e) = RuleSet::load_paths(&paths) {
-                    eprintln!("{e}");
-                    failed = true;
-                    ok.clear();
-                }
+            if !failed
+                && paths.len() > 1
+                && let Err(e) = RuleSet::load_paths(&paths)
+            {
+                eprintln!("{e}");
+                failed = true;
+                ok.clear();
             }
             for line in ok {
                 out!("{line}");

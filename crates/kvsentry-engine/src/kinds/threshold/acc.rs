@@ -248,23 +248,23 @@ impl Acc {
                     }
                 }
                 AggState::Min(m, s) => {
-                    if let Some(b) = row.value(*s) {
-                        if m.is_none_or(|cur| b < view(text, cur)) {
-                            if let Some(old) = *m {
-                                *garbage += str_len(old);
-                            }
-                            *m = Some(store(text, b));
+                    if let Some(b) = row.value(*s)
+                        && m.is_none_or(|cur| b < view(text, cur))
+                    {
+                        if let Some(old) = *m {
+                            *garbage += str_len(old);
                         }
+                        *m = Some(store(text, b));
                     }
                 }
                 AggState::Max(m, s) => {
-                    if let Some(b) = row.value(*s) {
-                        if m.is_none_or(|cur| b > view(text, cur)) {
-                            if let Some(old) = *m {
-                                *garbage += str_len(old);
-                            }
-                            *m = Some(store(text, b));
+                    if let Some(b) = row.value(*s)
+                        && m.is_none_or(|cur| b > view(text, cur))
+                    {
+                        if let Some(old) = *m {
+                            *garbage += str_len(old);
                         }
+                        *m = Some(store(text, b));
                     }
                 }
             }
@@ -329,11 +329,11 @@ impl Acc {
                     operation: rule.evidence_slots.and_then(|[s, _]| res.get(text, row, s)),
                     correlation_id: rule.evidence_slots.and_then(|[_, s]| res.get(text, row, s)),
                 });
-                if cold.evidence.len() > rule.evidence_cap {
-                    if let Some(e) = cold.evidence.pop() {
-                        *garbage +=
-                            e.operation.map_or(0, str_len) + e.correlation_id.map_or(0, str_len);
-                    }
+                if cold.evidence.len() > rule.evidence_cap
+                    && let Some(e) = cold.evidence.pop()
+                {
+                    *garbage +=
+                        e.operation.map_or(0, str_len) + e.correlation_id.map_or(0, str_len);
                 }
             }
         }
@@ -479,14 +479,14 @@ impl Acc {
         let none = Cold::default();
         let cold = self.cold.as_deref().unwrap_or(&none);
         let mut entities = Vec::new();
-        if let Some((_, [upn, oid, appid])) = &cold.first {
-            if upn.is_some() || oid.is_some() || appid.is_some() {
-                entities.push(Entity::Account {
-                    upn: to_text(*upn),
-                    object_id: to_text(*oid),
-                    app_id: to_text(*appid),
-                });
-            }
+        if let Some((_, [upn, oid, appid])) = &cold.first
+            && (upn.is_some() || oid.is_some() || appid.is_some())
+        {
+            entities.push(Entity::Account {
+                upn: to_text(*upn),
+                object_id: to_text(*oid),
+                app_id: to_text(*appid),
+            });
         }
         entities.extend(
             cold.ips

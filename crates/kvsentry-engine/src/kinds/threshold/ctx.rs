@@ -38,31 +38,31 @@ impl Ctx<'_, '_> {
         if alerted || self.env.explain.is_some() {
             acc.ensure_full(self.rule);
         }
-        if let Some(ex) = self.env.explain.as_deref_mut() {
-            if ex.len() < MAX_EXPLANATIONS {
-                let mut clauses = Vec::new();
-                self.rule.condition.expr.clauses(self.env.buf, &mut clauses);
-                ex.push(Explanation {
-                    rule_id: self.rule.id.clone(),
-                    window: TimeWindow {
-                        start: timestamp(start),
-                        end: timestamp(end),
-                    },
-                    group: acc.group_map(self.rule),
-                    fields: acc.fields(self.rule),
-                    clauses,
-                    passed,
-                    alerted,
-                    note: if suppressed {
-                        Some(format!(
-                            "suppressed: the group alerted already until {}",
-                            timestamp(suppressed_until.unwrap_or(start))
-                        ))
-                    } else {
-                        note
-                    },
-                });
-            }
+        if let Some(ex) = self.env.explain.as_deref_mut()
+            && ex.len() < MAX_EXPLANATIONS
+        {
+            let mut clauses = Vec::new();
+            self.rule.condition.expr.clauses(self.env.buf, &mut clauses);
+            ex.push(Explanation {
+                rule_id: self.rule.id.clone(),
+                window: TimeWindow {
+                    start: timestamp(start),
+                    end: timestamp(end),
+                },
+                group: acc.group_map(self.rule),
+                fields: acc.fields(self.rule),
+                clauses,
+                passed,
+                alerted,
+                note: if suppressed {
+                    Some(format!(
+                        "suppressed: the group alerted already until {}",
+                        timestamp(suppressed_until.unwrap_or(start))
+                    ))
+                } else {
+                    note
+                },
+            });
         }
         if alerted {
             self.env.stats.alerts += 1;

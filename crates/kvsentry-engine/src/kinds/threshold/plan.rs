@@ -228,10 +228,8 @@ impl CompiledRule {
                     }
                     _ => false,
                 };
-                if !hashed {
-                    if let Some(t) = slot.and_then(|s| thin.get_mut(s)) {
-                        *t = true;
-                    }
+                if !hashed && let Some(t) = slot.and_then(|s| thin.get_mut(s)) {
+                    *t = true;
                 }
             }
             r.thin_slots = thin;

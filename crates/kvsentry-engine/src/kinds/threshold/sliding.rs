@@ -117,19 +117,17 @@ impl SlideGroup {
                 }
             });
         }
-        if need_rows {
-            if let Some(first) = self.rows.front() {
-                // min/max over the span: rare in conditions, computed from the rows.
-                let mut acc = Acc::new(rule, first);
-                for r in &self.rows {
-                    acc.add(rule, r);
-                }
-                let mut full = Vec::new();
-                acc.numeric(rule, &mut full);
-                for (b, (c, f)) in buf.iter_mut().zip(self.counts.iter().zip(full)) {
-                    if matches!(c, SlideAgg::Other) {
-                        *b = f;
-                    }
+        if need_rows && let Some(first) = self.rows.front() {
+            // min/max over the span: rare in conditions, computed from the rows.
+            let mut acc = Acc::new(rule, first);
+            for r in &self.rows {
+                acc.add(rule, r);
+            }
+            let mut full = Vec::new();
+            acc.numeric(rule, &mut full);
+            for (b, (c, f)) in buf.iter_mut().zip(self.counts.iter().zip(full)) {
+                if matches!(c, SlideAgg::Other) {
+                    *b = f;
                 }
             }
         }
@@ -178,13 +176,13 @@ impl Sliding {
         if late && self.released_until.is_some_and(|r| row.time < r) {
             // Too late to replay in order: it still counts toward a burst already found
             // whose window is open.
-            if let Some(g) = self.groups.get_mut(row.key()) {
-                if let Some((start, end, acc)) = g.pending.as_mut() {
-                    if row.time >= *start && row.time < *end {
-                        acc.add(ctx.rule, &row);
-                        return true;
-                    }
-                }
+            if let Some(g) = self.groups.get_mut(row.key())
+                && let Some((start, end, acc)) = g.pending.as_mut()
+                && row.time >= *start
+                && row.time < *end
+            {
+                acc.add(ctx.rule, &row);
+                return true;
             }
             return false;
         }
@@ -234,18 +232,17 @@ impl Sliding {
                 let idle = g.rows.is_empty()
                     && g.pending.is_none()
                     && g.suppressed_until.is_none_or(|u| u <= w);
-                if idle {
-                    if let Some(g) = self.groups.remove(&key) {
-                        dropped.push((key, g));
-                    }
+                if idle && let Some(g) = self.groups.remove(&key) {
+                    dropped.push((key, g));
                 }
             }
             dropped.sort_by(|a, b| a.0.cmp(&b.0));
             for (key, g) in dropped {
-                if let Some((_, start, mut acc)) = g.best {
-                    if ctx.env.explain.is_some() {
-                        let end = start.saturating_add(size);
-                        ctx.conclude(
+                if let Some((_, start, mut acc)) = g.best
+                    && ctx.env.explain.is_some()
+                {
+                    let end = start.saturating_add(size);
+                    ctx.conclude(
                             Some(&key),
                             &mut acc,
                             start,
@@ -253,7 +250,6 @@ impl Sliding {
                             None,
                             Some("sliding: the group's busiest span, which did not satisfy the condition".into()),
                         );
-                    }
                 }
             }
         }
@@ -261,10 +257,10 @@ impl Sliding {
     }
 
     fn emit_pending(&mut self, key: &str, ctx: &mut Ctx<'_, '_>) {
-        if let Some(g) = self.groups.get_mut(key) {
-            if let Some((start, end, mut acc)) = g.pending.take() {
-                ctx.conclude(Some(key), &mut acc, start, end, None, None);
-            }
+        if let Some(g) = self.groups.get_mut(key)
+            && let Some((start, end, mut acc)) = g.pending.take()
+        {
+            ctx.conclude(Some(key), &mut acc, start, end, None, None);
         }
     }
 
@@ -327,14 +323,14 @@ impl Sliding {
             self.pending_ends.insert((end, key));
         } else if ctx.env.explain.is_some() {
             let n = g.rows.len() as u64;
-            if g.best.as_ref().is_none_or(|(b, _, _)| n > *b) {
-                if let Some(first) = g.rows.front() {
-                    let mut acc = Acc::new(rule, first);
-                    for r in &g.rows {
-                        acc.add(rule, r);
-                    }
-                    g.best = Some((n, first.time, acc));
+            if g.best.as_ref().is_none_or(|(b, _, _)| n > *b)
+                && let Some(first) = g.rows.front()
+            {
+                let mut acc = Acc::new(rule, first);
+                for r in &g.rows {
+                    acc.add(rule, r);
                 }
+                g.best = Some((n, first.time, acc));
             }
         }
         ctx.env.stats.max_window_rows = ctx.env.stats.max_window_rows.max(g.rows.len() as u64);

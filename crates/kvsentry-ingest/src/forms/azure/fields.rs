@@ -43,10 +43,10 @@ pub(crate) fn azure_field<'a>(b: &mut Builder<'a>, f: AzField, key: &str, v: Lea
             }
         }
         F::UpnFb => {
-            if let Some(t) = v.into_text() {
-                if t.contains('@') {
-                    b.upn_fb.get_or_insert(t);
-                }
+            if let Some(t) = v.into_text()
+                && t.contains('@')
+            {
+                b.upn_fb.get_or_insert(t);
             }
         }
         F::ClaimColumn => {
