@@ -60,12 +60,12 @@ impl Exit {
             || err.downcast_ref::<kvsentry_rules::RuleErrors>().is_some()
             || err.downcast_ref::<kvsentry_engine::EngineError>().is_some()
             || err.downcast_ref::<kvsentry_ingest::IngestError>().is_some()
-            || err.downcast_ref::<kvsentry::ti::TiError>().is_some()
+            || err.downcast_ref::<kvsentry_runtime::ti::TiError>().is_some()
         {
             Exit::Usage
-        } else if let Some(h) = err.downcast_ref::<kvsentry::hunt::HuntError>() {
+        } else if let Some(h) = err.downcast_ref::<kvsentry_runtime::hunt::HuntError>() {
             match h {
-                kvsentry::hunt::HuntError::Output(_) => Exit::Failure,
+                kvsentry_runtime::hunt::HuntError::Output(_) => Exit::Failure,
                 _ => Exit::Usage,
             }
         } else {

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     let args = Cli::parse();
     // Ctrl-C ends the process without destructors: remove a hunt's sorting directory first.
     let _ = ctrlc::set_handler(|| {
-        kvsentry::hunt::remove_spill_dirs();
+        kvsentry_runtime::hunt::remove_spill_dirs();
         std::process::exit(130);
     });
     match run(args) {

@@ -1,8 +1,8 @@
 //! The human summary on stderr after a hunt, and `--explain` output.
 
-use kvsentry::engine::Explanation;
-use kvsentry::hunt::{HuntReport, is_damage};
-use kvsentry::rules::ClauseOutcome;
+use kvsentry_engine::Explanation;
+use kvsentry_runtime::hunt::{HuntReport, is_damage};
+use kvsentry_rules::ClauseOutcome;
 use kvsentry_ingest::{ReadStats, SkipReason};
 
 pub fn print_hunt(r: &HuntReport) {

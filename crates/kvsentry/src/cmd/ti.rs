@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use kvsentry::ti::{self, TiLoad};
+use kvsentry_runtime::ti::{self, TiLoad};
 use kvsentry_intel::{IndicatorIndex, LoadOptions, Selection, SelectionReport, Verdict};
 use kvsentry_stix::{Auth, TaxiiClient};
 

@@ -6,7 +6,7 @@ use std::io::{self, IsTerminal};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use kvsentry::hunt::{Hunt, HuntOptions};
+use kvsentry_runtime::hunt::{Hunt, HuntOptions};
 use kvsentry_engine::TiMode;
 use kvsentry_ingest::ReadOptions;
 use kvsentry_rules::{Detection, RuleSet};
@@ -66,7 +66,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<Exit> {
     }
     let quiet = a.quiet;
     if !a.ti.is_empty() {
-        let load = kvsentry::ti::load(&a.ti, &super::ti::load_options(&a.ti_read)?)?;
+        let load = kvsentry_runtime::ti::load(&a.ti, &super::ti::load_options(&a.ti_read)?)?;
         if !quiet {
             let files = load.report.files.len() + load.taxii_stores.len();
             eprintln!(
