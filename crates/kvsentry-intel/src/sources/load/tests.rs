@@ -313,3 +313,52 @@ fn json_lines_in_blocks_as_sequential() {
         assert!(a == b, "block {block}");
     }
 }
+
+/// A feed is opened as hunt opens a log: the same JSON lines (streamed) and CSV (whole
+/// text) load alike plain, gzipped, with a BOM and as UTF-16; a gzip cut short is an error
+/// for the file.
+#[test]
+fn every_encoding_loads_alike() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("kvsentry-intel-enc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines = std::fs::read(fixture_as_lines("sentinel_semantics.json", &dir)).unwrap();
+    let csv = b"TimeGenerated [UTC],IndicatorId,NetworkIP,Active\n\
+        2025-06-10T00:00:00Z,a,104.40.82.76,True\n\
+        2025-06-11T00:00:00Z,b,52.178.1.2,True\n"
+        .to_vec();
+    for (name, text, n) in [("lines.jsonl", lines, 25), ("table.csv", csv, 2)] {
+        let gz = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&text).unwrap();
+            e.finish().unwrap()
+        };
+        let mut bom = b"\xef\xbb\xbf".to_vec();
+        bom.extend_from_slice(&text);
+        let mut utf16 = vec![0xff, 0xfe];
+        for u in String::from_utf8(text.clone()).unwrap().encode_utf16() {
+            utf16.extend(u.to_le_bytes());
+        }
+        let load = |bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            let mut set = IndicatorSet::new();
+            let rep = load_path(&p, None, &mut set).map(|r| r.files);
+            (rep, set)
+        };
+        let (want_rep, want) = load(&text);
+        let want_rep = want_rep.unwrap();
+        assert_eq!(want.len(), n, "{name}");
+        for bytes in [&gz, &bom, &utf16] {
+            let (rep, set) = load(bytes);
+            assert_eq!(rep.unwrap(), want_rep, "{name}");
+            let a: Vec<&Indicator> = set.iter().collect();
+            let b: Vec<&Indicator> = want.iter().collect();
+            assert_eq!(a, b, "{name}");
+        }
+        let (rep, _) = load(&gz[..gz.len() / 2]);
+        let err = rep.unwrap_err().to_string();
+        assert!(err.starts_with("cannot read "), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
