@@ -122,11 +122,9 @@ fn load_one_inner(
         mut head,
         ..
     } = kvsentry_read::open(file, HEAD_BYTES).map_err(io)?;
-    let streamed = json_lines_start(&mut head, &mut reader, opts);
-    if let Some(e) = reader.err.take() {
-        return Err(io(e));
-    }
-    if let Some(format) = streamed {
+    // A read error ends the text where it happened; it is returned once what came before
+    // is loaded (streamed) or before anything is (whole text).
+    if let Some(format) = json_lines_start(&mut head, &mut reader, opts) {
         let mut ctx = Ctx::new(path, format, opts, mtime);
         sentinel::json_lines::load_json_lines(&head, reader, format, &mut ctx, set).map_err(io)?;
         report.files.push(ctx.report);
