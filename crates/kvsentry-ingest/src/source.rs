@@ -11,15 +11,18 @@
 //!   documents, CSV): one consumer reads it whole.
 //! - An [`InputEnd`] closes an input: what the source counted and the error that stopped it.
 //!
-//! [`Files`] (`files.rs`) is the source of files and standard input: it opens each,
-//! gunzips by magic bytes (on the reading thread, off the parsers'), drops a BOM, decodes
-//! UTF-16, detects the form and container, and cuts JSON Lines into blocks with
-//! [`LineBlocks`] (`lines.rs`), the one cutter of every byte stream of lines. Other sources
+//! [`Files`] (`files.rs`) is the source of files and standard input: it opens each
+//! (kvsentry-read's `open`: gzip by magic bytes, on the reading thread, off the parsers'; BOM
+//! dropped; UTF-16 decoded), detects the form and container, and cuts JSON Lines into
+//! blocks with [`LineBlocks`] (`lines.rs`, over kvsentry-read's `LineCutter`, the one cutter
+//! of every byte stream of lines). Other sources
 //! (a followed directory, blobs, partitions of a stream) implement [`Source`] too; one may be
 //! endless, blocking in [`Source::next_unit`] until data comes, and resume from the
 //! [`Checkpoint`] after the last block handled.
 
 use std::io::{self, Chain, Cursor};
+
+use kvsentry_read::Guarded;
 
 use crate::stats::ReadStats;
 use crate::{Container, IngestError, LogFormat};
@@ -29,7 +32,6 @@ mod lines;
 
 pub(crate) use files::Decoder;
 pub use files::{Files, detect_input};
-pub(crate) use lines::Guarded;
 pub use lines::LineBlocks;
 
 /// Where records come from, unit after unit, in order.

@@ -1,4 +1,4 @@
-//! Bytes to text: UTF-8 checked in bulk, UTF-16 decoded, column names normalised. Shared by
+//! Bytes to text: UTF-8 checked in bulk, column names normalised. Shared by
 //! detection, the reading layer and the mappings, and depending on none of them.
 
 use std::borrow::Cow;
@@ -24,21 +24,6 @@ pub(crate) fn utf8(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// UTF-16 (LE or BE by its BOM, which is dropped) to UTF-8; bad units become U+FFFD.
-pub(crate) fn utf16_to_utf8(bytes: &[u8]) -> String {
-    let le = bytes.starts_with(b"\xff\xfe");
-    let units = bytes.get(2..).unwrap_or(&[]).chunks_exact(2).map(|c| {
-        if le {
-            u16::from_le_bytes([c[0], c[1]])
-        } else {
-            u16::from_be_bytes([c[0], c[1]])
-        }
-    });
-    char::decode_utf16(units)
-        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,19 +33,6 @@ mod tests {
         assert_eq!(column_key("TimeGenerated [UTC]"), "timegenerated");
         assert_eq!(column_key(" CallerIPAddress "), "calleripaddress");
         assert_eq!(column_key("\u{feff}TimeGenerated"), "timegenerated");
-    }
-
-    #[test]
-    fn utf16_is_decoded() {
-        let mut le = vec![0xff, 0xfe];
-        let mut be = vec![0xfe, 0xff];
-        for u in "{\"a\":\"é€\"}".encode_utf16() {
-            le.extend(u.to_le_bytes());
-            be.extend(u.to_be_bytes());
-        }
-        assert_eq!(utf16_to_utf8(&le), "{\"a\":\"é€\"}");
-        assert_eq!(utf16_to_utf8(&be), "{\"a\":\"é€\"}");
-        assert_eq!(utf16_to_utf8(&[0xff, 0xfe, 0x00, 0xd8, 0x41]), "\u{fffd}");
     }
 
     /// Valid text is borrowed whole; invalid bytes are replaced exactly as the lossy

@@ -18,6 +18,7 @@ pub enum IntelError {
         #[source]
         source: serde_json::Error,
     },
+    #[cfg(feature = "sources")]
     #[error("{path}: CSV error: {source}")]
     Csv {
         path: PathBuf,

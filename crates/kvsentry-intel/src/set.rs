@@ -288,7 +288,7 @@ pub(crate) fn count(counts: &mut BTreeMap<String, usize>, reason: &str, n: usize
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sources"))]
 mod tests {
     use super::*;
     use std::collections::HashMap;

@@ -3,15 +3,14 @@
 //! over whole.
 
 use std::fs::File;
-use std::io::{self, Chain, Cursor, Read};
+use std::io::{self, Cursor, Read};
 
-use flate2::read::MultiGzDecoder;
+use kvsentry_read::Guarded;
 
-use super::lines::{Guarded, LineBlocks};
+use super::lines::LineBlocks;
 use super::{Checkpoint, InputEnd, Source, Stream, Unit, read_error};
 use crate::detect::json_container;
 use crate::stats::ReadStats;
-use crate::text::utf16_to_utf8;
 use crate::{Container, Foreign, IngestError, Input, LogFormat, ReadOptions, sniff};
 
 /// How many bytes of an input detection is shown.
@@ -20,46 +19,8 @@ const HEAD_BYTES: usize = 64 * 1024;
 /// Spare block buffers a source keeps for reuse.
 const MAX_SPARE: usize = 64;
 
-/// Counts the bytes pulled from the file (or stdin), for progress.
-pub(crate) struct Counting {
-    inner: Box<dyn Read + Send>,
-    count: u64,
-}
-
-impl Read for Counting {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-type Raw = Chain<Cursor<Vec<u8>>, Counting>;
-
-/// An input's bytes, gunzipped when they start with gzip's magic.
-pub(crate) enum Decoder {
-    Plain(Raw),
-    Gz(Box<MultiGzDecoder<Raw>>),
-}
-
-impl Read for Decoder {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Decoder::Plain(r) => r.read(buf),
-            Decoder::Gz(r) => r.read(buf),
-        }
-    }
-}
-
-impl Decoder {
-    /// Bytes consumed from the file.
-    fn consumed(&self) -> u64 {
-        match self {
-            Decoder::Plain(r) => r.get_ref().1.count,
-            Decoder::Gz(r) => r.get_ref().get_ref().1.count,
-        }
-    }
-}
+/// An input's bytes (a file or stdin), gunzipped when they start with gzip's magic.
+pub(crate) type Decoder = kvsentry_read::Decoder<Box<dyn Read + Send>>;
 
 /// Files and standard input, one after the other, as a [`Source`].
 pub struct Files<'i> {
@@ -269,49 +230,18 @@ fn open(input: &Input) -> Result<Opened, IngestError> {
         })?),
         None => Box::new(io::stdin()),
     };
-    let mut raw = Counting { inner, count: 0 };
-    let mut magic = Vec::with_capacity(2);
-    (&mut raw)
-        .take(2)
-        .read_to_end(&mut magic)
-        .map_err(|e| IngestError::Read {
-            file: file.clone(),
-            line: 0,
-            source: e,
-        })?;
-    let gz = magic == [0x1f, 0x8b];
-    let prefixed = Cursor::new(magic).chain(raw);
-    let decoded = if gz {
-        Decoder::Gz(Box::new(MultiGzDecoder::new(prefixed)))
-    } else {
-        Decoder::Plain(prefixed)
-    };
-    let mut guarded = Guarded {
-        inner: decoded,
-        err: None,
-        bytes: 0,
-    };
-
-    let mut head = Vec::with_capacity(HEAD_BYTES);
-    // Guarded never fails: an error ends the data.
-    let _ = (&mut guarded)
-        .take(HEAD_BYTES as u64)
-        .read_to_end(&mut head);
-    if head.starts_with(b"\xef\xbb\xbf") {
-        head.drain(..3);
-    }
-    // Windows PowerShell writes UTF-16 with a BOM (`Out-File`, `>`): decode it whole.
-    let mut whole = false;
-    if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") {
-        let _ = guarded.read_to_end(&mut head);
-        head = utf16_to_utf8(&head).into_bytes();
-        whole = true;
-    }
-    let blank = head.iter().all(u8::is_ascii_whitespace) && (whole || head.len() < HEAD_BYTES);
+    let opened = kvsentry_read::open(inner, HEAD_BYTES).map_err(|e| IngestError::Read {
+        file: file.clone(),
+        line: 0,
+        source: e,
+    })?;
+    let head = opened.head;
+    let blank =
+        head.iter().all(u8::is_ascii_whitespace) && (opened.utf16 || head.len() < HEAD_BYTES);
     Ok(Opened {
-        guarded,
+        guarded: opened.reader,
         head,
-        gz,
+        gz: opened.gz,
         blank,
     })
 }

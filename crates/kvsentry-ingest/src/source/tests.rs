@@ -1,9 +1,9 @@
 use std::io::{self, Read, Write};
 
 use kvsentry_model::AuditEvent;
+use kvsentry_read::Guarded;
 
 use super::files::preview;
-use super::lines::fill;
 use super::*;
 use crate::parse_block;
 use crate::{Input, ReadOptions};
@@ -64,16 +64,12 @@ fn cut(
     chunk: usize,
     fail_at: Option<usize>,
 ) -> (Vec<(u64, String)>, u64, bool) {
-    let reader = Guarded {
-        inner: Dribble {
-            data: data[head..].to_vec(),
-            at: 0,
-            step: 0,
-            fail_at,
-        },
-        err: None,
-        bytes: 0,
-    };
+    let reader = Guarded::new(Dribble {
+        data: data[head..].to_vec(),
+        at: 0,
+        step: 0,
+        fail_at,
+    });
     let start = Checkpoint {
         source: 1,
         offset: 0,
@@ -148,41 +144,6 @@ fn blocks_are_every_complete_line() {
     assert_eq!(reached, 199);
     assert_eq!(got, want[..got.len()].to_vec());
     assert_eq!(got.last().map(|g| g.0), Some(199));
-}
-
-#[test]
-fn fill_stops_at_its_mark_or_the_end() {
-    let mut src = Dribble {
-        data: (0..=255u8).collect(),
-        at: 0,
-        step: 0,
-        fail_at: None,
-    };
-    let mut buf = vec![9u8; 4];
-    let mut filled = 2;
-    assert!(!fill(&mut src, &mut buf, &mut filled, 100).unwrap());
-    assert_eq!(filled, 100);
-    assert_eq!(buf.len(), 100);
-    assert_eq!(&buf[..4], &[9, 9, 0, 1]);
-    assert_eq!(buf[99], 97);
-    assert!(fill(&mut src, &mut buf, &mut filled, 400).unwrap());
-    assert_eq!(filled, 100 + 158);
-    assert_eq!(buf.len(), 400);
-    assert_eq!(buf[257], 255);
-    assert!(fill(&mut src, &mut buf, &mut filled, 400).unwrap());
-    assert_eq!(filled, 258);
-    // A read error ends the filling and is handed back, after the bytes before it.
-    let mut src = Dribble {
-        data: (0..=255u8).collect(),
-        at: 0,
-        step: 0,
-        fail_at: Some(50),
-    };
-    let mut filled = 0;
-    let err = fill(&mut src, &mut buf, &mut filled, 200).unwrap_err();
-    assert_eq!(err.to_string(), "disk on fire");
-    assert_eq!(filled, 50);
-    assert_eq!(buf[49], 49);
 }
 
 #[test]

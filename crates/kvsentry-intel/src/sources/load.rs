@@ -1,11 +1,14 @@
-//! Loading files and directories: gzip, directory walks, MISP feed directories, and the
-//! JSON-lines path that reads a Sentinel export as it streams in.
+//! Loading files and directories: directory walks, MISP feed directories, files opened as
+//! text with kvsentry-read (gzip by magic bytes, BOM, UTF-16, as hunt opens logs), and the
+//! choice of the JSON-lines path that reads a Sentinel export as it streams in.
 
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
+use kvsentry_read::Opened;
 use serde_json::Value;
 
 use super::ctx::{Ctx, LoadOptions};
@@ -113,16 +116,28 @@ fn load_one_inner(
         .modified()
         .ok()
         .and_then(|t| Timestamp::try_from(t).ok());
-    let mut reader = BufReader::with_capacity(1 << 18, open_maybe_gzip(path).map_err(io)?);
-    let mut bytes = Vec::new();
-    if let Some(format) = json_lines_start(&mut reader, &mut bytes, opts).map_err(io)? {
+    let file = std::fs::File::open(path).map_err(io)?;
+    let Opened {
+        mut reader,
+        mut head,
+        ..
+    } = kvsentry_read::open(file, HEAD_BYTES).map_err(io)?;
+    // A read error ends the text where it happened; it is returned once what came before
+    // is loaded (streamed) or before anything is (whole text).
+    if let Some(format) = json_lines_start(&mut head, &mut reader, opts) {
         let mut ctx = Ctx::new(path, format, opts, mtime);
-        sentinel::load_json_lines(&bytes, &mut reader, format, &mut ctx, set).map_err(io)?;
+        sentinel::json_lines::load_json_lines(&head, reader, format, &mut ctx, set).map_err(io)?;
         report.files.push(ctx.report);
         return Ok(());
     }
-    reader.read_to_end(&mut bytes).map_err(io)?;
-    let text = decode(&bytes);
+    let mut bytes = head;
+    // `Guarded` never fails: an error ends the data and is kept.
+    let _ = reader.read_to_end(&mut bytes);
+    if let Some(e) = reader.err.take() {
+        return Err(io(e));
+    }
+    // (The byte-order mark is gone already.)
+    let text = String::from_utf8_lossy(&bytes);
     let format = match opts.format {
         Some(f) => f,
         None => detect(path, &text)?,
@@ -141,69 +156,45 @@ fn load_one_inner(
     Ok(())
 }
 
-/// Opens a file, decoding gzip (recognised by its magic bytes, whatever the name): feeds are
-/// often downloaded or archived compressed.
-fn open_maybe_gzip(path: &Path) -> std::io::Result<Box<dyn Read>> {
-    use std::io::{Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    let mut magic = [0u8; 2];
-    let mut got = 0;
-    while got < 2 {
-        match file.read(&mut magic[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    file.seek(SeekFrom::Start(0))?;
-    Ok(if got == 2 && magic == [0x1f, 0x8b] {
-        Box::new(flate2::read::MultiGzDecoder::new(file))
-    } else {
-        Box::new(file)
-    })
-}
+/// How much of a file is read before deciding how to load it (more when its first lines
+/// are longer).
+const HEAD_BYTES: usize = 64 * 1024;
 
-/// Reads the start of a file into `head`, line by line, and tells whether the file is a
+/// Tells whether a file whose text starts with `head` (read with kvsentry-read's `open`:
+/// gunzipped, BOM dropped, UTF-16 decoded; more of `reader` is read into it as needed) is a
 /// Sentinel export in JSON lines that can be loaded line by line as it is read (the
 /// format, forced or detected) instead of as a whole text.
 ///
 /// That is the case when the first line with content holds one whole JSON object and more
 /// content follows: the whole text is then no single JSON value, so [`detect`] decides on
-/// that first object and [`json_rows`] reads the text as JSON lines, both exactly what the
+/// that first object and `json_rows` reads the text as JSON lines, both exactly what the
 /// line-by-line load does. Anything else (an array, a pretty-printed object, one object
 /// alone, another format) returns `None`, with what was read in `head`, for the whole-text
-/// load.
+/// load. A read error ends the text (it is kept in `reader`).
 fn json_lines_start(
-    reader: &mut impl BufRead,
     head: &mut Vec<u8>,
+    reader: &mut impl Read,
     opts: &LoadOptions,
-) -> std::io::Result<Option<TiFormat>> {
+) -> Option<TiFormat> {
     if opts
         .format
         .is_some_and(|f| f != TiFormat::Sentinel && f != TiFormat::SentinelStix)
     {
-        return Ok(None);
+        return None;
     }
+    let mut at = 0;
     // The first line with content.
     let first = loop {
-        let start = head.len();
-        if reader.read_until(b'\n', head)? == 0 {
-            return Ok(None);
-        }
-        let line = head.get(start..).unwrap_or_default();
-        let line = if start == 0 {
-            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
-        } else {
-            line
-        };
-        let text = String::from_utf8_lossy(line);
+        let line = next_line(head, reader, &mut at)?;
+        let text = String::from_utf8_lossy(&head[line]);
         let t = text.trim();
         if !t.is_empty() {
             if !t.starts_with('{') {
-                return Ok(None);
+                return None;
             }
             match serde_json::from_str::<Value>(t) {
                 Ok(v @ Value::Object(_)) => break v,
-                _ => return Ok(None),
+                _ => return None,
             }
         }
     };
@@ -211,28 +202,45 @@ fn json_lines_start(
         Some(f) => f,
         None => match json_kind(&first) {
             Some(f @ (TiFormat::Sentinel | TiFormat::SentinelStix)) => f,
-            _ => return Ok(None),
+            _ => return None,
         },
     };
     // More content must follow (else the object alone is the whole text: maybe a wrapper).
     loop {
-        let start = head.len();
-        if reader.read_until(b'\n', head)? == 0 {
-            return Ok(None);
+        let line = next_line(head, reader, &mut at)?;
+        if !String::from_utf8_lossy(&head[line]).trim().is_empty() {
+            return Some(format);
         }
-        if !String::from_utf8_lossy(head.get(start..).unwrap_or_default())
-            .trim()
-            .is_empty()
-        {
-            return Ok(Some(format));
+    }
+}
+
+/// The line of `head` that starts at `*at` (with its `\n`, the last one maybe without),
+/// reading more of `reader` into `head` until it holds the whole line; `*at` moves past it.
+/// `None` at the end of the text.
+fn next_line(head: &mut Vec<u8>, reader: &mut impl Read, at: &mut usize) -> Option<Range<usize>> {
+    let start = *at;
+    let mut searched = start;
+    loop {
+        if let Some(i) = memchr::memchr(b'\n', head.get(searched..).unwrap_or_default()) {
+            *at = searched + i + 1;
+            return Some(start..*at);
+        }
+        searched = head.len();
+        // A read error ends the text here (the caller finds it in the reader).
+        let more = reader
+            .take(HEAD_BYTES as u64)
+            .read_to_end(head)
+            .unwrap_or(0);
+        if more == 0 {
+            *at = head.len();
+            return (start < head.len()).then_some(start..head.len());
         }
     }
 }
 
 /// UTF-8 (lossy) without a byte-order mark: portal CSV exports start with one.
 pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
-    let b = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    String::from_utf8_lossy(b)
+    String::from_utf8_lossy(kvsentry_read::strip_bom(bytes))
 }
 
 #[cfg(test)]

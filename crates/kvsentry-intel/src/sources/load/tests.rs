@@ -4,13 +4,15 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
+use kvsentry_read::{Guarded, LineCutter, Opened, open};
 use serde_json::Value;
 
-use super::{decode, json_lines_start, load_path, load_paths};
+use super::{HEAD_BYTES, decode, json_lines_start, load_path, load_paths};
 use crate::model::Indicator;
 use crate::set::IndicatorSet;
 use crate::sources::format::detect;
 use crate::sources::report::MAX_PROBLEMS_LISTED;
+use crate::sources::sentinel::json_lines::{load_json_lines, load_json_lines_in_blocks};
 use crate::sources::{Ctx, LoadOptions, TiFormat, sentinel};
 
 #[test]
@@ -26,8 +28,12 @@ fn same_both_ways(path: &Path, format: Option<TiFormat>) -> usize {
         ..Default::default()
     };
     let bytes = std::fs::read(path).unwrap();
-    let mut head = Vec::new();
-    let streamed_format = json_lines_start(&mut &bytes[..], &mut head, &opts).unwrap();
+    let Opened {
+        mut reader,
+        mut head,
+        ..
+    } = open(&bytes[..], HEAD_BYTES).unwrap();
+    let streamed_format = json_lines_start(&mut head, &mut reader, &opts);
     assert!(streamed_format.is_some(), "{} is streamed", path.display());
 
     let mut streamed = IndicatorSet::new();
@@ -45,11 +51,11 @@ fn same_both_ways(path: &Path, format: Option<TiFormat>) -> usize {
     let mut whole = IndicatorSet::new();
     sentinel::load(&text, format, &mut ctx, &mut whole).unwrap();
 
-    // Again with lines split across reads of a tiny buffer.
+    // Again with lines split across reads of a tiny buffer, after a tiny head.
     let mut tiny_ctx = Ctx::new(path, format, &opts, mtime);
     let mut tiny = IndicatorSet::new();
-    let mut reader = BufReader::with_capacity(7, &bytes[..]);
-    sentinel::load_json_lines(&[], &mut reader, format, &mut tiny_ctx, &mut tiny).unwrap();
+    let o = open(BufReader::with_capacity(7, &bytes[..]), 7).unwrap();
+    load_json_lines(&o.head, o.reader, format, &mut tiny_ctx, &mut tiny).unwrap();
 
     // Again cut in blocks parsed on several threads (and on this one).
     let sizes: &[usize] = if bytes.len() < 1 << 20 {
@@ -61,17 +67,9 @@ fn same_both_ways(path: &Path, format: Option<TiFormat>) -> usize {
         for workers in [1, 2, 3] {
             let mut bctx = Ctx::new(path, format, &opts, mtime);
             let mut bset = IndicatorSet::new();
-            let mut reader = BufReader::with_capacity(7, &bytes[..]);
-            sentinel::load_json_lines_in_blocks(
-                &[],
-                &mut reader,
-                format,
-                &mut bctx,
-                &mut bset,
-                block,
-                workers,
-            )
-            .unwrap();
+            let o = open(BufReader::with_capacity(7, &bytes[..]), 7).unwrap();
+            let blocks = LineCutter::new(o.reader, &o.head, Vec::new(), 1, 0, block);
+            load_json_lines_in_blocks(blocks, format, &mut bctx, &mut bset, workers).unwrap();
             assert_eq!(bctx.report, ctx.report, "block {block}, {workers} workers");
             assert_eq!(bset.skipped(), whole.skipped());
             let x: Vec<&Indicator> = bset.iter().collect();
@@ -281,16 +279,9 @@ fn json_lines_in_blocks_as_sequential() {
     let now = Some(Timestamp::UNIX_EPOCH);
     let mut seq_ctx = Ctx::new(path, TiFormat::Sentinel, &opts, now);
     let mut seq = IndicatorSet::new();
-    sentinel::load_json_lines_in_blocks(
-        &[],
-        &mut &bytes[..],
-        TiFormat::Sentinel,
-        &mut seq_ctx,
-        &mut seq,
-        usize::MAX,
-        1,
-    )
-    .unwrap();
+    // One block: the whole text.
+    let whole = LineCutter::new(Guarded::new(bytes), &[], Vec::new(), 1, 0, bytes.len() + 1);
+    load_json_lines_in_blocks(whole, TiFormat::Sentinel, &mut seq_ctx, &mut seq, 1).unwrap();
     assert_eq!(seq.len(), 601);
     assert_eq!(seq_ctx.report.records, 601);
     assert_eq!(seq_ctx.report.problems.len(), MAX_PROBLEMS_LISTED);
@@ -312,21 +303,62 @@ fn json_lines_in_blocks_as_sequential() {
         // The first line already read, as json_lines_start leaves it.
         let (head, rest) = bytes.split_at(9);
         assert_eq!(head, b"not json\n");
-        let mut reader = BufReader::with_capacity(64, rest);
-        sentinel::load_json_lines_in_blocks(
-            head,
-            &mut reader,
-            TiFormat::Sentinel,
-            &mut ctx,
-            &mut set,
-            block,
-            workers,
-        )
-        .unwrap();
+        let reader = Guarded::new(BufReader::with_capacity(64, rest));
+        let blocks = LineCutter::new(reader, head, Vec::new(), 1, 0, block);
+        load_json_lines_in_blocks(blocks, TiFormat::Sentinel, &mut ctx, &mut set, workers).unwrap();
         assert_eq!(ctx.report, seq_ctx.report, "block {block}");
         assert_eq!(set.skipped(), seq.skipped());
         let a: Vec<&Indicator> = set.iter().collect();
         let b: Vec<&Indicator> = seq.iter().collect();
         assert!(a == b, "block {block}");
     }
+}
+
+/// A feed is opened as hunt opens a log: the same JSON lines (streamed) and CSV (whole
+/// text) load alike plain, gzipped, with a BOM and as UTF-16; a gzip cut short is an error
+/// for the file.
+#[test]
+fn every_encoding_loads_alike() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("kvsentry-intel-enc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines = std::fs::read(fixture_as_lines("sentinel_semantics.json", &dir)).unwrap();
+    let csv = b"TimeGenerated [UTC],IndicatorId,NetworkIP,Active\n\
+        2025-06-10T00:00:00Z,a,104.40.82.76,True\n\
+        2025-06-11T00:00:00Z,b,52.178.1.2,True\n"
+        .to_vec();
+    for (name, text, n) in [("lines.jsonl", lines, 25), ("table.csv", csv, 2)] {
+        let gz = {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&text).unwrap();
+            e.finish().unwrap()
+        };
+        let mut bom = b"\xef\xbb\xbf".to_vec();
+        bom.extend_from_slice(&text);
+        let mut utf16 = vec![0xff, 0xfe];
+        for u in String::from_utf8(text.clone()).unwrap().encode_utf16() {
+            utf16.extend(u.to_le_bytes());
+        }
+        let load = |bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            let mut set = IndicatorSet::new();
+            let rep = load_path(&p, None, &mut set).map(|r| r.files);
+            (rep, set)
+        };
+        let (want_rep, want) = load(&text);
+        let want_rep = want_rep.unwrap();
+        assert_eq!(want.len(), n, "{name}");
+        for bytes in [&gz, &bom, &utf16] {
+            let (rep, set) = load(bytes);
+            assert_eq!(rep.unwrap(), want_rep, "{name}");
+            let a: Vec<&Indicator> = set.iter().collect();
+            let b: Vec<&Indicator> = want.iter().collect();
+            assert_eq!(a, b, "{name}");
+        }
+        let (rep, _) = load(&gz[..gz.len() / 2]);
+        let err = rep.unwrap_err().to_string();
+        assert!(err.starts_with("cannot read "), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
