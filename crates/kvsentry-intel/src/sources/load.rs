@@ -2,7 +2,6 @@
 //! text with kvsentry-read (gzip by magic bytes, BOM, UTF-16, as hunt opens logs), and the
 //! choice of the JSON-lines path that reads a Sentinel export as it streams in.
 
-use std::borrow::Cow;
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -236,11 +235,6 @@ fn next_line(head: &mut Vec<u8>, reader: &mut impl Read, at: &mut usize) -> Opti
             return (start < head.len()).then_some(start..head.len());
         }
     }
-}
-
-/// UTF-8 (lossy) without a byte-order mark: portal CSV exports start with one.
-pub(crate) fn decode(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(kvsentry_read::strip_bom(bytes))
 }
 
 #[cfg(test)]

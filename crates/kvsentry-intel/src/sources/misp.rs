@@ -17,7 +17,6 @@ use serde_json::Value;
 use super::csv_records::for_each_csv_record;
 use super::csv_table::CsvTable;
 use super::ctx::Ctx;
-use super::load::decode;
 use super::report::{MAX_PROBLEMS_LISTED, Problem};
 use crate::error::IntelError;
 use kvsentry_model::net::parse_network;
@@ -70,7 +69,7 @@ pub(crate) fn load_feed_dir(
         let p = dir.join(format!("{uuid}.json"));
         let name = p.display().to_string();
         let text = match std::fs::read(&p) {
-            Ok(b) => decode(&b).into_owned(),
+            Ok(b) => String::from_utf8_lossy(kvsentry_read::strip_bom(&b)).into_owned(),
             Err(e) => {
                 ctx.problem(
                     set,
