@@ -5,12 +5,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use kvsentry_model::{Alert, AuditEvent};
-use kvsentry_rules::{Rule, RuleSet};
+use kvsentry_rules::{Rule, RuleKind, RuleSet};
 
 use crate::env::{Emitted, Env};
 use crate::evidence::EvidenceSource;
 use crate::explain::Explanation;
-use crate::kinds::indicator::SelectionCache;
+use crate::kinds::indicator::{SelectionCache, TiMode};
 use crate::kinds::{Compiled, Compiler, RuleRow, State};
 use crate::options::{EngineError, EngineOptions};
 use crate::prepare::{Prepared, Preparer};
@@ -74,7 +74,7 @@ impl Engine {
         let mut compiled = Vec::new();
         let mut fingerprints = Vec::new();
         for r in rules.enabled() {
-            fingerprints.push(fingerprint(r));
+            fingerprints.push(fingerprint(r, &opts));
             let c = Compiled::compile(r, &mut compiler);
             compiled.push(c.ok_or_else(|| EngineError::UnsupportedRule(r.meta.id.clone()))?);
         }
@@ -351,13 +351,25 @@ impl Engine {
     }
 }
 
-/// A fingerprint of a rule's definition, stable across processes (FNV-1a of its YAML).
-pub(crate) fn fingerprint(rule: &Rule) -> u64 {
-    rule.to_yaml()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
+/// A fingerprint of a rule's definition and of the options that change what its state
+/// means, stable across processes (FNV-1a of its YAML and those options). An
+/// indicator_match rule's pairs are one run's or one period's by the schedule, and were
+/// selected by the mode's kind (retro or as-of; not its time, which a long-running caller
+/// moves on each start): a state kept under other such options would be read wrongly, so
+/// the rule starts fresh.
+pub(crate) fn fingerprint(rule: &Rule, opts: &EngineOptions) -> u64 {
+    let mut text = rule.to_yaml();
+    if rule.detection.kind() == RuleKind::IndicatorMatch {
+        let schedule = opts.indicator_schedule.map(|d| d.as_nanos());
+        let mode = match opts.ti_mode {
+            TiMode::Retro => "retro",
+            TiMode::AsOf(_) => "as-of",
+        };
+        text.push_str(&format!("\n# schedule {schedule:?}, mode {mode}\n"));
+    }
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// What [`Engine::finish_into_report`] leaves: the finished engine's memory, freed when

@@ -253,3 +253,53 @@ fn indicator_pairs_follow_their_indicator_not_its_position() {
     second.finish(&mut out);
     assert_eq!(out, want);
 }
+
+/// An indicator rule restored under another schedule starts fresh, and says so: its pairs
+/// were one run's (or one period's), which the other schedule would read wrongly (before,
+/// it said "continued" and its pairs were lost: no alert at all).
+#[test]
+fn an_indicator_rule_under_another_schedule_starts_fresh() {
+    let mut set = IndicatorSet::new();
+    let mut i = Indicator::new(
+        "b",
+        parse_network("104.40.82.76").unwrap(),
+        "104.40.82.76",
+        "test",
+        "2026-01-01T00:00:00Z".parse().unwrap(),
+        "test:1",
+    );
+    i.expiration = Some("2026-03-01T00:00:00Z".parse().unwrap());
+    set.push(i);
+    let set = Arc::new(set);
+    let ti = "57c7e832-64eb-411f-8928-4133f01f4a25";
+    let y = RuleSet::builtin().get(ti).unwrap().to_yaml();
+    let rules = RuleSet::from_yaml_str(&y, "ti.yml").unwrap();
+    let opts = |schedule: Option<SignedDuration>| EngineOptions {
+        intel: Some(Arc::clone(&set)),
+        indicator_schedule: schedule,
+        ..EngineOptions::default()
+    };
+    let hourly = Some(SignedDuration::from_hours(1));
+    let events = busy_day();
+    for (before, after) in [(None, hourly), (hourly, None)] {
+        let mut out = Vec::new();
+        let mut first = Engine::new(&rules, opts(before)).unwrap();
+        for e in &events[..50] {
+            first.push(e, &mut out);
+        }
+        let bytes = first.snapshot().unwrap();
+        let (_, report) = Engine::restore(&rules, opts(after), &bytes).unwrap();
+        assert_eq!(report.fresh, vec![ti.to_string()], "{before:?} → {after:?}");
+        assert!(report.continued.is_empty());
+        // The same schedule continues.
+        let (mut same, report) = Engine::restore(&rules, opts(before), &bytes).unwrap();
+        assert_eq!(report.continued, vec![ti.to_string()]);
+        for e in &events[50..] {
+            same.push(e, &mut out);
+        }
+        same.finish(&mut out);
+        let (want, _) = run_with(&rules, opts(before), &events);
+        assert!(!want.is_empty());
+        assert_eq!(out, want);
+    }
+}

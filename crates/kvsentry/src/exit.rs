@@ -60,7 +60,9 @@ impl Exit {
             || err.downcast_ref::<kvsentry_rules::RuleErrors>().is_some()
             || err.downcast_ref::<kvsentry_engine::EngineError>().is_some()
             || err.downcast_ref::<kvsentry_ingest::IngestError>().is_some()
-            || err.downcast_ref::<kvsentry_runtime::ti::TiError>().is_some()
+            || err
+                .downcast_ref::<kvsentry_runtime::ti::TiError>()
+                .is_some()
         {
             Exit::Usage
         } else if let Some(h) = err.downcast_ref::<kvsentry_runtime::hunt::HuntError>() {

@@ -1,9 +1,9 @@
 //! The human summary on stderr after a hunt, and `--explain` output.
 
 use kvsentry_engine::Explanation;
-use kvsentry_runtime::hunt::{HuntReport, is_damage};
-use kvsentry_rules::ClauseOutcome;
 use kvsentry_ingest::{ReadStats, SkipReason};
+use kvsentry_rules::ClauseOutcome;
+use kvsentry_runtime::hunt::{HuntReport, is_damage};
 
 pub fn print_hunt(r: &HuntReport) {
     let secs = r.elapsed.as_secs_f64().max(1e-9);

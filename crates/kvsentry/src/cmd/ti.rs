@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use kvsentry_runtime::ti::{self, TiLoad};
 use kvsentry_intel::{IndicatorIndex, LoadOptions, Selection, SelectionReport, Verdict};
+use kvsentry_runtime::ti::{self, TiLoad};
 use kvsentry_stix::{Auth, TaxiiClient};
 
 use crate::args::values::parse_time;

@@ -6,10 +6,10 @@ use std::io::{self, IsTerminal};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use kvsentry_runtime::hunt::{Hunt, HuntOptions};
 use kvsentry_engine::TiMode;
 use kvsentry_ingest::ReadOptions;
 use kvsentry_rules::{Detection, RuleSet};
+use kvsentry_runtime::hunt::{Hunt, HuntOptions};
 
 use super::rules::load_rules;
 use crate::args::HuntArgs;
