@@ -38,7 +38,8 @@ pub struct EngineOptions {
     /// deterministically, and counts it in `RuleStats::evicted`:
     /// - tumbling windows: the oldest open windows close early, as if the watermark had
     ///   passed them (their alerts go out); when the new group's window is the only one
-    ///   left, the new group's event is refused;
+    ///   left, the new group's event is refused; a later event of a window closed early is
+    ///   dropped and counted in `RuleStats::evicted_rows`;
     /// - sliding windows: a new group's event is refused;
     /// - indicator_match rules: the pair whose latest event is the oldest goes out as an
     ///   alert (its run ends early) and is forgotten; a later match starts it again.

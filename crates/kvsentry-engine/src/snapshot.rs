@@ -19,7 +19,7 @@ use crate::options::{EngineError, EngineOptions};
 use crate::stats::RuleStats;
 
 /// The layout of snapshots this engine writes and reads.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Which rules a restored engine continued and which started fresh.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +43,7 @@ struct Counters {
     max_buffered: u64,
     max_window_rows: u64,
     evicted: u64,
+    evicted_rows: u64,
     indicator_matches: u64,
     pairs: u64,
     triggered: Option<bool>,
@@ -60,6 +61,7 @@ impl Counters {
             max_buffered: s.max_buffered,
             max_window_rows: s.max_window_rows,
             evicted: s.evicted,
+            evicted_rows: s.evicted_rows,
             indicator_matches: ti.map_or(0, |t| t.indicator_matches),
             pairs: ti.map_or(0, |t| t.pairs),
             triggered: ti.and_then(|t| t.triggered),
@@ -75,6 +77,7 @@ impl Counters {
         s.max_buffered = self.max_buffered;
         s.max_window_rows = self.max_window_rows;
         s.evicted = self.evicted;
+        s.evicted_rows = self.evicted_rows;
         if let Some(t) = s.indicator.as_mut() {
             t.indicator_matches = self.indicator_matches;
             t.pairs = self.pairs;

@@ -25,6 +25,11 @@ pub struct RuleStats {
     /// `EngineOptions::max_groups_per_rule` (absent when 0).
     #[serde(skip_serializing_if = "is_zero")]
     pub evicted: u64,
+    /// Events dropped because what would have held them was evicted: a tumbling window
+    /// closed early, an indicator pair that went out early (absent when 0). Not late, so
+    /// not in `EngineStats::late_dropped`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub evicted_rows: u64,
     /// For indicator_match rules: the selection (mode, what was excluded and why) and matches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indicator: Option<IndicatorRuleStats>,

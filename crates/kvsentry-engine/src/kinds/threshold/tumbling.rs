@@ -39,11 +39,17 @@ pub(crate) struct Tumbling {
 }
 
 impl Tumbling {
-    pub fn push(&mut self, row: Row, ctx: &mut Ctx<'_, '_>) -> bool {
+    /// Takes a row (`late`: behind the watermark); false when its window has closed.
+    pub fn push(&mut self, row: Row, late: bool, ctx: &mut Ctx<'_, '_>) -> bool {
         let size = ctx.rule.size;
         let start = row.time.div_euclid(size).saturating_mul(size);
         let end = start.saturating_add(size);
         if self.closed_until.is_some_and(|c| end <= c) {
+            if !late {
+                // At or after the watermark, so its window was not closed by it: eviction
+                // closed it early (a late row is counted as such by the engine).
+                ctx.env.stats.evicted_rows += 1;
+            }
             return false;
         }
         let hint = self.last_groups;
