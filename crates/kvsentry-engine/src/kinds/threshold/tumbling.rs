@@ -200,7 +200,11 @@ impl Tumbling {
             && !ctx.env.defer_drop
             && (self.suppressed_until.len() > 1024 || w == i64::MAX)
         {
-            self.suppressed_until.retain(|(_, _, u)| *u > w);
+            // A window still open or yet to open ends after `w`, so starts after
+            // `w - size`: a suppression until then or before can hold back none of them (one
+            // until a later time may, though it has passed `w`).
+            let horizon = w.saturating_sub(size);
+            self.suppressed_until.retain(|(_, _, u)| *u > horizon);
         }
     }
 }
