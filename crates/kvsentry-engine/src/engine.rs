@@ -60,6 +60,9 @@ impl Engine {
                 opts.max_lateness
             )));
         }
+        if opts.max_groups_per_rule == Some(0) {
+            return Err(EngineError::BadMaxGroups);
+        }
         let indicator_schedule = match opts.indicator_schedule {
             None => None,
             Some(d) if d.is_positive() => Some(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),

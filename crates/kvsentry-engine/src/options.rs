@@ -42,9 +42,12 @@ pub struct EngineOptions {
     ///   dropped and counted in `RuleStats::evicted_rows`;
     /// - sliding windows: a new group's event is refused;
     /// - indicator_match rules: the pair whose latest event is the oldest goes out as an
-    ///   alert (its run ends early) and is forgotten; a later match starts it again.
+    ///   alert (its run ends early) and is remembered (at most this many pairs; with a
+    ///   schedule, until its period goes out): a later match of it is counted in `RuleStats::evicted_rows`, never
+    ///   alerted again (one id, one alert). While that memory is full, a new pair's match
+    ///   is refused instead, counted in `RuleStats::evicted`.
     ///
-    /// `None` (the default): unbounded.
+    /// `None` (the default): unbounded. `Some(0)` is an error.
     pub max_groups_per_rule: Option<usize>,
 }
 
@@ -85,6 +88,8 @@ pub enum EngineError {
     NegativeLateness(String),
     #[error("the indicator schedule must be a positive duration (got {0})")]
     BadSchedule(String),
+    #[error("the most groups per rule must be at least 1")]
+    BadMaxGroups,
     #[error("engine snapshot: {0}")]
     Snapshot(String),
     #[error("rule `{0}`: its kind is not supported by this engine")]
