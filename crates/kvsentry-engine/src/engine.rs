@@ -37,6 +37,10 @@ pub struct Engine {
     /// off its critical path, not freed as it closes.
     defer_drop: bool,
     max_groups: Option<usize>,
+    /// `EngineOptions::max_ahead` in nanoseconds.
+    max_ahead: Option<i64>,
+    /// Events after this are refused (`EngineOptions::max_ahead`): set by `advance_to`.
+    pub(crate) ahead_limit: Option<i64>,
     /// Per rule, a fingerprint of its definition (see `snapshot.rs`).
     pub(crate) fingerprints: Vec<u64>,
 }
@@ -60,6 +64,12 @@ impl Engine {
                 opts.max_lateness
             )));
         }
+        let max_ahead = match opts.max_ahead {
+            Some(d) if d.is_negative() => {
+                return Err(EngineError::NegativeMaxAhead(format!("{d:?}")));
+            }
+            d => d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        };
         if opts.max_groups_per_rule == Some(0) {
             return Err(EngineError::BadMaxGroups);
         }
@@ -115,6 +125,8 @@ impl Engine {
             finished: false,
             defer_drop: false,
             max_groups: opts.max_groups_per_rule,
+            max_ahead,
+            ahead_limit: None,
             fingerprints,
         })
     }
@@ -160,9 +172,18 @@ impl Engine {
     }
 
     /// Feeds one prepared event; alerts whose windows closed are appended to `out`.
+    ///
+    /// An event whose time the engine cannot represent (see [`EngineStats::out_of_range`])
+    /// or too far ahead of the clock ([`EngineOptions::max_ahead`]) is refused: counted,
+    /// and it reaches no rule and moves no watermark.
     pub fn observe(&mut self, prepared: Prepared, out: &mut Vec<Alert>) {
-        self.count(&prepared);
         let t = prepared.time;
+        // Times past the `i64` range are saturated when prepared (see `time::nanos`).
+        if t == i64::MAX || t == i64::MIN || self.ahead_limit.is_some_and(|l| t > l) {
+            self.refuse();
+            return;
+        }
+        self.count(&prepared);
         let late = self.watermark.is_some_and(|w| t < w);
         if late {
             self.stats.late_events += 1;
@@ -199,6 +220,12 @@ impl Engine {
         Self::flush(emitted, out);
     }
 
+    #[cold]
+    fn refuse(&mut self) {
+        self.stats.events_seen += 1;
+        self.stats.out_of_range += 1;
+    }
+
     /// Moves the watermark to `watermark` from a clock (a long-running caller's idea of
     /// "now minus the lateness"): every window it passes closes and its alerts are appended
     /// to `out`, exactly as if an event at `watermark + max_lateness` had arrived. The
@@ -206,6 +233,12 @@ impl Engine {
     /// it are late (see the crate docs).
     pub fn advance_to(&mut self, watermark: jiff::Timestamp, out: &mut Vec<Alert>) {
         let w = nanos(watermark);
+        if let Some(a) = self.max_ahead {
+            let limit = w.saturating_add(self.lateness).saturating_add(a);
+            if self.ahead_limit.is_none_or(|l| limit > l) {
+                self.ahead_limit = Some(limit);
+            }
+        }
         if self.watermark.is_some_and(|old| w <= old) {
             return;
         }

@@ -49,6 +49,13 @@ pub struct EngineOptions {
     ///
     /// `None` (the default): unbounded. `Some(0)` is an error.
     pub max_groups_per_rule: Option<usize>,
+    /// For a long-running caller that moves time with `Engine::advance_to`: an event more
+    /// than this ahead of the clock (the watermark last given to `advance_to` plus
+    /// `max_lateness`) is refused and counted in `EngineStats::out_of_range`, so that one
+    /// event from a wrong clock cannot move the watermark past every open window. Before
+    /// the first `advance_to` (and so in a hunt) there is no such limit. `None` (the
+    /// default): no limit. Must not be negative.
+    pub max_ahead: Option<SignedDuration>,
 }
 
 impl Default for EngineOptions {
@@ -62,6 +69,7 @@ impl Default for EngineOptions {
             ti_mode: TiMode::default(),
             indicator_schedule: None,
             max_groups_per_rule: None,
+            max_ahead: None,
         }
     }
 }
@@ -76,6 +84,7 @@ impl fmt::Debug for EngineOptions {
             .field("ti_mode", &self.ti_mode)
             .field("indicator_schedule", &self.indicator_schedule)
             .field("max_groups_per_rule", &self.max_groups_per_rule)
+            .field("max_ahead", &self.max_ahead)
             .finish()
     }
 }
@@ -88,6 +97,8 @@ pub enum EngineError {
     NegativeLateness(String),
     #[error("the indicator schedule must be a positive duration (got {0})")]
     BadSchedule(String),
+    #[error("max ahead must not be negative (got {0})")]
+    NegativeMaxAhead(String),
     #[error("the most groups per rule must be at least 1")]
     BadMaxGroups,
     #[error("engine snapshot: {0}")]

@@ -96,6 +96,7 @@ struct Clock {
     events_seen: u64,
     late_events: u64,
     late_dropped: u64,
+    out_of_range: u64,
     finished: bool,
 }
 
@@ -140,6 +141,7 @@ impl Engine {
             events_seen: self.stats.events_seen,
             late_events: self.stats.late_events,
             late_dropped: self.stats.late_dropped,
+            out_of_range: self.stats.out_of_range,
             finished: self.finished,
         };
         let rules = self
@@ -187,6 +189,7 @@ impl Engine {
         engine.stats.events_seen = c.events_seen;
         engine.stats.late_events = c.late_events;
         engine.stats.late_dropped = c.late_dropped;
+        engine.stats.out_of_range = c.out_of_range;
         engine.finished = c.finished;
         let mut saved: HashMap<String, RuleIn> =
             snap.rules.into_iter().map(|r| (r.id.clone(), r)).collect();

@@ -47,6 +47,11 @@ pub struct EngineStats {
     pub late_events: u64,
     /// Late events that no open window could take.
     pub late_dropped: u64,
+    /// Events refused for their time (absent when 0): one the engine cannot represent
+    /// (before 1677 or after 2262), or more than `EngineOptions::max_ahead` ahead of the
+    /// clock. They move no watermark and reach no rule.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub out_of_range: u64,
     pub rules: Vec<RuleStats>,
 }
 
