@@ -41,6 +41,9 @@ pub struct Engine {
     max_ahead: Option<i64>,
     /// Events after this are refused (`EngineOptions::max_ahead`): set by `advance_to`.
     pub(crate) ahead_limit: Option<i64>,
+    /// The preparer's generation (see `Prepared`), held here to be compared without
+    /// reaching into the preparer.
+    generation: u64,
     /// Per rule, a fingerprint of its definition (see `snapshot.rs`).
     pub(crate) fingerprints: Vec<u64>,
 }
@@ -109,8 +112,10 @@ impl Engine {
             .and_then(|i| compiled.get(i))
             .map_or(0, Compiled::n_reasons);
         let lateness = i64::try_from(opts.max_lateness.as_nanos()).unwrap_or(i64::MAX);
+        let prep = Preparer::new(compiled, explain);
         Ok(Engine {
-            prep: Arc::new(Preparer::new(compiled, explain)),
+            generation: prep.generation,
+            prep: Arc::new(prep),
             states,
             lateness,
             max_seen: None,
@@ -146,6 +151,10 @@ impl Engine {
     /// update (events seen, explain rejections, rules' filter passes without a row). For a
     /// caller that replays the contributing events in time order and tallies the rest aside.
     pub fn tally(&mut self, prepared: &Prepared) {
+        if prepared.generation != self.generation {
+            self.stats.foreign_prepared += 1;
+            return;
+        }
         self.count(prepared);
     }
 
@@ -175,12 +184,17 @@ impl Engine {
     ///
     /// An event whose time the engine cannot represent (see [`EngineStats::out_of_range`])
     /// or too far ahead of the clock ([`EngineOptions::max_ahead`]) is refused: counted,
-    /// and it reaches no rule and moves no watermark.
+    /// and it reaches no rule and moves no watermark. So is one made by another engine's
+    /// preparer ([`EngineStats::foreign_prepared`]; see [`Prepared`]).
     pub fn observe(&mut self, prepared: Prepared, out: &mut Vec<Alert>) {
         let t = prepared.time;
         // Times past the `i64` range are saturated when prepared (see `time::nanos`).
-        if t == i64::MAX || t == i64::MIN || self.ahead_limit.is_some_and(|l| t > l) {
-            self.refuse();
+        if t == i64::MAX
+            || t == i64::MIN
+            || self.ahead_limit.is_some_and(|l| t > l)
+            || prepared.generation != self.generation
+        {
+            self.refuse(&prepared);
             return;
         }
         self.count(&prepared);
@@ -221,7 +235,12 @@ impl Engine {
     }
 
     #[cold]
-    fn refuse(&mut self) {
+    fn refuse(&mut self, prepared: &Prepared) {
+        if prepared.generation != self.generation {
+            // Not this engine's: not counted as an event of its input.
+            self.stats.foreign_prepared += 1;
+            return;
+        }
         self.stats.events_seen += 1;
         self.stats.out_of_range += 1;
     }

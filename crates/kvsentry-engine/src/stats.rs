@@ -52,6 +52,10 @@ pub struct EngineStats {
     /// clock. They move no watermark and reach no rule.
     #[serde(skip_serializing_if = "is_zero")]
     pub out_of_range: u64,
+    /// Prepared events refused because another engine's preparer made them (absent when
+    /// 0; see `Prepared`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub foreign_prepared: u64,
     pub rules: Vec<RuleStats>,
 }
 
