@@ -389,6 +389,21 @@ impl Engine {
         ))
     }
 
+    /// Brings the states of rules `fresh` (started anew by a restore) to the watermark the
+    /// others continue from: what it passed is closed for them too, as in an unbroken run.
+    pub(crate) fn advance_fresh(&mut self, fresh: &[usize]) {
+        let Some(w) = self.watermark else {
+            return;
+        };
+        // Fresh states hold nothing: nothing goes out.
+        let mut emitted = Vec::new();
+        for &i in fresh {
+            if let Some((rule, state, mut env)) = self.env(i, &mut emitted) {
+                state.advance(rule, w, &mut env);
+            }
+        }
+    }
+
     fn advance(&mut self, w: i64, emitted: &mut Vec<Emitted>) {
         for i in 0..self.states.len() {
             if let Some((rule, state, mut env)) = self.env(i, emitted) {

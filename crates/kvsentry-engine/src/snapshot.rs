@@ -166,7 +166,8 @@ impl Engine {
     /// An engine for `rules` and `opts` that continues from `snapshot` (made by
     /// [`Engine::snapshot`]): a rule whose id and definition match the snapshot's takes
     /// its state and counters, any other starts fresh (see the report). Event time (the
-    /// watermark) continues for every rule. An indicator_match rule keeps the pairs of the
+    /// watermark) continues for every rule: a fresh rule's windows the watermark has passed
+    /// are closed, as for the others. An indicator_match rule keeps the pairs of the
     /// indicators it still selects.
     pub fn restore(
         rules: &RuleSet,
@@ -194,6 +195,7 @@ impl Engine {
         let mut saved: HashMap<String, RuleIn> =
             snap.rules.into_iter().map(|r| (r.id.clone(), r)).collect();
         let mut report = RestoreReport::default();
+        let mut fresh = Vec::new();
         // Only this engine holds its rules yet: a continued rule's hashers are reseeded.
         let prep = std::sync::Arc::get_mut(&mut engine.prep)
             .ok_or_else(|| EngineError::Snapshot("the rules are shared already".into()))?;
@@ -220,8 +222,10 @@ impl Engine {
                 report.continued.push(id);
             } else {
                 report.fresh.push(id);
+                fresh.push(i);
             }
         }
+        engine.advance_fresh(&fresh);
         report.dropped = saved.into_keys().collect();
         report.dropped.sort();
         Ok((engine, report))
