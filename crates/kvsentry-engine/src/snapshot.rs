@@ -26,7 +26,8 @@ const VERSION: u32 = 2;
 pub struct RestoreReport {
     /// Rules whose id and definition match the snapshot's: their state continues.
     pub continued: Vec<String>,
-    /// Rules new, or whose definition changed: fresh state.
+    /// Rules new, or whose definition changed, or whose state's hashes this build cannot
+    /// read back (its hashers, given the snapshot's seeds, hash otherwise): fresh state.
     pub fresh: Vec<String>,
     /// Rules of the snapshot the engine no longer has: their state is dropped.
     pub dropped: Vec<String>,
