@@ -111,3 +111,26 @@ fn events_of_an_evicted_window_are_counted() {
     let (all, _) = run_with(&rules, bounded(None), &events);
     assert_eq!(of_rule(&all, SEED).len(), 1);
 }
+
+/// A refused new group leaves no window opened for it alone (before, an empty window
+/// stayed open, counted in `max_open_windows`).
+#[test]
+fn a_refused_group_leaves_no_empty_window() {
+    let at = |t: &str, who: &'static str, line: u64| {
+        ev(
+            &format!("2026-01-05T{t}Z"),
+            "SecretGet",
+            Who::User(who),
+            line,
+        )
+    };
+    let events = vec![
+        at("10:00:05", ALICE, 1),
+        // An older window: none older to close, so Bob's event is refused.
+        at("09:59:30", BOB, 2),
+        at("10:00:15", ALICE, 3),
+    ];
+    let (_, engine) = run_with(&RuleSet::builtin(), bounded(Some(1)), &events);
+    let s = engine.stats().rule(SEED).unwrap();
+    assert_eq!((s.evicted, s.max_open_windows), (1, 1), "{s:?}");
+}

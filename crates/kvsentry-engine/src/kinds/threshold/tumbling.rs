@@ -74,6 +74,10 @@ impl Tumbling {
                 {
                     if !self.evict(start, ctx) {
                         ctx.env.stats.evicted += 1;
+                        // The window may have been opened for this group alone.
+                        if self.windows.get(&start).is_some_and(HashTable::is_empty) {
+                            self.windows.remove(&start);
+                        }
                         return false;
                     }
                     groups = self
