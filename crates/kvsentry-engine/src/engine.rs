@@ -421,14 +421,18 @@ impl Engine {
     }
 }
 
-/// A fingerprint of a rule's definition and of the options that change what its state
-/// means, stable across processes (FNV-1a of its YAML and those options). An
+/// A fingerprint of a rule's detection and of the options that change what its state
+/// means, stable across processes (FNV-1a of its detection as JSON and those options).
+/// Metadata (name, description, severity, tags) is left out: alerts take it from the rule
+/// as it is when they go out, so editing it keeps the rule's open windows. An
 /// indicator_match rule's pairs are one run's or one period's by the schedule, and were
 /// selected by the mode's kind (retro or as-of; not its time, which a long-running caller
 /// moves on each start): a state kept under other such options would be read wrongly, so
 /// the rule starts fresh.
 pub(crate) fn fingerprint(rule: &Rule, opts: &EngineOptions) -> u64 {
-    let mut text = rule.to_yaml();
+    // A detection JSON cannot print (none known) falls back on the whole rule's YAML.
+    let mut text = serde_json::to_string(&(rule.detection.kind(), &rule.detection))
+        .unwrap_or_else(|_| rule.to_yaml());
     if rule.detection.kind() == RuleKind::IndicatorMatch {
         let schedule = opts.indicator_schedule.map(|d| d.as_nanos());
         let mode = match opts.ti_mode {

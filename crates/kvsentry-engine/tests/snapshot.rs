@@ -338,3 +338,35 @@ fn a_fresh_rule_continues_from_the_restored_watermark() {
     assert!(of_rule(&out, SEED).is_empty());
     assert_eq!(second.stats().late_dropped, 5);
 }
+
+/// Editing a rule's metadata (description, severity, tags) keeps its state: the alerts
+/// after the restore are those of an unbroken run of the edited rule.
+#[test]
+fn editing_a_rules_metadata_keeps_its_state() {
+    let events = busy_day();
+    let rules = RuleSet::builtin();
+    let y = rules.get(SEED).unwrap().to_yaml();
+    let edited = y
+        .replacen("severity: medium", "severity: high", 1)
+        .replacen("risk_score: 47", "risk_score: 73", 1);
+    assert_ne!(edited, y);
+    let mut changed = RuleSet::builtin();
+    changed.merge_override(RuleSet::from_yaml_str(&edited, "seed.yml").unwrap());
+    let opts = EngineOptions::default();
+    let mut out = Vec::new();
+    let mut first = Engine::new(&rules, opts.clone()).unwrap();
+    let cut = events.len() / 2;
+    for e in &events[..cut] {
+        first.push(e, &mut out);
+    }
+    let bytes = first.snapshot().unwrap();
+    let (mut second, report) = Engine::restore(&changed, opts.clone(), &bytes).unwrap();
+    assert!(report.fresh.is_empty(), "{report:?}");
+    for e in &events[cut..] {
+        second.push(e, &mut out);
+    }
+    second.finish(&mut out);
+    let (want, _) = run_with(&changed, opts, &events);
+    assert_eq!(out.len(), want.len());
+    assert_eq!(out, want);
+}
