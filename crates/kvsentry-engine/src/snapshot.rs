@@ -31,6 +31,9 @@ pub struct RestoreReport {
     pub fresh: Vec<String>,
     /// Rules of the snapshot the engine no longer has: their state is dropped.
     pub dropped: Vec<String>,
+    /// Continued indicator_match rules' pairs dropped because the rule no longer selects
+    /// their indicator (e.g. intel loaded anew without it), by rule id; absent when none.
+    pub dropped_pairs: Vec<(String, u64)>,
 }
 
 /// A rule's counters as a snapshot holds them.
@@ -207,8 +210,11 @@ impl Engine {
                 Some(r) if Some(r.fingerprint) == fp => {
                     let counters = r.counters;
                     match (rule.restore(r.state), engine.states.get_mut(i)) {
-                        (Some(state), Some(slot)) => {
+                        (Some((state, dropped)), Some(slot)) => {
                             *slot = state;
+                            if dropped > 0 {
+                                report.dropped_pairs.push((id.clone(), dropped));
+                            }
                             if let Some(s) = engine.stats.rules.get_mut(i) {
                                 counters.apply(s);
                             }

@@ -245,8 +245,15 @@ fn indicator_pairs_follow_their_indicator_not_its_position() {
         first.push(e, &mut out);
     }
     let bytes = first.snapshot().unwrap();
+    // Intel without the matched indicator: its pair is dropped, and reported.
+    let mut only_b = IndicatorSet::new();
+    only_b.push(ind("b", "52.178.60.6"));
+    let (_, report) = Engine::restore(&rules, opts(only_b), &bytes).unwrap();
+    assert_eq!(report.continued, vec![ti.to_string()]);
+    assert_eq!(report.dropped_pairs, vec![(ti.to_string(), 1)]);
     let (mut second, report) = Engine::restore(&rules, opts(two), &bytes).unwrap();
     assert_eq!(report.continued, vec![ti.to_string()]);
+    assert!(report.dropped_pairs.is_empty());
     for e in &events[50..] {
         second.push(e, &mut out);
     }

@@ -127,14 +127,17 @@ impl Compiled {
     /// The state of a snapshot taken with this rule's definition (a threshold rule takes
     /// the snapshot's hashers' seeds); `None` when the snapshot's kind is another, or when
     /// its hashes cannot be read back here (the hashers, given its seeds, hash otherwise).
-    pub fn restore(&mut self, snap: StateIn) -> Option<State> {
+    /// With it, the number of the snapshot's groups dropped (an indicator_match rule's pairs
+    /// of indicators it no longer selects).
+    pub fn restore(&mut self, snap: StateIn) -> Option<(State, u64)> {
         match (self, snap) {
             (Compiled::Threshold(r), StateIn::Threshold(seeds, probe, s)) => {
                 r.set_seeds(seeds);
-                (r.hash_probe() == probe).then_some(State::Threshold(s))
+                (r.hash_probe() == probe).then_some((State::Threshold(s), 0))
             }
             (Compiled::Indicator(r), StateIn::Indicator(s)) => {
-                Some(State::Indicator(indicator::TiState::restore(r, s)))
+                let (state, dropped) = indicator::TiState::restore(r, s);
+                Some((State::Indicator(state), dropped))
             }
             _ => None,
         }

@@ -368,9 +368,9 @@ impl TiState {
         }
     }
 
-    /// The state of a snapshot; pairs whose indicator the rule no longer selects are
-    /// dropped.
-    pub fn restore(rule: &TiRule, snap: TiSnap<String, Pair>) -> TiState {
+    /// The state of a snapshot, and how many of its pairs were dropped because the rule no
+    /// longer selects their indicator.
+    pub fn restore(rule: &TiRule, snap: TiSnap<String, Pair>) -> (TiState, u64) {
         let positions: HashMap<(&str, &str), u32> =
             rule.selected.as_ref().map_or_else(HashMap::default, |s| {
                 s.index
@@ -388,8 +388,10 @@ impl TiState {
             emitted_until: snap.emitted_until,
             ..TiState::default()
         };
+        let mut dropped = 0;
         for (period, id, value, ip, pair) in snap.pairs {
             let Some(&pos) = positions.get(&(id.as_str(), value.as_str())) else {
+                dropped += 1;
                 continue;
             };
             let pairs = match period {
@@ -403,6 +405,6 @@ impl TiState {
                 state.gone.insert((period, pos, ip));
             }
         }
-        state
+        (state, dropped)
     }
 }
