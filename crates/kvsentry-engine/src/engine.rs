@@ -5,12 +5,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use kvsentry_model::{Alert, AuditEvent};
-use kvsentry_rules::{Rule, RuleSet};
+use kvsentry_rules::{Rule, RuleKind, RuleSet};
 
 use crate::env::{Emitted, Env};
 use crate::evidence::EvidenceSource;
 use crate::explain::Explanation;
-use crate::kinds::indicator::SelectionCache;
+use crate::kinds::indicator::{SelectionCache, TiMode};
 use crate::kinds::{Compiled, Compiler, RuleRow, State};
 use crate::options::{EngineError, EngineOptions};
 use crate::prepare::{Prepared, Preparer};
@@ -37,6 +37,13 @@ pub struct Engine {
     /// off its critical path, not freed as it closes.
     defer_drop: bool,
     max_groups: Option<usize>,
+    /// `EngineOptions::max_ahead` in nanoseconds.
+    max_ahead: Option<i64>,
+    /// Events after this are refused (`EngineOptions::max_ahead`): set by `advance_to`.
+    pub(crate) ahead_limit: Option<i64>,
+    /// The preparer's generation (see `Prepared`), held here to be compared without
+    /// reaching into the preparer.
+    generation: u64,
     /// Per rule, a fingerprint of its definition (see `snapshot.rs`).
     pub(crate) fingerprints: Vec<u64>,
 }
@@ -60,6 +67,15 @@ impl Engine {
                 opts.max_lateness
             )));
         }
+        let max_ahead = match opts.max_ahead {
+            Some(d) if d.is_negative() => {
+                return Err(EngineError::NegativeMaxAhead(format!("{d:?}")));
+            }
+            d => d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        };
+        if opts.max_groups_per_rule == Some(0) {
+            return Err(EngineError::BadMaxGroups);
+        }
         let indicator_schedule = match opts.indicator_schedule {
             None => None,
             Some(d) if d.is_positive() => Some(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
@@ -74,7 +90,7 @@ impl Engine {
         let mut compiled = Vec::new();
         let mut fingerprints = Vec::new();
         for r in rules.enabled() {
-            fingerprints.push(fingerprint(r));
+            fingerprints.push(fingerprint(r, &opts));
             let c = Compiled::compile(r, &mut compiler);
             compiled.push(c.ok_or_else(|| EngineError::UnsupportedRule(r.meta.id.clone()))?);
         }
@@ -96,8 +112,10 @@ impl Engine {
             .and_then(|i| compiled.get(i))
             .map_or(0, Compiled::n_reasons);
         let lateness = i64::try_from(opts.max_lateness.as_nanos()).unwrap_or(i64::MAX);
+        let prep = Preparer::new(compiled, explain);
         Ok(Engine {
-            prep: Arc::new(Preparer::new(compiled, explain)),
+            generation: prep.generation,
+            prep: Arc::new(prep),
             states,
             lateness,
             max_seen: None,
@@ -112,6 +130,8 @@ impl Engine {
             finished: false,
             defer_drop: false,
             max_groups: opts.max_groups_per_rule,
+            max_ahead,
+            ahead_limit: None,
             fingerprints,
         })
     }
@@ -131,6 +151,10 @@ impl Engine {
     /// update (events seen, explain rejections, rules' filter passes without a row). For a
     /// caller that replays the contributing events in time order and tallies the rest aside.
     pub fn tally(&mut self, prepared: &Prepared) {
+        if prepared.generation != self.generation {
+            self.stats.foreign_prepared += 1;
+            return;
+        }
         self.count(prepared);
     }
 
@@ -157,9 +181,23 @@ impl Engine {
     }
 
     /// Feeds one prepared event; alerts whose windows closed are appended to `out`.
+    ///
+    /// An event whose time the engine cannot represent (see [`EngineStats::out_of_range`])
+    /// or too far ahead of the clock ([`EngineOptions::max_ahead`]) is refused: counted,
+    /// and it reaches no rule and moves no watermark. So is one made by another engine's
+    /// preparer ([`EngineStats::foreign_prepared`]; see [`Prepared`]).
     pub fn observe(&mut self, prepared: Prepared, out: &mut Vec<Alert>) {
-        self.count(&prepared);
         let t = prepared.time;
+        // Times past the `i64` range are saturated when prepared (see `time::nanos`).
+        if t == i64::MAX
+            || t == i64::MIN
+            || self.ahead_limit.is_some_and(|l| t > l)
+            || prepared.generation != self.generation
+        {
+            self.refuse(&prepared);
+            return;
+        }
+        self.count(&prepared);
         let late = self.watermark.is_some_and(|w| t < w);
         if late {
             self.stats.late_events += 1;
@@ -196,6 +234,17 @@ impl Engine {
         Self::flush(emitted, out);
     }
 
+    #[cold]
+    fn refuse(&mut self, prepared: &Prepared) {
+        if prepared.generation != self.generation {
+            // Not this engine's: not counted as an event of its input.
+            self.stats.foreign_prepared += 1;
+            return;
+        }
+        self.stats.events_seen += 1;
+        self.stats.out_of_range += 1;
+    }
+
     /// Moves the watermark to `watermark` from a clock (a long-running caller's idea of
     /// "now minus the lateness"): every window it passes closes and its alerts are appended
     /// to `out`, exactly as if an event at `watermark + max_lateness` had arrived. The
@@ -203,6 +252,12 @@ impl Engine {
     /// it are late (see the crate docs).
     pub fn advance_to(&mut self, watermark: jiff::Timestamp, out: &mut Vec<Alert>) {
         let w = nanos(watermark);
+        if let Some(a) = self.max_ahead {
+            let limit = w.saturating_add(self.lateness).saturating_add(a);
+            if self.ahead_limit.is_none_or(|l| limit > l) {
+                self.ahead_limit = Some(limit);
+            }
+        }
         if self.watermark.is_some_and(|old| w <= old) {
             return;
         }
@@ -334,6 +389,21 @@ impl Engine {
         ))
     }
 
+    /// Brings the states of rules `fresh` (started anew by a restore) to the watermark the
+    /// others continue from: what it passed is closed for them too, as in an unbroken run.
+    pub(crate) fn advance_fresh(&mut self, fresh: &[usize]) {
+        let Some(w) = self.watermark else {
+            return;
+        };
+        // Fresh states hold nothing: nothing goes out.
+        let mut emitted = Vec::new();
+        for &i in fresh {
+            if let Some((rule, state, mut env)) = self.env(i, &mut emitted) {
+                state.advance(rule, w, &mut env);
+            }
+        }
+    }
+
     fn advance(&mut self, w: i64, emitted: &mut Vec<Emitted>) {
         for i in 0..self.states.len() {
             if let Some((rule, state, mut env)) = self.env(i, emitted) {
@@ -351,13 +421,29 @@ impl Engine {
     }
 }
 
-/// A fingerprint of a rule's definition, stable across processes (FNV-1a of its YAML).
-pub(crate) fn fingerprint(rule: &Rule) -> u64 {
-    rule.to_yaml()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
+/// A fingerprint of a rule's detection and of the options that change what its state
+/// means, stable across processes (FNV-1a of its detection as JSON and those options).
+/// Metadata (name, description, severity, tags) is left out: alerts take it from the rule
+/// as it is when they go out, so editing it keeps the rule's open windows. An
+/// indicator_match rule's pairs are one run's or one period's by the schedule, and were
+/// selected by the mode's kind (retro or as-of; not its time, which a long-running caller
+/// moves on each start): a state kept under other such options would be read wrongly, so
+/// the rule starts fresh.
+pub(crate) fn fingerprint(rule: &Rule, opts: &EngineOptions) -> u64 {
+    // A detection JSON cannot print (none known) falls back on the whole rule's YAML.
+    let mut text = serde_json::to_string(&(rule.detection.kind(), &rule.detection))
+        .unwrap_or_else(|_| rule.to_yaml());
+    if rule.detection.kind() == RuleKind::IndicatorMatch {
+        let schedule = opts.indicator_schedule.map(|d| d.as_nanos());
+        let mode = match opts.ti_mode {
+            TiMode::Retro => "retro",
+            TiMode::AsOf(_) => "as-of",
+        };
+        text.push_str(&format!("\n# schedule {schedule:?}, mode {mode}\n"));
+    }
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// What [`Engine::finish_into_report`] leaves: the finished engine's memory, freed when

@@ -18,6 +18,10 @@
 //! (a tumbling window whose end is after the watermark, a sliding burst not yet emitted),
 //! else dropped and counted ([`EngineStats::late_dropped`]). Memory is bounded by the open
 //! windows and, for sliding rules, the reorder buffer of the last `max_lateness` of rows.
+//! An event whose time the engine cannot hold (before 1677 or after 2262), or, with
+//! [`EngineOptions::max_ahead`], too far ahead of the clock given to [`Engine::advance_to`],
+//! is refused and counted ([`EngineStats::out_of_range`]): one wrong timestamp cannot move
+//! the watermark past every open window.
 //!
 //! ## Windows
 //! - Tumbling: `[floor(t, size), +size)` aligned to the Unix epoch (like ES|QL `DATE_TRUNC`);

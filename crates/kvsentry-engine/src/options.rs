@@ -38,13 +38,24 @@ pub struct EngineOptions {
     /// deterministically, and counts it in `RuleStats::evicted`:
     /// - tumbling windows: the oldest open windows close early, as if the watermark had
     ///   passed them (their alerts go out); when the new group's window is the only one
-    ///   left, the new group's event is refused;
+    ///   left, the new group's event is refused; a later event of a window closed early is
+    ///   dropped and counted in `RuleStats::evicted_rows`;
     /// - sliding windows: a new group's event is refused;
     /// - indicator_match rules: the pair whose latest event is the oldest goes out as an
-    ///   alert (its run ends early) and is forgotten; a later match starts it again.
+    ///   alert (its run ends early) and is remembered (at most this many pairs; with a
+    ///   schedule, until its period goes out): a later match of it is counted in `RuleStats::evicted_rows`, never
+    ///   alerted again (one id, one alert). While that memory is full, a new pair's match
+    ///   is refused instead, counted in `RuleStats::evicted`.
     ///
-    /// `None` (the default): unbounded.
+    /// `None` (the default): unbounded. `Some(0)` is an error.
     pub max_groups_per_rule: Option<usize>,
+    /// For a long-running caller that moves time with `Engine::advance_to`: an event more
+    /// than this ahead of the clock (the watermark last given to `advance_to` plus
+    /// `max_lateness`) is refused and counted in `EngineStats::out_of_range`, so that one
+    /// event from a wrong clock cannot move the watermark past every open window. Before
+    /// the first `advance_to` (and so in a hunt) there is no such limit. `None` (the
+    /// default): no limit. Must not be negative.
+    pub max_ahead: Option<SignedDuration>,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +69,7 @@ impl Default for EngineOptions {
             ti_mode: TiMode::default(),
             indicator_schedule: None,
             max_groups_per_rule: None,
+            max_ahead: None,
         }
     }
 }
@@ -72,6 +84,7 @@ impl fmt::Debug for EngineOptions {
             .field("ti_mode", &self.ti_mode)
             .field("indicator_schedule", &self.indicator_schedule)
             .field("max_groups_per_rule", &self.max_groups_per_rule)
+            .field("max_ahead", &self.max_ahead)
             .finish()
     }
 }
@@ -84,6 +97,10 @@ pub enum EngineError {
     NegativeLateness(String),
     #[error("the indicator schedule must be a positive duration (got {0})")]
     BadSchedule(String),
+    #[error("max ahead must not be negative (got {0})")]
+    NegativeMaxAhead(String),
+    #[error("the most groups per rule must be at least 1")]
+    BadMaxGroups,
     #[error("engine snapshot: {0}")]
     Snapshot(String),
     #[error("rule `{0}`: its kind is not supported by this engine")]

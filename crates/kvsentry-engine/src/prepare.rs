@@ -1,6 +1,8 @@
 //! The stateless stage: every rule's filter and the copy of what an event contributes to
 //! the rules it passes, on any thread.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use kvsentry_model::AuditEvent;
 use serde::{Deserialize, Serialize};
 
@@ -11,11 +13,17 @@ use crate::time::nanos;
 /// What one event contributes: a row for each rule whose filter it passed.
 ///
 /// Serialisable (e.g. with `postcard`) so that a caller that must reorder a large input can
-/// hold rows on disk in their compact form; only the engine that prepared it (same rules,
-/// same intel) may observe it.
+/// hold rows on disk in their compact form, within one process. Only the engine whose
+/// [`Preparer`] made it may observe it: its rows name rules by position, indicators by
+/// their place in the rule's selection and groups by hashes of that engine's seeds. Each
+/// preparer stamps its own generation and [`Engine::observe`](crate::Engine::observe)
+/// refuses (and counts) any other, so a caller that replaces its engine (a reload of rules
+/// or intel, a restore) must first drain its readers of what they prepared for the old one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Prepared {
     pub(crate) time: i64,
+    /// The generation of the preparer that made it.
+    pub(crate) generation: u64,
     /// The first rule's row held in place (an event usually passes one or two rules'
     /// filters), the others in `rows`.
     pub(crate) first: Option<(usize, RuleRow)>,
@@ -106,7 +114,12 @@ pub struct Preparer {
     filters: FilterSet,
     /// Each rule's filter (`None`: a rule without one).
     nodes: Vec<Option<Node>>,
+    /// Stamped on every `Prepared`: unique to this preparer within the process.
+    pub(crate) generation: u64,
 }
+
+/// The last generation handed out (see `Preparer::generation`).
+static GENERATIONS: AtomicU64 = AtomicU64::new(0);
 
 impl Preparer {
     pub(crate) fn new(rules: Vec<Compiled>, explain: Option<usize>) -> Preparer {
@@ -120,6 +133,7 @@ impl Preparer {
             explain,
             filters,
             nodes,
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed).wrapping_add(1),
         }
     }
 
@@ -165,6 +179,7 @@ impl Preparer {
         }
         Prepared {
             time: nanos(ev.time),
+            generation: self.generation,
             first,
             rows,
             counted,

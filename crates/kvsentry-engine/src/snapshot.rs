@@ -19,17 +19,21 @@ use crate::options::{EngineError, EngineOptions};
 use crate::stats::RuleStats;
 
 /// The layout of snapshots this engine writes and reads.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Which rules a restored engine continued and which started fresh.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RestoreReport {
     /// Rules whose id and definition match the snapshot's: their state continues.
     pub continued: Vec<String>,
-    /// Rules new, or whose definition changed: fresh state.
+    /// Rules new, or whose definition changed, or whose state's hashes this build cannot
+    /// read back (its hashers, given the snapshot's seeds, hash otherwise): fresh state.
     pub fresh: Vec<String>,
     /// Rules of the snapshot the engine no longer has: their state is dropped.
     pub dropped: Vec<String>,
+    /// Continued indicator_match rules' pairs dropped because the rule no longer selects
+    /// their indicator (e.g. intel loaded anew without it), by rule id; absent when none.
+    pub dropped_pairs: Vec<(String, u64)>,
 }
 
 /// A rule's counters as a snapshot holds them.
@@ -43,6 +47,7 @@ struct Counters {
     max_buffered: u64,
     max_window_rows: u64,
     evicted: u64,
+    evicted_rows: u64,
     indicator_matches: u64,
     pairs: u64,
     triggered: Option<bool>,
@@ -60,6 +65,7 @@ impl Counters {
             max_buffered: s.max_buffered,
             max_window_rows: s.max_window_rows,
             evicted: s.evicted,
+            evicted_rows: s.evicted_rows,
             indicator_matches: ti.map_or(0, |t| t.indicator_matches),
             pairs: ti.map_or(0, |t| t.pairs),
             triggered: ti.and_then(|t| t.triggered),
@@ -75,6 +81,7 @@ impl Counters {
         s.max_buffered = self.max_buffered;
         s.max_window_rows = self.max_window_rows;
         s.evicted = self.evicted;
+        s.evicted_rows = self.evicted_rows;
         if let Some(t) = s.indicator.as_mut() {
             t.indicator_matches = self.indicator_matches;
             t.pairs = self.pairs;
@@ -93,6 +100,7 @@ struct Clock {
     events_seen: u64,
     late_events: u64,
     late_dropped: u64,
+    out_of_range: u64,
     finished: bool,
 }
 
@@ -137,6 +145,7 @@ impl Engine {
             events_seen: self.stats.events_seen,
             late_events: self.stats.late_events,
             late_dropped: self.stats.late_dropped,
+            out_of_range: self.stats.out_of_range,
             finished: self.finished,
         };
         let rules = self
@@ -161,7 +170,8 @@ impl Engine {
     /// An engine for `rules` and `opts` that continues from `snapshot` (made by
     /// [`Engine::snapshot`]): a rule whose id and definition match the snapshot's takes
     /// its state and counters, any other starts fresh (see the report). Event time (the
-    /// watermark) continues for every rule. An indicator_match rule keeps the pairs of the
+    /// watermark) continues for every rule: a fresh rule's windows the watermark has passed
+    /// are closed, as for the others. An indicator_match rule keeps the pairs of the
     /// indicators it still selects.
     pub fn restore(
         rules: &RuleSet,
@@ -184,10 +194,12 @@ impl Engine {
         engine.stats.events_seen = c.events_seen;
         engine.stats.late_events = c.late_events;
         engine.stats.late_dropped = c.late_dropped;
+        engine.stats.out_of_range = c.out_of_range;
         engine.finished = c.finished;
         let mut saved: HashMap<String, RuleIn> =
             snap.rules.into_iter().map(|r| (r.id.clone(), r)).collect();
         let mut report = RestoreReport::default();
+        let mut fresh = Vec::new();
         // Only this engine holds its rules yet: a continued rule's hashers are reseeded.
         let prep = std::sync::Arc::get_mut(&mut engine.prep)
             .ok_or_else(|| EngineError::Snapshot("the rules are shared already".into()))?;
@@ -198,8 +210,11 @@ impl Engine {
                 Some(r) if Some(r.fingerprint) == fp => {
                     let counters = r.counters;
                     match (rule.restore(r.state), engine.states.get_mut(i)) {
-                        (Some(state), Some(slot)) => {
+                        (Some((state, dropped)), Some(slot)) => {
                             *slot = state;
+                            if dropped > 0 {
+                                report.dropped_pairs.push((id.clone(), dropped));
+                            }
                             if let Some(s) = engine.stats.rules.get_mut(i) {
                                 counters.apply(s);
                             }
@@ -214,8 +229,10 @@ impl Engine {
                 report.continued.push(id);
             } else {
                 report.fresh.push(id);
+                fresh.push(i);
             }
         }
+        engine.advance_fresh(&fresh);
         report.dropped = saved.into_keys().collect();
         report.dropped.sort();
         Ok((engine, report))

@@ -25,6 +25,11 @@ pub struct RuleStats {
     /// `EngineOptions::max_groups_per_rule` (absent when 0).
     #[serde(skip_serializing_if = "is_zero")]
     pub evicted: u64,
+    /// Events dropped because what would have held them was evicted: a tumbling window
+    /// closed early, an indicator pair that went out early (absent when 0). Not late, so
+    /// not in `EngineStats::late_dropped`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub evicted_rows: u64,
     /// For indicator_match rules: the selection (mode, what was excluded and why) and matches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub indicator: Option<IndicatorRuleStats>,
@@ -42,6 +47,15 @@ pub struct EngineStats {
     pub late_events: u64,
     /// Late events that no open window could take.
     pub late_dropped: u64,
+    /// Events refused for their time (absent when 0): one the engine cannot represent
+    /// (before 1677 or after 2262), or more than `EngineOptions::max_ahead` ahead of the
+    /// clock. They move no watermark and reach no rule.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub out_of_range: u64,
+    /// Prepared events refused because another engine's preparer made them (absent when
+    /// 0; see `Prepared`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub foreign_prepared: u64,
     pub rules: Vec<RuleStats>,
 }
 

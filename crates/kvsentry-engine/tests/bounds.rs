@@ -86,3 +86,51 @@ fn sliding_refuses_a_new_group() {
     let (all, _) = run_with(&rules, bounded(None), &events);
     assert_eq!(all.len(), 2);
 }
+
+/// Events whose tumbling window was closed early by eviction are dropped, and counted
+/// (before, they were dropped silently: not late, so not in `late_dropped` either).
+#[test]
+fn events_of_an_evicted_window_are_counted() {
+    // Alice's burst at 10:00:05..45, Bob's event at 10:01:05 after her first two.
+    let mut events = alice_burst("10:00", 1);
+    let bob = ev(
+        "2026-01-05T10:01:05.1234567Z",
+        "SecretGet",
+        Who::User(BOB),
+        9,
+    );
+    // Bob's window is newer: Alice's closes early to make room.
+    events.insert(2, bob);
+    let rules = RuleSet::builtin();
+    let (got, engine) = run_with(&rules, bounded(Some(1)), &events);
+    assert!(of_rule(&got, SEED).is_empty());
+    let s = engine.stats().rule(SEED).unwrap();
+    assert_eq!((s.evicted, s.evicted_rows), (1, 3), "{s:?}");
+    assert_eq!(engine.stats().late_dropped, 0);
+    // Unbounded, Alice's five events make a burst.
+    let (all, _) = run_with(&rules, bounded(None), &events);
+    assert_eq!(of_rule(&all, SEED).len(), 1);
+}
+
+/// A refused new group leaves no window opened for it alone (before, an empty window
+/// stayed open, counted in `max_open_windows`).
+#[test]
+fn a_refused_group_leaves_no_empty_window() {
+    let at = |t: &str, who: &'static str, line: u64| {
+        ev(
+            &format!("2026-01-05T{t}Z"),
+            "SecretGet",
+            Who::User(who),
+            line,
+        )
+    };
+    let events = vec![
+        at("10:00:05", ALICE, 1),
+        // An older window: none older to close, so Bob's event is refused.
+        at("09:59:30", BOB, 2),
+        at("10:00:15", ALICE, 3),
+    ];
+    let (_, engine) = run_with(&RuleSet::builtin(), bounded(Some(1)), &events);
+    let s = engine.stats().rule(SEED).unwrap();
+    assert_eq!((s.evicted, s.max_open_windows), (1, 1), "{s:?}");
+}

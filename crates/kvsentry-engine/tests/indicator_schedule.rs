@@ -140,25 +140,15 @@ fn a_schedule_must_be_positive() {
     ));
 }
 
-/// Bounded pairs: past the limit the pair whose latest event is the oldest goes out early
-/// and is forgotten; the count says so.
+/// Bounded pairs: past the limit the pair whose latest event is the oldest goes out early;
+/// a later match of it is counted, not alerted again (its alert would repeat the id of the
+/// one out already).
 #[test]
 fn past_the_pair_limit_the_oldest_pair_goes_out_early() {
-    let mut set = set();
-    let mut ind = Indicator::new(
-        "ind-2",
-        parse_network(B).unwrap(),
-        B,
-        "test",
-        ts("2026-01-01T00:00:00Z"),
-        "test:2",
-    );
-    ind.expiration = Some(ts(EXP));
-    set.push(ind);
     let rules = ti_rules(|y| y);
     let o = EngineOptions {
         max_groups_per_rule: Some(1),
-        ..opts(set, TiMode::Retro)
+        ..opts(two(), TiMode::Retro)
     };
     let mut engine = Engine::new(&rules, o).unwrap();
     let mut out = Vec::new();
@@ -171,13 +161,73 @@ fn past_the_pair_limit_the_oldest_pair_goes_out_early() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].fields["client_ip"], A);
     assert_eq!(out[0].fields["event_count"], 2);
-    // A again: B's pair is the oldest now.
+    // A again: its pair went out, the match is counted.
     engine.push(&ev[3], &mut out);
+    assert_eq!(out.len(), 1);
+    engine.finish(&mut out);
     assert_eq!(out.len(), 2);
     assert_eq!(out[1].fields["client_ip"], B);
-    engine.finish(&mut out);
-    assert_eq!(out.len(), 3);
-    assert_eq!(out[2].fields["client_ip"], A);
     let s = engine.stats().rule(TI).unwrap();
-    assert_eq!((s.evicted, s.alerts), (2, 3));
+    assert_eq!((s.evicted, s.evicted_rows, s.alerts), (1, 1, 2));
+}
+
+/// Two indicators, A and B.
+fn two() -> IndicatorSet {
+    let mut set = set();
+    let mut ind = Indicator::new(
+        "ind-2",
+        parse_network(B).unwrap(),
+        B,
+        "test",
+        ts("2026-01-01T00:00:00Z"),
+        "test:2",
+    );
+    ind.expiration = Some(ts(EXP));
+    set.push(ind);
+    set
+}
+
+/// Matches alternating between two pairs past a limit of one, on a schedule: never two
+/// alerts with one id (before, each eviction re-created the other pair and re-emitted it:
+/// 471 alerts with 4 distinct ids).
+#[test]
+fn evicted_pairs_do_not_alert_twice() {
+    let rules = ti_rules(|y| y);
+    let o = EngineOptions {
+        max_groups_per_rule: Some(1),
+        ..hourly()
+    };
+    let o = EngineOptions {
+        intel: opts(two(), TiMode::Retro).intel,
+        ..o
+    };
+    let mut engine = Engine::new(&rules, o).unwrap();
+    let mut out = Vec::new();
+    let start = ts("2026-01-05T10:00:00Z");
+    for i in 0..480 {
+        let t = start + SignedDuration::from_secs(15 * i);
+        let ip = if i % 2 == 0 { A } else { B };
+        engine.push(&kv(&t.to_string(), ip, i as u64 + 1), &mut out);
+    }
+    engine.finish(&mut out);
+    let mut ids: Vec<&str> = out.iter().map(|a| a.alert_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), out.len(), "{} alerts", out.len());
+    assert_eq!(out.len(), 4);
+    let s = engine.stats().rule(TI).unwrap();
+    assert!(s.evicted_rows > 0 && s.evicted > 0, "{s:?}");
+}
+
+/// A limit of no pair at all is an error.
+#[test]
+fn a_limit_of_zero_groups_is_an_error() {
+    let o = EngineOptions {
+        max_groups_per_rule: Some(0),
+        ..EngineOptions::default()
+    };
+    assert!(matches!(
+        Engine::new(&RuleSet::builtin(), o),
+        Err(EngineError::BadMaxGroups)
+    ));
 }

@@ -2,7 +2,7 @@
 //! a run.
 
 use jiff::SignedDuration;
-use kvsentry_engine::{Engine, EngineOptions};
+use kvsentry_engine::{Engine, EngineError, EngineOptions};
 use kvsentry_rules::RuleSet;
 
 #[path = "support/audit.rs"]
@@ -268,4 +268,58 @@ fn advance_to_closes_what_a_later_event_would() {
         by_clock.finish(&mut b);
         assert_eq!(a, b, "cut {cut}");
     }
+}
+
+/// An event dated past what the engine can represent (here 2300) is refused and counted:
+/// it moves no watermark (before, it closed every window at once and every later event was
+/// late: no alert at all).
+#[test]
+fn an_event_from_the_far_future_is_refused() {
+    let events = busy_day();
+    let want = run(&events);
+    assert!(!want.is_empty());
+    let mut poisoned = events.clone();
+    let mut far = events[10].clone();
+    far.time = "2300-01-01T00:00:00Z".parse().unwrap();
+    poisoned.insert(11, far);
+    let (got, engine) = run_with(&RuleSet::builtin(), EngineOptions::default(), &poisoned);
+    assert_eq!(got, want);
+    assert_eq!(engine.stats().out_of_range, 1);
+    assert_eq!(engine.stats().late_events, 0);
+}
+
+/// With `max_ahead`, an event too far ahead of the clock given to `advance_to` is refused
+/// and counted; one within the limit is taken.
+#[test]
+fn max_ahead_refuses_events_too_far_ahead_of_the_clock() {
+    let opts = EngineOptions {
+        max_lateness: SignedDuration::from_mins(10),
+        max_ahead: Some(SignedDuration::from_hours(1)),
+        ..EngineOptions::default()
+    };
+    let mut engine = Engine::new(&RuleSet::builtin(), opts).unwrap();
+    let mut out = Vec::new();
+    // The clock says 10:10 (watermark 10:00): events after 11:10 are refused.
+    engine.advance_to("2026-01-05T10:00:00Z".parse().unwrap(), &mut out);
+    let ahead = ev("2026-01-05T11:10:01Z", "SecretGet", Who::User(BOB), 1);
+    engine.push(&ahead, &mut out);
+    assert_eq!(engine.stats().out_of_range, 1);
+    assert_eq!(
+        engine.watermark(),
+        Some("2026-01-05T10:00:00Z".parse().unwrap())
+    );
+    for e in alice_burst("10:30", 2) {
+        engine.push(&e, &mut out);
+    }
+    engine.finish(&mut out);
+    assert_eq!(of_rule(&out, SEED).len(), 1);
+    assert_eq!(engine.stats().out_of_range, 1);
+    let negative = EngineOptions {
+        max_ahead: Some(SignedDuration::from_secs(-1)),
+        ..EngineOptions::default()
+    };
+    assert!(matches!(
+        Engine::new(&RuleSet::builtin(), negative),
+        Err(EngineError::NegativeMaxAhead(_))
+    ));
 }

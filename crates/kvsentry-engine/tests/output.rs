@@ -364,3 +364,31 @@ fn explain_on_a_sliding_rule_reports_the_busiest_span() {
     );
     assert_eq!(ex[0].clauses[1].to_string(), "action_count >= 5: 4 → false");
 }
+
+/// A prepared event is observed only by the engine whose preparer made it: another engine
+/// (after a reload of the rules, say) refuses and counts it, where before it applied the
+/// rows to whatever rule held the same position, with hashes of other seeds.
+#[test]
+fn another_engines_prepared_events_are_refused() {
+    let rules = RuleSet::builtin();
+    let old = Engine::new(&rules, EngineOptions::default()).unwrap();
+    let mut new = Engine::new(&rules, EngineOptions::default()).unwrap();
+    let prepared: Vec<_> = alice_burst("10:00", 1)
+        .iter()
+        .map(|e| old.prepare(e))
+        .collect();
+    let mut out = Vec::new();
+    for p in prepared.iter().cloned() {
+        new.observe(p, &mut out);
+    }
+    new.finish(&mut out);
+    assert!(out.is_empty());
+    assert_eq!(new.stats().foreign_prepared, 5);
+    assert_eq!(new.stats().events_seen, 0);
+    let mut old = old;
+    for p in prepared {
+        old.observe(p, &mut out);
+    }
+    old.finish(&mut out);
+    assert_eq!(of_rule(&out, SEED).len(), 1);
+}

@@ -245,11 +245,135 @@ fn indicator_pairs_follow_their_indicator_not_its_position() {
         first.push(e, &mut out);
     }
     let bytes = first.snapshot().unwrap();
+    // Intel without the matched indicator: its pair is dropped, and reported.
+    let mut only_b = IndicatorSet::new();
+    only_b.push(ind("b", "52.178.60.6"));
+    let (_, report) = Engine::restore(&rules, opts(only_b), &bytes).unwrap();
+    assert_eq!(report.continued, vec![ti.to_string()]);
+    assert_eq!(report.dropped_pairs, vec![(ti.to_string(), 1)]);
     let (mut second, report) = Engine::restore(&rules, opts(two), &bytes).unwrap();
     assert_eq!(report.continued, vec![ti.to_string()]);
+    assert!(report.dropped_pairs.is_empty());
     for e in &events[50..] {
         second.push(e, &mut out);
     }
     second.finish(&mut out);
+    assert_eq!(out, want);
+}
+
+/// An indicator rule restored under another schedule starts fresh, and says so: its pairs
+/// were one run's (or one period's), which the other schedule would read wrongly (before,
+/// it said "continued" and its pairs were lost: no alert at all).
+#[test]
+fn an_indicator_rule_under_another_schedule_starts_fresh() {
+    let mut set = IndicatorSet::new();
+    let mut i = Indicator::new(
+        "b",
+        parse_network("104.40.82.76").unwrap(),
+        "104.40.82.76",
+        "test",
+        "2026-01-01T00:00:00Z".parse().unwrap(),
+        "test:1",
+    );
+    i.expiration = Some("2026-03-01T00:00:00Z".parse().unwrap());
+    set.push(i);
+    let set = Arc::new(set);
+    let ti = "57c7e832-64eb-411f-8928-4133f01f4a25";
+    let y = RuleSet::builtin().get(ti).unwrap().to_yaml();
+    let rules = RuleSet::from_yaml_str(&y, "ti.yml").unwrap();
+    let opts = |schedule: Option<SignedDuration>| EngineOptions {
+        intel: Some(Arc::clone(&set)),
+        indicator_schedule: schedule,
+        ..EngineOptions::default()
+    };
+    let hourly = Some(SignedDuration::from_hours(1));
+    let events = busy_day();
+    for (before, after) in [(None, hourly), (hourly, None)] {
+        let mut out = Vec::new();
+        let mut first = Engine::new(&rules, opts(before)).unwrap();
+        for e in &events[..50] {
+            first.push(e, &mut out);
+        }
+        let bytes = first.snapshot().unwrap();
+        let (_, report) = Engine::restore(&rules, opts(after), &bytes).unwrap();
+        assert_eq!(report.fresh, vec![ti.to_string()], "{before:?} → {after:?}");
+        assert!(report.continued.is_empty());
+        // The same schedule continues.
+        let (mut same, report) = Engine::restore(&rules, opts(before), &bytes).unwrap();
+        assert_eq!(report.continued, vec![ti.to_string()]);
+        for e in &events[50..] {
+            same.push(e, &mut out);
+        }
+        same.finish(&mut out);
+        let (want, _) = run_with(&rules, opts(before), &events);
+        assert!(!want.is_empty());
+        assert_eq!(out, want);
+    }
+}
+
+/// A rule that starts fresh after a restore continues from the restored watermark: events
+/// behind it are late for it too, as in an unbroken run (before, its fresh state took them:
+/// an alert the unbroken run would not give).
+#[test]
+fn a_fresh_rule_continues_from_the_restored_watermark() {
+    let opts = EngineOptions {
+        max_lateness: SignedDuration::ZERO,
+        ..EngineOptions::default()
+    };
+    let rules = RuleSet::builtin();
+    let mut first = Engine::new(&rules, opts.clone()).unwrap();
+    let mut out = Vec::new();
+    first.push(
+        &ev("2026-01-05T11:00:00Z", "SecretGet", Who::User(BOB), 1),
+        &mut out,
+    );
+    let bytes = first.snapshot().unwrap();
+    let y = rules
+        .get(SEED)
+        .unwrap()
+        .to_yaml()
+        .replace("action_count >= 5", "action_count >= 4");
+    assert!(y.contains("action_count >= 4"));
+    let mut changed = RuleSet::builtin();
+    changed.merge_override(RuleSet::from_yaml_str(&y, "seed.yml").unwrap());
+    let (mut second, report) = Engine::restore(&changed, opts, &bytes).unwrap();
+    assert!(report.fresh.iter().any(|id| id == SEED), "{report:?}");
+    for e in alice_burst("10:00", 2) {
+        second.push(&e, &mut out);
+    }
+    second.finish(&mut out);
+    assert!(of_rule(&out, SEED).is_empty());
+    assert_eq!(second.stats().late_dropped, 5);
+}
+
+/// Editing a rule's metadata (description, severity, tags) keeps its state: the alerts
+/// after the restore are those of an unbroken run of the edited rule.
+#[test]
+fn editing_a_rules_metadata_keeps_its_state() {
+    let events = busy_day();
+    let rules = RuleSet::builtin();
+    let y = rules.get(SEED).unwrap().to_yaml();
+    let edited = y
+        .replacen("severity: medium", "severity: high", 1)
+        .replacen("risk_score: 47", "risk_score: 73", 1);
+    assert_ne!(edited, y);
+    let mut changed = RuleSet::builtin();
+    changed.merge_override(RuleSet::from_yaml_str(&edited, "seed.yml").unwrap());
+    let opts = EngineOptions::default();
+    let mut out = Vec::new();
+    let mut first = Engine::new(&rules, opts.clone()).unwrap();
+    let cut = events.len() / 2;
+    for e in &events[..cut] {
+        first.push(e, &mut out);
+    }
+    let bytes = first.snapshot().unwrap();
+    let (mut second, report) = Engine::restore(&changed, opts.clone(), &bytes).unwrap();
+    assert!(report.fresh.is_empty(), "{report:?}");
+    for e in &events[cut..] {
+        second.push(e, &mut out);
+    }
+    second.finish(&mut out);
+    let (want, _) = run_with(&changed, opts, &events);
+    assert_eq!(out.len(), want.len());
     assert_eq!(out, want);
 }

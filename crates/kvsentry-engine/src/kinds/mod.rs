@@ -44,15 +44,16 @@ pub(crate) enum State {
 /// A rule's state in a snapshot, borrowed (see `Engine::snapshot`).
 #[derive(Serialize)]
 pub(crate) enum StateOut<'a> {
-    /// The rule's hashers' seeds, and its windows.
-    Threshold([u64; 2], &'a threshold::RuleState),
+    /// The rule's hashers' seeds, their probe (`CompiledRule::hash_probe`), and its
+    /// windows.
+    Threshold([u64; 2], [u64; 2], &'a threshold::RuleState),
     Indicator(indicator::TiSnap<&'a str, &'a indicator::Pair>),
 }
 
 /// A rule's state read back from a snapshot ([`StateOut`]'s layout, owned).
 #[derive(Deserialize)]
 pub(crate) enum StateIn {
-    Threshold([u64; 2], threshold::RuleState),
+    Threshold([u64; 2], [u64; 2], threshold::RuleState),
     Indicator(indicator::TiSnap<String, indicator::Pair>),
 }
 
@@ -124,15 +125,19 @@ impl Compiled {
     }
 
     /// The state of a snapshot taken with this rule's definition (a threshold rule takes
-    /// the snapshot's hashers' seeds); `None` when the snapshot's kind is another.
-    pub fn restore(&mut self, snap: StateIn) -> Option<State> {
+    /// the snapshot's hashers' seeds); `None` when the snapshot's kind is another, or when
+    /// its hashes cannot be read back here (the hashers, given its seeds, hash otherwise).
+    /// With it, the number of the snapshot's groups dropped (an indicator_match rule's pairs
+    /// of indicators it no longer selects).
+    pub fn restore(&mut self, snap: StateIn) -> Option<(State, u64)> {
         match (self, snap) {
-            (Compiled::Threshold(r), StateIn::Threshold(seeds, s)) => {
+            (Compiled::Threshold(r), StateIn::Threshold(seeds, probe, s)) => {
                 r.set_seeds(seeds);
-                Some(State::Threshold(s))
+                (r.hash_probe() == probe).then_some((State::Threshold(s), 0))
             }
             (Compiled::Indicator(r), StateIn::Indicator(s)) => {
-                Some(State::Indicator(indicator::TiState::restore(r, s)))
+                let (state, dropped) = indicator::TiState::restore(r, s);
+                Some((State::Indicator(state), dropped))
             }
             _ => None,
         }
@@ -237,7 +242,9 @@ impl State {
     /// The state as a snapshot holds it (`None`: the rule is of another kind).
     pub fn snapshot<'a>(&'a self, rule: &'a Compiled) -> Option<StateOut<'a>> {
         match (self, rule) {
-            (State::Threshold(s), Compiled::Threshold(r)) => Some(StateOut::Threshold(r.seeds, s)),
+            (State::Threshold(s), Compiled::Threshold(r)) => {
+                Some(StateOut::Threshold(r.seeds, r.hash_probe(), s))
+            }
             (State::Indicator(s), Compiled::Indicator(r)) => {
                 Some(StateOut::Indicator(s.snapshot(r)))
             }
@@ -261,5 +268,56 @@ impl State {
             (State::Indicator(s), Compiled::Indicator(r)) => s.finish(r, env),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A threshold state whose hashes this build's hashers would not reproduce (its probe
+    /// differs) is not restored: the rule starts fresh.
+    #[test]
+    fn a_state_hashed_otherwise_is_not_restored() {
+        let rules = kvsentry_rules::RuleSet::builtin();
+        let rule = rules
+            .enabled()
+            .find(|r| r.detection.kind() == RuleKind::Threshold)
+            .unwrap();
+        let mut c = Compiler {
+            intel: None,
+            ti_mode: TiMode::default(),
+            selections: SelectionCache::default(),
+            indicator_schedule: None,
+        };
+        let mut compiled = Compiled::compile(rule, &mut c).unwrap();
+        let Compiled::Threshold(r) = &compiled else {
+            panic!("not a threshold rule");
+        };
+        let (seeds, probe) = (r.seeds, r.hash_probe());
+        let state = || {
+            threshold::RuleState::new(match &compiled {
+                Compiled::Threshold(r) => r,
+                Compiled::Indicator(_) => unreachable!(),
+            })
+        };
+        let (good, bad) = (state(), state());
+        assert!(
+            compiled
+                .restore(StateIn::Threshold(seeds, probe, good))
+                .is_some()
+        );
+        let other = [probe[0] ^ 1, probe[1]];
+        assert!(
+            compiled
+                .restore(StateIn::Threshold(seeds, other, bad))
+                .is_none()
+        );
+        // Other seeds, another probe.
+        let Compiled::Threshold(r) = &mut compiled else {
+            unreachable!()
+        };
+        r.set_seeds([seeds[0] ^ 1, seeds[1] ^ 1]);
+        assert_ne!(r.hash_probe(), probe);
     }
 }

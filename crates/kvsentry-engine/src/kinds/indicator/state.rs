@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use kvsentry_intel::Indicator;
 use kvsentry_model::{Alert, TimeWindow};
 use serde_json::Value;
@@ -30,7 +30,16 @@ pub(crate) struct TiState {
     periods: BTreeMap<i64, Pairs>,
     /// With a schedule: every period ending at or before this has gone out.
     emitted_until: Option<i64>,
+    /// Bounded state: the pairs that went out early, as (period start, or `NO_PERIOD`
+    /// without a schedule; indicator position; address). A later match of one is counted
+    /// (`RuleStats::evicted_rows`), not kept: its alert would repeat the id of the one out
+    /// already. At most `max_groups_per_rule` entries; those of a period gone out are
+    /// forgotten.
+    gone: HashSet<(i64, u32, IpAddr)>,
 }
+
+/// The period of a pair in `TiState::gone` without a schedule.
+const NO_PERIOD: i64 = i64::MIN;
 
 impl TiState {
     /// Pairs held.
@@ -42,10 +51,10 @@ impl TiState {
     /// event time plays no part: the state keeps the latest event whatever the arrival
     /// order. With one, the event goes to its period's pairs; false when that period went
     /// out already (the event is too late).
-    pub fn apply(&mut self, rule: &TiRule, row: TiRow, seq: u64, env: &mut Env<'_>) -> bool {
+    pub fn apply(&mut self, rule: &TiRule, mut row: TiRow, seq: u64, env: &mut Env<'_>) -> bool {
         env.stats.events_matched += 1;
-        let pairs = match rule.schedule {
-            None => &mut self.pairs,
+        let period = match rule.schedule {
+            None => NO_PERIOD,
             Some(p) => {
                 let start = row.ev.time.div_euclid(p).saturating_mul(p);
                 if self
@@ -54,8 +63,18 @@ impl TiState {
                 {
                     return false;
                 }
-                self.periods.entry(start).or_default()
+                start
             }
+        };
+        if let Some(max) = env.max_groups {
+            self.admit(period, &mut row, max, env);
+            if row.inds.is_empty() {
+                return true;
+            }
+        }
+        let pairs = match rule.schedule {
+            None => &mut self.pairs,
+            Some(_) => self.periods.entry(period).or_default(),
         };
         let n = push(pairs, row, rule.evidence_cap, seq);
         if let Some(max) = env.max_groups {
@@ -69,9 +88,40 @@ impl TiState {
         true
     }
 
+    /// Bounded state: takes out of `row` the indicators whose pair (of `period`) went out
+    /// early (counted once in `evicted_rows`), and those that would start a new pair when
+    /// no more pair can go out early (`gone` is full; counted in `evicted`, as a refused
+    /// group).
+    fn admit(&mut self, period: i64, row: &mut TiRow, max: usize, env: &mut Env<'_>) {
+        let ip = row.ip;
+        let before = row.inds.len();
+        row.inds
+            .retain(|ind| !self.gone.contains(&(period, *ind, ip)));
+        if row.inds.len() < before {
+            env.stats.evicted_rows += 1;
+        }
+        if self.gone.len() >= max && self.len() >= max {
+            let pairs = if period == NO_PERIOD {
+                &self.pairs
+            } else {
+                match self.periods.get(&period) {
+                    Some(m) => m,
+                    None => {
+                        env.stats.evicted += row.inds.len() as u64;
+                        row.inds.clear();
+                        return;
+                    }
+                }
+            };
+            let before = row.inds.len();
+            row.inds.retain(|ind| pairs.contains_key(&(*ind, ip)));
+            env.stats.evicted += (before - row.inds.len()) as u64;
+        }
+    }
+
     /// Bounded state (`EngineOptions::max_groups_per_rule`): the pair whose latest event
     /// is the oldest (of the oldest period, with a schedule) goes out as an alert, as if its
-    /// run ended, and is forgotten. False when there is none.
+    /// run ended, and is remembered in `gone`. False when there is none.
     fn evict_oldest(&mut self, rule: &TiRule, env: &mut Env<'_>) -> bool {
         let (pairs, window) = match rule.schedule {
             None => (&mut self.pairs, None),
@@ -80,6 +130,7 @@ impl TiState {
                 None => return false,
             },
         };
+        let period = window.map_or(NO_PERIOD, |(start, _)| start);
         let Some(key) = pairs
             .iter()
             .min_by_key(|(k, p)| (p.latest.order(), **k))
@@ -90,6 +141,7 @@ impl TiState {
         let Some(pair) = pairs.remove(&key) else {
             return false;
         };
+        self.gone.insert((period, key.0, key.1));
         let one: Pairs = std::iter::once((key, pair)).collect();
         // The early run's trigger outcome is not the rule's.
         let mut scratch = IndicatorRuleStats::default();
@@ -121,6 +173,11 @@ impl TiState {
         let passed = w.div_euclid(p).saturating_mul(p);
         if self.emitted_until.is_none_or(|u| passed > u) {
             self.emitted_until = Some(passed);
+        }
+        if !self.gone.is_empty() {
+            // Matches of a period gone out are late: its early pairs need no record.
+            self.gone
+                .retain(|(start, _, _)| start.saturating_add(p) > passed);
         }
     }
 
@@ -273,6 +330,8 @@ fn take_alerts(
 pub(crate) struct TiSnap<S, P> {
     pairs: Vec<(Option<i64>, S, S, IpAddr, P)>,
     emitted_until: Option<i64>,
+    /// `TiState::gone`, its indicators named likewise.
+    gone: Vec<(i64, S, S, IpAddr)>,
 }
 
 impl TiState {
@@ -294,15 +353,24 @@ impl TiState {
         for (start, m) in &self.periods {
             pairs.extend(period(Some(*start), m));
         }
+        let gone = self
+            .gone
+            .iter()
+            .filter_map(|(period, pos, ip)| {
+                let (id, value) = names.get(*pos as usize).copied()?;
+                Some((*period, id, value, *ip))
+            })
+            .collect();
         TiSnap {
             pairs,
             emitted_until: self.emitted_until,
+            gone,
         }
     }
 
-    /// The state of a snapshot; pairs whose indicator the rule no longer selects are
-    /// dropped.
-    pub fn restore(rule: &TiRule, snap: TiSnap<String, Pair>) -> TiState {
+    /// The state of a snapshot, and how many of its pairs were dropped because the rule no
+    /// longer selects their indicator.
+    pub fn restore(rule: &TiRule, snap: TiSnap<String, Pair>) -> (TiState, u64) {
         let positions: HashMap<(&str, &str), u32> =
             rule.selected.as_ref().map_or_else(HashMap::default, |s| {
                 s.index
@@ -320,8 +388,10 @@ impl TiState {
             emitted_until: snap.emitted_until,
             ..TiState::default()
         };
+        let mut dropped = 0;
         for (period, id, value, ip, pair) in snap.pairs {
             let Some(&pos) = positions.get(&(id.as_str(), value.as_str())) else {
+                dropped += 1;
                 continue;
             };
             let pairs = match period {
@@ -330,6 +400,11 @@ impl TiState {
             };
             pairs.insert((pos, ip), pair);
         }
-        state
+        for (period, id, value, ip) in snap.gone {
+            if let Some(&pos) = positions.get(&(id.as_str(), value.as_str())) {
+                state.gone.insert((period, pos, ip));
+            }
+        }
+        (state, dropped)
     }
 }

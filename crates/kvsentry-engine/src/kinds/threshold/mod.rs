@@ -59,7 +59,7 @@ impl RuleState {
         env.stats.events_matched += 1;
         let mut ctx = Ctx { rule, env };
         match self {
-            RuleState::Tumbling(t) => t.push(row, &mut ctx),
+            RuleState::Tumbling(t) => t.push(row, late, &mut ctx),
             RuleState::Sliding(s) => s.push(row, late, &mut ctx),
         }
     }

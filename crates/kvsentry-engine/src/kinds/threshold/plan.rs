@@ -102,6 +102,24 @@ impl CompiledRule {
         self.value_hasher = seeded(seeds[1]);
     }
 
+    /// The rule's hashers' output on fixed inputs. A snapshot holds hashes (of groups,
+    /// suppressions, distinct values) made with its seeds; they can be read back only where
+    /// the hashers, given those seeds, hash alike (foldhash promises no stable output across
+    /// versions or platforms): a snapshot keeps this probe and a restore compares it.
+    pub fn hash_probe(&self) -> [u64; 2] {
+        use super::value::{B, hash_b};
+        use std::hash::BuildHasher as _;
+        let ip = std::net::IpAddr::from([192, 0, 2, 1]);
+        [
+            self.group_hasher
+                .hash_one("kvsentry probe: alice@contoso.com"),
+            hash_b(&self.value_hasher, B::Str("SecretGet"))
+                ^ hash_b(&self.value_hasher, B::Int(-42)).rotate_left(1)
+                ^ hash_b(&self.value_hasher, B::Ip(ip)).rotate_left(2)
+                ^ hash_b(&self.value_hasher, B::Time(1_767_225_600_000_000_000)).rotate_left(3),
+        ]
+    }
+
     /// Top-level filter clauses, for explanations (a filter that is not an `all`: one).
     pub fn n_clauses(&self) -> usize {
         match &self.filter {

@@ -66,19 +66,31 @@ impl SlideGroup {
     fn count(&mut self, rule: &CompiledRule, row: &Row, add: bool) {
         for (c, (_, _, slot)) in self.counts.iter_mut().zip(&rule.aggs) {
             match c {
-                SlideAgg::Count(n) => *n = if add { *n + 1 } else { n.saturating_sub(1) },
+                // Saturating: the numbers may come from a snapshot, which is input.
+                SlideAgg::Count(n) => {
+                    *n = if add {
+                        n.saturating_add(1)
+                    } else {
+                        n.saturating_sub(1)
+                    }
+                }
                 SlideAgg::CountPresent(n) | SlideAgg::GroupDistinct(n) => {
                     if slot.is_some_and(|s| row.present(s)) {
-                        *n = if add { *n + 1 } else { n.saturating_sub(1) };
+                        *n = if add {
+                            n.saturating_add(1)
+                        } else {
+                            n.saturating_sub(1)
+                        };
                     }
                 }
                 SlideAgg::Distinct(m, k) => {
                     if let Some(h) = slot.and_then(|s| row.distinct_hash(&rule.value_hasher, *k, s))
                     {
                         if add {
-                            *m.entry(h).or_insert(0) += 1;
+                            let n = m.entry(h).or_insert(0);
+                            *n = n.saturating_add(1);
                         } else if let Some(n) = m.get_mut(&h) {
-                            *n -= 1;
+                            *n = n.saturating_sub(1);
                             if *n == 0 {
                                 m.remove(&h);
                             }

@@ -39,11 +39,17 @@ pub(crate) struct Tumbling {
 }
 
 impl Tumbling {
-    pub fn push(&mut self, row: Row, ctx: &mut Ctx<'_, '_>) -> bool {
+    /// Takes a row (`late`: behind the watermark); false when its window has closed.
+    pub fn push(&mut self, row: Row, late: bool, ctx: &mut Ctx<'_, '_>) -> bool {
         let size = ctx.rule.size;
         let start = row.time.div_euclid(size).saturating_mul(size);
         let end = start.saturating_add(size);
         if self.closed_until.is_some_and(|c| end <= c) {
+            if !late {
+                // At or after the watermark, so its window was not closed by it: eviction
+                // closed it early (a late row is counted as such by the engine).
+                ctx.env.stats.evicted_rows += 1;
+            }
             return false;
         }
         let hint = self.last_groups;
@@ -68,6 +74,10 @@ impl Tumbling {
                 {
                     if !self.evict(start, ctx) {
                         ctx.env.stats.evicted += 1;
+                        // The window may have been opened for this group alone.
+                        if self.windows.get(&start).is_some_and(HashTable::is_empty) {
+                            self.windows.remove(&start);
+                        }
                         return false;
                     }
                     groups = self
@@ -194,7 +204,11 @@ impl Tumbling {
             && !ctx.env.defer_drop
             && (self.suppressed_until.len() > 1024 || w == i64::MAX)
         {
-            self.suppressed_until.retain(|(_, _, u)| *u > w);
+            // A window still open or yet to open ends after `w`, so starts after
+            // `w - size`: a suppression until then or before can hold back none of them (one
+            // until a later time may, though it has passed `w`).
+            let horizon = w.saturating_sub(size);
+            self.suppressed_until.retain(|(_, _, u)| *u > horizon);
         }
     }
 }
