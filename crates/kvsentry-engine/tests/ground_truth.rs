@@ -15,32 +15,12 @@ use kvsentry_gen::{
     run_indicators,
 };
 use kvsentry_intel::{IndicatorSet, TiFormat, load_path};
-use kvsentry_model::{Alert, AuditEvent, CallerIp, Origin, Vault};
+use kvsentry_model::Alert;
 use kvsentry_rules::RuleSet;
 
-/// The Key Vault records of the run as events (the fields the three rules read).
-fn events(g: &Generator) -> Vec<AuditEvent<'static>> {
-    g.events()
-        .filter(|e| e.is_key_vault_audit())
-        .enumerate()
-        .map(|(i, e)| {
-            let mut a = AuditEvent::new(e.time(), "AuditEvent".into(), e.operation().into());
-            a.http_status = Some(e.http_status());
-            a.caller_ip = CallerIp::parse(e.caller_ip().to_string().into());
-            a.vault = Vault::from_resource_id_cow(e.resource_id().to_string().into());
-            if let Some(id) = e.ident() {
-                a.identity.upn = id.upn.clone().map(Into::into);
-                a.identity.app_id = Some(id.app_id.clone().into());
-                a.identity.object_id = Some(id.oid.clone().into());
-            }
-            a.origin = Origin {
-                source: 0,
-                line: i as u64 + 1,
-            };
-            a
-        })
-        .collect()
-}
+#[path = "support/generated.rs"]
+mod generated;
+use generated::events;
 
 fn alerts(g: &Generator, intel: IndicatorSet, at: jiff::Timestamp) -> Vec<Alert> {
     let opts = EngineOptions {

@@ -8,11 +8,13 @@ use jiff::SignedDuration;
 use kvsentry_engine::{Engine, EngineError, EngineOptions, RestoreReport, TiMode};
 use kvsentry_gen::{GenConfig, Generator, run_indicators};
 use kvsentry_intel::{Indicator, IndicatorSet, TiFormat, load_path, parse_network};
-use kvsentry_model::{Alert, AuditEvent, CallerIp, Origin, Vault};
+use kvsentry_model::{Alert, AuditEvent};
 use kvsentry_rules::RuleSet;
 
 #[path = "support/audit.rs"]
 mod audit;
+#[path = "support/generated.rs"]
+mod generated;
 use audit::*;
 
 /// The run without a break: alerts and the engine's counters.
@@ -112,27 +114,7 @@ fn generated_logs_with_indicators_survive_a_restore() {
     std::fs::remove_file(&path).unwrap();
     loaded.unwrap();
     let intel = Arc::new(intel);
-    let events: Vec<AuditEvent<'static>> = g
-        .events()
-        .filter(|e| e.is_key_vault_audit())
-        .enumerate()
-        .map(|(i, e)| {
-            let mut a = AuditEvent::new(e.time(), "AuditEvent".into(), e.operation().into());
-            a.http_status = Some(e.http_status());
-            a.caller_ip = CallerIp::parse(e.caller_ip().to_string().into());
-            a.vault = Vault::from_resource_id_cow(e.resource_id().to_string().into());
-            if let Some(id) = e.ident() {
-                a.identity.upn = id.upn.clone().map(Into::into);
-                a.identity.app_id = Some(id.app_id.clone().into());
-                a.identity.object_id = Some(id.oid.clone().into());
-            }
-            a.origin = Origin {
-                source: 0,
-                line: i as u64 + 1,
-            };
-            a
-        })
-        .collect();
+    let events = generated::events(&g);
     let n = events.len();
     for schedule in [None, Some(SignedDuration::from_mins(30))] {
         let opts = EngineOptions {
