@@ -37,7 +37,8 @@ pub use discover::discover;
 pub use error::IngestError;
 pub use read::{parse_block, read_input, read_stream};
 pub use source::{
-    Block, Checkpoint, Files, InputEnd, LineBlocks, Source, Stream, Unit, detect_input,
+    Block, Checkpoint, FileIdentity, FilePosition, Files, Follow, FollowCheckpoint, FollowOptions,
+    InputEnd, LineBlocks, Restart, RestartReason, Source, Stream, Unit, detect_input,
 };
 pub use stats::{ForeignInput, FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
 pub use time::parse_time;

@@ -28,10 +28,14 @@ use crate::stats::ReadStats;
 use crate::{Container, IngestError, LogFormat};
 
 mod files;
+mod follow;
 mod lines;
 
 pub(crate) use files::Decoder;
 pub use files::{Files, detect_input};
+pub use follow::{
+    FileIdentity, FilePosition, Follow, FollowCheckpoint, FollowOptions, Restart, RestartReason,
+};
 pub use lines::LineBlocks;
 
 /// Where records come from, unit after unit, in order.

@@ -250,7 +250,7 @@ fn open(input: &Input) -> Result<Opened, IngestError> {
 /// A forced form must not contradict what detection finds (another form, another
 /// product's logs); when detection finds nothing it knows, the forced form is read, which
 /// is what forcing is for. On error, what the input is instead, when that is known.
-fn resolve(
+pub(super) fn resolve(
     head: &[u8],
     format: LogFormat,
     file: &str,
