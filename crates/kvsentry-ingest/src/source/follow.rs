@@ -339,11 +339,13 @@ impl Follow {
         let size = meta.len();
         let mtime = meta.modified().ok();
         let id = scan::identity(&meta);
+        // A file read whole is complete once it looks the same twice; a line is only taken
+        // as complete without its newline once the file is untouched for `settle` (a
+        // writer may pause mid-record for longer than a poll).
         let unchanged = t.seen == Some((size, mtime));
         t.seen = Some((size, mtime));
-        let settled = unchanged
-            || mtime
-                .is_some_and(|m| SystemTime::now().duration_since(m).unwrap_or_default() >= settle);
+        let settled = mtime
+            .is_some_and(|m| SystemTime::now().duration_since(m).unwrap_or_default() >= settle);
         let mut restart = match (t.identity, id) {
             (Some(a), Some(b)) if a != b => Some(RestartReason::Replaced),
             _ => None,
@@ -413,7 +415,7 @@ impl Follow {
                     _ => None,
                 }
             }
-            Kind::Whole if !t.done && settled => Some(Work::Whole { file: i, size }),
+            Kind::Whole if !t.done && (unchanged || settled) => Some(Work::Whole { file: i, size }),
             _ => None,
         }
     }
