@@ -346,66 +346,35 @@ impl Follow {
         t.seen = Some((size, mtime));
         let settled = mtime
             .is_some_and(|m| SystemTime::now().duration_since(m).unwrap_or_default() >= settle);
-        let mut restart = match (t.identity, id) {
-            (Some(a), Some(b)) if a != b => Some(RestartReason::Replaced),
+        if let (Some(a), Some(b)) = (t.identity, id)
+            && a != b
+        {
+            self.restart(i, RestartReason::Replaced);
+        }
+        let t = &mut self.files[i];
+        t.identity = id;
+        if t.kind == Kind::Unknown
+            && let Err(failed) = detect_kind(t, i, &self.opts.read, settled)
+        {
+            return Some(failed);
+        }
+        let restart = match t.kind {
+            Kind::Lines(_) if size < t.offset => Some(RestartReason::Shrunk {
+                read: t.offset,
+                size,
+            }),
+            Kind::Whole if t.done && size != t.size => {
+                Some(RestartReason::Changed { read: t.size, size })
+            }
             _ => None,
         };
-        if t.identity.is_none() {
-            t.identity = id;
-        }
-        if restart.is_none() && t.kind == Kind::Unknown {
-            match classify(t, &self.opts.read, settled) {
-                Ok(kind) => t.kind = kind,
-                Err((error, foreign)) => {
-                    t.kind = Kind::Failed;
-                    return Some(Work::Failed {
-                        file: i,
-                        error,
-                        foreign,
-                    });
-                }
-            }
-        }
-        if restart.is_none() {
-            restart = match t.kind {
-                Kind::Lines(_) if size < t.offset => Some(RestartReason::Shrunk {
-                    read: t.offset,
-                    size,
-                }),
-                Kind::Whole if t.done && size != t.size => {
-                    Some(RestartReason::Changed { read: t.size, size })
-                }
-                _ => None,
-            };
-        }
         if let Some(reason) = restart {
-            self.restart_count += 1;
-            if self.restarts.len() < MAX_RESTARTS_KEPT {
-                self.restarts.push(Restart {
-                    file: t.rel.clone(),
-                    source: t.source,
-                    reason,
-                });
-            }
-            t.identity = id;
-            t.kind = Kind::Unknown;
-            t.offset = 0;
-            t.line = 1;
-            t.bom = 0;
-            t.done = false;
-            t.size = 0;
-            match classify(t, &self.opts.read, settled) {
-                Ok(kind) => t.kind = kind,
-                Err((error, foreign)) => {
-                    t.kind = Kind::Failed;
-                    return Some(Work::Failed {
-                        file: i,
-                        error,
-                        foreign,
-                    });
-                }
+            self.restart(i, reason);
+            if let Err(failed) = detect_kind(&mut self.files[i], i, &self.opts.read, settled) {
+                return Some(failed);
             }
         }
+        let t = &mut self.files[i];
         match t.kind {
             Kind::Lines(_) if size > t.offset => {
                 let mut f = File::open(&t.path).ok()?;
@@ -418,6 +387,25 @@ impl Follow {
             Kind::Whole if !t.done && (unchanged || settled) => Some(Work::Whole { file: i, size }),
             _ => None,
         }
+    }
+
+    /// Counts and notes a restart of file `i`, and forgets what was read of it.
+    fn restart(&mut self, i: usize, reason: RestartReason) {
+        let t = &mut self.files[i];
+        self.restart_count += 1;
+        if self.restarts.len() < MAX_RESTARTS_KEPT {
+            self.restarts.push(Restart {
+                file: t.rel.clone(),
+                source: t.source,
+                reason,
+            });
+        }
+        t.kind = Kind::Unknown;
+        t.offset = 0;
+        t.line = 1;
+        t.bom = 0;
+        t.done = false;
+        t.size = 0;
     }
 
     /// Starts on `work`: a unit to hand out now, or `None` when its blocks are to come
@@ -692,6 +680,25 @@ impl Source for Follow {
             };
             (read + done.min(size), total + size)
         })
+    }
+}
+
+/// Detects file `i`'s kind (see [`classify`]); a file of no form kvsentry reads is marked
+/// failed and its error is the work to hand out.
+fn detect_kind(t: &mut Tracked, i: usize, read: &ReadOptions, settled: bool) -> Result<(), Work> {
+    match classify(t, read, settled) {
+        Ok(kind) => {
+            t.kind = kind;
+            Ok(())
+        }
+        Err((error, foreign)) => {
+            t.kind = Kind::Failed;
+            Err(Work::Failed {
+                file: i,
+                error,
+                foreign,
+            })
+        }
     }
 }
 

@@ -156,3 +156,31 @@ fn resume_with_unknown_files_keeps_their_indexes_and_numbers_new_ones_after() {
     assert_eq!(f.names().len(), 2);
     fs::remove_dir_all(&root).unwrap();
 }
+
+/// The pipeline moves a source to its reading thread; a checkpoint goes to the state store.
+#[test]
+fn follow_is_send_and_its_checkpoint_round_trips() {
+    fn send<T: Send>() {}
+    send::<Follow>();
+    let mut cp = FollowCheckpoint::default();
+    cp.files.insert(
+        "a/PT1H.json".to_string(),
+        FilePosition {
+            source: 3,
+            offset: 42,
+            line: 7,
+            identity: Some(FileIdentity { dev: 1, ino: 2 }),
+            done: false,
+            size: 0,
+        },
+    );
+    let text = serde_json::to_string(&cp).unwrap();
+    assert_eq!(
+        text,
+        r#"{"files":{"a/PT1H.json":{"source":3,"offset":42,"line":7,"identity":{"dev":1,"ino":2},"done":false,"size":0}}}"#
+    );
+    assert_eq!(serde_json::from_str::<FollowCheckpoint>(&text).unwrap(), cp);
+    let old: FollowCheckpoint =
+        serde_json::from_str(r#"{"files":{"x":{"source":0,"offset":5,"line":2}}}"#).unwrap();
+    assert_eq!(old.files["x"].identity, None);
+}
