@@ -210,8 +210,9 @@ impl Follow {
     }
 
     /// Follows `dir` from `checkpoint` (taken from a [`Follow`] of the same directory with
-    /// the same `first_source`): files keep their source indexes and are read on from
-    /// where the checkpoint says.
+    /// the same `first_source`): files keep their source indexes (numbered again in the
+    /// checkpoint's order, which changes nothing for a checkpoint a `Follow` made) and are
+    /// read on from where the checkpoint says.
     pub fn resume(
         dir: impl Into<PathBuf>,
         opts: FollowOptions,
@@ -223,11 +224,6 @@ impl Follow {
         for (rel, pos) in known {
             let i = follow.track(rel);
             let t = &mut follow.files[i];
-            if t.source != pos.source {
-                // A checkpoint from another numbering: its positions still hold, under the
-                // indexes given here.
-                t.source = follow.opts.first_source.wrapping_add(i as u32);
-            }
             t.offset = pos.offset;
             t.line = pos.line.max(1);
             t.identity = pos.identity;
@@ -243,7 +239,8 @@ impl Follow {
         Arc::clone(&self.stop)
     }
 
-    /// The position after every unit handed out so far: take it once they are handled.
+    /// The position after every unit handed out so far: take it once they are handled
+    /// (with a parallel pipeline, when it has drained, e.g. at the end of a `once` pass).
     pub fn checkpoint(&self) -> FollowCheckpoint {
         let files = self
             .files
@@ -448,6 +445,11 @@ impl Follow {
             Ok(f) => f,
             Err(e) => return Some(open_failed(t.source, display, e)),
         };
+        // Replaced since the look: the next look starts it again.
+        let id = f.metadata().ok().and_then(|m| scan::identity(&m));
+        if id.is_some() && id != t.identity {
+            return None;
+        }
         let mut stats = ReadStats::new();
         if !t.counted {
             t.counted = true;
