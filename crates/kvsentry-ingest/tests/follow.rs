@@ -327,9 +327,9 @@ fn an_unfinished_last_line_is_delivered_once_the_file_settles() {
     let two = records(0, 2);
     // The writer stopped mid-way through a line without its newline.
     append(&file, two.trim_end());
-    let mut f = Follow::new(&root, once(Duration::from_millis(300))).unwrap();
+    let mut f = Follow::new(&root, once(Duration::from_millis(1000))).unwrap();
     assert_eq!(pass(&mut f).events, [(0, 1, 0)]);
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(1300));
     assert_eq!(pass(&mut f).events, [(0, 2, 1)]);
     // The newline comes later, then a line: numbers continue, nothing twice.
     append(&file, &format!("\n{}", record(2)));
@@ -356,7 +356,7 @@ fn endless_mode_waits_for_data_and_stops_on_request() {
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
             append(&file, &records(1, 2));
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(500));
             stop.store(true, Ordering::Relaxed);
         })
     };
@@ -381,5 +381,75 @@ fn a_file_of_no_known_form_is_reported_once() {
     assert!(pass(&mut f).errors.is_empty());
     let missing = Follow::new(root.join("nope"), once(HOUR)).err();
     assert!(matches!(missing, Some(IngestError::NotFound { .. })));
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_file_read_whole_that_changes_afterwards_is_read_again() {
+    use flate2::{Compression, write::GzEncoder};
+    let gzip = |text: &str| {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap()
+    };
+    let root = scratch("follow-changed");
+    let file = root.join("a.json.gz");
+    fs::write(&file, gzip(&records(0, 2))).unwrap();
+    let mut f = Follow::new(&root, once(HOUR)).unwrap();
+    assert!(pass(&mut f).events.is_empty());
+    assert_eq!(pass(&mut f).events, [(0, 1, 0), (0, 2, 1)]);
+    let before = fs::metadata(&file).unwrap().len();
+    // Written again in place (same file), longer.
+    fs::write(&file, gzip(&records(0, 3))).unwrap();
+    let after = fs::metadata(&file).unwrap().len();
+    assert_ne!(before, after);
+    let p = pass(&mut f);
+    assert!(p.events.is_empty(), "read only once it stops changing");
+    assert_eq!(
+        f.take_restarts()[0].reason,
+        RestartReason::Changed {
+            read: before,
+            size: after
+        }
+    );
+    assert_eq!(pass(&mut f).events, [(0, 1, 0), (0, 2, 1), (0, 3, 2)]);
+    assert_eq!(f.restarts(), 1);
+    fs::remove_dir_all(&root).unwrap();
+}
+
+/// What a followed directory delivers, read in parts, is what a hunt reads from its files:
+/// the same records at the same lines.
+#[test]
+fn followed_in_parts_reads_what_a_hunt_reads() {
+    let root = scratch("follow-as-hunt");
+    let rels = [blob("A", 10), blob("B", 10), blob("A", 11)];
+    let texts: Vec<String> = (0..3).map(|i| records(i * 10, i * 10 + 7)).collect();
+    let mut f = Follow::new(&root, once(HOUR)).unwrap();
+    let mut followed = Vec::new();
+    // Each file grows in three cuts, at arbitrary bytes.
+    for cut in 1..=3 {
+        for (rel, text) in rels.iter().zip(&texts) {
+            let path = root.join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let done = fs::metadata(&path).map_or(0, |m| m.len() as usize);
+            let upto = text.len() * cut / 3 - if cut < 3 { 13 } else { 0 };
+            append(&path, &text[done..upto]);
+        }
+        followed.extend(pass(&mut f).events);
+    }
+    let mut hunted = Vec::new();
+    for rel in &rels {
+        let source = f.source_of(rel).unwrap();
+        let read = common::read_path(&root.join(rel), &Default::default());
+        read.result.unwrap();
+        for e in read.events {
+            let id = e.correlation_id.as_deref().unwrap();
+            hunted.push((source, e.origin.line, id[..8].parse::<u64>().unwrap()));
+        }
+    }
+    followed.sort();
+    hunted.sort();
+    assert_eq!(followed.len(), 21);
+    assert_eq!(followed, hunted);
     fs::remove_dir_all(&root).unwrap();
 }
