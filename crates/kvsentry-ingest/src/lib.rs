@@ -33,7 +33,7 @@ use std::str::FromStr;
 
 pub use container::parse_lines;
 pub use detect::{Detected, Foreign, detect, sniff};
-pub use discover::discover;
+pub use discover::{blob_hour, discover};
 pub use error::IngestError;
 pub use read::{parse_block, read_input, read_stream};
 pub use source::{

@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use kvsentry_engine::{
     Engine, EngineOptions, EngineStats, Explanation, TiMode, evidence_from_names,
 };
-use kvsentry_ingest::{IngestError, Input, LogFormat, ReadOptions, ReadStats};
+use kvsentry_ingest::{IngestError, Input, LogFormat, ReadOptions, ReadStats, blob_hour};
 use kvsentry_intel::IndicatorSet;
 use kvsentry_model::{Alert, AuditEvent, Origin};
 use kvsentry_output::AlertSink;
@@ -546,25 +546,6 @@ impl RecentRecords {
             self.order.pop_front();
         }
     }
-}
-
-/// The hour a Storage blob covers, from its path
-/// (`.../y=2025/m=06/d=30/h=01/m=00/PT1H.json`), as a sortable number `YYYYMMDDHHmm`.
-fn blob_hour(path: &str) -> Option<u64> {
-    const PARTS: [(&str, usize); 5] = [("y=", 4), ("m=", 2), ("d=", 2), ("h=", 2), ("m=", 2)];
-    let segs: Vec<&str> = path.split(['/', '\\']).collect();
-    let start = segs
-        .iter()
-        .rposition(|s| s.starts_with("y=") && s.len() == 6)?;
-    let mut key = 0u64;
-    for (i, (prefix, digits)) in PARTS.iter().enumerate() {
-        let seg = segs.get(start + i)?.strip_prefix(prefix)?;
-        if seg.len() != *digits {
-            return None;
-        }
-        key = key * 10u64.pow(*digits as u32) + seg.parse::<u64>().ok()?;
-    }
-    Some(key)
 }
 
 /// A Storage account's `insights-logs-auditevent` container is laid out per vault, then per

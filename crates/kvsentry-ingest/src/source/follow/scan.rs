@@ -1,6 +1,7 @@
 //! Looking at a followed directory: the files below it in reading order, a file's
 //! identity, and the end of the last complete line in a range of a file.
 
+use crate::discover::blob_hour;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -62,25 +63,6 @@ fn order_by_blob_hour(found: &mut [Found]) {
         return;
     }
     found.sort_by_key(|f| blob_hour(&f.rel));
-}
-
-/// The hour a Storage blob covers, from its path
-/// (`.../y=2025/m=06/d=30/h=01/m=00/PT1H.json`), as a sortable number `YYYYMMDDHHmm`.
-pub(super) fn blob_hour(path: &str) -> Option<u64> {
-    const PARTS: [(&str, usize); 5] = [("y=", 4), ("m=", 2), ("d=", 2), ("h=", 2), ("m=", 2)];
-    let segs: Vec<&str> = path.split(['/', '\\']).collect();
-    let start = segs
-        .iter()
-        .rposition(|s| s.starts_with("y=") && s.len() == 6)?;
-    let mut key = 0u64;
-    for (i, (prefix, digits)) in PARTS.iter().enumerate() {
-        let seg = segs.get(start + i)?.strip_prefix(prefix)?;
-        if seg.len() != *digits {
-            return None;
-        }
-        key = key * 10u64.pow(*digits as u32) + seg.parse::<u64>().ok()?;
-    }
-    Some(key)
 }
 
 /// The file's identity, where the platform has one.
