@@ -81,7 +81,7 @@ fn child(dir: &Path) -> ! {
         }
         store.commit(&c).unwrap();
         for (sink, every) in [("file", 2), ("hook", 5)] {
-            if n % every == 0 {
+            if n.is_multiple_of(every) {
                 let seqs: Vec<u64> = store
                     .pending(sink, 3)
                     .unwrap()
