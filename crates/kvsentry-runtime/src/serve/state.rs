@@ -21,9 +21,9 @@
 //! if report.backpressure {
 //!     // stop reading until the sinks catch up
 //! }
-//! for (seq, _id, _bytes) in store.pending("file", 100)? {
-//!     // deliver, then on acknowledgement:
-//!     store.mark_delivered("file", &[seq])?;
+//! for alert in store.pending("file", 100)? {
+//!     // deliver alert.encoded (alert.id is the idempotency key), then on acknowledgement:
+//!     store.mark_delivered("file", &[alert.seq])?;
 //! }
 //! # Ok::<(), kvsentry_runtime::serve::state::StateError>(())
 //! ```
@@ -78,6 +78,7 @@ pub struct StateStore {
 pub struct Commit {
     engine: Vec<u8>,
     positions: Vec<(String, Vec<u8>, Vec<u8>)>,
+    forget: Vec<(String, Vec<u8>)>,
     alerts: Vec<(String, String, Vec<u8>)>,
     ips: Vec<(IpAddr, Timestamp)>,
 }
@@ -96,6 +97,14 @@ impl Commit {
     pub fn position(&mut self, input: &str, partition: &[u8], position: &[u8]) -> &mut Self {
         self.positions
             .push((input.to_owned(), partition.to_vec(), position.to_vec()));
+        self
+    }
+
+    /// Removes the stored position of a partition that is finished for good (a blob of a
+    /// past hour read to its end), so positions do not pile up over the months. Applied
+    /// after the positions of this commit.
+    pub fn forget_position(&mut self, input: &str, partition: &[u8]) -> &mut Self {
+        self.forget.push((input.to_owned(), partition.to_vec()));
         self
     }
 
@@ -230,6 +239,9 @@ impl StateStore {
             let mut positions = txn.open_table(POSITIONS)?;
             for (input, partition, position) in &commit.positions {
                 positions.insert((input.as_str(), partition.as_slice()), position.as_slice())?;
+            }
+            for (input, partition) in &commit.forget {
+                positions.remove((input.as_str(), partition.as_slice()))?;
             }
             retro::record(&txn, &commit.ips)?;
             outbox::append(&txn, &commit.alerts, self.outbox_limit)?

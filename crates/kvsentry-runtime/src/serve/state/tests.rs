@@ -69,6 +69,13 @@ fn positions_not_named_in_a_commit_keep_their_value() {
     assert_eq!(loaded.engine, b"e2");
     assert_eq!(loaded.positions[&("logs".to_owned(), b"a".to_vec())], b"10");
     assert_eq!(loaded.positions[&("logs".to_owned(), b"b".to_vec())], b"25");
+    let mut c = Commit::new(b"e3".to_vec());
+    c.position("logs", b"c", b"1").forget_position("logs", b"a");
+    c.forget_position("logs", b"never");
+    store.commit(&c).unwrap();
+    let loaded = store.load().unwrap().unwrap();
+    let kept: Vec<&[u8]> = loaded.positions.keys().map(|k| k.1.as_slice()).collect();
+    assert_eq!(kept, [b"b".as_slice(), b"c".as_slice()]);
 }
 
 #[test]
