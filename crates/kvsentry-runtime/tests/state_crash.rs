@@ -129,13 +129,53 @@ fn check(dir: &Path) -> u64 {
     n
 }
 
+/// Starts the child role of test `name` on `dir`.
+fn spawn_child(name: &str, dir: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture"])
+        .env(CHILD_ENV, dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_second_process_on_the_same_state_dir_is_refused() {
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        child(Path::new(&dir));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = spawn_child(
+        "a_second_process_on_the_same_state_dir_is_refused",
+        dir.path(),
+    );
+    let start = Instant::now();
+    let refused = loop {
+        match StateStore::open(dir.path()) {
+            Err(StateError::Locked { .. }) => break true,
+            Err(e) => panic!("{e}"),
+            // The child has not opened it yet: let go at once so it can.
+            Ok(store) => drop(store),
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    c.kill().unwrap();
+    c.wait().unwrap();
+    assert!(
+        refused,
+        "the store was never found locked while the child ran"
+    );
+}
+
 #[test]
 fn checkpoints_stay_whole_when_killed_at_random_moments() {
     if let Some(dir) = std::env::var_os(CHILD_ENV) {
         child(Path::new(&dir));
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -152,16 +192,10 @@ fn checkpoints_stay_whole_when_killed_at_random_moments() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let wait = Duration::from_millis(20 + seed % 600);
-        let mut c = Command::new(&exe)
-            .args([
-                "checkpoints_stay_whole_when_killed_at_random_moments",
-                "--exact",
-                "--nocapture",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut c = spawn_child(
+            "checkpoints_stay_whole_when_killed_at_random_moments",
+            dir.path(),
+        );
         std::thread::sleep(wait);
         c.kill().unwrap();
         let status = c.wait().unwrap();
