@@ -15,6 +15,8 @@
 //! | transports ([`sink`]) | |
 //! |---|---|
 //! | [`Writer`](sink::Writer) | any byte stream: standard output, a file |
+//! | [`FileTransport`](sink::FileTransport) | a JSON-lines alert file rotated by size, reconciled after a crash |
+//! | `WebhookTransport` (feature `webhook`) | one HTTP POST per alert, `Idempotency-Key` = alert id, retries with backoff |
 //!
 //! Delivery is per alert: a transport answers for each alert; a [`Sink`] keeps a [`Failure`]
 //! (with the alert's id) for each one not delivered, goes on with the next, and stops writing
