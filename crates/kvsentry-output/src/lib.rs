@@ -23,8 +23,8 @@
 //! only when the transport is closed (the reader of a pipe went away, say).
 //!
 //! Where to add things: a new form is a module in `encode/` implementing [`Encoder`] (and an
-//! [`OutputFormat`] arm if `hunt -f` should offer it); a new destination (a webhook, Kafka, a
-//! rotating file) is a module in `sink/` implementing [`Transport`]:
+//! [`OutputFormat`] arm if `hunt -f` should offer it); a new destination (Kafka, say)
+//! is a module in `sink/` implementing [`Transport`]:
 //!
 //! ```
 //! use std::io;

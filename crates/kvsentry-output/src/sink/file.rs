@@ -302,6 +302,17 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().len(), 0);
     }
 
+    /// A device that is always full and cannot be cut back: the transport is closed.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_write_that_fails_and_cannot_be_undone_closes_the_transport() {
+        let mut t = FileTransport::open("/dev/full").unwrap();
+        match t.deliver(&crate::testutil::alert(), b"{}\n") {
+            Err(DeliveryError::Closed(e)) => assert_eq!(e.raw_os_error(), Some(28), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn bytes_that_are_not_one_line_are_that_alerts_failure() {
         let dir = tempfile::tempdir().unwrap();
