@@ -15,14 +15,16 @@
 //! | transports ([`sink`]) | |
 //! |---|---|
 //! | [`Writer`](sink::Writer) | any byte stream: standard output, a file |
+//! | [`FileTransport`](sink::FileTransport) | a JSON-lines alert file rotated by size, reconciled after a crash |
+//! | `WebhookTransport` (feature `webhook`) | one HTTP POST per alert, `Idempotency-Key` = alert id, retries with backoff |
 //!
 //! Delivery is per alert: a transport answers for each alert; a [`Sink`] keeps a [`Failure`]
 //! (with the alert's id) for each one not delivered, goes on with the next, and stops writing
 //! only when the transport is closed (the reader of a pipe went away, say).
 //!
 //! Where to add things: a new form is a module in `encode/` implementing [`Encoder`] (and an
-//! [`OutputFormat`] arm if `hunt -f` should offer it); a new destination (a webhook, Kafka, a
-//! rotating file) is a module in `sink/` implementing [`Transport`]:
+//! [`OutputFormat`] arm if `hunt -f` should offer it); a new destination (Kafka, say)
+//! is a module in `sink/` implementing [`Transport`]:
 //!
 //! ```
 //! use std::io;

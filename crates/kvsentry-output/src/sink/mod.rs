@@ -20,8 +20,14 @@ use kvsentry_model::Alert;
 use crate::AlertSink;
 use crate::encode::Encoder;
 
+mod file;
+#[cfg(feature = "webhook")]
+mod webhook;
 mod writer;
 
+pub use file::{FileTransport, Recovered};
+#[cfg(feature = "webhook")]
+pub use webhook::{Backoff, WebhookStats, WebhookTransport};
 pub use writer::Writer;
 
 /// Why an alert was not delivered.
