@@ -19,4 +19,5 @@
 
 pub mod hunt;
 pub mod pipeline;
+pub mod serve;
 pub mod ti;
