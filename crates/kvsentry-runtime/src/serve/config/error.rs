@@ -116,19 +116,20 @@ impl Locator<'_> {
     }
 
     /// toml's error placed in the file, with serde's words made the file's words.
-    pub(crate) fn from_toml(&self, doc: Option<&DeTable<'_>>, e: &toml::de::Error) -> ConfigError {
+    pub(crate) fn toml_error(&self, doc: Option<&DeTable<'_>>, e: &toml::de::Error) -> ConfigError {
         self.error(doc, e.span(), reword(e.message()))
     }
 }
 
 /// serde speaks of fields and variants; the file has keys and values.
-fn reword(message: &str) -> String {
+pub(crate) fn reword(message: &str) -> String {
     let m = message.trim_end();
     let m = m
         .replace("unknown field", "unknown key")
         .replace("missing field", "missing key")
         .replace("duplicate field", "duplicate key")
-        .replace("unknown variant", "unknown value");
+        .replace("unknown variant", "unknown value")
+        .replace("there are no fields", "this type has no other keys");
     // serde lists the expected keys as "expected one of `a`, `b`"; fine as it is.
     m
 }

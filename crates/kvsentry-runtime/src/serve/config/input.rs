@@ -234,13 +234,11 @@ pub(crate) fn check_kafka_auth(
         "sasl.password",
     ];
     let keys = || settings.keys().chain(secret_settings.keys());
-    if event_hubs {
-        if let Some(k) = keys().find(|k| SET_BY_EVENT_HUBS.contains(&k.as_str())) {
-            return Err(format!(
-                "`{k}` is set by `connection_string_env` (Event Hubs: SASL_SSL, PLAIN, \
-                 $ConnectionString); remove it from the settings"
-            ));
-        }
+    if event_hubs && let Some(k) = keys().find(|k| SET_BY_EVENT_HUBS.contains(&k.as_str())) {
+        return Err(format!(
+            "`{k}` is set by `connection_string_env` (Event Hubs: SASL_SSL, PLAIN, \
+             $ConnectionString); remove it from the settings"
+        ));
     }
     for k in ["bootstrap.servers", "group.id"] {
         if keys().any(|s| s == k) {

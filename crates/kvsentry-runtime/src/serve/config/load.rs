@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::error::{ConfigError, Locator, key_path};
+use super::error::{ConfigError, Locator, key_path, reword};
 use super::input::{AzureBlobInput, FilesInput, InputConfig, InputKind, KafkaInput};
 use super::output::{
     FileOutput, KafkaOutput, OutputConfig, OutputKind, StdoutOutput, WebhookOutput,
@@ -19,10 +19,15 @@ use super::{ServeConfig, value};
 
 pub(crate) fn load(text: &str, origin: &str) -> Result<ServeConfig, ConfigError> {
     let loc = Locator { origin, text };
-    let doc = DeTable::parse(text).map_err(|e| loc.from_toml(None, &e))?;
+    let doc = DeTable::parse(text).map_err(|e| loc.toml_error(None, &e))?;
     let full = doc.get_ref().clone();
-    let de = |e: toml::de::Error| loc.from_toml(Some(&full), &e);
-    let top = Top::deserialize(toml::de::Deserializer::from(doc)).map_err(de)?;
+    let root = doc.span();
+    let de = |e: toml::de::Error| loc.toml_error(Some(&full), &e);
+    // An error about the whole document (a missing key) has the root's span: no line to tell.
+    let top = Top::deserialize(toml::de::Deserializer::from(doc)).map_err(|e| match e.span() {
+        Some(span) if span == root => loc.error(None, None, reword(e.message())),
+        _ => de(e),
+    })?;
 
     let section = |key: &str, what: &str| -> Result<Vec<Spanned<DeValue<'_>>>, ConfigError> {
         let Some((_, v)) = full.iter().find(|(k, _)| k.get_ref() == key) else {
@@ -47,7 +52,8 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<ServeConfig, ConfigError>
     for item in section("input", "input to read")? {
         let s = Split::new(&loc, &full, item, "input", &InputKind::TYPES)?;
         let log_format = match &s.log_format {
-            Some(v) => value::log_format(ValueDeserializer::from(v.clone())).map_err(de)?,
+            Some(v) => value::log_format(ValueDeserializer::from(v.clone()))
+                .map_err(|e| at_value(&loc, &full, v.span(), e))?,
             None => None,
         };
         let kind = match s.kind.as_str() {
@@ -55,7 +61,7 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<ServeConfig, ConfigError>
             "azure_blob" => AzureBlobInput::deserialize(s.rest()).map(InputKind::AzureBlob),
             _ => KafkaInput::deserialize(s.rest()).map(InputKind::Kafka),
         }
-        .map_err(de)?;
+        .map_err(|e| s.error(&loc, &full, e))?;
         let name = names.assign(&loc, &full, &s, "input")?;
         inputs.push(InputConfig {
             name,
@@ -74,7 +80,7 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<ServeConfig, ConfigError>
             "stdout" => StdoutOutput::deserialize(s.rest()).map(|_| OutputKind::Stdout),
             _ => KafkaOutput::deserialize(s.rest()).map(OutputKind::Kafka),
         }
-        .map_err(de)?;
+        .map_err(|e| s.error(&loc, &full, e))?;
         let name = names.assign(&loc, &full, &s, "output")?;
         outputs.push(OutputConfig { name, kind });
     }
@@ -112,6 +118,17 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<ServeConfig, ConfigError>
         s.at = format!("{origin}:{line}");
     }
     Ok(config)
+}
+
+/// An error of a value read on its own: placed at the value unless toml placed it.
+fn at_value(
+    loc: &Locator<'_>,
+    full: &DeTable<'_>,
+    span: Range<usize>,
+    e: toml::de::Error,
+) -> ConfigError {
+    let span = e.span().unwrap_or(span);
+    loc.error(Some(full), Some(span), reword(e.message()))
 }
 
 /// One `[[input]]`/`[[output]]` table taken apart: its `type`, `name` and (inputs)
@@ -184,6 +201,14 @@ impl<'i> Split<'i> {
         })
     }
 
+    /// A kind's error; one about several keys (no span of its own) is placed at the table.
+    fn error(&self, loc: &Locator<'_>, full: &DeTable<'_>, e: toml::de::Error) -> ConfigError {
+        match e.span() {
+            Some(_) => loc.toml_error(Some(full), &e),
+            None => loc.error(Some(full), Some(self.span.clone()), reword(e.message())),
+        }
+    }
+
     fn rest(&self) -> ValueDeserializer<'i> {
         ValueDeserializer::from(Spanned::new(
             self.span.clone(),
@@ -213,7 +238,7 @@ impl Names {
         let (name, span) = match &s.name {
             Some(v) => {
                 let name = value::name(ValueDeserializer::from(v.clone()))
-                    .map_err(|e| loc.from_toml(Some(full), &e))?
+                    .map_err(|e| at_value(loc, full, v.span(), e))?
                     .unwrap_or_default();
                 (name, v.span())
             }
