@@ -183,3 +183,35 @@ fn find_in_value(v: &Spanned<DeValue<'_>>, offset: usize, path: &mut String) -> 
         _ => covers(v.span(), offset),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_of_an_offset() {
+        let text = "a = 1\nbé = \"x\"\n";
+        let loc = Locator {
+            origin: "f.toml",
+            text,
+        };
+        assert_eq!(loc.line_col(0), (1, 1));
+        assert_eq!(loc.line_col(6), (2, 1));
+        // `=` after the two-byte `é`: byte 10, character column 4 (byte column 5).
+        assert_eq!(loc.line_col(text.find("é =").unwrap() + "é ".len()), (2, 4));
+        assert_eq!(loc.line_col(text.len() + 5), (3, 1));
+    }
+
+    #[test]
+    fn key_paths_through_tables_and_arrays_of_tables() {
+        let text = "top = 1\n[t]\nk = [1, 2]\n[[a]]\nx = 1\n[[a]]\ny = { z = 2 }\n";
+        let doc = DeTable::parse(text).unwrap();
+        let path = |needle: &str| key_path(doc.get_ref(), text.find(needle).unwrap());
+        assert_eq!(path("top"), "top");
+        assert_eq!(path("k ="), "t.k");
+        assert_eq!(path("2]"), "t.k[1]");
+        assert_eq!(path("x ="), "a[0].x");
+        assert_eq!(path("z ="), "a[1].y.z");
+        assert_eq!(path("2 }"), "a[1].y.z");
+    }
+}

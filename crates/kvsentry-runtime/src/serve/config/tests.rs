@@ -616,6 +616,43 @@ fn kafka_settings() {
 }
 
 #[test]
+fn kafka_setting_values_are_scalars() {
+    assert_eq!(
+        err(&kafka("brokers = \"k:1\"\nsettings = { a = 1.5 }")),
+        "kvsentry.toml:6:12: `input[0].settings`: `a`: a librdkafka setting is a string, an \
+         integer or a boolean, not float"
+    );
+    assert_eq!(
+        err(&kafka("brokers = 5")),
+        "kvsentry.toml:5:11: `input[0].brokers`: expected a string `host:port` or a list of them"
+    );
+}
+
+#[test]
+fn windows_line_ends_and_columns_in_characters() {
+    let crlf = MINIMAL.replace('\n', "\r\n");
+    assert_eq!(load(&crlf).inputs()[0].name, "files-1");
+    assert_eq!(
+        err(&crlf.replace("/data/kv-logs\"", "/data/kv-logs\"\r\nzz = 1")),
+        "kvsentry.toml:6:1: `input[0].zz`: unknown key `zz`, expected one of `path`, \
+         `recursive`, `glob`, `poll_interval`"
+    );
+    // Columns count characters, not bytes: `é` is two bytes.
+    assert_eq!(
+        err(&with_top(
+            "[ti]\ntaxii = [{ collection = \"é\", url = \"ftp://x\" }]"
+        )),
+        "kvsentry.toml:4:36: `ti.taxii[0].url`: bad URL `ftp://x`: expected http:// or https:// \
+         and a host"
+    );
+    assert_eq!(
+        err(&with_top("[logging]\nlevel = \"verbose\"")),
+        "kvsentry.toml:4:9: `logging.level`: unknown value `verbose`, expected one of `error`, \
+         `warn`, `info`, `debug`, `trace`"
+    );
+}
+
+#[test]
 fn webhook_secrets_stay_out_of_plain_headers() {
     let hook = |keys: &str| {
         MINIMAL.replace(

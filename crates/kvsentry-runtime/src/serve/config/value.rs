@@ -224,18 +224,7 @@ const SECRET_PROPERTIES: [&str; 5] = [
 /// A table of librdkafka properties; values may be written as strings, integers or booleans
 /// (librdkafka takes them all as strings).
 pub fn settings<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scalar {
-        S(String),
-        I(i64),
-        B(bool),
-    }
-    let raw = BTreeMap::<String, Scalar>::deserialize(d).map_err(|e| {
-        D::Error::custom(format!(
-            "{e}; librdkafka settings are `\"name\" = value` with a string, integer or boolean"
-        ))
-    })?;
+    let raw = BTreeMap::<String, toml::Value>::deserialize(d)?;
     let mut out = BTreeMap::new();
     for (k, v) in raw {
         if SECRET_PROPERTIES.contains(&k.as_str()) {
@@ -245,9 +234,15 @@ pub fn settings<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Stri
             )));
         }
         let v = match v {
-            Scalar::S(s) => s,
-            Scalar::I(i) => i.to_string(),
-            Scalar::B(b) => b.to_string(),
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "`{k}`: a librdkafka setting is a string, an integer or a boolean, not {}",
+                    other.type_str()
+                )));
+            }
         };
         out.insert(k, v);
     }
