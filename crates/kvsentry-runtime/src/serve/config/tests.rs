@@ -161,6 +161,26 @@ fn minimal_config_gets_the_defaults() {
 }
 
 #[test]
+fn log_format_takes_hunts_names() {
+    let form = |f: &str| load(&with_input(&format!("log_format = \"{f}\""))).inputs()[0].log_format;
+    assert_eq!(form("auto"), None);
+    assert_eq!(form("azure-diagnostics"), Some(LogFormat::AzureDiagnostics));
+    assert_eq!(form("EventHub"), Some(LogFormat::EventHub));
+    assert_eq!(form("ecs"), Some(LogFormat::Ecs));
+}
+
+#[test]
+fn a_config_equals_itself_moved_around() {
+    let a = load(FULL);
+    let b = load(&FULL.replace(
+        "state_dir = \"state\"\n",
+        "\n\n# moved\nstate_dir = \"state\"\n",
+    ));
+    assert_eq!(a, b);
+    assert_ne!(a, load(&FULL.replace("KV_EH_CONN", "KV_EH_CONN2")));
+}
+
+#[test]
 fn idle_timeout_follows_allowed_lateness() {
     let c = load(&with_top("allowed_lateness = \"1h\""));
     assert_eq!(c.idle_timeout().as_nanos(), 3_600_000_000_000);

@@ -42,7 +42,7 @@ impl fmt::Display for Secret {
 /// A key of the file that names an environment variable holding a secret
 /// (`connection_string_env = "KV_EH_CONN"`); the value is there after
 /// [`ServeConfig::resolve_secrets`](super::ServeConfig::resolve_secrets).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SecretEnv {
     var: String,
     value: Option<Secret>,
@@ -67,6 +67,16 @@ impl SecretEnv {
         self.value = Some(value);
     }
 }
+
+/// Equal when they name the same variable and hold the same value: where the key stood in the
+/// file does not matter (a reload compares configurations).
+impl PartialEq for SecretEnv {
+    fn eq(&self, other: &Self) -> bool {
+        self.var == other.var && self.value == other.value
+    }
+}
+
+impl Eq for SecretEnv {}
 
 impl fmt::Debug for SecretEnv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -169,12 +179,15 @@ pub fn paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<std::path::PathBuf>,
     Ok(v.into_iter().map(Into::into).collect())
 }
 
-/// An input form as `hunt --log-format` names it (`storage`, `eventhub`, ...).
+/// An input form as `hunt --log-format` names it (`storage`, `eventhub`, ...); `auto` is
+/// the same as leaving the key out.
 pub fn log_format<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LogFormat>, D::Error> {
     let s = String::deserialize(d)?;
-    s.parse::<LogFormat>()
-        .map(Some)
-        .map_err(|e| D::Error::custom(e.to_string()))
+    match s.parse::<LogFormat>() {
+        Ok(LogFormat::Auto) => Ok(None),
+        Ok(f) => Ok(Some(f)),
+        Err(e) => Err(D::Error::custom(e.to_string())),
+    }
 }
 
 /// Kafka bootstrap servers: `"host:port"`, `"a:9092,b:9092"` or a list; at least one, each
