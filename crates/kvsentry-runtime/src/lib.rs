@@ -6,6 +6,7 @@
 //!   order, with bounded memory.
 //! - [`hunt`]: a hunt over inputs read once (streamed through the engine when they are in
 //!   time order, else sorted and deduplicated first).
+//! - [`rules`]: the built-in rules with the user's rule files over them.
 //! - [`ti`]: loading threat intelligence for a hunt from every `--ti` path.
 //!
 //! ```no_run
@@ -19,5 +20,6 @@
 
 pub mod hunt;
 pub mod pipeline;
+pub mod rules;
 pub mod serve;
 pub mod ti;

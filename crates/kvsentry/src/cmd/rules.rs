@@ -74,25 +74,15 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<Exit> {
 
 /// The built-in pack (unless `--no-builtin`) with the user's rule files layered over it.
 pub fn load_rules(paths: &[std::path::PathBuf], builtin: bool) -> anyhow::Result<RuleSet> {
-    let mut rules = if builtin {
-        RuleSet::builtin()
-    } else {
-        RuleSet::new()
-    };
-    // All user files into one set first: an id in two of them is an error naming both.
-    let extra = RuleSet::load_paths(paths)?;
-    for r in extra.iter() {
-        if rules.get(r.id()).is_some() {
-            eprintln!(
-                "note: rule {} from {} replaces the built-in rule with that id",
-                r.id(),
-                r.source()
-            );
+    use kvsentry_runtime::rules::RulesError;
+    match kvsentry_runtime::rules::load_rules(paths, builtin) {
+        Ok(loaded) => {
+            for n in &loaded.notes {
+                eprintln!("note: {n}");
+            }
+            Ok(loaded.rules)
         }
+        Err(RulesError::NoneEnabled) => Err(UsageError(RulesError::NoneEnabled.to_string()).into()),
+        Err(RulesError::Load(e)) => Err(e.into()),
     }
-    rules.merge_override(extra);
-    if rules.enabled().next().is_none() {
-        return Err(UsageError("no enabled rules to run".into()).into());
-    }
-    Ok(rules)
 }
