@@ -5,4 +5,10 @@
 //!   delivered-alert ledgers, the caller-IP history for retro-matching).
 
 pub mod config;
+mod deliver;
+mod error;
+mod pass;
 pub mod state;
+
+pub use error::ServeError;
+pub use pass::{Loaded, PassOptions, PassReport, Server, load};

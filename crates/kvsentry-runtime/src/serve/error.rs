@@ -1,0 +1,67 @@
+//! Why a serve run stopped.
+
+use super::config::{ConfigError, InputConfig, OutputConfig};
+use super::state::StateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Rules(#[from] crate::rules::RulesError),
+    #[error(transparent)]
+    Ti(#[from] crate::ti::TiError),
+    #[error(transparent)]
+    Engine(#[from] kvsentry_engine::EngineError),
+    #[error("input {name}: {source}")]
+    Input {
+        name: String,
+        source: kvsentry_ingest::IngestError,
+    },
+    #[error("input {name}: its stored checkpoint cannot be read ({reason})")]
+    Checkpoint { name: String, reason: String },
+    #[error("output {name}: {source}")]
+    Output {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("cannot encode an alert: {0}")]
+    Encode(std::io::Error),
+    /// An option this version of serve does not run yet.
+    #[error("{what}: {feature} is not supported by serve in this version")]
+    NotYet { what: String, feature: &'static str },
+    /// An input or output type this version of serve does not run yet.
+    #[error("{what} {name}: type = \"{kind}\" is not supported by serve in this version")]
+    Unsupported {
+        what: &'static str,
+        name: String,
+        kind: &'static str,
+    },
+}
+
+impl ServeError {
+    pub(crate) fn output(o: &OutputConfig, source: std::io::Error) -> ServeError {
+        ServeError::Output {
+            name: o.name.clone(),
+            source,
+        }
+    }
+
+    pub(crate) fn unsupported_output(o: &OutputConfig) -> ServeError {
+        ServeError::Unsupported {
+            what: "output",
+            name: o.name.clone(),
+            kind: o.kind.type_name(),
+        }
+    }
+
+    pub(crate) fn unsupported_input(i: &InputConfig, kind: &'static str) -> ServeError {
+        ServeError::Unsupported {
+            what: "input",
+            name: i.name.clone(),
+            kind,
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! One serve pass: every input read as far as it goes, into the engine, then one checkpoint
+//! (input positions, engine snapshot, new alerts into each output's outbox) committed in one
+//! state transaction, then each output's outbox drained.
+//!
+//! A pass that reads nothing new commits nothing, so a run with no new data repeats no
+//! alert. A crash before the commit replays the pass from the previous checkpoint, whose
+//! alerts the outboxes' and ledgers' ids keep from being queued twice.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kvsentry_engine::{Engine, EngineOptions, EvidenceSource, Prepared, RestoreReport};
+use kvsentry_ingest::{
+    Follow, FollowCheckpoint, FollowOptions, LogFormat, ReadOptions, Source, Unit,
+};
+use kvsentry_intel::IndicatorSet;
+use kvsentry_model::{Alert, AuditEvent, Origin};
+use kvsentry_output::encode::{Encoder, JsonLines};
+use kvsentry_rules::RuleSet;
+
+use super::ServeError;
+use super::config::{InputKind, OutputKind, ServeConfig};
+use super::deliver;
+use super::state::{Commit, StateStore};
+use crate::pipeline::{self, PipelineOptions};
+
+/// Source indexes of one input: input `i` numbers its files from `i << INPUT_SHIFT`.
+const INPUT_SHIFT: u32 = 24;
+
+/// The key of a followed directory's checkpoint among its input's partitions.
+const WHOLE_DIR: &[u8] = b"";
+
+/// How a pass runs.
+#[derive(Debug, Clone, Default)]
+pub struct PassOptions {
+    /// Close every open window and run the indicator rules at the end (what `hunt` does
+    /// when its input ends): for a last run over complete data.
+    pub flush: bool,
+    /// Worker threads; 0 means every core.
+    pub threads: usize,
+}
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    /// Events read, over every input.
+    pub events: u64,
+    /// Alerts the engine raised in this pass.
+    pub alerts: u64,
+    /// Alerts delivered, by output name.
+    pub delivered: BTreeMap<String, u64>,
+    /// A checkpoint was committed (something new was read, or `flush` closed windows).
+    pub committed: bool,
+    /// Inputs' files that stopped with an error (what was readable was read).
+    pub file_errors: Vec<String>,
+}
+
+/// Names of the files read so far, by source index, shared with the engine's evidence
+/// callbacks (files appear while the pipeline reads).
+#[derive(Default)]
+struct Names {
+    names: BTreeMap<u32, String>,
+    forms: BTreeMap<u32, LogFormat>,
+}
+
+type SharedNames = Arc<Mutex<Names>>;
+
+/// The state of one serve process: the store (held open, which locks `state_dir`), the
+/// engine and the inputs' followers.
+pub struct Server {
+    config: ServeConfig,
+    store: StateStore,
+    engine: Engine,
+    /// Each input's name, follower and read options.
+    inputs: Vec<(String, Follow, ReadOptions)>,
+    names: SharedNames,
+    restore: Option<RestoreReport>,
+}
+
+/// The rules and intel a configuration names, loaded (what `--check-config` checks).
+pub struct Loaded {
+    pub rules: RuleSet,
+    /// Notes about the rules (a user rule replacing a built-in one).
+    pub notes: Vec<String>,
+    pub intel: Option<Arc<IndicatorSet>>,
+    /// Indicator versions loaded (0 without `[ti]`).
+    pub indicators: usize,
+    /// Warnings from loading the intel (files not loaded, ...).
+    pub ti_warnings: Vec<String>,
+}
+
+/// Loads the configuration's rules and intel, and refuses what this version cannot run.
+pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
+    check_supported(config)?;
+    let rules = crate::rules::load_rules(config.rules(), config.builtin())?;
+    let (intel, indicators, ti_warnings) = if config.ti().paths.is_empty() {
+        (None, 0, Vec::new())
+    } else {
+        let load = crate::ti::load(&config.ti().paths, &kvsentry_intel::LoadOptions::default())?;
+        let mut warnings = load.warnings();
+        for f in &load.report.failed_files {
+            warnings.push(format!("{}: not loaded: {}", f.path.display(), f.error));
+        }
+        let n = load.set.len();
+        (Some(Arc::new(load.set)), n, warnings)
+    };
+    Ok(Loaded {
+        rules: rules.rules,
+        notes: rules.notes,
+        intel,
+        indicators,
+        ti_warnings,
+    })
+}
+
+/// Refuses inputs and outputs this version does not run yet, naming them.
+fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
+    for i in config.inputs() {
+        match &i.kind {
+            InputKind::Files(f) => {
+                if !f.recursive || f.glob.is_some() {
+                    return Err(ServeError::NotYet {
+                        what: format!("input {}", i.name),
+                        feature: "recursive = false and glob",
+                    });
+                }
+            }
+            other => return Err(ServeError::unsupported_input(i, other.type_name())),
+        }
+    }
+    for o in config.outputs() {
+        match &o.kind {
+            OutputKind::File(_) | OutputKind::Stdout => {}
+            _ => return Err(ServeError::unsupported_output(o)),
+        }
+    }
+    if !config.ti().taxii.is_empty() {
+        return Err(ServeError::NotYet {
+            what: "[ti]".into(),
+            feature: "taxii",
+        });
+    }
+    Ok(())
+}
+
+impl Server {
+    /// Opens the state store (refused while another serve holds it), restores the engine
+    /// from its snapshot (or starts a new one) and resumes each input from its checkpoint.
+    pub fn open(config: ServeConfig, loaded: &Loaded) -> Result<Server, ServeError> {
+        check_supported(&config)?;
+        let store = StateStore::open(config.state_dir())?;
+        let stored = store.load()?;
+        let names: SharedNames = Arc::default();
+        let opts = engine_options(&config, loaded, &names);
+        let (engine, restore) = match &stored {
+            Some(s) => {
+                let (engine, report) = Engine::restore(&loaded.rules, opts, &s.engine)?;
+                (engine, Some(report))
+            }
+            None => (Engine::new(&loaded.rules, opts)?, None),
+        };
+        let mut inputs = Vec::new();
+        for (i, input) in config.inputs().iter().enumerate() {
+            let InputKind::Files(f) = &input.kind else {
+                return Err(ServeError::unsupported_input(input, input.kind.type_name()));
+            };
+            let read = ReadOptions {
+                format: input.log_format.unwrap_or_default(),
+                ..ReadOptions::default()
+            };
+            let fopts = FollowOptions {
+                read: read.clone(),
+                poll_interval: Duration::from_nanos(
+                    u64::try_from(f.poll_interval.as_nanos()).unwrap_or(1_000_000_000),
+                ),
+                once: true,
+                first_source: (i as u32) << INPUT_SHIFT,
+                ..FollowOptions::default()
+            };
+            let key = (input.name.clone(), WHOLE_DIR.to_vec());
+            let stored_pos = stored.as_ref().and_then(|s| s.positions.get(&key));
+            let follow = match stored_pos {
+                Some(bytes) => {
+                    let cp: FollowCheckpoint =
+                        postcard::from_bytes(bytes).map_err(|e| ServeError::Checkpoint {
+                            name: input.name.clone(),
+                            reason: e.to_string(),
+                        })?;
+                    Follow::resume(&f.path, fopts, &cp)
+                }
+                None => Follow::new(&f.path, fopts),
+            }
+            .map_err(|source| ServeError::Input {
+                name: input.name.clone(),
+                source,
+            })?;
+            {
+                let mut n = names.lock().unwrap_or_else(|p| p.into_inner());
+                for (k, name) in follow.names().iter().enumerate() {
+                    n.names
+                        .insert(((i as u32) << INPUT_SHIFT) + k as u32, name.clone());
+                }
+            }
+            inputs.push((input.name.clone(), follow, read));
+        }
+        Ok(Server {
+            config,
+            store,
+            engine,
+            inputs,
+            names,
+            restore,
+        })
+    }
+
+    /// How the engine was restored: `None` for a first run.
+    pub fn restore_report(&self) -> Option<&RestoreReport> {
+        self.restore.as_ref()
+    }
+
+    /// The configuration served.
+    pub fn config(&self) -> &ServeConfig {
+        &self.config
+    }
+
+    /// One pass: see the module documentation.
+    pub fn pass(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
+        let mut report = PassReport::default();
+        let mut alerts = Vec::new();
+        let threads = pipeline::resolve_threads(opts.threads);
+        for (i, (_, follow, read)) in self.inputs.iter_mut().enumerate() {
+            let popts = PipelineOptions {
+                read: read.clone(),
+                threads,
+                progress: None,
+                cancel: None,
+            };
+            let preparer = self.engine.preparer();
+            let engine = &mut self.engine;
+            let mut events = 0u64;
+            let source = Tracked {
+                known: follow.names().len(),
+                follow,
+                names: &self.names,
+                first: (i as u32) << INPUT_SHIFT,
+            };
+            let outcome = pipeline::run_source(
+                source,
+                &popts,
+                &|ev: &AuditEvent<'_>| Some(preparer.prepare(ev)),
+                &mut |batch: pipeline::Batch<Prepared>| {
+                    for p in batch.prepared {
+                        events += 1;
+                        engine.observe(p, &mut alerts);
+                    }
+                },
+            );
+            {
+                let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
+                n.forms.extend(outcome.stats.source_forms.clone());
+            }
+            report.events += events;
+            report
+                .file_errors
+                .extend(outcome.errors.iter().map(|e| e.to_string()));
+        }
+        if opts.flush {
+            self.engine.finish(&mut alerts);
+        }
+        report.alerts = alerts.len() as u64;
+        if report.events > 0 || opts.flush || !alerts.is_empty() {
+            self.commit(&alerts)?;
+            report.committed = true;
+        }
+        for o in self.config.outputs() {
+            let n = deliver::drain(&self.store, o)?;
+            report.delivered.insert(o.name.clone(), n);
+        }
+        Ok(report)
+    }
+
+    /// Input positions, the engine snapshot and the new alerts, in one transaction.
+    fn commit(&self, alerts: &[Alert]) -> Result<(), ServeError> {
+        let mut commit = Commit::new(self.engine.snapshot()?);
+        for (name, follow, _) in &self.inputs {
+            let cp = postcard::to_allocvec(&follow.checkpoint()).map_err(|e| {
+                ServeError::Checkpoint {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            commit.position(name, WHOLE_DIR, &cp);
+        }
+        let mut encoder = JsonLines::new();
+        let mut line = Vec::new();
+        for a in alerts {
+            line.clear();
+            encoder.encode(a, &mut line).map_err(ServeError::Encode)?;
+            for o in self.config.outputs() {
+                commit.alert(&o.name, &a.alert_id, &line);
+            }
+        }
+        self.store.commit(&commit)?;
+        Ok(())
+    }
+}
+
+/// The engine's options, as `hunt` sets them, with the configured lateness.
+fn engine_options(config: &ServeConfig, loaded: &Loaded, names: &SharedNames) -> EngineOptions {
+    let evidence: EvidenceSource = {
+        let names = Arc::clone(names);
+        Arc::new(move |o: &Origin| {
+            let n = names.lock().unwrap_or_else(|p| p.into_inner());
+            let name = n.names.get(&o.source)?;
+            Some(if o.line > 0 {
+                format!("{name}:{}", o.line)
+            } else {
+                name.clone()
+            })
+        })
+    };
+    let form: EvidenceSource = {
+        let names = Arc::clone(names);
+        Arc::new(move |o: &Origin| {
+            let n = names.lock().unwrap_or_else(|p| p.into_inner());
+            Some(n.forms.get(&o.source)?.name().to_string())
+        })
+    };
+    EngineOptions {
+        max_lateness: config.allowed_lateness().as_signed_duration(),
+        evidence_source: Some(evidence),
+        source_form: Some(form),
+        intel: loaded.intel.clone(),
+        ..EngineOptions::default()
+    }
+}
+
+/// A followed directory lent to the pipeline, noting each file's name and form as its
+/// units go out (before any of its events reach the engine).
+struct Tracked<'a> {
+    follow: &'a mut Follow,
+    names: &'a SharedNames,
+    first: u32,
+    /// The follower's files already named.
+    known: usize,
+}
+
+impl Source for Tracked<'_> {
+    fn next_unit(&mut self) -> Option<Unit> {
+        let unit = self.follow.next_unit()?;
+        let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, name) in self.follow.names().iter().enumerate().skip(self.known) {
+            n.names.insert(self.first + k as u32, name.clone());
+        }
+        self.known = self.follow.names().len();
+        if let Unit::Block(b) = &unit {
+            n.forms.insert(b.source, b.form);
+        }
+        Some(unit)
+    }
+
+    fn recycle(&mut self, buffer: Vec<u8>) {
+        self.follow.recycle(buffer);
+    }
+
+    fn progress(&self) -> (u64, u64) {
+        self.follow.progress()
+    }
+}
