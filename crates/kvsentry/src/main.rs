@@ -27,10 +27,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let args = Cli::parse();
     // Ctrl-C ends the process without destructors: remove a hunt's sorting directory first.
-    let _ = ctrlc::set_handler(|| {
-        kvsentry_runtime::hunt::remove_spill_dirs();
-        std::process::exit(130);
-    });
+    // serve handles its signals itself (it finishes its pass and checkpoints).
+    if !matches!(args.command, Command::Serve(_)) {
+        let _ = ctrlc::set_handler(|| {
+            kvsentry_runtime::hunt::remove_spill_dirs();
+            std::process::exit(130);
+        });
+    }
     match run(args) {
         Ok(code) => code.into(),
         Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -48,6 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Rules(c) => cmd::rules::run(c),
         Command::Gen(a) => cmd::generate::run(a),
         Command::Ti(a) => cmd::ti::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
         Command::Fields => cmd::fields::run(),
     }
 }

@@ -54,6 +54,11 @@ pub enum Command {
         after_help = "Examples:\n  kvsentry ti stats iocs.csv feeds/\n  kvsentry ti check 52.178.17.9 iocs.csv\n  KVSENTRY_TAXII_PASSWORD=p kvsentry ti sync --taxii https://t.example --collection ID --user u"
     )]
     Ti(TiArgs),
+    /// Continuous detection from where the logs are delivered, with state kept across runs.
+    #[command(
+        after_help = "Examples:\n  kvsentry serve --config kvsentry.toml --check-config\n  kvsentry serve --config kvsentry.toml --once\n  kvsentry serve --config kvsentry.toml"
+    )]
+    Serve(ServeArgs),
     /// The field dictionary: every field name rules and `events` use, its type and meaning.
     #[command(after_help = "Examples:\n  kvsentry fields\n  kvsentry fields | grep identity")]
     Fields,
@@ -439,4 +444,23 @@ pub struct GenArgs {
         requires = "indicators"
     )]
     pub ti_truth: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Validate the configuration, its rules and intel, print a summary and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// Read everything available now, deliver, checkpoint and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: also close every open window, as `hunt` does at the end of its input.
+    #[arg(long, requires = "once")]
+    pub flush: bool,
+    /// Worker threads for parsing (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }

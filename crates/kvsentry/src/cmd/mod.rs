@@ -6,4 +6,5 @@ pub mod fields;
 pub mod generate;
 pub mod hunt;
 pub mod rules;
+pub mod serve;
 pub mod ti;
