@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvsentry_engine::{Engine, EngineOptions, EvidenceSource, Prepared, RestoreReport};
-use kvsentry_ingest::{
-    Follow, FollowCheckpoint, FollowOptions, LogFormat, ReadOptions, Source, Unit,
-};
+use kvsentry_ingest::{Follow, FollowCheckpoint, FollowOptions, ReadOptions, Source, Unit};
 use kvsentry_intel::IndicatorSet;
 use kvsentry_model::{Alert, AuditEvent, Origin};
 use kvsentry_output::encode::{Encoder, JsonLines};
@@ -30,6 +28,10 @@ const INPUT_SHIFT: u32 = 24;
 
 /// The key of a followed directory's checkpoint among its input's partitions.
 const WHOLE_DIR: &[u8] = b"";
+
+/// The key of the forms its files were read in (named in indicator alerts, which may be
+/// raised in a later run than the one that read the event).
+const FORMS: &[u8] = b"\0forms";
 
 /// How a pass runs.
 #[derive(Debug, Clone, Default)]
@@ -61,7 +63,7 @@ pub struct PassReport {
 #[derive(Default)]
 struct Names {
     names: BTreeMap<u32, String>,
-    forms: BTreeMap<u32, LogFormat>,
+    forms: BTreeMap<u32, String>,
 }
 
 type SharedNames = Arc<Mutex<Names>>;
@@ -197,6 +199,15 @@ impl Server {
             })?;
             {
                 let mut n = names.lock().unwrap_or_else(|p| p.into_inner());
+                let key = (input.name.clone(), FORMS.to_vec());
+                if let Some(bytes) = stored.as_ref().and_then(|s| s.positions.get(&key)) {
+                    let forms: BTreeMap<u32, String> =
+                        postcard::from_bytes(bytes).map_err(|e| ServeError::Checkpoint {
+                            name: input.name.clone(),
+                            reason: e.to_string(),
+                        })?;
+                    n.forms.extend(forms);
+                }
                 for (k, name) in follow.names().iter().enumerate() {
                     n.names
                         .insert(((i as u32) << INPUT_SHIFT) + k as u32, name.clone());
@@ -258,7 +269,9 @@ impl Server {
             );
             {
                 let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
-                n.forms.extend(outcome.stats.source_forms.clone());
+                n.forms.extend(
+                    (outcome.stats.source_forms.iter()).map(|(k, f)| (*k, f.name().to_string())),
+                );
             }
             report.events += events;
             report
@@ -283,15 +296,22 @@ impl Server {
     /// Input positions, the engine snapshot and the new alerts, in one transaction.
     fn commit(&self, alerts: &[Alert]) -> Result<(), ServeError> {
         let mut commit = Commit::new(self.engine.snapshot()?);
-        for (name, follow, _) in &self.inputs {
-            let cp = postcard::to_allocvec(&follow.checkpoint()).map_err(|e| {
-                ServeError::Checkpoint {
-                    name: name.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, (name, follow, _)) in self.inputs.iter().enumerate() {
+            let bad = |e: postcard::Error| ServeError::Checkpoint {
+                name: name.clone(),
+                reason: e.to_string(),
+            };
+            let cp = postcard::to_allocvec(&follow.checkpoint()).map_err(bad)?;
             commit.position(name, WHOLE_DIR, &cp);
+            let first = (i as u32) << INPUT_SHIFT;
+            let forms: BTreeMap<u32, String> = (names.forms.range(first..))
+                .take_while(|(k, _)| *k - first < 1 << INPUT_SHIFT)
+                .map(|(k, f)| (*k, f.clone()))
+                .collect();
+            commit.position(name, FORMS, &postcard::to_allocvec(&forms).map_err(bad)?);
         }
+        drop(names);
         let mut encoder = JsonLines::new();
         let mut line = Vec::new();
         for a in alerts {
@@ -324,7 +344,7 @@ fn engine_options(config: &ServeConfig, loaded: &Loaded, names: &SharedNames) ->
         let names = Arc::clone(names);
         Arc::new(move |o: &Origin| {
             let n = names.lock().unwrap_or_else(|p| p.into_inner());
-            Some(n.forms.get(&o.source)?.name().to_string())
+            n.forms.get(&o.source).cloned()
         })
     };
     EngineOptions {
@@ -355,7 +375,9 @@ impl Source for Tracked<'_> {
         }
         self.known = self.follow.names().len();
         if let Unit::Block(b) = &unit {
-            n.forms.insert(b.source, b.form);
+            n.forms
+                .entry(b.source)
+                .or_insert_with(|| b.form.name().to_string());
         }
         Some(unit)
     }
