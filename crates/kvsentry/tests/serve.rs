@@ -301,3 +301,61 @@ fn inputs_serve_cannot_run_yet_are_refused_by_name() {
         "{err}"
     );
 }
+
+/// Without `--once`, serve keeps following the directory; a second serve on the same state
+/// is refused while it runs; SIGTERM ends it after its pass, with exit 0.
+#[cfg(unix)]
+#[test]
+fn serve_follows_until_sigterm_and_holds_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, ti) = generate(dir.path());
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let config = write_config(dir.path(), &logs, &ti);
+    let config = config.to_str().unwrap();
+    let mut child = bin()
+        .args(["serve", "--config", config])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = dir.path().join("state");
+    let waited = std::time::Instant::now();
+    while !state.join("state.redb").exists() {
+        assert!(waited.elapsed().as_secs() < 30, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = run(&["serve", "--config", config, "--once"]);
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8(second.stderr).unwrap();
+    assert!(err.contains("state.redb"), "{err}");
+
+    // Data arriving while it runs is read on a later pass.
+    for r in files(&all) {
+        let to = logs.join(&r);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(all.join(&r), to).unwrap();
+    }
+    let waited = std::time::Instant::now();
+    while delivered(dir.path()).is_empty() {
+        assert!(waited.elapsed().as_secs() < 60, "serve delivered nothing");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    // What it left open closes on a final run: hunt's alerts, each once.
+    serve(Path::new(config), true);
+    let got = delivered(dir.path());
+    let ids = alert_ids(&got);
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len());
+    same_alerts(&got, &hunt(&logs, &ti));
+}
