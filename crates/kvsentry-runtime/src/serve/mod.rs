@@ -3,6 +3,21 @@
 //! - [`config`]: the TOML configuration file, parsed and validated into typed values.
 //! - [`state`]: the embedded transactional store under `state_dir` (checkpoints, outboxes,
 //!   delivered-alert ledgers, the caller-IP history for retro-matching).
+//! - [`Server`]: the state store held open, the engine restored from it and each input
+//!   resumed from its checkpoint; [`Server::pass`] reads what is new, commits one
+//!   checkpoint and drains each output's outbox. [`load`] loads a configuration's rules and
+//!   intel (what `--check-config` checks) and refuses what this version cannot run.
+//!
+//! ```no_run
+//! use kvsentry_runtime::serve::{PassOptions, Server, config::ServeConfig, load};
+//! let mut config = ServeConfig::from_path("kvsentry.toml".as_ref())?;
+//! config.resolve_secrets()?;
+//! let loaded = load(&config)?;
+//! let mut server = Server::open(config, &loaded)?;
+//! let report = server.pass(&PassOptions { flush: false, threads: 0 })?;
+//! eprintln!("{} alerts raised", report.alerts);
+//! # Ok::<(), kvsentry_runtime::serve::ServeError>(())
+//! ```
 
 pub mod config;
 mod deliver;
