@@ -2,11 +2,13 @@
 //!
 //! An alert is marked delivered only once its output has it: for a file, after it was
 //! written and synced. A file output is reconciled first, so alerts a crash left written
-//! but not yet marked are marked, not written twice.
+//! but not yet marked are marked, not written twice. A webhook gets the alerts in order,
+//! each with its retries; one that still fails stays pending, with those after it, for the
+//! next pass.
 
 use std::io::Write;
 
-use kvsentry_output::sink::FileTransport;
+use kvsentry_output::sink::{Backoff, FileTransport, WebhookTransport};
 use kvsentry_output::{DeliveryError, Transport};
 
 use super::ServeError;
@@ -16,8 +18,20 @@ use super::state::StateStore;
 /// Alerts taken from an outbox at a time.
 const BATCH: usize = 1000;
 
-/// Delivers every pending alert of `output`; returns how many were delivered.
-pub(crate) fn drain(store: &StateStore, output: &OutputConfig) -> Result<u64, ServeError> {
+/// What draining an output did.
+pub(crate) struct Drained {
+    pub delivered: u64,
+    /// Why delivery stopped with alerts still pending (a receiver down): they wait for the
+    /// next pass.
+    pub waiting: Option<String>,
+}
+
+/// Delivers the pending alerts of `output`, in order.
+pub(crate) fn drain(store: &StateStore, output: &OutputConfig) -> Result<Drained, ServeError> {
+    let done = |delivered| Drained {
+        delivered,
+        waiting: None,
+    };
     match &output.kind {
         OutputKind::File(f) => {
             let keep = f.keep as usize;
@@ -32,7 +46,7 @@ pub(crate) fn drain(store: &StateStore, output: &OutputConfig) -> Result<u64, Se
             loop {
                 let batch = store.pending(&output.name, BATCH)?;
                 if batch.is_empty() {
-                    return Ok(n);
+                    return Ok(done(n));
                 }
                 for p in &batch {
                     if !found.alert_ids.contains(&p.id) {
@@ -52,7 +66,7 @@ pub(crate) fn drain(store: &StateStore, output: &OutputConfig) -> Result<u64, Se
             loop {
                 let batch = store.pending(&output.name, BATCH)?;
                 if batch.is_empty() {
-                    return Ok(n);
+                    return Ok(done(n));
                 }
                 for p in &batch {
                     out.write_all(&p.encoded)
@@ -64,19 +78,55 @@ pub(crate) fn drain(store: &StateStore, output: &OutputConfig) -> Result<u64, Se
                 store.mark_delivered(&output.name, &seqs)?;
             }
         }
-        OutputKind::Webhook(_) | OutputKind::Kafka(_) => {
-            Err(ServeError::unsupported_output(output))
+        OutputKind::Webhook(w) => {
+            let mut hook = WebhookTransport::new(w.url.as_str())
+                .with_timeout(duration(&w.timeout))
+                .with_backoff(Backoff {
+                    attempts: w.max_retries.saturating_add(1),
+                    initial: duration(&w.backoff),
+                    max: duration(&w.max_backoff),
+                });
+            for (name, value) in &w.headers {
+                hook = hook.with_header(name, value);
+            }
+            for (name, secret) in &w.secret_headers {
+                if let Some(s) = secret.secret() {
+                    hook = hook.with_header(name, s.expose());
+                }
+            }
+            let mut n = 0;
+            loop {
+                let batch = store.pending(&output.name, BATCH)?;
+                if batch.is_empty() {
+                    return Ok(done(n));
+                }
+                for p in &batch {
+                    if let Err(e) = hook.deliver_bytes(&p.encoded) {
+                        return Ok(Drained {
+                            delivered: n,
+                            waiting: Some(e.to_string()),
+                        });
+                    }
+                    store.mark_delivered(&output.name, &[p.seq])?;
+                    n += 1;
+                }
+            }
         }
+        OutputKind::Kafka(_) => Err(ServeError::unsupported_output(output)),
     }
 }
 
-/// The file transport takes an alert beside its bytes (other transports need its id); the
+fn duration(d: &kvsentry_rules::Dur) -> std::time::Duration {
+    std::time::Duration::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(0))
+}
+
+/// A transport takes an alert beside its bytes (other transports need its id); the
 /// outbox keeps only the bytes, which is all a file writes.
 trait DeliverBytes {
     fn deliver_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()>;
 }
 
-impl DeliverBytes for FileTransport {
+impl<T: Transport> DeliverBytes for T {
     fn deliver_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let alert: kvsentry_model::Alert = serde_json::from_slice(bytes)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;

@@ -54,6 +54,9 @@ pub struct PassReport {
     pub delivered: BTreeMap<String, u64>,
     /// A checkpoint was committed (something new was read, or `flush` closed windows).
     pub committed: bool,
+    /// Outputs whose receiver failed, with why: their alerts wait in the state store for
+    /// the next pass.
+    pub waiting: BTreeMap<String, String>,
     /// Inputs' files that stopped with an error (what was readable was read).
     pub file_errors: Vec<String>,
 }
@@ -133,8 +136,8 @@ fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
     }
     for o in config.outputs() {
         match &o.kind {
-            OutputKind::File(_) | OutputKind::Stdout => {}
-            _ => return Err(ServeError::unsupported_output(o)),
+            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Webhook(_) => {}
+            OutputKind::Kafka(_) => return Err(ServeError::unsupported_output(o)),
         }
     }
     if !config.ti().taxii.is_empty() {
@@ -287,8 +290,11 @@ impl Server {
             report.committed = true;
         }
         for o in self.config.outputs() {
-            let n = deliver::drain(&self.store, o)?;
-            report.delivered.insert(o.name.clone(), n);
+            let d = deliver::drain(&self.store, o)?;
+            report.delivered.insert(o.name.clone(), d.delivered);
+            if let Some(why) = d.waiting {
+                report.waiting.insert(o.name.clone(), why);
+            }
         }
         Ok(report)
     }

@@ -111,6 +111,9 @@ fn report(r: &PassReport) {
         "serve: {} event(s) read, {} alert(s) raised, {} delivered",
         r.events, r.alerts, delivered
     );
+    for (output, why) in &r.waiting {
+        eprintln!("warning: output {output}: alerts wait for the next pass: {why}");
+    }
     for e in &r.file_errors {
         eprintln!("warning: {e}");
     }
