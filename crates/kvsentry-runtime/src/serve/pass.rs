@@ -48,6 +48,9 @@ pub struct PassOptions {
 pub struct PassReport {
     /// Events read, over every input.
     pub events: u64,
+    /// Events older than the watermark (`allowed_lateness` behind the newest event) that no
+    /// open window could take, in this pass: they changed no alert.
+    pub late_dropped: u64,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
     /// Alerts delivered, by output name.
@@ -242,6 +245,7 @@ impl Server {
     pub fn pass(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
         let mut report = PassReport::default();
         let mut alerts = Vec::new();
+        let late_before = self.engine.stats().late_dropped;
         let threads = pipeline::resolve_threads(opts.threads);
         for (i, (_, follow, read)) in self.inputs.iter_mut().enumerate() {
             let popts = PipelineOptions {
@@ -281,6 +285,7 @@ impl Server {
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
         }
+        report.late_dropped = self.engine.stats().late_dropped - late_before;
         if opts.flush {
             self.engine.finish(&mut alerts);
         }

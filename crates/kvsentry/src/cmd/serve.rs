@@ -111,6 +111,12 @@ fn report(r: &PassReport) {
         "serve: {} event(s) read, {} alert(s) raised, {} delivered",
         r.events, r.alerts, delivered
     );
+    if r.late_dropped > 0 {
+        eprintln!(
+            "warning: {} event(s) arrived later than allowed_lateness and were left out",
+            r.late_dropped
+        );
+    }
     for (output, why) in &r.waiting {
         eprintln!("warning: output {output}: alerts wait for the next pass: {why}");
     }
