@@ -177,6 +177,14 @@ fn once_flush_over_a_directory_writes_exactly_hunts_alerts() {
         std::fs::read(dir.path().join("out/alerts.jsonl")).unwrap(),
         before
     );
+    // Alerts queued again that the file already holds (as after a crash between writing
+    // them and recording them delivered) are reconciled, not written twice.
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    serve(&config, true);
+    assert_eq!(
+        std::fs::read(dir.path().join("out/alerts.jsonl")).unwrap(),
+        before
+    );
 }
 
 #[test]
