@@ -8,7 +8,8 @@ use foldhash::fast::RandomState;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::{Ctx, Row};
+use super::ctx::Ctx;
+use super::rows::{Row, is_blank};
 use crate::error::IntelError;
 use crate::time::{parse_time, split_header, zone_from_header};
 
@@ -125,7 +126,7 @@ impl Row for CsvRow<'_> {
         let zone = self.table.cols.get(col).and_then(|c| c.1.as_ref());
         match self.rec.get(i) {
             None => Ok(None),
-            Some(t) if super::is_blank(t) => Ok(None),
+            Some(t) if is_blank(t) => Ok(None),
             Some(t) => parse_time(t, zone).map(Some).ok_or_else(|| t.to_string()),
         }
     }

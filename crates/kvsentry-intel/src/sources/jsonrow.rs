@@ -4,7 +4,7 @@
 //! and is thrown away right after: for a 200 MB export that is most of the load time. A
 //! [`SparseRow`] keeps only the columns the Sentinel loaders read, as slices of the line
 //! (a copy only for strings with escapes), and skips every other column without allocating.
-//! It answers [`Row`] exactly as [`super::JsonRow`] does over the same object: same text for
+//! It answers [`Row`] exactly as [`JsonRow`](super::rows::JsonRow) does over the same object: same text for
 //! numbers and booleans, same JSON for nested objects, last value wins for a repeated key.
 
 use std::borrow::Cow;
@@ -17,7 +17,7 @@ use serde_json::{Number, Value};
 
 use kvsentry_json::flat::{FlatKeys, clean_str, find_quote, plain_str, skip_ws};
 
-use super::Row;
+use super::rows::{Row, is_blank};
 
 /// The columns a [`SparseRow`] keeps: every column `sources::sentinel` reads, in both the
 /// `ThreatIntelligenceIndicator` and the `ThreatIntelIndicators` tables. Asking a
@@ -228,7 +228,7 @@ impl Row for SparseRow<'_> {
     fn time(&self, col: &str) -> Result<Option<Timestamp>, String> {
         match self.get(col) {
             None => Ok(None),
-            Some(t) if super::is_blank(&t) => Ok(None),
+            Some(t) if is_blank(&t) => Ok(None),
             Some(t) => crate::time::parse_time(&t, None)
                 .map(Some)
                 .ok_or_else(|| t.into_owned()),

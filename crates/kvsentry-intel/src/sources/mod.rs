@@ -29,8 +29,3 @@ pub use ctx::LoadOptions;
 pub use format::TiFormat;
 pub use load::{FEED_EXTENSIONS, load_path, load_paths};
 pub use report::{FailedFile, FileReport, LoadReport, Problem};
-// The Sentinel loader and its row scanner name these as `super::…`.
-pub(crate) use csv_records::for_each_csv_record;
-pub(crate) use ctx::Ctx;
-pub(crate) use report::MAX_PROBLEMS_LISTED;
-pub(crate) use rows::{JsonRow, Row, is_blank, json_rows};

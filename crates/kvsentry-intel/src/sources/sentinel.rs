@@ -6,9 +6,12 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use super::TiFormat;
+use super::csv_records::for_each_csv_record;
 use super::csv_table::{CsvRow, CsvTable};
+use super::ctx::Ctx;
 use super::jsonrow::Element;
-use super::{Ctx, JsonRow, Row, TiFormat, json_rows};
+use super::rows::{JsonRow, Row, is_blank, json_rows};
 use crate::error::IntelError;
 use crate::model::{
     Indicator, IpColumn, SentinelColumns, parse_bool, parse_confidence, parse_list, parse_network,
@@ -44,7 +47,7 @@ pub(crate) fn load(
         owned.as_str()
     };
     let table = CsvTable::new(text, ctx, b'#')?;
-    super::for_each_csv_record(text, &table, ctx, set, |rec, line, ctx, set| {
+    for_each_csv_record(text, &table, ctx, set, |rec, line, ctx, set| {
         let row = CsvRow { rec, table: &table };
         row_to_indicator(&row, line, format, ctx, set);
     });
@@ -149,7 +152,7 @@ fn text(row: &dyn Row, col: &str) -> Option<String> {
 
 /// The column's text when not blank, borrowed from the row where it can be.
 fn text_ref<'r, R: Row + ?Sized>(row: &'r R, col: &str) -> Option<Cow<'r, str>> {
-    row.get(col).filter(|v| !super::is_blank(v))
+    row.get(col).filter(|v| !is_blank(v))
 }
 
 /// A `ThreatIntelligenceIndicator` row. Kept compactly (no [`Indicator`] built): most

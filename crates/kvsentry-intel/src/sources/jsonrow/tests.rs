@@ -1,7 +1,7 @@
 //! The row scanner against serde_json's reading of the same lines.
 
 use super::*;
-use crate::sources::JsonRow;
+use crate::sources::rows::JsonRow;
 
 #[test]
 fn rows_of_the_direct_scanner_own_nothing() {

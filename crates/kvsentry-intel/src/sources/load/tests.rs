@@ -10,10 +10,11 @@ use serde_json::Value;
 use super::{HEAD_BYTES, json_lines_start, load_path, load_paths};
 use crate::model::Indicator;
 use crate::set::IndicatorSet;
+use crate::sources::ctx::Ctx;
 use crate::sources::format::detect;
 use crate::sources::report::MAX_PROBLEMS_LISTED;
 use crate::sources::sentinel::json_lines::{load_json_lines, load_json_lines_in_blocks};
-use crate::sources::{Ctx, LoadOptions, TiFormat, sentinel};
+use crate::sources::{LoadOptions, TiFormat, sentinel};
 
 /// UTF-8 (lossy) without a byte-order mark, as the loaders read a portal export.
 fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {

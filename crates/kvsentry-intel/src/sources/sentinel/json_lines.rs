@@ -12,8 +12,11 @@ use serde_json::Value;
 
 use super::row_to_indicator;
 use crate::set::IndicatorSet;
+use crate::sources::ctx::Ctx;
 use crate::sources::jsonrow::{SparseRow, read_plain_into};
-use crate::sources::{Ctx, FileReport, JsonRow, MAX_PROBLEMS_LISTED, Problem, TiFormat};
+use crate::sources::report::{MAX_PROBLEMS_LISTED, Problem};
+use crate::sources::rows::JsonRow;
+use crate::sources::{FileReport, TiFormat};
 
 /// Bytes of JSON lines handed to a worker at a time: large enough that the threads rarely
 /// wait on each other, small enough that the blocks in flight stay small (the allocator
