@@ -5,6 +5,12 @@
 //! A pass that reads nothing new commits nothing, so a run with no new data repeats no
 //! alert. A crash before the commit replays the pass from the previous checkpoint, whose
 //! alerts the outboxes' and ledgers' ids keep from being queued twice.
+//!
+//! Time is kept per partition (a followed file): an event older than `allowed_lateness`
+//! behind its own file's newest event is late ([`PassReport::late_events`]). The engine
+//! itself never drops for order (its lateness is unbounded); its watermark is moved at the
+//! end of each pass (see [`Server::pass`]), and each file's newest event time is committed
+//! with the input positions, so a restart judges lateness exactly as before.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
