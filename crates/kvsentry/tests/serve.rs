@@ -296,6 +296,17 @@ fn events_late_within_their_own_file_are_counted() {
     let report = serve_report(&config, false);
     assert!(report.contains("serve: 9 event(s) read"), "{report}");
     assert!(report.contains("serve: 2 late event(s)"), "{report}");
+    // Each file's newest event time is part of the checkpoint: a line appended later is
+    // judged against its file's 00:40 (the combined watermark, held back by `b`, is not).
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(logs.join("a").join("PT1H.json"))
+        .unwrap()
+        .write_all(format!("{}{}", record("24"), record("26")).as_bytes())
+        .unwrap();
+    let report = serve_report(&config, false);
+    assert!(report.contains("serve: 2 event(s) read"), "{report}");
+    assert!(report.contains("serve: 1 late event(s)"), "{report}");
 }
 
 #[test]
