@@ -78,7 +78,7 @@ fn write_config(dir: &Path, logs: &Path, ti: &Path) -> PathBuf {
         &config,
         format!(
             "state_dir = \"state\"\n\
-             allowed_lateness = \"1h\"\n\
+             allowed_lateness = \"15m\"\n\
              [ti]\n\
              paths = [{ti:?}]\n\
              [[input]]\n\
@@ -96,12 +96,20 @@ fn write_config(dir: &Path, logs: &Path, ti: &Path) -> PathBuf {
     config
 }
 
-fn serve(config: &Path, flush: bool) {
+/// One `--once` run; its report on stderr.
+fn serve_report(config: &Path, flush: bool) -> String {
     let mut args = vec!["serve", "--config", config.to_str().unwrap(), "--once"];
     if flush {
         args.push("--flush");
     }
-    ok(run(&args));
+    String::from_utf8(ok(run(&args)).stderr).unwrap()
+}
+
+/// One `--once` run over data that arrives in order within each file: no event is late,
+/// although each vault's files are read one after the other.
+fn serve(config: &Path, flush: bool) {
+    let report = serve_report(config, flush);
+    assert!(!report.contains("late"), "{report}");
 }
 
 /// The output file's lines, each required to be a distinct alert.
@@ -253,6 +261,52 @@ fn data_in_three_parts_gives_hunts_alerts_each_once() {
     // A run with no new data adds nothing.
     serve(&config, false);
     assert_eq!(delivered(dir.path()), got);
+}
+
+/// Lateness is judged per file: a file whose own events go back more than
+/// `allowed_lateness` behind its newest counts them late, while another file read after it
+/// with older events is not late (its own watermark is behind).
+#[test]
+fn events_late_within_their_own_file_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, ti) = generate(dir.path());
+    let first = all.join(&files(&all)[0]);
+    let text = std::fs::read_to_string(first).unwrap();
+    let template = text.lines().next().unwrap();
+    let start = template.find("\"time\":\"").unwrap() + 8;
+    let end = start + template[start..].find('"').unwrap();
+    let record = |t: &str| {
+        format!(
+            "{}2025-06-30T00:{t}:00.0000000Z{}\n",
+            &template[..start],
+            &template[end..]
+        )
+    };
+    let logs = dir.path().join("logs");
+    for (name, minutes) in [
+        // 00:10 and 00:20 are older than 00:40 - 15m; 00:30 is not.
+        ("a", &["00", "05", "40", "10", "20", "30"][..]),
+        ("b", &["01", "02", "03"][..]),
+    ] {
+        std::fs::create_dir_all(logs.join(name)).unwrap();
+        let body: String = minutes.iter().map(|m| record(m)).collect();
+        std::fs::write(logs.join(name).join("PT1H.json"), body).unwrap();
+    }
+    let config = write_config(dir.path(), &logs, &ti);
+    let report = serve_report(&config, false);
+    assert!(report.contains("serve: 9 event(s) read"), "{report}");
+    assert!(report.contains("serve: 2 late event(s)"), "{report}");
+    // Each file's newest event time is part of the checkpoint: a line appended later is
+    // judged against its file's 00:40 (the combined watermark, held back by `b`, is not).
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(logs.join("a").join("PT1H.json"))
+        .unwrap()
+        .write_all(format!("{}{}", record("24"), record("26")).as_bytes())
+        .unwrap();
+    let report = serve_report(&config, false);
+    assert!(report.contains("serve: 2 event(s) read"), "{report}");
+    assert!(report.contains("serve: 1 late event(s)"), "{report}");
 }
 
 #[test]

@@ -5,6 +5,12 @@
 //! A pass that reads nothing new commits nothing, so a run with no new data repeats no
 //! alert. A crash before the commit replays the pass from the previous checkpoint, whose
 //! alerts the outboxes' and ledgers' ids keep from being queued twice.
+//!
+//! Time is kept per partition (a followed file): an event older than `allowed_lateness`
+//! behind its own file's newest event is late ([`PassReport::late_events`]). The engine
+//! itself never drops for order (its lateness is unbounded); its watermark is moved at the
+//! end of each pass (see [`Server::pass`]), and each file's newest event time is committed
+//! with the input positions, so a restart judges lateness exactly as before.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -33,6 +39,14 @@ const WHOLE_DIR: &[u8] = b"";
 /// raised in a later run than the one that read the event).
 const FORMS: &[u8] = b"\0forms";
 
+/// The key of the newest event time (ns) seen in each of the input's files (its
+/// partitions), by source index: each file's own watermark survives a restart.
+const PARTS: &[u8] = b"\0parts";
+
+/// The engine's own lateness: far beyond any backlog, so the engine never drops an event
+/// for order; the watermark is moved by the partitions (see [`Server::pass`]).
+const UNBOUNDED: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 365 * 100);
+
 /// How a pass runs.
 #[derive(Debug, Clone, Default)]
 pub struct PassOptions {
@@ -51,6 +65,9 @@ pub struct PassReport {
     /// Events older than the watermark (`allowed_lateness` behind the newest event) that no
     /// open window could take, in this pass: they changed no alert.
     pub late_dropped: u64,
+    /// Events older than their own file's watermark (`allowed_lateness` behind the newest
+    /// event of that file), or behind the combined watermark, in this pass.
+    pub late_events: u64,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
     /// Alerts delivered, by output name.
@@ -84,6 +101,8 @@ pub struct Server {
     inputs: Vec<(String, Follow, ReadOptions)>,
     names: SharedNames,
     restore: Option<RestoreReport>,
+    /// Newest event time (ns) per partition (a followed file, by source index).
+    parts: BTreeMap<u32, i64>,
 }
 
 /// The rules and intel a configuration names, loaded (what `--check-config` checks).
@@ -160,7 +179,7 @@ impl Server {
         let store = StateStore::open(config.state_dir())?;
         let stored = store.load()?;
         let names: SharedNames = Arc::default();
-        let opts = engine_options(&config, loaded, &names);
+        let opts = engine_options(loaded, &names);
         let (engine, restore) = match &stored {
             Some(s) => {
                 let (engine, report) = Engine::restore(&loaded.rules, opts, &s.engine)?;
@@ -169,6 +188,7 @@ impl Server {
             None => (Engine::new(&loaded.rules, opts)?, None),
         };
         let mut inputs = Vec::new();
+        let mut parts = BTreeMap::new();
         for (i, input) in config.inputs().iter().enumerate() {
             let InputKind::Files(f) = &input.kind else {
                 return Err(ServeError::unsupported_input(input, input.kind.type_name()));
@@ -214,6 +234,15 @@ impl Server {
                         })?;
                     n.forms.extend(forms);
                 }
+                let key = (input.name.clone(), PARTS.to_vec());
+                if let Some(bytes) = stored.as_ref().and_then(|s| s.positions.get(&key)) {
+                    let p: BTreeMap<u32, i64> =
+                        postcard::from_bytes(bytes).map_err(|e| ServeError::Checkpoint {
+                            name: input.name.clone(),
+                            reason: e.to_string(),
+                        })?;
+                    parts.extend(p);
+                }
                 for (k, name) in follow.names().iter().enumerate() {
                     n.names
                         .insert(((i as u32) << INPUT_SHIFT) + k as u32, name.clone());
@@ -228,6 +257,7 @@ impl Server {
             inputs,
             names,
             restore,
+            parts,
         })
     }
 
@@ -247,6 +277,9 @@ impl Server {
         let mut alerts = Vec::new();
         let late_before = self.engine.stats().late_dropped;
         let threads = pipeline::resolve_threads(opts.threads);
+        let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
+        // Partitions that received data in this pass, with their newest event time.
+        let mut active: BTreeMap<u32, i64> = BTreeMap::new();
         for (i, (_, follow, read)) in self.inputs.iter_mut().enumerate() {
             let popts = PipelineOptions {
                 read: read.clone(),
@@ -256,7 +289,10 @@ impl Server {
             };
             let preparer = self.engine.preparer();
             let engine = &mut self.engine;
+            let parts = &mut self.parts;
+            let active = &mut active;
             let mut events = 0u64;
+            let mut late = 0u64;
             let source = Tracked {
                 known: follow.names().len(),
                 follow,
@@ -266,10 +302,17 @@ impl Server {
             let outcome = pipeline::run_source(
                 source,
                 &popts,
-                &|ev: &AuditEvent<'_>| Some(preparer.prepare(ev)),
-                &mut |batch: pipeline::Batch<Prepared>| {
-                    for p in batch.prepared {
+                &|ev: &AuditEvent<'_>| Some((ev.origin.source, preparer.prepare(ev))),
+                &mut |batch: pipeline::Batch<(u32, Prepared)>| {
+                    for (source, p) in batch.prepared {
                         events += 1;
+                        let t = p.time_nanos();
+                        let max = parts.entry(source).or_insert(t);
+                        if t < max.saturating_sub(lateness) || engine.is_late(&p) {
+                            late += 1;
+                        }
+                        *max = (*max).max(t);
+                        active.insert(source, *max);
                         engine.observe(p, &mut alerts);
                     }
                 },
@@ -281,9 +324,27 @@ impl Server {
                 );
             }
             report.events += events;
+            report.late_events += late;
             report
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
+        }
+        // The combined watermark moves only at the end of a pass, when every file has been
+        // read as far as it goes: a file read later in the pass (another vault's same
+        // hour) never finds its windows closed by one read earlier. It is the least of the
+        // own watermarks of the files that received data in this pass (a backlog holds the
+        // watermark back); files with nothing new are idle and hold no one back. A pass
+        // that finds nothing new anywhere finds every file settled: the watermark goes to
+        // the newest file's, so the last windows of a quiet input close.
+        let combined = match active.values().min() {
+            Some(min) => Some(*min),
+            None => self.parts.values().max().copied(),
+        };
+        if let Some(t) = combined {
+            let w = jiff::Timestamp::from_nanosecond(i128::from(t.saturating_sub(lateness)));
+            if let Ok(w) = w {
+                self.engine.advance_to(w, &mut alerts);
+            }
         }
         report.late_dropped = self.engine.stats().late_dropped - late_before;
         if opts.flush {
@@ -321,6 +382,11 @@ impl Server {
                 .map(|(k, f)| (*k, f.clone()))
                 .collect();
             commit.position(name, FORMS, &postcard::to_allocvec(&forms).map_err(bad)?);
+            let parts: BTreeMap<u32, i64> = (self.parts.range(first..))
+                .take_while(|(k, _)| *k - first < 1 << INPUT_SHIFT)
+                .map(|(k, t)| (*k, *t))
+                .collect();
+            commit.position(name, PARTS, &postcard::to_allocvec(&parts).map_err(bad)?);
         }
         drop(names);
         let mut encoder = JsonLines::new();
@@ -338,7 +404,7 @@ impl Server {
 }
 
 /// The engine's options, as `hunt` sets them, with the configured lateness.
-fn engine_options(config: &ServeConfig, loaded: &Loaded, names: &SharedNames) -> EngineOptions {
+fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
     let evidence: EvidenceSource = {
         let names = Arc::clone(names);
         Arc::new(move |o: &Origin| {
@@ -359,12 +425,17 @@ fn engine_options(config: &ServeConfig, loaded: &Loaded, names: &SharedNames) ->
         })
     };
     EngineOptions {
-        max_lateness: config.allowed_lateness().as_signed_duration(),
+        max_lateness: UNBOUNDED,
         evidence_source: Some(evidence),
         source_form: Some(form),
         intel: loaded.intel.clone(),
         ..EngineOptions::default()
     }
+}
+
+/// `d` in nanoseconds, saturated.
+fn nanos(d: jiff::SignedDuration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 /// A followed directory lent to the pipeline, noting each file's name and form as its

@@ -111,6 +111,12 @@ fn report(r: &PassReport) {
         "serve: {} event(s) read, {} alert(s) raised, {} delivered",
         r.events, r.alerts, delivered
     );
+    if r.late_events > 0 {
+        eprintln!(
+            "serve: {} late event(s) (older than allowed_lateness behind their file)",
+            r.late_events
+        );
+    }
     if r.late_dropped > 0 {
         eprintln!(
             "warning: {} event(s) arrived later than allowed_lateness and were left out",
