@@ -340,6 +340,23 @@ fn an_unfinished_last_line_is_delivered_once_the_file_settles() {
 }
 
 #[test]
+fn settle_all_delivers_what_was_written_last_without_waiting() {
+    let root = scratch("follow-settle-all");
+    let file = root.join("a.jsonl");
+    append(&file, records(0, 2).trim_end());
+    write_new(&root, "b.json", b"{\"records\":[");
+    let mut f = Follow::new(&root, once(HOUR)).unwrap();
+    // Just written: the unfinished line and the document wait for their hour.
+    assert_eq!(pass(&mut f).events, [(0, 1, 0)]);
+    f.settle_all();
+    let p = pass(&mut f);
+    assert_eq!(p.events, [(0, 2, 1)]);
+    // The document, cut off, was read whole and reported, not left waiting.
+    assert_eq!(p.streams, 1);
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
 fn endless_mode_waits_for_data_and_stops_on_request() {
     let root = scratch("follow-endless");
     let file = root.join("a.jsonl");

@@ -233,6 +233,14 @@ impl Follow {
         Ok(follow)
     }
 
+    /// Takes every file as settled from now on ([`FollowOptions::settle`] of zero): unfinished
+    /// last lines are delivered and files read whole are read without a second look. For a
+    /// last pass over data known to be complete (`serve --once --flush`), which would
+    /// otherwise close its windows before files written in the last moments were read.
+    pub fn settle_all(&mut self) {
+        self.opts.settle = Duration::ZERO;
+    }
+
     /// A flag that, once set, makes [`Source::next_unit`] answer `None` (within a few tens
     /// of milliseconds when it is waiting for data).
     pub fn stop_handle(&self) -> Arc<AtomicBool> {

@@ -281,6 +281,10 @@ impl Server {
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
         for (i, (_, follow, read)) in self.inputs.iter_mut().enumerate() {
+            if opts.flush {
+                // The last pass: what is there is complete, however recently written.
+                follow.settle_all();
+            }
             let popts = PipelineOptions {
                 read: read.clone(),
                 threads,
