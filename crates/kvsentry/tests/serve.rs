@@ -263,6 +263,42 @@ fn data_in_three_parts_gives_hunts_alerts_each_once() {
     assert_eq!(delivered(dir.path()), got);
 }
 
+/// A `--flush` run in the middle does not end the state: data arriving after it is not
+/// late, and in the end every alert hunt finds over all the data has been delivered, each id
+/// once.
+#[test]
+fn a_flush_before_more_data_loses_nothing_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, ti) = generate(dir.path());
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let config = write_config(dir.path(), &logs, &ti);
+    let rels = files(&all);
+    let copy = |rel: &Path| {
+        let to = logs.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(all.join(rel), to).unwrap();
+    };
+    for r in rels.iter().filter(|r| hour(r) <= 2) {
+        copy(r);
+    }
+    serve(&config, true);
+    for r in rels.iter().filter(|r| hour(r) > 2) {
+        copy(r);
+    }
+    // `serve` asserts that no event was late.
+    serve(&config, false);
+    serve(&config, true);
+    let got = delivered(dir.path());
+    let ids = alert_ids(&got);
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an alert delivered twice");
+    let want = alert_ids(&hunt(&logs, &ti).into_iter().collect::<Vec<_>>());
+    for id in &want {
+        assert!(unique.contains(id), "hunt's alert {id} was not delivered");
+    }
+}
+
 /// Lateness is judged per file: a file whose own events go back more than
 /// `allowed_lateness` behind its newest counts them late, while another file read after it
 /// with older events is not late (its own watermark is behind).

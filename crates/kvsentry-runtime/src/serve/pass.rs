@@ -51,7 +51,8 @@ const UNBOUNDED: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 36
 #[derive(Debug, Clone, Default)]
 pub struct PassOptions {
     /// Close every open window and run the indicator rules at the end (what `hunt` does
-    /// when its input ends): for a last run over complete data.
+    /// when its input ends), every followed file taken as complete; the state committed is
+    /// the one before the flush, so a later pass goes on with open windows.
     pub flush: bool,
     /// Worker threads; 0 means every core.
     pub threads: usize,
@@ -351,12 +352,19 @@ impl Server {
             }
         }
         report.late_dropped = self.engine.stats().late_dropped - late_before;
-        if opts.flush {
+        // A flush closes every window for this run's delivery, but the state keeps them open:
+        // a later run with more data goes on from where the data ended, not from the end of
+        // time, and the alerts the flush sent are not sent again (their ids are queued once).
+        let kept = if opts.flush {
+            let open = self.engine.snapshot()?;
             self.engine.finish(&mut alerts);
-        }
+            Some(open)
+        } else {
+            None
+        };
         report.alerts = alerts.len() as u64;
         if report.events > 0 || opts.flush || !alerts.is_empty() {
-            self.commit(&alerts)?;
+            self.commit(&alerts, kept)?;
             report.committed = true;
         }
         for o in self.config.outputs() {
@@ -370,8 +378,13 @@ impl Server {
     }
 
     /// Input positions, the engine snapshot and the new alerts, in one transaction.
-    fn commit(&self, alerts: &[Alert]) -> Result<(), ServeError> {
-        let mut commit = Commit::new(self.engine.snapshot()?);
+    /// `engine`: the snapshot to keep, if not the engine's state now.
+    fn commit(&self, alerts: &[Alert], engine: Option<Vec<u8>>) -> Result<(), ServeError> {
+        let engine = match engine {
+            Some(bytes) => bytes,
+            None => self.engine.snapshot()?,
+        };
+        let mut commit = Commit::new(engine);
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
         for (i, (name, follow, _)) in self.inputs.iter().enumerate() {
             let bad = |e: postcard::Error| ServeError::Checkpoint {
