@@ -52,7 +52,8 @@ const UNBOUNDED: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 36
 pub struct PassOptions {
     /// Close every open window and run the indicator rules at the end (what `hunt` does
     /// when its input ends), every followed file taken as complete; the state committed is
-    /// the one before the flush, so a later pass goes on with open windows.
+    /// the one before the flush, so a later run goes on with open windows. The engine in
+    /// memory has ended its run: after a flush pass, drop the `Server` and open it again.
     pub flush: bool,
     /// Worker threads; 0 means every core.
     pub threads: usize,
