@@ -1,11 +1,13 @@
 //! Draining each output's outbox from the state store to where the output writes.
 //!
 //! An alert is marked delivered only once its output has it: for a file, after it was
-//! written and synced. A file output is reconciled first, so alerts a crash left written
-//! but not yet marked are marked, not written twice. A webhook gets the alerts in order,
+//! written and synced. A file output is reconciled at its first drain in a process, so
+//! alerts a crash left written but not yet marked are marked, not written twice (later
+//! drains need not read the file again: this process marks what it writes). A webhook gets the alerts in order,
 //! each with its retries; one that still fails stays pending, with those after it, for the
 //! next pass.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 
 use kvsentry_output::sink::{Backoff, FileTransport, WebhookTransport};
@@ -26,8 +28,13 @@ pub(crate) struct Drained {
     pub waiting: Option<String>,
 }
 
-/// Delivers the pending alerts of `output`, in order.
-pub(crate) fn drain(store: &StateStore, output: &OutputConfig) -> Result<Drained, ServeError> {
+/// Delivers the pending alerts of `output`, in order. `reconciled`: the outputs whose files
+/// this process already reconciled.
+pub(crate) fn drain(
+    store: &StateStore,
+    output: &OutputConfig,
+    reconciled: &mut BTreeSet<String>,
+) -> Result<Drained, ServeError> {
     let done = |delivered| Drained {
         delivered,
         waiting: None,
@@ -35,8 +42,13 @@ pub(crate) fn drain(store: &StateStore, output: &OutputConfig) -> Result<Drained
     match &output.kind {
         OutputKind::File(f) => {
             let keep = f.keep as usize;
-            let found = FileTransport::reconcile(&f.path, keep)
-                .map_err(|e| ServeError::output(output, e))?;
+            let found = if reconciled.contains(&output.name) {
+                BTreeSet::new()
+            } else {
+                let found = FileTransport::reconcile(&f.path, keep)
+                    .map_err(|e| ServeError::output(output, e))?;
+                found.alert_ids
+            };
             let mut file =
                 FileTransport::open(&f.path).map_err(|e| ServeError::output(output, e))?;
             if let Some(max) = f.rotate_bytes {
@@ -46,10 +58,11 @@ pub(crate) fn drain(store: &StateStore, output: &OutputConfig) -> Result<Drained
             loop {
                 let batch = store.pending(&output.name, BATCH)?;
                 if batch.is_empty() {
+                    reconciled.insert(output.name.clone());
                     return Ok(done(n));
                 }
                 for p in &batch {
-                    if !found.alert_ids.contains(&p.id) {
+                    if !found.contains(&p.id) {
                         file.deliver_bytes(&p.encoded)
                             .map_err(|e| ServeError::output(output, e))?;
                         n += 1;

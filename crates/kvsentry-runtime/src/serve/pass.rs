@@ -12,7 +12,7 @@
 //! end of each pass (see [`Server::pass`]), and each file's newest event time is committed
 //! with the input positions, so a restart judges lateness exactly as before.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,6 +105,8 @@ pub struct Server {
     restore: Option<RestoreReport>,
     /// Newest event time (ns) per partition (a followed file, by source index).
     parts: BTreeMap<u32, i64>,
+    /// File outputs already reconciled by this process.
+    reconciled: BTreeSet<String>,
 }
 
 /// The rules and intel a configuration names, loaded (what `--check-config` checks).
@@ -260,6 +262,7 @@ impl Server {
             names,
             restore,
             parts,
+            reconciled: BTreeSet::new(),
         })
     }
 
@@ -369,7 +372,7 @@ impl Server {
             report.committed = true;
         }
         for o in self.config.outputs() {
-            let d = deliver::drain(&self.store, o)?;
+            let d = deliver::drain(&self.store, o, &mut self.reconciled)?;
             report.delivered.insert(o.name.clone(), d.delivered);
             if let Some(why) = d.waiting {
                 report.waiting.insert(o.name.clone(), why);
