@@ -357,6 +357,9 @@ impl Server {
                 self.engine.advance_to(w, &mut alerts);
             }
         }
+        // Indicator matches go out at the end of the pass that first saw them, each
+        // (indicator, address) once: over the stream, the ids of `hunt`'s one run.
+        self.engine.release_indicator_matches(&mut alerts);
         report.late_dropped = self.engine.stats().late_dropped - late_before;
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
