@@ -588,3 +588,60 @@ fn webhook_alerts_wait_for_a_receiver_that_failed() {
     sorted.sort();
     assert_eq!(sorted, want, "each alert once, by id");
 }
+
+/// Intel that grows between runs: indicators new to the second run are matched against
+/// the caller addresses the first run saw (retro-matching), their alerts marked so, with
+/// hunt's ids; in the end every indicator alert hunt finds was delivered once.
+#[test]
+fn new_intel_is_matched_against_addresses_seen_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, full_ti) = generate(dir.path());
+    let want = hunt(&logs, &full_ti);
+    let ti_ids = |lines: &mut dyn Iterator<Item = &String>| -> BTreeSet<String> {
+        lines
+            .filter_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["fields"].get("indicator_id")?;
+                Some(v["alert_id"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let want_ti = ti_ids(&mut want.iter());
+    assert!(want_ti.len() >= 2, "the data has indicator matches");
+    // First run: one indicator only.
+    let text = std::fs::read_to_string(&full_ti).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let ti = dir.path().join("intel.csv");
+    std::fs::write(&ti, format!("{header}\n{}\n", lines.next().unwrap())).unwrap();
+    let config = write_config(dir.path(), &logs, &ti);
+    serve(&config, false);
+    let first = delivered(dir.path());
+    assert!(
+        first.iter().all(|l| !l.contains("\"retro\":true")),
+        "nothing is retro in a first run"
+    );
+    // Second run: the whole feed; no new logs.
+    std::fs::copy(&full_ti, &ti).unwrap();
+    let report = serve_report(&config, false);
+    let second = delivered(dir.path());
+    let retro: Vec<&String> = second[first.len()..]
+        .iter()
+        .filter(|l| l.contains("\"retro\":true"))
+        .collect();
+    assert!(!retro.is_empty(), "retro alerts expected: {report}");
+    let retro_ids = ti_ids(&mut retro.into_iter());
+    assert!(
+        retro_ids.is_subset(&want_ti),
+        "retro alerts have hunt's ids"
+    );
+    serve(&config, true);
+    let all = delivered(dir.path());
+    let ids = alert_ids(&all);
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        ids.len(),
+        "an alert delivered twice"
+    );
+    assert_eq!(ti_ids(&mut all.iter()), want_ti);
+}

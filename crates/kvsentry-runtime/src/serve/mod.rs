@@ -23,6 +23,7 @@ pub mod config;
 mod deliver;
 mod error;
 mod input;
+mod intel;
 mod pass;
 pub mod state;
 

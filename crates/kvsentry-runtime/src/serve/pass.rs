@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kvsentry_engine::{Engine, EngineOptions, EvidenceSource, Prepared, RestoreReport};
 use kvsentry_ingest::{ReadOptions, Source, Unit};
@@ -27,6 +28,7 @@ use super::ServeError;
 use super::config::{InputKind, OutputKind, ServeConfig};
 use super::deliver;
 use super::input::{self, ServeInput};
+use super::intel::IntelWatch;
 use super::state::{Commit, StateStore};
 use crate::pipeline::{self, PipelineOptions};
 
@@ -40,6 +42,10 @@ const FORMS: &[u8] = b"\0forms";
 /// The key of the newest event time (ns) seen in each of the input's files (its
 /// partitions), by source index: each file's own watermark survives a restart.
 const PARTS: &[u8] = b"\0parts";
+
+/// The key of the indicators the rules selected when the state was committed, as (id,
+/// value): intel that differs at the next start is new, and retro-matched.
+const TI_SELECTED: (&str, &[u8]) = ("\0ti", b"selected");
 
 /// The engine's own lateness: far beyond any backlog, so the engine never drops an event
 /// for order; the watermark is moved by the partitions (see [`Server::pass`]).
@@ -79,6 +85,13 @@ pub struct PassReport {
     pub waiting: BTreeMap<String, String>,
     /// Inputs' files that stopped with an error (what was readable was read).
     pub file_errors: Vec<String>,
+    /// The intel was loaded again (its files changed): indicator versions loaded.
+    pub ti_reloaded: Option<usize>,
+    /// The intel's files changed but could not be loaded (the set in use stays).
+    pub ti_error: Option<String>,
+    /// Alerts raised by retro-matching new indicators against caller addresses seen
+    /// before.
+    pub retro_alerts: u64,
 }
 
 /// Names of the files read so far, by source index, shared with the engine's evidence
@@ -105,6 +118,13 @@ pub struct Server {
     parts: BTreeMap<u32, i64>,
     /// File outputs already reconciled by this process.
     reconciled: BTreeSet<String>,
+    rules: RuleSet,
+    intel: Option<Arc<IndicatorSet>>,
+    watch: Option<IntelWatch>,
+    /// The indicators selected before the intel changed, until retro-matching ran.
+    retro_pending: Option<BTreeSet<(String, String)>>,
+    /// The selection to commit, when it changed.
+    selection_changed: bool,
 }
 
 /// Stops a [`Server`]'s reading (see [`Server::stop_handle`]); may be used from a signal
@@ -200,7 +220,7 @@ impl Server {
         let store = StateStore::open(config.state_dir())?;
         let stored = store.load()?;
         let names: SharedNames = Arc::default();
-        let opts = engine_options(loaded, &names);
+        let opts = engine_options(loaded.intel.clone(), &names);
         let (engine, restore) = match &stored {
             Some(s) => {
                 let (engine, report) = Engine::restore(&loaded.rules, opts, &s.engine)?;
@@ -245,7 +265,23 @@ impl Server {
             }
             inputs.push((input.name.clone(), source, read));
         }
+        let selected = engine.selected_indicators();
+        let stored_selection: Option<BTreeSet<(String, String)>> = stored
+            .as_ref()
+            .and_then(|s| {
+                s.positions
+                    .get(&(TI_SELECTED.0.to_string(), TI_SELECTED.1.to_vec()))
+            })
+            .and_then(|b| postcard::from_bytes(b).ok());
+        let retro_pending = stored_selection.filter(|old| *old != selected);
+        let watch = (!config.ti().paths.is_empty()).then(|| {
+            IntelWatch::new(
+                &config.ti().paths,
+                std_duration(config.ti().refresh.as_nanos()),
+            )
+        });
         Ok(Server {
+            selection_changed: stored.is_none() || retro_pending.is_some(),
             config,
             store,
             engine,
@@ -254,6 +290,10 @@ impl Server {
             restore,
             parts,
             reconciled: BTreeSet::new(),
+            rules: loaded.rules.clone(),
+            intel: loaded.intel.clone(),
+            watch,
+            retro_pending,
         })
     }
 
@@ -278,10 +318,64 @@ impl Server {
         &self.config
     }
 
+    /// Intel loaded again: the engine goes on with it (its state kept), and the indicators
+    /// new to it are retro-matched at the start of the next pass.
+    fn take_intel(&mut self, set: Arc<IndicatorSet>) -> Result<(), ServeError> {
+        let known = self.engine.selected_indicators();
+        let snap = self.engine.snapshot()?;
+        self.intel = Some(set);
+        let opts = engine_options(self.intel.clone(), &self.names);
+        let (engine, _) = Engine::restore(&self.rules, opts, &snap)?;
+        self.engine = engine;
+        if self.engine.selected_indicators() != known {
+            self.retro_pending.get_or_insert(known);
+            self.selection_changed = true;
+        }
+        Ok(())
+    }
+
+    /// Retro-matching: indicators new since `known` against the caller addresses seen
+    /// within `retro_lookback` of the newest event.
+    fn retro_match(
+        &mut self,
+        known: &BTreeSet<(String, String)>,
+        alerts: &mut Vec<Alert>,
+    ) -> Result<u64, ServeError> {
+        let Some(newest) = self.parts.values().max().copied() else {
+            return Ok(0);
+        };
+        let lookback = nanos(self.config.ti().retro_lookback.as_signed_duration());
+        let since = jiff::Timestamp::from_nanosecond(i128::from(newest.saturating_sub(lookback)))
+            .unwrap_or(jiff::Timestamp::MIN);
+        let history = self.store.ips_since(since)?;
+        let before = alerts.len();
+        self.engine.retro_match(known, &history, alerts);
+        self.store.prune_ips_before(since)?;
+        Ok((alerts.len() - before) as u64)
+    }
+
     /// One pass: see the module documentation.
     pub fn pass(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
         let mut report = PassReport::default();
         let mut alerts = Vec::new();
+        let reloaded = match self.watch.as_mut() {
+            Some(w) if opts.flush => w.poll().or_else(|| w.wait()),
+            Some(w) => w.poll(),
+            None => None,
+        };
+        match reloaded {
+            Some(Ok(set)) => {
+                report.ti_reloaded = Some(set.len());
+                self.take_intel(set)?;
+            }
+            Some(Err(why)) => report.ti_error = Some(why),
+            None => {}
+        }
+        if let Some(known) = self.retro_pending.take() {
+            report.retro_alerts = self.retro_match(&known, &mut alerts)?;
+        }
+        let record_ips = self.intel.is_some();
+        let mut seen: foldhash::HashMap<std::net::IpAddr, i64> = foldhash::HashMap::default();
         let late_before = self.engine.stats().late_dropped;
         let threads = pipeline::resolve_threads(opts.threads);
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
@@ -302,6 +396,7 @@ impl Server {
             let engine = &mut self.engine;
             let parts = &mut self.parts;
             let active = &mut active;
+            let seen = &mut seen;
             let mut events = 0u64;
             let mut late = 0u64;
             let source = Tracked {
@@ -313,11 +408,22 @@ impl Server {
             let outcome = pipeline::run_source(
                 source,
                 &popts,
-                &|ev: &AuditEvent<'_>| Some((ev.origin.source, preparer.prepare(ev))),
-                &mut |batch: pipeline::Batch<(u32, Prepared)>| {
-                    for (source, p) in batch.prepared {
+                &|ev: &AuditEvent<'_>| {
+                    let ip = if record_ips {
+                        ev.caller_ip.addr()
+                    } else {
+                        None
+                    };
+                    Some((ev.origin.source, ip, preparer.prepare(ev)))
+                },
+                &mut |batch: pipeline::Batch<(u32, Option<std::net::IpAddr>, Prepared)>| {
+                    for (source, ip, p) in batch.prepared {
                         events += 1;
                         let t = p.time_nanos();
+                        if let Some(ip) = ip {
+                            let last = seen.entry(ip).or_insert(t);
+                            *last = (*last).max(t);
+                        }
                         let max = parts.entry(source).or_insert(t);
                         if t < max.saturating_sub(lateness) || engine.is_late(&p) {
                             late += 1;
@@ -373,7 +479,7 @@ impl Server {
         };
         report.alerts = alerts.len() as u64;
         if report.events > 0 || opts.flush || !alerts.is_empty() {
-            self.commit(&alerts, kept)?;
+            self.commit(&alerts, kept, &seen)?;
             report.committed = true;
             for (_, source, _) in &mut self.inputs {
                 source.committed();
@@ -391,7 +497,12 @@ impl Server {
 
     /// Input positions, the engine snapshot and the new alerts, in one transaction.
     /// `engine`: the snapshot to keep, if not the engine's state now.
-    fn commit(&self, alerts: &[Alert], engine: Option<Vec<u8>>) -> Result<(), ServeError> {
+    fn commit(
+        &mut self,
+        alerts: &[Alert],
+        engine: Option<Vec<u8>>,
+        seen: &foldhash::HashMap<std::net::IpAddr, i64>,
+    ) -> Result<(), ServeError> {
         let engine = match engine {
             Some(bytes) => bytes,
             None => self.engine.snapshot()?,
@@ -417,6 +528,21 @@ impl Server {
             commit.position(name, PARTS, &postcard::to_allocvec(&parts).map_err(bad)?);
         }
         drop(names);
+        let ips: Vec<(std::net::IpAddr, jiff::Timestamp)> = seen
+            .iter()
+            .filter_map(|(ip, t)| {
+                Some((*ip, jiff::Timestamp::from_nanosecond(i128::from(*t)).ok()?))
+            })
+            .collect();
+        commit.ips(&ips);
+        if self.selection_changed {
+            let selected = self.engine.selected_indicators();
+            let bytes = postcard::to_allocvec(&selected).map_err(|e| ServeError::Checkpoint {
+                name: "[ti]".into(),
+                reason: e.to_string(),
+            })?;
+            commit.position(TI_SELECTED.0, TI_SELECTED.1, &bytes);
+        }
         let mut encoder = JsonLines::new();
         let mut line = Vec::new();
         for a in alerts {
@@ -427,12 +553,13 @@ impl Server {
             }
         }
         self.store.commit(&commit)?;
+        self.selection_changed = false;
         Ok(())
     }
 }
 
 /// The engine's options, as `hunt` sets them, with the configured lateness.
-fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
+fn engine_options(intel: Option<Arc<IndicatorSet>>, names: &SharedNames) -> EngineOptions {
     let evidence: EvidenceSource = {
         let names = Arc::clone(names);
         Arc::new(move |o: &Origin| {
@@ -456,9 +583,13 @@ fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
         max_lateness: UNBOUNDED,
         evidence_source: Some(evidence),
         source_form: Some(form),
-        intel: loaded.intel.clone(),
+        intel,
         ..EngineOptions::default()
     }
+}
+
+fn std_duration(nanos: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 /// `d` in nanoseconds, saturated.
