@@ -13,20 +13,20 @@ use kvsentry_intel::{IndicatorSet, LoadOptions};
 /// A set of intel loaded again, or why not.
 pub(crate) type Reloaded = Result<Arc<IndicatorSet>, String>;
 
+/// What the watched paths hold: (file, size, modified), in path order.
+type Stamp = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
 /// The `[ti]` paths watched for changes.
 pub(crate) struct IntelWatch {
     paths: Vec<PathBuf>,
     refresh: Duration,
     /// What the paths held when last loaded: (file, size, modified).
-    stamp: Vec<(PathBuf, u64, Option<SystemTime>)>,
+    stamp: Stamp,
     next_check: Instant,
     /// A change seen at the last check: loaded once it holds still for a check (a feed
     /// being rewritten is not read half-written).
-    changed: Option<Vec<(PathBuf, u64, Option<SystemTime>)>>,
-    loading: Option<(
-        JoinHandle<Reloaded>,
-        Vec<(PathBuf, u64, Option<SystemTime>)>,
-    )>,
+    changed: Option<Stamp>,
+    loading: Option<(JoinHandle<Reloaded>, Stamp)>,
 }
 
 impl IntelWatch {
@@ -102,8 +102,8 @@ fn load(paths: &[PathBuf]) -> Reloaded {
 }
 
 /// Every file below `paths` with its size and modification time, in path order.
-fn stamp(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-    fn walk(p: &Path, out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>, depth: usize) {
+fn stamp(paths: &[PathBuf]) -> Stamp {
+    fn walk(p: &Path, out: &mut Stamp, depth: usize) {
         let Ok(meta) = std::fs::metadata(p) else {
             out.push((p.to_path_buf(), u64::MAX, None));
             return;
