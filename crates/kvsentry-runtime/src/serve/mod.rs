@@ -24,6 +24,7 @@ mod deliver;
 mod error;
 mod input;
 mod intel;
+mod late;
 mod pass;
 pub mod state;
 

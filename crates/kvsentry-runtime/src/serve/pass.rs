@@ -29,6 +29,7 @@ use super::config::{InputKind, OutputKind, ServeConfig};
 use super::deliver;
 use super::input::{self, ServeInput};
 use super::intel::IntelWatch;
+use super::late;
 use super::state::{Commit, StateStore};
 use crate::pipeline::{self, PipelineOptions};
 
@@ -71,9 +72,13 @@ pub struct PassReport {
     /// Events older than the watermark (`allowed_lateness` behind the newest event) that no
     /// open window could take, in this pass: they changed no alert.
     pub late_dropped: u64,
-    /// Events older than their own file's watermark (`allowed_lateness` behind the newest
-    /// event of that file), or behind the combined watermark, in this pass.
+    /// Events late in this pass (see `serve/late.rs`): older than their own partition's
+    /// watermark (`allowed_lateness` behind the newest event time it had before this
+    /// pass) or than the engine's: left out of the engine and written to the dead-letter
+    /// file (`<state_dir>/dead-letter/late-events.jsonl`, Storage records `hunt` reads).
     pub late_events: u64,
+    /// Late events by input name.
+    pub late_by_input: BTreeMap<String, u64>,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
     /// Alerts delivered, by output name.
@@ -377,11 +382,17 @@ impl Server {
         let record_ips = self.intel.is_some();
         let mut seen: foldhash::HashMap<std::net::IpAddr, i64> = foldhash::HashMap::default();
         let late_before = self.engine.stats().late_dropped;
+        let mut dead_letters = Vec::new();
         let threads = pipeline::resolve_threads(opts.threads);
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
-        for (i, (_, source, read)) in self.inputs.iter_mut().enumerate() {
+        let floors = late::Floors::new(
+            self.parts.iter(),
+            lateness,
+            self.engine.watermark().map(nanos_of),
+        );
+        for (i, (input_name, source, read)) in self.inputs.iter_mut().enumerate() {
             if opts.flush {
                 // The last pass: what is there is complete, however recently written.
                 source.settle_all();
@@ -399,6 +410,8 @@ impl Server {
             let seen = &mut seen;
             let mut events = 0u64;
             let mut late = 0u64;
+            let dead_letters = &mut dead_letters;
+            let (floors, names, input_name) = (&floors, &self.names, input_name.as_str());
             let source = Tracked {
                 known: source.names().len(),
                 input: source,
@@ -409,25 +422,40 @@ impl Server {
                 source,
                 &popts,
                 &|ev: &AuditEvent<'_>| {
+                    let source = ev.origin.source;
+                    if floors.is_late(source, nanos_of(ev.time)) {
+                        let n = names.lock().unwrap_or_else(|p| p.into_inner());
+                        let at = match n.names.get(&source) {
+                            Some(name) => format!("{name}:{}", ev.origin.line),
+                            None => format!("{source}:{}", ev.origin.line),
+                        };
+                        drop(n);
+                        return Some(Staged::Late(late::storage_record(ev, input_name, &at)));
+                    }
                     let ip = if record_ips {
                         ev.caller_ip.addr()
                     } else {
                         None
                     };
-                    Some((ev.origin.source, ip, preparer.prepare(ev)))
+                    Some(Staged::Event(source, ip, preparer.prepare(ev)))
                 },
-                &mut |batch: pipeline::Batch<(u32, Option<std::net::IpAddr>, Prepared)>| {
-                    for (source, ip, p) in batch.prepared {
+                &mut |batch: pipeline::Batch<Staged>| {
+                    for staged in batch.prepared {
                         events += 1;
+                        let (source, ip, p) = match staged {
+                            Staged::Event(source, ip, p) => (source, ip, p),
+                            Staged::Late(record) => {
+                                late += 1;
+                                dead_letters.extend_from_slice(&record);
+                                continue;
+                            }
+                        };
                         let t = p.time_nanos();
                         if let Some(ip) = ip {
                             let last = seen.entry(ip).or_insert(t);
                             *last = (*last).max(t);
                         }
                         let max = parts.entry(source).or_insert(t);
-                        if t < max.saturating_sub(lateness) || engine.is_late(&p) {
-                            late += 1;
-                        }
                         *max = (*max).max(t);
                         active.insert(source, *max);
                         engine.observe(p, &mut alerts);
@@ -442,6 +470,12 @@ impl Server {
             }
             report.events += events;
             report.late_events += late;
+            if late > 0 {
+                *report
+                    .late_by_input
+                    .entry(input_name.to_string())
+                    .or_default() += late;
+            }
             report
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
@@ -478,6 +512,11 @@ impl Server {
             None
         };
         report.alerts = alerts.len() as u64;
+        late::append(
+            &late::dead_letter_path(self.config.state_dir()),
+            &dead_letters,
+        )
+        .map_err(|e| ServeError::DeadLetter(e.to_string()))?;
         if report.events > 0 || opts.flush || !alerts.is_empty() {
             self.commit(&alerts, kept, &seen)?;
             report.committed = true;
@@ -590,6 +629,24 @@ fn engine_options(intel: Option<Arc<IndicatorSet>>, names: &SharedNames) -> Engi
 
 fn std_duration(nanos: i64) -> Duration {
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// What the workers hand the engine's thread: an event prepared, with its partition and
+/// caller address (for the retro history), or a late event's dead-letter record (rare:
+/// boxing the common variant would cost an allocation per event).
+#[allow(clippy::large_enum_variant)]
+enum Staged {
+    Event(u32, Option<std::net::IpAddr>, Prepared),
+    Late(Vec<u8>),
+}
+
+/// `t` in nanoseconds, saturated.
+fn nanos_of(t: jiff::Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(if t.as_nanosecond() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 /// `d` in nanoseconds, saturated.
