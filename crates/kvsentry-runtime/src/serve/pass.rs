@@ -62,7 +62,16 @@ pub struct PassOptions {
     pub flush: bool,
     /// Worker threads; 0 means every core.
     pub threads: usize,
+    /// Most bytes a pass reads from one input before it checkpoints (0: 256 MiB): a
+    /// backlog is consumed in bounded passes, each committed, so a crash loses at most one
+    /// and a restart makes progress. A pass cut short does not move the watermark (what
+    /// it did not read may be older) nor flush: [`Server::catch_up`] runs passes until
+    /// every input is caught up.
+    pub max_bytes: u64,
 }
+
+/// [`PassOptions::max_bytes`] when 0.
+const DEFAULT_PASS_BYTES: u64 = 256 << 20;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -97,6 +106,35 @@ pub struct PassReport {
     /// Alerts raised by retro-matching new indicators against caller addresses seen
     /// before.
     pub retro_alerts: u64,
+    /// Every input was read as far as it goes (false: a pass cut short by
+    /// [`PassOptions::max_bytes`] or stopped).
+    pub caught_up: bool,
+    /// Passes this report sums (see [`Server::catch_up`]).
+    pub passes: u64,
+}
+
+impl PassReport {
+    /// Adds a later pass's report to this one.
+    fn absorb(&mut self, later: PassReport) {
+        self.events += later.events;
+        self.late_dropped += later.late_dropped;
+        self.late_events += later.late_events;
+        for (k, n) in later.late_by_input {
+            *self.late_by_input.entry(k).or_default() += n;
+        }
+        self.alerts += later.alerts;
+        for (k, n) in later.delivered {
+            *self.delivered.entry(k).or_default() += n;
+        }
+        self.committed |= later.committed;
+        self.waiting = later.waiting;
+        self.file_errors.extend(later.file_errors);
+        self.ti_reloaded = later.ti_reloaded.or(self.ti_reloaded);
+        self.ti_error = later.ti_error.or(self.ti_error.take());
+        self.retro_alerts += later.retro_alerts;
+        self.caught_up = later.caught_up;
+        self.passes += later.passes;
+    }
 }
 
 /// Names of the files read so far, by source index, shared with the engine's evidence
@@ -130,6 +168,8 @@ pub struct Server {
     retro_pending: Option<BTreeSet<(String, String)>>,
     /// The selection to commit, when it changed.
     selection_changed: bool,
+    /// Since when no pass read anything (see `idle_timeout`).
+    idle_since: Option<std::time::Instant>,
 }
 
 /// Stops a [`Server`]'s reading (see [`Server::stop_handle`]); may be used from a signal
@@ -299,6 +339,7 @@ impl Server {
             intel: loaded.intel.clone(),
             watch,
             retro_pending,
+            idle_since: None,
         })
     }
 
@@ -316,6 +357,11 @@ impl Server {
                 .map(|(_, s, _)| s.stop_handle())
                 .collect(),
         )
+    }
+
+    /// The engine's watermark: windows ending at or before it have closed.
+    pub fn watermark(&self) -> Option<jiff::Timestamp> {
+        self.engine.watermark()
     }
 
     /// The configuration served.
@@ -359,9 +405,36 @@ impl Server {
         Ok((alerts.len() - before) as u64)
     }
 
+    /// Passes until every input is caught up (what `--once` runs): a backlog larger than
+    /// [`PassOptions::max_bytes`] is read in several passes, each committed; the last
+    /// one flushes when asked. The reports are summed.
+    pub fn catch_up(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
+        let mut total = self.pass(opts)?;
+        while !total.caught_up && !self.stopped() {
+            let next = self.pass(opts)?;
+            total.absorb(next);
+        }
+        Ok(total)
+    }
+
+    /// Whether a stop was asked for (see [`Server::stop_handle`]).
+    fn stopped(&self) -> bool {
+        self.inputs
+            .iter()
+            .any(|(_, s, _)| s.stop_handle().load(Ordering::Relaxed))
+    }
+
     /// One pass: see the module documentation.
     pub fn pass(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
-        let mut report = PassReport::default();
+        let mut report = PassReport {
+            caught_up: true,
+            passes: 1,
+            ..PassReport::default()
+        };
+        let budget = match opts.max_bytes {
+            0 => DEFAULT_PASS_BYTES,
+            n => n,
+        };
         let mut alerts = Vec::new();
         let reloaded = match self.watch.as_mut() {
             Some(w) if opts.flush => w.poll().or_else(|| w.wait()),
@@ -412,11 +485,15 @@ impl Server {
             let mut late = 0u64;
             let dead_letters = &mut dead_letters;
             let (floors, names, input_name) = (&floors, &self.names, input_name.as_str());
+            let mut cut = false;
             let source = Tracked {
                 known: source.names().len(),
                 input: source,
                 names: &self.names,
                 first: input::first_source(i),
+                budget,
+                read: 0,
+                cut: &mut cut,
             };
             let outcome = pipeline::run_source(
                 source,
@@ -468,6 +545,7 @@ impl Server {
                     (outcome.stats.source_forms.iter()).map(|(k, f)| (*k, f.name().to_string())),
                 );
             }
+            report.caught_up &= !cut;
             report.events += events;
             report.late_events += late;
             if late > 0 {
@@ -480,6 +558,10 @@ impl Server {
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
         }
+        if self.stopped() {
+            // Stopped mid-way: what was read is committed, nothing more is concluded.
+            report.caught_up = false;
+        }
         // The combined watermark moves only at the end of a pass, when every file has been
         // read as far as it goes: a file read later in the pass (another vault's same
         // hour) never finds its windows closed by one read earlier. It is the least of the
@@ -487,9 +569,28 @@ impl Server {
         // watermark back); files with nothing new are idle and hold no one back. A pass
         // that finds nothing new anywhere finds every file settled: the watermark goes to
         // the newest file's, so the last windows of a quiet input close.
+        //
+        // When nothing was read and that lasts `idle_timeout`, the watermark moves on with
+        // the wall clock from the newest event, so the last windows of a quiet input close
+        // about `allowed_lateness` after its data stopped, as they would with live data.
+        // A pass cut short moves nothing: what it did not read yet may be older.
+        let now = std::time::Instant::now();
+        if report.events == 0 && report.caught_up {
+            self.idle_since.get_or_insert(now);
+        } else {
+            self.idle_since = None;
+        }
+        let idle = self.idle_since.map(|since| now.duration_since(since));
+        let idle_timeout = std_duration(self.config.idle_timeout().as_nanos());
         let combined = match active.values().min() {
+            _ if !report.caught_up => None,
             Some(min) => Some(*min),
-            None => self.parts.values().max().copied(),
+            None => self.parts.values().max().map(|newest| match idle {
+                Some(idle) if idle >= idle_timeout => {
+                    newest.saturating_add(i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX))
+                }
+                _ => *newest,
+            }),
         };
         if let Some(t) = combined {
             let w = jiff::Timestamp::from_nanosecond(i128::from(t.saturating_sub(lateness)));
@@ -504,7 +605,7 @@ impl Server {
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
         // time, and the alerts the flush sent are not sent again (their ids are queued once).
-        let kept = if opts.flush {
+        let kept = if opts.flush && report.caught_up {
             let open = self.engine.snapshot()?;
             self.engine.finish(&mut alerts);
             Some(open)
@@ -517,7 +618,7 @@ impl Server {
             &dead_letters,
         )
         .map_err(|e| ServeError::DeadLetter(e.to_string()))?;
-        if report.events > 0 || opts.flush || !alerts.is_empty() {
+        if report.events > 0 || (opts.flush && report.caught_up) || !alerts.is_empty() {
             self.commit(&alerts, kept, &seen)?;
             report.committed = true;
             for (_, source, _) in &mut self.inputs {
@@ -662,11 +763,23 @@ struct Tracked<'a> {
     first: u32,
     /// The follower's files already named.
     known: usize,
+    /// Bytes of blocks this pass may take, and took.
+    budget: u64,
+    read: u64,
+    /// Set when the budget ended the pass before the input did.
+    cut: &'a mut bool,
 }
 
 impl Source for Tracked<'_> {
     fn next_unit(&mut self) -> Option<Unit> {
+        if self.read >= self.budget {
+            *self.cut = true;
+            return None;
+        }
         let unit = self.input.next_unit()?;
+        if let Unit::Block(b) = &unit {
+            self.read += b.data().len() as u64;
+        }
         let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
         for (k, name) in self.input.names().iter().enumerate().skip(self.known) {
             n.names.insert(self.first + k as u32, name.clone());
