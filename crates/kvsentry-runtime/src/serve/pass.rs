@@ -168,6 +168,8 @@ pub struct Server {
     retro_pending: Option<BTreeSet<(String, String)>>,
     /// The selection to commit, when it changed.
     selection_changed: bool,
+    /// Why syncing TAXII at start failed, for the first pass's report.
+    ti_error: Option<String>,
     /// Since when no pass read anything (see `idle_timeout`).
     idle_since: Option<std::time::Instant>,
 }
@@ -201,10 +203,11 @@ pub struct Loaded {
 pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
     check_supported(config)?;
     let rules = crate::rules::load_rules(config.rules(), config.builtin())?;
-    let (intel, indicators, ti_warnings) = if config.ti().paths.is_empty() {
+    let paths = intel_paths(config);
+    let (intel, indicators, ti_warnings) = if paths.is_empty() {
         (None, 0, Vec::new())
     } else {
-        let load = crate::ti::load(&config.ti().paths, &kvsentry_intel::LoadOptions::default())?;
+        let load = crate::ti::load(&paths, &kvsentry_intel::LoadOptions::default())?;
         let mut warnings = load.warnings();
         for f in &load.report.failed_files {
             warnings.push(format!("{}: not loaded: {}", f.path.display(), f.error));
@@ -219,6 +222,22 @@ pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
         indicators,
         ti_warnings,
     })
+}
+
+/// Where TAXII collections are synced to.
+fn taxii_store(config: &ServeConfig) -> std::path::PathBuf {
+    config.state_dir().join("taxii")
+}
+
+/// The paths intel is loaded from: `[ti] paths`, and the TAXII store once a sync wrote it.
+fn intel_paths(config: &ServeConfig) -> Vec<std::path::PathBuf> {
+    let store = taxii_store(config);
+    let taxii: &[_] = if crate::ti::is_taxii_store(&store) {
+        &config.ti().taxii
+    } else {
+        &[]
+    };
+    super::intel::loaded_paths(&config.ti().paths, taxii, &store)
 }
 
 /// Refuses inputs and outputs this version does not run yet, naming them.
@@ -248,12 +267,6 @@ fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
             OutputKind::Kafka(_) => return Err(ServeError::unsupported_output(o)),
         }
     }
-    if !config.ti().taxii.is_empty() {
-        return Err(ServeError::NotYet {
-            what: "[ti]".into(),
-            feature: "taxii",
-        });
-    }
     Ok(())
 }
 
@@ -265,7 +278,23 @@ impl Server {
         let store = StateStore::open(config.state_dir())?;
         let stored = store.load()?;
         let names: SharedNames = Arc::default();
-        let opts = engine_options(loaded.intel.clone(), &names);
+        // TAXII collections are synced before the first pass, so a `--once` run sees what
+        // the server has now; a server that cannot be reached leaves the stored copy.
+        let mut intel = loaded.intel.clone();
+        let mut ti_error = None;
+        if !config.ti().taxii.is_empty() {
+            match super::intel::sync_all(&config.ti().taxii, &taxii_store(&config)) {
+                Ok(()) => {
+                    let load = crate::ti::load(
+                        &intel_paths(&config),
+                        &kvsentry_intel::LoadOptions::default(),
+                    )?;
+                    intel = (!load.set.is_empty()).then(|| Arc::new(load.set)).or(intel);
+                }
+                Err(e) => ti_error = Some(e),
+            }
+        }
+        let opts = engine_options(intel.clone(), &names);
         let (engine, restore) = match &stored {
             Some(s) => {
                 let (engine, report) = Engine::restore(&loaded.rules, opts, &s.engine)?;
@@ -319,9 +348,11 @@ impl Server {
             })
             .and_then(|b| postcard::from_bytes(b).ok());
         let retro_pending = stored_selection.filter(|old| *old != selected);
-        let watch = (!config.ti().paths.is_empty()).then(|| {
+        let watch = (!config.ti().is_empty()).then(|| {
             IntelWatch::new(
                 &config.ti().paths,
+                &config.ti().taxii,
+                &taxii_store(&config),
                 std_duration(config.ti().refresh.as_nanos()),
             )
         });
@@ -336,7 +367,8 @@ impl Server {
             parts,
             reconciled: BTreeSet::new(),
             rules: loaded.rules.clone(),
-            intel: loaded.intel.clone(),
+            intel,
+            ti_error,
             watch,
             retro_pending,
             idle_since: None,
@@ -447,7 +479,7 @@ impl Server {
                 self.take_intel(set)?;
             }
             Some(Err(why)) => report.ti_error = Some(why),
-            None => {}
+            None => report.ti_error = self.ti_error.take(),
         }
         if let Some(known) = self.retro_pending.take() {
             report.retro_alerts = self.retro_match(&known, &mut alerts)?;
