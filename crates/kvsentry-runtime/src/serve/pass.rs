@@ -401,6 +401,24 @@ impl Server {
         &self.config
     }
 
+    /// Forgets the partitions whose own watermark is behind the engine's (their floor for
+    /// lateness is the engine's now, so nothing changes), keeping the newest (the idle rule
+    /// and retro-matching start from it), with the forms of their events.
+    fn prune_parts(&mut self, lateness: i64) {
+        let Some(w) = self.engine.watermark().map(nanos_of) else {
+            return;
+        };
+        let newest = self.parts.iter().max_by_key(|(_, t)| **t).map(|(k, _)| *k);
+        let before = self.parts.len();
+        self.parts
+            .retain(|k, t| Some(*k) == newest || t.saturating_sub(lateness) >= w);
+        if self.parts.len() < before {
+            let parts = &self.parts;
+            let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            n.forms.retain(|k, _| parts.contains_key(k));
+        }
+    }
+
     /// Intel loaded again: the engine goes on with it (its state kept), and the indicators
     /// new to it are retro-matched at the start of the next pass.
     fn take_intel(&mut self, set: Arc<IndicatorSet>) -> Result<(), ServeError> {
@@ -633,6 +651,7 @@ impl Server {
         // Indicator matches go out at the end of the pass that first saw them, each
         // (indicator, address) once: over the stream, the ids of `hunt`'s one run.
         self.engine.release_indicator_matches(&mut alerts);
+        self.prune_parts(lateness);
         report.late_dropped = self.engine.stats().late_dropped - late_before;
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
