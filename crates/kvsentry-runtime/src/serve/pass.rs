@@ -81,6 +81,31 @@ pub struct PassReport {
     pub waiting: BTreeMap<String, String>,
     /// Inputs' files that stopped with an error (what was readable was read).
     pub file_errors: Vec<String>,
+    /// What each input gave in this pass, by input name.
+    pub inputs: BTreeMap<String, InputPass>,
+    /// Alerts the engine raised in this pass, by rule id.
+    pub rule_alerts: BTreeMap<String, u64>,
+    /// Requests to a receiver that were retries, by output name.
+    pub retries: BTreeMap<String, u64>,
+    /// Alerts waiting in each output's outbox after the pass, by output name.
+    pub pending: BTreeMap<String, u64>,
+    /// The size of the state store's file after the pass.
+    pub state_bytes: u64,
+}
+
+/// What one input gave in a pass.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InputPass {
+    /// Events read.
+    pub events: u64,
+    /// Of them, events late (see [`PassReport::late_events`]).
+    pub late: u64,
+    /// Records skipped, by reason ([`kvsentry_ingest::SkipReason::as_str`]).
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// The input's own watermark after the pass (ns since the epoch): its newest event time
+    /// less `allowed_lateness`, taken over its partitions as the combined one is; `None`
+    /// before its first event.
+    pub watermark: Option<i64>,
 }
 
 /// Names of the files read so far, by source index, shared with the engine's evidence
@@ -285,7 +310,7 @@ impl Server {
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
-        for (i, (_, follow, read)) in self.inputs.iter_mut().enumerate() {
+        for (i, (name, follow, read)) in self.inputs.iter_mut().enumerate() {
             if opts.flush {
                 // The last pass: what is there is complete, however recently written.
                 follow.settle_all();
@@ -334,6 +359,18 @@ impl Server {
             }
             report.events += events;
             report.late_events += late;
+            let skipped = outcome.stats.skipped.iter().map(|(r, n)| (r.as_str(), *n));
+            let watermark = input_watermark(active, &self.parts, i, lateness);
+            let skipped = skipped.collect();
+            (report.inputs).insert(
+                name.clone(),
+                InputPass {
+                    events,
+                    late,
+                    skipped,
+                    watermark,
+                },
+            );
             report
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
@@ -367,6 +404,9 @@ impl Server {
             None
         };
         report.alerts = alerts.len() as u64;
+        for a in &alerts {
+            *report.rule_alerts.entry(a.rule.id.clone()).or_default() += 1;
+        }
         if report.events > 0 || opts.flush || !alerts.is_empty() {
             self.commit(&alerts, kept)?;
             report.committed = true;
@@ -374,10 +414,14 @@ impl Server {
         for o in self.config.outputs() {
             let d = deliver::drain(&self.store, o, &mut self.reconciled)?;
             report.delivered.insert(o.name.clone(), d.delivered);
+            report.retries.insert(o.name.clone(), d.retries);
+            let pending = self.store.counts(&o.name)?.pending;
+            report.pending.insert(o.name.clone(), pending);
             if let Some(why) = d.waiting {
                 report.waiting.insert(o.name.clone(), why);
             }
         }
+        report.state_bytes = self.store.size_bytes()?;
         Ok(report)
     }
 
@@ -452,6 +496,23 @@ fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
         intel: loaded.intel.clone(),
         ..EngineOptions::default()
     }
+}
+
+/// Input `i`'s own watermark: as the combined one (see [`Server::pass`]), over its
+/// partitions only.
+fn input_watermark(
+    active: &BTreeMap<u32, i64>,
+    parts: &BTreeMap<u32, i64>,
+    i: usize,
+    lateness: i64,
+) -> Option<i64> {
+    let first = (i as u32) << INPUT_SHIFT;
+    let mine = first..=first | ((1 << INPUT_SHIFT) - 1);
+    let newest = match active.range(mine.clone()).map(|(_, t)| *t).min() {
+        Some(t) => Some(t),
+        None => parts.range(mine).map(|(_, t)| *t).max(),
+    };
+    newest.map(|t| t.saturating_sub(lateness))
 }
 
 /// `d` in nanoseconds, saturated.
