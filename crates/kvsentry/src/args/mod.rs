@@ -56,7 +56,7 @@ pub enum Command {
     Ti(TiArgs),
     /// Continuous detection from where the logs are delivered, with state kept across runs.
     #[command(
-        after_help = "Examples:\n  kvsentry serve --config kvsentry.toml --check-config\n  kvsentry serve --config kvsentry.toml --once\n  kvsentry serve --config kvsentry.toml"
+        after_help = "Examples:\n  kvsentry serve --config kvsentry.toml --check-config\n  kvsentry serve --config kvsentry.toml --once\n  kvsentry serve --config kvsentry.toml --listen 127.0.0.1:9464"
     )]
     Serve(ServeArgs),
     /// The field dictionary: every field name rules and `events` use, its type and meaning.
@@ -463,4 +463,13 @@ pub struct ServeArgs {
     /// Worker threads for parsing (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Answer GET /healthz, GET /metrics and POST /reload on ADDR (default
+    /// 127.0.0.1:9464; overrides the configuration's `listen`).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:9464"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
 }
