@@ -70,7 +70,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let mut server = Server::open(config, &loaded).map_err(usage)?;
     log_restore(&server);
     if a.once {
-        pass(&mut server, &opts, &ops)?;
+        pass(&mut server, &opts, &ops, false)?;
         return Ok(Exit::Ok);
     }
     if let Some(blocked) = blocked {
@@ -80,7 +80,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let mut every = poll_interval(server.config());
     while !STOP.load(Ordering::Relaxed) {
         let started = Instant::now();
-        pass(&mut server, &opts, &ops)?;
+        pass(&mut server, &opts, &ops, true)?;
         ops.set_ready(true);
         // Until the next pass is due, or a reload or stop is asked for.
         match orders.recv_timeout(every.saturating_sub(started.elapsed())) {
@@ -104,11 +104,16 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
 }
 
 /// One pass, reported in the logs and the metrics.
-fn pass(server: &mut Server, opts: &PassOptions, ops: &Ops) -> Result<(), ServeError> {
+fn pass(
+    server: &mut Server,
+    opts: &PassOptions,
+    ops: &Ops,
+    quiet_if_idle: bool,
+) -> Result<(), ServeError> {
     let started = Instant::now();
     let r = server.pass(opts)?;
     ops.metrics.record_pass(&r, started.elapsed());
-    report(&r);
+    report(&r, quiet_if_idle);
     Ok(())
 }
 
@@ -263,12 +268,18 @@ fn print_summary(config: &ServeConfig, loaded: &Loaded) -> std::io::Result<()> {
     Ok(())
 }
 
-fn report(r: &PassReport) {
+/// Logs a pass; `quiet_if_idle`: a pass that did nothing is logged at debug level only
+/// (a long-running serve passes every `poll_interval`).
+fn report(r: &PassReport, quiet_if_idle: bool) {
     let delivered: u64 = r.delivered.values().sum();
-    info!(
-        "serve: {} event(s) read, {} alert(s) raised, {} delivered",
-        r.events, r.alerts, delivered
-    );
+    if quiet_if_idle && r.events == 0 && r.alerts == 0 && delivered == 0 {
+        tracing::debug!("serve: nothing new");
+    } else {
+        info!(
+            "serve: {} event(s) read, {} alert(s) raised, {} delivered",
+            r.events, r.alerts, delivered
+        );
+    }
     if r.late_events > 0 {
         info!(
             "serve: {} late event(s) (older than allowed_lateness behind their file)",
