@@ -229,9 +229,11 @@ impl Drop for Serving {
     }
 }
 
+type Shared<T> = Arc<Mutex<T>>;
+
 /// A local webhook receiver that answers 500 to the first `fail` requests and 200 after,
 /// recording the `Authorization` header of every request.
-fn receiver(fail: usize) -> (String, Arc<Mutex<Vec<String>>>, Arc<Mutex<usize>>) {
+fn receiver(fail: usize) -> (String, Shared<Vec<String>>, Shared<usize>) {
     use std::io::{BufRead, BufReader};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/alerts", listener.local_addr().unwrap());
