@@ -77,6 +77,8 @@ pub struct Metrics {
     passes: Counter,
     pass_seconds: Histogram,
     reloads: Family<ResultLabel, Counter>,
+    ti_failures: Counter,
+    retro: Counter,
 }
 
 impl Default for Metrics {
@@ -107,6 +109,8 @@ impl Metrics {
             // 1 ms to about 65 s.
             pass_seconds: Histogram::new(exponential_buckets(0.001, 4.0, 9)),
             reloads: Family::default(),
+            ti_failures: Counter::default(),
+            retro: Counter::default(),
         };
         let r = &mut m.registry;
         r.register("events_read", "Events read, by input", m.events.clone());
@@ -131,6 +135,10 @@ impl Metrics {
         r.register("ti_indicators", what, m.indicators.clone());
         let what = "When threat intel was last loaded, in seconds since the epoch";
         r.register("ti_refresh_timestamp_seconds", what, m.ti_refreshed.clone());
+        let what = "Refreshes of threat intel whose files changed but could not be loaded";
+        r.register("ti_refresh_failures", what, m.ti_failures.clone());
+        let what = "Alerts raised by matching new indicators against caller addresses seen before";
+        r.register("retro_alerts", what, m.retro.clone());
         let what = "Size of the state store's file";
         r.register("state_size_bytes", what, m.state_bytes.clone());
         r.register("passes", "Passes run", m.passes.clone());
@@ -202,6 +210,13 @@ impl Metrics {
             self.pending.get_or_create(&output(name)).set(n);
         }
         (self.state_bytes).set(i64::try_from(r.state_bytes).unwrap_or(i64::MAX));
+        if let Some(n) = r.ti_reloaded {
+            self.record_intel(n, jiff::Timestamp::now());
+        }
+        if r.ti_error.is_some() {
+            self.ti_failures.inc();
+        }
+        self.retro.inc_by(r.retro_alerts);
         self.passes.inc();
         self.pass_seconds.observe(took.as_secs_f64());
     }
@@ -256,6 +271,8 @@ mod tests {
             retries: BTreeMap::from([("hook".to_string(), 2), ("file".to_string(), 0)]),
             pending: BTreeMap::from([("hook".to_string(), 3), ("file".to_string(), 0)]),
             state_bytes: 1_622_016,
+            ti_error: Some("ti.csv: no indicators".into()),
+            retro_alerts: 2,
             ..PassReport::default()
         }
     }
@@ -271,8 +288,12 @@ mod tests {
         let mut second = report();
         second.pending.insert("hook".into(), 0);
         second.waiting.clear();
+        second.ti_error = None;
+        second.ti_reloaded = Some(250);
         second.inputs.get_mut("logs").unwrap().watermark = Some(1_700_000_060_000_000_000);
         m.record_pass(&second, Duration::from_millis(2));
+        // Intel the pass reloaded counts, at once.
+        assert!(m.encode().contains("\nkvsentry_ti_indicators 250\n"));
         m.record_intel(300, jiff::Timestamp::from_second(1_700_000_100).unwrap());
         m.record_reload(true);
         let text = m.encode();
@@ -298,6 +319,8 @@ mod tests {
             "kvsentry_pass_duration_seconds_bucket{le=\"0.004\"} 1",
             "kvsentry_pass_duration_seconds_bucket{le=\"0.064\"} 2",
             "kvsentry_reloads_total{result=\"ok\"} 1",
+            "kvsentry_ti_refresh_failures_total 1",
+            "kvsentry_retro_alerts_total 4",
         ] {
             assert!(got.contains(&want), "{want} not in\n{text}");
         }

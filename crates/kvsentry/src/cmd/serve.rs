@@ -4,9 +4,9 @@
 
 mod signals;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kvsentry_runtime::serve::config::{InputKind, OutputKind, ServeConfig};
@@ -31,7 +31,7 @@ pub enum Control {
 
 pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     // Before any thread starts (they inherit the mask): see signals.rs.
-    let blocked = (!a.once && !a.check_config).then(signals::block);
+    let blocked = (!a.check_config).then(signals::block);
     let (config, loaded) = load(&a).map_err(usage)?;
     logging::init(config.logging());
     log_loaded(&loaded);
@@ -69,12 +69,16 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     };
     let mut server = Server::open(config, &loaded).map_err(usage)?;
     log_restore(&server);
+    let current: signals::CurrentStop = Arc::new(Mutex::new(Some(server.stop_handle())));
+    if let Some(blocked) = blocked {
+        signals::listen(blocked, control.clone(), Arc::clone(&current), !a.once);
+    }
     if a.once {
         pass(&mut server, &opts, &ops, false)?;
+        if STOP.load(Ordering::Relaxed) {
+            info!("serve: stopped; what was read is committed");
+        }
         return Ok(Exit::Ok);
-    }
-    if let Some(blocked) = blocked {
-        signals::listen(blocked, control.clone());
     }
     let mut loaded = loaded;
     let mut every = poll_interval(server.config());
@@ -91,6 +95,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
                 // The new rules see new data at once: the next pass starts now.
                 let (s, l, outcome) = reload(&a, server, loaded, &ops)?;
                 (server, loaded) = (s, l);
+                *current.lock().unwrap_or_else(|p| p.into_inner()) = Some(server.stop_handle());
+                if STOP.load(Ordering::Relaxed) {
+                    // A stop that came during the reload reached the old server only.
+                    server.stop_handle().stop();
+                }
                 every = poll_interval(server.config());
                 if let Some(asked) = asked {
                     asked.answer(outcome);
@@ -284,6 +293,18 @@ fn report(r: &PassReport, quiet_if_idle: bool) {
         info!(
             "serve: {} late event(s) (older than allowed_lateness behind their file)",
             r.late_events
+        );
+    }
+    if let Some(n) = r.ti_reloaded {
+        info!("serve: threat intel reloaded: {n} indicator version(s)");
+    }
+    if let Some(why) = &r.ti_error {
+        warn!("threat intel not reloaded, the intel in use stays: {why}");
+    }
+    if r.retro_alerts > 0 {
+        info!(
+            "serve: {} alert(s) from new indicators matched against caller addresses seen before",
+            r.retro_alerts
         );
     }
     if r.late_dropped > 0 {

@@ -1,4 +1,6 @@
 //! serve's signals: SIGHUP reloads, SIGTERM and SIGINT stop (a second one stops at once).
+//! A stop stops the reading of the pass under way at its next block (the pass commits
+//! what it read), through the server's [`StopHandle`].
 //!
 //! On Unix the signals are blocked in every thread and taken by one thread with `sigwait`,
 //! which may do anything (send on a channel, log), unlike a signal handler. They must be
@@ -6,11 +8,26 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+
+use kvsentry_runtime::serve::StopHandle;
 
 use super::Control;
 
 /// Set once a stop was asked for (by a signal, or the loop's channel closing).
 pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The stop handle of the server serving now (a reload opens another).
+pub type CurrentStop = Arc<Mutex<Option<StopHandle>>>;
+
+/// Asks for a stop: the pass under way stops reading, the loop ends after it.
+fn stop(current: &CurrentStop, control: &Sender<Control>) {
+    STOP.store(true, Ordering::Relaxed);
+    if let Some(h) = current.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        h.stop();
+    }
+    let _ = control.send(Control::Stop);
+}
 
 /// The signals serve takes, blocked in this thread and every thread it starts from now on.
 #[cfg(unix)]
@@ -30,9 +47,9 @@ pub fn block() -> Blocked {
 }
 
 /// Takes the blocked signals on a thread of their own, telling the serving loop through
-/// `control`.
+/// `control`; `reloads`: whether SIGHUP reloads (not in a `--once` run).
 #[cfg(unix)]
-pub fn listen(blocked: Blocked, control: Sender<Control>) {
+pub fn listen(blocked: Blocked, control: Sender<Control>, current: CurrentStop, reloads: bool) {
     use nix::sys::signal::Signal;
     let set = blocked.0;
     let taken = std::thread::Builder::new()
@@ -40,6 +57,9 @@ pub fn listen(blocked: Blocked, control: Sender<Control>) {
         .spawn(move || {
             loop {
                 match set.wait() {
+                    Ok(Signal::SIGHUP) if !reloads => {
+                        tracing::info!("serve: SIGHUP ignored: a --once run does not reload");
+                    }
                     Ok(Signal::SIGHUP) => {
                         tracing::info!("serve: SIGHUP: reloading after the pass under way");
                         let _ = control.send(Control::Reload(None));
@@ -52,8 +72,8 @@ pub fn listen(blocked: Blocked, control: Sender<Control>) {
                             );
                             std::process::exit(1);
                         }
-                        tracing::info!("serve: {sig}: stopping after the pass under way");
-                        let _ = control.send(Control::Stop);
+                        tracing::info!("serve: {sig}: stopping; what was read is committed");
+                        stop(&current, &control);
                     }
                     Err(_) => {}
                 }
@@ -74,11 +94,11 @@ pub fn block() -> Blocked {
 }
 
 #[cfg(not(unix))]
-pub fn listen(_: Blocked, control: Sender<Control>) {
+pub fn listen(_: Blocked, control: Sender<Control>, current: CurrentStop, _reloads: bool) {
     let _ = ctrlc::set_handler(move || {
         if STOP.swap(true, Ordering::Relaxed) {
             std::process::exit(1);
         }
-        let _ = control.send(Control::Stop);
+        stop(&current, &control);
     });
 }
