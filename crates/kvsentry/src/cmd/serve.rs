@@ -54,8 +54,15 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let _http = match config.http_listen() {
         Some(addr) => {
             let to_loop = control.clone();
-            let on_reload = move |asked| {
-                let _ = to_loop.send(Control::Reload(Some(asked)));
+            let once = a.once;
+            let on_reload = move |asked: ReloadAsked| {
+                if once {
+                    asked.answer(Err(
+                        "not reloaded: a --once run reads the file at its start".into(),
+                    ));
+                } else {
+                    let _ = to_loop.send(Control::Reload(Some(asked)));
+                }
             };
             let http = HttpServer::start(addr, Arc::clone(&ops), on_reload)
                 .map_err(|e| anyhow::anyhow!("listen {addr}: {e}"))?;
@@ -63,6 +70,12 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
                 "serve: listening on http://{} (/healthz, /metrics, POST /reload)",
                 http.local_addr()
             );
+            if !addr.ip().is_loopback() {
+                warn!(
+                    "serve: {addr} is reachable from other hosts, and /reload has no \
+                     authentication: guard it with a firewall"
+                );
+            }
             Some(http)
         }
         None => None,
