@@ -805,3 +805,67 @@ fn sigterm_exits_0_promptly_with_the_state_committed() {
         .unwrap();
     assert_eq!(read + again, total as u64, "{stderr}\n{err}");
 }
+
+/// SIGTERM during a long `--once` pass: the pass stops reading at its next block, commits
+/// what it read and exits 0 at once; the next run reads the rest, and only that.
+#[test]
+fn sigterm_stops_a_once_run_mid_pass_and_commits_what_it_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    ok(run(&[
+        "gen",
+        "--storage-layout",
+        "-o",
+        logs.to_str().unwrap(),
+        "--events",
+        "150000",
+        "--duration",
+        "6h",
+        "--seed",
+        "3",
+    ]));
+    let total: usize = files(&logs)
+        .iter()
+        .map(|r| {
+            std::fs::read_to_string(logs.join(r))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    let (config, _) = reload_config(dir.path(), &logs);
+    let config = config.to_str().unwrap();
+    let child = bin()
+        .args(["serve", "--config", config, "--once", "--threads", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = dir.path().join("state/state.redb");
+    wait_for("the state opened", Duration::from_secs(60), || {
+        state.exists()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let read = |err: &str| -> usize {
+        err.lines()
+            .find_map(|l| l.split_once("serve: ")?.1.split_once(" event(s) read"))
+            .map(|(n, _)| n.parse().unwrap())
+            .unwrap_or_else(|| panic!("no pass report in\n{err}"))
+    };
+    let first = read(&err);
+    let rest = String::from_utf8(ok(run(&["serve", "--config", config, "--once"])).stderr).unwrap();
+    assert_eq!(first + read(&rest), total, "{err}\n{rest}");
+}
