@@ -866,6 +866,14 @@ fn sigterm_stops_a_once_run_mid_pass_and_commits_what_it_read() {
             .unwrap_or_else(|| panic!("no pass report in\n{err}"))
     };
     let first = read(&err);
+    // A pass over this much takes seconds: the stop came before its end.
+    assert!(first < total, "{err}");
+    assert!(
+        err.contains("serve: stopped; what was read is committed"),
+        "{err}"
+    );
     let rest = String::from_utf8(ok(run(&["serve", "--config", config, "--once"])).stderr).unwrap();
     assert_eq!(first + read(&rest), total, "{err}\n{rest}");
+    // A stopped pass concluded nothing: no event is late for it.
+    assert!(!rest.contains("late"), "{rest}");
 }

@@ -170,7 +170,8 @@ impl Metrics {
         }
     }
 
-    /// Adds what a pass did, which took `took`.
+    /// Adds what a pass (or a [`Server::catch_up`](super::Server::catch_up)'s passes) did,
+    /// which took `took`.
     pub fn record_pass(&self, r: &PassReport, took: Duration) {
         for (name, i) in &r.inputs {
             let input = InputLabel {
@@ -217,7 +218,8 @@ impl Metrics {
             self.ti_failures.inc();
         }
         self.retro.inc_by(r.retro_alerts);
-        self.passes.inc();
+        // A catch-up's report sums its passes; its duration is theirs together.
+        self.passes.inc_by(r.passes.max(1));
         self.pass_seconds.observe(took.as_secs_f64());
     }
 

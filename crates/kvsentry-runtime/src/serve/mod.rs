@@ -16,7 +16,7 @@
 //! config.resolve_secrets()?;
 //! let loaded = load(&config)?;
 //! let mut server = Server::open(config, &loaded)?;
-//! let report = server.pass(&PassOptions { flush: false, threads: 0 })?;
+//! let report = server.catch_up(&PassOptions::default())?;
 //! eprintln!("{} alerts raised", report.alerts);
 //! # Ok::<(), kvsentry_runtime::serve::ServeError>(())
 //! ```
@@ -27,6 +27,7 @@ mod error;
 mod http;
 mod input;
 mod intel;
+mod late;
 mod metrics;
 mod pass;
 pub mod state;

@@ -42,6 +42,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let opts = PassOptions {
         flush: a.flush,
         threads: a.threads.unwrap_or(0),
+        ..PassOptions::default()
     };
     let ops = Arc::new(Ops::new());
     ops.metrics.declare(&config);
@@ -87,7 +88,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         signals::listen(blocked, control.clone(), Arc::clone(&current), !a.once);
     }
     if a.once {
-        pass(&mut server, &opts, &ops, false)?;
+        pass(&mut server, &opts, &ops, true)?;
         if STOP.load(Ordering::Relaxed) {
             info!("serve: stopped; what was read is committed");
         }
@@ -97,10 +98,15 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let mut every = poll_interval(server.config());
     while !STOP.load(Ordering::Relaxed) {
         let started = Instant::now();
-        pass(&mut server, &opts, &ops, true)?;
+        let caught_up = pass(&mut server, &opts, &ops, false)?;
         ops.set_ready(true);
-        // Until the next pass is due, or a reload or stop is asked for.
-        match orders.recv_timeout(every.saturating_sub(started.elapsed())) {
+        // Until the next pass is due (at once while a backlog is read in bounded passes),
+        // or a reload or stop is asked for.
+        let wait = match caught_up {
+            true => every.saturating_sub(started.elapsed()),
+            false => Duration::ZERO,
+        };
+        match orders.recv_timeout(wait) {
             Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => {
                 STOP.store(true, Ordering::Relaxed);
             }
@@ -125,18 +131,22 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// One pass, reported in the logs and the metrics.
+/// One pass (`once`: passes until every input is caught up), reported in the logs and
+/// the metrics. Returns whether every input was caught up.
 fn pass(
     server: &mut Server,
     opts: &PassOptions,
     ops: &Ops,
-    quiet_if_idle: bool,
-) -> Result<(), ServeError> {
+    once: bool,
+) -> Result<bool, ServeError> {
     let started = Instant::now();
-    let r = server.pass(opts)?;
+    let r = match once {
+        true => server.catch_up(opts)?,
+        false => server.pass(opts)?,
+    };
     ops.metrics.record_pass(&r, started.elapsed());
-    report(&r, quiet_if_idle);
-    Ok(())
+    report(&r, !once);
+    Ok(r.caught_up)
 }
 
 /// The configuration file, with `--listen` and its secrets, and its rules and intel.
