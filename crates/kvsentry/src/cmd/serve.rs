@@ -202,7 +202,7 @@ fn reload(
     if config.logging().format != old.logging().format {
         warn!("serve: `logging.format` changed: it takes effect when serve restarts");
     }
-    logging::set_level(config.logging().level);
+    let level = config.logging().level;
     // The store is locked while a Server holds it.
     drop(server);
     match Server::open(config, &new) {
@@ -213,6 +213,7 @@ fn reload(
                 new.rules.enabled().count(),
                 new.indicators
             );
+            logging::set_level(level);
             info!("serve: {what}");
             log_restore(&server);
             ops.metrics.declare(server.config());
