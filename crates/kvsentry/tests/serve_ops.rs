@@ -435,6 +435,7 @@ fn metrics_after_passes_over_generated_data_and_no_secret_anywhere() {
             1.0,
         ),
         ("kvsentry_events_late_total{input=\"blobs\"}".into(), 0.0),
+        ("kvsentry_input_backlog{input=\"blobs\"}".into(), 0.0),
         ("kvsentry_deliveries_total{output=\"file\"}".into(), n),
         ("kvsentry_deliveries_total{output=\"hook\"}".into(), n),
         (

@@ -66,6 +66,7 @@ pub struct Metrics {
     skipped: Family<SkipLabels, Counter>,
     late: Family<InputLabel, Counter>,
     watermark: Family<InputLabel, FloatGauge>,
+    backlog: Family<InputLabel, Gauge>,
     alerts: Family<RuleLabel, Counter>,
     delivered: Family<OutputLabel, Counter>,
     failures: Family<OutputLabel, Counter>,
@@ -97,6 +98,7 @@ impl Metrics {
             skipped: Family::default(),
             late: Family::default(),
             watermark: Family::default(),
+            backlog: Family::default(),
             alerts: Family::default(),
             delivered: Family::default(),
             failures: Family::default(),
@@ -121,6 +123,8 @@ impl Metrics {
         r.register("events_late", what, m.late.clone());
         let what = "An input's watermark (its newest event time less allowed_lateness), in seconds since the epoch";
         r.register("watermark_seconds", what, m.watermark.clone());
+        let what = "What an input knows of and has not read yet: bytes for files and blobs, messages for Kafka (consumer lag)";
+        r.register("input_backlog", what, m.backlog.clone());
         r.register("alerts", "Alerts raised, by rule", m.alerts.clone());
         let what = "Alerts delivered, by output";
         r.register("deliveries", what, m.delivered.clone());
@@ -158,6 +162,7 @@ impl Metrics {
             };
             drop(self.events.get_or_create(&input));
             drop(self.late.get_or_create(&input));
+            drop(self.backlog.get_or_create(&input));
         }
         for o in config.outputs() {
             let output = OutputLabel {
@@ -186,6 +191,8 @@ impl Metrics {
                 };
                 self.skipped.get_or_create(&labels).inc_by(*n);
             }
+            let backlog = i64::try_from(i.backlog).unwrap_or(i64::MAX);
+            self.backlog.get_or_create(&input).set(backlog);
             if let Some(w) = i.watermark {
                 self.watermark.get_or_create(&input).set(w as f64 / 1e9);
             }
@@ -262,6 +269,7 @@ mod tests {
             late: 3,
             skipped: BTreeMap::from([("malformed_json", 2), ("not_key_vault", 5)]),
             watermark: Some(1_700_000_000_500_000_000),
+            backlog: 4096,
         };
         PassReport {
             events: 120,
@@ -292,7 +300,9 @@ mod tests {
         second.waiting.clear();
         second.ti_error = None;
         second.ti_reloaded = Some(250);
-        second.inputs.get_mut("logs").unwrap().watermark = Some(1_700_000_060_000_000_000);
+        let logs = second.inputs.get_mut("logs").unwrap();
+        logs.watermark = Some(1_700_000_060_000_000_000);
+        logs.backlog = 0;
         m.record_pass(&second, Duration::from_millis(2));
         // Intel the pass reloaded counts, at once.
         assert!(m.encode().contains("\nkvsentry_ti_indicators 250\n"));
@@ -306,6 +316,7 @@ mod tests {
             "kvsentry_events_skipped_total{input=\"logs\",reason=\"malformed_json\"} 4",
             "kvsentry_events_skipped_total{input=\"logs\",reason=\"not_key_vault\"} 10",
             "kvsentry_watermark_seconds{input=\"logs\"} 1700000060.0",
+            "kvsentry_input_backlog{input=\"logs\"} 0",
             "kvsentry_alerts_total{rule=\"kv-001\"} 6",
             "kvsentry_alerts_total{rule=\"kv-002\"} 2",
             "kvsentry_deliveries_total{output=\"file\"} 8",

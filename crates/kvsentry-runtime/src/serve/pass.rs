@@ -136,6 +136,9 @@ pub struct InputPass {
     /// less `allowed_lateness`, taken over its partitions as the combined one is; `None`
     /// before its first event.
     pub watermark: Option<i64>,
+    /// What the input knows of and has not read yet after the pass, as its
+    /// [`Source::progress`] counts: bytes for files.
+    pub backlog: u64,
 }
 
 impl PassReport {
@@ -167,6 +170,7 @@ impl PassReport {
                 *mine.skipped.entry(r).or_default() += n;
             }
             mine.watermark = i.watermark.or(mine.watermark);
+            mine.backlog = i.backlog;
         }
         for (k, n) in later.rule_alerts {
             *self.rule_alerts.entry(k).or_default() += n;
@@ -600,6 +604,7 @@ impl Server {
                     late,
                     skipped,
                     watermark,
+                    backlog: 0,
                 },
             );
             if late > 0 {
@@ -611,6 +616,12 @@ impl Server {
             report
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
+        }
+        for (name, source, _) in &self.inputs {
+            let (done, known) = source.progress();
+            if let Some(i) = report.inputs.get_mut(name) {
+                i.backlog = known.saturating_sub(done);
+            }
         }
         if self.stopped() {
             // Stopped mid-way: what was read is committed, nothing more is concluded.
