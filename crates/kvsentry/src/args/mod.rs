@@ -473,3 +473,33 @@ pub struct ServeArgs {
     )]
     pub listen: Option<std::net::SocketAddr>,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let all = ["kvsentry", "serve", "--config", "k.toml"]
+            .iter()
+            .chain(args);
+        match Cli::try_parse_from(all).unwrap().command {
+            Command::Serve(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn listen_alone_is_loopback_and_an_address_is_taken_as_given() {
+        assert_eq!(serve(&[]).listen, None);
+        let alone = serve(&["--listen", "--once"]);
+        assert_eq!(alone.listen.unwrap().to_string(), "127.0.0.1:9464");
+        assert!(alone.once);
+        let given = serve(&["--listen", "0.0.0.0:9000"]);
+        assert_eq!(given.listen.unwrap().to_string(), "0.0.0.0:9000");
+        assert!(
+            Cli::try_parse_from(["kvsentry", "serve", "--config", "k", "--listen", "x"]).is_err()
+        );
+    }
+}
