@@ -5,9 +5,9 @@
 //! - `GET /metrics`: [`Metrics`] in the Prometheus text format.
 //! - `POST /reload`: asks the serving loop to reload its configuration, rules and intel
 //!   (a [`ReloadAsked`] handed to the loop's callback); answers `200` with what was
-//!   reloaded, `400` with why a bad configuration was refused (the old one goes on), or
+//!   reloaded, `400` with why a bad configuration was refused (the old one goes on),
 //!   `202` when the pass under way has not ended within [`RELOAD_WAIT`] (the reload
-//!   follows it).
+//!   follows it), or `503` when serve stopped without reloading.
 //!
 //! The server is small and blocking (tiny_http): three endpoints scraped every few seconds
 //! need no async runtime. `/reload` waits on a thread of its own, so scrapes go on during
@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use tiny_http::{Header, Method, Request, Response};
 
 use super::metrics::{METRICS_CONTENT_TYPE, Metrics};
@@ -151,8 +151,9 @@ fn answer<F: Fn(ReloadAsked) + Send + Sync + 'static>(
             .with_header(header("Content-Type", METRICS_CONTENT_TYPE)),
         ("/reload", Method::Post) => {
             let on_reload = Arc::clone(on_reload);
-            // Waiting for the loop must not stop scrapes.
-            let waiting = std::thread::Builder::new()
+            // Waiting for the loop must not stop scrapes. Without a thread nothing can
+            // wait: the request is dropped (the client sees the connection close).
+            let _ = std::thread::Builder::new()
                 .name("kvsentry-reload".into())
                 .spawn(move || {
                     let (asked, outcome) = ReloadAsked::new();
@@ -160,13 +161,14 @@ fn answer<F: Fn(ReloadAsked) + Send + Sync + 'static>(
                     let response = match outcome.recv_timeout(RELOAD_WAIT) {
                         Ok(Ok(what)) => text(200, &format!("{what}\n")),
                         Ok(Err(why)) => text(400, &format!("{why}\n")),
-                        Err(_) => text(202, "reload accepted: it follows the pass under way\n"),
+                        Err(RecvTimeoutError::Timeout) => {
+                            text(202, "reload accepted: it follows the pass under way\n")
+                        }
+                        // The loop ended without reloading.
+                        Err(RecvTimeoutError::Disconnected) => text(503, "serve is stopping\n"),
                     };
                     let _ = request.respond(response);
                 });
-            // Without a thread, nothing can wait: the request is dropped (the client sees
-            // the connection close) rather than blocking the server.
-            let _ = waiting;
             return;
         }
         ("/healthz" | "/metrics", _) => {
@@ -264,6 +266,13 @@ mod tests {
             (400, "kvsentry.toml:3:1: `pth`: unknown key\n".into())
         );
         serving.join().unwrap();
+    }
+
+    #[test]
+    fn a_reload_the_loop_drops_unanswered_is_503() {
+        let (server, _ops) = start(drop);
+        let (status, body) = call(server.local_addr(), "POST", "/reload");
+        assert_eq!((status, body.as_str()), (503, "serve is stopping\n"));
     }
 
     #[test]
