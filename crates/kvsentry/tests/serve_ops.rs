@@ -754,6 +754,24 @@ fn json_logging_writes_json_lines() {
         "--once",
     ]));
     assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
+
+    // An error that ends serve is a JSON line too: the output is a directory.
+    std::fs::create_dir_all(dir.path().join("out/taken.jsonl")).unwrap();
+    let broken = good.replace("out/alerts.jsonl", "out/taken.jsonl");
+    std::fs::write(&config, format!("{broken}[logging]\nformat = \"json\"\n")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    let out = run(&["serve", "--config", config.to_str().unwrap(), "--once"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "ERROR", "{err}");
+    assert!(
+        last["message"].as_str().unwrap().contains("taken.jsonl"),
+        "{err}"
+    );
+    for l in err.lines() {
+        serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
 }
 
 /// SIGTERM during serving: exit 0 within a few seconds, with what was read committed (a

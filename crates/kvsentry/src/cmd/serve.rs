@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kvsentry_runtime::serve::config::{InputKind, OutputKind, ServeConfig};
+use kvsentry_runtime::serve::config::{InputKind, LoggingFormat, OutputKind, ServeConfig};
 use kvsentry_runtime::serve::{
     HttpServer, Loaded, Ops, PassOptions, PassReport, ReloadAsked, ServeError, Server,
 };
@@ -34,6 +34,24 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let blocked = (!a.check_config).then(signals::block);
     let (config, loaded) = load(&a).map_err(usage)?;
     logging::init(config.logging());
+    let json = config.logging().format == LoggingFormat::Json;
+    match serve(a, blocked, config, loaded) {
+        // Logs read as JSON lines end with the error as one.
+        Err(e) if json => {
+            error!("{}", crate::exit::user_message(&e));
+            Ok(Exit::from_error(&e))
+        }
+        other => other,
+    }
+}
+
+/// `run` once the configuration is loaded and logging set up.
+fn serve(
+    a: ServeArgs,
+    blocked: Option<signals::Blocked>,
+    config: ServeConfig,
+    loaded: Loaded,
+) -> anyhow::Result<Exit> {
     log_loaded(&loaded);
     if a.check_config {
         print_summary(&config, &loaded)?;
