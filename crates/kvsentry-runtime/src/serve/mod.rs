@@ -22,6 +22,7 @@
 //! ```
 
 pub mod config;
+mod dedup;
 mod deliver;
 mod error;
 mod http;
