@@ -823,8 +823,9 @@ fn sigterm_exits_0_promptly_with_the_state_committed() {
     assert_eq!(read + again, total as u64, "{stderr}\n{err}");
 }
 
-/// SIGTERM during a long `--once` pass: the pass stops reading at its next block, commits
-/// what it read and exits 0 at once; the next run reads the rest, and only that.
+/// SIGTERM during a long `--once` pass: after its grace, the pass stops reading at its
+/// next block, commits what it read and exits 0; the next run reads the rest, and only
+/// that.
 #[test]
 fn sigterm_stops_a_once_run_mid_pass_and_commits_what_it_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -835,7 +836,7 @@ fn sigterm_stops_a_once_run_mid_pass_and_commits_what_it_read() {
         "-o",
         logs.to_str().unwrap(),
         "--events",
-        "150000",
+        "300000",
         "--duration",
         "6h",
         "--seed",

@@ -133,10 +133,6 @@ fn serve(
                 let (s, l, outcome) = reload(&a, server, loaded, &ops)?;
                 (server, loaded) = (s, l);
                 *current.lock().unwrap_or_else(|p| p.into_inner()) = Some(server.stop_handle());
-                if STOP.load(Ordering::Relaxed) {
-                    // A stop that came during the reload reached the old server only.
-                    server.stop_handle().stop();
-                }
                 every = poll_interval(server.config());
                 if let Some(asked) = asked {
                     asked.answer(outcome);

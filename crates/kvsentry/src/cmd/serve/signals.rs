@@ -1,6 +1,7 @@
 //! serve's signals: SIGHUP reloads, SIGTERM and SIGINT stop (a second one stops at once).
-//! A stop stops the reading of the pass under way at its next block (the pass commits
-//! what it read), through the server's [`StopHandle`].
+//! A stop lets the pass under way finish if it does within [`STOP_GRACE`] (a whole pass
+//! concludes what it read: its windows close); past that, the pass stops reading at its
+//! next block and commits what it read, through the server's [`StopHandle`].
 //!
 //! On Unix the signals are blocked in every thread and taken by one thread with `sigwait`,
 //! which may do anything (send on a channel, log), unlike a signal handler. They must be
@@ -9,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kvsentry_runtime::serve::StopHandle;
 
@@ -20,13 +22,23 @@ pub static STOP: AtomicBool = AtomicBool::new(false);
 /// The stop handle of the server serving now (a reload opens another).
 pub type CurrentStop = Arc<Mutex<Option<StopHandle>>>;
 
-/// Asks for a stop: the pass under way stops reading, the loop ends after it.
+/// How long a stop waits for the pass under way to end before cutting it short.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Asks for a stop: the loop ends after the pass under way, which stops reading after
+/// [`STOP_GRACE`].
 fn stop(current: &CurrentStop, control: &Sender<Control>) {
     STOP.store(true, Ordering::Relaxed);
-    if let Some(h) = current.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        h.stop();
-    }
     let _ = control.send(Control::Stop);
+    let current = Arc::clone(current);
+    let cut = move || {
+        std::thread::sleep(STOP_GRACE);
+        if let Some(h) = current.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            h.stop();
+        }
+    };
+    // Without a timer thread, the pass ends when it ends.
+    let _ = std::thread::Builder::new().spawn(cut);
 }
 
 /// The signals serve takes, blocked in this thread and every thread it starts from now on.
@@ -72,7 +84,11 @@ pub fn listen(blocked: Blocked, control: Sender<Control>, current: CurrentStop, 
                             );
                             std::process::exit(1);
                         }
-                        tracing::info!("serve: {sig}: stopping; what was read is committed");
+                        tracing::info!(
+                            "serve: {sig}: stopping after the pass under way (cut short after \
+                             {}s, what it read is committed)",
+                            STOP_GRACE.as_secs()
+                        );
                         stop(&current, &control);
                     }
                     Err(_) => {}
