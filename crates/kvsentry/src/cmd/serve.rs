@@ -1,6 +1,7 @@
-//! `kvsentry serve`: check a configuration, or run passes over its inputs (`--once`: one),
-//! with `/healthz`, `/metrics` and `POST /reload` on the `listen` address, reloads on
-//! SIGHUP, and a stop after the pass under way on SIGTERM or SIGINT.
+//! `kvsentry serve`: check a configuration, or run passes over its inputs (`--once`: until
+//! they are caught up), with `/healthz`, `/metrics` and `POST /reload` on the `listen`
+//! address, reloads on SIGHUP, and a stop after the pass under way on SIGTERM or SIGINT
+//! (see signals.rs).
 
 mod signals;
 
