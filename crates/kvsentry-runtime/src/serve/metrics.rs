@@ -80,6 +80,7 @@ pub struct Metrics {
     reloads: Family<ResultLabel, Counter>,
     ti_failures: Counter,
     retro: Counter,
+    duplicates: Counter,
 }
 
 impl Default for Metrics {
@@ -113,6 +114,7 @@ impl Metrics {
             reloads: Family::default(),
             ti_failures: Counter::default(),
             retro: Counter::default(),
+            duplicates: Counter::default(),
         };
         let r = &mut m.registry;
         r.register("events_read", "Events read, by input", m.events.clone());
@@ -125,6 +127,8 @@ impl Metrics {
         r.register("watermark_seconds", what, m.watermark.clone());
         let what = "What an input knows of and has not read yet: bytes for files and blobs, messages for Kafka (consumer lag)";
         r.register("input_backlog", what, m.backlog.clone());
+        let what = "Records read again (the identity of one counted before), left out as hunt leaves them out";
+        r.register("events_duplicate", what, m.duplicates.clone());
         r.register("alerts", "Alerts raised, by rule", m.alerts.clone());
         let what = "Alerts delivered, by output";
         r.register("deliveries", what, m.delivered.clone());
@@ -225,6 +229,7 @@ impl Metrics {
             self.ti_failures.inc();
         }
         self.retro.inc_by(r.retro_alerts);
+        self.duplicates.inc_by(r.duplicates);
         // A catch-up's report sums its passes; its duration is theirs together.
         self.passes.inc_by(r.passes.max(1));
         self.pass_seconds.observe(took.as_secs_f64());
@@ -283,6 +288,7 @@ mod tests {
             state_bytes: 1_622_016,
             ti_error: Some("ti.csv: no indicators".into()),
             retro_alerts: 2,
+            duplicates: 7,
             ..PassReport::default()
         }
     }
@@ -334,6 +340,7 @@ mod tests {
             "kvsentry_reloads_total{result=\"ok\"} 1",
             "kvsentry_ti_refresh_failures_total 1",
             "kvsentry_retro_alerts_total 4",
+            "kvsentry_events_duplicate_total 14",
         ] {
             assert!(got.contains(&want), "{want} not in\n{text}");
         }

@@ -334,6 +334,12 @@ fn report(r: &PassReport, quiet_if_idle: bool) {
             r.late_events
         );
     }
+    if r.duplicates > 0 {
+        info!(
+            "serve: {} record(s) read again (the identity of one counted before) left out",
+            r.duplicates
+        );
+    }
     if let Some(n) = r.ti_reloaded {
         info!("serve: threat intel reloaded: {n} indicator version(s)");
     }
