@@ -486,7 +486,10 @@ fn metrics_after_passes_over_generated_data_and_no_secret_anywhere() {
     );
     let refreshed = metric(&text, "kvsentry_ti_refresh_timestamp_seconds").unwrap();
     let now = jiff::Timestamp::now().as_second() as f64;
-    assert!(refreshed > now - 300.0 && refreshed <= now + 1.0, "{refreshed}");
+    assert!(
+        refreshed > now - 300.0 && refreshed <= now + 1.0,
+        "{refreshed}"
+    );
 
     let (code, _, stdout, stderr) = serving.terminate();
     assert_eq!(code, Some(0), "{stderr}");
