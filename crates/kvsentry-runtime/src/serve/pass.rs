@@ -893,17 +893,15 @@ fn input_watermark(
     i: usize,
     lateness: i64,
 ) -> Option<i64> {
-    let first = input::first_source(i);
-    let mine = |m: &BTreeMap<u32, i64>| {
-        let v: Vec<i64> = (m.range(first..))
-            .take_while(|(k, _)| input::belongs(**k, first))
+    fn of_input(m: &BTreeMap<u32, i64>, first: u32) -> impl Iterator<Item = i64> + '_ {
+        (m.range(first..))
+            .take_while(move |(k, _)| input::belongs(**k, first))
             .map(|(_, t)| *t)
-            .collect();
-        v
-    };
-    let newest = match mine(active).into_iter().min() {
+    }
+    let first = input::first_source(i);
+    let newest = match of_input(active, first).min() {
         Some(t) => Some(t),
-        None => mine(parts).into_iter().max(),
+        None => of_input(parts, first).max(),
     };
     newest.map(|t| t.saturating_sub(lateness))
 }
