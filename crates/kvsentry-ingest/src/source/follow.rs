@@ -268,6 +268,30 @@ impl Follow {
         FollowCheckpoint { files }
     }
 
+    /// The earliest blob hour (`discover::blob_hour`'s key, `YYYYMMDDHHMM`) of the files with
+    /// data waiting to be read, for a caller that stopped mid-way: Storage blobs hold their
+    /// hour's events, so none still to come is older. `None`: nothing waits; `Some(None)`:
+    /// a file whose path names no hour waits.
+    pub fn unread_hour(&self) -> Option<Option<u64>> {
+        let mut earliest: Option<Option<u64>> = None;
+        for w in &self.work {
+            let file = match w {
+                Work::Lines { file, .. } | Work::Whole { file, .. } => *file,
+                Work::Failed { .. } => continue,
+            };
+            let hour = self
+                .files
+                .get(file)
+                .and_then(|t| crate::discover::blob_hour(&t.rel));
+            earliest = Some(match (earliest, hour) {
+                (Some(None), _) | (_, None) => None,
+                (Some(Some(a)), Some(b)) => Some(a.min(b)),
+                (None, Some(b)) => Some(b),
+            });
+        }
+        earliest
+    }
+
     /// Each file's name for messages and evidence (the directory joined with its relative
     /// path), by source index minus `first_source`; grows as files appear.
     pub fn names(&self) -> &[String] {

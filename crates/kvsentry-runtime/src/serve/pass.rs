@@ -63,7 +63,7 @@ pub struct PassOptions {
     pub flush: bool,
     /// Worker threads; 0 means every core.
     pub threads: usize,
-    /// Most bytes a pass reads from one input before it checkpoints (0: 256 MiB): a
+    /// Most bytes a pass reads from one input before it checkpoints (0: 64 MiB): a
     /// backlog is consumed in bounded passes, each committed, so a crash loses at most one
     /// and a restart makes progress. A pass cut short does not move the watermark (what
     /// it did not read may be older) nor flush: [`Server::catch_up`] runs passes until
@@ -72,7 +72,7 @@ pub struct PassOptions {
 }
 
 /// [`PassOptions::max_bytes`] when 0.
-const DEFAULT_PASS_BYTES: u64 = 256 << 20;
+const DEFAULT_PASS_BYTES: u64 = 64 << 20;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -572,6 +572,8 @@ impl Server {
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
         let hasher = self.dedup.hasher();
+        let mut unread_floor: Option<i64> = Some(i64::MAX);
+        let mut stopped = false;
         let floors = late::Floors::new(
             self.parts.iter(),
             lateness,
@@ -601,9 +603,9 @@ impl Server {
             let dead_letters = &mut dead_letters;
             let (floors, names, input_name) = (&floors, &self.names, input_name.as_str());
             let mut cut = false;
-            let source = Tracked {
+            let tracked = Tracked {
                 known: source.names().len(),
-                input: source,
+                input: &mut *source,
                 names: &self.names,
                 first: input::first_source(i),
                 budget,
@@ -611,7 +613,7 @@ impl Server {
                 cut: &mut cut,
             };
             let outcome = pipeline::run_source(
-                source,
+                tracked,
                 &popts,
                 &|ev: &AuditEvent<'_>| {
                     let source = ev.origin.source;
@@ -670,6 +672,13 @@ impl Server {
                 );
             }
             report.caught_up &= !cut;
+            if cut {
+                // What the input still holds is no older than this (None: unknown).
+                unread_floor = match (unread_floor, source_floor(source)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    _ => None,
+                };
+            }
             report.events += events;
             report.duplicates += duplicates;
             report.late_events += late;
@@ -705,6 +714,7 @@ impl Server {
         if self.stopped() {
             // Stopped mid-way: what was read is committed, nothing more is concluded.
             report.caught_up = false;
+            stopped = true;
         }
         // The combined watermark moves only at the end of a pass, when every file has been
         // read as far as it goes: a file read later in the pass (another vault's same
@@ -717,7 +727,10 @@ impl Server {
         // When nothing was read and that lasts `idle_timeout`, the watermark moves on with
         // the wall clock from the newest event, so the last windows of a quiet input close
         // about `allowed_lateness` after its data stopped, as they would with live data.
-        // A pass cut short moves nothing: what it did not read yet may be older.
+        // A pass cut short by its size bound moves the watermark no further than what it
+        // did not read yet may hold (the start of the earliest Storage blob hour waiting;
+        // without such a bound, not at all), so a backlog is read with bounded memory and
+        // nothing closes early. A stopped pass moves nothing.
         let now = std::time::Instant::now();
         if report.events == 0 && report.caught_up {
             self.idle_since.get_or_insert(now);
@@ -727,7 +740,11 @@ impl Server {
         let idle = self.idle_since.map(|since| now.duration_since(since));
         let idle_timeout = std_duration(self.config.idle_timeout().as_nanos());
         let combined = match active.values().min() {
-            _ if !report.caught_up => None,
+            _ if stopped => None,
+            _ if !report.caught_up => match (active.values().min(), unread_floor) {
+                (Some(min), Some(floor)) => Some((*min).min(floor.saturating_add(lateness))),
+                _ => None,
+            },
             Some(min) => Some(*min),
             None => self.parts.values().max().map(|newest| match idle {
                 Some(idle) if idle >= idle_timeout => {
@@ -908,6 +925,14 @@ fn input_watermark(
 
 fn std_duration(nanos: i64) -> Duration {
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// See `ServeInput::unread_floor`: `None` when no bound is known.
+fn source_floor(input: &ServeInput) -> Option<i64> {
+    match input.unread_floor() {
+        None => Some(i64::MAX),
+        Some(floor) => floor,
+    }
 }
 
 /// What the workers hand the engine's thread: an event prepared, with its partition and

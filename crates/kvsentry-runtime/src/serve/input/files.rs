@@ -55,6 +55,32 @@ impl FilesSource {
     }
 }
 
+impl FilesSource {
+    /// See `ServeInput::unread_floor`: the start of the earliest blob hour waiting.
+    pub fn unread_floor(&self) -> Option<Option<i64>> {
+        self.0.unread_hour().map(|h| h.and_then(hour_start))
+    }
+}
+
+/// A blob hour key (`YYYYMMDDHHMM`) as ns since the epoch, UTC.
+fn hour_start(key: u64) -> Option<i64> {
+    let n = |div: u64, m: u64| i8::try_from(key / div % m).ok();
+    let year = i16::try_from(key / 100_000_000).ok()?;
+    jiff::civil::DateTime::new(
+        year,
+        n(1_000_000, 100)?,
+        n(10_000, 100)?,
+        n(100, 100)?,
+        n(1, 100)?,
+        0,
+        0,
+    )
+    .ok()?
+    .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+    .ok()
+    .and_then(|z| i64::try_from(z.timestamp().as_nanosecond()).ok())
+}
+
 impl Deref for FilesSource {
     type Target = Follow;
     fn deref(&self) -> &Follow {
@@ -65,5 +91,18 @@ impl Deref for FilesSource {
 impl DerefMut for FilesSource {
     fn deref_mut(&mut self) -> &mut Follow {
         &mut self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_hour_key_is_its_start() {
+        let t: jiff::Timestamp = "2025-07-01T10:00:00Z".parse().unwrap();
+        assert_eq!(
+            super::hour_start(202507011000),
+            Some(t.as_nanosecond() as i64)
+        );
+        assert_eq!(super::hour_start(202513011000), None);
     }
 }

@@ -84,6 +84,15 @@ impl ServeInput {
         }
     }
 
+    /// For a pass cut short: a lower bound of the event times (ns) still waiting to be
+    /// read, so the watermark can move up to it. `None`: nothing waits; `Some(None)`: no
+    /// bound is known (the watermark must wait).
+    pub fn unread_floor(&self) -> Option<Option<i64>> {
+        match self {
+            ServeInput::Files(s) => s.unread_floor(),
+        }
+    }
+
     /// Called after the checkpoint holding this input's position was committed (a Kafka
     /// input tells its consumer group).
     pub fn committed(&mut self) {
