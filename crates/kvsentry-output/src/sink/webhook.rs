@@ -7,6 +7,9 @@
 //! any other answer outside 2xx fails the alert at once. An alert whose retries ran out is
 //! that alert's failure ([`DeliveryError::Alert`]), never the end of the transport: the
 //! caller keeps it and tries again later. `deliver` blocks while it waits between attempts.
+//! A caller that schedules retries itself (serve's delivery workers, which must be able to
+//! stop while waiting) sets one attempt and reads [`Rejection::of`] the error: whether
+//! trying again can help, and how long the receiver asked to wait.
 //!
 //! Header values (an `Authorization` token, say) and the URL (which may hold a token too)
 //! appear in no error and no `Debug` output.
@@ -46,7 +49,7 @@ impl Default for Backoff {
 impl Backoff {
     /// The wait before retry `n` (0 for the first): `initial · 2ⁿ` capped at `max`, of which
     /// a random half is dropped so that many senders do not retry in step.
-    fn delay(&self, n: u32) -> Duration {
+    pub fn delay(&self, n: u32) -> Duration {
         let full = self
             .initial
             .saturating_mul(2u32.saturating_pow(n))
@@ -71,6 +74,34 @@ pub struct WebhookStats {
     pub failed: u64,
     /// Requests that were retries of an earlier one.
     pub retries: u64,
+}
+
+/// Why the receiver did not take an alert: the payload of the `io::Error` in a
+/// [`DeliveryError::Alert`] from [`WebhookTransport`]. Shown as the reason alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct Rejection {
+    why: String,
+    permanent: bool,
+    retry_after: Option<Duration>,
+}
+
+impl Rejection {
+    /// The rejection inside an error from [`WebhookTransport::deliver`], if it is one.
+    pub fn of(error: &io::Error) -> Option<&Rejection> {
+        error.get_ref()?.downcast_ref()
+    }
+
+    /// The receiver refused the alert as it is (a 4xx other than 408 and 429, a 3xx, a bad
+    /// URL): sending it again unchanged will be refused again.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+
+    /// How long the receiver asked to wait (`Retry-After` on a 429 or 5xx).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
 }
 
 /// POSTs each alert to a URL.
@@ -177,15 +208,18 @@ impl Transport for WebhookTransport {
                 }
                 Outcome::Refused(why) => {
                     self.stats.failed += 1;
-                    return Err(DeliveryError::Alert(io::Error::other(why)));
+                    return Err(rejected(why, true, None));
                 }
                 Outcome::Retry { why, after } => (why, after),
             };
             if n >= attempts {
                 self.stats.failed += 1;
-                return Err(DeliveryError::Alert(io::Error::other(format!(
-                    "{why} (gave up after {n} attempts)"
-                ))));
+                let why = if attempts > 1 {
+                    format!("{why} (gave up after {n} attempts)")
+                } else {
+                    why
+                };
+                return Err(rejected(why, false, after));
             }
             let wait = match after {
                 Some(after) => after.min(self.backoff.max),
@@ -212,6 +246,14 @@ enum Outcome {
     },
     /// The receiver will not take this alert as it is.
     Refused(String),
+}
+
+fn rejected(why: String, permanent: bool, retry_after: Option<Duration>) -> DeliveryError {
+    DeliveryError::Alert(io::Error::other(Rejection {
+        why,
+        permanent,
+        retry_after,
+    }))
 }
 
 fn agent(timeout: Duration) -> ureq::Agent {

@@ -25,5 +25,6 @@ mod error;
 mod pass;
 pub mod state;
 
+pub use deliver::{DEAD_LETTER_DIR, Delivery, OutputStatus, Progress, Settled, dead_letter_path};
 pub use error::ServeError;
 pub use pass::{Loaded, PassOptions, PassReport, Server, load};

@@ -12,7 +12,7 @@
 //! end of each pass (see [`Server::pass`]), and each file's newest event time is committed
 //! with the input positions, so a restart judges lateness exactly as before.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use kvsentry_rules::RuleSet;
 
 use super::ServeError;
 use super::config::{InputKind, OutputKind, ServeConfig};
-use super::deliver;
+use super::deliver::Delivery;
 use super::state::{Commit, StateStore};
 use crate::pipeline::{self, PipelineOptions};
 
@@ -72,13 +72,16 @@ pub struct PassReport {
     pub late_events: u64,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
-    /// Alerts delivered, by output name.
+    /// Alerts delivered since the previous pass, by output name (each output delivers
+    /// from a thread of its own: see [`Server::delivery`]).
     pub delivered: BTreeMap<String, u64>,
     /// A checkpoint was committed (something new was read, or `flush` closed windows).
     pub committed: bool,
-    /// Outputs whose receiver failed, with why: their alerts wait in the state store for
-    /// the next pass.
+    /// Outputs whose receiver failed, with why: their alerts wait in the state store and
+    /// are retried.
     pub waiting: BTreeMap<String, String>,
+    /// An output's outbox was at its bound: this pass read nothing (back-pressure).
+    pub held_back: bool,
     /// Inputs' files that stopped with an error (what was readable was read).
     pub file_errors: Vec<String>,
 }
@@ -105,8 +108,8 @@ pub struct Server {
     restore: Option<RestoreReport>,
     /// Newest event time (ns) per partition (a followed file, by source index).
     parts: BTreeMap<u32, i64>,
-    /// File outputs already reconciled by this process.
-    reconciled: BTreeSet<String>,
+    /// The outputs' delivery workers.
+    delivery: Delivery,
 }
 
 /// The rules and intel a configuration names, loaded (what `--check-config` checks).
@@ -254,6 +257,7 @@ impl Server {
             }
             inputs.push((input.name.clone(), follow, read));
         }
+        let delivery = Delivery::start(&store, &config)?;
         Ok(Server {
             config,
             store,
@@ -262,7 +266,7 @@ impl Server {
             names,
             restore,
             parts,
-            reconciled: BTreeSet::new(),
+            delivery,
         })
     }
 
@@ -276,9 +280,20 @@ impl Server {
         &self.config
     }
 
+    /// The outputs' delivery workers (their status, and waiting for them before exit).
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
     /// One pass: see the module documentation.
     pub fn pass(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
         let mut report = PassReport::default();
+        if self.delivery.hold_back()? {
+            report.held_back = true;
+            let d = self.delivery.after_commit();
+            (report.delivered, report.waiting) = (d.delivered, d.waiting);
+            return Ok(report);
+        }
         let mut alerts = Vec::new();
         let late_before = self.engine.stats().late_dropped;
         let threads = pipeline::resolve_threads(opts.threads);
@@ -371,13 +386,8 @@ impl Server {
             self.commit(&alerts, kept)?;
             report.committed = true;
         }
-        for o in self.config.outputs() {
-            let d = deliver::drain(&self.store, o, &mut self.reconciled)?;
-            report.delivered.insert(o.name.clone(), d.delivered);
-            if let Some(why) = d.waiting {
-                report.waiting.insert(o.name.clone(), why);
-            }
-        }
+        let d = self.delivery.after_commit();
+        (report.delivered, report.waiting) = (d.delivered, d.waiting);
         Ok(report)
     }
 

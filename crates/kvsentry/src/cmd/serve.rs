@@ -12,6 +12,13 @@ use crate::exit::{Exit, UsageError};
 /// Set by SIGINT or SIGTERM: finish the pass under way, checkpoint, exit.
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// How long `--once` waits for the outputs to deliver what the pass queued (each output
+/// stops sooner once its receiver failed a round of retries).
+const ONCE_WAIT: Duration = Duration::from_secs(120);
+
+/// How long a SIGTERM waits for the outputs before exit.
+const STOP_WAIT: Duration = Duration::from_secs(3);
+
 pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let mut config = ServeConfig::from_path(&a.config).map_err(|e| usage(e.into()))?;
     config.resolve_secrets().map_err(|e| usage(e.into()))?;
@@ -46,7 +53,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         }
     }
     if a.once {
-        report(&server.pass(&opts)?);
+        let mut r = server.pass(&opts)?;
+        let left = settle(&server, &mut r, ONCE_WAIT)?;
+        report(&r);
+        report_left(&left);
         return Ok(Exit::Ok);
     }
     catch_signals();
@@ -58,7 +68,33 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    let mut r = PassReport::default();
+    let left = settle(&server, &mut r, STOP_WAIT)?;
+    report_left(&left);
     Ok(Exit::Ok)
+}
+
+/// Waits for the outputs (at most `bound`), adding what they delivered to `r`; returns the
+/// alerts left pending, by output.
+fn settle(
+    server: &Server,
+    r: &mut PassReport,
+    bound: Duration,
+) -> Result<std::collections::BTreeMap<String, u64>, ServeError> {
+    let s = server.delivery().settle(bound)?;
+    for (name, n) in s.progress.delivered {
+        *r.delivered.entry(name).or_default() += n;
+    }
+    r.waiting = s.progress.waiting;
+    Ok(s.pending)
+}
+
+fn report_left(left: &std::collections::BTreeMap<String, u64>) {
+    for (output, n) in left {
+        eprintln!(
+            "serve: output {output}: {n} alert(s) left pending in the state store for the next run"
+        );
+    }
 }
 
 /// Errors of the configuration, its rules or intel, or an unsupported feature: the user's
@@ -121,6 +157,11 @@ fn report(r: &PassReport) {
         eprintln!(
             "warning: {} event(s) arrived later than allowed_lateness and were left out",
             r.late_dropped
+        );
+    }
+    if r.held_back {
+        eprintln!(
+            "warning: an output's outbox is full: no input read until its alerts are delivered"
         );
     }
     for (output, why) in &r.waiting {
