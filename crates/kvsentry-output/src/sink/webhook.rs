@@ -373,6 +373,67 @@ mod tests {
         assert_eq!(parse_retry_after("-1"), None);
     }
 
+    /// With one attempt, the caller reads from the error whether to try again and when.
+    #[test]
+    fn a_rejection_says_whether_it_is_for_good_and_how_long_to_wait() {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", server.server_addr().to_ip().unwrap());
+        let answers = std::thread::spawn(move || {
+            let mut keys = Vec::new();
+            for (status, retry_after) in [(400, None), (503, Some("3")), (429, None)] {
+                let req = server.recv().unwrap();
+                let key = req
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Idempotency-Key"));
+                keys.push(key.unwrap().value.to_string());
+                let mut resp = tiny_http::Response::from_string("").with_status_code(status);
+                if let Some(v) = retry_after {
+                    resp.add_header(
+                        tiny_http::Header::from_bytes("Retry-After", v.as_bytes()).unwrap(),
+                    );
+                }
+                req.respond(resp).unwrap();
+            }
+            keys
+        });
+        let mut t = WebhookTransport::new(url).with_backoff(Backoff {
+            attempts: 1,
+            ..Backoff::default()
+        });
+        let alert = crate::testutil::alert();
+        let mut rejections = Vec::new();
+        for _ in 0..3 {
+            match t.deliver(&alert, b"{}") {
+                Err(DeliveryError::Alert(e)) => rejections.push(Rejection::of(&e).unwrap().clone()),
+                other => panic!("{other:?}"),
+            }
+        }
+        let seen: Vec<(String, bool, Option<Duration>)> = rejections
+            .iter()
+            .map(|r| (r.to_string(), r.is_permanent(), r.retry_after()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("the webhook answered 400 Bad Request".into(), true, None),
+                (
+                    "the webhook answered 503 Service Unavailable".into(),
+                    false,
+                    Some(Duration::from_secs(3))
+                ),
+                (
+                    "the webhook answered 429 Too Many Requests".into(),
+                    false,
+                    None
+                ),
+            ]
+        );
+        assert_eq!(t.stats().retries, 0);
+        assert_eq!(answers.join().unwrap(), vec![alert.alert_id.clone(); 3]);
+        assert!(Rejection::of(&io::Error::other("plain")).is_none());
+    }
+
     #[test]
     fn debug_shows_no_secret() {
         let t = WebhookTransport::new("https://hooks.example/kv?token=s3cr3t-url")
