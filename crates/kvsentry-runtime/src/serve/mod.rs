@@ -22,9 +22,11 @@
 pub mod config;
 mod deliver;
 mod error;
+mod input;
+mod intel;
 mod pass;
 pub mod state;
 
 pub use deliver::{DEAD_LETTER_DIR, Delivery, OutputStatus, Progress, Settled, dead_letter_path};
 pub use error::ServeError;
-pub use pass::{Loaded, PassOptions, PassReport, Server, load};
+pub use pass::{Loaded, PassOptions, PassReport, Server, StopHandle, load};

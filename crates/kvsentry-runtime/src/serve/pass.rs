@@ -12,12 +12,13 @@
 //! end of each pass (see [`Server::pass`]), and each file's newest event time is committed
 //! with the input positions, so a restart judges lateness exactly as before.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvsentry_engine::{Engine, EngineOptions, EvidenceSource, Prepared, RestoreReport};
-use kvsentry_ingest::{Follow, FollowCheckpoint, FollowOptions, ReadOptions, Source, Unit};
+use kvsentry_ingest::{ReadOptions, Source, Unit};
 use kvsentry_intel::IndicatorSet;
 use kvsentry_model::{Alert, AuditEvent, Origin};
 use kvsentry_output::encode::{Encoder, JsonLines};
@@ -26,14 +27,13 @@ use kvsentry_rules::RuleSet;
 use super::ServeError;
 use super::config::{InputKind, OutputKind, ServeConfig};
 use super::deliver::Delivery;
+use super::input::{self, ServeInput};
+use super::intel::IntelWatch;
 use super::state::{Commit, StateStore};
 use crate::pipeline::{self, PipelineOptions};
 
-/// Source indexes of one input: input `i` numbers its files from `i << INPUT_SHIFT`.
-const INPUT_SHIFT: u32 = 24;
-
-/// The key of a followed directory's checkpoint among its input's partitions.
-const WHOLE_DIR: &[u8] = b"";
+/// The key of an input's own checkpoint (its kind's encoding) among its partitions' keys.
+const POSITION: &[u8] = b"";
 
 /// The key of the forms its files were read in (named in indicator alerts, which may be
 /// raised in a later run than the one that read the event).
@@ -42,6 +42,10 @@ const FORMS: &[u8] = b"\0forms";
 /// The key of the newest event time (ns) seen in each of the input's files (its
 /// partitions), by source index: each file's own watermark survives a restart.
 const PARTS: &[u8] = b"\0parts";
+
+/// The key of the indicators the rules selected when the state was committed, as (id,
+/// value): intel that differs at the next start is new, and retro-matched.
+const TI_SELECTED: (&str, &[u8]) = ("\0ti", b"selected");
 
 /// The engine's own lateness: far beyond any backlog, so the engine never drops an event
 /// for order; the watermark is moved by the partitions (see [`Server::pass`]).
@@ -84,6 +88,13 @@ pub struct PassReport {
     pub held_back: bool,
     /// Inputs' files that stopped with an error (what was readable was read).
     pub file_errors: Vec<String>,
+    /// The intel was loaded again (its files changed): indicator versions loaded.
+    pub ti_reloaded: Option<usize>,
+    /// The intel's files changed but could not be loaded (the set in use stays).
+    pub ti_error: Option<String>,
+    /// Alerts raised by retro-matching new indicators against caller addresses seen
+    /// before.
+    pub retro_alerts: u64,
 }
 
 /// Names of the files read so far, by source index, shared with the engine's evidence
@@ -102,14 +113,34 @@ pub struct Server {
     config: ServeConfig,
     store: StateStore,
     engine: Engine,
-    /// Each input's name, follower and read options.
-    inputs: Vec<(String, Follow, ReadOptions)>,
+    /// Each input's name, source and read options.
+    inputs: Vec<(String, ServeInput, ReadOptions)>,
     names: SharedNames,
     restore: Option<RestoreReport>,
     /// Newest event time (ns) per partition (a followed file, by source index).
     parts: BTreeMap<u32, i64>,
     /// The outputs' delivery workers.
     delivery: Delivery,
+    rules: RuleSet,
+    intel: Option<Arc<IndicatorSet>>,
+    watch: Option<IntelWatch>,
+    /// The indicators selected before the intel changed, until retro-matching ran.
+    retro_pending: Option<BTreeSet<(String, String)>>,
+    /// The selection to commit, when it changed.
+    selection_changed: bool,
+}
+
+/// Stops a [`Server`]'s reading (see [`Server::stop_handle`]); may be used from a signal
+/// handler's thread.
+#[derive(Clone)]
+pub struct StopHandle(Vec<Arc<AtomicBool>>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        for flag in &self.0 {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The rules and intel a configuration names, loaded (what `--check-config` checks).
@@ -150,6 +181,12 @@ pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
 
 /// Refuses inputs and outputs this version does not run yet, naming them.
 fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
+    if config.inputs().len() > input::MAX_INPUTS {
+        return Err(ServeError::NotYet {
+            what: format!("{} inputs", config.inputs().len()),
+            feature: "more than 256 inputs",
+        });
+    }
     for i in config.inputs() {
         match &i.kind {
             InputKind::Files(f) => {
@@ -186,7 +223,7 @@ impl Server {
         let store = StateStore::open(config.state_dir())?;
         let stored = store.load()?;
         let names: SharedNames = Arc::default();
-        let opts = engine_options(loaded, &names);
+        let opts = engine_options(loaded.intel.clone(), &names);
         let (engine, restore) = match &stored {
             Some(s) => {
                 let (engine, report) = Engine::restore(&loaded.rules, opts, &s.engine)?;
@@ -197,39 +234,13 @@ impl Server {
         let mut inputs = Vec::new();
         let mut parts = BTreeMap::new();
         for (i, input) in config.inputs().iter().enumerate() {
-            let InputKind::Files(f) = &input.kind else {
-                return Err(ServeError::unsupported_input(input, input.kind.type_name()));
-            };
             let read = ReadOptions {
                 format: input.log_format.unwrap_or_default(),
                 ..ReadOptions::default()
             };
-            let fopts = FollowOptions {
-                read: read.clone(),
-                poll_interval: Duration::from_nanos(
-                    u64::try_from(f.poll_interval.as_nanos()).unwrap_or(1_000_000_000),
-                ),
-                once: true,
-                first_source: (i as u32) << INPUT_SHIFT,
-                ..FollowOptions::default()
-            };
-            let key = (input.name.clone(), WHOLE_DIR.to_vec());
+            let key = (input.name.clone(), POSITION.to_vec());
             let stored_pos = stored.as_ref().and_then(|s| s.positions.get(&key));
-            let follow = match stored_pos {
-                Some(bytes) => {
-                    let cp: FollowCheckpoint =
-                        postcard::from_bytes(bytes).map_err(|e| ServeError::Checkpoint {
-                            name: input.name.clone(),
-                            reason: e.to_string(),
-                        })?;
-                    Follow::resume(&f.path, fopts, &cp)
-                }
-                None => Follow::new(&f.path, fopts),
-            }
-            .map_err(|source| ServeError::Input {
-                name: input.name.clone(),
-                source,
-            })?;
+            let source = ServeInput::open(i, input, &read, stored_pos.map(Vec::as_slice))?;
             {
                 let mut n = names.lock().unwrap_or_else(|p| p.into_inner());
                 let key = (input.name.clone(), FORMS.to_vec());
@@ -250,15 +261,31 @@ impl Server {
                         })?;
                     parts.extend(p);
                 }
-                for (k, name) in follow.names().iter().enumerate() {
+                for (k, name) in source.names().iter().enumerate() {
                     n.names
-                        .insert(((i as u32) << INPUT_SHIFT) + k as u32, name.clone());
+                        .insert(input::first_source(i) + k as u32, name.clone());
                 }
             }
-            inputs.push((input.name.clone(), follow, read));
+            inputs.push((input.name.clone(), source, read));
         }
         let delivery = Delivery::start(&store, &config)?;
+        let selected = engine.selected_indicators();
+        let stored_selection: Option<BTreeSet<(String, String)>> = stored
+            .as_ref()
+            .and_then(|s| {
+                s.positions
+                    .get(&(TI_SELECTED.0.to_string(), TI_SELECTED.1.to_vec()))
+            })
+            .and_then(|b| postcard::from_bytes(b).ok());
+        let retro_pending = stored_selection.filter(|old| *old != selected);
+        let watch = (!config.ti().paths.is_empty()).then(|| {
+            IntelWatch::new(
+                &config.ti().paths,
+                std_duration(config.ti().refresh.as_nanos()),
+            )
+        });
         Ok(Server {
+            selection_changed: stored.is_none() || retro_pending.is_some(),
             config,
             store,
             engine,
@@ -267,12 +294,27 @@ impl Server {
             restore,
             parts,
             delivery,
+            rules: loaded.rules.clone(),
+            intel: loaded.intel.clone(),
+            watch,
+            retro_pending,
         })
     }
 
     /// How the engine was restored: `None` for a first run.
     pub fn restore_report(&self) -> Option<&RestoreReport> {
         self.restore.as_ref()
+    }
+
+    /// A handle that stops the server's reading: a pass under way stops at the next unit of
+    /// each input, and commits what it read (the pass after it reads nothing).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(
+            self.inputs
+                .iter()
+                .map(|(_, s, _)| s.stop_handle())
+                .collect(),
+        )
     }
 
     /// The configuration served.
@@ -285,6 +327,42 @@ impl Server {
         &self.delivery
     }
 
+    /// Intel loaded again: the engine goes on with it (its state kept), and the indicators
+    /// new to it are retro-matched at the start of the next pass.
+    fn take_intel(&mut self, set: Arc<IndicatorSet>) -> Result<(), ServeError> {
+        let known = self.engine.selected_indicators();
+        let snap = self.engine.snapshot()?;
+        self.intel = Some(set);
+        let opts = engine_options(self.intel.clone(), &self.names);
+        let (engine, _) = Engine::restore(&self.rules, opts, &snap)?;
+        self.engine = engine;
+        if self.engine.selected_indicators() != known {
+            self.retro_pending.get_or_insert(known);
+            self.selection_changed = true;
+        }
+        Ok(())
+    }
+
+    /// Retro-matching: indicators new since `known` against the caller addresses seen
+    /// within `retro_lookback` of the newest event.
+    fn retro_match(
+        &mut self,
+        known: &BTreeSet<(String, String)>,
+        alerts: &mut Vec<Alert>,
+    ) -> Result<u64, ServeError> {
+        let Some(newest) = self.parts.values().max().copied() else {
+            return Ok(0);
+        };
+        let lookback = nanos(self.config.ti().retro_lookback.as_signed_duration());
+        let since = jiff::Timestamp::from_nanosecond(i128::from(newest.saturating_sub(lookback)))
+            .unwrap_or(jiff::Timestamp::MIN);
+        let history = self.store.ips_since(since)?;
+        let before = alerts.len();
+        self.engine.retro_match(known, &history, alerts);
+        self.store.prune_ips_before(since)?;
+        Ok((alerts.len() - before) as u64)
+    }
+
     /// One pass: see the module documentation.
     pub fn pass(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
         let mut report = PassReport::default();
@@ -295,15 +373,33 @@ impl Server {
             return Ok(report);
         }
         let mut alerts = Vec::new();
+        let reloaded = match self.watch.as_mut() {
+            Some(w) if opts.flush => w.poll().or_else(|| w.wait()),
+            Some(w) => w.poll(),
+            None => None,
+        };
+        match reloaded {
+            Some(Ok(set)) => {
+                report.ti_reloaded = Some(set.len());
+                self.take_intel(set)?;
+            }
+            Some(Err(why)) => report.ti_error = Some(why),
+            None => {}
+        }
+        if let Some(known) = self.retro_pending.take() {
+            report.retro_alerts = self.retro_match(&known, &mut alerts)?;
+        }
+        let record_ips = self.intel.is_some();
+        let mut seen: foldhash::HashMap<std::net::IpAddr, i64> = foldhash::HashMap::default();
         let late_before = self.engine.stats().late_dropped;
         let threads = pipeline::resolve_threads(opts.threads);
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
-        for (i, (_, follow, read)) in self.inputs.iter_mut().enumerate() {
+        for (i, (_, source, read)) in self.inputs.iter_mut().enumerate() {
             if opts.flush {
                 // The last pass: what is there is complete, however recently written.
-                follow.settle_all();
+                source.settle_all();
             }
             let popts = PipelineOptions {
                 read: read.clone(),
@@ -315,22 +411,34 @@ impl Server {
             let engine = &mut self.engine;
             let parts = &mut self.parts;
             let active = &mut active;
+            let seen = &mut seen;
             let mut events = 0u64;
             let mut late = 0u64;
             let source = Tracked {
-                known: follow.names().len(),
-                follow,
+                known: source.names().len(),
+                input: source,
                 names: &self.names,
-                first: (i as u32) << INPUT_SHIFT,
+                first: input::first_source(i),
             };
             let outcome = pipeline::run_source(
                 source,
                 &popts,
-                &|ev: &AuditEvent<'_>| Some((ev.origin.source, preparer.prepare(ev))),
-                &mut |batch: pipeline::Batch<(u32, Prepared)>| {
-                    for (source, p) in batch.prepared {
+                &|ev: &AuditEvent<'_>| {
+                    let ip = if record_ips {
+                        ev.caller_ip.addr()
+                    } else {
+                        None
+                    };
+                    Some((ev.origin.source, ip, preparer.prepare(ev)))
+                },
+                &mut |batch: pipeline::Batch<(u32, Option<std::net::IpAddr>, Prepared)>| {
+                    for (source, ip, p) in batch.prepared {
                         events += 1;
                         let t = p.time_nanos();
+                        if let Some(ip) = ip {
+                            let last = seen.entry(ip).or_insert(t);
+                            *last = (*last).max(t);
+                        }
                         let max = parts.entry(source).or_insert(t);
                         if t < max.saturating_sub(lateness) || engine.is_late(&p) {
                             late += 1;
@@ -370,6 +478,9 @@ impl Server {
                 self.engine.advance_to(w, &mut alerts);
             }
         }
+        // Indicator matches go out at the end of the pass that first saw them, each
+        // (indicator, address) once: over the stream, the ids of `hunt`'s one run.
+        self.engine.release_indicator_matches(&mut alerts);
         report.late_dropped = self.engine.stats().late_dropped - late_before;
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
@@ -383,8 +494,11 @@ impl Server {
         };
         report.alerts = alerts.len() as u64;
         if report.events > 0 || opts.flush || !alerts.is_empty() {
-            self.commit(&alerts, kept)?;
+            self.commit(&alerts, kept, &seen)?;
             report.committed = true;
+            for (_, source, _) in &mut self.inputs {
+                source.committed();
+            }
         }
         let d = self.delivery.after_commit();
         (report.delivered, report.waiting) = (d.delivered, d.waiting);
@@ -393,33 +507,52 @@ impl Server {
 
     /// Input positions, the engine snapshot and the new alerts, in one transaction.
     /// `engine`: the snapshot to keep, if not the engine's state now.
-    fn commit(&self, alerts: &[Alert], engine: Option<Vec<u8>>) -> Result<(), ServeError> {
+    fn commit(
+        &mut self,
+        alerts: &[Alert],
+        engine: Option<Vec<u8>>,
+        seen: &foldhash::HashMap<std::net::IpAddr, i64>,
+    ) -> Result<(), ServeError> {
         let engine = match engine {
             Some(bytes) => bytes,
             None => self.engine.snapshot()?,
         };
         let mut commit = Commit::new(engine);
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        for (i, (name, follow, _)) in self.inputs.iter().enumerate() {
+        for (i, (name, source, _)) in self.inputs.iter().enumerate() {
             let bad = |e: postcard::Error| ServeError::Checkpoint {
                 name: name.clone(),
                 reason: e.to_string(),
             };
-            let cp = postcard::to_allocvec(&follow.checkpoint()).map_err(bad)?;
-            commit.position(name, WHOLE_DIR, &cp);
-            let first = (i as u32) << INPUT_SHIFT;
+            commit.position(name, POSITION, &source.checkpoint(name)?);
+            let first = input::first_source(i);
             let forms: BTreeMap<u32, String> = (names.forms.range(first..))
-                .take_while(|(k, _)| *k - first < 1 << INPUT_SHIFT)
+                .take_while(|(k, _)| input::belongs(**k, first))
                 .map(|(k, f)| (*k, f.clone()))
                 .collect();
             commit.position(name, FORMS, &postcard::to_allocvec(&forms).map_err(bad)?);
             let parts: BTreeMap<u32, i64> = (self.parts.range(first..))
-                .take_while(|(k, _)| *k - first < 1 << INPUT_SHIFT)
+                .take_while(|(k, _)| input::belongs(**k, first))
                 .map(|(k, t)| (*k, *t))
                 .collect();
             commit.position(name, PARTS, &postcard::to_allocvec(&parts).map_err(bad)?);
         }
         drop(names);
+        let ips: Vec<(std::net::IpAddr, jiff::Timestamp)> = seen
+            .iter()
+            .filter_map(|(ip, t)| {
+                Some((*ip, jiff::Timestamp::from_nanosecond(i128::from(*t)).ok()?))
+            })
+            .collect();
+        commit.ips(&ips);
+        if self.selection_changed {
+            let selected = self.engine.selected_indicators();
+            let bytes = postcard::to_allocvec(&selected).map_err(|e| ServeError::Checkpoint {
+                name: "[ti]".into(),
+                reason: e.to_string(),
+            })?;
+            commit.position(TI_SELECTED.0, TI_SELECTED.1, &bytes);
+        }
         let mut encoder = JsonLines::new();
         let mut line = Vec::new();
         for a in alerts {
@@ -430,12 +563,13 @@ impl Server {
             }
         }
         self.store.commit(&commit)?;
+        self.selection_changed = false;
         Ok(())
     }
 }
 
 /// The engine's options, as `hunt` sets them, with the configured lateness.
-fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
+fn engine_options(intel: Option<Arc<IndicatorSet>>, names: &SharedNames) -> EngineOptions {
     let evidence: EvidenceSource = {
         let names = Arc::clone(names);
         Arc::new(move |o: &Origin| {
@@ -459,9 +593,13 @@ fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
         max_lateness: UNBOUNDED,
         evidence_source: Some(evidence),
         source_form: Some(form),
-        intel: loaded.intel.clone(),
+        intel,
         ..EngineOptions::default()
     }
+}
+
+fn std_duration(nanos: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 /// `d` in nanoseconds, saturated.
@@ -469,10 +607,10 @@ fn nanos(d: jiff::SignedDuration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-/// A followed directory lent to the pipeline, noting each file's name and form as its
-/// units go out (before any of its events reach the engine).
+/// An input lent to the pipeline, noting each partition's name and form as its units go
+/// out (before any of its events reach the engine).
 struct Tracked<'a> {
-    follow: &'a mut Follow,
+    input: &'a mut ServeInput,
     names: &'a SharedNames,
     first: u32,
     /// The follower's files already named.
@@ -481,12 +619,12 @@ struct Tracked<'a> {
 
 impl Source for Tracked<'_> {
     fn next_unit(&mut self) -> Option<Unit> {
-        let unit = self.follow.next_unit()?;
+        let unit = self.input.next_unit()?;
         let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        for (k, name) in self.follow.names().iter().enumerate().skip(self.known) {
+        for (k, name) in self.input.names().iter().enumerate().skip(self.known) {
             n.names.insert(self.first + k as u32, name.clone());
         }
-        self.known = self.follow.names().len();
+        self.known = self.input.names().len();
         if let Unit::Block(b) = &unit {
             n.forms
                 .entry(b.source)
@@ -496,10 +634,10 @@ impl Source for Tracked<'_> {
     }
 
     fn recycle(&mut self, buffer: Vec<u8>) {
-        self.follow.recycle(buffer);
+        self.input.recycle(buffer);
     }
 
     fn progress(&self) -> (u64, u64) {
-        self.follow.progress()
+        self.input.progress()
     }
 }
