@@ -148,6 +148,15 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// Waits until `sink`'s outbox is empty.
+fn drained(store: &StateStore, sink: &str) {
+    let waited = Instant::now();
+    while store.counts(sink).unwrap().pending > 0 {
+        assert!(waited.elapsed() < Duration::from_secs(20), "not delivered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn settle(d: &Delivery) -> Settled {
     let s = d.settle(Duration::from_secs(20)).unwrap();
     assert!(s.in_time, "{s:?}");
@@ -285,11 +294,7 @@ fn alerts_wait_for_a_receiver_that_is_down_and_go_when_it_returns() {
     let why = &s.progress.waiting["hook"];
     assert!(why.contains("connection"), "{why}");
     let rx = Receiver::start(port, |_, _| Answer::Status(200));
-    let waited = Instant::now();
-    while store.counts("hook").unwrap().pending > 0 {
-        assert!(waited.elapsed() < Duration::from_secs(20), "not delivered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    drained(&store, "hook");
     assert_eq!(rx.accepted(), all);
     let s = settle(&d);
     assert_eq!(s.progress.waiting, BTreeMap::new());
@@ -409,4 +414,32 @@ fn dropping_the_delivery_ends_a_worker_waiting_on_a_receiver() {
     // The workers' handles on the store are gone with them: it can be opened again.
     drop(store);
     StateStore::open(config.state_dir()).unwrap();
+}
+
+/// A refusal for good counts only in a row: a failure that can pass between them starts
+/// the count again.
+#[test]
+fn an_alert_is_dead_lettered_after_a_round_of_refusals_in_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(0, |n, _| match n {
+        0 | 2..=4 => Answer::Status(400),
+        1 => Answer::Status(503),
+        _ => Answer::Status(200),
+    });
+    let config = config(dir.path(), &hook(&rx.url(), 2));
+    let store = StateStore::open(config.state_dir()).unwrap();
+    queue(&store, "hook", &["a-1", "a-2"]);
+    let d = Delivery::start(&store, &config).unwrap();
+    // A round ends after the third attempt (the output is said to wait): the worker goes on.
+    drained(&store, "hook");
+    let statuses: Vec<u16> = rx.seen().iter().map(|(_, s)| *s).collect();
+    assert_eq!(statuses, [400, 503, 400, 400, 400, 200]);
+    assert_eq!(rx.accepted(), ["a-2"]);
+    let text = std::fs::read_to_string(dead_letter_path(config.state_dir(), "hook")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(
+        (line["alert_id"].as_str(), line["attempts"].as_u64()),
+        (Some("a-1"), Some(5))
+    );
+    assert_eq!(d.status().unwrap()[0].retries, 4);
 }

@@ -284,13 +284,20 @@ impl Worker {
             Err(e) => return self.dead_letter(p, Some(&format!("not an alert: {e}")), 0),
         };
         let mut attempts = 0u32;
+        // Refusals for good in a row: a round of them dead-letters the alert.
+        let mut refusals = 0u32;
         loop {
             let Some(built) = self.built.as_mut() else {
                 return Next::Again;
             };
             let result = built.outlet.deliver(&alert, &p.encoded);
             attempts += 1;
-            let (why, after, broken) = match result.map_err(outlet::fate) {
+            let fate = result.map_err(outlet::fate);
+            refusals = match &fate {
+                Err(Fate::Refused(_)) => refusals + 1,
+                _ => 0,
+            };
+            let (why, after, broken) = match fate {
                 Ok(()) => {
                     self.done.push(p.seq);
                     self.shared.update(|s| {
@@ -299,7 +306,7 @@ impl Worker {
                     });
                     return Next::Go;
                 }
-                Err(Fate::Refused(why)) if attempts >= self.policy.round => {
+                Err(Fate::Refused(why)) if refusals >= self.policy.round => {
                     return self.dead_letter(p, Some(&why), attempts);
                 }
                 Err(Fate::Refused(why)) => (why, None, false),
