@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use kvsentry_output::sink::FileTransport;
 
-use super::super::state::Pending;
+use crate::serve::state::Pending;
 
 /// The directory under `state_dir` that holds the dead-letter files.
 pub const DEAD_LETTER_DIR: &str = "dead-letter";

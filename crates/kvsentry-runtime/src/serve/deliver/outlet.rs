@@ -12,7 +12,7 @@ use std::time::Duration;
 use kvsentry_output::sink::{Backoff, FileTransport, Rejection, WebhookTransport, Writer};
 use kvsentry_output::{DeliveryError, Transport};
 
-use super::super::config::{OutputConfig, OutputKind};
+use crate::serve::config::{OutputConfig, OutputKind};
 
 /// A transport as a delivery worker drives it.
 pub(crate) trait Outlet: Transport + Send {

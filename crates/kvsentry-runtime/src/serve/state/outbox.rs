@@ -281,3 +281,59 @@ pub(crate) fn prune_ledger(
     txn.commit()?;
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::super::{Commit, SinkCounts, StateStore};
+
+    fn queued(store: &StateStore, sink: &str, ids: &[&str]) -> u64 {
+        let mut c = Commit::new(b"engine".to_vec());
+        for id in ids {
+            c.alert(sink, id, id.as_bytes());
+        }
+        store.commit(&c).unwrap().queued
+    }
+
+    #[test]
+    fn a_dead_lettered_alert_leaves_the_outbox_for_the_ledger_and_is_counted_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        assert_eq!(queued(&store, "hook", &["a", "b", "c"]), 3);
+        assert_eq!(queued(&store, "file", &["a"]), 1);
+        assert_eq!(store.mark_dead_lettered("hook", &[1, 7]).unwrap(), 1);
+        assert_eq!(store.mark_delivered("hook", &[0, 1]).unwrap(), 1);
+        let pending: Vec<String> = (store.pending("hook", 10).unwrap().into_iter())
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(pending, ["c"]);
+        assert_eq!(
+            store.counts("hook").unwrap(),
+            SinkCounts {
+                pending: 1,
+                delivered: 2
+            }
+        );
+        assert_eq!(store.dead_lettered("hook").unwrap(), 1);
+        assert_eq!(store.dead_lettered("file").unwrap(), 0);
+        assert!(store.is_delivered("hook", "b").unwrap());
+        // Produced again (a replay), it is not queued again.
+        assert_eq!(queued(&store, "hook", &["b", "d"]), 1);
+        assert_eq!(store.delivered_ids("hook", 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn retain_undelivered_keeps_the_ids_the_ledger_does_not_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        queued(&store, "file", &["a", "b", "c"]);
+        store.mark_delivered("file", &[0, 2]).unwrap();
+        let mut ids: BTreeSet<String> = ["a", "b", "c", "x"].map(String::from).into();
+        store.retain_undelivered("file", &mut ids).unwrap();
+        assert_eq!(ids, ["b", "x"].map(String::from).into());
+        let mut other: BTreeSet<String> = ["a"].map(String::from).into();
+        store.retain_undelivered("hook", &mut other).unwrap();
+        assert_eq!(other.len(), 1);
+    }
+}
