@@ -332,11 +332,13 @@ fn a_flush_before_more_data_loses_nothing_and_repeats_nothing() {
     }
 }
 
-/// Lateness is judged per file: a file whose own events go back more than
-/// `allowed_lateness` behind its newest counts them late, while another file read after it
-/// with older events is not late (its own watermark is behind).
+/// Lateness is judged per file, against what earlier runs read: an event more than
+/// `allowed_lateness` behind its own file's newest event of before is late — left out,
+/// counted and written to the dead-letter file as a record `hunt` reads — while disorder
+/// within one run loses nothing, and another file with older events is not late (its own
+/// watermark is behind).
 #[test]
-fn events_late_within_their_own_file_are_counted() {
+fn events_late_within_their_own_file_are_counted_and_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
     let (all, ti) = generate(dir.path());
     let first = all.join(&files(&all)[0]);
@@ -353,7 +355,7 @@ fn events_late_within_their_own_file_are_counted() {
     };
     let logs = dir.path().join("logs");
     for (name, minutes) in [
-        // 00:10 and 00:20 are older than 00:40 - 15m; 00:30 is not.
+        // Out of order within one run: nothing is late.
         ("a", &["00", "05", "40", "10", "20", "30"][..]),
         ("b", &["01", "02", "03"][..]),
     ] {
@@ -364,9 +366,10 @@ fn events_late_within_their_own_file_are_counted() {
     let config = write_config(dir.path(), &logs, &ti);
     let report = serve_report(&config, false);
     assert!(report.contains("serve: 9 event(s) read"), "{report}");
-    assert!(report.contains("serve: 2 late event(s)"), "{report}");
-    // Each file's newest event time is part of the checkpoint: a line appended later is
-    // judged against its file's 00:40 (the combined watermark, held back by `b`, is not).
+    assert!(!report.contains("late"), "{report}");
+    // Each file's newest event time is part of the checkpoint: lines appended later are
+    // judged against their file's 00:40 (the combined watermark, held back by `b`, is not):
+    // 00:24 is late, 00:26 is not.
     std::fs::OpenOptions::new()
         .append(true)
         .open(logs.join("a").join("PT1H.json"))
@@ -376,6 +379,37 @@ fn events_late_within_their_own_file_are_counted() {
     let report = serve_report(&config, false);
     assert!(report.contains("serve: 2 event(s) read"), "{report}");
     assert!(report.contains("serve: 1 late event(s)"), "{report}");
+    let dead = dir.path().join("state/dead-letter/late-events.jsonl");
+    let text = std::fs::read_to_string(&dead).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("PT1H.json:7"), "where it was read: {text}");
+    // The dead letter reads back as the event it was.
+    let out = ok(run(&["events", dead.to_str().unwrap()]));
+    let events = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(events.lines().count(), 1, "{events}");
+    let got: serde_json::Value = serde_json::from_str(events.lines().next().unwrap()).unwrap();
+    let want_out = ok(run(&["events", logs.join("a/PT1H.json").to_str().unwrap()]));
+    let want_text = String::from_utf8(want_out.stdout).unwrap();
+    let want: serde_json::Value = serde_json::from_str(want_text.lines().nth(6).unwrap()).unwrap();
+    for f in [
+        "time",
+        "category",
+        "operation",
+        "operation_version",
+        "caller",
+        "identity",
+        "vault",
+        "correlation_id",
+        "http",
+        "result",
+        "client_info",
+        "request_uri",
+        "duration_ms",
+        "tls_version",
+    ] {
+        assert!(!want[f].is_null(), "{f} is in the record");
+        assert_eq!(got[f], want[f], "{f}");
+    }
 }
 
 #[test]

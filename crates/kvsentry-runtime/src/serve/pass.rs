@@ -29,6 +29,7 @@ use super::config::{InputKind, OutputKind, ServeConfig};
 use super::deliver::Delivery;
 use super::input::{self, ServeInput};
 use super::intel::IntelWatch;
+use super::late;
 use super::state::{Commit, StateStore};
 use crate::pipeline::{self, PipelineOptions};
 
@@ -61,7 +62,16 @@ pub struct PassOptions {
     pub flush: bool,
     /// Worker threads; 0 means every core.
     pub threads: usize,
+    /// Most bytes a pass reads from one input before it checkpoints (0: 256 MiB): a
+    /// backlog is consumed in bounded passes, each committed, so a crash loses at most one
+    /// and a restart makes progress. A pass cut short does not move the watermark (what
+    /// it did not read may be older) nor flush: [`Server::catch_up`] runs passes until
+    /// every input is caught up.
+    pub max_bytes: u64,
 }
+
+/// [`PassOptions::max_bytes`] when 0.
+const DEFAULT_PASS_BYTES: u64 = 256 << 20;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -71,9 +81,13 @@ pub struct PassReport {
     /// Events older than the watermark (`allowed_lateness` behind the newest event) that no
     /// open window could take, in this pass: they changed no alert.
     pub late_dropped: u64,
-    /// Events older than their own file's watermark (`allowed_lateness` behind the newest
-    /// event of that file), or behind the combined watermark, in this pass.
+    /// Events late in this pass (see `serve/late.rs`): older than their own partition's
+    /// watermark (`allowed_lateness` behind the newest event time it had before this
+    /// pass) or than the engine's: left out of the engine and written to the dead-letter
+    /// file (`<state_dir>/dead-letter/late-events.jsonl`, Storage records `hunt` reads).
     pub late_events: u64,
+    /// Late events by input name.
+    pub late_by_input: BTreeMap<String, u64>,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
     /// Alerts delivered since the previous pass, by output name (each output delivers
@@ -95,6 +109,36 @@ pub struct PassReport {
     /// Alerts raised by retro-matching new indicators against caller addresses seen
     /// before.
     pub retro_alerts: u64,
+    /// Every input was read as far as it goes (false: a pass cut short by
+    /// [`PassOptions::max_bytes`] or stopped).
+    pub caught_up: bool,
+    /// Passes this report sums (see [`Server::catch_up`]).
+    pub passes: u64,
+}
+
+impl PassReport {
+    /// Adds a later pass's report to this one.
+    fn absorb(&mut self, later: PassReport) {
+        self.events += later.events;
+        self.late_dropped += later.late_dropped;
+        self.late_events += later.late_events;
+        for (k, n) in later.late_by_input {
+            *self.late_by_input.entry(k).or_default() += n;
+        }
+        self.alerts += later.alerts;
+        for (k, n) in later.delivered {
+            *self.delivered.entry(k).or_default() += n;
+        }
+        self.committed |= later.committed;
+        self.waiting = later.waiting;
+        self.held_back |= later.held_back;
+        self.file_errors.extend(later.file_errors);
+        self.ti_reloaded = later.ti_reloaded.or(self.ti_reloaded);
+        self.ti_error = later.ti_error.or(self.ti_error.take());
+        self.retro_alerts += later.retro_alerts;
+        self.caught_up = later.caught_up;
+        self.passes += later.passes;
+    }
 }
 
 /// Names of the files read so far, by source index, shared with the engine's evidence
@@ -128,6 +172,8 @@ pub struct Server {
     retro_pending: Option<BTreeSet<(String, String)>>,
     /// The selection to commit, when it changed.
     selection_changed: bool,
+    /// Since when no pass read anything (see `idle_timeout`).
+    idle_since: Option<std::time::Instant>,
 }
 
 /// Stops a [`Server`]'s reading (see [`Server::stop_handle`]); may be used from a signal
@@ -298,6 +344,7 @@ impl Server {
             intel: loaded.intel.clone(),
             watch,
             retro_pending,
+            idle_since: None,
         })
     }
 
@@ -315,6 +362,11 @@ impl Server {
                 .map(|(_, s, _)| s.stop_handle())
                 .collect(),
         )
+    }
+
+    /// The engine's watermark: windows ending at or before it have closed.
+    pub fn watermark(&self) -> Option<jiff::Timestamp> {
+        self.engine.watermark()
     }
 
     /// The configuration served.
@@ -363,11 +415,38 @@ impl Server {
         Ok((alerts.len() - before) as u64)
     }
 
+    /// Passes until every input is caught up (what `--once` runs): a backlog larger than
+    /// [`PassOptions::max_bytes`] is read in several passes, each committed; the last
+    /// one flushes when asked. The reports are summed.
+    pub fn catch_up(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
+        let mut total = self.pass(opts)?;
+        while !total.caught_up && !total.held_back && !self.stopped() {
+            let next = self.pass(opts)?;
+            total.absorb(next);
+        }
+        Ok(total)
+    }
+
+    /// Whether a stop was asked for (see [`Server::stop_handle`]).
+    fn stopped(&self) -> bool {
+        self.inputs
+            .iter()
+            .any(|(_, s, _)| s.stop_handle().load(Ordering::Relaxed))
+    }
+
     /// One pass: see the module documentation.
     pub fn pass(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
-        let mut report = PassReport::default();
+        let mut report = PassReport {
+            caught_up: true,
+            passes: 1,
+            ..PassReport::default()
+        };
+        let budget = match opts.max_bytes {
+            0 => DEFAULT_PASS_BYTES,
+            n => n,
+        };
         if self.delivery.hold_back()? {
-            report.held_back = true;
+            (report.held_back, report.caught_up) = (true, false);
             let d = self.delivery.after_commit();
             (report.delivered, report.waiting) = (d.delivered, d.waiting);
             return Ok(report);
@@ -392,11 +471,17 @@ impl Server {
         let record_ips = self.intel.is_some();
         let mut seen: foldhash::HashMap<std::net::IpAddr, i64> = foldhash::HashMap::default();
         let late_before = self.engine.stats().late_dropped;
+        let mut dead_letters = Vec::new();
         let threads = pipeline::resolve_threads(opts.threads);
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
-        for (i, (_, source, read)) in self.inputs.iter_mut().enumerate() {
+        let floors = late::Floors::new(
+            self.parts.iter(),
+            lateness,
+            self.engine.watermark().map(nanos_of),
+        );
+        for (i, (input_name, source, read)) in self.inputs.iter_mut().enumerate() {
             if opts.flush {
                 // The last pass: what is there is complete, however recently written.
                 source.settle_all();
@@ -414,35 +499,56 @@ impl Server {
             let seen = &mut seen;
             let mut events = 0u64;
             let mut late = 0u64;
+            let dead_letters = &mut dead_letters;
+            let (floors, names, input_name) = (&floors, &self.names, input_name.as_str());
+            let mut cut = false;
             let source = Tracked {
                 known: source.names().len(),
                 input: source,
                 names: &self.names,
                 first: input::first_source(i),
+                budget,
+                read: 0,
+                cut: &mut cut,
             };
             let outcome = pipeline::run_source(
                 source,
                 &popts,
                 &|ev: &AuditEvent<'_>| {
+                    let source = ev.origin.source;
+                    if floors.is_late(source, nanos_of(ev.time)) {
+                        let n = names.lock().unwrap_or_else(|p| p.into_inner());
+                        let at = match n.names.get(&source) {
+                            Some(name) => format!("{name}:{}", ev.origin.line),
+                            None => format!("{source}:{}", ev.origin.line),
+                        };
+                        drop(n);
+                        return Some(Staged::Late(late::storage_record(ev, input_name, &at)));
+                    }
                     let ip = if record_ips {
                         ev.caller_ip.addr()
                     } else {
                         None
                     };
-                    Some((ev.origin.source, ip, preparer.prepare(ev)))
+                    Some(Staged::Event(source, ip, preparer.prepare(ev)))
                 },
-                &mut |batch: pipeline::Batch<(u32, Option<std::net::IpAddr>, Prepared)>| {
-                    for (source, ip, p) in batch.prepared {
+                &mut |batch: pipeline::Batch<Staged>| {
+                    for staged in batch.prepared {
                         events += 1;
+                        let (source, ip, p) = match staged {
+                            Staged::Event(source, ip, p) => (source, ip, p),
+                            Staged::Late(record) => {
+                                late += 1;
+                                dead_letters.extend_from_slice(&record);
+                                continue;
+                            }
+                        };
                         let t = p.time_nanos();
                         if let Some(ip) = ip {
                             let last = seen.entry(ip).or_insert(t);
                             *last = (*last).max(t);
                         }
                         let max = parts.entry(source).or_insert(t);
-                        if t < max.saturating_sub(lateness) || engine.is_late(&p) {
-                            late += 1;
-                        }
                         *max = (*max).max(t);
                         active.insert(source, *max);
                         engine.observe(p, &mut alerts);
@@ -455,11 +561,22 @@ impl Server {
                     (outcome.stats.source_forms.iter()).map(|(k, f)| (*k, f.name().to_string())),
                 );
             }
+            report.caught_up &= !cut;
             report.events += events;
             report.late_events += late;
+            if late > 0 {
+                *report
+                    .late_by_input
+                    .entry(input_name.to_string())
+                    .or_default() += late;
+            }
             report
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
+        }
+        if self.stopped() {
+            // Stopped mid-way: what was read is committed, nothing more is concluded.
+            report.caught_up = false;
         }
         // The combined watermark moves only at the end of a pass, when every file has been
         // read as far as it goes: a file read later in the pass (another vault's same
@@ -468,9 +585,28 @@ impl Server {
         // watermark back); files with nothing new are idle and hold no one back. A pass
         // that finds nothing new anywhere finds every file settled: the watermark goes to
         // the newest file's, so the last windows of a quiet input close.
+        //
+        // When nothing was read and that lasts `idle_timeout`, the watermark moves on with
+        // the wall clock from the newest event, so the last windows of a quiet input close
+        // about `allowed_lateness` after its data stopped, as they would with live data.
+        // A pass cut short moves nothing: what it did not read yet may be older.
+        let now = std::time::Instant::now();
+        if report.events == 0 && report.caught_up {
+            self.idle_since.get_or_insert(now);
+        } else {
+            self.idle_since = None;
+        }
+        let idle = self.idle_since.map(|since| now.duration_since(since));
+        let idle_timeout = std_duration(self.config.idle_timeout().as_nanos());
         let combined = match active.values().min() {
+            _ if !report.caught_up => None,
             Some(min) => Some(*min),
-            None => self.parts.values().max().copied(),
+            None => self.parts.values().max().map(|newest| match idle {
+                Some(idle) if idle >= idle_timeout => {
+                    newest.saturating_add(i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX))
+                }
+                _ => *newest,
+            }),
         };
         if let Some(t) = combined {
             let w = jiff::Timestamp::from_nanosecond(i128::from(t.saturating_sub(lateness)));
@@ -485,7 +621,7 @@ impl Server {
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
         // time, and the alerts the flush sent are not sent again (their ids are queued once).
-        let kept = if opts.flush {
+        let kept = if opts.flush && report.caught_up {
             let open = self.engine.snapshot()?;
             self.engine.finish(&mut alerts);
             Some(open)
@@ -493,7 +629,12 @@ impl Server {
             None
         };
         report.alerts = alerts.len() as u64;
-        if report.events > 0 || opts.flush || !alerts.is_empty() {
+        late::append(
+            &late::dead_letter_path(self.config.state_dir()),
+            &dead_letters,
+        )
+        .map_err(|e| ServeError::DeadLetter(e.to_string()))?;
+        if report.events > 0 || (opts.flush && report.caught_up) || !alerts.is_empty() {
             self.commit(&alerts, kept, &seen)?;
             report.committed = true;
             for (_, source, _) in &mut self.inputs {
@@ -602,6 +743,24 @@ fn std_duration(nanos: i64) -> Duration {
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
+/// What the workers hand the engine's thread: an event prepared, with its partition and
+/// caller address (for the retro history), or a late event's dead-letter record (rare:
+/// boxing the common variant would cost an allocation per event).
+#[allow(clippy::large_enum_variant)]
+enum Staged {
+    Event(u32, Option<std::net::IpAddr>, Prepared),
+    Late(Vec<u8>),
+}
+
+/// `t` in nanoseconds, saturated.
+fn nanos_of(t: jiff::Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(if t.as_nanosecond() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
 /// `d` in nanoseconds, saturated.
 fn nanos(d: jiff::SignedDuration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
@@ -615,11 +774,23 @@ struct Tracked<'a> {
     first: u32,
     /// The follower's files already named.
     known: usize,
+    /// Bytes of blocks this pass may take, and took.
+    budget: u64,
+    read: u64,
+    /// Set when the budget ended the pass before the input did.
+    cut: &'a mut bool,
 }
 
 impl Source for Tracked<'_> {
     fn next_unit(&mut self) -> Option<Unit> {
+        if self.read >= self.budget {
+            *self.cut = true;
+            return None;
+        }
         let unit = self.input.next_unit()?;
+        if let Unit::Block(b) = &unit {
+            self.read += b.data().len() as u64;
+        }
         let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
         for (k, name) in self.input.names().iter().enumerate().skip(self.known) {
             n.names.insert(self.first + k as u32, name.clone());

@@ -36,6 +36,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let opts = PassOptions {
         flush: a.flush,
         threads: a.threads.unwrap_or(0),
+        ..PassOptions::default()
     };
     let mut server = Server::open(config, &loaded).map_err(usage)?;
     if let Some(r) = server.restore_report() {
@@ -53,7 +54,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         }
     }
     if a.once {
-        let mut r = server.pass(&opts)?;
+        let mut r = server.catch_up(&opts)?;
         let left = settle(&server, &mut r, ONCE_WAIT)?;
         report(&r);
         report_left(&left);
