@@ -443,3 +443,41 @@ fn an_alert_is_dead_lettered_after_a_round_of_refusals_in_a_row() {
     );
     assert_eq!(d.status().unwrap()[0].retries, 4);
 }
+
+/// Through a whole `Server`: while an output's outbox is at the bound, a pass reads no
+/// input (and says so); once its receiver took enough, the next pass reads.
+#[test]
+fn a_pass_at_the_outbox_bound_reads_nothing_until_deliveries_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = kvsentry_gen::GenConfig {
+        seed: 3,
+        events: 500,
+        duration: jiff::SignedDuration::from_hours(1),
+        ..kvsentry_gen::GenConfig::default()
+    };
+    kvsentry_gen::write_dir("storage".parse().unwrap(), &logs, &dir.path().join("logs")).unwrap();
+    let port = free_port();
+    let config = config(dir.path(), &hook(&format!("http://127.0.0.1:{port}/"), 0));
+    let loaded = crate::serve::load(&config).unwrap();
+    {
+        // A receiver that was down for long: its outbox holds as many alerts as it may.
+        let store = StateStore::open(config.state_dir()).unwrap();
+        let engine = kvsentry_engine::Engine::new(&loaded.rules, Default::default()).unwrap();
+        let mut c = Commit::new(engine.snapshot().unwrap());
+        for id in ids(0..crate::serve::state::DEFAULT_OUTBOX_LIMIT as u32) {
+            c.alert("hook", &id, &encoded(&id));
+        }
+        assert!(store.commit(&c).unwrap().backpressure);
+    }
+    let mut server = crate::serve::Server::open(config.clone(), &loaded).unwrap();
+    let opts = crate::serve::PassOptions::default();
+    let r = server.pass(&opts).unwrap();
+    assert!(r.held_back && !r.caught_up && !r.committed, "{r:?}");
+    assert_eq!(r.events, 0);
+    assert_eq!(server.delivery().held_back_passes(), 1);
+    let rx = Receiver::start(port, |_, _| Answer::Status(200));
+    let r = server.catch_up(&opts).unwrap();
+    assert!(!r.held_back && r.caught_up, "{r:?}");
+    assert_eq!(r.events, 500);
+    drop(rx);
+}
