@@ -5,8 +5,9 @@
 //!   delivered-alert ledgers, the caller-IP history for retro-matching).
 //! - [`Server`]: the state store held open, the engine restored from it and each input
 //!   resumed from its checkpoint; [`Server::pass`] reads what is new, commits one
-//!   checkpoint and drains each output's outbox. [`load`] loads a configuration's rules and
-//!   intel (what `--check-config` checks) and refuses what this version cannot run.
+//!   checkpoint and wakes the outputs' [`Delivery`] workers, which drain each output's
+//!   outbox on threads of their own. [`load`] loads a configuration's rules and intel (what
+//!   `--check-config` checks) and refuses what this version cannot run.
 //!
 //! ```no_run
 //! use kvsentry_runtime::serve::{PassOptions, Server, config::ServeConfig, load};

@@ -1,6 +1,7 @@
 //! One serve pass: every input read as far as it goes, into the engine, then one checkpoint
 //! (input positions, engine snapshot, new alerts into each output's outbox) committed in one
-//! state transaction, then each output's outbox drained.
+//! state transaction; each output's delivery worker then drains its outbox (see
+//! [`Delivery`]), and a pass finding an outbox at its bound reads nothing.
 //!
 //! A pass that reads nothing new commits nothing, so a run with no new data repeats no
 //! alert. A crash before the commit replays the pass from the previous checkpoint, whose
