@@ -221,6 +221,13 @@ fn plan(all: &Path, slice: Duration, rng: &mut Rng) -> Vec<Vec<Chunk>> {
 }
 
 /// How the data reaches serve: one kind of input.
+///
+/// Another input type implements this: a Storage feed appends each chunk to its blob (the
+/// chunk's path is already the diagnostic setting's blob name); a Kafka feed produces each
+/// chunk's whole records (keeping a cut record until the next chunk completes it) to a
+/// partition chosen by the chunk's path. A feed whose evidence names differ from a
+/// directory's also writes the chunks to a directory laid out as serve names them, for
+/// `hunt_dir`.
 trait Feed {
     /// The `[[input]]` table serve's configuration gets.
     fn input_toml(&self) -> String;
