@@ -272,6 +272,8 @@ impl Feed for DirFeed {
 struct Receiver {
     server: Arc<tiny_http::Server>,
     accepted: Arc<Mutex<Vec<String>>>,
+    /// Whole requests without an `Idempotency-Key`, or whose key is not their alert's id.
+    bad: Arc<Mutex<Vec<String>>>,
     requests: Arc<Mutex<usize>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -281,9 +283,11 @@ impl Receiver {
     fn start(port: u16, flaky: bool) -> Receiver {
         let server = Arc::new(tiny_http::Server::http(("127.0.0.1", port)).unwrap());
         let accepted = Arc::new(Mutex::new(Vec::new()));
+        let bad = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(Mutex::new(0));
         let thread = {
             let (server, accepted, requests) = (server.clone(), accepted.clone(), requests.clone());
+            let bad = bad.clone();
             std::thread::spawn(move || {
                 for mut req in server.incoming_requests() {
                     let n = {
@@ -295,7 +299,16 @@ impl Receiver {
                         .find(|h| h.field.equiv("Idempotency-Key"))
                         .map(|h| h.value.as_str().to_owned());
                     let mut body = String::new();
-                    let _ = req.as_reader().read_to_string(&mut body);
+                    let read = req.as_reader().read_to_string(&mut body);
+                    if read.is_err() || req.body_length() != Some(body.len()) {
+                        // Cut short: its sender was killed while sending.
+                        let _ = req.respond(tiny_http::Response::empty(400));
+                        continue;
+                    }
+                    if flaky {
+                        // A receiver that takes its time: kills land during deliveries.
+                        std::thread::sleep(Duration::from_millis(30));
+                    }
                     let status = match n {
                         _ if !flaky => 200,
                         1..=3 => 500,
@@ -311,10 +324,13 @@ impl Receiver {
                         _ => 200,
                     };
                     if status == 200 {
-                        let key = key.expect("every request has an Idempotency-Key");
-                        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                        assert_eq!(v["alert_id"], key.as_str());
-                        accepted.lock().unwrap().push(key);
+                        let alert = serde_json::from_str::<serde_json::Value>(&body);
+                        match (key, alert) {
+                            (Some(key), Ok(v)) if v["alert_id"] == key.as_str() => {
+                                accepted.lock().unwrap().push(key)
+                            }
+                            (key, _) => bad.lock().unwrap().push(format!("{key:?}: {body}")),
+                        }
                     }
                     let resp = tiny_http::Response::from_string("").with_status_code(status);
                     let _ = req.respond(resp);
@@ -324,6 +340,7 @@ impl Receiver {
         Receiver {
             server,
             accepted,
+            bad,
             requests,
             thread: Some(thread),
         }
@@ -336,7 +353,13 @@ impl Receiver {
         )
     }
 
+    /// The keys of the alerts it accepted; every request must have carried its alert's id.
     fn accepted(&self) -> Vec<String> {
+        let bad = self.bad.lock().unwrap();
+        assert!(
+            bad.is_empty(),
+            "requests without their alert's id as key: {bad:?}"
+        );
         self.accepted.lock().unwrap().clone()
     }
 }
@@ -580,13 +603,17 @@ fn kill_9_at_random_moments_loses_no_alert_and_repeats_none() {
         *rx.requests.lock().unwrap() > run.want.len(),
         "the receiver failed some"
     );
+    let accepted = rx.accepted();
+    let repeats = accepted.len() - accepted.iter().collect::<BTreeSet<_>>().len();
     eprintln!(
-        "seed {}: {} kills, {} alerts ({} before the last run), {} webhook requests, {:?}",
+        "seed {}: {} kills, {} alerts ({} before the last run), {} webhook requests, {} \
+         repeats accepted, {:?}",
         seed(),
         run.kills,
         run.want.len(),
         run.before_last,
         rx.requests.lock().unwrap(),
+        repeats,
         started.elapsed()
     );
 }

@@ -30,6 +30,10 @@ use crate::serve::state::{LedgerRetention, Pending, StateStore};
 /// Alerts taken from an outbox at a time.
 const BATCH: usize = 1000;
 
+/// Delivered alerts are recorded at least this often while a batch goes out, so that a
+/// crash sends few of them again (a slow receiver takes a batch for long).
+const RECORD_EVERY: Duration = Duration::from_millis(50);
+
 /// How a worker keeps its output's ledger.
 #[derive(Debug, Clone)]
 pub(crate) struct Upkeep {
@@ -152,6 +156,8 @@ pub(crate) struct Worker {
     dead: Option<DeadLetters>,
     /// Delivered and not yet recorded: outbox sequence numbers.
     done: Vec<u64>,
+    /// When the oldest of `done` was delivered.
+    done_since: Option<Instant>,
     /// Alerts the output's files hold, at least: its ledger keeps as many ids.
     held: u64,
     pruned_at: Option<Instant>,
@@ -179,6 +185,7 @@ impl Worker {
             reconciled: false,
             dead: None,
             done: Vec::new(),
+            done_since: None,
             held: 0,
             pruned_at: None,
             trouble: 0,
@@ -238,6 +245,11 @@ impl Worker {
                 Next::Go => {}
                 other => return other,
             }
+            if (self.done_since).is_some_and(|t| t.elapsed() >= RECORD_EVERY)
+                && let Err(why) = self.flush()
+            {
+                return self.trouble(why);
+            }
         }
         if let Err(why) = self.flush() {
             return self.trouble(why);
@@ -273,7 +285,7 @@ impl Worker {
             return Next::Again;
         };
         if built.holds.as_mut().is_some_and(|h| h.remove(&p.id)) {
-            self.done.push(p.seq);
+            self.note_done(p.seq);
             return Next::Go;
         }
         if self.dead.as_ref().is_some_and(|d| d.holds(&p.id)) {
@@ -299,7 +311,7 @@ impl Worker {
             };
             let (why, after, broken) = match fate {
                 Ok(()) => {
-                    self.done.push(p.seq);
+                    self.note_done(p.seq);
                     self.shared.update(|s| {
                         s.delivered += 1;
                         s.waiting = None;
@@ -359,6 +371,11 @@ impl Worker {
         }
     }
 
+    fn note_done(&mut self, seq: u64) {
+        self.done.push(seq);
+        self.done_since.get_or_insert_with(Instant::now);
+    }
+
     /// Makes what was delivered durable, then records it. On failure nothing is recorded
     /// (the alerts go again; a file's reconciliation keeps them from being written twice)
     /// and the transport is built anew.
@@ -367,6 +384,7 @@ impl Worker {
             return Ok(());
         }
         let done = std::mem::take(&mut self.done);
+        self.done_since = None;
         if let Some(built) = self.built.as_mut()
             && let Err(e) = built.outlet.settle()
         {
