@@ -475,9 +475,22 @@ fn a_pass_at_the_outbox_bound_reads_nothing_until_deliveries_catch_up() {
     assert!(r.held_back && !r.caught_up && !r.committed, "{r:?}");
     assert_eq!(r.events, 0);
     assert_eq!(server.delivery().held_back_passes(), 1);
-    let rx = Receiver::start(port, |_, _| Answer::Status(200));
+    // A receiver that takes a few milliseconds per alert.
+    let rx = Receiver::start(port, |_, _| {
+        std::thread::sleep(Duration::from_millis(5));
+        Answer::Status(200)
+    });
     let r = server.catch_up(&opts).unwrap();
     assert!(!r.held_back && r.caught_up, "{r:?}");
     assert_eq!(r.events, 500);
+    // The worker is in the middle of a long outbox: it stops after the alert under way.
+    assert!(server.delivery().status().unwrap()[0].pending > 1000);
+    let started = Instant::now();
+    drop(server);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     drop(rx);
 }

@@ -241,6 +241,9 @@ impl Worker {
         }
         self.shared.update(|s| s.idle_at = None);
         for p in &batch {
+            if self.shared.lock().stop {
+                return Next::Stop;
+            }
             match self.deliver(p) {
                 Next::Go => {}
                 other => return other,
