@@ -1,7 +1,9 @@
-//! Threat intel kept current while serving: the `[ti]` paths are checked every `refresh`
-//! (each file's size and modification time), and when they changed they are loaded again
-//! on a thread of their own, so ingestion never waits for a feed being read; the server
-//! takes the new set at the start of a pass (see `Server::pass`).
+//! Threat intel kept current while serving: every `refresh`, each TAXII collection of
+//! `[ti] taxii` is synced into a store under `state_dir` (only what was added since the
+//! last sync, as `kvsentry ti sync` does) and the `[ti]` paths are checked (each file's
+//! size and modification time); when something changed the intel is loaded again, on a
+//! thread of its own, so ingestion never waits for a feed being read or fetched; the
+//! server takes the new set at the start of a pass (see `Server::pass`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,16 +11,25 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use kvsentry_intel::{IndicatorSet, LoadOptions};
+use kvsentry_stix::{Auth, TaxiiClient};
+
+use super::config::TaxiiSource;
 
 /// A set of intel loaded again, or why not.
 pub(crate) type Reloaded = Result<Arc<IndicatorSet>, String>;
+
+/// What a refresh found: a new set, nothing new, or why it failed.
+type Refreshed = Result<Option<Arc<IndicatorSet>>, String>;
 
 /// What the watched paths hold: (file, size, modified), in path order.
 type Stamp = Vec<(PathBuf, u64, Option<SystemTime>)>;
 
 /// The `[ti]` paths watched for changes.
 pub(crate) struct IntelWatch {
+    /// The paths loaded: `[ti] paths`, and the TAXII store when there are collections.
     paths: Vec<PathBuf>,
+    taxii: Vec<TaxiiSource>,
+    store: PathBuf,
     refresh: Duration,
     /// What the paths held when last loaded: (file, size, modified).
     stamp: Stamp,
@@ -26,16 +37,25 @@ pub(crate) struct IntelWatch {
     /// A change seen at the last check: loaded once it holds still for a check (a feed
     /// being rewritten is not read half-written).
     changed: Option<Stamp>,
-    loading: Option<(JoinHandle<Reloaded>, Stamp)>,
+    loading: Option<(JoinHandle<Refreshed>, Stamp)>,
 }
 
 impl IntelWatch {
-    /// Watches `paths` (as loaded just now) every `refresh`.
-    pub fn new(paths: &[PathBuf], refresh: Duration) -> IntelWatch {
+    /// Watches `paths` (as loaded just now) and syncs `taxii` into `store` every
+    /// `refresh`.
+    pub fn new(
+        paths: &[PathBuf],
+        taxii: &[TaxiiSource],
+        store: &Path,
+        refresh: Duration,
+    ) -> IntelWatch {
+        let paths = loaded_paths(paths, taxii, store);
         IntelWatch {
-            paths: paths.to_vec(),
+            stamp: stamp(&paths),
+            paths,
+            taxii: taxii.to_vec(),
+            store: store.to_path_buf(),
             refresh,
-            stamp: stamp(paths),
             next_check: Instant::now() + refresh,
             changed: None,
             loading: None,
@@ -47,16 +67,28 @@ impl IntelWatch {
     /// loaded (the set in use stays).
     pub fn poll(&mut self) -> Option<Reloaded> {
         if self.loading.as_ref().is_some_and(|(h, _)| h.is_finished()) {
-            let (handle, stamp) = self.loading.take()?;
-            self.stamp = stamp;
-            return Some(
-                handle
-                    .join()
-                    .unwrap_or_else(|_| Err("loading the intel failed".into())),
-            );
+            return self.wait();
         }
         if self.loading.is_none() && Instant::now() >= self.next_check {
             self.next_check = Instant::now() + self.refresh;
+            if !self.taxii.is_empty() {
+                // Fetching decides: the sync runs, then the files are compared.
+                let (paths, taxii, store) =
+                    (self.paths.clone(), self.taxii.clone(), self.store.clone());
+                let old = self.stamp.clone();
+                let handle = std::thread::Builder::new()
+                    .name("kvsentry-ti".into())
+                    .spawn(move || {
+                        sync_all(&taxii, &store)?;
+                        if stamp(&paths) == old {
+                            return Ok(None);
+                        }
+                        load(&paths).map(Some)
+                    })
+                    .ok()?;
+                self.loading = Some((handle, Vec::new()));
+                return None;
+            }
             let now = stamp(&self.paths);
             if now == self.stamp {
                 self.changed = None;
@@ -68,7 +100,7 @@ impl IntelWatch {
                 let paths = self.paths.clone();
                 let handle = std::thread::Builder::new()
                     .name("kvsentry-ti".into())
-                    .spawn(move || load(&paths))
+                    .spawn(move || load(&paths).map(Some))
                     .ok()?;
                 self.loading = Some((handle, now));
             }
@@ -79,13 +111,77 @@ impl IntelWatch {
     /// Waits for a load under way (tests, and a last pass that must see the newest intel).
     pub fn wait(&mut self) -> Option<Reloaded> {
         let (handle, stamp) = self.loading.take()?;
-        self.stamp = stamp;
-        Some(
-            handle
-                .join()
-                .unwrap_or_else(|_| Err("loading the intel failed".into())),
-        )
+        let got = handle
+            .join()
+            .unwrap_or_else(|_| Err("loading the intel failed".into()));
+        // After a sync, the files as they are now (the store grew).
+        self.stamp = if self.taxii.is_empty() {
+            stamp
+        } else {
+            self::stamp(&self.paths)
+        };
+        got.transpose()
     }
+}
+
+/// The paths intel is loaded from: `paths`, and the TAXII store when collections are
+/// configured.
+pub(crate) fn loaded_paths(paths: &[PathBuf], taxii: &[TaxiiSource], store: &Path) -> Vec<PathBuf> {
+    let mut all = paths.to_vec();
+    if !taxii.is_empty() {
+        all.push(store.to_path_buf());
+    }
+    all
+}
+
+/// Syncs every collection into `store` (what was added since the last sync). Secrets are
+/// sent to the server and never put in an error.
+pub(crate) fn sync_all(taxii: &[TaxiiSource], store: &Path) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for t in taxii {
+        if let Err(e) = sync_one(t, store) {
+            errors.push(format!("TAXII {} collection {}: {e}", t.url, t.collection));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+fn sync_one(t: &TaxiiSource, store: &Path) -> Result<(), String> {
+    let secret = |s: &Option<super::config::SecretEnv>| {
+        s.as_ref()
+            .and_then(|s| s.secret())
+            .map(|s| s.expose().to_string())
+    };
+    let auth = match (
+        t.user.clone().or_else(|| secret(&t.user_env)),
+        secret(&t.password_env),
+        secret(&t.token_env),
+    ) {
+        (_, _, Some(token)) => Auth::Bearer(token),
+        (Some(user), Some(password), None) => Auth::Basic { user, password },
+        _ => Auth::None,
+    };
+    let client = TaxiiClient::new(auth);
+    let root = match &t.api_root {
+        Some(r) => r.to_string(),
+        None => {
+            let d = client
+                .discovery(t.url.as_str())
+                .map_err(|e| e.to_string())?;
+            match d.default.or_else(|| d.api_roots.first().cloned()) {
+                Some(r) => r,
+                None => return Err("the server lists no API root: set `api_root`".into()),
+            }
+        }
+    };
+    client
+        .sync(store, &root, &t.collection, None)
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// How long a changed feed must hold still before it is loaded, at most.
@@ -141,7 +237,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let list = dir.path().join("drop.txt");
         std::fs::write(&list, "1.10.16.0/20 ; SBL1\n").unwrap();
-        let mut watch = IntelWatch::new(std::slice::from_ref(&list), Duration::from_millis(20));
+        let mut watch = IntelWatch::new(
+            std::slice::from_ref(&list),
+            &[],
+            dir.path(),
+            Duration::from_millis(20),
+        );
         assert!(watch.poll().is_none());
         std::thread::sleep(Duration::from_millis(30));
         assert!(watch.poll().is_none(), "unchanged: nothing loaded");

@@ -21,6 +21,7 @@
 //! ```
 
 pub mod config;
+mod dedup;
 mod deliver;
 mod error;
 mod input;

@@ -27,6 +27,7 @@ use kvsentry_rules::RuleSet;
 
 use super::ServeError;
 use super::config::{InputKind, OutputKind, ServeConfig};
+use super::dedup::{self, Dedup};
 use super::deliver::Delivery;
 use super::input::{self, ServeInput};
 use super::intel::IntelWatch;
@@ -89,6 +90,9 @@ pub struct PassReport {
     pub late_events: u64,
     /// Late events by input name.
     pub late_by_input: BTreeMap<String, u64>,
+    /// Records read again (the same identity as one counted before: a copied file, one
+    /// vault delivered through two inputs), left out as `hunt` leaves them out.
+    pub duplicates: u64,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
     /// Alerts delivered since the previous pass, by output name (each output delivers
@@ -123,6 +127,7 @@ impl PassReport {
         self.events += later.events;
         self.late_dropped += later.late_dropped;
         self.late_events += later.late_events;
+        self.duplicates += later.duplicates;
         for (k, n) in later.late_by_input {
             *self.late_by_input.entry(k).or_default() += n;
         }
@@ -173,6 +178,10 @@ pub struct Server {
     retro_pending: Option<BTreeSet<(String, String)>>,
     /// The selection to commit, when it changed.
     selection_changed: bool,
+    /// Why syncing TAXII at start failed, for the first pass's report.
+    ti_error: Option<String>,
+    /// Records already counted, so a copy is not.
+    dedup: Dedup,
     /// Since when no pass read anything (see `idle_timeout`).
     idle_since: Option<std::time::Instant>,
 }
@@ -206,10 +215,11 @@ pub struct Loaded {
 pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
     check_supported(config)?;
     let rules = crate::rules::load_rules(config.rules(), config.builtin())?;
-    let (intel, indicators, ti_warnings) = if config.ti().paths.is_empty() {
+    let paths = intel_paths(config);
+    let (intel, indicators, ti_warnings) = if paths.is_empty() {
         (None, 0, Vec::new())
     } else {
-        let load = crate::ti::load(&config.ti().paths, &kvsentry_intel::LoadOptions::default())?;
+        let load = crate::ti::load(&paths, &kvsentry_intel::LoadOptions::default())?;
         let mut warnings = load.warnings();
         for f in &load.report.failed_files {
             warnings.push(format!("{}: not loaded: {}", f.path.display(), f.error));
@@ -224,6 +234,22 @@ pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
         indicators,
         ti_warnings,
     })
+}
+
+/// Where TAXII collections are synced to.
+fn taxii_store(config: &ServeConfig) -> std::path::PathBuf {
+    config.state_dir().join("taxii")
+}
+
+/// The paths intel is loaded from: `[ti] paths`, and the TAXII store once a sync wrote it.
+fn intel_paths(config: &ServeConfig) -> Vec<std::path::PathBuf> {
+    let store = taxii_store(config);
+    let taxii: &[_] = if crate::ti::is_taxii_store(&store) {
+        &config.ti().taxii
+    } else {
+        &[]
+    };
+    super::intel::loaded_paths(&config.ti().paths, taxii, &store)
 }
 
 /// Refuses inputs and outputs this version does not run yet, naming them.
@@ -253,12 +279,6 @@ fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
             OutputKind::Kafka(_) => return Err(ServeError::unsupported_output(o)),
         }
     }
-    if !config.ti().taxii.is_empty() {
-        return Err(ServeError::NotYet {
-            what: "[ti]".into(),
-            feature: "taxii",
-        });
-    }
     Ok(())
 }
 
@@ -270,7 +290,23 @@ impl Server {
         let store = StateStore::open(config.state_dir())?;
         let stored = store.load()?;
         let names: SharedNames = Arc::default();
-        let opts = engine_options(loaded.intel.clone(), &names);
+        // TAXII collections are synced before the first pass, so a `--once` run sees what
+        // the server has now; a server that cannot be reached leaves the stored copy.
+        let mut intel = loaded.intel.clone();
+        let mut ti_error = None;
+        if !config.ti().taxii.is_empty() {
+            match super::intel::sync_all(&config.ti().taxii, &taxii_store(&config)) {
+                Ok(()) => {
+                    let load = crate::ti::load(
+                        &intel_paths(&config),
+                        &kvsentry_intel::LoadOptions::default(),
+                    )?;
+                    intel = (!load.set.is_empty()).then(|| Arc::new(load.set)).or(intel);
+                }
+                Err(e) => ti_error = Some(e),
+            }
+        }
+        let opts = engine_options(intel.clone(), &names);
         let (engine, restore) = match &stored {
             Some(s) => {
                 let (engine, report) = Engine::restore(&loaded.rules, opts, &s.engine)?;
@@ -316,6 +352,13 @@ impl Server {
             inputs.push((input.name.clone(), source, read));
         }
         let delivery = Delivery::start(&store, &config)?;
+        let dedup = Dedup::load(
+            stored
+                .iter()
+                .flat_map(|s| s.positions.iter())
+                .filter(|((input, _), _)| input == dedup::INPUT)
+                .map(|((_, k), v)| (k.as_slice(), v.as_slice())),
+        )?;
         let selected = engine.selected_indicators();
         let stored_selection: Option<BTreeSet<(String, String)>> = stored
             .as_ref()
@@ -325,9 +368,11 @@ impl Server {
             })
             .and_then(|b| postcard::from_bytes(b).ok());
         let retro_pending = stored_selection.filter(|old| *old != selected);
-        let watch = (!config.ti().paths.is_empty()).then(|| {
+        let watch = (!config.ti().is_empty()).then(|| {
             IntelWatch::new(
                 &config.ti().paths,
+                &config.ti().taxii,
+                &taxii_store(&config),
                 std_duration(config.ti().refresh.as_nanos()),
             )
         });
@@ -342,10 +387,12 @@ impl Server {
             parts,
             delivery,
             rules: loaded.rules.clone(),
-            intel: loaded.intel.clone(),
+            intel,
+            ti_error,
             watch,
             retro_pending,
             idle_since: None,
+            dedup,
         })
     }
 
@@ -378,6 +425,24 @@ impl Server {
     /// The outputs' delivery workers (their status, and waiting for them before exit).
     pub fn delivery(&self) -> &Delivery {
         &self.delivery
+    }
+
+    /// Forgets the partitions whose own watermark is behind the engine's (their floor for
+    /// lateness is the engine's now, so nothing changes), keeping the newest (the idle rule
+    /// and retro-matching start from it), with the forms of their events.
+    fn prune_parts(&mut self, lateness: i64) {
+        let Some(w) = self.engine.watermark().map(nanos_of) else {
+            return;
+        };
+        let newest = self.parts.iter().max_by_key(|(_, t)| **t).map(|(k, _)| *k);
+        let before = self.parts.len();
+        self.parts
+            .retain(|k, t| Some(*k) == newest || t.saturating_sub(lateness) >= w);
+        if self.parts.len() < before {
+            let parts = &self.parts;
+            let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            n.forms.retain(|k, _| parts.contains_key(k));
+        }
     }
 
     /// Intel loaded again: the engine goes on with it (its state kept), and the indicators
@@ -464,7 +529,7 @@ impl Server {
                 self.take_intel(set)?;
             }
             Some(Err(why)) => report.ti_error = Some(why),
-            None => {}
+            None => report.ti_error = self.ti_error.take(),
         }
         if let Some(known) = self.retro_pending.take() {
             report.retro_alerts = self.retro_match(&known, &mut alerts)?;
@@ -477,6 +542,7 @@ impl Server {
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
+        let hasher = self.dedup.hasher();
         let floors = late::Floors::new(
             self.parts.iter(),
             lateness,
@@ -500,6 +566,9 @@ impl Server {
             let seen = &mut seen;
             let mut events = 0u64;
             let mut late = 0u64;
+            let mut duplicates = 0u64;
+            let dedup = &mut self.dedup;
+            let hasher = &hasher;
             let dead_letters = &mut dead_letters;
             let (floors, names, input_name) = (&floors, &self.names, input_name.as_str());
             let mut cut = false;
@@ -531,13 +600,18 @@ impl Server {
                     } else {
                         None
                     };
-                    Some(Staged::Event(source, ip, preparer.prepare(ev)))
+                    Some(Staged::Event(
+                        source,
+                        ip,
+                        hasher.key(ev),
+                        preparer.prepare(ev),
+                    ))
                 },
                 &mut |batch: pipeline::Batch<Staged>| {
                     for staged in batch.prepared {
                         events += 1;
-                        let (source, ip, p) = match staged {
-                            Staged::Event(source, ip, p) => (source, ip, p),
+                        let (source, ip, key, p) = match staged {
+                            Staged::Event(source, ip, key, p) => (source, ip, key, p),
                             Staged::Late(record) => {
                                 late += 1;
                                 dead_letters.extend_from_slice(&record);
@@ -545,6 +619,10 @@ impl Server {
                             }
                         };
                         let t = p.time_nanos();
+                        if dedup.seen(key, t) {
+                            duplicates += 1;
+                            continue;
+                        }
                         if let Some(ip) = ip {
                             let last = seen.entry(ip).or_insert(t);
                             *last = (*last).max(t);
@@ -564,6 +642,7 @@ impl Server {
             }
             report.caught_up &= !cut;
             report.events += events;
+            report.duplicates += duplicates;
             report.late_events += late;
             if late > 0 {
                 *report
@@ -618,6 +697,10 @@ impl Server {
         // Indicator matches go out at the end of the pass that first saw them, each
         // (indicator, address) once: over the stream, the ids of `hunt`'s one run.
         self.engine.release_indicator_matches(&mut alerts);
+        self.prune_parts(lateness);
+        if let Some(w) = self.engine.watermark() {
+            self.dedup.prune(nanos_of(w));
+        }
         report.late_dropped = self.engine.stats().late_dropped - late_before;
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
@@ -687,6 +770,7 @@ impl Server {
             })
             .collect();
         commit.ips(&ips);
+        self.dedup.commit(&mut commit)?;
         if self.selection_changed {
             let selected = self.engine.selected_indicators();
             let bytes = postcard::to_allocvec(&selected).map_err(|e| ServeError::Checkpoint {
@@ -706,6 +790,7 @@ impl Server {
         }
         self.store.commit(&commit)?;
         self.selection_changed = false;
+        self.dedup.committed();
         Ok(())
     }
 }
@@ -749,7 +834,7 @@ fn std_duration(nanos: i64) -> Duration {
 /// boxing the common variant would cost an allocation per event).
 #[allow(clippy::large_enum_variant)]
 enum Staged {
-    Event(u32, Option<std::net::IpAddr>, Prepared),
+    Event(u32, Option<std::net::IpAddr>, u128, Prepared),
     Late(Vec<u8>),
 }
 

@@ -17,7 +17,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 const ONCE_WAIT: Duration = Duration::from_secs(120);
 
 /// How long a SIGTERM waits for the outputs before exit.
-const STOP_WAIT: Duration = Duration::from_secs(3);
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let mut config = ServeConfig::from_path(&a.config).map_err(|e| usage(e.into()))?;

@@ -16,7 +16,9 @@
 //! A `--once` run waits for the workers ([`Delivery::settle`]): until each output's outbox
 //! is empty or its receiver failed a whole round of attempts, within a time bound; what
 //! is still pending stays in the state store for the next run. Dropping the `Delivery`
-//! stops the workers: each finishes the attempt under way and records what it delivered.
+//! ends the workers: each delivers what its receiver takes without waiting (no retries),
+//! for a few seconds at most, then finishes the attempt under way and records what it
+//! delivered.
 //!
 //! [`StateStore::outbox_limit`]: super::state::StateStore::outbox_limit
 
@@ -41,9 +43,12 @@ use super::state::StateStore;
 /// How long a pass at the outbox bound waits for deliveries before it gives up reading.
 const HOLD_WAIT: Duration = Duration::from_secs(1);
 
-/// How long dropping a [`Delivery`] waits for the workers to end (a request under way
+/// How long dropping a [`Delivery`] lets the workers deliver what their receivers take.
+const FINISH_WAIT: Duration = Duration::from_secs(3);
+
+/// How long dropping a [`Delivery`] then waits for the workers to end (a request under way
 /// ends with its timeout; a worker still in one after this is left to the process's end).
-const STOP_WAIT: Duration = Duration::from_secs(5);
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// The delivery workers of a serve process, one per output.
 pub struct Delivery {
@@ -52,6 +57,7 @@ pub struct Delivery {
     /// Each output's delivered count at the last report.
     reported: Mutex<BTreeMap<String, u64>>,
     held_back: AtomicU64,
+    finish_wait: Duration,
 }
 
 struct Handle {
@@ -114,6 +120,7 @@ impl Delivery {
             workers: Vec::new(),
             reported: Mutex::default(),
             held_back: AtomicU64::new(0),
+            finish_wait: FINISH_WAIT,
         };
         for o in config.outputs() {
             let shared = Arc::new(Shared::default());
@@ -240,6 +247,13 @@ impl Delivery {
 
 impl Drop for Delivery {
     fn drop(&mut self) {
+        for w in &self.workers {
+            w.shared.update(|s| s.finish = true);
+        }
+        let deadline = Instant::now() + self.finish_wait;
+        for w in &self.workers {
+            w.shared.wait_until(deadline, |s| s.stopped);
+        }
         for w in &self.workers {
             w.shared.update(|s| s.stop = true);
         }

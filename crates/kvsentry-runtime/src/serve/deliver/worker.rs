@@ -62,6 +62,9 @@ impl Default for Upkeep {
 pub(crate) struct Status {
     /// Bumped when new alerts were queued.
     pub(crate) wake: u64,
+    /// The worker is to deliver what its outbox holds while its receiver takes it, and end
+    /// once the outbox is empty or at the first failure (no retries).
+    pub(crate) finish: bool,
     /// The worker is to finish the alert under way, record what it delivered and end.
     pub(crate) stop: bool,
     /// The worker found the outbox empty after the wake of this generation, and has found
@@ -122,14 +125,21 @@ impl Shared {
         }
     }
 
-    /// The worker's wait: up to `d`, cut short by a stop or, with `wake_after`, by a wake
-    /// after that generation. False when the worker is to stop.
-    fn pause(&self, d: Duration, wake_after: Option<u64>) -> bool {
+    /// The worker's wait for new alerts: up to `d`, cut short by a wake after generation
+    /// `seen`, a finish or a stop. False when the worker is to stop.
+    fn idle(&self, d: Duration, seen: u64) -> bool {
         let deadline = Instant::now() + d;
-        self.wait_until(deadline, |s| {
-            s.stop || wake_after.is_some_and(|g| s.wake > g)
-        });
+        self.wait_until(deadline, |s| s.stop || s.finish || s.wake > seen);
         !self.lock().stop
+    }
+
+    /// The worker's wait before trying again: up to `d`, cut short by a stop or a finish
+    /// (which ends the worker rather than wait). False when the worker is to end.
+    fn back_off(&self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        self.wait_until(deadline, |s| s.stop || s.finish);
+        let s = self.lock();
+        !(s.stop || s.finish)
     }
 }
 
@@ -232,9 +242,12 @@ impl Worker {
                 s.idle_at = Some(seen);
                 s.waiting = None;
             });
+            if self.shared.lock().finish {
+                return Next::Stop;
+            }
             self.prune_if_due();
             let every = self.upkeep.prune_every;
-            return match self.shared.pause(every, Some(seen)) {
+            return match self.shared.idle(every, seen) {
                 true => Next::Again,
                 false => Next::Stop,
             };
@@ -340,7 +353,7 @@ impl Worker {
             let wait = after
                 .unwrap_or_else(|| backoff.delay(attempts - 1))
                 .min(backoff.max);
-            if !self.shared.pause(wait, None) {
+            if !self.shared.back_off(wait) {
                 return Next::Stop;
             }
             self.shared.update(|s| s.retries += 1);
@@ -404,7 +417,7 @@ impl Worker {
         self.shared.update(|s| s.waiting = Some(why));
         let wait = self.policy.backoff.delay(self.trouble);
         self.trouble = self.trouble.saturating_add(1);
-        match self.shared.pause(wait, None) {
+        match self.shared.back_off(wait) {
             true => Next::Again,
             false => Next::Stop,
         }
