@@ -657,7 +657,7 @@ fn a_webhook_that_is_down_holds_back_neither_the_pass_nor_the_file_output() {
         )),
         "{err}"
     );
-    assert!(err.contains("warning: output hook: alerts wait"), "{err}");
+    assert!(err.contains("output hook: alerts wait"), "{err}");
     let text = std::fs::read_to_string(dir.path().join("out/alerts.jsonl")).unwrap();
     let got: BTreeSet<String> = text.lines().map(String::from).collect();
     assert_eq!(got, want);

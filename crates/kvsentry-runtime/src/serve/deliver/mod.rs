@@ -18,7 +18,7 @@
 //! is still pending stays in the state store for the next run. Dropping the `Delivery`
 //! ends the workers: each delivers what its receiver takes without waiting (no retries),
 //! for a few seconds at most, then finishes the attempt under way and records what it
-//! delivered.
+//! delivered; the store is released when the drop returns.
 //!
 //! [`StateStore::outbox_limit`]: super::state::StateStore::outbox_limit
 
@@ -46,16 +46,12 @@ const HOLD_WAIT: Duration = Duration::from_secs(1);
 /// How long dropping a [`Delivery`] lets the workers deliver what their receivers take.
 const FINISH_WAIT: Duration = Duration::from_secs(3);
 
-/// How long dropping a [`Delivery`] then waits for the workers to end (a request under way
-/// ends with its timeout; a worker still in one after this is left to the process's end).
-const STOP_WAIT: Duration = Duration::from_secs(2);
-
 /// The delivery workers of a serve process, one per output.
 pub struct Delivery {
     store: StateStore,
     workers: Vec<Handle>,
-    /// Each output's delivered count at the last report.
-    reported: Mutex<BTreeMap<String, u64>>,
+    /// Each output's delivered, retried and failed-round counts at the last report.
+    reported: Mutex<BTreeMap<String, (u64, u64, u64)>>,
     held_back: AtomicU64,
     finish_wait: Duration,
 }
@@ -66,13 +62,18 @@ struct Handle {
     thread: Option<JoinHandle<()>>,
 }
 
-/// What the outputs did since the last report.
+/// What the outputs did since the last report, and where they stand.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Alerts delivered, by output.
     pub delivered: BTreeMap<String, u64>,
-    /// Outputs whose receiver failed a round of attempts (or cannot be reached at all),
-    /// with why: their alerts wait in the state store.
+    /// Attempts that retried one of the same round (a round: one attempt and
+    /// `max_retries` retries), by output.
+    pub retries: BTreeMap<String, u64>,
+    /// Alerts waiting in each output's outbox now, by output.
+    pub pending: BTreeMap<String, u64>,
+    /// Outputs whose receiver failed a round of attempts (or could not be reached at all),
+    /// with why: their alerts wait in the state store and are tried again.
     pub waiting: BTreeMap<String, String>,
 }
 
@@ -81,9 +82,6 @@ pub struct Progress {
 pub struct Settled {
     /// What the outputs did since the last report.
     pub progress: Progress,
-    /// Alerts still pending, by output (outputs with none are left out): they stay in the
-    /// state store for the next run.
-    pub pending: BTreeMap<String, u64>,
     /// Every worker settled before the time bound.
     pub in_time: bool,
 }
@@ -96,7 +94,7 @@ pub struct OutputStatus {
     pub pending: u64,
     /// Alerts delivered by this process.
     pub delivered: u64,
-    /// Attempts that were retries, in this process.
+    /// Attempts that retried one of the same round, in this process.
     pub retries: u64,
     /// Alerts dead-lettered, over the life of the state store.
     pub dead_lettered: u64,
@@ -105,7 +103,8 @@ pub struct OutputStatus {
 }
 
 impl Delivery {
-    /// Starts one worker per output of `config`, delivering from `store`.
+    /// Starts one worker per output of `config`, delivering from `store`. Fails if an
+    /// output cannot be opened (a file output is reconciled here).
     pub(crate) fn start(store: &StateStore, config: &ServeConfig) -> Result<Delivery, ServeError> {
         Delivery::start_with(store, config, Upkeep::default())
     }
@@ -124,8 +123,12 @@ impl Delivery {
         };
         for o in config.outputs() {
             let shared = Arc::new(Shared::default());
+            // An output that cannot be opened at all (a file path that is a directory) is
+            // refused now; later failures are retried.
+            let built = outlet::build(o).map_err(|e| ServeError::output(o, e))?;
             let thread = Worker::spawn(
                 o,
+                built,
                 store.share(),
                 config.state_dir().to_path_buf(),
                 Arc::clone(&shared),
@@ -143,7 +146,7 @@ impl Delivery {
 
     /// New alerts were committed: the workers look at their outboxes. Returns what they did
     /// since the last report.
-    pub(crate) fn after_commit(&self) -> Progress {
+    pub(crate) fn after_commit(&self) -> Result<Progress, ServeError> {
         self.wake();
         self.progress()
     }
@@ -154,20 +157,26 @@ impl Delivery {
         }
     }
 
-    /// What the outputs did since the last report.
-    pub fn progress(&self) -> Progress {
+    /// What the outputs did since the last report, and their outboxes now.
+    pub fn progress(&self) -> Result<Progress, ServeError> {
         let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
         let mut p = Progress::default();
         for w in &self.workers {
-            let s = w.shared.lock();
-            let before = reported.insert(w.name.clone(), s.delivered).unwrap_or(0);
-            p.delivered
-                .insert(w.name.clone(), s.delivered.saturating_sub(before));
-            if let Some(why) = &s.waiting {
-                p.waiting.insert(w.name.clone(), why.clone());
+            let s = w.shared.lock().clone();
+            let now = (s.delivered, s.retries, s.failed_rounds);
+            let before = reported.insert(w.name.clone(), now).unwrap_or_default();
+            let name = || w.name.clone();
+            p.delivered.insert(name(), now.0.saturating_sub(before.0));
+            p.retries.insert(name(), now.1.saturating_sub(before.1));
+            p.pending
+                .insert(name(), self.store.counts(&w.name)?.pending);
+            if now.2 > before.2
+                && let Some(why) = s.last_failure
+            {
+                p.waiting.insert(name(), why);
             }
         }
-        p
+        Ok(p)
     }
 
     /// Whether a pass should read no input now: an output's outbox is at the bound and did
@@ -213,16 +222,8 @@ impl Delivery {
         for w in &self.workers {
             in_time &= w.shared.wait_until(deadline, |s| s.settled());
         }
-        let mut pending = BTreeMap::new();
-        for w in &self.workers {
-            let n = self.store.counts(&w.name)?.pending;
-            if n > 0 {
-                pending.insert(w.name.clone(), n);
-            }
-        }
         Ok(Settled {
-            progress: self.progress(),
-            pending,
+            progress: self.progress()?,
             in_time,
         })
     }
@@ -257,11 +258,10 @@ impl Drop for Delivery {
         for w in &self.workers {
             w.shared.update(|s| s.stop = true);
         }
-        let deadline = Instant::now() + STOP_WAIT;
+        // Each ends after the attempt under way (a request ends with its timeout): the
+        // store is released when this returns, so it can be opened again (a reload).
         for w in &mut self.workers {
-            if w.shared.wait_until(deadline, |s| s.stopped)
-                && let Some(t) = w.thread.take()
-            {
+            if let Some(t) = w.thread.take() {
                 let _ = t.join();
             }
         }

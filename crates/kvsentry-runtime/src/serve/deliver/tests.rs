@@ -176,7 +176,7 @@ fn an_alert_refused_for_good_is_dead_lettered_and_the_rest_delivered() {
     queue(&store, "hook", &strs(&all));
     let d = Delivery::start(&store, &config).unwrap();
     let s = settle(&d);
-    assert_eq!(s.pending, BTreeMap::new());
+    assert_eq!(s.progress.pending, BTreeMap::from([("hook".into(), 0)]));
     assert_eq!(rx.accepted(), ["a-1", "a-3", "a-4"]);
     // Refused on each of its 3 attempts (a round), then set aside.
     let refused: Vec<_> = rx.seen().into_iter().filter(|(k, _)| k == "a-2").collect();
@@ -234,6 +234,7 @@ fn a_500_then_200_is_delivered_once_with_its_retry_counted() {
     let d = Delivery::start(&store, &config).unwrap();
     let s = settle(&d);
     assert_eq!(s.progress.delivered, BTreeMap::from([("hook".into(), 1)]));
+    assert_eq!(s.progress.retries, BTreeMap::from([("hook".into(), 1)]));
     assert_eq!(
         rx.seen(),
         [("a-1".to_string(), 500), ("a-1".to_string(), 200)]
@@ -243,7 +244,9 @@ fn a_500_then_200_is_delivered_once_with_its_retry_counted() {
     assert!(store.is_delivered("hook", "a-1").unwrap());
     assert_eq!(store.counts("hook").unwrap().pending, 0);
     // Reported once.
-    assert_eq!(d.progress().delivered, BTreeMap::from([("hook".into(), 0)]));
+    let again = d.progress().unwrap();
+    assert_eq!(again.delivered, BTreeMap::from([("hook".into(), 0)]));
+    assert_eq!(again.retries, BTreeMap::from([("hook".into(), 0)]));
 }
 
 #[test]
@@ -282,7 +285,7 @@ fn alerts_wait_for_a_receiver_that_is_down_and_go_when_it_returns() {
     let started = Instant::now();
     for chunk in all.chunks(10) {
         queue(&store, "hook", &strs(chunk));
-        d.after_commit();
+        d.after_commit().unwrap();
     }
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -290,14 +293,14 @@ fn alerts_wait_for_a_receiver_that_is_down_and_go_when_it_returns() {
     );
     // A round of attempts failed: the output says why and its alerts wait.
     let s = settle(&d);
-    assert_eq!(s.pending, BTreeMap::from([("hook".into(), 30)]));
+    assert_eq!(s.progress.pending, BTreeMap::from([("hook".into(), 30)]));
     let why = &s.progress.waiting["hook"];
     assert!(why.contains("connection"), "{why}");
     let rx = Receiver::start(port, |_, _| Answer::Status(200));
     drained(&store, "hook");
     assert_eq!(rx.accepted(), all);
     let s = settle(&d);
-    assert_eq!(s.progress.waiting, BTreeMap::new());
+    assert_eq!(d.status().unwrap()[0].waiting, None);
     assert_eq!(s.progress.delivered["hook"], 30);
 }
 
@@ -441,7 +444,8 @@ fn an_alert_is_dead_lettered_after_a_round_of_refusals_in_a_row() {
         (line["alert_id"].as_str(), line["attempts"].as_u64()),
         (Some("a-1"), Some(5))
     );
-    assert_eq!(d.status().unwrap()[0].retries, 4);
+    // A round is one attempt and two retries: the fourth attempt starts a round.
+    assert_eq!(d.status().unwrap()[0].retries, 3);
 }
 
 /// Through a whole `Server`: while an output's outbox is at the bound, a pass reads no
@@ -524,4 +528,52 @@ fn dropping_the_delivery_delivers_what_it_can_within_a_bound() {
         (3000..=3001).contains(&(accepted + pending)),
         "{accepted} + {pending}"
     );
+}
+
+/// A round is one attempt and `max_retries` retries: a round that fails is reported once
+/// (the output waits, with why), and the attempt that starts the next round is no retry.
+#[test]
+fn a_failed_round_is_reported_once_and_retries_are_counted_within_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(0, |n, _| match n {
+        0..=4 => Answer::Status(503),
+        _ => Answer::Status(200),
+    });
+    let config = config(dir.path(), &hook(&rx.url(), 3));
+    let store = StateStore::open(config.state_dir()).unwrap();
+    queue(&store, "hook", &["a-1"]);
+    let d = Delivery::start(&store, &config).unwrap();
+    drained(&store, "hook");
+    assert_eq!(rx.seen().len(), 6);
+    let p = d.progress().unwrap();
+    assert_eq!(p.delivered["hook"], 1);
+    // Attempts 2-4 retry the first; the fifth starts a round, the sixth retries it.
+    assert_eq!(p.retries["hook"], 4);
+    assert_eq!(
+        p.waiting,
+        BTreeMap::from([(
+            "hook".into(),
+            "the webhook answered 503 Service Unavailable".into()
+        )])
+    );
+    assert_eq!(d.progress().unwrap().waiting, BTreeMap::new());
+    assert_eq!(d.status().unwrap()[0].waiting, None);
+}
+
+/// An output that cannot be opened at all is refused at start, by name.
+#[test]
+fn a_file_output_that_cannot_be_opened_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = dir.path().join("taken.jsonl");
+    std::fs::create_dir(&taken).unwrap();
+    let config = config(
+        dir.path(),
+        &format!(
+            "[[output]]\nname = \"file\"\ntype = \"file\"\npath = {:?}\n",
+            taken.to_str().unwrap()
+        ),
+    );
+    let store = StateStore::open(config.state_dir()).unwrap();
+    let err = Delivery::start(&store, &config).err().unwrap().to_string();
+    assert!(err.starts_with("output file: "), "{err}");
 }

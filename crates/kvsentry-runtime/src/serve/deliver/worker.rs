@@ -77,13 +77,25 @@ pub(crate) struct Status {
     pub(crate) stopped: bool,
     /// Alerts delivered by this process.
     pub(crate) delivered: u64,
-    /// Attempts that were retries.
+    /// Attempts that retried one of the same round (the first attempt of a round is not a
+    /// retry: a round is one attempt and `max_retries` retries).
     pub(crate) retries: u64,
+    /// Rounds that ended without delivery (and failures to reach the output at all).
+    pub(crate) failed_rounds: u64,
+    /// Why the last of them failed.
+    pub(crate) last_failure: Option<String>,
     /// Alerts dead-lettered by this process.
     pub(crate) dead_lettered: u64,
 }
 
 impl Status {
+    /// A round of attempts ended without delivery, for this reason.
+    fn failed(&mut self, why: String) {
+        self.failed_rounds += 1;
+        self.last_failure = Some(why.clone());
+        self.waiting = Some(why);
+    }
+
     /// The worker has done what it can for now: it ended, it waits for a receiver after a
     /// round of attempts, or it found the outbox empty after the last wake.
     pub(crate) fn settled(&self) -> bool {
@@ -161,6 +173,8 @@ pub(crate) struct Worker {
     upkeep: Upkeep,
     state_dir: PathBuf,
     built: Option<Built>,
+    /// The transport built at start, until the worker takes it up.
+    first: Option<Built>,
     /// Whether the output is reconciled against what it holds (a file).
     reconciled: bool,
     dead: Option<DeadLetters>,
@@ -177,8 +191,11 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Starts the worker of `output` on a thread of its own.
+    /// `built`: the output's transport, built by the caller (so that an output that cannot
+    /// be opened at all is refused at start).
     pub(crate) fn spawn(
         output: &OutputConfig,
+        built: Built,
         store: StateStore,
         state_dir: PathBuf,
         shared: Arc<Shared>,
@@ -192,6 +209,7 @@ impl Worker {
             upkeep,
             state_dir,
             built: None,
+            first: Some(built),
             reconciled: false,
             dead: None,
             done: Vec::new(),
@@ -282,7 +300,10 @@ impl Worker {
             self.dead = Some(dead);
         }
         if self.built.is_none() {
-            let mut built = outlet::build(&self.output).map_err(|e| e.to_string())?;
+            let mut built = match self.first.take() {
+                Some(b) => b,
+                None => outlet::build(&self.output).map_err(|e| e.to_string())?,
+            };
             if let Some(ids) = &mut built.holds {
                 // Ids the ledger holds are never queued again: only the others matter.
                 (self.store.retain_undelivered(&self.output.name, ids))
@@ -346,8 +367,10 @@ impl Worker {
             if let Err(e) = self.flush() {
                 return self.trouble(e);
             }
-            if attempts.is_multiple_of(self.policy.round.max(1)) {
-                self.shared.update(|s| s.waiting = Some(why));
+            let round = self.policy.round.max(1);
+            let round_over = attempts.is_multiple_of(round);
+            if round_over {
+                self.shared.update(|s| s.failed(why));
             }
             let backoff = self.policy.backoff;
             let wait = after
@@ -356,7 +379,9 @@ impl Worker {
             if !self.shared.back_off(wait) {
                 return Next::Stop;
             }
-            self.shared.update(|s| s.retries += 1);
+            if !round_over {
+                self.shared.update(|s| s.retries += 1);
+            }
             if broken {
                 self.built = None;
                 return Next::Again;
@@ -414,7 +439,7 @@ impl Worker {
 
     /// Something other than one alert failed: said, and tried again after a backoff.
     fn trouble(&mut self, why: String) -> Next {
-        self.shared.update(|s| s.waiting = Some(why));
+        self.shared.update(|s| s.failed(why));
         let wait = self.policy.backoff.delay(self.trouble);
         self.trouble = self.trouble.saturating_add(1);
         match self.shared.back_off(wait) {
