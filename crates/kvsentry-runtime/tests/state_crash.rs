@@ -58,39 +58,55 @@ fn open_retrying(dir: &Path) -> StateStore {
 }
 
 /// The child: continue from the stored checkpoint, commit forever. Each checkpoint `n`
-/// re-produces alert `n - 1` (as a replay after a crash would) besides its new alert `n`,
-/// and deliveries are acknowledged now and then, so alerts move to the ledgers meanwhile.
+/// re-produces alert `n - 1` (as a replay after a crash would) besides its new alert `n`.
+/// Meanwhile a second thread, as serve's delivery workers do, acknowledges deliveries and
+/// now and then dead-letters an alert, so alerts move to the ledgers during commits.
 fn child(dir: &Path) -> ! {
     let store = open_retrying(dir);
     let mut n = store.load().unwrap().map_or(0, |l| committed_n(&l));
-    loop {
-        n += 1;
-        let mut c = Commit::new(engine(n));
-        c.position("logs", b"p0", &n.to_le_bytes())
-            .position("logs", b"p1", &n.to_le_bytes());
-        let t = jiff::Timestamp::from_second(1_700_000_000 + n as i64).unwrap();
-        c.ips(&[(std::net::IpAddr::from([10, 0, (n >> 8) as u8, n as u8]), t)]);
-        for sink in SINKS {
-            for id in [n.saturating_sub(1).max(1), n] {
-                c.alert(
-                    sink,
-                    &alert_id(id),
-                    format!("alert {id} for {sink}").as_bytes(),
-                );
+    std::thread::scope(|scope| {
+        scope.spawn(|| deliver(&store));
+        loop {
+            n += 1;
+            let mut c = Commit::new(engine(n));
+            c.position("logs", b"p0", &n.to_le_bytes())
+                .position("logs", b"p1", &n.to_le_bytes());
+            let t = jiff::Timestamp::from_second(1_700_000_000 + n as i64).unwrap();
+            c.ips(&[(std::net::IpAddr::from([10, 0, (n >> 8) as u8, n as u8]), t)]);
+            for sink in SINKS {
+                for id in [n.saturating_sub(1).max(1), n] {
+                    c.alert(
+                        sink,
+                        &alert_id(id),
+                        format!("alert {id} for {sink}").as_bytes(),
+                    );
+                }
             }
+            store.commit(&c).unwrap();
         }
-        store.commit(&c).unwrap();
-        for (sink, every) in [("file", 2), ("hook", 5)] {
-            if n.is_multiple_of(every) {
-                let seqs: Vec<u64> = store
-                    .pending(sink, 3)
-                    .unwrap()
-                    .iter()
-                    .map(|p| p.seq)
-                    .collect();
+    })
+}
+
+/// Delivers forever: a few pending alerts of each sink at a time, every 7th batch of the
+/// hook refused for good (dead-lettered).
+fn deliver(store: &StateStore) -> ! {
+    let mut round = 0u64;
+    loop {
+        round += 1;
+        for (sink, every) in [("file", 1), ("hook", 3)] {
+            if !round.is_multiple_of(every) {
+                continue;
+            }
+            let seqs: Vec<u64> = (store.pending(sink, 3).unwrap().iter())
+                .map(|p| p.seq)
+                .collect();
+            if sink == "hook" && round.is_multiple_of(7) {
+                store.mark_dead_lettered(sink, &seqs).unwrap();
+            } else {
                 store.mark_delivered(sink, &seqs).unwrap();
             }
         }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -125,6 +141,11 @@ fn check(dir: &Path) -> u64 {
         assert_eq!(got, want, "{sink}: alerts differ from checkpoint {n}'s");
         let counts = store.counts(sink).unwrap();
         assert_eq!(counts.pending + counts.delivered, n);
+        let dead = store.dead_lettered(sink).unwrap();
+        assert!(dead <= counts.delivered, "{sink}: {dead} dead-lettered");
+        if sink == "file" {
+            assert_eq!(dead, 0);
+        }
     }
     n
 }
@@ -213,4 +234,7 @@ fn checkpoints_stay_whole_when_killed_at_random_moments() {
         last >= 20,
         "too little progress to prove anything: {last} checkpoints"
     );
+    let store = open_retrying(dir.path());
+    assert!(store.counts("file").unwrap().delivered > 0);
+    assert!(store.dead_lettered("hook").unwrap() > 0);
 }

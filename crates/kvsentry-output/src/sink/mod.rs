@@ -27,7 +27,7 @@ mod writer;
 
 pub use file::{FileTransport, Recovered};
 #[cfg(feature = "webhook")]
-pub use webhook::{Backoff, WebhookStats, WebhookTransport};
+pub use webhook::{Backoff, Rejection, WebhookStats, WebhookTransport};
 pub use writer::Writer;
 
 /// Why an alert was not delivered.

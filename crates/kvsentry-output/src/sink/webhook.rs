@@ -7,6 +7,9 @@
 //! any other answer outside 2xx fails the alert at once. An alert whose retries ran out is
 //! that alert's failure ([`DeliveryError::Alert`]), never the end of the transport: the
 //! caller keeps it and tries again later. `deliver` blocks while it waits between attempts.
+//! A caller that schedules retries itself (serve's delivery workers, which must be able to
+//! stop while waiting) sets one attempt and reads [`Rejection::of`] the error: whether
+//! trying again can help, and how long the receiver asked to wait.
 //!
 //! Header values (an `Authorization` token, say) and the URL (which may hold a token too)
 //! appear in no error and no `Debug` output.
@@ -46,7 +49,7 @@ impl Default for Backoff {
 impl Backoff {
     /// The wait before retry `n` (0 for the first): `initial · 2ⁿ` capped at `max`, of which
     /// a random half is dropped so that many senders do not retry in step.
-    fn delay(&self, n: u32) -> Duration {
+    pub fn delay(&self, n: u32) -> Duration {
         let full = self
             .initial
             .saturating_mul(2u32.saturating_pow(n))
@@ -71,6 +74,34 @@ pub struct WebhookStats {
     pub failed: u64,
     /// Requests that were retries of an earlier one.
     pub retries: u64,
+}
+
+/// Why the receiver did not take an alert: the payload of the `io::Error` in a
+/// [`DeliveryError::Alert`] from [`WebhookTransport`]. Shown as the reason alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct Rejection {
+    why: String,
+    permanent: bool,
+    retry_after: Option<Duration>,
+}
+
+impl Rejection {
+    /// The rejection inside an error from [`WebhookTransport::deliver`], if it is one.
+    pub fn of(error: &io::Error) -> Option<&Rejection> {
+        error.get_ref()?.downcast_ref()
+    }
+
+    /// The receiver refused the alert as it is (a 4xx other than 408 and 429, a 3xx, a bad
+    /// URL): sending it again unchanged will be refused again.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+
+    /// How long the receiver asked to wait (`Retry-After` on a 429 or 5xx).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
 }
 
 /// POSTs each alert to a URL.
@@ -177,15 +208,18 @@ impl Transport for WebhookTransport {
                 }
                 Outcome::Refused(why) => {
                     self.stats.failed += 1;
-                    return Err(DeliveryError::Alert(io::Error::other(why)));
+                    return Err(rejected(why, true, None));
                 }
                 Outcome::Retry { why, after } => (why, after),
             };
             if n >= attempts {
                 self.stats.failed += 1;
-                return Err(DeliveryError::Alert(io::Error::other(format!(
-                    "{why} (gave up after {n} attempts)"
-                ))));
+                let why = if attempts > 1 {
+                    format!("{why} (gave up after {n} attempts)")
+                } else {
+                    why
+                };
+                return Err(rejected(why, false, after));
             }
             let wait = match after {
                 Some(after) => after.min(self.backoff.max),
@@ -212,6 +246,14 @@ enum Outcome {
     },
     /// The receiver will not take this alert as it is.
     Refused(String),
+}
+
+fn rejected(why: String, permanent: bool, retry_after: Option<Duration>) -> DeliveryError {
+    DeliveryError::Alert(io::Error::other(Rejection {
+        why,
+        permanent,
+        retry_after,
+    }))
 }
 
 fn agent(timeout: Duration) -> ureq::Agent {
@@ -329,6 +371,67 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon"), None);
         assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    /// With one attempt, the caller reads from the error whether to try again and when.
+    #[test]
+    fn a_rejection_says_whether_it_is_for_good_and_how_long_to_wait() {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", server.server_addr().to_ip().unwrap());
+        let answers = std::thread::spawn(move || {
+            let mut keys = Vec::new();
+            for (status, retry_after) in [(400, None), (503, Some("3")), (429, None)] {
+                let req = server.recv().unwrap();
+                let key = req
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("Idempotency-Key"));
+                keys.push(key.unwrap().value.to_string());
+                let mut resp = tiny_http::Response::from_string("").with_status_code(status);
+                if let Some(v) = retry_after {
+                    resp.add_header(
+                        tiny_http::Header::from_bytes("Retry-After", v.as_bytes()).unwrap(),
+                    );
+                }
+                req.respond(resp).unwrap();
+            }
+            keys
+        });
+        let mut t = WebhookTransport::new(url).with_backoff(Backoff {
+            attempts: 1,
+            ..Backoff::default()
+        });
+        let alert = crate::testutil::alert();
+        let mut rejections = Vec::new();
+        for _ in 0..3 {
+            match t.deliver(&alert, b"{}") {
+                Err(DeliveryError::Alert(e)) => rejections.push(Rejection::of(&e).unwrap().clone()),
+                other => panic!("{other:?}"),
+            }
+        }
+        let seen: Vec<(String, bool, Option<Duration>)> = rejections
+            .iter()
+            .map(|r| (r.to_string(), r.is_permanent(), r.retry_after()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("the webhook answered 400 Bad Request".into(), true, None),
+                (
+                    "the webhook answered 503 Service Unavailable".into(),
+                    false,
+                    Some(Duration::from_secs(3))
+                ),
+                (
+                    "the webhook answered 429 Too Many Requests".into(),
+                    false,
+                    None
+                ),
+            ]
+        );
+        assert_eq!(t.stats().retries, 0);
+        assert_eq!(answers.join().unwrap(), vec![alert.alert_id.clone(); 3]);
+        assert!(Rejection::of(&io::Error::other("plain")).is_none());
     }
 
     #[test]

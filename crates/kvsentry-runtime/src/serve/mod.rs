@@ -5,8 +5,9 @@
 //!   delivered-alert ledgers, the caller-IP history for retro-matching).
 //! - [`Server`]: the state store held open, the engine restored from it and each input
 //!   resumed from its checkpoint; [`Server::pass`] reads what is new, commits one
-//!   checkpoint and drains each output's outbox. [`load`] loads a configuration's rules and
-//!   intel (what `--check-config` checks) and refuses what this version cannot run.
+//!   checkpoint and wakes the outputs' [`Delivery`] workers, which drain each output's
+//!   outbox on threads of their own. [`load`] loads a configuration's rules and intel (what
+//!   `--check-config` checks) and refuses what this version cannot run.
 //! - Operations: [`Metrics`] (what passes did, for `/metrics`) and [`HttpServer`]
 //!   (`/healthz`, `/metrics`, `POST /reload` on the `listen` address).
 //!
@@ -33,6 +34,7 @@ mod metrics;
 mod pass;
 pub mod state;
 
+pub use deliver::{DEAD_LETTER_DIR, Delivery, OutputStatus, Progress, Settled, dead_letter_path};
 pub use error::ServeError;
 pub use http::{HttpServer, Ops, RELOAD_WAIT, ReloadAsked};
 pub use metrics::{METRICS_CONTENT_TYPE, Metrics};

@@ -1,6 +1,7 @@
 //! One serve pass: every input read as far as it goes, into the engine, then one checkpoint
 //! (input positions, engine snapshot, new alerts into each output's outbox) committed in one
-//! state transaction, then each output's outbox drained.
+//! state transaction; each output's delivery worker then drains its outbox (see
+//! [`Delivery`]), and a pass finding an outbox at its bound reads nothing.
 //!
 //! A pass that reads nothing new commits nothing, so a run with no new data repeats no
 //! alert. A crash before the commit replays the pass from the previous checkpoint, whose
@@ -27,7 +28,7 @@ use kvsentry_rules::RuleSet;
 use super::ServeError;
 use super::config::{InputKind, OutputKind, ServeConfig};
 use super::dedup::{self, Dedup};
-use super::deliver;
+use super::deliver::Delivery;
 use super::input::{self, ServeInput};
 use super::intel::IntelWatch;
 use super::late;
@@ -94,13 +95,16 @@ pub struct PassReport {
     pub duplicates: u64,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
-    /// Alerts delivered, by output name.
+    /// Alerts delivered since the previous pass, by output name (each output delivers
+    /// from a thread of its own: see [`Server::delivery`]).
     pub delivered: BTreeMap<String, u64>,
     /// A checkpoint was committed (something new was read, or `flush` closed windows).
     pub committed: bool,
-    /// Outputs whose receiver failed, with why: their alerts wait in the state store for
-    /// the next pass.
+    /// Outputs whose receiver failed, with why: their alerts wait in the state store and
+    /// are retried.
     pub waiting: BTreeMap<String, String>,
+    /// An output's outbox was at its bound: this pass read nothing (back-pressure).
+    pub held_back: bool,
     /// Inputs' files that stopped with an error (what was readable was read).
     pub file_errors: Vec<String>,
     /// The intel was loaded again (its files changed): indicator versions loaded.
@@ -161,6 +165,7 @@ impl PassReport {
         }
         self.committed |= later.committed;
         self.waiting = later.waiting;
+        self.held_back |= later.held_back;
         self.file_errors.extend(later.file_errors);
         self.ti_reloaded = later.ti_reloaded.or(self.ti_reloaded);
         self.ti_error = later.ti_error.or(self.ti_error.take());
@@ -210,8 +215,8 @@ pub struct Server {
     restore: Option<RestoreReport>,
     /// Newest event time (ns) per partition (a followed file, by source index).
     parts: BTreeMap<u32, i64>,
-    /// File outputs already reconciled by this process.
-    reconciled: BTreeSet<String>,
+    /// The outputs' delivery workers.
+    delivery: Delivery,
     rules: RuleSet,
     intel: Option<Arc<IndicatorSet>>,
     watch: Option<IntelWatch>,
@@ -392,6 +397,7 @@ impl Server {
             }
             inputs.push((input.name.clone(), source, read));
         }
+        let delivery = Delivery::start(&store, &config)?;
         let dedup = Dedup::load(
             stored
                 .iter()
@@ -425,7 +431,7 @@ impl Server {
             names,
             restore,
             parts,
-            reconciled: BTreeSet::new(),
+            delivery,
             rules: loaded.rules.clone(),
             intel,
             ti_error,
@@ -460,6 +466,11 @@ impl Server {
     /// The configuration served.
     pub fn config(&self) -> &ServeConfig {
         &self.config
+    }
+
+    /// The outputs' delivery workers (their status, and waiting for them before exit).
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
     }
 
     /// Forgets the partitions whose own watermark is behind the engine's (their floor for
@@ -521,7 +532,7 @@ impl Server {
     /// one flushes when asked. The reports are summed.
     pub fn catch_up(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
         let mut total = self.pass(opts)?;
-        while !total.caught_up && !self.stopped() {
+        while !total.caught_up && !total.held_back && !self.stopped() {
             let next = self.pass(opts)?;
             total.absorb(next);
         }
@@ -546,6 +557,14 @@ impl Server {
             0 => DEFAULT_PASS_BYTES,
             n => n,
         };
+        if self.delivery.hold_back()? {
+            (report.held_back, report.caught_up) = (true, false);
+            let d = self.delivery.after_commit()?;
+            (report.delivered, report.retries) = (d.delivered, d.retries);
+            (report.pending, report.waiting) = (d.pending, d.waiting);
+            report.state_bytes = self.store.size_bytes()?;
+            return Ok(report);
+        }
         let mut alerts = Vec::new();
         let reloaded = match self.watch.as_mut() {
             Some(w) if opts.flush => w.poll().or_else(|| w.wait()),
@@ -793,16 +812,9 @@ impl Server {
                 source.committed();
             }
         }
-        for o in self.config.outputs() {
-            let d = deliver::drain(&self.store, o, &mut self.reconciled)?;
-            report.delivered.insert(o.name.clone(), d.delivered);
-            report.retries.insert(o.name.clone(), d.retries);
-            let pending = self.store.counts(&o.name)?.pending;
-            report.pending.insert(o.name.clone(), pending);
-            if let Some(why) = d.waiting {
-                report.waiting.insert(o.name.clone(), why);
-            }
-        }
+        let d = self.delivery.after_commit()?;
+        (report.delivered, report.retries) = (d.delivered, d.retries);
+        (report.pending, report.waiting) = (d.pending, d.waiting);
         report.state_bytes = self.store.size_bytes()?;
         Ok(report)
     }

@@ -36,6 +36,7 @@ mod tables;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use redb::{Database, ReadableDatabase, ReadableTable};
@@ -69,9 +70,10 @@ impl Default for StateOptions {
 }
 
 /// The open state store. One per `state_dir`: a second open, from this process or another,
-/// is refused with [`StateError::Locked`] while this one lives.
+/// is refused with [`StateError::Locked`] while this one (and every handle shared from it
+/// for serve's delivery workers) lives.
 pub struct StateStore {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
     outbox_limit: u64,
 }
@@ -172,7 +174,7 @@ impl StateStore {
                 other => StateError::Store(other.into()),
             })?;
         let store = StateStore {
-            db,
+            db: Arc::new(db),
             path,
             outbox_limit: options.outbox_limit,
         };
@@ -208,6 +210,7 @@ impl StateStore {
             txn.open_table(tables::OUTBOX_IDS)?;
             txn.open_table(tables::LEDGER)?;
             txn.open_table(tables::LEDGER_ORDER)?;
+            txn.open_table(tables::DEAD_LETTERED)?;
             txn.open_table(tables::IPS)?;
         }
         txn.commit()?;
@@ -231,6 +234,16 @@ impl StateStore {
     /// The path of the store's file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Another handle on the same open store (for a thread of this process; redb orders
+    /// its transactions).
+    pub(crate) fn share(&self) -> StateStore {
+        StateStore {
+            db: Arc::clone(&self.db),
+            path: self.path.clone(),
+            outbox_limit: self.outbox_limit,
+        }
     }
 
     /// Commits a checkpoint in one transaction: positions, engine snapshot, caller IPs and
@@ -303,9 +316,31 @@ impl StateStore {
         outbox::mark_delivered(&self.db, sink, seqs, Timestamp::now())
     }
 
-    /// Whether `sink`'s ledger holds this alert id.
+    /// Records that `sink`'s receiver refused these outbox entries for good and that they
+    /// were written to its dead-letter file: they leave the outbox for the ledger (so a
+    /// replay does not queue them again) and are counted in [`Self::dead_lettered`].
+    pub fn mark_dead_lettered(&self, sink: &str, seqs: &[u64]) -> Result<u64, StateError> {
+        outbox::mark_done(&self.db, sink, seqs, Timestamp::now(), true)
+    }
+
+    /// How many of `sink`'s alerts were dead-lettered, for the metrics.
+    pub fn dead_lettered(&self, sink: &str) -> Result<u64, StateError> {
+        outbox::dead_lettered(&self.db, sink)
+    }
+
+    /// Whether `sink`'s ledger holds this alert id (delivered, or dead-lettered).
     pub fn is_delivered(&self, sink: &str, id: &str) -> Result<bool, StateError> {
         outbox::is_delivered(&self.db, sink, id)
+    }
+
+    /// Removes from `ids` the ids `sink`'s ledger holds (what a sink's reconciliation
+    /// found that the ledger does not already cover).
+    pub(crate) fn retain_undelivered(
+        &self,
+        sink: &str,
+        ids: &mut std::collections::BTreeSet<String>,
+    ) -> Result<(), StateError> {
+        outbox::retain_undelivered(&self.db, sink, ids)
     }
 
     /// The newest (up to `limit`) alert ids in `sink`'s ledger, in delivery order: what a
@@ -314,7 +349,7 @@ impl StateStore {
         outbox::delivered_ids(&self.db, sink, limit)
     }
 
-    /// Pending and delivered counts of `sink`, for the metrics.
+    /// Pending and delivered (dead-lettered included) counts of `sink`, for the metrics.
     pub fn counts(&self, sink: &str) -> Result<SinkCounts, StateError> {
         outbox::counts(&self.db, sink)
     }
@@ -322,6 +357,11 @@ impl StateStore {
     /// Whether some sink's outbox is at its limit (the caller should not read more input).
     pub fn outbox_full(&self) -> Result<bool, StateError> {
         outbox::any_full(&self.db, self.outbox_limit)
+    }
+
+    /// The alerts a sink's outbox may hold before commits report back-pressure.
+    pub fn outbox_limit(&self) -> u64 {
+        self.outbox_limit
     }
 
     /// Prunes `sink`'s ledger as `retention` says; returns how many entries went.

@@ -30,6 +30,13 @@ pub enum Control {
     Stop,
 }
 
+/// How long `--once` waits for the outputs to deliver what the pass queued (each output
+/// stops sooner once its receiver failed a round of retries).
+const ONCE_WAIT: Duration = Duration::from_secs(120);
+
+/// How long a SIGTERM waits for the outputs before exit.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
 pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     // Before any thread starts (they inherit the mask): see signals.rs.
     let blocked = (!a.check_config).then(signals::block);
@@ -142,6 +149,9 @@ fn serve(
             Err(RecvTimeoutError::Timeout) => {}
         }
     }
+    let mut r = PassReport::default();
+    settle(&server, &mut r, STOP_WAIT)?;
+    report_left(&r);
     info!("serve: stopped; the state is committed");
     Ok(Exit::Ok)
 }
@@ -159,9 +169,39 @@ fn pass(
         true => server.catch_up(opts)?,
         false => server.pass(opts)?,
     };
+    let mut r = r;
+    if once {
+        // The run ends: the outputs deliver what they can first.
+        settle(server, &mut r, ONCE_WAIT)?;
+    }
     ops.metrics.record_pass(&r, started.elapsed());
     report(&r, !once);
+    if once {
+        report_left(&r);
+    }
     Ok(r.caught_up)
+}
+
+/// Waits for the outputs (at most `bound`), adding what they delivered to `r`.
+fn settle(server: &Server, r: &mut PassReport, bound: Duration) -> Result<(), ServeError> {
+    let s = server.delivery().settle(bound)?.progress;
+    for (name, n) in s.delivered {
+        *r.delivered.entry(name).or_default() += n;
+    }
+    for (name, n) in s.retries {
+        *r.retries.entry(name).or_default() += n;
+    }
+    (r.pending, r.waiting) = (s.pending, s.waiting);
+    Ok(())
+}
+
+/// Alerts left in the outboxes at the end of a run.
+fn report_left(r: &PassReport) {
+    for (output, n) in r.pending.iter().filter(|(_, n)| **n > 0) {
+        info!(
+            "serve: output {output}: {n} alert(s) left pending in the state store for the next run"
+        );
+    }
 }
 
 /// The configuration file, with `--listen` and its secrets, and its rules and intel.
@@ -357,6 +397,9 @@ fn report(r: &PassReport, quiet_if_idle: bool) {
             "{} event(s) arrived later than allowed_lateness and were left out",
             r.late_dropped
         );
+    }
+    if r.held_back {
+        warn!("an output's outbox is full: no input read until its alerts are delivered");
     }
     for (output, why) in &r.waiting {
         warn!("output {output}: alerts wait for the next pass: {why}");

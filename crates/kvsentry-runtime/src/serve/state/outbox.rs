@@ -1,14 +1,17 @@
 //! Each sink's outbox (alerts waiting for delivery, in order) and ledger (alerts its
-//! receiver acknowledged), and the counters the metrics read.
+//! receiver acknowledged, or that were dead-lettered after it refused them for good), and
+//! the counters the metrics read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::CommitReport;
 use super::error::StateError;
-use super::tables::{LEDGER, LEDGER_ORDER, OUTBOX, OUTBOX_IDS, SINKS, SinkRow, micros};
+use super::tables::{
+    DEAD_LETTERED, LEDGER, LEDGER_ORDER, OUTBOX, OUTBOX_IDS, SINKS, SinkRow, micros,
+};
 
 /// An alert waiting in a sink's outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +29,7 @@ pub struct Pending {
 pub struct SinkCounts {
     /// Alerts in the outbox.
     pub pending: u64,
-    /// Alerts in the ledger (delivered and not yet pruned).
+    /// Alerts in the ledger (delivered or dead-lettered, and not yet pruned).
     pub delivered: u64,
 }
 
@@ -120,11 +123,24 @@ pub(crate) fn pending(db: &Database, sink: &str, limit: usize) -> Result<Vec<Pen
     Ok(out)
 }
 
+/// Moves these outbox entries to the ledger, delivered at `now`.
 pub(crate) fn mark_delivered(
     db: &Database,
     sink: &str,
     seqs: &[u64],
     now: Timestamp,
+) -> Result<u64, StateError> {
+    mark_done(db, sink, seqs, now, false)
+}
+
+/// Moves these outbox entries to the ledger; `dead`: they were dead-lettered, not delivered
+/// (counted apart). Returns how many moved.
+pub(crate) fn mark_done(
+    db: &Database,
+    sink: &str,
+    seqs: &[u64],
+    now: Timestamp,
+    dead: bool,
 ) -> Result<u64, StateError> {
     let now = micros(now);
     let txn = db.begin_write()?;
@@ -149,15 +165,48 @@ pub(crate) fn mark_delivered(
         }
         if moved > 0 {
             sinks.insert(sink, r.tuple())?;
+            if dead {
+                let mut counts = txn.open_table(DEAD_LETTERED)?;
+                let n = counts.get(sink)?.map_or(0, |v| v.value());
+                counts.insert(sink, n + moved)?;
+            }
         }
     }
     txn.commit()?;
     Ok(moved)
 }
 
+pub(crate) fn dead_lettered(db: &Database, sink: &str) -> Result<u64, StateError> {
+    let txn = db.begin_read()?;
+    Ok(txn
+        .open_table(DEAD_LETTERED)?
+        .get(sink)?
+        .map_or(0, |v| v.value()))
+}
+
 pub(crate) fn is_delivered(db: &Database, sink: &str, id: &str) -> Result<bool, StateError> {
     let txn = db.begin_read()?;
     Ok(txn.open_table(LEDGER)?.get((sink, id))?.is_some())
+}
+
+/// Removes from `ids` those in `sink`'s ledger.
+pub(crate) fn retain_undelivered(
+    db: &Database,
+    sink: &str,
+    ids: &mut BTreeSet<String>,
+) -> Result<(), StateError> {
+    let txn = db.begin_read()?;
+    let ledger = txn.open_table(LEDGER)?;
+    let mut delivered = Vec::new();
+    for id in ids.iter() {
+        if ledger.get((sink, id.as_str()))?.is_some() {
+            delivered.push(id.clone());
+        }
+    }
+    for id in delivered {
+        ids.remove(&id);
+    }
+    Ok(())
 }
 
 pub(crate) fn delivered_ids(
@@ -231,4 +280,60 @@ pub(crate) fn prune_ledger(
     }
     txn.commit()?;
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::super::{Commit, SinkCounts, StateStore};
+
+    fn queued(store: &StateStore, sink: &str, ids: &[&str]) -> u64 {
+        let mut c = Commit::new(b"engine".to_vec());
+        for id in ids {
+            c.alert(sink, id, id.as_bytes());
+        }
+        store.commit(&c).unwrap().queued
+    }
+
+    #[test]
+    fn a_dead_lettered_alert_leaves_the_outbox_for_the_ledger_and_is_counted_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        assert_eq!(queued(&store, "hook", &["a", "b", "c"]), 3);
+        assert_eq!(queued(&store, "file", &["a"]), 1);
+        assert_eq!(store.mark_dead_lettered("hook", &[1, 7]).unwrap(), 1);
+        assert_eq!(store.mark_delivered("hook", &[0, 1]).unwrap(), 1);
+        let pending: Vec<String> = (store.pending("hook", 10).unwrap().into_iter())
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(pending, ["c"]);
+        assert_eq!(
+            store.counts("hook").unwrap(),
+            SinkCounts {
+                pending: 1,
+                delivered: 2
+            }
+        );
+        assert_eq!(store.dead_lettered("hook").unwrap(), 1);
+        assert_eq!(store.dead_lettered("file").unwrap(), 0);
+        assert!(store.is_delivered("hook", "b").unwrap());
+        // Produced again (a replay), it is not queued again.
+        assert_eq!(queued(&store, "hook", &["b", "d"]), 1);
+        assert_eq!(store.delivered_ids("hook", 10).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn retain_undelivered_keeps_the_ids_the_ledger_does_not_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        queued(&store, "file", &["a", "b", "c"]);
+        store.mark_delivered("file", &[0, 2]).unwrap();
+        let mut ids: BTreeSet<String> = ["a", "b", "c", "x"].map(String::from).into();
+        store.retain_undelivered("file", &mut ids).unwrap();
+        assert_eq!(ids, ["b", "x"].map(String::from).into());
+        let mut other: BTreeSet<String> = ["a"].map(String::from).into();
+        store.retain_undelivered("hook", &mut other).unwrap();
+        assert_eq!(other.len(), 1);
+    }
 }

@@ -38,6 +38,10 @@ pub(crate) const LEDGER: TableDefinition<(&str, &str), i64> = TableDefinition::n
 pub(crate) const LEDGER_ORDER: TableDefinition<(&str, i64, u64), &str> =
     TableDefinition::new("ledger_order");
 
+/// sink -> alerts moved from its outbox to its ledger without delivery, because the
+/// receiver refused them for good (they went to the sink's dead-letter file instead).
+pub(crate) const DEAD_LETTERED: TableDefinition<&str, u64> = TableDefinition::new("dead_lettered");
+
 /// Caller IP (16 bytes, IPv4 mapped into IPv6) -> last time seen.
 pub(crate) const IPS: TableDefinition<&[u8; 16], i64> = TableDefinition::new("ips");
 
