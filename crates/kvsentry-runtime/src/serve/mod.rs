@@ -14,7 +14,7 @@
 //! config.resolve_secrets()?;
 //! let loaded = load(&config)?;
 //! let mut server = Server::open(config, &loaded)?;
-//! let report = server.pass(&PassOptions { flush: false, threads: 0 })?;
+//! let report = server.catch_up(&PassOptions::default())?;
 //! eprintln!("{} alerts raised", report.alerts);
 //! # Ok::<(), kvsentry_runtime::serve::ServeError>(())
 //! ```
@@ -22,8 +22,11 @@
 pub mod config;
 mod deliver;
 mod error;
+mod input;
+mod intel;
+mod late;
 mod pass;
 pub mod state;
 
 pub use error::ServeError;
-pub use pass::{Loaded, PassOptions, PassReport, Server, load};
+pub use pass::{Loaded, PassOptions, PassReport, Server, StopHandle, load};

@@ -13,11 +13,12 @@
 //! with the input positions, so a restart judges lateness exactly as before.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvsentry_engine::{Engine, EngineOptions, EvidenceSource, Prepared, RestoreReport};
-use kvsentry_ingest::{Follow, FollowCheckpoint, FollowOptions, ReadOptions, Source, Unit};
+use kvsentry_ingest::{ReadOptions, Source, Unit};
 use kvsentry_intel::IndicatorSet;
 use kvsentry_model::{Alert, AuditEvent, Origin};
 use kvsentry_output::encode::{Encoder, JsonLines};
@@ -26,14 +27,14 @@ use kvsentry_rules::RuleSet;
 use super::ServeError;
 use super::config::{InputKind, OutputKind, ServeConfig};
 use super::deliver;
+use super::input::{self, ServeInput};
+use super::intel::IntelWatch;
+use super::late;
 use super::state::{Commit, StateStore};
 use crate::pipeline::{self, PipelineOptions};
 
-/// Source indexes of one input: input `i` numbers its files from `i << INPUT_SHIFT`.
-const INPUT_SHIFT: u32 = 24;
-
-/// The key of a followed directory's checkpoint among its input's partitions.
-const WHOLE_DIR: &[u8] = b"";
+/// The key of an input's own checkpoint (its kind's encoding) among its partitions' keys.
+const POSITION: &[u8] = b"";
 
 /// The key of the forms its files were read in (named in indicator alerts, which may be
 /// raised in a later run than the one that read the event).
@@ -42,6 +43,10 @@ const FORMS: &[u8] = b"\0forms";
 /// The key of the newest event time (ns) seen in each of the input's files (its
 /// partitions), by source index: each file's own watermark survives a restart.
 const PARTS: &[u8] = b"\0parts";
+
+/// The key of the indicators the rules selected when the state was committed, as (id,
+/// value): intel that differs at the next start is new, and retro-matched.
+const TI_SELECTED: (&str, &[u8]) = ("\0ti", b"selected");
 
 /// The engine's own lateness: far beyond any backlog, so the engine never drops an event
 /// for order; the watermark is moved by the partitions (see [`Server::pass`]).
@@ -57,7 +62,16 @@ pub struct PassOptions {
     pub flush: bool,
     /// Worker threads; 0 means every core.
     pub threads: usize,
+    /// Most bytes a pass reads from one input before it checkpoints (0: 256 MiB): a
+    /// backlog is consumed in bounded passes, each committed, so a crash loses at most one
+    /// and a restart makes progress. A pass cut short does not move the watermark (what
+    /// it did not read may be older) nor flush: [`Server::catch_up`] runs passes until
+    /// every input is caught up.
+    pub max_bytes: u64,
 }
+
+/// [`PassOptions::max_bytes`] when 0.
+const DEFAULT_PASS_BYTES: u64 = 256 << 20;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -67,9 +81,13 @@ pub struct PassReport {
     /// Events older than the watermark (`allowed_lateness` behind the newest event) that no
     /// open window could take, in this pass: they changed no alert.
     pub late_dropped: u64,
-    /// Events older than their own file's watermark (`allowed_lateness` behind the newest
-    /// event of that file), or behind the combined watermark, in this pass.
+    /// Events late in this pass (see `serve/late.rs`): older than their own partition's
+    /// watermark (`allowed_lateness` behind the newest event time it had before this
+    /// pass) or than the engine's: left out of the engine and written to the dead-letter
+    /// file (`<state_dir>/dead-letter/late-events.jsonl`, Storage records `hunt` reads).
     pub late_events: u64,
+    /// Late events by input name.
+    pub late_by_input: BTreeMap<String, u64>,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
     /// Alerts delivered, by output name.
@@ -81,6 +99,42 @@ pub struct PassReport {
     pub waiting: BTreeMap<String, String>,
     /// Inputs' files that stopped with an error (what was readable was read).
     pub file_errors: Vec<String>,
+    /// The intel was loaded again (its files changed): indicator versions loaded.
+    pub ti_reloaded: Option<usize>,
+    /// The intel's files changed but could not be loaded (the set in use stays).
+    pub ti_error: Option<String>,
+    /// Alerts raised by retro-matching new indicators against caller addresses seen
+    /// before.
+    pub retro_alerts: u64,
+    /// Every input was read as far as it goes (false: a pass cut short by
+    /// [`PassOptions::max_bytes`] or stopped).
+    pub caught_up: bool,
+    /// Passes this report sums (see [`Server::catch_up`]).
+    pub passes: u64,
+}
+
+impl PassReport {
+    /// Adds a later pass's report to this one.
+    fn absorb(&mut self, later: PassReport) {
+        self.events += later.events;
+        self.late_dropped += later.late_dropped;
+        self.late_events += later.late_events;
+        for (k, n) in later.late_by_input {
+            *self.late_by_input.entry(k).or_default() += n;
+        }
+        self.alerts += later.alerts;
+        for (k, n) in later.delivered {
+            *self.delivered.entry(k).or_default() += n;
+        }
+        self.committed |= later.committed;
+        self.waiting = later.waiting;
+        self.file_errors.extend(later.file_errors);
+        self.ti_reloaded = later.ti_reloaded.or(self.ti_reloaded);
+        self.ti_error = later.ti_error.or(self.ti_error.take());
+        self.retro_alerts += later.retro_alerts;
+        self.caught_up = later.caught_up;
+        self.passes += later.passes;
+    }
 }
 
 /// Names of the files read so far, by source index, shared with the engine's evidence
@@ -99,14 +153,38 @@ pub struct Server {
     config: ServeConfig,
     store: StateStore,
     engine: Engine,
-    /// Each input's name, follower and read options.
-    inputs: Vec<(String, Follow, ReadOptions)>,
+    /// Each input's name, source and read options.
+    inputs: Vec<(String, ServeInput, ReadOptions)>,
     names: SharedNames,
     restore: Option<RestoreReport>,
     /// Newest event time (ns) per partition (a followed file, by source index).
     parts: BTreeMap<u32, i64>,
     /// File outputs already reconciled by this process.
     reconciled: BTreeSet<String>,
+    rules: RuleSet,
+    intel: Option<Arc<IndicatorSet>>,
+    watch: Option<IntelWatch>,
+    /// The indicators selected before the intel changed, until retro-matching ran.
+    retro_pending: Option<BTreeSet<(String, String)>>,
+    /// The selection to commit, when it changed.
+    selection_changed: bool,
+    /// Why syncing TAXII at start failed, for the first pass's report.
+    ti_error: Option<String>,
+    /// Since when no pass read anything (see `idle_timeout`).
+    idle_since: Option<std::time::Instant>,
+}
+
+/// Stops a [`Server`]'s reading (see [`Server::stop_handle`]); may be used from a signal
+/// handler's thread.
+#[derive(Clone)]
+pub struct StopHandle(Vec<Arc<AtomicBool>>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        for flag in &self.0 {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The rules and intel a configuration names, loaded (what `--check-config` checks).
@@ -125,10 +203,11 @@ pub struct Loaded {
 pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
     check_supported(config)?;
     let rules = crate::rules::load_rules(config.rules(), config.builtin())?;
-    let (intel, indicators, ti_warnings) = if config.ti().paths.is_empty() {
+    let paths = intel_paths(config);
+    let (intel, indicators, ti_warnings) = if paths.is_empty() {
         (None, 0, Vec::new())
     } else {
-        let load = crate::ti::load(&config.ti().paths, &kvsentry_intel::LoadOptions::default())?;
+        let load = crate::ti::load(&paths, &kvsentry_intel::LoadOptions::default())?;
         let mut warnings = load.warnings();
         for f in &load.report.failed_files {
             warnings.push(format!("{}: not loaded: {}", f.path.display(), f.error));
@@ -145,8 +224,30 @@ pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
     })
 }
 
+/// Where TAXII collections are synced to.
+fn taxii_store(config: &ServeConfig) -> std::path::PathBuf {
+    config.state_dir().join("taxii")
+}
+
+/// The paths intel is loaded from: `[ti] paths`, and the TAXII store once a sync wrote it.
+fn intel_paths(config: &ServeConfig) -> Vec<std::path::PathBuf> {
+    let store = taxii_store(config);
+    let taxii: &[_] = if crate::ti::is_taxii_store(&store) {
+        &config.ti().taxii
+    } else {
+        &[]
+    };
+    super::intel::loaded_paths(&config.ti().paths, taxii, &store)
+}
+
 /// Refuses inputs and outputs this version does not run yet, naming them.
 fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
+    if config.inputs().len() > input::MAX_INPUTS {
+        return Err(ServeError::NotYet {
+            what: format!("{} inputs", config.inputs().len()),
+            feature: "more than 256 inputs",
+        });
+    }
     for i in config.inputs() {
         match &i.kind {
             InputKind::Files(f) => {
@@ -166,12 +267,6 @@ fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
             OutputKind::Kafka(_) => return Err(ServeError::unsupported_output(o)),
         }
     }
-    if !config.ti().taxii.is_empty() {
-        return Err(ServeError::NotYet {
-            what: "[ti]".into(),
-            feature: "taxii",
-        });
-    }
     Ok(())
 }
 
@@ -183,7 +278,23 @@ impl Server {
         let store = StateStore::open(config.state_dir())?;
         let stored = store.load()?;
         let names: SharedNames = Arc::default();
-        let opts = engine_options(loaded, &names);
+        // TAXII collections are synced before the first pass, so a `--once` run sees what
+        // the server has now; a server that cannot be reached leaves the stored copy.
+        let mut intel = loaded.intel.clone();
+        let mut ti_error = None;
+        if !config.ti().taxii.is_empty() {
+            match super::intel::sync_all(&config.ti().taxii, &taxii_store(&config)) {
+                Ok(()) => {
+                    let load = crate::ti::load(
+                        &intel_paths(&config),
+                        &kvsentry_intel::LoadOptions::default(),
+                    )?;
+                    intel = (!load.set.is_empty()).then(|| Arc::new(load.set)).or(intel);
+                }
+                Err(e) => ti_error = Some(e),
+            }
+        }
+        let opts = engine_options(intel.clone(), &names);
         let (engine, restore) = match &stored {
             Some(s) => {
                 let (engine, report) = Engine::restore(&loaded.rules, opts, &s.engine)?;
@@ -194,39 +305,13 @@ impl Server {
         let mut inputs = Vec::new();
         let mut parts = BTreeMap::new();
         for (i, input) in config.inputs().iter().enumerate() {
-            let InputKind::Files(f) = &input.kind else {
-                return Err(ServeError::unsupported_input(input, input.kind.type_name()));
-            };
             let read = ReadOptions {
                 format: input.log_format.unwrap_or_default(),
                 ..ReadOptions::default()
             };
-            let fopts = FollowOptions {
-                read: read.clone(),
-                poll_interval: Duration::from_nanos(
-                    u64::try_from(f.poll_interval.as_nanos()).unwrap_or(1_000_000_000),
-                ),
-                once: true,
-                first_source: (i as u32) << INPUT_SHIFT,
-                ..FollowOptions::default()
-            };
-            let key = (input.name.clone(), WHOLE_DIR.to_vec());
+            let key = (input.name.clone(), POSITION.to_vec());
             let stored_pos = stored.as_ref().and_then(|s| s.positions.get(&key));
-            let follow = match stored_pos {
-                Some(bytes) => {
-                    let cp: FollowCheckpoint =
-                        postcard::from_bytes(bytes).map_err(|e| ServeError::Checkpoint {
-                            name: input.name.clone(),
-                            reason: e.to_string(),
-                        })?;
-                    Follow::resume(&f.path, fopts, &cp)
-                }
-                None => Follow::new(&f.path, fopts),
-            }
-            .map_err(|source| ServeError::Input {
-                name: input.name.clone(),
-                source,
-            })?;
+            let source = ServeInput::open(i, input, &read, stored_pos.map(Vec::as_slice))?;
             {
                 let mut n = names.lock().unwrap_or_else(|p| p.into_inner());
                 let key = (input.name.clone(), FORMS.to_vec());
@@ -247,14 +332,32 @@ impl Server {
                         })?;
                     parts.extend(p);
                 }
-                for (k, name) in follow.names().iter().enumerate() {
+                for (k, name) in source.names().iter().enumerate() {
                     n.names
-                        .insert(((i as u32) << INPUT_SHIFT) + k as u32, name.clone());
+                        .insert(input::first_source(i) + k as u32, name.clone());
                 }
             }
-            inputs.push((input.name.clone(), follow, read));
+            inputs.push((input.name.clone(), source, read));
         }
+        let selected = engine.selected_indicators();
+        let stored_selection: Option<BTreeSet<(String, String)>> = stored
+            .as_ref()
+            .and_then(|s| {
+                s.positions
+                    .get(&(TI_SELECTED.0.to_string(), TI_SELECTED.1.to_vec()))
+            })
+            .and_then(|b| postcard::from_bytes(b).ok());
+        let retro_pending = stored_selection.filter(|old| *old != selected);
+        let watch = (!config.ti().is_empty()).then(|| {
+            IntelWatch::new(
+                &config.ti().paths,
+                &config.ti().taxii,
+                &taxii_store(&config),
+                std_duration(config.ti().refresh.as_nanos()),
+            )
+        });
         Ok(Server {
+            selection_changed: stored.is_none() || retro_pending.is_some(),
             config,
             store,
             engine,
@@ -263,6 +366,12 @@ impl Server {
             restore,
             parts,
             reconciled: BTreeSet::new(),
+            rules: loaded.rules.clone(),
+            intel,
+            ti_error,
+            watch,
+            retro_pending,
+            idle_since: None,
         })
     }
 
@@ -271,24 +380,145 @@ impl Server {
         self.restore.as_ref()
     }
 
+    /// A handle that stops the server's reading: a pass under way stops at the next unit of
+    /// each input, and commits what it read (the pass after it reads nothing).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(
+            self.inputs
+                .iter()
+                .map(|(_, s, _)| s.stop_handle())
+                .collect(),
+        )
+    }
+
+    /// The engine's watermark: windows ending at or before it have closed.
+    pub fn watermark(&self) -> Option<jiff::Timestamp> {
+        self.engine.watermark()
+    }
+
     /// The configuration served.
     pub fn config(&self) -> &ServeConfig {
         &self.config
     }
 
+    /// Forgets the partitions whose own watermark is behind the engine's (their floor for
+    /// lateness is the engine's now, so nothing changes), keeping the newest (the idle rule
+    /// and retro-matching start from it), with the forms of their events.
+    fn prune_parts(&mut self, lateness: i64) {
+        let Some(w) = self.engine.watermark().map(nanos_of) else {
+            return;
+        };
+        let newest = self.parts.iter().max_by_key(|(_, t)| **t).map(|(k, _)| *k);
+        let before = self.parts.len();
+        self.parts
+            .retain(|k, t| Some(*k) == newest || t.saturating_sub(lateness) >= w);
+        if self.parts.len() < before {
+            let parts = &self.parts;
+            let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            n.forms.retain(|k, _| parts.contains_key(k));
+        }
+    }
+
+    /// Intel loaded again: the engine goes on with it (its state kept), and the indicators
+    /// new to it are retro-matched at the start of the next pass.
+    fn take_intel(&mut self, set: Arc<IndicatorSet>) -> Result<(), ServeError> {
+        let known = self.engine.selected_indicators();
+        let snap = self.engine.snapshot()?;
+        self.intel = Some(set);
+        let opts = engine_options(self.intel.clone(), &self.names);
+        let (engine, _) = Engine::restore(&self.rules, opts, &snap)?;
+        self.engine = engine;
+        if self.engine.selected_indicators() != known {
+            self.retro_pending.get_or_insert(known);
+            self.selection_changed = true;
+        }
+        Ok(())
+    }
+
+    /// Retro-matching: indicators new since `known` against the caller addresses seen
+    /// within `retro_lookback` of the newest event.
+    fn retro_match(
+        &mut self,
+        known: &BTreeSet<(String, String)>,
+        alerts: &mut Vec<Alert>,
+    ) -> Result<u64, ServeError> {
+        let Some(newest) = self.parts.values().max().copied() else {
+            return Ok(0);
+        };
+        let lookback = nanos(self.config.ti().retro_lookback.as_signed_duration());
+        let since = jiff::Timestamp::from_nanosecond(i128::from(newest.saturating_sub(lookback)))
+            .unwrap_or(jiff::Timestamp::MIN);
+        let history = self.store.ips_since(since)?;
+        let before = alerts.len();
+        self.engine.retro_match(known, &history, alerts);
+        self.store.prune_ips_before(since)?;
+        Ok((alerts.len() - before) as u64)
+    }
+
+    /// Passes until every input is caught up (what `--once` runs): a backlog larger than
+    /// [`PassOptions::max_bytes`] is read in several passes, each committed; the last
+    /// one flushes when asked. The reports are summed.
+    pub fn catch_up(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
+        let mut total = self.pass(opts)?;
+        while !total.caught_up && !self.stopped() {
+            let next = self.pass(opts)?;
+            total.absorb(next);
+        }
+        Ok(total)
+    }
+
+    /// Whether a stop was asked for (see [`Server::stop_handle`]).
+    fn stopped(&self) -> bool {
+        self.inputs
+            .iter()
+            .any(|(_, s, _)| s.stop_handle().load(Ordering::Relaxed))
+    }
+
     /// One pass: see the module documentation.
     pub fn pass(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
-        let mut report = PassReport::default();
+        let mut report = PassReport {
+            caught_up: true,
+            passes: 1,
+            ..PassReport::default()
+        };
+        let budget = match opts.max_bytes {
+            0 => DEFAULT_PASS_BYTES,
+            n => n,
+        };
         let mut alerts = Vec::new();
+        let reloaded = match self.watch.as_mut() {
+            Some(w) if opts.flush => w.poll().or_else(|| w.wait()),
+            Some(w) => w.poll(),
+            None => None,
+        };
+        match reloaded {
+            Some(Ok(set)) => {
+                report.ti_reloaded = Some(set.len());
+                self.take_intel(set)?;
+            }
+            Some(Err(why)) => report.ti_error = Some(why),
+            None => report.ti_error = self.ti_error.take(),
+        }
+        if let Some(known) = self.retro_pending.take() {
+            report.retro_alerts = self.retro_match(&known, &mut alerts)?;
+        }
+        let record_ips = self.intel.is_some();
+        let mut seen: foldhash::HashMap<std::net::IpAddr, i64> = foldhash::HashMap::default();
         let late_before = self.engine.stats().late_dropped;
+        let mut dead_letters = Vec::new();
         let threads = pipeline::resolve_threads(opts.threads);
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
-        for (i, (_, follow, read)) in self.inputs.iter_mut().enumerate() {
+        let floors = late::Floors::new(
+            self.parts.iter(),
+            lateness,
+            self.engine.watermark().map(nanos_of),
+        );
+        for (i, (input_name, source, read)) in self.inputs.iter_mut().enumerate() {
             if opts.flush {
                 // The last pass: what is there is complete, however recently written.
-                follow.settle_all();
+                source.settle_all();
             }
             let popts = PipelineOptions {
                 read: read.clone(),
@@ -300,26 +530,59 @@ impl Server {
             let engine = &mut self.engine;
             let parts = &mut self.parts;
             let active = &mut active;
+            let seen = &mut seen;
             let mut events = 0u64;
             let mut late = 0u64;
+            let dead_letters = &mut dead_letters;
+            let (floors, names, input_name) = (&floors, &self.names, input_name.as_str());
+            let mut cut = false;
             let source = Tracked {
-                known: follow.names().len(),
-                follow,
+                known: source.names().len(),
+                input: source,
                 names: &self.names,
-                first: (i as u32) << INPUT_SHIFT,
+                first: input::first_source(i),
+                budget,
+                read: 0,
+                cut: &mut cut,
             };
             let outcome = pipeline::run_source(
                 source,
                 &popts,
-                &|ev: &AuditEvent<'_>| Some((ev.origin.source, preparer.prepare(ev))),
-                &mut |batch: pipeline::Batch<(u32, Prepared)>| {
-                    for (source, p) in batch.prepared {
+                &|ev: &AuditEvent<'_>| {
+                    let source = ev.origin.source;
+                    if floors.is_late(source, nanos_of(ev.time)) {
+                        let n = names.lock().unwrap_or_else(|p| p.into_inner());
+                        let at = match n.names.get(&source) {
+                            Some(name) => format!("{name}:{}", ev.origin.line),
+                            None => format!("{source}:{}", ev.origin.line),
+                        };
+                        drop(n);
+                        return Some(Staged::Late(late::storage_record(ev, input_name, &at)));
+                    }
+                    let ip = if record_ips {
+                        ev.caller_ip.addr()
+                    } else {
+                        None
+                    };
+                    Some(Staged::Event(source, ip, preparer.prepare(ev)))
+                },
+                &mut |batch: pipeline::Batch<Staged>| {
+                    for staged in batch.prepared {
                         events += 1;
+                        let (source, ip, p) = match staged {
+                            Staged::Event(source, ip, p) => (source, ip, p),
+                            Staged::Late(record) => {
+                                late += 1;
+                                dead_letters.extend_from_slice(&record);
+                                continue;
+                            }
+                        };
                         let t = p.time_nanos();
-                        let max = parts.entry(source).or_insert(t);
-                        if t < max.saturating_sub(lateness) || engine.is_late(&p) {
-                            late += 1;
+                        if let Some(ip) = ip {
+                            let last = seen.entry(ip).or_insert(t);
+                            *last = (*last).max(t);
                         }
+                        let max = parts.entry(source).or_insert(t);
                         *max = (*max).max(t);
                         active.insert(source, *max);
                         engine.observe(p, &mut alerts);
@@ -332,11 +595,22 @@ impl Server {
                     (outcome.stats.source_forms.iter()).map(|(k, f)| (*k, f.name().to_string())),
                 );
             }
+            report.caught_up &= !cut;
             report.events += events;
             report.late_events += late;
+            if late > 0 {
+                *report
+                    .late_by_input
+                    .entry(input_name.to_string())
+                    .or_default() += late;
+            }
             report
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
+        }
+        if self.stopped() {
+            // Stopped mid-way: what was read is committed, nothing more is concluded.
+            report.caught_up = false;
         }
         // The combined watermark moves only at the end of a pass, when every file has been
         // read as far as it goes: a file read later in the pass (another vault's same
@@ -345,9 +619,28 @@ impl Server {
         // watermark back); files with nothing new are idle and hold no one back. A pass
         // that finds nothing new anywhere finds every file settled: the watermark goes to
         // the newest file's, so the last windows of a quiet input close.
+        //
+        // When nothing was read and that lasts `idle_timeout`, the watermark moves on with
+        // the wall clock from the newest event, so the last windows of a quiet input close
+        // about `allowed_lateness` after its data stopped, as they would with live data.
+        // A pass cut short moves nothing: what it did not read yet may be older.
+        let now = std::time::Instant::now();
+        if report.events == 0 && report.caught_up {
+            self.idle_since.get_or_insert(now);
+        } else {
+            self.idle_since = None;
+        }
+        let idle = self.idle_since.map(|since| now.duration_since(since));
+        let idle_timeout = std_duration(self.config.idle_timeout().as_nanos());
         let combined = match active.values().min() {
+            _ if !report.caught_up => None,
             Some(min) => Some(*min),
-            None => self.parts.values().max().copied(),
+            None => self.parts.values().max().map(|newest| match idle {
+                Some(idle) if idle >= idle_timeout => {
+                    newest.saturating_add(i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX))
+                }
+                _ => *newest,
+            }),
         };
         if let Some(t) = combined {
             let w = jiff::Timestamp::from_nanosecond(i128::from(t.saturating_sub(lateness)));
@@ -355,11 +648,15 @@ impl Server {
                 self.engine.advance_to(w, &mut alerts);
             }
         }
+        // Indicator matches go out at the end of the pass that first saw them, each
+        // (indicator, address) once: over the stream, the ids of `hunt`'s one run.
+        self.engine.release_indicator_matches(&mut alerts);
+        self.prune_parts(lateness);
         report.late_dropped = self.engine.stats().late_dropped - late_before;
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
         // time, and the alerts the flush sent are not sent again (their ids are queued once).
-        let kept = if opts.flush {
+        let kept = if opts.flush && report.caught_up {
             let open = self.engine.snapshot()?;
             self.engine.finish(&mut alerts);
             Some(open)
@@ -367,9 +664,17 @@ impl Server {
             None
         };
         report.alerts = alerts.len() as u64;
-        if report.events > 0 || opts.flush || !alerts.is_empty() {
-            self.commit(&alerts, kept)?;
+        late::append(
+            &late::dead_letter_path(self.config.state_dir()),
+            &dead_letters,
+        )
+        .map_err(|e| ServeError::DeadLetter(e.to_string()))?;
+        if report.events > 0 || (opts.flush && report.caught_up) || !alerts.is_empty() {
+            self.commit(&alerts, kept, &seen)?;
             report.committed = true;
+            for (_, source, _) in &mut self.inputs {
+                source.committed();
+            }
         }
         for o in self.config.outputs() {
             let d = deliver::drain(&self.store, o, &mut self.reconciled)?;
@@ -383,33 +688,52 @@ impl Server {
 
     /// Input positions, the engine snapshot and the new alerts, in one transaction.
     /// `engine`: the snapshot to keep, if not the engine's state now.
-    fn commit(&self, alerts: &[Alert], engine: Option<Vec<u8>>) -> Result<(), ServeError> {
+    fn commit(
+        &mut self,
+        alerts: &[Alert],
+        engine: Option<Vec<u8>>,
+        seen: &foldhash::HashMap<std::net::IpAddr, i64>,
+    ) -> Result<(), ServeError> {
         let engine = match engine {
             Some(bytes) => bytes,
             None => self.engine.snapshot()?,
         };
         let mut commit = Commit::new(engine);
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        for (i, (name, follow, _)) in self.inputs.iter().enumerate() {
+        for (i, (name, source, _)) in self.inputs.iter().enumerate() {
             let bad = |e: postcard::Error| ServeError::Checkpoint {
                 name: name.clone(),
                 reason: e.to_string(),
             };
-            let cp = postcard::to_allocvec(&follow.checkpoint()).map_err(bad)?;
-            commit.position(name, WHOLE_DIR, &cp);
-            let first = (i as u32) << INPUT_SHIFT;
+            commit.position(name, POSITION, &source.checkpoint(name)?);
+            let first = input::first_source(i);
             let forms: BTreeMap<u32, String> = (names.forms.range(first..))
-                .take_while(|(k, _)| *k - first < 1 << INPUT_SHIFT)
+                .take_while(|(k, _)| input::belongs(**k, first))
                 .map(|(k, f)| (*k, f.clone()))
                 .collect();
             commit.position(name, FORMS, &postcard::to_allocvec(&forms).map_err(bad)?);
             let parts: BTreeMap<u32, i64> = (self.parts.range(first..))
-                .take_while(|(k, _)| *k - first < 1 << INPUT_SHIFT)
+                .take_while(|(k, _)| input::belongs(**k, first))
                 .map(|(k, t)| (*k, *t))
                 .collect();
             commit.position(name, PARTS, &postcard::to_allocvec(&parts).map_err(bad)?);
         }
         drop(names);
+        let ips: Vec<(std::net::IpAddr, jiff::Timestamp)> = seen
+            .iter()
+            .filter_map(|(ip, t)| {
+                Some((*ip, jiff::Timestamp::from_nanosecond(i128::from(*t)).ok()?))
+            })
+            .collect();
+        commit.ips(&ips);
+        if self.selection_changed {
+            let selected = self.engine.selected_indicators();
+            let bytes = postcard::to_allocvec(&selected).map_err(|e| ServeError::Checkpoint {
+                name: "[ti]".into(),
+                reason: e.to_string(),
+            })?;
+            commit.position(TI_SELECTED.0, TI_SELECTED.1, &bytes);
+        }
         let mut encoder = JsonLines::new();
         let mut line = Vec::new();
         for a in alerts {
@@ -420,12 +744,13 @@ impl Server {
             }
         }
         self.store.commit(&commit)?;
+        self.selection_changed = false;
         Ok(())
     }
 }
 
 /// The engine's options, as `hunt` sets them, with the configured lateness.
-fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
+fn engine_options(intel: Option<Arc<IndicatorSet>>, names: &SharedNames) -> EngineOptions {
     let evidence: EvidenceSource = {
         let names = Arc::clone(names);
         Arc::new(move |o: &Origin| {
@@ -449,9 +774,31 @@ fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
         max_lateness: UNBOUNDED,
         evidence_source: Some(evidence),
         source_form: Some(form),
-        intel: loaded.intel.clone(),
+        intel,
         ..EngineOptions::default()
     }
+}
+
+fn std_duration(nanos: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// What the workers hand the engine's thread: an event prepared, with its partition and
+/// caller address (for the retro history), or a late event's dead-letter record (rare:
+/// boxing the common variant would cost an allocation per event).
+#[allow(clippy::large_enum_variant)]
+enum Staged {
+    Event(u32, Option<std::net::IpAddr>, Prepared),
+    Late(Vec<u8>),
+}
+
+/// `t` in nanoseconds, saturated.
+fn nanos_of(t: jiff::Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(if t.as_nanosecond() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 /// `d` in nanoseconds, saturated.
@@ -459,24 +806,36 @@ fn nanos(d: jiff::SignedDuration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-/// A followed directory lent to the pipeline, noting each file's name and form as its
-/// units go out (before any of its events reach the engine).
+/// An input lent to the pipeline, noting each partition's name and form as its units go
+/// out (before any of its events reach the engine).
 struct Tracked<'a> {
-    follow: &'a mut Follow,
+    input: &'a mut ServeInput,
     names: &'a SharedNames,
     first: u32,
     /// The follower's files already named.
     known: usize,
+    /// Bytes of blocks this pass may take, and took.
+    budget: u64,
+    read: u64,
+    /// Set when the budget ended the pass before the input did.
+    cut: &'a mut bool,
 }
 
 impl Source for Tracked<'_> {
     fn next_unit(&mut self) -> Option<Unit> {
-        let unit = self.follow.next_unit()?;
+        if self.read >= self.budget {
+            *self.cut = true;
+            return None;
+        }
+        let unit = self.input.next_unit()?;
+        if let Unit::Block(b) = &unit {
+            self.read += b.data().len() as u64;
+        }
         let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        for (k, name) in self.follow.names().iter().enumerate().skip(self.known) {
+        for (k, name) in self.input.names().iter().enumerate().skip(self.known) {
             n.names.insert(self.first + k as u32, name.clone());
         }
-        self.known = self.follow.names().len();
+        self.known = self.input.names().len();
         if let Unit::Block(b) = &unit {
             n.forms
                 .entry(b.source)
@@ -486,10 +845,10 @@ impl Source for Tracked<'_> {
     }
 
     fn recycle(&mut self, buffer: Vec<u8>) {
-        self.follow.recycle(buffer);
+        self.input.recycle(buffer);
     }
 
     fn progress(&self) -> (u64, u64) {
-        self.follow.progress()
+        self.input.progress()
     }
 }

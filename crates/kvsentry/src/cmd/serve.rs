@@ -29,6 +29,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
     let opts = PassOptions {
         flush: a.flush,
         threads: a.threads.unwrap_or(0),
+        ..PassOptions::default()
     };
     let mut server = Server::open(config, &loaded).map_err(usage)?;
     if let Some(r) = server.restore_report() {
@@ -46,7 +47,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<Exit> {
         }
     }
     if a.once {
-        report(&server.pass(&opts)?);
+        report(&server.catch_up(&opts)?);
         return Ok(Exit::Ok);
     }
     catch_signals();
