@@ -16,7 +16,8 @@
 //! - Requests are retried with exponential backoff by the client (for up to
 //!   [`BlobOptions::retry_for`]); a blob that still fails ends with its error (an
 //!   [`InputEnd`]) and keeps its offset, to be read at the next look: nothing is skipped. A
-//!   listing that fails is kept for [`BlobSource::take_errors`]. Messages carry no secret.
+//!   listing that fails is an [`InputEnd`] with the error too (of the source index
+//!   `first_source`). Messages carry no secret.
 //! - [`BlobSource::checkpoint`] is the position after every unit handed out so far; a
 //!   [`BlobSource::resume`]d source continues from it exactly: no line twice, none skipped.
 //!
@@ -47,7 +48,7 @@ pub use account::{BlobAccount, BlobAccountError};
 /// Spare block buffers kept for reuse.
 const MAX_SPARE: usize = 16;
 
-/// Restarts and listing errors kept for the `take_` calls (all are counted).
+/// Restarts kept for [`BlobSource::take_restarts`] (all are counted).
 const MAX_KEPT: usize = 1024;
 
 /// The longest a stop request waits to be noticed while idle.
@@ -64,10 +65,12 @@ pub struct BlobOptions {
     pub read: ReadOptions,
     /// Only blobs whose name starts with this.
     pub prefix: Option<String>,
-    /// How often the container is listed again once everything was read.
+    /// How often the container is listed: at most once per interval (a pass in `once` mode
+    /// that comes sooner finds nothing new), each listing a request billed by Azure.
     pub poll_interval: Duration,
     /// One pass at a time: [`Source::next_unit`] answers `None` once every blob listed by a
-    /// look was read to its listed size (the next call looks again). For `serve --once`.
+    /// look was read to its listed size (the next call looks again, if `poll_interval` has
+    /// passed). For `serve --once`.
     pub once: bool,
     /// The source index of the first blob seen.
     pub first_source: u32,
@@ -134,7 +137,8 @@ pub struct BlobSource {
     last_poll: Option<Instant>,
     restarts: Vec<Restart>,
     restart_count: u64,
-    errors: Vec<IngestError>,
+    /// A listing's failure, to hand out.
+    list_error: Option<IngestError>,
     error_count: u64,
 }
 
@@ -219,7 +223,7 @@ impl BlobSource {
             last_poll: None,
             restarts: Vec::new(),
             restart_count: 0,
-            errors: Vec::new(),
+            list_error: None,
             error_count: 0,
         })
     }
@@ -241,6 +245,8 @@ impl BlobSource {
     /// (`serve --once --flush`).
     pub fn settle_all(&mut self) {
         self.settle = true;
+        // The tails held back at the last look are to be read now.
+        self.last_poll = None;
     }
 
     /// A flag that, once set, makes [`Source::next_unit`] answer `None` (within a few tens
@@ -298,12 +304,6 @@ impl BlobSource {
         self.error_count
     }
 
-    /// The listings that failed since the last call (blob reads that failed end their
-    /// blob's unit with the error instead).
-    pub fn take_errors(&mut self) -> Vec<IngestError> {
-        std::mem::take(&mut self.errors)
-    }
-
     /// The index of the blob `name`, tracked from now on.
     fn track(&mut self, name: &str) -> usize {
         if let Some(&i) = self.by_name.get(name) {
@@ -341,14 +341,12 @@ impl BlobSource {
             Ok(l) => l,
             Err(e) => {
                 self.error_count += 1;
-                if self.errors.len() < MAX_KEPT {
-                    let message = self.redact(e.to_string());
-                    let path = match &self.opts.prefix {
-                        Some(p) => format!("{}/{p}", self.container),
-                        None => self.container.clone(),
-                    };
-                    self.errors.push(IngestError::Walk { path, message });
-                }
+                let message = self.redact(e.to_string());
+                let path = match &self.opts.prefix {
+                    Some(p) => format!("{}/{p}", self.container),
+                    None => self.container.clone(),
+                };
+                self.list_error = Some(IngestError::Walk { path, message });
                 return;
             }
         };
@@ -557,6 +555,13 @@ impl Source for BlobSource {
             if self.stop.load(Ordering::Relaxed) {
                 return None;
             }
+            if let Some(error) = self.list_error.take() {
+                return Some(Unit::End(InputEnd {
+                    source: self.opts.first_source,
+                    stats: ReadStats::new(),
+                    error: Some(error),
+                }));
+            }
             if self.current.is_some() {
                 return self.continue_reading();
             }
@@ -574,7 +579,10 @@ impl Source for BlobSource {
                 continue;
             }
             if self.opts.once {
-                if self.in_pass {
+                let due = self
+                    .last_poll
+                    .is_none_or(|t| t.elapsed() >= self.opts.poll_interval);
+                if self.in_pass || !due {
                     self.in_pass = false;
                     return None;
                 }

@@ -56,6 +56,11 @@ impl Bucket {
         let store: Arc<dyn ObjectStore> = self.store.clone();
         let opts = BlobOptions {
             once,
+            poll_interval: if once {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(20)
+            },
             first_source: 7 << 24,
             ..BlobOptions::default()
         };
@@ -319,16 +324,39 @@ fn an_unreachable_account_is_reported_without_its_secret() {
         .unwrap();
     let opts = BlobOptions {
         once: true,
+        first_source: 7 << 24,
         timeout: Duration::from_millis(500),
         retry_for: Duration::from_millis(300),
         ..BlobOptions::default()
     };
     let mut s = BlobSource::new(&account, CONTAINER, opts).unwrap();
-    assert!(s.next_unit().is_none());
+    let p = pass(&mut s);
+    assert_eq!((p.blocks.len(), p.ends.clone()), (0, vec![7 << 24]));
     assert_eq!(s.errors(), 1);
-    let e = s.take_errors();
-    assert_eq!(e.len(), 1);
-    let msg = e[0].to_string();
+    assert_eq!(p.errors.len(), 1);
+    let msg = &p.errors[0];
     assert!(msg.contains(CONTAINER), "{msg}");
     assert!(!msg.contains("TOPSECRET"), "{msg}");
+}
+
+#[test]
+fn the_container_is_listed_at_most_once_per_poll_interval() {
+    let bucket = Bucket::new();
+    let a = blob("KV-A", 10);
+    let all = records("kv-a", 0, 3);
+    let partial = all.trim_end_matches('\n');
+    bucket.put(&a, &records("kv-a", 0, 1));
+    let store: Arc<dyn ObjectStore> = bucket.store.clone();
+    let opts = BlobOptions {
+        once: true,
+        poll_interval: Duration::from_secs(3600),
+        ..BlobOptions::default()
+    };
+    let mut s = BlobSource::over(store, CONTAINER, opts).unwrap();
+    assert_eq!(pass(&mut s).text(), records("kv-a", 0, 1));
+    bucket.put(&a, partial);
+    assert!(pass(&mut s).blocks.is_empty(), "not listed again so soon");
+    // A final flush looks again, and takes the unfinished line too.
+    s.settle_all();
+    assert_eq!(pass(&mut s).text(), partial[records("kv-a", 0, 1).len()..]);
 }
