@@ -360,3 +360,124 @@ fn the_container_is_listed_at_most_once_per_poll_interval() {
     s.settle_all();
     assert_eq!(pass(&mut s).text(), partial[records("kv-a", 0, 1).len()..]);
 }
+
+/// An in-memory store whose `fail`-th read fails (as a network that drops).
+#[derive(Debug)]
+struct Flaky {
+    inner: Arc<InMemory>,
+    reads: std::sync::atomic::AtomicUsize,
+    fail: usize,
+}
+
+impl std::fmt::Display for Flaky {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Flaky")
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Flaky {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        let n = self.reads.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == self.fail {
+            return Err(object_store::Error::Generic {
+                store: "Flaky",
+                source: "connection reset".into(),
+            });
+        }
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures_util::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures_util::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures_util::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+    {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[test]
+fn a_read_that_fails_keeps_the_blob_where_it_was_and_nothing_is_skipped() {
+    let bucket = Bucket::new();
+    let (a, b) = (blob("KV-A", 10), blob("KV-B", 10));
+    let all = records("kv-a", 0, 1500);
+    assert!(all.len() > 3 * MIN_CHUNK);
+    bucket.put(&a, &all);
+    bucket.put(&b, &records("kv-b", 0, 2));
+    // The second read of A fails.
+    let store: Arc<dyn ObjectStore> = Arc::new(Flaky {
+        inner: bucket.store.clone(),
+        reads: Default::default(),
+        fail: 2,
+    });
+    let opts = BlobOptions {
+        once: true,
+        poll_interval: Duration::ZERO,
+        read: ReadOptions {
+            chunk_bytes: 1,
+            ..ReadOptions::default()
+        },
+        ..BlobOptions::default()
+    };
+    let mut s = BlobSource::over(store, CONTAINER, opts).unwrap();
+    let first = pass(&mut s);
+    assert_eq!(first.errors.len(), 1, "{:?}", first.errors);
+    assert!(first.errors[0].contains(&a) && first.errors[0].contains("connection reset"));
+    assert_eq!(first.blocks.len(), 2, "A's first block, then B whole");
+    let kept = first.blocks[0].3.len() as u64;
+    assert_eq!(s.checkpoint().blobs[&a].offset, kept);
+    assert_eq!(s.errors(), 1);
+    // The next look reads on from there.
+    let second = pass(&mut s);
+    assert!(second.errors.is_empty());
+    let text = first.blocks[0].3.clone() + &second.text();
+    assert_eq!(text, all, "every line once, in order");
+    let lines = first.blocks[0].3.matches('\n').count() as u64;
+    assert_eq!((second.blocks[0].1, second.blocks[0].2), (lines + 1, kept));
+    assert_eq!(s.errors(), 1);
+}
