@@ -232,3 +232,36 @@ fn a_forced_form_and_the_prefix_are_kept() {
     assert_eq!(p.lines(), 2);
     assert_eq!(s.names(), [format!("{CONTAINER}/{b}")]);
 }
+
+#[test]
+fn an_outage_is_reported_and_reading_goes_on_where_it_was() {
+    let az = Azurite::start();
+    let port = az.port;
+    az.create_container(CONTAINER);
+    let a = blob_name("kv-payments", 2026, 3, 4, 10);
+    az.write(&a, records("kv-payments", 10, 0, 5).as_bytes(), true);
+    let account = BlobAccount::from_connection_string(&az.connection_string()).unwrap();
+    let opts = BlobOptions {
+        retry_for: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_secs(2),
+        ..options()
+    };
+    let mut s = BlobSource::new(&account, CONTAINER, opts).unwrap();
+    assert_eq!(pass(&mut s).text_of(&a), records("kv-payments", 10, 0, 5));
+    drop(az);
+    // Storage unreachable: retried, then reported; nothing read, nothing lost.
+    let down = pass(&mut s);
+    assert_eq!(down.lines(), 0);
+    assert_eq!(down.errors.len(), 1, "{:?}", down.errors);
+    assert!(down.errors[0].contains(CONTAINER), "{}", down.errors[0]);
+    assert_eq!(s.errors(), 1);
+    // Back at the same address (an emulator in memory starts empty: the blob as it is now,
+    // grown meanwhile): the same source reads on from where it was.
+    let az = Azurite::start_with(port, None);
+    az.create_container(CONTAINER);
+    az.write(&a, records("kv-payments", 10, 0, 8).as_bytes(), true);
+    let back = pass(&mut s);
+    assert!(back.errors.is_empty(), "{:?}", back.errors);
+    assert_eq!(back.text_of(&a), records("kv-payments", 10, 5, 8));
+    assert_eq!(back.blocks[0].1, 6);
+}

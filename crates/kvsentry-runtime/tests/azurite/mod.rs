@@ -47,17 +47,28 @@ fn program() -> PathBuf {
 }
 
 impl Azurite {
+    /// On a free port, its data in memory.
     pub fn start() -> Azurite {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        Azurite::start_with(port, None)
+    }
+
+    /// On `port`, its data in memory or, with `location`, on disk there.
+    pub fn start_with(port: u16, location: Option<&std::path::Path>) -> Azurite {
         let dir = tempfile::tempdir().unwrap();
         let program = program();
-        let child = Command::new(&program)
-            .args(["--blobHost", "127.0.0.1", "--blobPort"])
+        let mut cmd = Command::new(&program);
+        cmd.args(["--blobHost", "127.0.0.1", "--blobPort"])
             .arg(port.to_string())
-            .args(["--inMemoryPersistence", "--silent", "--skipApiVersionCheck"])
+            .args(["--silent", "--skipApiVersionCheck"]);
+        match location {
+            Some(l) => cmd.arg("--location").arg(l),
+            None => cmd.arg("--inMemoryPersistence"),
+        };
+        let child = cmd
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
