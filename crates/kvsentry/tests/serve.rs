@@ -679,3 +679,39 @@ fn new_intel_is_matched_against_addresses_seen_before() {
     );
     assert_eq!(ti_ids(&mut all.iter()), want_ti);
 }
+
+/// The same records read twice — a file copied within the followed directory, and the
+/// whole directory given as a second input — count once: the alerts are hunt's over the
+/// data once, each delivered once.
+#[test]
+fn records_read_twice_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, ti) = generate(dir.path());
+    let want = hunt(&logs, &ti);
+    let rels = files(&logs);
+    let copy = logs.join("copy-of-first.json");
+    std::fs::copy(logs.join(&rels[0]), &copy).unwrap();
+    let config = write_config(dir.path(), &logs, &ti);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[[input]]\nname = \"again\"\ntype = \"files\"\npath = {:?}\n",
+        logs.to_str().unwrap()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let report = serve_report(&config, true);
+    let got = delivered(dir.path());
+    let ids = alert_ids(&got);
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len());
+    // hunt over the directory as it is now (with the copy) finds the same: it reads each
+    // record once too; its evidence may name either copy.
+    let ids_of = |lines: &mut dyn Iterator<Item = &String>| -> BTreeSet<String> {
+        alert_ids(&lines.cloned().collect::<Vec<_>>())
+            .into_iter()
+            .collect()
+    };
+    assert_eq!(
+        ids_of(&mut got.iter()),
+        ids_of(&mut want.iter()),
+        "{report}"
+    );
+}

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod config;
+mod dedup;
 mod deliver;
 mod error;
 mod input;

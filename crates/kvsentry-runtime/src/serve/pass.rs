@@ -26,6 +26,7 @@ use kvsentry_rules::RuleSet;
 
 use super::ServeError;
 use super::config::{InputKind, OutputKind, ServeConfig};
+use super::dedup::{self, Dedup};
 use super::deliver;
 use super::input::{self, ServeInput};
 use super::intel::IntelWatch;
@@ -88,6 +89,9 @@ pub struct PassReport {
     pub late_events: u64,
     /// Late events by input name.
     pub late_by_input: BTreeMap<String, u64>,
+    /// Records read again (the same identity as one counted before: a copied file, one
+    /// vault delivered through two inputs), left out as `hunt` leaves them out.
+    pub duplicates: u64,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
     /// Alerts delivered, by output name.
@@ -119,6 +123,7 @@ impl PassReport {
         self.events += later.events;
         self.late_dropped += later.late_dropped;
         self.late_events += later.late_events;
+        self.duplicates += later.duplicates;
         for (k, n) in later.late_by_input {
             *self.late_by_input.entry(k).or_default() += n;
         }
@@ -170,6 +175,8 @@ pub struct Server {
     selection_changed: bool,
     /// Why syncing TAXII at start failed, for the first pass's report.
     ti_error: Option<String>,
+    /// Records already counted, so a copy is not.
+    dedup: Dedup,
     /// Since when no pass read anything (see `idle_timeout`).
     idle_since: Option<std::time::Instant>,
 }
@@ -340,6 +347,13 @@ impl Server {
             }
             inputs.push((input.name.clone(), source, read));
         }
+        let dedup = Dedup::load(
+            stored
+                .iter()
+                .flat_map(|s| s.positions.iter())
+                .filter(|((input, _), _)| input == dedup::INPUT)
+                .map(|((_, k), v)| (k.as_slice(), v.as_slice())),
+        )?;
         let selected = engine.selected_indicators();
         let stored_selection: Option<BTreeSet<(String, String)>> = stored
             .as_ref()
@@ -373,6 +387,7 @@ impl Server {
             watch,
             retro_pending,
             idle_since: None,
+            dedup,
         })
     }
 
@@ -511,6 +526,7 @@ impl Server {
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
+        let hasher = self.dedup.hasher();
         let floors = late::Floors::new(
             self.parts.iter(),
             lateness,
@@ -534,6 +550,9 @@ impl Server {
             let seen = &mut seen;
             let mut events = 0u64;
             let mut late = 0u64;
+            let mut duplicates = 0u64;
+            let dedup = &mut self.dedup;
+            let hasher = &hasher;
             let dead_letters = &mut dead_letters;
             let (floors, names, input_name) = (&floors, &self.names, input_name.as_str());
             let mut cut = false;
@@ -565,13 +584,18 @@ impl Server {
                     } else {
                         None
                     };
-                    Some(Staged::Event(source, ip, preparer.prepare(ev)))
+                    Some(Staged::Event(
+                        source,
+                        ip,
+                        hasher.key(ev),
+                        preparer.prepare(ev),
+                    ))
                 },
                 &mut |batch: pipeline::Batch<Staged>| {
                     for staged in batch.prepared {
                         events += 1;
-                        let (source, ip, p) = match staged {
-                            Staged::Event(source, ip, p) => (source, ip, p),
+                        let (source, ip, key, p) = match staged {
+                            Staged::Event(source, ip, key, p) => (source, ip, key, p),
                             Staged::Late(record) => {
                                 late += 1;
                                 dead_letters.extend_from_slice(&record);
@@ -579,6 +603,10 @@ impl Server {
                             }
                         };
                         let t = p.time_nanos();
+                        if dedup.seen(key, t) {
+                            duplicates += 1;
+                            continue;
+                        }
                         if let Some(ip) = ip {
                             let last = seen.entry(ip).or_insert(t);
                             *last = (*last).max(t);
@@ -598,6 +626,7 @@ impl Server {
             }
             report.caught_up &= !cut;
             report.events += events;
+            report.duplicates += duplicates;
             report.late_events += late;
             if late > 0 {
                 *report
@@ -653,6 +682,9 @@ impl Server {
         // (indicator, address) once: over the stream, the ids of `hunt`'s one run.
         self.engine.release_indicator_matches(&mut alerts);
         self.prune_parts(lateness);
+        if let Some(w) = self.engine.watermark() {
+            self.dedup.prune(nanos_of(w));
+        }
         report.late_dropped = self.engine.stats().late_dropped - late_before;
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
@@ -727,6 +759,7 @@ impl Server {
             })
             .collect();
         commit.ips(&ips);
+        self.dedup.commit(&mut commit)?;
         if self.selection_changed {
             let selected = self.engine.selected_indicators();
             let bytes = postcard::to_allocvec(&selected).map_err(|e| ServeError::Checkpoint {
@@ -746,6 +779,7 @@ impl Server {
         }
         self.store.commit(&commit)?;
         self.selection_changed = false;
+        self.dedup.committed();
         Ok(())
     }
 }
@@ -789,7 +823,7 @@ fn std_duration(nanos: i64) -> Duration {
 /// boxing the common variant would cost an allocation per event).
 #[allow(clippy::large_enum_variant)]
 enum Staged {
-    Event(u32, Option<std::net::IpAddr>, Prepared),
+    Event(u32, Option<std::net::IpAddr>, u128, Prepared),
     Late(Vec<u8>),
 }
 
