@@ -96,3 +96,93 @@ impl DerefMut for BlobInput {
         &mut self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::config::{InputKind, ServeConfig};
+
+    /// The input of a configuration whose `[[input]]` has `keys`, its secrets from `env`.
+    fn input(keys: &str, env: &[(&str, &str)]) -> (InputConfig, AzureBlobInput) {
+        let text = format!(
+            "state_dir = \"state\"\n[[input]]\nname = \"storage\"\ntype = \"azure_blob\"\n\
+             container = \"insights-logs-auditevent\"\n{keys}\n[[output]]\ntype = \"stdout\"\n"
+        );
+        let mut config = ServeConfig::from_str(&text, "test.toml").unwrap();
+        config
+            .resolve_secrets_with(|var| {
+                env.iter()
+                    .find(|(k, _)| *k == var)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap();
+        let i = config.inputs()[0].clone();
+        let InputKind::AzureBlob(b) = i.kind.clone() else {
+            panic!("not azure_blob");
+        };
+        (i, b)
+    }
+
+    #[test]
+    fn each_way_to_sign_in_gives_its_account() {
+        let (_, b) = input(
+            "connection_string_env = \"CONN\"",
+            &[(
+                "CONN",
+                "DefaultEndpointsProtocol=https;AccountName=kvlogs;AccountKey=a2V5;EndpointSuffix=core.windows.net",
+            )],
+        );
+        let a = account(&b).unwrap();
+        assert_eq!(a.account(), "kvlogs");
+        assert_eq!(a.endpoint_url(), "https://kvlogs.blob.core.windows.net");
+        let (_, b) = input(
+            "account = \"kvlogs\"\nkey_env = \"KEY\"\nendpoint = \"http://127.0.0.1:10000/kvlogs\"",
+            &[("KEY", "a2V5")],
+        );
+        let a = account(&b).unwrap();
+        assert_eq!(a.endpoint_url(), "http://127.0.0.1:10000/kvlogs");
+        let (_, b) = input(
+            "account = \"kvlogs\"\nsas_env = \"SAS\"",
+            &[("SAS", "?sv=2022-11-02&sp=rl&sig=c2ln")],
+        );
+        let a = account(&b).unwrap();
+        assert_eq!(a.endpoint_url(), "https://kvlogs.blob.core.windows.net");
+        assert_eq!(a.redact("sig=c2ln"), "sig=***");
+    }
+
+    #[test]
+    fn a_bad_connection_string_is_refused_without_its_secret() {
+        let (i, b) = input(
+            "connection_string_env = \"CONN\"",
+            &[(
+                "CONN",
+                "AccountName=kvlogs;AccountKey=T0PSECRET;DefaultEndpointsProtocol=ftp",
+            )],
+        );
+        let read = ReadOptions::default();
+        let Err(e) = BlobInput::open(&i, &b, &read, 0, None) else {
+            panic!("opened");
+        };
+        let msg = e.to_string();
+        assert!(msg.starts_with("input storage: "), "{msg}");
+        assert!(msg.contains("DefaultEndpointsProtocol=ftp"), "{msg}");
+        assert!(!msg.contains("T0PSECRET"), "{msg}");
+    }
+
+    #[test]
+    fn a_checkpoint_round_trips_and_a_bad_one_is_refused() {
+        let (i, b) = input(
+            "account = \"kvlogs\"\nkey_env = \"KEY\"\nendpoint = \"http://127.0.0.1:9/kvlogs\"",
+            &[("KEY", "a2V5")],
+        );
+        let read = ReadOptions::default();
+        let opened = BlobInput::open(&i, &b, &read, 5 << 24, None).unwrap();
+        let cp = opened.checkpoint("storage").unwrap();
+        let again = BlobInput::open(&i, &b, &read, 5 << 24, Some(&cp)).unwrap();
+        assert_eq!(again.checkpoint("storage").unwrap(), cp);
+        let Err(e) = BlobInput::open(&i, &b, &read, 5 << 24, Some(&[0xff, 0xff, 0xff])) else {
+            panic!("a bad checkpoint opened");
+        };
+        assert!(matches!(e, ServeError::Checkpoint { .. }), "{e}");
+    }
+}
