@@ -466,11 +466,16 @@ impl BlobSource {
                             form
                         }
                         Ok((form, _)) => {
+                            // Storage blobs before November 2018 held one document each;
+                            // a blob is read as it grows, line by line.
                             b.failed = true;
-                            return Err(IngestError::NotForcedForm {
+                            let why = format!(
+                                "{form} records in JSON documents: blobs are read as JSON \
+                                 lines, one record per line (hunt reads the blob as a file)"
+                            );
+                            return Err(IngestError::Open {
                                 file: display.clone(),
-                                forced: form,
-                                found: "JSON documents (a blob is read as JSON lines)".into(),
+                                source: io::Error::other(why),
                             });
                         }
                         Err((error, _)) => {

@@ -267,6 +267,20 @@ fn a_blob_of_no_form_kvsentry_reads_is_reported_once_and_left_alone() {
     bucket.put(&bad, "hello world\nsecond line\nthird\n");
     let p = pass(&mut s);
     assert!(p.errors.is_empty() && p.blocks.is_empty());
+    // A blob of the old layout: one pretty-printed document.
+    let old = blob("KV-C", 10);
+    let doc = format!(
+        "{{\n\"records\": [\n{}]\n}}\n",
+        record("kv-c", 0).trim_end()
+    );
+    bucket.put(&old, &doc);
+    let p = pass(&mut s);
+    assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+    assert!(
+        p.errors[0].contains(&old) && p.errors[0].contains("blobs are read as JSON lines"),
+        "{}",
+        p.errors[0]
+    );
 }
 
 #[test]
