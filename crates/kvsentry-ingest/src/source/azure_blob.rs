@@ -20,6 +20,10 @@
 //!   `first_source`). Messages carry no secret.
 //! - [`BlobSource::checkpoint`] is the position after every unit handed out so far; a
 //!   [`BlobSource::resume`]d source continues from it exactly: no line twice, none skipped.
+//! - The checkpoint stays small over months: once every blob of the hours more than
+//!   [`BlobOptions::keep`] before the newest hour seen was read to its end, those blobs are
+//!   forgotten and any blob of those hours is passed over from then on
+//!   ([`BlobCheckpoint::done_before`]).
 //!
 //! The client is object_store's, on a single-threaded tokio runtime the source owns (the
 //! [`Source`] trait is blocking).
@@ -54,6 +58,10 @@ const MAX_KEPT: usize = 1024;
 /// The longest a stop request waits to be noticed while idle.
 const STOP_CHECK: Duration = Duration::from_millis(50);
 
+/// The most forgotten blobs a resumed checkpoint may skip over (a damaged checkpoint does
+/// not make a source allocate for billions).
+const MAX_GAP: usize = 1 << 24;
+
 /// The smallest ranged GET.
 const MIN_CHUNK: usize = 64 * 1024;
 
@@ -79,6 +87,9 @@ pub struct BlobOptions {
     /// How long a failing request is retried (with exponential backoff) before its blob or
     /// listing is reported failed until the next look.
     pub retry_for: Duration,
+    /// How long before the newest hour seen the blobs of an hour are still followed (the
+    /// diagnostic setting appends to an hour's blob during that hour and shortly after).
+    pub keep: Duration,
 }
 
 impl Default for BlobOptions {
@@ -91,6 +102,7 @@ impl Default for BlobOptions {
             first_source: 0,
             timeout: Duration::from_secs(30),
             retry_for: Duration::from_secs(60),
+            keep: Duration::from_secs(48 * 3600),
         }
     }
 }
@@ -100,6 +112,12 @@ impl Default for BlobOptions {
 pub struct BlobCheckpoint {
     /// By blob name.
     pub blobs: BTreeMap<String, BlobPosition>,
+    /// Blobs of hours before this one (`YYYYMMDDHHmm`, as [`crate::blob_hour`] gives it)
+    /// were read to their end and are passed over.
+    pub done_before: Option<u64>,
+    /// Source indexes handed out so far (forgotten blobs' included): a new blob gets the
+    /// next, never one a forgotten blob had.
+    pub indexes: u32,
 }
 
 /// How far one blob was read.
@@ -137,6 +155,7 @@ pub struct BlobSource {
     last_poll: Option<Instant>,
     restarts: Vec<Restart>,
     restart_count: u64,
+    done_before: Option<u64>,
     /// A listing's failure, to hand out.
     list_error: Option<IngestError>,
     error_count: u64,
@@ -154,6 +173,9 @@ struct Tracked {
     size: u64,
     /// Not a form kvsentry reads: left alone until it is replaced.
     failed: bool,
+    /// Its hour was forgotten (see [`BlobCheckpoint::done_before`]): a placeholder that
+    /// keeps the source indexes of the others.
+    forgotten: bool,
     /// Its form was counted in this run's stats.
     counted: bool,
 }
@@ -223,6 +245,7 @@ impl BlobSource {
             last_poll: None,
             restarts: Vec::new(),
             restart_count: 0,
+            done_before: None,
             list_error: None,
             error_count: 0,
         })
@@ -231,12 +254,23 @@ impl BlobSource {
     pub(crate) fn restore(&mut self, checkpoint: &BlobCheckpoint) {
         let mut known: Vec<(&String, &BlobPosition)> = checkpoint.blobs.iter().collect();
         known.sort_by_key(|(_, p)| p.source);
+        self.done_before = checkpoint.done_before;
         for (name, pos) in known {
+            // Forgotten blobs keep their indexes: the others keep theirs.
+            let local = pos.source.wrapping_sub(self.opts.first_source) as usize;
+            while self.blobs.len() < local.min(MAX_GAP) {
+                let i = self.track("");
+                self.forget(i);
+            }
             let i = self.track(name);
             let b = &mut self.blobs[i];
             b.offset = pos.offset;
             b.line = pos.line.max(1);
             b.form = pos.form.as_deref().and_then(|f| f.parse().ok());
+        }
+        while self.blobs.len() < (checkpoint.indexes as usize).min(MAX_GAP) {
+            let i = self.track("");
+            self.forget(i);
         }
     }
 
@@ -257,9 +291,8 @@ impl BlobSource {
 
     /// The position after every unit handed out so far: take it once they are handled.
     pub fn checkpoint(&self) -> BlobCheckpoint {
-        let blobs = self
-            .blobs
-            .iter()
+        let blobs = (self.blobs.iter())
+            .filter(|b| !b.forgotten)
             .map(|b| {
                 let pos = BlobPosition {
                     source: b.source,
@@ -270,7 +303,11 @@ impl BlobSource {
                 (b.name.clone(), pos)
             })
             .collect();
-        BlobCheckpoint { blobs }
+        BlobCheckpoint {
+            blobs,
+            done_before: self.done_before,
+            indexes: self.blobs.len() as u32,
+        }
     }
 
     /// Each blob's name for messages and evidence (`<container>/<blob>`), by source index
@@ -320,6 +357,7 @@ impl BlobSource {
             form: None,
             size: 0,
             failed: false,
+            forgotten: false,
             counted: false,
         });
         self.by_name.insert(name.to_string(), i);
@@ -350,7 +388,14 @@ impl BlobSource {
                 return;
             }
         };
+        // A blob no longer listed (deleted) has nothing to read and holds no hour back.
+        for b in &mut self.blobs {
+            b.size = 0;
+        }
         for (name, size) in listed {
+            if self.is_done(&name) {
+                continue;
+            }
             let i = self.track(&name);
             let b = &mut self.blobs[i];
             b.size = size;
@@ -363,6 +408,53 @@ impl BlobSource {
                 self.work.push_back((i, size));
             }
         }
+        self.forget_old_hours();
+    }
+
+    /// Whether blob `name` is of an hour already done with.
+    fn is_done(&self, name: &str) -> bool {
+        matches!((crate::blob_hour(name), self.done_before), (Some(h), Some(d)) if h < d)
+    }
+
+    /// Forgets the hours more than `keep` before the newest hour seen, once every blob of
+    /// them was read to its end (as listed just now); one not read yet holds them all.
+    fn forget_old_hours(&mut self) {
+        let hours: Vec<Option<u64>> = (self.blobs.iter())
+            .map(|b| (!b.forgotten).then(|| crate::blob_hour(&b.name)).flatten())
+            .collect();
+        let Some(newest) = hours.iter().flatten().max().copied() else {
+            return;
+        };
+        let Some(cutoff) = hour_before(newest, self.opts.keep) else {
+            return;
+        };
+        if self.done_before.is_some_and(|d| d >= cutoff) {
+            return;
+        }
+        let old = |i: usize| hours[i].is_some_and(|h| h < cutoff);
+        let pending = (0..self.blobs.len())
+            .any(|i| old(i) && !self.blobs[i].failed && self.blobs[i].offset < self.blobs[i].size);
+        if pending || !(0..self.blobs.len()).any(old) {
+            return;
+        }
+        for i in 0..self.blobs.len() {
+            if old(i) {
+                self.forget(i);
+            }
+        }
+        self.done_before = Some(cutoff);
+    }
+
+    /// Frees blob `i`'s entry, keeping its place (and so the others' indexes).
+    fn forget(&mut self, i: usize) {
+        let b = &mut self.blobs[i];
+        self.by_name.remove(&b.name);
+        b.forgotten = true;
+        b.name = String::new();
+        b.path = Path::default();
+        b.size = 0;
+        b.offset = 0;
+        self.names[i] = String::new();
     }
 
     /// Every blob under the prefix with its size, in name order.
@@ -610,6 +702,30 @@ impl Source for BlobSource {
             (read + b.offset.min(b.size), total + b.size)
         })
     }
+}
+
+/// The hour key (`YYYYMMDDHHmm`) `keep` before `hour`'s.
+fn hour_before(hour: u64, keep: Duration) -> Option<u64> {
+    let at = jiff::civil::DateTime::new(
+        i16::try_from(hour / 100_000_000).ok()?,
+        i8::try_from(hour / 1_000_000 % 100).ok()?,
+        i8::try_from(hour / 10_000 % 100).ok()?,
+        i8::try_from(hour / 100 % 100).ok()?,
+        i8::try_from(hour % 100).ok()?,
+        0,
+        0,
+    )
+    .ok()?;
+    let keep = jiff::SignedDuration::try_from(keep).ok()?;
+    let before = at.checked_sub(keep).ok()?;
+    let key = |v: i64, w: u64| u64::try_from(v).ok().map(|v| v % w);
+    Some(
+        key(before.year().into(), 10_000)? * 100_000_000
+            + key(before.month().into(), 100)? * 1_000_000
+            + key(before.day().into(), 100)? * 10_000
+            + key(before.hour().into(), 100)? * 100
+            + key(before.minute().into(), 100)?,
+    )
 }
 
 #[cfg(test)]

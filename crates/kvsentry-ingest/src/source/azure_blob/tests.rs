@@ -495,3 +495,71 @@ fn a_read_that_fails_keeps_the_blob_where_it_was_and_nothing_is_skipped() {
     assert_eq!((second.blocks[0].1, second.blocks[0].2), (lines + 1, kept));
     assert_eq!(s.errors(), 1);
 }
+
+fn blob_on(vault: &str, day: u32, hour: u32) -> String {
+    format!(
+        "resourceId=/SUBSCRIPTIONS/0A1B/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/{vault}/y=2026/m=03/d={day:02}/h={hour:02}/m=00/PT1H.json"
+    )
+}
+
+#[test]
+fn hours_long_read_are_forgotten_and_passed_over() {
+    let bucket = Bucket::new();
+    let old_a = blob_on("KV-A", 1, 23);
+    let old_b = blob_on("KV-B", 2, 0);
+    let new_a = blob_on("KV-A", 4, 1);
+    bucket.put(&old_a, &records("kv-a", 0, 2));
+    // B's old hour is not read to its end yet: its last line is unfinished.
+    bucket.put(&old_b, records("kv-b", 0, 2).trim_end());
+    let mut s = bucket.source(true);
+    pass(&mut s);
+    bucket.put(&new_a, &records("kv-a", 10, 12));
+    pass(&mut s);
+    // 4 March 01:00 less 48h is 2 March 01:00: both old hours are before it, but B's blob
+    // holds them back.
+    let cp = s.checkpoint();
+    assert_eq!(cp.done_before, None);
+    assert_eq!(cp.blobs.len(), 3);
+    bucket.put(&old_b, &records("kv-b", 0, 2));
+    assert_eq!(pass(&mut s).text(), records("kv-b", 1, 2));
+    // A blob deleted before it was read to its end holds nothing back.
+    let gone = blob_on("KV-C", 1, 5);
+    bucket.put(&gone, records("kv-c", 0, 1).trim_end());
+    pass(&mut s);
+    assert_eq!(s.checkpoint().done_before, None);
+    bucket
+        .rt
+        .block_on(bucket.store.delete(&Path::from(gone.as_str())))
+        .unwrap();
+    pass(&mut s);
+    let cp = s.checkpoint();
+    assert_eq!(cp.done_before, Some(202603020100));
+    assert_eq!(cp.blobs.keys().collect::<Vec<_>>(), [&new_a]);
+    let base = 7 << 24;
+    assert_eq!(cp.blobs[&new_a].source, base + 2);
+    assert_eq!(s.names()[0], "");
+    assert_eq!(s.names()[3], "");
+    // Resumed: the old blobs, even grown, are passed over; the indexes are kept, a new blob
+    // gets the next.
+    bucket.put(&old_a, &records("kv-a", 0, 3));
+    let new_b = blob_on("KV-B", 4, 1);
+    bucket.put(&new_b, &records("kv-b", 20, 21));
+    bucket.put(&new_a, &records("kv-a", 10, 13));
+    let mut r = bucket.source(true);
+    r.restore(&cp);
+    let p = pass(&mut r);
+    assert_eq!(p.text(), records("kv-a", 12, 13) + &records("kv-b", 20, 21));
+    assert_eq!(r.source_of(&new_a), Some(base + 2));
+    assert_eq!(r.source_of(&new_b), Some(base + 4), "not the forgotten C's");
+    assert_eq!(r.source_of(&old_a), None);
+    assert_eq!(r.names()[2], format!("{CONTAINER}/{new_a}"));
+}
+
+#[test]
+fn the_hour_before() {
+    let h = Duration::from_secs(3600);
+    assert_eq!(hour_before(202603040100, 48 * h), Some(202603020100));
+    assert_eq!(hour_before(202601010000, h), Some(202512312300));
+    assert_eq!(hour_before(202603010000, 24 * h), Some(202602280000));
+    assert_eq!(hour_before(202613010000, h), None);
+}
