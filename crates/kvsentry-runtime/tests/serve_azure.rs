@@ -203,6 +203,30 @@ fn a_wrong_key_is_reported_without_the_key_and_nothing_is_skipped() {
     let msg = &p.errors[0];
     assert!(msg.contains(CONTAINER), "{msg}");
     assert!(!msg.contains(wrong), "{msg}");
+    // A SAS whose signature is wrong: refused, reported, the signature not shown.
+    let sas = az.container_sas(CONTAINER);
+    let sig_at = sas.find("sig=").unwrap() + 4;
+    let forged = format!("{}QUJDREVGR0hJSktMTU5PUA%3D%3D", &sas[..sig_at]);
+    let bad = BlobAccount::with_sas("devstoreaccount1", &forged)
+        .endpoint(&az.endpoint())
+        .unwrap();
+    let opts = BlobOptions {
+        retry_for: std::time::Duration::from_secs(2),
+        ..options()
+    };
+    let mut f = BlobSource::new(&bad, CONTAINER, opts).unwrap();
+    let p = pass(&mut f);
+    assert_eq!((p.lines(), p.errors.len()), (0, 1));
+    assert!(
+        p.errors[0].contains("403") && !p.errors[0].contains('\n'),
+        "one line, with the status: {}",
+        p.errors[0]
+    );
+    assert!(
+        !p.errors[0].contains("QUJDREVGR0hJSktMTU5PUA"),
+        "{}",
+        p.errors[0]
+    );
     // The right key goes on from the same (empty) checkpoint: nothing was skipped.
     let good = BlobAccount::from_connection_string(&az.connection_string()).unwrap();
     let mut r = BlobSource::resume(&good, CONTAINER, options(), &s.checkpoint()).unwrap();

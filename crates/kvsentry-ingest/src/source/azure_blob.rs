@@ -62,6 +62,9 @@ const STOP_CHECK: Duration = Duration::from_millis(50);
 /// not make a source allocate for billions).
 const MAX_GAP: usize = 1 << 24;
 
+/// The longest message kept from the client's errors.
+const MAX_MESSAGE: usize = 1000;
+
 /// The smallest ranged GET.
 const MIN_CHUNK: usize = 64 * 1024;
 
@@ -365,11 +368,22 @@ impl BlobSource {
     }
 
     /// `text` without secrets.
+    /// On one line (the service's answer is XML over several) and at most 1000 bytes.
     fn redact(&self, text: String) -> String {
-        match &self.account {
+        let text = match &self.account {
             Some(a) => a.redact(&text),
             None => text,
+        };
+        let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+            line.push_str("...");
         }
+        line
     }
 
     /// Lists the container and queues every blob with bytes beyond its offset, in name order.
