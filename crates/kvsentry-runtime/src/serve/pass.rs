@@ -115,6 +115,34 @@ pub struct PassReport {
     pub caught_up: bool,
     /// Passes this report sums (see [`Server::catch_up`]).
     pub passes: u64,
+    /// What each input gave in this pass, by input name.
+    pub inputs: BTreeMap<String, InputPass>,
+    /// Alerts the engine raised in this pass, by rule id.
+    pub rule_alerts: BTreeMap<String, u64>,
+    /// Requests to a receiver that were retries, by output name.
+    pub retries: BTreeMap<String, u64>,
+    /// Alerts waiting in each output's outbox after the pass, by output name.
+    pub pending: BTreeMap<String, u64>,
+    /// The size of the state store's file after the pass.
+    pub state_bytes: u64,
+}
+
+/// What one input gave in a pass.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InputPass {
+    /// Events read.
+    pub events: u64,
+    /// Of them, events late (see [`PassReport::late_events`]).
+    pub late: u64,
+    /// Records skipped, by reason ([`kvsentry_ingest::SkipReason::as_str`]).
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// The input's own watermark after the pass (ns since the epoch): its newest event time
+    /// less `allowed_lateness`, taken over its partitions as the combined one is; `None`
+    /// before its first event.
+    pub watermark: Option<i64>,
+    /// What the input knows of and has not read yet after the pass, as its
+    /// [`Source::progress`] counts: bytes for files.
+    pub backlog: u64,
 }
 
 impl PassReport {
@@ -139,6 +167,24 @@ impl PassReport {
         self.retro_alerts += later.retro_alerts;
         self.caught_up = later.caught_up;
         self.passes += later.passes;
+        for (k, i) in later.inputs {
+            let mine = self.inputs.entry(k).or_default();
+            mine.events += i.events;
+            mine.late += i.late;
+            for (r, n) in i.skipped {
+                *mine.skipped.entry(r).or_default() += n;
+            }
+            mine.watermark = i.watermark.or(mine.watermark);
+            mine.backlog = i.backlog;
+        }
+        for (k, n) in later.rule_alerts {
+            *self.rule_alerts.entry(k).or_default() += n;
+        }
+        for (k, n) in later.retries {
+            *self.retries.entry(k).or_default() += n;
+        }
+        self.pending = later.pending;
+        self.state_bytes = later.state_bytes;
     }
 }
 
@@ -628,6 +674,19 @@ impl Server {
             report.events += events;
             report.duplicates += duplicates;
             report.late_events += late;
+            let skipped = outcome.stats.skipped.iter().map(|(r, n)| (r.as_str(), *n));
+            let watermark = input_watermark(active, &self.parts, i, lateness);
+            let skipped = skipped.collect();
+            (report.inputs).insert(
+                input_name.to_string(),
+                InputPass {
+                    events,
+                    late,
+                    skipped,
+                    watermark,
+                    backlog: 0,
+                },
+            );
             if late > 0 {
                 *report
                     .late_by_input
@@ -637,6 +696,12 @@ impl Server {
             report
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
+        }
+        for (name, source, _) in &self.inputs {
+            let (done, known) = source.progress();
+            if let Some(i) = report.inputs.get_mut(name) {
+                i.backlog = known.saturating_sub(done);
+            }
         }
         if self.stopped() {
             // Stopped mid-way: what was read is committed, nothing more is concluded.
@@ -697,6 +762,9 @@ impl Server {
             None
         };
         report.alerts = alerts.len() as u64;
+        for a in &alerts {
+            *report.rule_alerts.entry(a.rule.id.clone()).or_default() += 1;
+        }
         late::append(
             &late::dead_letter_path(self.config.state_dir()),
             &dead_letters,
@@ -712,10 +780,14 @@ impl Server {
         for o in self.config.outputs() {
             let d = deliver::drain(&self.store, o, &mut self.reconciled)?;
             report.delivered.insert(o.name.clone(), d.delivered);
+            report.retries.insert(o.name.clone(), d.retries);
+            let pending = self.store.counts(&o.name)?.pending;
+            report.pending.insert(o.name.clone(), pending);
             if let Some(why) = d.waiting {
                 report.waiting.insert(o.name.clone(), why);
             }
         }
+        report.state_bytes = self.store.size_bytes()?;
         Ok(report)
     }
 
@@ -812,6 +884,27 @@ fn engine_options(intel: Option<Arc<IndicatorSet>>, names: &SharedNames) -> Engi
         intel,
         ..EngineOptions::default()
     }
+}
+
+/// Input `i`'s own watermark: as the combined one (see [`Server::pass`]), over its
+/// partitions only.
+fn input_watermark(
+    active: &BTreeMap<u32, i64>,
+    parts: &BTreeMap<u32, i64>,
+    i: usize,
+    lateness: i64,
+) -> Option<i64> {
+    fn of_input(m: &BTreeMap<u32, i64>, first: u32) -> impl Iterator<Item = i64> + '_ {
+        (m.range(first..))
+            .take_while(move |(k, _)| input::belongs(**k, first))
+            .map(|(_, t)| *t)
+    }
+    let first = input::first_source(i);
+    let newest = match of_input(active, first).min() {
+        Some(t) => Some(t),
+        None => of_input(parts, first).max(),
+    };
+    newest.map(|t| t.saturating_sub(lateness))
 }
 
 fn std_duration(nanos: i64) -> Duration {
