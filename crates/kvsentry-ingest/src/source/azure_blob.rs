@@ -478,7 +478,7 @@ impl BlobSource {
         let prefix = self.opts.prefix.as_deref().unwrap_or("");
         let folder = prefix.rfind('/').map(|i| Path::from(&prefix[..i]));
         let store = Arc::clone(&self.store);
-        let mut listed = self.runtime.block_on(async move {
+        let listing = self.until_stopped(async move {
             let mut stream = store.list(folder.as_ref());
             let mut out = Vec::new();
             while let Some(meta) = stream.next().await {
@@ -486,7 +486,11 @@ impl BlobSource {
                 out.push((meta.location.to_string(), meta.size));
             }
             Ok::<_, object_store::Error>(out)
-        })?;
+        });
+        let Some(listed) = listing else {
+            return Ok(Vec::new());
+        };
+        let mut listed = listed?;
         listed.retain(|(name, _)| name.starts_with(prefix));
         listed.sort();
         Ok(listed)
@@ -530,9 +534,9 @@ impl BlobSource {
                 let end = r.to.min(r.pos + chunk);
                 let got = self.fetch(r.blob, r.pos..end)?;
                 if got.is_empty() {
-                    // Shorter than listed (replaced meanwhile): the next look sees it.
-                    r.to = r.pos;
-                    continue;
+                    // Stopped, or gone or shorter than listed (replaced meanwhile, which
+                    // the next look sees): what is held stays unread.
+                    return Ok(None);
                 }
                 r.stats.bytes += got.len() as u64;
                 r.pos += got.len() as u64;
@@ -609,18 +613,35 @@ impl BlobSource {
         let b = &self.blobs[i];
         let store = Arc::clone(&self.store);
         let path = b.path.clone();
-        let got = self
-            .runtime
-            .block_on(async move { store.get_range(&path, range).await });
+        let got = self.until_stopped(async move { store.get_range(&path, range).await });
         match got {
-            Ok(bytes) => Ok(bytes.to_vec()),
-            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(IngestError::Read {
+            None => Ok(Vec::new()),
+            Some(Ok(bytes)) => Ok(bytes.to_vec()),
+            Some(Err(object_store::Error::NotFound { .. })) => Ok(Vec::new()),
+            Some(Err(e)) => Err(IngestError::Read {
                 file: self.names[i].clone(),
                 line: b.line.saturating_sub(1),
                 source: io::Error::other(self.redact(e.to_string())),
             }),
         }
+    }
+
+    /// Runs `request` to its end, or until a stop is asked for (`None`): a request retried
+    /// for a minute while Storage is down does not hold up a SIGTERM.
+    fn until_stopped<F: std::future::Future>(&self, request: F) -> Option<F::Output> {
+        let stop = Arc::clone(&self.stop);
+        self.runtime.block_on(async move {
+            let watch = async move {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(STOP_CHECK).await;
+                }
+            };
+            let (request, watch) = (std::pin::pin!(request), std::pin::pin!(watch));
+            match futures_util::future::select(request, watch).await {
+                futures_util::future::Either::Left((out, _)) => Some(out),
+                futures_util::future::Either::Right(_) => None,
+            }
+        })
     }
 
     /// The end of reading `r`, with the error that stopped it.

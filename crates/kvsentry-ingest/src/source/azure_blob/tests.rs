@@ -563,3 +563,31 @@ fn the_hour_before() {
     assert_eq!(hour_before(202603010000, 24 * h), Some(202602280000));
     assert_eq!(hour_before(202613010000, h), None);
 }
+
+#[test]
+fn a_stop_ends_a_request_being_retried() {
+    let account = BlobAccount::with_key("kvlogs", "a2V5")
+        .endpoint("http://127.0.0.1:9/kvlogs")
+        .unwrap();
+    let opts = BlobOptions {
+        once: true,
+        timeout: Duration::from_secs(1),
+        retry_for: Duration::from_secs(600),
+        ..BlobOptions::default()
+    };
+    let mut s = BlobSource::new(&account, CONTAINER, opts).unwrap();
+    let stop = s.stop_handle();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    assert!(s.next_unit().is_none());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.errors(), 0, "a stop is no error");
+    t.join().unwrap();
+}
