@@ -9,7 +9,9 @@
 //!   [`BlobSource::names`] as `<container>/<blob>`.
 //! - Only new bytes are read: a ranged GET from the blob's offset to its listed size, in
 //!   chunks; a blob whose listed size equals its offset is not fetched. Blocks end at the
-//!   last newline; a last line with no newline yet waits for the next look, unless
+//!   last newline; a last line with no newline yet waits for the next look, unless the blob
+//!   was not modified for [`BlobOptions::settle`] (its writer is taken to have stopped; if
+//!   it writes on, the rest of that line is read as its own, bad, record) or
 //!   [`BlobSource::settle_all`] says the data is complete. Lines are numbered within the blob.
 //! - A blob listed shorter than what was read of it (replaced) is read again from its start,
 //!   counted and reported ([`BlobSource::take_restarts`]).
@@ -90,6 +92,8 @@ pub struct BlobOptions {
     /// How long a failing request is retried (with exponential backoff) before its blob or
     /// listing is reported failed until the next look.
     pub retry_for: Duration,
+    /// How long a blob must stay unmodified before its unfinished last line is delivered.
+    pub settle: Duration,
     /// How long before the newest hour seen the blobs of an hour are still followed (the
     /// diagnostic setting appends to an hour's blob during that hour and shortly after).
     pub keep: Duration,
@@ -105,6 +109,7 @@ impl Default for BlobOptions {
             first_source: 0,
             timeout: Duration::from_secs(30),
             retry_for: Duration::from_secs(60),
+            settle: Duration::from_secs(120),
             keep: Duration::from_secs(48 * 3600),
         }
     }
@@ -174,6 +179,8 @@ struct Tracked {
     form: Option<LogFormat>,
     /// Its size at the last listing.
     size: u64,
+    /// Unmodified for `settle` at the last listing.
+    settled: bool,
     /// Not a form kvsentry reads: left alone until it is replaced.
     failed: bool,
     /// Its hour was forgotten (see [`BlobCheckpoint::done_before`]): a placeholder that
@@ -359,6 +366,7 @@ impl BlobSource {
             line: 1,
             form: None,
             size: 0,
+            settled: false,
             failed: false,
             forgotten: false,
             counted: false,
@@ -406,13 +414,16 @@ impl BlobSource {
         for b in &mut self.blobs {
             b.size = 0;
         }
-        for (name, size) in listed {
+        let now = jiff::Timestamp::now().as_second();
+        let settle = i64::try_from(self.opts.settle.as_secs()).unwrap_or(i64::MAX);
+        for (name, size, modified) in listed {
             if self.is_done(&name) {
                 continue;
             }
             let i = self.track(&name);
             let b = &mut self.blobs[i];
             b.size = size;
+            b.settled = now.saturating_sub(modified) >= settle;
             if size < b.offset {
                 let read = b.offset;
                 self.restart(i, RestartReason::Shrunk { read, size });
@@ -471,8 +482,9 @@ impl BlobSource {
         self.names[i] = String::new();
     }
 
-    /// Every blob under the prefix with its size, in name order.
-    fn list(&self) -> Result<Vec<(String, u64)>, object_store::Error> {
+    /// Every blob under the prefix with its size and last modification (Unix seconds), in
+    /// name order.
+    fn list(&self) -> Result<Vec<(String, u64, i64)>, object_store::Error> {
         // object_store lists by whole path segments: list the prefix's folder, keep the
         // names that start with the prefix.
         let prefix = self.opts.prefix.as_deref().unwrap_or("");
@@ -483,7 +495,8 @@ impl BlobSource {
             let mut out = Vec::new();
             while let Some(meta) = stream.next().await {
                 let meta = meta?;
-                out.push((meta.location.to_string(), meta.size));
+                let modified = meta.last_modified.timestamp();
+                out.push((meta.location.to_string(), meta.size, modified));
             }
             Ok::<_, object_store::Error>(out)
         });
@@ -491,7 +504,7 @@ impl BlobSource {
             return Ok(Vec::new());
         };
         let mut listed = listed?;
-        listed.retain(|(name, _)| name.starts_with(prefix));
+        listed.retain(|(name, _, _)| name.starts_with(prefix));
         listed.sort();
         Ok(listed)
     }
@@ -546,7 +559,7 @@ impl BlobSource {
                 }
                 continue;
             }
-            if self.settle && !r.buf.is_empty() {
+            if (self.settle || self.blobs[r.blob].settled) && !r.buf.is_empty() {
                 let len = r.buf.len();
                 return self.cut(r, len).map(Some);
             }

@@ -591,3 +591,32 @@ fn a_stop_ends_a_request_being_retried() {
     assert_eq!(s.errors(), 0, "a stop is no error");
     t.join().unwrap();
 }
+
+#[test]
+fn an_unfinished_last_line_of_a_blob_left_alone_for_settle_is_delivered() {
+    let bucket = Bucket::new();
+    let a = blob("KV-A", 10);
+    let all = records("kv-a", 0, 2);
+    let partial = all.trim_end_matches('\n');
+    bucket.put(&a, partial);
+    let store: Arc<dyn ObjectStore> = bucket.store.clone();
+    let opts = |settle| BlobOptions {
+        once: true,
+        poll_interval: Duration::ZERO,
+        settle,
+        ..BlobOptions::default()
+    };
+    let mut s =
+        BlobSource::over(store.clone(), CONTAINER, opts(Duration::from_secs(3600))).unwrap();
+    assert_eq!(
+        pass(&mut s).text(),
+        records("kv-a", 0, 1),
+        "modified just now: held"
+    );
+    let mut s = BlobSource::over(store, CONTAINER, opts(Duration::ZERO)).unwrap();
+    assert_eq!(
+        pass(&mut s).text(),
+        partial,
+        "left alone long enough: delivered"
+    );
+}
