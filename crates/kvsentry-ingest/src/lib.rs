@@ -36,6 +36,10 @@ pub use detect::{Detected, Foreign, detect, sniff};
 pub use discover::{blob_hour, discover};
 pub use error::IngestError;
 pub use read::{parse_block, read_input, read_stream};
+#[cfg(feature = "azure")]
+pub use source::{
+    BlobAccount, BlobAccountError, BlobCheckpoint, BlobOptions, BlobPosition, BlobSource,
+};
 pub use source::{
     Block, Checkpoint, FileIdentity, FilePosition, Files, Follow, FollowCheckpoint, FollowOptions,
     InputEnd, LineBlocks, Restart, RestartReason, Source, Stream, Unit, detect_input,

@@ -27,10 +27,16 @@ use kvsentry_read::Guarded;
 use crate::stats::ReadStats;
 use crate::{Container, IngestError, LogFormat};
 
+#[cfg(feature = "azure")]
+mod azure_blob;
 mod files;
 mod follow;
 mod lines;
 
+#[cfg(feature = "azure")]
+pub use azure_blob::{
+    BlobAccount, BlobAccountError, BlobCheckpoint, BlobOptions, BlobPosition, BlobSource,
+};
 pub(crate) use files::Decoder;
 pub use files::{Files, detect_input};
 pub use follow::{

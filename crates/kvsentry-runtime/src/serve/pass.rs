@@ -316,6 +316,7 @@ fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
                     });
                 }
             }
+            InputKind::AzureBlob(_) => {}
             other => return Err(ServeError::unsupported_input(i, other.type_name())),
         }
     }

@@ -12,6 +12,7 @@ use kvsentry_ingest::{ReadOptions, Source, Unit};
 use super::ServeError;
 use super::config::{InputConfig, InputKind};
 
+mod azure_blob;
 mod files;
 
 /// Source indexes of one input: input `i` numbers its partitions from `i << INPUT_SHIFT`.
@@ -33,6 +34,7 @@ pub(crate) fn belongs(source: u32, first: u32) -> bool {
 /// One configured input, opened.
 pub(crate) enum ServeInput {
     Files(files::FilesSource),
+    AzureBlob(azure_blob::BlobInput),
 }
 
 impl ServeInput {
@@ -49,6 +51,9 @@ impl ServeInput {
             InputKind::Files(f) => Ok(ServeInput::Files(files::FilesSource::open(
                 config, f, read, first, checkpoint,
             )?)),
+            InputKind::AzureBlob(b) => Ok(ServeInput::AzureBlob(azure_blob::BlobInput::open(
+                config, b, read, first, checkpoint,
+            )?)),
             other => Err(ServeError::unsupported_input(config, other.type_name())),
         }
     }
@@ -58,6 +63,7 @@ impl ServeInput {
     pub fn names(&self) -> &[String] {
         match self {
             ServeInput::Files(s) => s.names(),
+            ServeInput::AzureBlob(s) => s.names(),
         }
     }
 
@@ -66,6 +72,7 @@ impl ServeInput {
     pub fn checkpoint(&self, name: &str) -> Result<Vec<u8>, ServeError> {
         match self {
             ServeInput::Files(s) => s.checkpoint(name),
+            ServeInput::AzureBlob(s) => s.checkpoint(name),
         }
     }
 
@@ -74,6 +81,7 @@ impl ServeInput {
     pub fn settle_all(&mut self) {
         match self {
             ServeInput::Files(s) => s.settle_all(),
+            ServeInput::AzureBlob(s) => s.settle_all(),
         }
     }
 
@@ -81,6 +89,7 @@ impl ServeInput {
     pub fn stop_handle(&self) -> Arc<AtomicBool> {
         match self {
             ServeInput::Files(s) => s.stop_handle(),
+            ServeInput::AzureBlob(s) => s.stop_handle(),
         }
     }
 
@@ -90,6 +99,8 @@ impl ServeInput {
     pub fn unread_floor(&self) -> Option<Option<i64>> {
         match self {
             ServeInput::Files(s) => s.unread_floor(),
+            // Blobs are listed and read in name order, not hour by hour: no bound.
+            ServeInput::AzureBlob(_) => Some(None),
         }
     }
 
@@ -97,7 +108,7 @@ impl ServeInput {
     /// input tells its consumer group).
     pub fn committed(&mut self) {
         match self {
-            ServeInput::Files(_) => {}
+            ServeInput::Files(_) | ServeInput::AzureBlob(_) => {}
         }
     }
 }
@@ -106,18 +117,21 @@ impl Source for ServeInput {
     fn next_unit(&mut self) -> Option<Unit> {
         match self {
             ServeInput::Files(s) => s.next_unit(),
+            ServeInput::AzureBlob(s) => s.next_unit(),
         }
     }
 
     fn recycle(&mut self, buffer: Vec<u8>) {
         match self {
             ServeInput::Files(s) => s.recycle(buffer),
+            ServeInput::AzureBlob(s) => s.recycle(buffer),
         }
     }
 
     fn progress(&self) -> (u64, u64) {
         match self {
             ServeInput::Files(s) => s.progress(),
+            ServeInput::AzureBlob(s) => s.progress(),
         }
     }
 }
