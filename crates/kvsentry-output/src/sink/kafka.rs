@@ -99,10 +99,13 @@ pub struct KafkaTransport {
     delivered: u64,
 }
 
-/// The last delivery report: the message's number and its outcome.
+/// A delivery report: the message's number and its outcome.
+type Report = (usize, Result<(), String>);
+
+/// The last delivery report.
 #[derive(Default, Clone)]
 struct Reports {
-    last: Arc<Mutex<Option<(usize, Result<(), String>)>>>,
+    last: Arc<Mutex<Option<Report>>>,
 }
 
 impl ClientContext for Reports {}
