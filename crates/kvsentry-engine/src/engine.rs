@@ -288,6 +288,24 @@ impl Engine {
         self.observe(p, out);
     }
 
+    /// For a stream that never ends (serve), at the end of each batch of input: every
+    /// (indicator, address) pair an `indicator_match` rule (without a schedule) holds goes
+    /// out now as an alert carrying its latest event so far, without ending the run. A
+    /// later match of a pair gone out raises nothing (its alert would repeat the id; it is
+    /// counted in `IndicatorRuleStats::repeats`), so over a stream the alerts are those of
+    /// a run over the whole stream (one per indicator and address, the same ids), each
+    /// raised as soon as its first batch ends. The memory of pairs gone out is part of the
+    /// snapshot.
+    pub fn release_indicator_matches(&mut self, out: &mut Vec<Alert>) {
+        let mut emitted = Vec::new();
+        for i in 0..self.states.len() {
+            if let Some((rule, state, mut env)) = self.env(i, &mut emitted) {
+                state.release(rule, &mut env);
+            }
+        }
+        Self::flush(emitted, out);
+    }
+
     /// End of a finite stream: closes every open window and ends the indicator_match rules'
     /// run. Alerts come out sorted by (window start or event time, rule id, group); an
     /// indicator_match rule's alerts by (event time, indicator id, address). A second

@@ -82,4 +82,8 @@ pub struct IndicatorRuleStats {
     pub pairs: u64,
     /// At finish: whether the trigger (`gt 0` for the seed) held over the result rows.
     pub triggered: Option<bool>,
+    /// Matches of a pair whose alert already went out (`Engine::release_indicator_matches`),
+    /// raising nothing.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub repeats: u64,
 }

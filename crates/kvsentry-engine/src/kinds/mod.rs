@@ -261,6 +261,16 @@ impl State {
         }
     }
 
+    /// A long-running caller's "now": what a kind holds until the end of its run goes out
+    /// without ending it (see `Engine::release_indicator_matches`).
+    pub fn release(&mut self, rule: &Compiled, env: &mut Env<'_>) {
+        match (self, rule) {
+            (State::Threshold(_), Compiled::Threshold(_)) => {}
+            (State::Indicator(s), Compiled::Indicator(r)) => s.release(r, env),
+            _ => {}
+        }
+    }
+
     /// The end of the run, after every window closed: what a kind emits only then.
     pub fn finish(&mut self, rule: &Compiled, env: &mut Env<'_>) {
         match (self, rule) {

@@ -22,8 +22,9 @@
 pub mod config;
 mod deliver;
 mod error;
+mod input;
 mod pass;
 pub mod state;
 
 pub use error::ServeError;
-pub use pass::{Loaded, PassOptions, PassReport, Server, load};
+pub use pass::{Loaded, PassOptions, PassReport, Server, StopHandle, load};

@@ -13,11 +13,11 @@
 //! with the input positions, so a restart judges lateness exactly as before.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use kvsentry_engine::{Engine, EngineOptions, EvidenceSource, Prepared, RestoreReport};
-use kvsentry_ingest::{Follow, FollowCheckpoint, FollowOptions, ReadOptions, Source, Unit};
+use kvsentry_ingest::{ReadOptions, Source, Unit};
 use kvsentry_intel::IndicatorSet;
 use kvsentry_model::{Alert, AuditEvent, Origin};
 use kvsentry_output::encode::{Encoder, JsonLines};
@@ -26,14 +26,12 @@ use kvsentry_rules::RuleSet;
 use super::ServeError;
 use super::config::{InputKind, OutputKind, ServeConfig};
 use super::deliver;
+use super::input::{self, ServeInput};
 use super::state::{Commit, StateStore};
 use crate::pipeline::{self, PipelineOptions};
 
-/// Source indexes of one input: input `i` numbers its files from `i << INPUT_SHIFT`.
-const INPUT_SHIFT: u32 = 24;
-
-/// The key of a followed directory's checkpoint among its input's partitions.
-const WHOLE_DIR: &[u8] = b"";
+/// The key of an input's own checkpoint (its kind's encoding) among its partitions' keys.
+const POSITION: &[u8] = b"";
 
 /// The key of the forms its files were read in (named in indicator alerts, which may be
 /// raised in a later run than the one that read the event).
@@ -99,14 +97,27 @@ pub struct Server {
     config: ServeConfig,
     store: StateStore,
     engine: Engine,
-    /// Each input's name, follower and read options.
-    inputs: Vec<(String, Follow, ReadOptions)>,
+    /// Each input's name, source and read options.
+    inputs: Vec<(String, ServeInput, ReadOptions)>,
     names: SharedNames,
     restore: Option<RestoreReport>,
     /// Newest event time (ns) per partition (a followed file, by source index).
     parts: BTreeMap<u32, i64>,
     /// File outputs already reconciled by this process.
     reconciled: BTreeSet<String>,
+}
+
+/// Stops a [`Server`]'s reading (see [`Server::stop_handle`]); may be used from a signal
+/// handler's thread.
+#[derive(Clone)]
+pub struct StopHandle(Vec<Arc<AtomicBool>>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        for flag in &self.0 {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The rules and intel a configuration names, loaded (what `--check-config` checks).
@@ -147,6 +158,12 @@ pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
 
 /// Refuses inputs and outputs this version does not run yet, naming them.
 fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
+    if config.inputs().len() > input::MAX_INPUTS {
+        return Err(ServeError::NotYet {
+            what: format!("{} inputs", config.inputs().len()),
+            feature: "more than 256 inputs",
+        });
+    }
     for i in config.inputs() {
         match &i.kind {
             InputKind::Files(f) => {
@@ -194,39 +211,13 @@ impl Server {
         let mut inputs = Vec::new();
         let mut parts = BTreeMap::new();
         for (i, input) in config.inputs().iter().enumerate() {
-            let InputKind::Files(f) = &input.kind else {
-                return Err(ServeError::unsupported_input(input, input.kind.type_name()));
-            };
             let read = ReadOptions {
                 format: input.log_format.unwrap_or_default(),
                 ..ReadOptions::default()
             };
-            let fopts = FollowOptions {
-                read: read.clone(),
-                poll_interval: Duration::from_nanos(
-                    u64::try_from(f.poll_interval.as_nanos()).unwrap_or(1_000_000_000),
-                ),
-                once: true,
-                first_source: (i as u32) << INPUT_SHIFT,
-                ..FollowOptions::default()
-            };
-            let key = (input.name.clone(), WHOLE_DIR.to_vec());
+            let key = (input.name.clone(), POSITION.to_vec());
             let stored_pos = stored.as_ref().and_then(|s| s.positions.get(&key));
-            let follow = match stored_pos {
-                Some(bytes) => {
-                    let cp: FollowCheckpoint =
-                        postcard::from_bytes(bytes).map_err(|e| ServeError::Checkpoint {
-                            name: input.name.clone(),
-                            reason: e.to_string(),
-                        })?;
-                    Follow::resume(&f.path, fopts, &cp)
-                }
-                None => Follow::new(&f.path, fopts),
-            }
-            .map_err(|source| ServeError::Input {
-                name: input.name.clone(),
-                source,
-            })?;
+            let source = ServeInput::open(i, input, &read, stored_pos.map(Vec::as_slice))?;
             {
                 let mut n = names.lock().unwrap_or_else(|p| p.into_inner());
                 let key = (input.name.clone(), FORMS.to_vec());
@@ -247,12 +238,12 @@ impl Server {
                         })?;
                     parts.extend(p);
                 }
-                for (k, name) in follow.names().iter().enumerate() {
+                for (k, name) in source.names().iter().enumerate() {
                     n.names
-                        .insert(((i as u32) << INPUT_SHIFT) + k as u32, name.clone());
+                        .insert(input::first_source(i) + k as u32, name.clone());
                 }
             }
-            inputs.push((input.name.clone(), follow, read));
+            inputs.push((input.name.clone(), source, read));
         }
         Ok(Server {
             config,
@@ -271,6 +262,17 @@ impl Server {
         self.restore.as_ref()
     }
 
+    /// A handle that stops the server's reading: a pass under way stops at the next unit of
+    /// each input, and commits what it read (the pass after it reads nothing).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(
+            self.inputs
+                .iter()
+                .map(|(_, s, _)| s.stop_handle())
+                .collect(),
+        )
+    }
+
     /// The configuration served.
     pub fn config(&self) -> &ServeConfig {
         &self.config
@@ -285,10 +287,10 @@ impl Server {
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
-        for (i, (_, follow, read)) in self.inputs.iter_mut().enumerate() {
+        for (i, (_, source, read)) in self.inputs.iter_mut().enumerate() {
             if opts.flush {
                 // The last pass: what is there is complete, however recently written.
-                follow.settle_all();
+                source.settle_all();
             }
             let popts = PipelineOptions {
                 read: read.clone(),
@@ -303,10 +305,10 @@ impl Server {
             let mut events = 0u64;
             let mut late = 0u64;
             let source = Tracked {
-                known: follow.names().len(),
-                follow,
+                known: source.names().len(),
+                input: source,
                 names: &self.names,
-                first: (i as u32) << INPUT_SHIFT,
+                first: input::first_source(i),
             };
             let outcome = pipeline::run_source(
                 source,
@@ -355,6 +357,9 @@ impl Server {
                 self.engine.advance_to(w, &mut alerts);
             }
         }
+        // Indicator matches go out at the end of the pass that first saw them, each
+        // (indicator, address) once: over the stream, the ids of `hunt`'s one run.
+        self.engine.release_indicator_matches(&mut alerts);
         report.late_dropped = self.engine.stats().late_dropped - late_before;
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
@@ -370,6 +375,9 @@ impl Server {
         if report.events > 0 || opts.flush || !alerts.is_empty() {
             self.commit(&alerts, kept)?;
             report.committed = true;
+            for (_, source, _) in &mut self.inputs {
+                source.committed();
+            }
         }
         for o in self.config.outputs() {
             let d = deliver::drain(&self.store, o, &mut self.reconciled)?;
@@ -390,21 +398,20 @@ impl Server {
         };
         let mut commit = Commit::new(engine);
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        for (i, (name, follow, _)) in self.inputs.iter().enumerate() {
+        for (i, (name, source, _)) in self.inputs.iter().enumerate() {
             let bad = |e: postcard::Error| ServeError::Checkpoint {
                 name: name.clone(),
                 reason: e.to_string(),
             };
-            let cp = postcard::to_allocvec(&follow.checkpoint()).map_err(bad)?;
-            commit.position(name, WHOLE_DIR, &cp);
-            let first = (i as u32) << INPUT_SHIFT;
+            commit.position(name, POSITION, &source.checkpoint(name)?);
+            let first = input::first_source(i);
             let forms: BTreeMap<u32, String> = (names.forms.range(first..))
-                .take_while(|(k, _)| *k - first < 1 << INPUT_SHIFT)
+                .take_while(|(k, _)| input::belongs(**k, first))
                 .map(|(k, f)| (*k, f.clone()))
                 .collect();
             commit.position(name, FORMS, &postcard::to_allocvec(&forms).map_err(bad)?);
             let parts: BTreeMap<u32, i64> = (self.parts.range(first..))
-                .take_while(|(k, _)| *k - first < 1 << INPUT_SHIFT)
+                .take_while(|(k, _)| input::belongs(**k, first))
                 .map(|(k, t)| (*k, *t))
                 .collect();
             commit.position(name, PARTS, &postcard::to_allocvec(&parts).map_err(bad)?);
@@ -459,10 +466,10 @@ fn nanos(d: jiff::SignedDuration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
-/// A followed directory lent to the pipeline, noting each file's name and form as its
-/// units go out (before any of its events reach the engine).
+/// An input lent to the pipeline, noting each partition's name and form as its units go
+/// out (before any of its events reach the engine).
 struct Tracked<'a> {
-    follow: &'a mut Follow,
+    input: &'a mut ServeInput,
     names: &'a SharedNames,
     first: u32,
     /// The follower's files already named.
@@ -471,12 +478,12 @@ struct Tracked<'a> {
 
 impl Source for Tracked<'_> {
     fn next_unit(&mut self) -> Option<Unit> {
-        let unit = self.follow.next_unit()?;
+        let unit = self.input.next_unit()?;
         let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        for (k, name) in self.follow.names().iter().enumerate().skip(self.known) {
+        for (k, name) in self.input.names().iter().enumerate().skip(self.known) {
             n.names.insert(self.first + k as u32, name.clone());
         }
-        self.known = self.follow.names().len();
+        self.known = self.input.names().len();
         if let Unit::Block(b) = &unit {
             n.forms
                 .entry(b.source)
@@ -486,10 +493,10 @@ impl Source for Tracked<'_> {
     }
 
     fn recycle(&mut self, buffer: Vec<u8>) {
-        self.follow.recycle(buffer);
+        self.input.recycle(buffer);
     }
 
     fn progress(&self) -> (u64, u64) {
-        self.follow.progress()
+        self.input.progress()
     }
 }

@@ -66,6 +66,22 @@ impl TiState {
                 start
             }
         };
+        if period == NO_PERIOD && !self.gone.is_empty() && env.max_groups.is_none() {
+            // Pairs released by an earlier `release`: their alert went out, this match
+            // would repeat its id.
+            let ip = row.ip;
+            let before = row.inds.len();
+            row.inds
+                .retain(|ind| !self.gone.contains(&(NO_PERIOD, *ind, ip)));
+            if row.inds.len() < before {
+                if let Some(ti) = env.stats.indicator.as_mut() {
+                    ti.repeats += 1;
+                }
+                if row.inds.is_empty() {
+                    return true;
+                }
+            }
+        }
         if let Some(max) = env.max_groups {
             self.admit(period, &mut row, max, env);
             if row.inds.is_empty() {
@@ -179,6 +195,27 @@ impl TiState {
             self.gone
                 .retain(|(start, _, _)| start.saturating_add(p) > passed);
         }
+    }
+
+    /// Without a schedule, for a run that never ends (serve): every pair held goes out now,
+    /// one alert each as at the end of a run (its latest event so far), and is remembered
+    /// in `gone`, so a later match of it raises nothing: its alert would repeat the id.
+    /// Pairs stay held while the trigger does not hold over them.
+    pub fn release(&mut self, rule: &TiRule, env: &mut Env<'_>) {
+        if rule.schedule.is_some()
+            || self.pairs.is_empty()
+            || !rule.trigger.fires(self.pairs.len() as u64)
+        {
+            return;
+        }
+        let pairs = std::mem::take(&mut self.pairs);
+        self.gone
+            .extend(pairs.keys().map(|(ind, ip)| (NO_PERIOD, *ind, *ip)));
+        let mut ti = env.stats.indicator.take().unwrap_or_default();
+        let alerts = take_alerts(rule, pairs, &mut ti, env, None);
+        ti.pairs = 0;
+        env.stats.indicator = Some(ti);
+        emit(rule, alerts, env);
     }
 
     /// The end of the run: the alerts go out (with a schedule, every period went out as
