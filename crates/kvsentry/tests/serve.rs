@@ -418,17 +418,21 @@ fn check_config_names_the_bad_line() {
 #[test]
 fn inputs_serve_cannot_run_yet_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("kafka.toml");
+    let config = dir.path().join("blob.toml");
     std::fs::write(
         &config,
-        "state_dir = \"state\"\n[[input]]\nname = \"hub\"\ntype = \"kafka\"\nbrokers = \"localhost:9092\"\ntopic = \"t\"\ngroup_id = \"g\"\n[[output]]\ntype = \"stdout\"\n",
+        "state_dir = \"state\"\n[[input]]\nname = \"hub\"\ntype = \"azure_blob\"\nconnection_string_env = \"KV_TEST_STORAGE_CONN\"\ncontainer = \"insights-logs-auditevent\"\n[[output]]\ntype = \"stdout\"\n",
     )
     .unwrap();
-    let out = run(&["serve", "--config", config.to_str().unwrap(), "--once"]);
+    let out = bin()
+        .args(["serve", "--config", config.to_str().unwrap(), "--once"])
+        .env("KV_TEST_STORAGE_CONN", "UseDevelopmentStorage=true")
+        .output()
+        .expect("run kvsentry");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains("input hub: type = \"kafka\" is not supported by serve in this version"),
+        err.contains("input hub: type = \"azure_blob\" is not supported by serve in this version"),
         "{err}"
     );
 }

@@ -125,7 +125,7 @@ pub(crate) fn drain(
                 }
             }
         }
-        OutputKind::Kafka(_) => Err(ServeError::unsupported_output(output)),
+        OutputKind::Kafka(k) => super::kafka_output::drain(store, output, k),
     }
 }
 

@@ -20,6 +20,9 @@ pub enum ServeError {
         name: String,
         source: kvsentry_ingest::IngestError,
     },
+    /// An input's client could not be set up (a bad librdkafka setting, ...).
+    #[error("input {name}: {message}")]
+    InputClient { name: String, message: String },
     #[error("input {name}: its stored checkpoint cannot be read ({reason})")]
     Checkpoint { name: String, reason: String },
     #[error("output {name}: {source}")]
@@ -46,14 +49,6 @@ impl ServeError {
         ServeError::Output {
             name: o.name.clone(),
             source,
-        }
-    }
-
-    pub(crate) fn unsupported_output(o: &OutputConfig) -> ServeError {
-        ServeError::Unsupported {
-            what: "output",
-            name: o.name.clone(),
-            kind: o.kind.type_name(),
         }
     }
 

@@ -23,6 +23,7 @@ pub mod config;
 mod deliver;
 mod error;
 mod input;
+mod kafka_output;
 mod pass;
 pub mod state;
 

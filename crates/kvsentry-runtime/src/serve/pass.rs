@@ -24,7 +24,7 @@ use kvsentry_output::encode::{Encoder, JsonLines};
 use kvsentry_rules::RuleSet;
 
 use super::ServeError;
-use super::config::{InputKind, OutputKind, ServeConfig};
+use super::config::{InputKind, ServeConfig};
 use super::deliver;
 use super::input::{self, ServeInput};
 use super::state::{Commit, StateStore};
@@ -174,13 +174,8 @@ fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
                     });
                 }
             }
+            InputKind::Kafka(_) => {}
             other => return Err(ServeError::unsupported_input(i, other.type_name())),
-        }
-    }
-    for o in config.outputs() {
-        match &o.kind {
-            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Webhook(_) => {}
-            OutputKind::Kafka(_) => return Err(ServeError::unsupported_output(o)),
         }
     }
     if !config.ti().taxii.is_empty() {

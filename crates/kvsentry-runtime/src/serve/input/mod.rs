@@ -13,6 +13,7 @@ use super::ServeError;
 use super::config::{InputConfig, InputKind};
 
 mod files;
+mod kafka;
 
 /// Source indexes of one input: input `i` numbers its partitions from `i << INPUT_SHIFT`.
 pub(crate) const INPUT_SHIFT: u32 = 24;
@@ -33,6 +34,7 @@ pub(crate) fn belongs(source: u32, first: u32) -> bool {
 /// One configured input, opened.
 pub(crate) enum ServeInput {
     Files(files::FilesSource),
+    Kafka(kafka::KafkaInputSource),
 }
 
 impl ServeInput {
@@ -49,6 +51,9 @@ impl ServeInput {
             InputKind::Files(f) => Ok(ServeInput::Files(files::FilesSource::open(
                 config, f, read, first, checkpoint,
             )?)),
+            InputKind::Kafka(k) => Ok(ServeInput::Kafka(kafka::KafkaInputSource::open(
+                config, k, read, first, checkpoint,
+            )?)),
             other => Err(ServeError::unsupported_input(config, other.type_name())),
         }
     }
@@ -58,6 +63,7 @@ impl ServeInput {
     pub fn names(&self) -> &[String] {
         match self {
             ServeInput::Files(s) => s.names(),
+            ServeInput::Kafka(s) => s.names(),
         }
     }
 
@@ -66,6 +72,7 @@ impl ServeInput {
     pub fn checkpoint(&self, name: &str) -> Result<Vec<u8>, ServeError> {
         match self {
             ServeInput::Files(s) => s.checkpoint(name),
+            ServeInput::Kafka(s) => s.checkpoint(name),
         }
     }
 
@@ -74,6 +81,8 @@ impl ServeInput {
     pub fn settle_all(&mut self) {
         match self {
             ServeInput::Files(s) => s.settle_all(),
+            // A pass reads every partition to its end already.
+            ServeInput::Kafka(_) => {}
         }
     }
 
@@ -81,6 +90,7 @@ impl ServeInput {
     pub fn stop_handle(&self) -> Arc<AtomicBool> {
         match self {
             ServeInput::Files(s) => s.stop_handle(),
+            ServeInput::Kafka(s) => s.stop_handle(),
         }
     }
 
@@ -89,6 +99,7 @@ impl ServeInput {
     pub fn committed(&mut self) {
         match self {
             ServeInput::Files(_) => {}
+            ServeInput::Kafka(s) => s.committed(),
         }
     }
 }
@@ -97,18 +108,21 @@ impl Source for ServeInput {
     fn next_unit(&mut self) -> Option<Unit> {
         match self {
             ServeInput::Files(s) => s.next_unit(),
+            ServeInput::Kafka(s) => s.next_unit(),
         }
     }
 
     fn recycle(&mut self, buffer: Vec<u8>) {
         match self {
             ServeInput::Files(s) => s.recycle(buffer),
+            ServeInput::Kafka(s) => s.recycle(buffer),
         }
     }
 
     fn progress(&self) -> (u64, u64) {
         match self {
             ServeInput::Files(s) => s.progress(),
+            ServeInput::Kafka(s) => s.progress(),
         }
     }
 }
