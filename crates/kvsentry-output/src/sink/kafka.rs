@@ -126,7 +126,10 @@ impl KafkaTransport {
         secrets.extend(opts.event_hubs_connection_string.iter().cloned());
         secrets.retain(|s| !s.is_empty());
         let mut c = ClientConfig::new();
-        c.set("client.id", "kvsentry");
+        let ms = opts.timeout.as_millis().clamp(1, i32::MAX as u128);
+        // librdkafka's own deadline for a message; a setting may shorten it.
+        c.set("client.id", "kvsentry")
+            .set("message.timeout.ms", ms.to_string());
         for (k, v) in opts.settings.iter().chain(&opts.secret_settings) {
             c.set(k, v);
         }
@@ -136,9 +139,7 @@ impl KafkaTransport {
                 .set("sasl.username", "$ConnectionString")
                 .set("sasl.password", conn);
         }
-        let ms = opts.timeout.as_millis().clamp(1, i32::MAX as u128);
-        c.set("bootstrap.servers", opts.brokers.join(","))
-            .set("message.timeout.ms", ms.to_string());
+        c.set("bootstrap.servers", opts.brokers.join(","));
         for (k, v) in FIXED {
             c.set(k, v);
         }
