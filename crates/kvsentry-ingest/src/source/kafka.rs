@@ -372,13 +372,13 @@ impl KafkaSource {
         })
     }
 
-    /// One poll of the consumer; false when it had nothing.
+    /// One poll of the consumer; false when it had no message.
     fn poll_once(&mut self) -> bool {
         match self.consumer.poll(POLL) {
             None => false,
             // Transient broker errors are retried by librdkafka; a pass that makes no
             // progress ends with an error after `timeout`.
-            Some(Err(_)) => true,
+            Some(Err(_)) => false,
             Some(Ok(m)) => {
                 self.last_progress = Instant::now();
                 let p = usize::try_from(m.partition()).unwrap_or(usize::MAX);
