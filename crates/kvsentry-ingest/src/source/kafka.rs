@@ -242,12 +242,12 @@ impl KafkaSource {
     /// Messages in the topic not read yet, per partition (the high watermark minus the
     /// offset to read next); asks the brokers.
     pub fn lag(&self) -> Result<BTreeMap<i32, i64>, KafkaSourceError> {
-        let mut lag = BTreeMap::new();
-        for (p, part) in self.parts.parts.iter().enumerate() {
-            let (low, high) = self.watermarks(p as i32)?;
-            lag.insert(p as i32, high - part.handed.unwrap_or(low).max(low));
-        }
-        Ok(lag)
+        let ends = self.watermarks()?;
+        let parts = self.parts.parts.iter().zip(ends);
+        let lag = parts
+            .enumerate()
+            .map(|(p, (part, (low, high)))| (p as i32, high - part.handed.unwrap_or(low).max(low)));
+        Ok(lag.collect())
     }
 
     fn error(&self, e: &KafkaError) -> KafkaSourceError {
@@ -267,10 +267,54 @@ impl KafkaSource {
         text
     }
 
-    fn watermarks(&self, p: i32) -> Result<(i64, i64), KafkaSourceError> {
-        (self.consumer)
-            .fetch_watermarks(&self.opts.topic, p, self.opts.timeout)
-            .map_err(|e| self.error(&e))
+    /// Every known partition's earliest offset and high watermark (with `read_committed`,
+    /// the end of what can be read): one request per broker for each, not one per
+    /// partition (each waits behind the fetch the consumer has in flight).
+    fn watermarks(&self) -> Result<Vec<(i64, i64)>, KafkaSourceError> {
+        let low = self.offsets_at(Offset::Beginning)?;
+        let high = self.offsets_at(Offset::End)?;
+        Ok(low.into_iter().zip(high).collect())
+    }
+
+    /// Every known partition's offset at `at` (its beginning or its end).
+    fn offsets_at(&self, at: Offset) -> Result<Vec<i64>, KafkaSourceError> {
+        let topic = &self.opts.topic;
+        let n = self.parts.parts.len();
+        let mut tpl = TopicPartitionList::with_capacity(n);
+        for p in 0..n as i32 {
+            tpl.add_partition_offset(topic, p, at)
+                .map_err(|e| self.error(&e))?;
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let got = (self.consumer)
+            .offsets_for_times(tpl, self.opts.timeout)
+            .map_err(|e| self.error(&e))?;
+        let mut out = vec![None; n];
+        for e in got.elements_for_topic(topic) {
+            e.error().map_err(|e| self.error(&e))?;
+            if let (Some(slot), Offset::Offset(o)) =
+                (out.get_mut(e.partition() as usize), e.offset())
+            {
+                *slot = Some(o);
+            }
+        }
+        // A partition the answer left without an offset is asked alone.
+        let mut offsets = Vec::with_capacity(n);
+        for (p, o) in out.into_iter().enumerate() {
+            let o = match o {
+                Some(o) => o,
+                None => {
+                    let (low, high) = (self.consumer)
+                        .fetch_watermarks(topic, p as i32, self.opts.timeout)
+                        .map_err(|e| self.error(&e))?;
+                    if at == Offset::Beginning { low } else { high }
+                }
+            };
+            offsets.push(o);
+        }
+        Ok(offsets)
     }
 
     /// Asks for the topic's partitions and assigns the new ones, from their checkpoint or
@@ -317,10 +361,9 @@ impl KafkaSource {
     /// Starts a `once` pass: the partitions and their high watermarks now.
     fn start_pass(&mut self) -> Result<(), KafkaSourceError> {
         self.discover()?;
-        let mut target = Vec::with_capacity(self.parts.parts.len());
-        for p in 0..self.parts.parts.len() {
-            let (low, high) = self.watermarks(p as i32)?;
-            let part = &mut self.parts.parts[p];
+        let ends = self.watermarks()?;
+        let mut target = Vec::with_capacity(ends.len());
+        for (part, (low, high)) in self.parts.parts.iter_mut().zip(ends) {
             // Nothing before the earliest offset can be read any more (retention).
             if part.taken.is_none_or(|t| t < low) {
                 part.taken = Some(low);

@@ -22,7 +22,10 @@ const FIXED: [(&str, &str); 5] = [
 /// value it refuses, not the value, and the caller scrubs the values too).
 pub(super) fn consumer(opts: &KafkaOptions) -> Result<BaseConsumer, KafkaSourceError> {
     let mut c = ClientConfig::new();
-    c.set("client.id", "kvsentry");
+    // A fetch waiting for data holds back the offset requests behind it on the connection
+    // (a pass starts with them): 100 ms rather than librdkafka's 500. A setting may change it.
+    c.set("client.id", "kvsentry")
+        .set("fetch.wait.max.ms", "100");
     for (k, v) in opts.settings.iter().chain(&opts.secret_settings) {
         c.set(k, v);
     }

@@ -49,14 +49,23 @@ impl Cluster {
 
     /// Sends `payload` to partition `p` and waits for it to be stored.
     fn send(&self, p: i32, payload: &[u8]) {
+        self.queue(p, payload);
+        self.flush();
+    }
+
+    /// Sends `payload` to partition `p` (stored, in order, by the next [`Self::flush`]).
+    fn queue(&self, p: i32, payload: &[u8]) {
+        let record = BaseRecord::<(), [u8]>::to(TOPIC)
+            .partition(p)
+            .payload(payload);
         self.producer
-            .send(
-                BaseRecord::<(), [u8]>::to(TOPIC)
-                    .partition(p)
-                    .payload(payload),
-            )
+            .send(record)
             .map_err(|(e, _)| e)
             .expect("send");
+        self.producer.poll(Duration::ZERO);
+    }
+
+    fn flush(&self) {
         self.producer.flush(Duration::from_secs(10)).expect("flush");
     }
 
@@ -120,12 +129,13 @@ fn produce_envelopes(c: &Cluster, from: usize, per: usize) -> Vec<(u32, u64, Str
     for p in 0..3 {
         for i in from..from + per {
             let ops: Vec<String> = (0..3).map(|j| format!("P{p}M{i}R{j}")).collect();
-            c.send(p, envelope(&ops).as_bytes());
+            c.queue(p, envelope(&ops).as_bytes());
             for o in ops {
                 expected.push((100 + p as u32, i as u64 + 1, o));
             }
         }
     }
+    c.flush();
     expected.sort();
     expected
 }
