@@ -227,3 +227,40 @@ fn alerts_wait_while_the_output_broker_is_down_and_go_once_when_it_is_back() {
     assert_eq!(ids.len(), 2);
     assert_ne!(ids[0], ids[1]);
 }
+
+/// Lateness is judged per partition: a partition two hours ahead makes no event of another
+/// late, however the consumer interleaves them; an event older than its own partition's
+/// newest minus the allowed lateness is late.
+#[test]
+fn events_are_late_only_behind_their_own_partition() {
+    let state = tempfile::tempdir().unwrap();
+    let input = cluster(TOPIC, 2);
+    let output = cluster(ALERTS, 1);
+    let one = |upn: &str, time: &str| format!(r#"{{"records":[{}]}}"#, record(upn, time, false));
+    produce(
+        &input,
+        &[
+            (0, burst("a@x", 0)),
+            (1, one("b@x", "2025-06-30T12:00:00Z")),
+            (0, burst("a@x", 1)),
+            // 31 minutes behind partition 0's newest event: late.
+            (0, one("c@x", "2025-06-30T09:30:00Z")),
+            // 14 minutes behind: on time.
+            (0, one("d@x", "2025-06-30T09:47:30Z")),
+        ],
+    );
+    let mut server = open(state.path(), &input, &output);
+    let report = pass(&mut server);
+    assert_eq!((report.events, report.late_events), (15, 1));
+    // The bursts' windows close at the flush: one alert per burst.
+    let report = server
+        .pass(&PassOptions {
+            flush: true,
+            threads: 0,
+        })
+        .unwrap();
+    assert_eq!(
+        (report.events, report.late_events, report.alerts),
+        (0, 0, 2)
+    );
+}
