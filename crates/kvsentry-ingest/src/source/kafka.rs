@@ -159,6 +159,7 @@ pub struct KafkaSource {
     /// Offsets from [`KafkaSource::resume`], for partitions not discovered yet.
     resume_at: BTreeMap<i32, i64>,
     secrets: Vec<String>,
+    restarts: u64,
 }
 
 impl KafkaSource {
@@ -180,6 +181,7 @@ impl KafkaSource {
             last_discover: None,
             resume_at: BTreeMap::new(),
             secrets,
+            restarts: 0,
         })
     }
 
@@ -237,6 +239,12 @@ impl KafkaSource {
     /// Skipped messages: how many, and the first ones.
     pub fn skipped(&self) -> (u64, &[SkippedMessage]) {
         (self.parts.skipped_count, &self.parts.skipped)
+    }
+
+    /// Partitions found to end before their checkpoint (a topic made anew) and read again
+    /// from their earliest offset.
+    pub fn restarts(&self) -> u64 {
+        self.restarts
     }
 
     /// Messages in the topic not read yet, per partition (the high watermark minus the
@@ -364,8 +372,15 @@ impl KafkaSource {
         let ends = self.watermarks()?;
         let mut target = Vec::with_capacity(ends.len());
         for (part, (low, high)) in self.parts.parts.iter_mut().zip(ends) {
-            // Nothing before the earliest offset can be read any more (retention).
-            if part.taken.is_none_or(|t| t < low) {
+            if part.taken.is_some_and(|t| t > high) {
+                // Beyond the end: the topic was made anew (its offsets start again).
+                // librdkafka's fetch, out of range, starts at the earliest offset again;
+                // so does the reading here.
+                self.restarts += 1;
+                part.taken = Some(low);
+                part.handed = Some(low);
+            } else if part.taken.is_none_or(|t| t < low) {
+                // Nothing before the earliest offset can be read any more (retention).
                 part.taken = Some(low);
             }
             target.push(high);

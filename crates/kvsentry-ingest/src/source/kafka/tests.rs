@@ -378,3 +378,22 @@ fn secrets_stay_out_of_debug_and_errors() {
     let e = KafkaSource::new(bad).err().expect("refused").to_string();
     assert!(!e.contains("S3CR3T") && !e.contains("PASSW0RD"), "{e}");
 }
+
+#[test]
+fn a_checkpoint_beyond_the_end_reads_the_partition_again() {
+    // As after the topic was deleted and made anew: its offsets start again from 0.
+    let c = Cluster::start(3);
+    let expected = produce_envelopes(&c, 0, 2);
+    let cp = KafkaCheckpoint {
+        next: BTreeMap::from([(0, 2), (1, 500), (2, 2)]),
+    };
+    let mut source = KafkaSource::resume(c.opts(), &cp).unwrap();
+    let read = read_pass(&mut source, usize::MAX);
+    let want: Vec<_> = expected.into_iter().filter(|e| e.0 == 101).collect();
+    assert_eq!(read.events, want);
+    assert_eq!(source.restarts(), 1);
+    assert_eq!(
+        source.checkpoint().next,
+        BTreeMap::from([(0, 2), (1, 2), (2, 2)])
+    );
+}
