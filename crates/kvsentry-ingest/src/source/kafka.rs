@@ -1,21 +1,23 @@
 //! A Kafka topic (or an Event Hub through its Kafka endpoint) as a [`Source`]: every
-//! partition of the topic, consumed in parallel, as [`Block`]s of JSON lines.
+//! partition of the topic, consumed in parallel, as [`Block`](super::Block)s of JSON lines.
 //!
 //! - Partition `p` is the input's partition `p`: its source index is `first_source + p`,
 //!   named `topic[p]` by [`KafkaSource::names`].
-//! - Each message is one line ([`message`]): an Event Hubs `{"records":[...]}` envelope,
+//! - Each message is one line: an Event Hubs `{"records":[...]}` envelope,
 //!   one record, or several JSON documents (one per line). A block holds messages of one
 //!   partition with consecutive offsets, so the line of a message is its offset + 1 (lines
 //!   count from 1, offsets from 0): an event's origin says its partition and offset.
 //! - A message that cannot be a line of JSON (too large, empty, not UTF-8, several lines
 //!   that are not JSON) is skipped and counted with its partition and offset, in the
-//!   [`ReadStats`] of an [`InputEnd`] (as [`SkipReason::MalformedJson`]) and in
+//!   [`ReadStats`] of an [`InputEnd`] (as [`crate::SkipReason::MalformedJson`]) and in
 //!   [`KafkaSource::skipped`]. It never stops the input.
 //! - The offsets are ours: [`KafkaSource::checkpoint`] is, per partition, the offset after
 //!   every unit handed out, to be committed with the engine state that consumed them;
 //!   [`KafkaSource::resume`] continues there, and a partition without one starts at its
 //!   earliest offset. [`KafkaSource::commit_offsets`] copies a committed checkpoint to the
-//!   consumer group, for the lag tools; it is never read back.
+//!   consumer group, for the lag tools; it is never read back. A partition that ends
+//!   before its checkpoint (the topic was made anew) is read again from its start and
+//!   counted ([`KafkaSource::restarts`]).
 //! - In `once` mode a pass reads until every partition has reached the high watermark seen
 //!   when the pass started, then [`Source::next_unit`] answers `None` (the next call starts
 //!   another pass). Otherwise the source is endless and blocks until data comes, or until
