@@ -306,6 +306,39 @@ impl Engine {
         Self::flush(emitted, out);
     }
 
+    /// The indicators the `indicator_match` rules selected from the intel, as (id, value):
+    /// before intel is loaded anew, what [`Engine::retro_match`] needs to know as old.
+    pub fn selected_indicators(&self) -> std::collections::BTreeSet<(String, String)> {
+        self.prep
+            .rules
+            .iter()
+            .flat_map(State::selected_indicators)
+            .collect()
+    }
+
+    /// Retro-matching, after intel was loaded anew (a restored engine): every indicator
+    /// selected now and not in `known` (see [`Engine::selected_indicators`]) is matched
+    /// against `history`, the caller addresses seen before with their last sighting. A
+    /// match live at that sighting raises the alert of its (indicator, address) pair, once
+    /// (the id a run over the events would give), with no event columns and
+    /// `"retro": true`; a pair already alerted or held raises nothing.
+    pub fn retro_match(
+        &mut self,
+        known: &std::collections::BTreeSet<(String, String)>,
+        history: &[(std::net::IpAddr, jiff::Timestamp)],
+        out: &mut Vec<Alert>,
+    ) {
+        let history: Vec<(std::net::IpAddr, i64)> =
+            history.iter().map(|(ip, t)| (*ip, nanos(*t))).collect();
+        let mut emitted = Vec::new();
+        for i in 0..self.states.len() {
+            if let Some((rule, state, mut env)) = self.env(i, &mut emitted) {
+                state.retro(rule, known, &history, &mut env);
+            }
+        }
+        Self::flush(emitted, out);
+    }
+
     /// End of a finite stream: closes every open window and ends the indicator_match rules'
     /// run. Alerts come out sorted by (window start or event time, rule id, group); an
     /// indicator_match rule's alerts by (event time, indicator id, address). A second

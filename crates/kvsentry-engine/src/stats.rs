@@ -86,4 +86,7 @@ pub struct IndicatorRuleStats {
     /// raising nothing.
     #[serde(skip_serializing_if = "is_zero")]
     pub repeats: u64,
+    /// Alerts raised by retro-matching (`Engine::retro_match`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retro_alerts: u64,
 }

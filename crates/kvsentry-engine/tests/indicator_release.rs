@@ -121,3 +121,62 @@ fn pairs_gone_out_survive_a_snapshot() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].fields["client_ip"], B);
 }
+
+/// Intel loaded anew: its new indicators are matched against the addresses seen before,
+/// once per pair, marked retro, with the id a run over the events would have given.
+#[test]
+fn new_indicators_match_addresses_seen_before() {
+    let rules = ti_rules(|y| y);
+    let ev = events();
+    // Only A's indicator at first.
+    let mut first = IndicatorSet::new();
+    first.push(set().iter().next().unwrap().clone());
+    let mut engine = Engine::new(
+        &rules,
+        EngineOptions {
+            max_lateness: SignedDuration::from_hours(24 * 365),
+            ..opts(first, TiMode::Retro)
+        },
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for e in &ev {
+        engine.push(e, &mut out);
+    }
+    engine.release_indicator_matches(&mut out);
+    assert_eq!(out.len(), 1);
+    let known = engine.selected_indicators();
+    assert_eq!(known.len(), 1);
+    // Intel refreshed with B's and C's indicators: the engine restored with it.
+    let snap = engine.snapshot().unwrap();
+    let (mut engine, _) = Engine::restore(&rules, options(), &snap).unwrap();
+    let history = [
+        (A.parse().unwrap(), ts("2026-01-05T12:30:00Z")),
+        (B.parse().unwrap(), ts("2026-01-05T11:10:00Z")),
+        ("9.9.9.9".parse().unwrap(), ts("2026-01-05T11:00:00Z")),
+    ];
+    let mut retro = Vec::new();
+    engine.retro_match(&known, &history, &mut retro);
+    assert_eq!(
+        retro.len(),
+        1,
+        "A's pair went out already, 9.9.9.9 is covered by none"
+    );
+    let b = &retro[0];
+    assert_eq!(b.fields["client_ip"], B);
+    assert_eq!(b.fields["retro"], true);
+    assert_eq!(b.time, ts("2026-01-05T11:10:00Z"));
+    // The id a run over the events with all the intel gives.
+    let mut whole = Engine::new(&rules, options()).unwrap();
+    let mut expected = Vec::new();
+    for e in &ev {
+        whole.push(e, &mut expected);
+    }
+    whole.finish(&mut expected);
+    assert!(ids(&expected).contains(&b.alert_id));
+    // Once: again nothing, and a later match of the pair raises nothing.
+    engine.retro_match(&known, &history, &mut retro);
+    engine.push(&ev[5], &mut retro);
+    engine.release_indicator_matches(&mut retro);
+    assert_eq!(retro.len(), 1);
+}

@@ -2,13 +2,14 @@
 //!
 //! `args/` holds the command line, `cmd/` one module per subcommand, `summary.rs` what a run
 //! reports on stderr, `exit.rs` the exit codes and error messages, `output.rs` where output
-//! goes.
+//! goes, `logging.rs` serve's logs.
 
 #[macro_use]
 mod output;
 mod args;
 mod cmd;
 mod exit;
+mod logging;
 mod summary;
 
 use std::process::ExitCode;

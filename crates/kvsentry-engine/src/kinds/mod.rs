@@ -271,6 +271,32 @@ impl State {
         }
     }
 
+    /// Retro-matching (see `Engine::retro_match`).
+    pub fn retro(
+        &mut self,
+        rule: &Compiled,
+        known: &std::collections::BTreeSet<(String, String)>,
+        history: &[(std::net::IpAddr, i64)],
+        env: &mut Env<'_>,
+    ) {
+        if let (State::Indicator(s), Compiled::Indicator(r)) = (self, rule) {
+            s.retro(r, known, history, env);
+        }
+    }
+
+    /// The indicators an indicator_match rule selected, as (id, value).
+    pub fn selected_indicators(rule: &Compiled) -> Vec<(String, String)> {
+        match rule {
+            Compiled::Indicator(r) => r.selected.as_ref().map_or_else(Vec::new, |s| {
+                s.index
+                    .iter()
+                    .map(|i| (i.id.clone(), i.value_text.clone()))
+                    .collect()
+            }),
+            Compiled::Threshold(_) => Vec::new(),
+        }
+    }
+
     /// The end of the run, after every window closed: what a kind emits only then.
     pub fn finish(&mut self, rule: &Compiled, env: &mut Env<'_>) {
         match (self, rule) {

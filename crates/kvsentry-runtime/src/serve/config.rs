@@ -53,6 +53,8 @@ pub struct ServeConfig {
     allowed_lateness: Dur,
     idle_timeout: Dur,
     listen: SocketAddr,
+    /// `listen` was in the file or set by [`ServeConfig::set_listen`].
+    listen_given: bool,
     inputs: Vec<InputConfig>,
     outputs: Vec<OutputConfig>,
     ti: TiConfig,
@@ -239,9 +241,17 @@ impl ServeConfig {
         self.listen
     }
 
+    /// Where serve answers HTTP: `listen` when the file names it or
+    /// [`set_listen`](Self::set_listen) set it; `None` (no HTTP server) otherwise, so
+    /// several serves on one host, and `--once` runs from cron, open no port unasked.
+    pub fn http_listen(&self) -> Option<SocketAddr> {
+        self.listen_given.then_some(self.listen)
+    }
+
     /// Overrides `listen` (the `--listen` option).
     pub fn set_listen(&mut self, addr: SocketAddr) {
         self.listen = addr;
+        self.listen_given = true;
     }
 
     /// The `[[input]]` sections, at least one, names unique.

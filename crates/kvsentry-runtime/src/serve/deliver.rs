@@ -26,6 +26,8 @@ pub(crate) struct Drained {
     /// Why delivery stopped with alerts still pending (a receiver down): they wait for the
     /// next pass.
     pub waiting: Option<String>,
+    /// Requests that were retries of an earlier one.
+    pub retries: u64,
 }
 
 /// Delivers the pending alerts of `output`, in order. `reconciled`: the outputs whose files
@@ -38,6 +40,7 @@ pub(crate) fn drain(
     let done = |delivered| Drained {
         delivered,
         waiting: None,
+        retries: 0,
     };
     match &output.kind {
         OutputKind::File(f) => {
@@ -111,13 +114,15 @@ pub(crate) fn drain(
             loop {
                 let batch = store.pending(&output.name, BATCH)?;
                 if batch.is_empty() {
-                    return Ok(done(n));
+                    let retries = hook.stats().retries;
+                    return Ok(Drained { retries, ..done(n) });
                 }
                 for p in &batch {
                     if let Err(e) = hook.deliver_bytes(&p.encoded) {
                         return Ok(Drained {
                             delivered: n,
                             waiting: Some(e.to_string()),
+                            retries: hook.stats().retries,
                         });
                     }
                     store.mark_delivered(&output.name, &[p.seq])?;

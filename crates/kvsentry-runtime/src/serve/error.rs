@@ -30,6 +30,8 @@ pub enum ServeError {
         name: String,
         source: std::io::Error,
     },
+    #[error("cannot write late events to the dead-letter file: {0}")]
+    DeadLetter(String),
     #[error("cannot encode an alert: {0}")]
     Encode(std::io::Error),
     /// An option this version of serve does not run yet.

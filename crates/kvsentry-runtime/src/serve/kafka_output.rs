@@ -32,6 +32,7 @@ pub(super) fn drain(
             return Ok(Drained {
                 delivered,
                 waiting: None,
+                retries: 0,
             });
         }
         let t = match &mut transport {
@@ -49,6 +50,7 @@ pub(super) fn drain(
                 return Ok(Drained {
                     delivered,
                     waiting: Some(e.to_string()),
+                    retries: 0,
                 });
             }
             store.mark_delivered(&output.name, &[p.seq])?;

@@ -7,6 +7,8 @@
 //!   resumed from its checkpoint; [`Server::pass`] reads what is new, commits one
 //!   checkpoint and drains each output's outbox. [`load`] loads a configuration's rules and
 //!   intel (what `--check-config` checks) and refuses what this version cannot run.
+//! - Operations: [`Metrics`] (what passes did, for `/metrics`) and [`HttpServer`]
+//!   (`/healthz`, `/metrics`, `POST /reload` on the `listen` address).
 //!
 //! ```no_run
 //! use kvsentry_runtime::serve::{PassOptions, Server, config::ServeConfig, load};
@@ -14,18 +16,25 @@
 //! config.resolve_secrets()?;
 //! let loaded = load(&config)?;
 //! let mut server = Server::open(config, &loaded)?;
-//! let report = server.pass(&PassOptions { flush: false, threads: 0 })?;
+//! let report = server.catch_up(&PassOptions::default())?;
 //! eprintln!("{} alerts raised", report.alerts);
 //! # Ok::<(), kvsentry_runtime::serve::ServeError>(())
 //! ```
 
 pub mod config;
+mod dedup;
 mod deliver;
 mod error;
+mod http;
 mod input;
+mod intel;
 mod kafka_output;
+mod late;
+mod metrics;
 mod pass;
 pub mod state;
 
 pub use error::ServeError;
-pub use pass::{Loaded, PassOptions, PassReport, Server, StopHandle, load};
+pub use http::{HttpServer, Ops, RELOAD_WAIT, ReloadAsked};
+pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
+pub use pass::{InputPass, Loaded, PassOptions, PassReport, Server, StopHandle, load};

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kvsentry_engine::{Engine, EngineOptions, EvidenceSource, Prepared, RestoreReport};
 use kvsentry_ingest::{ReadOptions, Source, Unit};
@@ -25,8 +26,11 @@ use kvsentry_rules::RuleSet;
 
 use super::ServeError;
 use super::config::{InputKind, ServeConfig};
+use super::dedup::{self, Dedup};
 use super::deliver;
 use super::input::{self, ServeInput};
+use super::intel::IntelWatch;
+use super::late;
 use super::state::{Commit, StateStore};
 use crate::pipeline::{self, PipelineOptions};
 
@@ -40,6 +44,10 @@ const FORMS: &[u8] = b"\0forms";
 /// The key of the newest event time (ns) seen in each of the input's files (its
 /// partitions), by source index: each file's own watermark survives a restart.
 const PARTS: &[u8] = b"\0parts";
+
+/// The key of the indicators the rules selected when the state was committed, as (id,
+/// value): intel that differs at the next start is new, and retro-matched.
+const TI_SELECTED: (&str, &[u8]) = ("\0ti", b"selected");
 
 /// The engine's own lateness: far beyond any backlog, so the engine never drops an event
 /// for order; the watermark is moved by the partitions (see [`Server::pass`]).
@@ -55,7 +63,16 @@ pub struct PassOptions {
     pub flush: bool,
     /// Worker threads; 0 means every core.
     pub threads: usize,
+    /// Most bytes a pass reads from one input before it checkpoints (0: 256 MiB): a
+    /// backlog is consumed in bounded passes, each committed, so a crash loses at most one
+    /// and a restart makes progress. A pass cut short does not move the watermark (what
+    /// it did not read may be older) nor flush: [`Server::catch_up`] runs passes until
+    /// every input is caught up.
+    pub max_bytes: u64,
 }
+
+/// [`PassOptions::max_bytes`] when 0.
+const DEFAULT_PASS_BYTES: u64 = 256 << 20;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -65,9 +82,16 @@ pub struct PassReport {
     /// Events older than the watermark (`allowed_lateness` behind the newest event) that no
     /// open window could take, in this pass: they changed no alert.
     pub late_dropped: u64,
-    /// Events older than their own file's watermark (`allowed_lateness` behind the newest
-    /// event of that file), or behind the combined watermark, in this pass.
+    /// Events late in this pass (see `serve/late.rs`): older than their own partition's
+    /// watermark (`allowed_lateness` behind the newest event time it had before this
+    /// pass) or than the engine's: left out of the engine and written to the dead-letter
+    /// file (`<state_dir>/dead-letter/late-events.jsonl`, Storage records `hunt` reads).
     pub late_events: u64,
+    /// Late events by input name.
+    pub late_by_input: BTreeMap<String, u64>,
+    /// Records read again (the same identity as one counted before: a copied file, one
+    /// vault delivered through two inputs), left out as `hunt` leaves them out.
+    pub duplicates: u64,
     /// Alerts the engine raised in this pass.
     pub alerts: u64,
     /// Alerts delivered, by output name.
@@ -79,6 +103,89 @@ pub struct PassReport {
     pub waiting: BTreeMap<String, String>,
     /// Inputs' files that stopped with an error (what was readable was read).
     pub file_errors: Vec<String>,
+    /// The intel was loaded again (its files changed): indicator versions loaded.
+    pub ti_reloaded: Option<usize>,
+    /// The intel's files changed but could not be loaded (the set in use stays).
+    pub ti_error: Option<String>,
+    /// Alerts raised by retro-matching new indicators against caller addresses seen
+    /// before.
+    pub retro_alerts: u64,
+    /// Every input was read as far as it goes (false: a pass cut short by
+    /// [`PassOptions::max_bytes`] or stopped).
+    pub caught_up: bool,
+    /// Passes this report sums (see [`Server::catch_up`]).
+    pub passes: u64,
+    /// What each input gave in this pass, by input name.
+    pub inputs: BTreeMap<String, InputPass>,
+    /// Alerts the engine raised in this pass, by rule id.
+    pub rule_alerts: BTreeMap<String, u64>,
+    /// Requests to a receiver that were retries, by output name.
+    pub retries: BTreeMap<String, u64>,
+    /// Alerts waiting in each output's outbox after the pass, by output name.
+    pub pending: BTreeMap<String, u64>,
+    /// The size of the state store's file after the pass.
+    pub state_bytes: u64,
+}
+
+/// What one input gave in a pass.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InputPass {
+    /// Events read.
+    pub events: u64,
+    /// Of them, events late (see [`PassReport::late_events`]).
+    pub late: u64,
+    /// Records skipped, by reason ([`kvsentry_ingest::SkipReason::as_str`]).
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// The input's own watermark after the pass (ns since the epoch): its newest event time
+    /// less `allowed_lateness`, taken over its partitions as the combined one is; `None`
+    /// before its first event.
+    pub watermark: Option<i64>,
+    /// What the input knows of and has not read yet after the pass, as its
+    /// [`Source::progress`] counts: bytes for files.
+    pub backlog: u64,
+}
+
+impl PassReport {
+    /// Adds a later pass's report to this one.
+    fn absorb(&mut self, later: PassReport) {
+        self.events += later.events;
+        self.late_dropped += later.late_dropped;
+        self.late_events += later.late_events;
+        self.duplicates += later.duplicates;
+        for (k, n) in later.late_by_input {
+            *self.late_by_input.entry(k).or_default() += n;
+        }
+        self.alerts += later.alerts;
+        for (k, n) in later.delivered {
+            *self.delivered.entry(k).or_default() += n;
+        }
+        self.committed |= later.committed;
+        self.waiting = later.waiting;
+        self.file_errors.extend(later.file_errors);
+        self.ti_reloaded = later.ti_reloaded.or(self.ti_reloaded);
+        self.ti_error = later.ti_error.or(self.ti_error.take());
+        self.retro_alerts += later.retro_alerts;
+        self.caught_up = later.caught_up;
+        self.passes += later.passes;
+        for (k, i) in later.inputs {
+            let mine = self.inputs.entry(k).or_default();
+            mine.events += i.events;
+            mine.late += i.late;
+            for (r, n) in i.skipped {
+                *mine.skipped.entry(r).or_default() += n;
+            }
+            mine.watermark = i.watermark.or(mine.watermark);
+            mine.backlog = i.backlog;
+        }
+        for (k, n) in later.rule_alerts {
+            *self.rule_alerts.entry(k).or_default() += n;
+        }
+        for (k, n) in later.retries {
+            *self.retries.entry(k).or_default() += n;
+        }
+        self.pending = later.pending;
+        self.state_bytes = later.state_bytes;
+    }
 }
 
 /// Names of the files read so far, by source index, shared with the engine's evidence
@@ -105,6 +212,19 @@ pub struct Server {
     parts: BTreeMap<u32, i64>,
     /// File outputs already reconciled by this process.
     reconciled: BTreeSet<String>,
+    rules: RuleSet,
+    intel: Option<Arc<IndicatorSet>>,
+    watch: Option<IntelWatch>,
+    /// The indicators selected before the intel changed, until retro-matching ran.
+    retro_pending: Option<BTreeSet<(String, String)>>,
+    /// The selection to commit, when it changed.
+    selection_changed: bool,
+    /// Why syncing TAXII at start failed, for the first pass's report.
+    ti_error: Option<String>,
+    /// Records already counted, so a copy is not.
+    dedup: Dedup,
+    /// Since when no pass read anything (see `idle_timeout`).
+    idle_since: Option<std::time::Instant>,
 }
 
 /// Stops a [`Server`]'s reading (see [`Server::stop_handle`]); may be used from a signal
@@ -136,10 +256,11 @@ pub struct Loaded {
 pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
     check_supported(config)?;
     let rules = crate::rules::load_rules(config.rules(), config.builtin())?;
-    let (intel, indicators, ti_warnings) = if config.ti().paths.is_empty() {
+    let paths = intel_paths(config);
+    let (intel, indicators, ti_warnings) = if paths.is_empty() {
         (None, 0, Vec::new())
     } else {
-        let load = crate::ti::load(&config.ti().paths, &kvsentry_intel::LoadOptions::default())?;
+        let load = crate::ti::load(&paths, &kvsentry_intel::LoadOptions::default())?;
         let mut warnings = load.warnings();
         for f in &load.report.failed_files {
             warnings.push(format!("{}: not loaded: {}", f.path.display(), f.error));
@@ -154,6 +275,22 @@ pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
         indicators,
         ti_warnings,
     })
+}
+
+/// Where TAXII collections are synced to.
+fn taxii_store(config: &ServeConfig) -> std::path::PathBuf {
+    config.state_dir().join("taxii")
+}
+
+/// The paths intel is loaded from: `[ti] paths`, and the TAXII store once a sync wrote it.
+fn intel_paths(config: &ServeConfig) -> Vec<std::path::PathBuf> {
+    let store = taxii_store(config);
+    let taxii: &[_] = if crate::ti::is_taxii_store(&store) {
+        &config.ti().taxii
+    } else {
+        &[]
+    };
+    super::intel::loaded_paths(&config.ti().paths, taxii, &store)
 }
 
 /// Refuses inputs and outputs this version does not run yet, naming them.
@@ -178,12 +315,6 @@ fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
             other => return Err(ServeError::unsupported_input(i, other.type_name())),
         }
     }
-    if !config.ti().taxii.is_empty() {
-        return Err(ServeError::NotYet {
-            what: "[ti]".into(),
-            feature: "taxii",
-        });
-    }
     Ok(())
 }
 
@@ -195,7 +326,23 @@ impl Server {
         let store = StateStore::open(config.state_dir())?;
         let stored = store.load()?;
         let names: SharedNames = Arc::default();
-        let opts = engine_options(loaded, &names);
+        // TAXII collections are synced before the first pass, so a `--once` run sees what
+        // the server has now; a server that cannot be reached leaves the stored copy.
+        let mut intel = loaded.intel.clone();
+        let mut ti_error = None;
+        if !config.ti().taxii.is_empty() {
+            match super::intel::sync_all(&config.ti().taxii, &taxii_store(&config)) {
+                Ok(()) => {
+                    let load = crate::ti::load(
+                        &intel_paths(&config),
+                        &kvsentry_intel::LoadOptions::default(),
+                    )?;
+                    intel = (!load.set.is_empty()).then(|| Arc::new(load.set)).or(intel);
+                }
+                Err(e) => ti_error = Some(e),
+            }
+        }
+        let opts = engine_options(intel.clone(), &names);
         let (engine, restore) = match &stored {
             Some(s) => {
                 let (engine, report) = Engine::restore(&loaded.rules, opts, &s.engine)?;
@@ -240,7 +387,32 @@ impl Server {
             }
             inputs.push((input.name.clone(), source, read));
         }
+        let dedup = Dedup::load(
+            stored
+                .iter()
+                .flat_map(|s| s.positions.iter())
+                .filter(|((input, _), _)| input == dedup::INPUT)
+                .map(|((_, k), v)| (k.as_slice(), v.as_slice())),
+        )?;
+        let selected = engine.selected_indicators();
+        let stored_selection: Option<BTreeSet<(String, String)>> = stored
+            .as_ref()
+            .and_then(|s| {
+                s.positions
+                    .get(&(TI_SELECTED.0.to_string(), TI_SELECTED.1.to_vec()))
+            })
+            .and_then(|b| postcard::from_bytes(b).ok());
+        let retro_pending = stored_selection.filter(|old| *old != selected);
+        let watch = (!config.ti().is_empty()).then(|| {
+            IntelWatch::new(
+                &config.ti().paths,
+                &config.ti().taxii,
+                &taxii_store(&config),
+                std_duration(config.ti().refresh.as_nanos()),
+            )
+        });
         Ok(Server {
+            selection_changed: stored.is_none() || retro_pending.is_some(),
             config,
             store,
             engine,
@@ -249,6 +421,13 @@ impl Server {
             restore,
             parts,
             reconciled: BTreeSet::new(),
+            rules: loaded.rules.clone(),
+            intel,
+            ti_error,
+            watch,
+            retro_pending,
+            idle_since: None,
+            dedup,
         })
     }
 
@@ -268,21 +447,132 @@ impl Server {
         )
     }
 
+    /// The engine's watermark: windows ending at or before it have closed.
+    pub fn watermark(&self) -> Option<jiff::Timestamp> {
+        self.engine.watermark()
+    }
+
     /// The configuration served.
     pub fn config(&self) -> &ServeConfig {
         &self.config
     }
 
+    /// Forgets the partitions whose own watermark is behind the engine's (their floor for
+    /// lateness is the engine's now, so nothing changes), keeping the newest (the idle rule
+    /// and retro-matching start from it), with the forms of their events.
+    fn prune_parts(&mut self, lateness: i64) {
+        let Some(w) = self.engine.watermark().map(nanos_of) else {
+            return;
+        };
+        let newest = self.parts.iter().max_by_key(|(_, t)| **t).map(|(k, _)| *k);
+        let before = self.parts.len();
+        self.parts
+            .retain(|k, t| Some(*k) == newest || t.saturating_sub(lateness) >= w);
+        if self.parts.len() < before {
+            let parts = &self.parts;
+            let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            n.forms.retain(|k, _| parts.contains_key(k));
+        }
+    }
+
+    /// Intel loaded again: the engine goes on with it (its state kept), and the indicators
+    /// new to it are retro-matched at the start of the next pass.
+    fn take_intel(&mut self, set: Arc<IndicatorSet>) -> Result<(), ServeError> {
+        let known = self.engine.selected_indicators();
+        let snap = self.engine.snapshot()?;
+        self.intel = Some(set);
+        let opts = engine_options(self.intel.clone(), &self.names);
+        let (engine, _) = Engine::restore(&self.rules, opts, &snap)?;
+        self.engine = engine;
+        if self.engine.selected_indicators() != known {
+            self.retro_pending.get_or_insert(known);
+            self.selection_changed = true;
+        }
+        Ok(())
+    }
+
+    /// Retro-matching: indicators new since `known` against the caller addresses seen
+    /// within `retro_lookback` of the newest event.
+    fn retro_match(
+        &mut self,
+        known: &BTreeSet<(String, String)>,
+        alerts: &mut Vec<Alert>,
+    ) -> Result<u64, ServeError> {
+        let Some(newest) = self.parts.values().max().copied() else {
+            return Ok(0);
+        };
+        let lookback = nanos(self.config.ti().retro_lookback.as_signed_duration());
+        let since = jiff::Timestamp::from_nanosecond(i128::from(newest.saturating_sub(lookback)))
+            .unwrap_or(jiff::Timestamp::MIN);
+        let history = self.store.ips_since(since)?;
+        let before = alerts.len();
+        self.engine.retro_match(known, &history, alerts);
+        self.store.prune_ips_before(since)?;
+        Ok((alerts.len() - before) as u64)
+    }
+
+    /// Passes until every input is caught up (what `--once` runs): a backlog larger than
+    /// [`PassOptions::max_bytes`] is read in several passes, each committed; the last
+    /// one flushes when asked. The reports are summed.
+    pub fn catch_up(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
+        let mut total = self.pass(opts)?;
+        while !total.caught_up && !self.stopped() {
+            let next = self.pass(opts)?;
+            total.absorb(next);
+        }
+        Ok(total)
+    }
+
+    /// Whether a stop was asked for (see [`Server::stop_handle`]).
+    fn stopped(&self) -> bool {
+        self.inputs
+            .iter()
+            .any(|(_, s, _)| s.stop_handle().load(Ordering::Relaxed))
+    }
+
     /// One pass: see the module documentation.
     pub fn pass(&mut self, opts: &PassOptions) -> Result<PassReport, ServeError> {
-        let mut report = PassReport::default();
+        let mut report = PassReport {
+            caught_up: true,
+            passes: 1,
+            ..PassReport::default()
+        };
+        let budget = match opts.max_bytes {
+            0 => DEFAULT_PASS_BYTES,
+            n => n,
+        };
         let mut alerts = Vec::new();
+        let reloaded = match self.watch.as_mut() {
+            Some(w) if opts.flush => w.poll().or_else(|| w.wait()),
+            Some(w) => w.poll(),
+            None => None,
+        };
+        match reloaded {
+            Some(Ok(set)) => {
+                report.ti_reloaded = Some(set.len());
+                self.take_intel(set)?;
+            }
+            Some(Err(why)) => report.ti_error = Some(why),
+            None => report.ti_error = self.ti_error.take(),
+        }
+        if let Some(known) = self.retro_pending.take() {
+            report.retro_alerts = self.retro_match(&known, &mut alerts)?;
+        }
+        let record_ips = self.intel.is_some();
+        let mut seen: foldhash::HashMap<std::net::IpAddr, i64> = foldhash::HashMap::default();
         let late_before = self.engine.stats().late_dropped;
+        let mut dead_letters = Vec::new();
         let threads = pipeline::resolve_threads(opts.threads);
         let lateness = nanos(self.config.allowed_lateness().as_signed_duration());
         // Partitions that received data in this pass, with their newest event time.
         let mut active: BTreeMap<u32, i64> = BTreeMap::new();
-        for (i, (_, source, read)) in self.inputs.iter_mut().enumerate() {
+        let hasher = self.dedup.hasher();
+        let floors = late::Floors::new(
+            self.parts.iter(),
+            lateness,
+            self.engine.watermark().map(nanos_of),
+        );
+        for (i, (input_name, source, read)) in self.inputs.iter_mut().enumerate() {
             if opts.flush {
                 // The last pass: what is there is complete, however recently written.
                 source.settle_all();
@@ -297,26 +587,71 @@ impl Server {
             let engine = &mut self.engine;
             let parts = &mut self.parts;
             let active = &mut active;
+            let seen = &mut seen;
             let mut events = 0u64;
             let mut late = 0u64;
+            let mut duplicates = 0u64;
+            let dedup = &mut self.dedup;
+            let hasher = &hasher;
+            let dead_letters = &mut dead_letters;
+            let (floors, names, input_name) = (&floors, &self.names, input_name.as_str());
+            let mut cut = false;
             let source = Tracked {
                 known: source.names().len(),
                 input: source,
                 names: &self.names,
                 first: input::first_source(i),
+                budget,
+                read: 0,
+                cut: &mut cut,
             };
             let outcome = pipeline::run_source(
                 source,
                 &popts,
-                &|ev: &AuditEvent<'_>| Some((ev.origin.source, preparer.prepare(ev))),
-                &mut |batch: pipeline::Batch<(u32, Prepared)>| {
-                    for (source, p) in batch.prepared {
+                &|ev: &AuditEvent<'_>| {
+                    let source = ev.origin.source;
+                    if floors.is_late(source, nanos_of(ev.time)) {
+                        let n = names.lock().unwrap_or_else(|p| p.into_inner());
+                        let at = match n.names.get(&source) {
+                            Some(name) => format!("{name}:{}", ev.origin.line),
+                            None => format!("{source}:{}", ev.origin.line),
+                        };
+                        drop(n);
+                        return Some(Staged::Late(late::storage_record(ev, input_name, &at)));
+                    }
+                    let ip = if record_ips {
+                        ev.caller_ip.addr()
+                    } else {
+                        None
+                    };
+                    Some(Staged::Event(
+                        source,
+                        ip,
+                        hasher.key(ev),
+                        preparer.prepare(ev),
+                    ))
+                },
+                &mut |batch: pipeline::Batch<Staged>| {
+                    for staged in batch.prepared {
                         events += 1;
+                        let (source, ip, key, p) = match staged {
+                            Staged::Event(source, ip, key, p) => (source, ip, key, p),
+                            Staged::Late(record) => {
+                                late += 1;
+                                dead_letters.extend_from_slice(&record);
+                                continue;
+                            }
+                        };
                         let t = p.time_nanos();
-                        let max = parts.entry(source).or_insert(t);
-                        if t < max.saturating_sub(lateness) || engine.is_late(&p) {
-                            late += 1;
+                        if dedup.seen(key, t) {
+                            duplicates += 1;
+                            continue;
                         }
+                        if let Some(ip) = ip {
+                            let last = seen.entry(ip).or_insert(t);
+                            *last = (*last).max(t);
+                        }
+                        let max = parts.entry(source).or_insert(t);
                         *max = (*max).max(t);
                         active.insert(source, *max);
                         engine.observe(p, &mut alerts);
@@ -329,11 +664,42 @@ impl Server {
                     (outcome.stats.source_forms.iter()).map(|(k, f)| (*k, f.name().to_string())),
                 );
             }
+            report.caught_up &= !cut;
             report.events += events;
+            report.duplicates += duplicates;
             report.late_events += late;
+            let skipped = outcome.stats.skipped.iter().map(|(r, n)| (r.as_str(), *n));
+            let watermark = input_watermark(active, &self.parts, i, lateness);
+            let skipped = skipped.collect();
+            (report.inputs).insert(
+                input_name.to_string(),
+                InputPass {
+                    events,
+                    late,
+                    skipped,
+                    watermark,
+                    backlog: 0,
+                },
+            );
+            if late > 0 {
+                *report
+                    .late_by_input
+                    .entry(input_name.to_string())
+                    .or_default() += late;
+            }
             report
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));
+        }
+        for (name, source, _) in &self.inputs {
+            let (done, known) = source.progress();
+            if let Some(i) = report.inputs.get_mut(name) {
+                i.backlog = known.saturating_sub(done);
+            }
+        }
+        if self.stopped() {
+            // Stopped mid-way: what was read is committed, nothing more is concluded.
+            report.caught_up = false;
         }
         // The combined watermark moves only at the end of a pass, when every file has been
         // read as far as it goes: a file read later in the pass (another vault's same
@@ -342,9 +708,28 @@ impl Server {
         // watermark back); files with nothing new are idle and hold no one back. A pass
         // that finds nothing new anywhere finds every file settled: the watermark goes to
         // the newest file's, so the last windows of a quiet input close.
+        //
+        // When nothing was read and that lasts `idle_timeout`, the watermark moves on with
+        // the wall clock from the newest event, so the last windows of a quiet input close
+        // about `allowed_lateness` after its data stopped, as they would with live data.
+        // A pass cut short moves nothing: what it did not read yet may be older.
+        let now = std::time::Instant::now();
+        if report.events == 0 && report.caught_up {
+            self.idle_since.get_or_insert(now);
+        } else {
+            self.idle_since = None;
+        }
+        let idle = self.idle_since.map(|since| now.duration_since(since));
+        let idle_timeout = std_duration(self.config.idle_timeout().as_nanos());
         let combined = match active.values().min() {
+            _ if !report.caught_up => None,
             Some(min) => Some(*min),
-            None => self.parts.values().max().copied(),
+            None => self.parts.values().max().map(|newest| match idle {
+                Some(idle) if idle >= idle_timeout => {
+                    newest.saturating_add(i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX))
+                }
+                _ => *newest,
+            }),
         };
         if let Some(t) = combined {
             let w = jiff::Timestamp::from_nanosecond(i128::from(t.saturating_sub(lateness)));
@@ -355,11 +740,15 @@ impl Server {
         // Indicator matches go out at the end of the pass that first saw them, each
         // (indicator, address) once: over the stream, the ids of `hunt`'s one run.
         self.engine.release_indicator_matches(&mut alerts);
+        self.prune_parts(lateness);
+        if let Some(w) = self.engine.watermark() {
+            self.dedup.prune(nanos_of(w));
+        }
         report.late_dropped = self.engine.stats().late_dropped - late_before;
         // A flush closes every window for this run's delivery, but the state keeps them open:
         // a later run with more data goes on from where the data ended, not from the end of
         // time, and the alerts the flush sent are not sent again (their ids are queued once).
-        let kept = if opts.flush {
+        let kept = if opts.flush && report.caught_up {
             let open = self.engine.snapshot()?;
             self.engine.finish(&mut alerts);
             Some(open)
@@ -367,8 +756,16 @@ impl Server {
             None
         };
         report.alerts = alerts.len() as u64;
-        if report.events > 0 || opts.flush || !alerts.is_empty() {
-            self.commit(&alerts, kept)?;
+        for a in &alerts {
+            *report.rule_alerts.entry(a.rule.id.clone()).or_default() += 1;
+        }
+        late::append(
+            &late::dead_letter_path(self.config.state_dir()),
+            &dead_letters,
+        )
+        .map_err(|e| ServeError::DeadLetter(e.to_string()))?;
+        if report.events > 0 || (opts.flush && report.caught_up) || !alerts.is_empty() {
+            self.commit(&alerts, kept, &seen)?;
             report.committed = true;
             for (_, source, _) in &mut self.inputs {
                 source.committed();
@@ -377,16 +774,25 @@ impl Server {
         for o in self.config.outputs() {
             let d = deliver::drain(&self.store, o, &mut self.reconciled)?;
             report.delivered.insert(o.name.clone(), d.delivered);
+            report.retries.insert(o.name.clone(), d.retries);
+            let pending = self.store.counts(&o.name)?.pending;
+            report.pending.insert(o.name.clone(), pending);
             if let Some(why) = d.waiting {
                 report.waiting.insert(o.name.clone(), why);
             }
         }
+        report.state_bytes = self.store.size_bytes()?;
         Ok(report)
     }
 
     /// Input positions, the engine snapshot and the new alerts, in one transaction.
     /// `engine`: the snapshot to keep, if not the engine's state now.
-    fn commit(&self, alerts: &[Alert], engine: Option<Vec<u8>>) -> Result<(), ServeError> {
+    fn commit(
+        &mut self,
+        alerts: &[Alert],
+        engine: Option<Vec<u8>>,
+        seen: &foldhash::HashMap<std::net::IpAddr, i64>,
+    ) -> Result<(), ServeError> {
         let engine = match engine {
             Some(bytes) => bytes,
             None => self.engine.snapshot()?,
@@ -412,6 +818,22 @@ impl Server {
             commit.position(name, PARTS, &postcard::to_allocvec(&parts).map_err(bad)?);
         }
         drop(names);
+        let ips: Vec<(std::net::IpAddr, jiff::Timestamp)> = seen
+            .iter()
+            .filter_map(|(ip, t)| {
+                Some((*ip, jiff::Timestamp::from_nanosecond(i128::from(*t)).ok()?))
+            })
+            .collect();
+        commit.ips(&ips);
+        self.dedup.commit(&mut commit)?;
+        if self.selection_changed {
+            let selected = self.engine.selected_indicators();
+            let bytes = postcard::to_allocvec(&selected).map_err(|e| ServeError::Checkpoint {
+                name: "[ti]".into(),
+                reason: e.to_string(),
+            })?;
+            commit.position(TI_SELECTED.0, TI_SELECTED.1, &bytes);
+        }
         let mut encoder = JsonLines::new();
         let mut line = Vec::new();
         for a in alerts {
@@ -422,12 +844,14 @@ impl Server {
             }
         }
         self.store.commit(&commit)?;
+        self.selection_changed = false;
+        self.dedup.committed();
         Ok(())
     }
 }
 
 /// The engine's options, as `hunt` sets them, with the configured lateness.
-fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
+fn engine_options(intel: Option<Arc<IndicatorSet>>, names: &SharedNames) -> EngineOptions {
     let evidence: EvidenceSource = {
         let names = Arc::clone(names);
         Arc::new(move |o: &Origin| {
@@ -451,9 +875,52 @@ fn engine_options(loaded: &Loaded, names: &SharedNames) -> EngineOptions {
         max_lateness: UNBOUNDED,
         evidence_source: Some(evidence),
         source_form: Some(form),
-        intel: loaded.intel.clone(),
+        intel,
         ..EngineOptions::default()
     }
+}
+
+/// Input `i`'s own watermark: as the combined one (see [`Server::pass`]), over its
+/// partitions only.
+fn input_watermark(
+    active: &BTreeMap<u32, i64>,
+    parts: &BTreeMap<u32, i64>,
+    i: usize,
+    lateness: i64,
+) -> Option<i64> {
+    fn of_input(m: &BTreeMap<u32, i64>, first: u32) -> impl Iterator<Item = i64> + '_ {
+        (m.range(first..))
+            .take_while(move |(k, _)| input::belongs(**k, first))
+            .map(|(_, t)| *t)
+    }
+    let first = input::first_source(i);
+    let newest = match of_input(active, first).min() {
+        Some(t) => Some(t),
+        None => of_input(parts, first).max(),
+    };
+    newest.map(|t| t.saturating_sub(lateness))
+}
+
+fn std_duration(nanos: i64) -> Duration {
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// What the workers hand the engine's thread: an event prepared, with its partition and
+/// caller address (for the retro history), or a late event's dead-letter record (rare:
+/// boxing the common variant would cost an allocation per event).
+#[allow(clippy::large_enum_variant)]
+enum Staged {
+    Event(u32, Option<std::net::IpAddr>, u128, Prepared),
+    Late(Vec<u8>),
+}
+
+/// `t` in nanoseconds, saturated.
+fn nanos_of(t: jiff::Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(if t.as_nanosecond() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 /// `d` in nanoseconds, saturated.
@@ -469,11 +936,23 @@ struct Tracked<'a> {
     first: u32,
     /// The follower's files already named.
     known: usize,
+    /// Bytes of blocks this pass may take, and took.
+    budget: u64,
+    read: u64,
+    /// Set when the budget ended the pass before the input did.
+    cut: &'a mut bool,
 }
 
 impl Source for Tracked<'_> {
     fn next_unit(&mut self) -> Option<Unit> {
+        if self.read >= self.budget {
+            *self.cut = true;
+            return None;
+        }
         let unit = self.input.next_unit()?;
+        if let Unit::Block(b) = &unit {
+            self.read += b.data().len() as u64;
+        }
         let mut n = self.names.lock().unwrap_or_else(|p| p.into_inner());
         for (k, name) in self.input.names().iter().enumerate().skip(self.known) {
             n.names.insert(self.first + k as u32, name.clone());

@@ -50,6 +50,9 @@ pub const STATE_FILE: &str = "state.redb";
 /// Default bound on each sink's outbox, in alerts.
 pub const DEFAULT_OUTBOX_LIMIT: u64 = 100_000;
 
+/// The store's page cache: enough for a pass's commit and the outboxes being drained.
+const CACHE_BYTES: usize = 16 << 20;
+
 /// How the store is opened.
 #[derive(Debug, Clone)]
 pub struct StateOptions {
@@ -158,10 +161,16 @@ impl StateStore {
             source,
         })?;
         let path = dir.join(STATE_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StateError::Locked { path: path.clone() },
-            other => StateError::Store(other.into()),
-        })?;
+        // redb caches up to 1 GiB by default: serve's memory would grow with its store.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StateError::Locked { path: path.clone() }
+                }
+                other => StateError::Store(other.into()),
+            })?;
         let store = StateStore {
             db,
             path,

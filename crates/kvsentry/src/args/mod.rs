@@ -56,7 +56,7 @@ pub enum Command {
     Ti(TiArgs),
     /// Continuous detection from where the logs are delivered, with state kept across runs.
     #[command(
-        after_help = "Examples:\n  kvsentry serve --config kvsentry.toml --check-config\n  kvsentry serve --config kvsentry.toml --once\n  kvsentry serve --config kvsentry.toml"
+        after_help = "Examples:\n  kvsentry serve --config kvsentry.toml --check-config\n  kvsentry serve --config kvsentry.toml --once\n  kvsentry serve --config kvsentry.toml --listen 127.0.0.1:9464"
     )]
     Serve(ServeArgs),
     /// The field dictionary: every field name rules and `events` use, its type and meaning.
@@ -463,4 +463,43 @@ pub struct ServeArgs {
     /// Worker threads for parsing (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Answer GET /healthz, GET /metrics and POST /reload on ADDR (default
+    /// 127.0.0.1:9464; overrides the configuration's `listen`).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:9464"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let all = ["kvsentry", "serve", "--config", "k.toml"]
+            .iter()
+            .chain(args);
+        match Cli::try_parse_from(all).unwrap().command {
+            Command::Serve(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn listen_alone_is_loopback_and_an_address_is_taken_as_given() {
+        assert_eq!(serve(&[]).listen, None);
+        let alone = serve(&["--listen", "--once"]);
+        assert_eq!(alone.listen.unwrap().to_string(), "127.0.0.1:9464");
+        assert!(alone.once);
+        let given = serve(&["--listen", "0.0.0.0:9000"]);
+        assert_eq!(given.listen.unwrap().to_string(), "0.0.0.0:9000");
+        assert!(
+            Cli::try_parse_from(["kvsentry", "serve", "--config", "k", "--listen", "x"]).is_err()
+        );
+    }
 }

@@ -48,10 +48,12 @@
 //!
 //! The parts, each depending only on those listed before it: `select.rs` (which indicators
 //! a run uses), `record.rs` (what a matched event and a pair keep), `rule.rs` (the compiled
-//! rule and the stateless stage), `alert.rs` (a result row's alert), `state.rs` (the pairs).
+//! rule and the stateless stage), `alert.rs` (a result row's alert), `state.rs` (the pairs), `retro.rs` (new indicators
+//! against addresses seen before).
 
 mod alert;
 mod record;
+mod retro;
 mod rule;
 mod select;
 mod state;

@@ -96,6 +96,18 @@ impl EvRec {
         }
     }
 
+    /// An event known only by its time (and where it came from): every column empty.
+    pub fn bare(time: i64, origin: Origin) -> EvRec {
+        EvRec {
+            time,
+            origin,
+            seq: 0,
+            http_status: None,
+            text: String::new(),
+            spans: [None; NCOLS],
+        }
+    }
+
     pub fn col(&self, i: usize) -> Option<&str> {
         let (a, b) = (*self.spans.get(i)?)?;
         self.text.get(a as usize..b as usize)

@@ -218,6 +218,12 @@ impl TiState {
         emit(rule, alerts, env);
     }
 
+    /// Remembers the pair (`pos`, `ip`) as gone out; false when it is held or went out
+    /// already (its alert exists).
+    pub(super) fn remember(&mut self, pos: u32, ip: IpAddr) -> bool {
+        !self.pairs.contains_key(&(pos, ip)) && self.gone.insert((NO_PERIOD, pos, ip))
+    }
+
     /// The end of the run: the alerts go out (with a schedule, every period went out as
     /// the watermark passed it, the last ones when `finish` moved it to the end).
     pub fn finish(&mut self, rule: &TiRule, env: &mut Env<'_>) {
@@ -237,7 +243,7 @@ impl TiState {
 }
 
 /// Sends a run's alerts out; for the explained rule each pair says why.
-fn emit(rule: &TiRule, alerts: Vec<Alert>, env: &mut Env<'_>) {
+pub(super) fn emit(rule: &TiRule, alerts: Vec<Alert>, env: &mut Env<'_>) {
     env.stats.alerts += alerts.len() as u64;
     if let Some(ex) = env.explain.as_deref_mut() {
         // Each (indicator, address) pair is this kind's group; its alert says why.

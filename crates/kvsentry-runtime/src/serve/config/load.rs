@@ -106,7 +106,8 @@ pub(crate) fn load(text: &str, origin: &str) -> Result<ServeConfig, ConfigError>
             .idle_timeout
             .unwrap_or_else(|| top.allowed_lateness.clone()),
         allowed_lateness: top.allowed_lateness,
-        listen: top.listen,
+        listen: top.listen.unwrap_or_else(super::top::default_listen),
+        listen_given: top.listen.is_some(),
         inputs,
         outputs,
         ti: top.ti,

@@ -806,3 +806,13 @@ fn a_resolved_config_prints_no_secret() {
         assert_eq!(format!("{}", s.secret().unwrap()), "***");
     }
 }
+
+#[test]
+fn http_is_served_only_where_listen_is_asked_for() {
+    let mut c = load(MINIMAL);
+    assert_eq!(c.http_listen(), None);
+    c.set_listen("127.0.0.1:9999".parse().unwrap());
+    assert_eq!(c.http_listen().unwrap().to_string(), "127.0.0.1:9999");
+    let c = load(FULL);
+    assert_eq!(c.http_listen().unwrap().to_string(), "0.0.0.0:9000");
+}

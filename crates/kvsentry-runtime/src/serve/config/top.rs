@@ -23,8 +23,8 @@ pub(crate) struct Top {
     #[serde(default = "fifteen_minutes")]
     pub(crate) allowed_lateness: Dur,
     pub(crate) idle_timeout: Option<Dur>,
-    #[serde(default = "default_listen", deserialize_with = "listen")]
-    pub(crate) listen: SocketAddr,
+    #[serde(default, deserialize_with = "listen")]
+    pub(crate) listen: Option<SocketAddr>,
     #[serde(default)]
     pub(crate) ti: TiConfig,
     #[serde(default)]
@@ -170,16 +170,18 @@ impl LogLevel {
     }
 }
 
-fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
     let s = String::deserialize(d)?;
-    s.parse().map_err(|_| {
+    s.parse().map(Some).map_err(|_| {
         D::Error::custom(format!(
             "bad listen address `{s}`: expected ip:port, e.g. 127.0.0.1:9464"
         ))
     })
 }
 
-fn default_listen() -> SocketAddr {
+/// Where `/healthz`, `/metrics` and `/reload` answer unless `listen` says otherwise: this
+/// host only.
+pub(crate) fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
 }
 
