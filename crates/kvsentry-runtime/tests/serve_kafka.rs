@@ -271,3 +271,40 @@ fn events_are_late_only_behind_their_own_partition() {
         (0, 0, 2)
     );
 }
+
+/// A pass cut short by its byte budget leaves the rest for the next: the input's backlog
+/// is the consumer lag, in messages; `catch_up` reads on until there is none.
+#[test]
+fn a_bounded_pass_leaves_a_backlog_of_messages() {
+    let state = tempfile::tempdir().unwrap();
+    let input = cluster(TOPIC, 3);
+    let output = cluster(ALERTS, 1);
+    produce(
+        &input,
+        &[
+            (0, burst("a@x", 0)),
+            (1, burst("b@x", 1)),
+            (2, burst("c@x", 2)),
+        ],
+    );
+    let mut server = open(state.path(), &input, &output);
+    let bounded = PassOptions {
+        max_bytes: 1,
+        ..PassOptions::default()
+    };
+    let report = pass_with(&mut server, &bounded);
+    assert!(!report.caught_up);
+    assert_eq!(report.events, 6);
+    assert_eq!(report.inputs["hub"].backlog, 2);
+    let report = server.catch_up(&bounded).unwrap();
+    assert!(report.caught_up);
+    assert_eq!(report.events, 12);
+    assert_eq!(report.inputs["hub"].backlog, 0);
+    assert_eq!(committed(&input, 3), [1, 1, 1]);
+}
+
+fn pass_with(server: &mut Server, opts: &PassOptions) -> PassReport {
+    let report = server.pass(opts).unwrap();
+    assert!(report.file_errors.is_empty(), "{:?}", report.file_errors);
+    report
+}

@@ -162,6 +162,8 @@ pub struct KafkaSource {
     resume_at: BTreeMap<i32, i64>,
     secrets: Vec<String>,
     restarts: u64,
+    /// Each partition's earliest offset and high watermark when the last pass started.
+    ends: Vec<(i64, i64)>,
 }
 
 impl KafkaSource {
@@ -184,6 +186,7 @@ impl KafkaSource {
             resume_at: BTreeMap::new(),
             secrets,
             restarts: 0,
+            ends: Vec::new(),
         })
     }
 
@@ -373,6 +376,7 @@ impl KafkaSource {
         self.discover()?;
         let ends = self.watermarks()?;
         let mut target = Vec::with_capacity(ends.len());
+        self.ends.clone_from(&ends);
         for (part, (low, high)) in self.parts.parts.iter_mut().zip(ends) {
             if part.taken.is_some_and(|t| t > high) {
                 // Beyond the end: the topic was made anew (its offsets start again).
@@ -504,6 +508,18 @@ impl Source for KafkaSource {
 
     fn recycle(&mut self, buffer: Vec<u8>) {
         self.parts.recycle(buffer);
+    }
+
+    /// In messages, not bytes: the messages handed out, and those known to be there (the
+    /// high watermarks when the last pass started, or further when read further). Their
+    /// difference is the consumer lag.
+    fn progress(&self) -> (u64, u64) {
+        let parts = self.parts.parts.iter().zip(&self.ends);
+        parts.fold((0, 0), |(done, known), (part, &(low, high))| {
+            let at = part.handed.unwrap_or(low).max(low);
+            let n = |o: i64| u64::try_from(o - low).unwrap_or(0);
+            (done + n(at), known + n(high.max(at)))
+        })
     }
 }
 

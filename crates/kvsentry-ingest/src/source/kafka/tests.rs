@@ -209,6 +209,10 @@ fn resuming_from_a_checkpoint_rereads_nothing_and_loses_nothing() {
     let mut source = KafkaSource::new(opts.clone()).unwrap();
     let first = read_pass(&mut source, 4);
     assert_eq!(first.units, 4);
+    // Progress is in messages: 90 there, some handed out.
+    let (done, known) = source.progress();
+    assert_eq!(known, 90);
+    assert!(done > 0 && done < 90, "{done}");
     let cp = source.checkpoint();
     drop(source);
     let read_before: usize = first.events.len();
@@ -228,6 +232,7 @@ fn resuming_from_a_checkpoint_rereads_nothing_and_loses_nothing() {
         source.checkpoint().next,
         BTreeMap::from([(0, 35), (1, 35), (2, 35)])
     );
+    assert_eq!(source.progress(), (105, 105));
 }
 
 #[test]
