@@ -445,3 +445,33 @@ fn killed_at_random_moments_loses_nothing_and_writes_each_alert_once() {
     let sent: BTreeSet<String> = c.alerts_sent().into_iter().map(|(k, _, _)| k).collect();
     assert_eq!(sent, ids, "the Kafka output's alerts (seed {seed})");
 }
+
+/// A librdkafka setting librdkafka refuses stops serve at start, as a configuration error
+/// naming the input and the setting, and never the value of a secret setting.
+#[test]
+fn a_refused_kafka_setting_is_a_usage_error_without_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kvsentry.toml");
+    std::fs::write(
+        &config,
+        "state_dir = \"state\"\n[[input]]\nname = \"hub\"\ntype = \"kafka\"\n\
+         brokers = \"127.0.0.1:9\"\ntopic = \"t\"\n\
+         secret_settings = { \"ssl.endpoint.identification.algorithm\" = \"KV_TEST_ALGO\" }\n\
+         [[output]]\ntype = \"stdout\"\n",
+    )
+    .unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["serve", "--config", config.to_str().unwrap(), "--once"])
+        .env("KV_TEST_ALGO", "S3CR3T-VALUE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("input hub: kafka topic t:"), "{err}");
+    assert!(
+        err.contains("ssl.endpoint.identification.algorithm"),
+        "{err}"
+    );
+    assert!(!err.contains("S3CR3T"), "{err}");
+}
