@@ -460,18 +460,55 @@ fn a_refused_kafka_setting_is_a_usage_error_without_the_secret() {
          [[output]]\ntype = \"stdout\"\n",
     )
     .unwrap();
-    let out = bin()
-        .current_dir(dir.path())
-        .args(["serve", "--config", config.to_str().unwrap(), "--once"])
-        .env("KV_TEST_ALGO", "S3CR3T-VALUE")
+    // `--check-config` makes the client too (without connecting), so it says the same.
+    for mode in ["--once", "--check-config"] {
+        let out = bin()
+            .current_dir(dir.path())
+            .args(["serve", "--config", config.to_str().unwrap(), mode])
+            .env("KV_TEST_ALGO", "S3CR3T-VALUE")
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{mode}: {err}");
+        assert!(err.contains("input hub: kafka topic t:"), "{mode}: {err}");
+        assert!(
+            err.contains("ssl.endpoint.identification.algorithm"),
+            "{err}"
+        );
+        assert!(!err.contains("S3CR3T"), "{err}");
+    }
+}
+
+/// `--check-config` accepts Kafka inputs and outputs whose brokers are not reachable (it
+/// checks the settings, it does not connect), at once.
+#[test]
+fn check_config_takes_kafka_without_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kvsentry.toml");
+    std::fs::write(
+        &config,
+        "state_dir = \"state\"\n[[input]]\nname = \"hub\"\ntype = \"kafka\"\n\
+         brokers = \"127.0.0.1:9\"\ntopic = \"t\"\nconnection_string_env = \"KV_TEST_EH\"\n\
+         [[output]]\nname = \"bus\"\ntype = \"kafka\"\nbrokers = \"127.0.0.1:9\"\ntopic = \"a\"\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = ok(bin()
+        .args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--check-config",
+        ])
+        .env(
+            "KV_TEST_EH",
+            "Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=S3CR3T",
+        )
         .output()
-        .unwrap();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("input hub: kafka topic t:"), "{err}");
-    assert!(
-        err.contains("ssl.endpoint.identification.algorithm"),
-        "{err}"
-    );
-    assert!(!err.contains("S3CR3T"), "{err}");
+        .unwrap());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
+    assert!(text.contains("input hub: kafka"), "{text}");
+    assert!(text.contains("output bus: kafka"), "{text}");
+    assert!(!text.contains("S3CR3T"), "{text}");
 }

@@ -59,6 +59,12 @@ pub(super) fn drain(
     }
 }
 
+/// Makes the producer `kafka` asks for (librdkafka checks its settings) and drops it:
+/// what `--check-config` checks of a Kafka output.
+pub(super) fn check(output: &OutputConfig, kafka: &KafkaOutput) -> Result<(), ServeError> {
+    open(output, kafka).map(drop)
+}
+
 fn open(output: &OutputConfig, kafka: &KafkaOutput) -> Result<KafkaTransport, ServeError> {
     let opts = KafkaTransportOptions {
         brokers: kafka.brokers.clone(),

@@ -25,7 +25,7 @@ use kvsentry_output::encode::{Encoder, JsonLines};
 use kvsentry_rules::RuleSet;
 
 use super::ServeError;
-use super::config::{InputKind, ServeConfig};
+use super::config::{InputKind, OutputKind, ServeConfig};
 use super::dedup::{self, Dedup};
 use super::deliver;
 use super::input::{self, ServeInput};
@@ -255,6 +255,14 @@ pub struct Loaded {
 /// Loads the configuration's rules and intel, and refuses what this version cannot run.
 pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
     check_supported(config)?;
+    for i in config.inputs() {
+        ServeInput::check(i)?;
+    }
+    for o in config.outputs() {
+        if let OutputKind::Kafka(k) = &o.kind {
+            super::kafka_output::check(o, k)?;
+        }
+    }
     let rules = crate::rules::load_rules(config.rules(), config.builtin())?;
     let paths = intel_paths(config);
     let (intel, indicators, ti_warnings) = if paths.is_empty() {

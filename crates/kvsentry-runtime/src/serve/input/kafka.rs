@@ -17,8 +17,7 @@ pub(crate) struct KafkaInputSource {
 }
 
 impl KafkaInputSource {
-    /// Secrets come resolved in the configuration (`resolve_secrets`); one still
-    /// unresolved is left out, and the brokers refuse the client.
+    /// Opens the topic's partitions, resumed from `checkpoint` when there is one.
     pub fn open(
         config: &InputConfig,
         kafka: &KafkaInput,
@@ -26,22 +25,7 @@ impl KafkaInputSource {
         first_source: u32,
         checkpoint: Option<&[u8]>,
     ) -> Result<KafkaInputSource, ServeError> {
-        let secret_settings = (kafka.secret_settings.iter())
-            .filter_map(|(k, s)| Some((k.clone(), s.secret()?.expose().to_string())))
-            .collect();
-        let opts = KafkaOptions {
-            brokers: kafka.brokers.clone(),
-            topic: kafka.topic.clone(),
-            group_id: kafka.group_id.clone(),
-            event_hubs_connection_string: (kafka.connection_string_env.as_ref())
-                .and_then(|s| Some(s.secret()?.expose().to_string())),
-            settings: kafka.settings.clone(),
-            secret_settings,
-            read: read.clone(),
-            once: true,
-            first_source,
-            ..KafkaOptions::default()
-        };
+        let opts = options(kafka, read, first_source);
         let bad = |reason: String| ServeError::Checkpoint {
             name: config.name.clone(),
             reason,
@@ -54,10 +38,7 @@ impl KafkaInputSource {
             }
             None => KafkaSource::new(opts),
         }
-        .map_err(|e| ServeError::InputClient {
-            name: config.name.clone(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| client_error(config, e))?;
         Ok(KafkaInputSource {
             source,
             commit_error: None,
@@ -83,6 +64,42 @@ impl KafkaInputSource {
     #[allow(dead_code)] // for the metrics endpoint
     pub fn commit_error(&self) -> Option<&str> {
         self.commit_error.as_deref()
+    }
+}
+
+/// Makes the client `config` asks for (librdkafka checks its settings) without connecting:
+/// what `--check-config` checks of a Kafka input.
+pub(crate) fn check(config: &InputConfig, kafka: &KafkaInput) -> Result<(), ServeError> {
+    let opts = options(kafka, &ReadOptions::default(), 0);
+    KafkaSource::new(opts).map_err(|e| client_error(config, e))?;
+    Ok(())
+}
+
+/// The source's options. Secrets come resolved in the configuration (`resolve_secrets`);
+/// one still unresolved is left out, and the brokers refuse the client.
+fn options(kafka: &KafkaInput, read: &ReadOptions, first_source: u32) -> KafkaOptions {
+    let secret_settings = (kafka.secret_settings.iter())
+        .filter_map(|(k, s)| Some((k.clone(), s.secret()?.expose().to_string())))
+        .collect();
+    KafkaOptions {
+        brokers: kafka.brokers.clone(),
+        topic: kafka.topic.clone(),
+        group_id: kafka.group_id.clone(),
+        event_hubs_connection_string: (kafka.connection_string_env.as_ref())
+            .and_then(|s| Some(s.secret()?.expose().to_string())),
+        settings: kafka.settings.clone(),
+        secret_settings,
+        read: read.clone(),
+        once: true,
+        first_source,
+        ..KafkaOptions::default()
+    }
+}
+
+fn client_error(config: &InputConfig, e: kvsentry_ingest::KafkaSourceError) -> ServeError {
+    ServeError::InputClient {
+        name: config.name.clone(),
+        message: e.to_string(),
     }
 }
 

@@ -58,6 +58,15 @@ impl ServeInput {
         }
     }
 
+    /// Checks what can be checked of input `config` without reading it (a Kafka client's
+    /// settings): for `--check-config`.
+    pub fn check(config: &InputConfig) -> Result<(), ServeError> {
+        match &config.kind {
+            InputKind::Kafka(k) => kafka::check(config, k),
+            _ => Ok(()),
+        }
+    }
+
     /// Each partition's name (a file, a blob, a topic partition), by source index minus
     /// the input's first; grows as partitions appear.
     pub fn names(&self) -> &[String] {
