@@ -229,11 +229,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kvsentry", required=True)
-    ap.add_argument("--events", type=int, default=400_000)
+    ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--hours", type=int, default=24)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pause", type=float, default=0.3, help="seconds between hours (latency run)")
-    ap.add_argument("--mem-pause", type=float, default=0.05, help="seconds between hours (memory runs)")
+    ap.add_argument("--mem-pause", type=float, default=0.25, help="seconds between hours (memory runs)")
     ap.add_argument("--data", default=os.path.join(HERE, "data", "serve"))
     ap.add_argument("--no-results", dest="write_results", action="store_false")
     args = ap.parse_args()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kvsentry serve against kvsentry hunt on the same logs (method: bench/serve.py):
 #
-#   bench/serve.sh                  400k events over 24 h, 3 runs; rewrites the "serve" section of RESULTS.md
+#   bench/serve.sh                  100k events over 24 h, 3 runs; rewrites the "serve" section of RESULTS.md
 #   bench/serve.sh --events 50000   smaller (the 10x memory run uses 10 times this)
 #   bench/serve.sh --no-results     print only
 #
