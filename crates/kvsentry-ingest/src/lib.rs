@@ -44,6 +44,8 @@ pub use source::{
     Block, Checkpoint, FileIdentity, FilePosition, Files, Follow, FollowCheckpoint, FollowOptions,
     InputEnd, LineBlocks, Restart, RestartReason, Source, Stream, Unit, detect_input,
 };
+#[cfg(feature = "kafka")]
+pub use source::{KafkaCheckpoint, KafkaOptions, KafkaSource, KafkaSourceError, SkippedMessage};
 pub use stats::{ForeignInput, FormStats, MAX_NOTES, ReadStats, SkipNote, SkipReason};
 pub use time::parse_time;
 

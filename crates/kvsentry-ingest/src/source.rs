@@ -31,6 +31,8 @@ use crate::{Container, IngestError, LogFormat};
 mod azure_blob;
 mod files;
 mod follow;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod lines;
 
 #[cfg(feature = "azure")]
@@ -42,6 +44,8 @@ pub use files::{Files, detect_input};
 pub use follow::{
     FileIdentity, FilePosition, Follow, FollowCheckpoint, FollowOptions, Restart, RestartReason,
 };
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaCheckpoint, KafkaOptions, KafkaSource, KafkaSourceError, SkippedMessage};
 pub use lines::LineBlocks;
 
 /// Where records come from, unit after unit, in order.

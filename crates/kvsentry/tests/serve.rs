@@ -449,20 +449,27 @@ fn check_config_names_the_bad_line() {
     );
 }
 
+/// An option serve does not run yet is refused at start by name, exit 2.
 #[test]
-fn inputs_serve_cannot_run_yet_are_refused_by_name() {
+fn options_serve_cannot_run_yet_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("kafka.toml");
+    std::fs::create_dir(dir.path().join("logs")).unwrap();
+    let config = dir.path().join("flat.toml");
     std::fs::write(
         &config,
-        "state_dir = \"state\"\n[[input]]\nname = \"hub\"\ntype = \"kafka\"\nbrokers = \"localhost:9092\"\ntopic = \"t\"\ngroup_id = \"g\"\n[[output]]\ntype = \"stdout\"\n",
+        "state_dir = \"state\"\n[[input]]\nname = \"flat\"\ntype = \"files\"\npath = \"logs\"\nrecursive = false\n[[output]]\ntype = \"stdout\"\n",
     )
     .unwrap();
-    let out = run(&["serve", "--config", config.to_str().unwrap(), "--once"]);
+    let out = bin()
+        .args(["serve", "--config", config.to_str().unwrap(), "--once"])
+        .output()
+        .expect("run kvsentry");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.contains("input hub: type = \"kafka\" is not supported by serve in this version"),
+        err.contains(
+            "input flat: recursive = false and glob is not supported by serve in this version"
+        ),
         "{err}"
     );
 }

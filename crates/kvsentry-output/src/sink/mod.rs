@@ -21,11 +21,15 @@ use crate::AlertSink;
 use crate::encode::Encoder;
 
 mod file;
+#[cfg(feature = "kafka")]
+mod kafka;
 #[cfg(feature = "webhook")]
 mod webhook;
 mod writer;
 
 pub use file::{FileTransport, Recovered};
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaTransport, KafkaTransportError, KafkaTransportOptions};
 #[cfg(feature = "webhook")]
 pub use webhook::{Backoff, Rejection, WebhookStats, WebhookTransport};
 pub use writer::Writer;

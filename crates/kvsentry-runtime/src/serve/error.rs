@@ -1,6 +1,6 @@
 //! Why a serve run stopped.
 
-use super::config::{ConfigError, InputConfig, OutputConfig};
+use super::config::{ConfigError, OutputConfig};
 use super::state::StateError;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +20,9 @@ pub enum ServeError {
         name: String,
         source: kvsentry_ingest::IngestError,
     },
+    /// An input's client could not be set up (a bad librdkafka setting, ...).
+    #[error("input {name}: {message}")]
+    InputClient { name: String, message: String },
     #[error("input {name}: its stored checkpoint cannot be read ({reason})")]
     Checkpoint { name: String, reason: String },
     #[error("output {name}: {source}")]
@@ -34,13 +37,6 @@ pub enum ServeError {
     /// An option this version of serve does not run yet.
     #[error("{what}: {feature} is not supported by serve in this version")]
     NotYet { what: String, feature: &'static str },
-    /// An input or output type this version of serve does not run yet.
-    #[error("{what} {name}: type = \"{kind}\" is not supported by serve in this version")]
-    Unsupported {
-        what: &'static str,
-        name: String,
-        kind: &'static str,
-    },
 }
 
 impl ServeError {
@@ -48,22 +44,6 @@ impl ServeError {
         ServeError::Output {
             name: o.name.clone(),
             source,
-        }
-    }
-
-    pub(crate) fn unsupported_output(o: &OutputConfig) -> ServeError {
-        ServeError::Unsupported {
-            what: "output",
-            name: o.name.clone(),
-            kind: o.kind.type_name(),
-        }
-    }
-
-    pub(crate) fn unsupported_input(i: &InputConfig, kind: &'static str) -> ServeError {
-        ServeError::Unsupported {
-            what: "input",
-            name: i.name.clone(),
-            kind,
         }
     }
 }

@@ -29,6 +29,7 @@ mod error;
 mod http;
 mod input;
 mod intel;
+mod kafka_output;
 mod late;
 mod metrics;
 mod pass;

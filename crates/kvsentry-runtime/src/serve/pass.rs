@@ -260,6 +260,14 @@ pub struct Loaded {
 /// Loads the configuration's rules and intel, and refuses what this version cannot run.
 pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
     check_supported(config)?;
+    for i in config.inputs() {
+        ServeInput::check(i)?;
+    }
+    for o in config.outputs() {
+        if let OutputKind::Kafka(k) = &o.kind {
+            super::kafka_output::check(o, k)?;
+        }
+    }
     let rules = crate::rules::load_rules(config.rules(), config.builtin())?;
     let paths = intel_paths(config);
     let (intel, indicators, ti_warnings) = if paths.is_empty() {
@@ -316,14 +324,7 @@ fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
                     });
                 }
             }
-            InputKind::AzureBlob(_) => {}
-            other => return Err(ServeError::unsupported_input(i, other.type_name())),
-        }
-    }
-    for o in config.outputs() {
-        match &o.kind {
-            OutputKind::File(_) | OutputKind::Stdout | OutputKind::Webhook(_) => {}
-            OutputKind::Kafka(_) => return Err(ServeError::unsupported_output(o)),
+            InputKind::AzureBlob(_) | InputKind::Kafka(_) => {}
         }
     }
     Ok(())

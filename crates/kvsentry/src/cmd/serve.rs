@@ -293,8 +293,8 @@ fn usage(e: ServeError) -> anyhow::Error {
         | ServeError::Rules(_)
         | ServeError::Ti(_)
         | ServeError::NotYet { .. }
-        | ServeError::Unsupported { .. }
-        | ServeError::Input { .. } => UsageError(e.to_string()).into(),
+        | ServeError::Input { .. }
+        | ServeError::InputClient { .. } => UsageError(e.to_string()).into(),
         other => other.into(),
     }
 }

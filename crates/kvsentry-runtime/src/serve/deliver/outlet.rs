@@ -36,6 +36,13 @@ impl Outlet for Writer<io::Stdout> {
     }
 }
 
+/// Each alert is acknowledged by the broker before `deliver` returns.
+impl Outlet for kvsentry_output::sink::KafkaTransport {
+    fn settle(&mut self) -> io::Result<()> {
+        self.finish(&[])
+    }
+}
+
 /// Every request is one attempt: the worker schedules the retries, so that it can stop
 /// while it waits.
 impl Outlet for WebhookTransport {}
@@ -129,10 +136,14 @@ pub(crate) fn build(output: &OutputConfig) -> io::Result<Built> {
                 held: 0,
             })
         }
-        // Refused when the configuration is loaded.
-        OutputKind::Kafka(_) => Err(io::Error::other(
-            "type = \"kafka\" is not supported by serve in this version",
-        )),
+        OutputKind::Kafka(k) => Ok(Built {
+            outlet: Box::new(
+                crate::serve::kafka_output::open(output, k)
+                    .map_err(|e| io::Error::other(e.to_string()))?,
+            ),
+            holds: None,
+            held: 0,
+        }),
     }
 }
 
