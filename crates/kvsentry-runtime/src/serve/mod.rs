@@ -31,12 +31,16 @@ mod input;
 mod intel;
 mod kafka_output;
 mod late;
+mod load;
 mod metrics;
 mod pass;
+mod report;
 pub mod state;
 
 pub use deliver::{DEAD_LETTER_DIR, Delivery, OutputStatus, Progress, Settled, dead_letter_path};
 pub use error::ServeError;
 pub use http::{HttpServer, Ops, RELOAD_WAIT, ReloadAsked};
+pub use load::{Loaded, load};
 pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
-pub use pass::{InputPass, Loaded, PassOptions, PassReport, Server, StopHandle, load};
+pub use pass::{PassOptions, Server, StopHandle};
+pub use report::{InputPass, PassReport};

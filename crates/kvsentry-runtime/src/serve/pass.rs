@@ -7,11 +7,15 @@
 //! alert. A crash before the commit replays the pass from the previous checkpoint, whose
 //! alerts the outboxes' and ledgers' ids keep from being queued twice.
 //!
-//! Time is kept per partition (a followed file): an event older than `allowed_lateness`
-//! behind its own file's newest event is late ([`PassReport::late_events`]). The engine
+//! Time is kept per partition (a followed file, a blob, a topic partition): an event older
+//! than `allowed_lateness` behind its own partition's newest event of earlier passes, or
+//! than the engine's watermark, is late (`late.rs`: left out, dead-lettered). The engine
 //! itself never drops for order (its lateness is unbounded); its watermark is moved at the
-//! end of each pass (see [`Server::pass`]), and each file's newest event time is committed
-//! with the input positions, so a restart judges lateness exactly as before.
+//! end of each pass (see [`Server::pass`]), and each partition's newest event time is
+//! committed with the input positions, so a restart judges lateness exactly as before.
+//! Around that: records read twice are dropped (`dedup.rs`), intel is refreshed and new
+//! indicators retro-matched (`intel.rs`), and indicator matches go out at the end of the
+//! pass that first saw them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,12 +30,14 @@ use kvsentry_output::encode::{Encoder, JsonLines};
 use kvsentry_rules::RuleSet;
 
 use super::ServeError;
-use super::config::{InputKind, OutputKind, ServeConfig};
+use super::config::ServeConfig;
 use super::dedup::{self, Dedup};
 use super::deliver::Delivery;
 use super::input::{self, ServeInput};
 use super::intel::IntelWatch;
 use super::late;
+use super::load::{Loaded, check_supported, intel_paths, taxii_store};
+use super::report::{InputPass, PassReport};
 use super::state::{Commit, StateStore};
 use crate::pipeline::{self, PipelineOptions};
 
@@ -74,124 +80,6 @@ pub struct PassOptions {
 
 /// [`PassOptions::max_bytes`] when 0.
 const DEFAULT_PASS_BYTES: u64 = 64 << 20;
-
-/// What a pass did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct PassReport {
-    /// Events read, over every input.
-    pub events: u64,
-    /// Events older than the watermark (`allowed_lateness` behind the newest event) that no
-    /// open window could take, in this pass: they changed no alert.
-    pub late_dropped: u64,
-    /// Events late in this pass (see `serve/late.rs`): older than their own partition's
-    /// watermark (`allowed_lateness` behind the newest event time it had before this
-    /// pass) or than the engine's: left out of the engine and written to the dead-letter
-    /// file (`<state_dir>/dead-letter/late-events.jsonl`, Storage records `hunt` reads).
-    pub late_events: u64,
-    /// Late events by input name.
-    pub late_by_input: BTreeMap<String, u64>,
-    /// Records read again (the same identity as one counted before: a copied file, one
-    /// vault delivered through two inputs), left out as `hunt` leaves them out.
-    pub duplicates: u64,
-    /// Alerts the engine raised in this pass.
-    pub alerts: u64,
-    /// Alerts delivered since the previous pass, by output name (each output delivers
-    /// from a thread of its own: see [`Server::delivery`]).
-    pub delivered: BTreeMap<String, u64>,
-    /// A checkpoint was committed (something new was read, or `flush` closed windows).
-    pub committed: bool,
-    /// Outputs whose receiver failed, with why: their alerts wait in the state store and
-    /// are retried.
-    pub waiting: BTreeMap<String, String>,
-    /// An output's outbox was at its bound: this pass read nothing (back-pressure).
-    pub held_back: bool,
-    /// Inputs' files that stopped with an error (what was readable was read).
-    pub file_errors: Vec<String>,
-    /// The intel was loaded again (its files changed): indicator versions loaded.
-    pub ti_reloaded: Option<usize>,
-    /// The intel's files changed but could not be loaded (the set in use stays).
-    pub ti_error: Option<String>,
-    /// Alerts raised by retro-matching new indicators against caller addresses seen
-    /// before.
-    pub retro_alerts: u64,
-    /// Every input was read as far as it goes (false: a pass cut short by
-    /// [`PassOptions::max_bytes`] or stopped).
-    pub caught_up: bool,
-    /// Passes this report sums (see [`Server::catch_up`]).
-    pub passes: u64,
-    /// What each input gave in this pass, by input name.
-    pub inputs: BTreeMap<String, InputPass>,
-    /// Alerts the engine raised in this pass, by rule id.
-    pub rule_alerts: BTreeMap<String, u64>,
-    /// Requests to a receiver that were retries, by output name.
-    pub retries: BTreeMap<String, u64>,
-    /// Alerts waiting in each output's outbox after the pass, by output name.
-    pub pending: BTreeMap<String, u64>,
-    /// The size of the state store's file after the pass.
-    pub state_bytes: u64,
-}
-
-/// What one input gave in a pass.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct InputPass {
-    /// Events read.
-    pub events: u64,
-    /// Of them, events late (see [`PassReport::late_events`]).
-    pub late: u64,
-    /// Records skipped, by reason ([`kvsentry_ingest::SkipReason::as_str`]).
-    pub skipped: BTreeMap<&'static str, u64>,
-    /// The input's own watermark after the pass (ns since the epoch): its newest event time
-    /// less `allowed_lateness`, taken over its partitions as the combined one is; `None`
-    /// before its first event.
-    pub watermark: Option<i64>,
-    /// What the input knows of and has not read yet after the pass, as its
-    /// [`Source::progress`] counts: bytes for files.
-    pub backlog: u64,
-}
-
-impl PassReport {
-    /// Adds a later pass's report to this one.
-    fn absorb(&mut self, later: PassReport) {
-        self.events += later.events;
-        self.late_dropped += later.late_dropped;
-        self.late_events += later.late_events;
-        self.duplicates += later.duplicates;
-        for (k, n) in later.late_by_input {
-            *self.late_by_input.entry(k).or_default() += n;
-        }
-        self.alerts += later.alerts;
-        for (k, n) in later.delivered {
-            *self.delivered.entry(k).or_default() += n;
-        }
-        self.committed |= later.committed;
-        self.waiting = later.waiting;
-        self.held_back |= later.held_back;
-        self.file_errors.extend(later.file_errors);
-        self.ti_reloaded = later.ti_reloaded.or(self.ti_reloaded);
-        self.ti_error = later.ti_error.or(self.ti_error.take());
-        self.retro_alerts += later.retro_alerts;
-        self.caught_up = later.caught_up;
-        self.passes += later.passes;
-        for (k, i) in later.inputs {
-            let mine = self.inputs.entry(k).or_default();
-            mine.events += i.events;
-            mine.late += i.late;
-            for (r, n) in i.skipped {
-                *mine.skipped.entry(r).or_default() += n;
-            }
-            mine.watermark = i.watermark.or(mine.watermark);
-            mine.backlog = i.backlog;
-        }
-        for (k, n) in later.rule_alerts {
-            *self.rule_alerts.entry(k).or_default() += n;
-        }
-        for (k, n) in later.retries {
-            *self.retries.entry(k).or_default() += n;
-        }
-        self.pending = later.pending;
-        self.state_bytes = later.state_bytes;
-    }
-}
 
 /// Names of the files read so far, by source index, shared with the engine's evidence
 /// callbacks (files appear while the pipeline reads).
@@ -243,91 +131,6 @@ impl StopHandle {
             flag.store(true, Ordering::Relaxed);
         }
     }
-}
-
-/// The rules and intel a configuration names, loaded (what `--check-config` checks).
-pub struct Loaded {
-    pub rules: RuleSet,
-    /// Notes about the rules (a user rule replacing a built-in one).
-    pub notes: Vec<String>,
-    pub intel: Option<Arc<IndicatorSet>>,
-    /// Indicator versions loaded (0 without `[ti]`).
-    pub indicators: usize,
-    /// Warnings from loading the intel (files not loaded, ...).
-    pub ti_warnings: Vec<String>,
-}
-
-/// Loads the configuration's rules and intel, and refuses what this version cannot run.
-pub fn load(config: &ServeConfig) -> Result<Loaded, ServeError> {
-    check_supported(config)?;
-    for i in config.inputs() {
-        ServeInput::check(i)?;
-    }
-    for o in config.outputs() {
-        if let OutputKind::Kafka(k) = &o.kind {
-            super::kafka_output::check(o, k)?;
-        }
-    }
-    let rules = crate::rules::load_rules(config.rules(), config.builtin())?;
-    let paths = intel_paths(config);
-    let (intel, indicators, ti_warnings) = if paths.is_empty() {
-        (None, 0, Vec::new())
-    } else {
-        let load = crate::ti::load(&paths, &kvsentry_intel::LoadOptions::default())?;
-        let mut warnings = load.warnings();
-        for f in &load.report.failed_files {
-            warnings.push(format!("{}: not loaded: {}", f.path.display(), f.error));
-        }
-        let n = load.set.len();
-        (Some(Arc::new(load.set)), n, warnings)
-    };
-    Ok(Loaded {
-        rules: rules.rules,
-        notes: rules.notes,
-        intel,
-        indicators,
-        ti_warnings,
-    })
-}
-
-/// Where TAXII collections are synced to.
-fn taxii_store(config: &ServeConfig) -> std::path::PathBuf {
-    config.state_dir().join("taxii")
-}
-
-/// The paths intel is loaded from: `[ti] paths`, and the TAXII store once a sync wrote it.
-fn intel_paths(config: &ServeConfig) -> Vec<std::path::PathBuf> {
-    let store = taxii_store(config);
-    let taxii: &[_] = if crate::ti::is_taxii_store(&store) {
-        &config.ti().taxii
-    } else {
-        &[]
-    };
-    super::intel::loaded_paths(&config.ti().paths, taxii, &store)
-}
-
-/// Refuses inputs and outputs this version does not run yet, naming them.
-fn check_supported(config: &ServeConfig) -> Result<(), ServeError> {
-    if config.inputs().len() > input::MAX_INPUTS {
-        return Err(ServeError::NotYet {
-            what: format!("{} inputs", config.inputs().len()),
-            feature: "more than 256 inputs",
-        });
-    }
-    for i in config.inputs() {
-        match &i.kind {
-            InputKind::Files(f) => {
-                if !f.recursive || f.glob.is_some() {
-                    return Err(ServeError::NotYet {
-                        what: format!("input {}", i.name),
-                        feature: "recursive = false and glob",
-                    });
-                }
-            }
-            InputKind::AzureBlob(_) | InputKind::Kafka(_) => {}
-        }
-    }
-    Ok(())
 }
 
 impl Server {
