@@ -17,6 +17,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "../../kvsentry-runtime/tests/azurite/mod.rs"]
+mod azurite;
+use azurite::{Azurite, CONTAINER};
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kvsentry"))
 }
@@ -235,6 +239,62 @@ trait Feed {
     fn push(&mut self, chunk: &Chunk);
     /// Where `hunt` finds the same records, named as serve names them in evidence.
     fn hunt_dir(&self) -> PathBuf;
+    /// The directory `hunt` runs in, when evidence names are relative (a blob's
+    /// `<container>/<name>`): `hunt_dir` is then given by its file name.
+    fn hunt_from(&self) -> Option<PathBuf> {
+        None
+    }
+    /// Environment serve needs (credentials).
+    fn env(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// A Storage container in Azurite: each chunk is appended to its append blob (created
+/// when first written, as the diagnostic setting does), and mirrored as files for `hunt`.
+struct BlobFeed {
+    azurite: Azurite,
+    created: BTreeSet<String>,
+    /// `<mirror>/insights-logs-auditevent/<blob>`, as serve names blobs in evidence.
+    mirror: PathBuf,
+}
+
+impl Feed for BlobFeed {
+    fn input_toml(&self) -> String {
+        format!(
+            "[[input]]\nname = \"logs\"\ntype = \"azure_blob\"\nconnection_string_env = \"KV_CRASH_STORAGE\"\ncontainer = \"{CONTAINER}\"\npoll_interval = \"100ms\"\n"
+        )
+    }
+
+    fn push(&mut self, chunk: &Chunk) {
+        let rel = chunk.rel.to_str().unwrap().replace('\\', "/");
+        let name = rel
+            .strip_prefix(&format!("{CONTAINER}/"))
+            .expect("a blob of the container")
+            .to_string();
+        let create = self.created.insert(name.clone());
+        self.azurite.write(&name, &chunk.bytes, create);
+        let path = self.mirror.join(&chunk.rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(&chunk.bytes).unwrap();
+    }
+
+    fn hunt_dir(&self) -> PathBuf {
+        self.mirror.join(CONTAINER)
+    }
+
+    fn hunt_from(&self) -> Option<PathBuf> {
+        Some(self.mirror.clone())
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        vec![("KV_CRASH_STORAGE".into(), self.azurite.connection_string())]
+    }
 }
 
 /// A followed directory: chunks are appended to their files (created when first written).
@@ -403,7 +463,7 @@ fn write_config(dir: &Path, input: &str, ti: &Path, hook_url: &str) -> PathBuf {
 }
 
 /// `serve` following until killed; its stderr appended to `log`.
-fn spawn_serve(config: &Path, log: &Path) -> Child {
+fn spawn_serve(config: &Path, log: &Path, env: &[(String, String)]) -> Child {
     let err = OpenOptions::new()
         .create(true)
         .append(true)
@@ -411,15 +471,25 @@ fn spawn_serve(config: &Path, log: &Path) -> Child {
         .unwrap();
     bin()
         .args(["serve", "--config", config.to_str().unwrap()])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::from(err))
         .spawn()
         .unwrap()
 }
 
-/// `hunt`'s alerts over `logs`, as JSON lines.
-fn hunt(logs: &Path, ti: &Path) -> BTreeSet<String> {
-    let out = ok(bin()
+/// `hunt`'s alerts over `logs` (run in `from`, if given, with `logs` named relative to it),
+/// as JSON lines.
+fn hunt(logs: &Path, from: Option<&Path>, ti: &Path) -> BTreeSet<String> {
+    let mut cmd = bin();
+    let logs = match from {
+        Some(from) => {
+            cmd.current_dir(from);
+            logs.strip_prefix(from).unwrap()
+        }
+        None => logs,
+    };
+    let out = ok(cmd
         .args([
             "hunt",
             logs.to_str().unwrap(),
@@ -473,7 +543,8 @@ fn crash_run(
     let parts = plan(all, Duration::from_secs(600), rng);
     let config = write_config(dir, &feed.input_toml(), ti, hook_url);
     let log = dir.join("serve.log");
-    let mut child = spawn_serve(&config, &log);
+    let env = feed.env();
+    let mut child = spawn_serve(&config, &log, &env);
     let mut kill_at = Instant::now() + rng.millis(100, 900);
     let mut next_part = Instant::now();
     let mut sent = 0;
@@ -497,7 +568,7 @@ fn crash_run(
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
             kills += 1;
-            child = spawn_serve(&config, &log);
+            child = spawn_serve(&config, &log, &env);
             kill_at = Instant::now() + rng.millis(100, 900);
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -517,6 +588,7 @@ fn crash_run(
             "--once",
             "--flush",
         ])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap());
     let mut log = std::fs::read_to_string(&log).unwrap_or_default();
@@ -526,7 +598,7 @@ fn crash_run(
         kills,
         before_last,
         lines: text.lines().map(String::from).collect(),
-        want: hunt(&feed.hunt_dir(), ti),
+        want: hunt(&feed.hunt_dir(), feed.hunt_from().as_deref(), ti),
         log,
     }
 }
@@ -618,6 +690,27 @@ fn kill_9_at_random_moments_loses_no_alert_and_repeats_none() {
     );
 }
 
+/// The same through a Storage container in Azurite: append blobs grown chunk by chunk
+/// (records cut and completed later), serve killed at random moments.
+#[test]
+fn kill_9_over_storage_blobs_loses_no_alert_and_repeats_none() {
+    const KILLS: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let (all, ti) = generate(dir.path());
+    let rx = Receiver::start(0, true);
+    let mut rng = Rng::new(seed() ^ 0x5eed);
+    let azurite = Azurite::start();
+    azurite.create_container(CONTAINER);
+    let mut feed = BlobFeed {
+        azurite,
+        created: BTreeSet::new(),
+        mirror: dir.path().join("mirror"),
+    };
+    let run = crash_run(dir.path(), &all, &ti, &mut feed, &rx.url(), KILLS, &mut rng);
+    check(&run, &rx.accepted(), KILLS);
+    assert!(run.before_last > 0, "the killed runs delivered nothing");
+}
+
 /// A webhook that is down holds nothing up: the pass reads everything and the file output
 /// gets every alert; the webhook's alerts wait in the state store (said on stderr) and go
 /// out, each with its id as `Idempotency-Key`, on the next run once it is back.
@@ -648,7 +741,7 @@ fn a_webhook_that_is_down_holds_back_neither_the_pass_nor_the_file_output() {
     let started = Instant::now();
     let out = serve();
     assert!(started.elapsed() < Duration::from_secs(30));
-    let want = hunt(&all, &ti);
+    let want = hunt(&all, None, &ti);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.contains(&format!(
