@@ -17,6 +17,10 @@ setting writes them) with the seed rules and a generated indicator feed:
    files' own newest events minus allowed_lateness) to the alert's line in the output
    file (polled every 5 ms). It includes serve's poll interval: an upper bound of the time
    from the watermark passing the window's end to the alert being written.
+3b. serve from Kafka: the same logs as Event Hubs envelopes (100 records a message) in a
+   librdkafka mock cluster of 4 partitions (crates/kvsentry-runtime/examples/
+   serve_kafka_bench.rs), read by `kvsentry serve --once --flush`; alert ids must equal
+   hunt's.
 5. memory: peak RSS of a followed directory fed hour by hour with a short pause (data
    arriving steadily, each hour read in its own passes) at 1x and at 10x the hours.
 """
@@ -235,6 +239,7 @@ def main():
     ap.add_argument("--pause", type=float, default=0.3, help="seconds between hours (latency run)")
     ap.add_argument("--mem-pause", type=float, default=0.25, help="seconds between hours (memory runs)")
     ap.add_argument("--data", default=os.path.join(HERE, "data", "serve"))
+    ap.add_argument("--kafka-bench", default=None, help="the serve_kafka_bench example's binary")
     ap.add_argument("--no-results", dest="write_results", action="store_false")
     args = ap.parse_args()
     kv = args.kvsentry
@@ -260,6 +265,20 @@ def main():
     log(f"hunt {statistics.median(hunt_s):.2f} s, serve --once --flush "
         f"{statistics.median(serve_s):.2f} s, alerts {'equal' if same else 'DIFFER'} ({len(want)})")
 
+    kafka = None
+    if args.kafka_bench:
+        runs = []
+        for _ in range(args.runs):
+            out = subprocess.run([args.kafka_bench, kv, logs, ti, os.path.join(args.data, "kafka")],
+                                 check=True, capture_output=True, text=True).stdout
+            runs.append(json.loads(out.strip().splitlines()[-1]))
+        kafka = {"seconds": statistics.median(r["seconds"] for r in runs),
+                 "events": runs[0]["events"], "messages": runs[0]["messages"],
+                 "partitions": runs[0]["partitions"],
+                 "same": all(set(r["alert_ids"]) == want for r in runs)}
+        same = same and kafka["same"]
+        log(f"serve from kafka {kafka['seconds']:.2f} s, alerts {'equal' if kafka['same'] else 'DIFFER'}")
+        shutil.rmtree(os.path.join(args.data, "kafka"), ignore_errors=True)
     follow_s, _, _, _ = follow_run(kv, one, work, 0)
     _, _, lat, _ = follow_run(kv, one, work, args.pause)
     _, rss1, _, _ = follow_run(kv, one, work, args.mem_pause)
@@ -270,6 +289,10 @@ def main():
     h, s = statistics.median(hunt_s), statistics.median(serve_s)
     lat.sort()
     p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]) if lat else (lambda q: float("nan"))
+    kafka_row = "" if not kafka else (
+        f"| `serve --once --flush` from Kafka ({kafka['partitions']} partitions of a mock cluster, "
+        f"{kafka['messages']:,} messages) | {kafka['seconds']:.2f} s | {total / kafka['seconds']:,.0f} "
+        f"| {h / kafka['seconds']:.0%} |\n")
     body = f"""## serve
 
 `bench/serve.sh` ({args.runs} runs; method in bench/serve.py). {total:,} events in
@@ -281,8 +304,8 @@ and 2,000 generated indicators.
 | `hunt` | {h:.2f} s | {total / h:,.0f} | 100% |
 | `serve --once --flush` (backlog) | {s:.2f} s | {total / s:,.0f} | {h / s:.0%} |
 | `serve`, followed directory fed hour by hour | {follow_s:.2f} s | {total / follow_s:,.0f} | {h / follow_s:.0%} |
-
-- serve's alert ids {'equal' if same else 'DIFFER from'} hunt's ({len(want)} alerts).
+{kafka_row}
+- serve's alert ids {'equal' if same else 'DIFFER from'} hunt's ({len(want)} alerts), in every run above.
 - Alert latency (followed directory, {args.pause} s between hours, {len(lat)} window alerts):
   median {p(0.5) * 1000:.0f} ms, p95 {p(0.95) * 1000:.0f} ms, max {p(1.0) * 1000:.0f} ms
   (from the move of the hour that put the watermark past the window's end to the alert's

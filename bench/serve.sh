@@ -17,4 +17,11 @@ else
   KV="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/kvsentry"
 fi
-exec python3 "$BENCH/serve.py" --kvsentry "$KV" "$@"
+echo "== building the Kafka bench (release)" >&2
+cargo build --release --quiet -p kvsentry-runtime --example serve_kafka_bench --manifest-path "$REPO/Cargo.toml"
+KB="$(dirname "$KV")/examples/serve_kafka_bench"
+if [[ ! -x "$KB" ]]; then
+  KB="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/serve_kafka_bench"
+fi
+exec python3 "$BENCH/serve.py" --kvsentry "$KV" --kafka-bench "$KB" "$@"
