@@ -175,6 +175,23 @@ pub struct InputEnd {
     pub error: Option<IngestError>,
 }
 
+/// How often a source waiting for data looks at its stop flag.
+pub(crate) const STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Sleeps until `due`, looking at `stop` every [`STOP_CHECK`]; false when it was set.
+pub(crate) fn sleep_until(due: std::time::Instant, stop: &std::sync::atomic::AtomicBool) -> bool {
+    loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        if now >= due {
+            return true;
+        }
+        std::thread::sleep((due - now).min(STOP_CHECK));
+    }
+}
+
 /// The error for damage after line `line`.
 pub(crate) fn read_error(file: &str, gz: bool, line: u64, source: io::Error) -> IngestError {
     let file = file.to_string();

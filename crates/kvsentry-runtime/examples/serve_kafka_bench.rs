@@ -1,6 +1,7 @@
 //! The Kafka half of `bench/serve.sh`: a librdkafka mock cluster in this process, a topic
-//! of `PARTITIONS` partitions filled with the bench's Storage-layout logs as Event Hubs
-//! envelopes (100 records a message; each vault's files, in hour order, on one partition),
+//! of one partition per vault (the mock broker keeps only a few MB a partition) filled
+//! with the bench's Storage-layout logs as Event Hubs envelopes (100 records a message,
+//! hour after hour),
 //! then `kvsentry serve --once --flush` over it, timed, with a file output. Prints one JSON
 //! line: events, messages, seconds, alert ids.
 //!
@@ -16,7 +17,6 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 
 const TOPIC: &str = "insights-logs-auditevent";
-const PARTITIONS: i32 = 4;
 const PER_MESSAGE: usize = 100;
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -41,17 +41,33 @@ fn main() {
     std::fs::create_dir_all(work).expect("the work directory");
     let mut all = Vec::new();
     files(Path::new(logs), &mut all);
-    // Each vault on one partition, its hours in order (the path sorts by hour per vault).
-    let mut by_vault: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    for f in all {
-        let s = f.to_string_lossy().into_owned();
-        let vault = s.split("/y=").next().unwrap_or(&s).to_string();
-        by_vault.entry(vault).or_default().push(f);
-    }
+    // Each vault on one partition, and the topic filled hour after hour across vaults, as
+    // Event Hubs receives them (a partition's records then run in time order, but for the
+    // disorder within an hour).
+    let vault_of = |p: &PathBuf| {
+        let s = p.to_string_lossy().into_owned();
+        s.split("/y=").next().unwrap_or(&s).to_string()
+    };
+    let hour_of = |p: &PathBuf| {
+        let s = p.to_string_lossy().into_owned();
+        s.split_once("/y=").map(|(_, h)| h.to_string()).unwrap_or_default()
+    };
+    let vaults: BTreeMap<String, i32> = {
+        let mut names: Vec<String> = all.iter().map(vault_of).collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (v, i as i32))
+            .collect()
+    };
+    let partitions = vaults.len().max(1) as i32;
+    all.sort_by_key(|p| (hour_of(p), vault_of(p)));
     let cluster: MockCluster<'static, DefaultProducerContext> =
         MockCluster::new(1).expect("a mock cluster");
     cluster
-        .create_topic(TOPIC, PARTITIONS, 1)
+        .create_topic(TOPIC, partitions, 1)
         .expect("the topic");
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap_servers())
@@ -59,29 +75,20 @@ fn main() {
         .create()
         .expect("a producer");
     let (mut events, mut messages) = (0usize, 0usize);
-    for (i, (_, mut paths)) in by_vault.into_iter().enumerate() {
-        paths.sort();
-        let partition = (i as i32) % PARTITIONS;
-        for p in paths {
-            let text = std::fs::read_to_string(&p).expect("a log file");
-            let records: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            for chunk in records.chunks(PER_MESSAGE) {
-                let body = format!("{{\"records\":[{}]}}", chunk.join(","));
-                loop {
-                    match producer.send(
-                        BaseRecord::<(), str>::to(TOPIC)
-                            .partition(partition)
-                            .payload(&body),
-                    ) {
-                        Ok(()) => break,
-                        Err(_) => {
-                            producer.poll(Duration::from_millis(10));
-                        }
-                    }
-                }
-                events += chunk.len();
-                messages += 1;
+    for p in &all {
+        let partition = vaults[&vault_of(p)];
+        let text = std::fs::read_to_string(p).expect("a log file");
+        let records: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        for chunk in records.chunks(PER_MESSAGE) {
+            let body = format!("{{\"records\":[{}]}}", chunk.join(","));
+            while producer
+                .send(BaseRecord::<(), str>::to(TOPIC).partition(partition).payload(&body))
+                .is_err()
+            {
+                producer.poll(Duration::from_millis(10));
             }
+            events += chunk.len();
+            messages += 1;
         }
     }
     producer
@@ -105,7 +112,7 @@ fn main() {
         .args(["serve", "--config"])
         .arg(&config)
         .args(["--once", "--flush"])
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(work.join("serve.log")).expect("a log file"))
         .status()
         .expect("kvsentry runs");
     let seconds = started.elapsed().as_secs_f64();
@@ -123,7 +130,7 @@ fn main() {
         serde_json::json!({
             "events": events,
             "messages": messages,
-            "partitions": PARTITIONS,
+            "partitions": partitions,
             "seconds": seconds,
             "alert_ids": ids,
         })

@@ -4,52 +4,16 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kvsentry"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run kvsentry")
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+#[path = "support/serve.rs"]
+mod support;
+use support::{bin, files, hour, ok, run, same_alerts, same_alerts_over_parts};
 
 /// Six hours of Storage-layout blobs (40 vaults, one file per vault and hour) with every
 /// attack scenario injected, and a Sentinel indicator export some callers match.
 fn generate(dir: &Path) -> (PathBuf, PathBuf) {
-    let logs = dir.join("all");
-    let ti = dir.join("ti.csv");
-    ok(run(&[
-        "gen",
-        "--storage-layout",
-        "-o",
-        logs.to_str().unwrap(),
-        "--events",
-        "4000",
-        "--duration",
-        "6h",
-        "--seed",
-        "5",
-        "--scenario",
-        "standard",
-        "--indicators",
-        "300",
-        "--match-share",
-        "0.05",
-        "--indicators-output",
-        ti.to_str().unwrap(),
-    ]));
-    (logs, ti)
+    support::generate(dir, 4000, 5, 300)
 }
 
 /// `hunt`'s alerts over `logs`, as JSON lines.
@@ -126,77 +90,6 @@ fn alert_ids(lines: &[String]) -> Vec<String> {
             v["alert_id"].as_str().unwrap().to_string()
         })
         .collect()
-}
-
-/// The same alerts, line for line (the ids that differ on failure, not whole alerts).
-fn same_alerts(got: &[String], want: &BTreeSet<String>) {
-    let got: BTreeSet<String> = got.iter().cloned().collect();
-    let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
-        alert_ids(&a.difference(b).cloned().collect::<Vec<_>>())
-    };
-    assert!(
-        got == *want,
-        "serve only: {:?}\nhunt only: {:?}",
-        only(&got, want),
-        only(want, &got)
-    );
-}
-
-/// The same alerts when the data arrived in parts: window alerts line for line; an
-/// indicator alert goes out at the end of the first run that matched its (indicator,
-/// address), so it has hunt's id and carries the latest event of the data read by then.
-fn same_alerts_over_parts(got: &[String], want: &BTreeSet<String>) {
-    let parse = |l: &String| serde_json::from_str::<serde_json::Value>(l).unwrap();
-    let is_ti = |v: &serde_json::Value| v["fields"].get("indicator_id").is_some();
-    let (ti_got, windows_got): (Vec<String>, Vec<String>) =
-        got.iter().cloned().partition(|l| is_ti(&parse(l)));
-    let (ti_want, windows_want): (BTreeSet<String>, BTreeSet<String>) =
-        want.iter().cloned().partition(|l| is_ti(&parse(l)));
-    same_alerts(&windows_got, &windows_want);
-    assert!(!ti_want.is_empty(), "the data has indicator matches");
-    let by_id = |lines: &mut dyn Iterator<Item = &String>| {
-        lines
-            .map(|l| {
-                let v = parse(l);
-                (v["alert_id"].as_str().unwrap().to_string(), v)
-            })
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    let g = by_id(&mut ti_got.iter());
-    let w = by_id(&mut ti_want.iter());
-    assert_eq!(g.keys().collect::<Vec<_>>(), w.keys().collect::<Vec<_>>());
-    for (id, a) in &g {
-        let b = &w[id];
-        for f in ["indicator_id", "client_ip", "first_event_time"] {
-            assert_eq!(a["fields"][f], b["fields"][f], "{id}: {f}");
-        }
-        assert!(a["fields"]["event_time"].as_str() <= b["fields"]["event_time"].as_str());
-        assert!(a["fields"]["event_count"].as_u64() <= b["fields"]["event_count"].as_u64());
-    }
-}
-
-/// Every file below `dir`, relative to it, in name order.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, root, out);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-fn hour(rel: &Path) -> u32 {
-    let s = rel.to_str().unwrap();
-    let i = s.find("/h=").unwrap();
-    s[i + 3..i + 5].parse().unwrap()
 }
 
 #[test]

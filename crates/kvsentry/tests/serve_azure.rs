@@ -3,45 +3,24 @@
 //! records as files, also when the blobs grow in parts with a `--once` run after each, and
 //! reads no record twice.
 
+#[path = "support/serve.rs"]
+mod support;
+use support::{alert_id, bin, ok, same_alerts, same_alerts_over_parts};
+
 #[path = "../../kvsentry-runtime/tests/azurite/mod.rs"]
 mod azurite;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use azurite::{Azurite, CONTAINER};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kvsentry"))
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Six hours of Storage-layout blobs (40 vaults, one per vault and hour) with every attack
 /// scenario injected, under `<dir>/all/insights-logs-auditevent/`, and a Sentinel indicator
 /// export some callers match.
 fn generate(dir: &Path) -> (PathBuf, PathBuf) {
-    let all = dir.join("all");
-    let ti = dir.join("ti.csv");
-    ok(bin()
-        .args(["gen", "--storage-layout", "-o"])
-        .arg(&all)
-        .args(["--events", "4000", "--duration", "6h", "--seed", "5"])
-        .args(["--scenario", "standard", "--indicators", "300"])
-        .args(["--match-share", "0.05", "--indicators-output"])
-        .arg(&ti)
-        .output()
-        .unwrap());
-    (all, ti)
+    support::generate(dir, 4000, 5, 300)
 }
 
 /// `hunt`'s alerts over the container's copy as files, run from its parent so that evidence
@@ -175,64 +154,6 @@ fn serve(config: &Path, env: &(String, String), flush: bool) -> u64 {
 fn delivered(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("out/alerts.jsonl")).unwrap_or_default();
     text.lines().map(String::from).collect()
-}
-
-fn alert_id(line: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    v["alert_id"].as_str().unwrap().to_string()
-}
-
-/// The same alerts, line for line (the ids that differ on failure), each delivered once.
-fn same_alerts(got: &[String], want: &BTreeSet<String>) {
-    let ids: Vec<String> = got.iter().map(|l| alert_id(l)).collect();
-    assert_eq!(
-        ids.iter().collect::<BTreeSet<_>>().len(),
-        ids.len(),
-        "an alert delivered twice"
-    );
-    let got: BTreeSet<String> = got.iter().cloned().collect();
-    let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| -> Vec<String> {
-        a.difference(b).map(|l| alert_id(l)).collect()
-    };
-    assert!(
-        got == *want,
-        "serve only: {:?}\nhunt only: {:?}",
-        only(&got, want),
-        only(want, &got)
-    );
-}
-
-/// The same alerts when the data arrived in parts (as for a followed directory): window
-/// alerts line for line; an indicator alert goes out at the end of the first run that
-/// matched its (indicator, address), so it has hunt's id and carries the latest event of
-/// the data read by then.
-fn same_alerts_over_parts(got: &[String], want: &BTreeSet<String>) {
-    let parse = |l: &String| serde_json::from_str::<serde_json::Value>(l).unwrap();
-    let is_ti = |v: &serde_json::Value| v["fields"].get("indicator_id").is_some();
-    let (ti_got, windows_got): (Vec<String>, Vec<String>) =
-        got.iter().cloned().partition(|l| is_ti(&parse(l)));
-    let (ti_want, windows_want): (BTreeSet<String>, BTreeSet<String>) =
-        want.iter().cloned().partition(|l| is_ti(&parse(l)));
-    same_alerts(&windows_got, &windows_want);
-    assert!(!ti_want.is_empty(), "the data has indicator matches");
-    let by_id = |lines: &[String]| {
-        lines
-            .iter()
-            .map(|l| (alert_id(l), parse(l)))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    let g = by_id(&ti_got);
-    let w = by_id(&ti_want.into_iter().collect::<Vec<_>>());
-    assert_eq!(g.len(), ti_got.len(), "an indicator alert delivered twice");
-    assert_eq!(g.keys().collect::<Vec<_>>(), w.keys().collect::<Vec<_>>());
-    for (id, a) in &g {
-        let b = &w[id];
-        for f in ["indicator_id", "client_ip", "first_event_time"] {
-            assert_eq!(a["fields"][f], b["fields"][f], "{id}: {f}");
-        }
-        assert!(a["fields"]["event_time"].as_str() <= b["fields"]["event_time"].as_str());
-        assert!(a["fields"]["event_count"].as_u64() <= b["fields"]["event_count"].as_u64());
-    }
 }
 
 fn records_in(all: &Path) -> u64 {

@@ -13,27 +13,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "support/serve.rs"]
+mod support;
+use support::{alert_id, bin, files, ok};
 
 #[path = "../../kvsentry-runtime/tests/azurite/mod.rs"]
 mod azurite;
 use azurite::{Azurite, CONTAINER};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kvsentry"))
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// A small seeded generator (xorshift64*), so a failing run can be repeated with its seed.
 struct Rng(u64);
@@ -111,24 +101,6 @@ fn generate(dir: &Path) -> (PathBuf, PathBuf) {
     }
     ok(bin().args(&args).output().unwrap());
     (logs, ti)
-}
-
-/// Every file below `dir`, relative to it, in name order.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, root, out);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 /// Bytes to add at the end of one file (or partition, or blob) of the data set.
@@ -508,11 +480,6 @@ fn hunt(logs: &Path, from: Option<&Path>, ti: &Path) -> BTreeSet<String> {
         .collect();
     assert!(lines.len() >= 10, "hunt found {} alerts", lines.len());
     lines
-}
-
-fn alert_id(line: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    v["alert_id"].as_str().unwrap().to_string()
 }
 
 /// What a crash run saw.

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -16,25 +16,15 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+#[path = "support/serve.rs"]
+mod support;
+use support::{bin, ok, same_alerts, same_alerts_over_parts};
+
 const TOPIC: &str = "insights-logs-auditevent";
 const ALERTS: &str = "kvsentry-alerts";
 const PARTITIONS: i32 = 3;
 /// Records per Event Hubs message.
 const PER_MESSAGE: usize = 25;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kvsentry"))
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn run(args: &[&str]) -> Output {
     ok(bin().args(args).output().expect("run kvsentry"))
@@ -293,20 +283,6 @@ fn kafka_output_matches(c: &Cluster, file: &[String]) {
     assert_eq!(by_id, file);
 }
 
-/// The same alerts, line for line (the ids that differ on failure).
-fn same_alerts(got: &[String], want: &BTreeSet<String>) {
-    let got: BTreeSet<String> = got.iter().cloned().collect();
-    let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| -> Vec<String> {
-        a.difference(b).map(|l| id(l)).collect()
-    };
-    assert!(
-        got == *want,
-        "serve only: {:?}\nhunt only: {:?}",
-        only(&got, want),
-        only(want, &got)
-    );
-}
-
 #[test]
 fn once_flush_over_a_topic_gives_exactly_hunts_alerts() {
     let dir = tempfile::tempdir().unwrap();
@@ -364,34 +340,6 @@ fn data_in_three_parts_gives_hunts_alerts_each_once() {
     assert_eq!(ids.len(), got.len(), "an alert delivered twice");
     same_alerts_over_parts(&got, &want);
     kafka_output_matches(&c, &got);
-}
-
-/// The same alerts when the data arrived in parts: window alerts line for line; an
-/// indicator alert goes out at the end of the first run that matched its (indicator,
-/// address), so it has hunt's id and carries the latest event of the data read by then.
-fn same_alerts_over_parts(got: &[String], want: &BTreeSet<String>) {
-    let parse = |l: &String| serde_json::from_str::<serde_json::Value>(l).unwrap();
-    let is_ti = |v: &serde_json::Value| v["fields"].get("indicator_id").is_some();
-    let (ti_got, windows_got): (Vec<String>, Vec<String>) =
-        got.iter().cloned().partition(|l| is_ti(&parse(l)));
-    let (ti_want, windows_want): (BTreeSet<String>, BTreeSet<String>) =
-        want.iter().cloned().partition(|l| is_ti(&parse(l)));
-    same_alerts(&windows_got, &windows_want);
-    assert!(!ti_want.is_empty(), "the data has indicator matches");
-    let by_id = |lines: &mut dyn Iterator<Item = &String>| {
-        lines.map(|l| (id(l), parse(l))).collect::<BTreeMap<_, _>>()
-    };
-    let g = by_id(&mut ti_got.iter());
-    let w = by_id(&mut ti_want.iter());
-    assert_eq!(g.keys().collect::<Vec<_>>(), w.keys().collect::<Vec<_>>());
-    for (id, a) in &g {
-        let b = &w[id];
-        for f in ["indicator_id", "client_ip", "first_event_time"] {
-            assert_eq!(a["fields"][f], b["fields"][f], "{id}: {f}");
-        }
-        assert!(a["fields"]["event_time"].as_str() <= b["fields"]["event_time"].as_str());
-        assert!(a["fields"]["event_count"].as_u64() <= b["fields"]["event_count"].as_u64());
-    }
 }
 
 /// `serve` killed with SIGKILL at random moments while the data arrives, restarted each

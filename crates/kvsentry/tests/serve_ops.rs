@@ -9,80 +9,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kvsentry"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run kvsentry")
-}
-
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+#[path = "support/serve.rs"]
+mod support;
+use support::{bin, files, hour, ok, run};
 
 /// Six hours of Storage-layout blobs with every attack scenario, and indicators.
 fn generate(dir: &Path) -> (PathBuf, PathBuf) {
-    let logs = dir.join("all");
-    let ti = dir.join("ti.csv");
-    ok(run(&[
-        "gen",
-        "--storage-layout",
-        "-o",
-        logs.to_str().unwrap(),
-        "--events",
-        "3000",
-        "--duration",
-        "6h",
-        "--seed",
-        "11",
-        "--scenario",
-        "standard",
-        "--indicators",
-        "200",
-        "--match-share",
-        "0.05",
-        "--indicators-output",
-        ti.to_str().unwrap(),
-    ]));
-    (logs, ti)
-}
-
-/// Every file below `dir`, relative to it, in name order.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, root, out);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-/// The hour of a Storage-layout blob, from its path.
-fn hour(rel: &Path) -> u32 {
-    let s = rel.to_str().unwrap();
-    let i = s.find("/h=").unwrap();
-    s[i + 3..i + 5].parse().unwrap()
+    support::generate(dir, 3000, 11, 200)
 }
 
 fn copy(from: &Path, to: &Path, rel: &Path) {

@@ -47,6 +47,8 @@ use super::{Block, InputEnd, Source, Unit};
 use crate::stats::ReadStats;
 use crate::{Container, IngestError, LogFormat, ReadOptions};
 
+use super::STOP_CHECK;
+
 mod account;
 
 pub use account::{BlobAccount, BlobAccountError};
@@ -56,9 +58,6 @@ const MAX_SPARE: usize = 16;
 
 /// Restarts kept for [`BlobSource::take_restarts`] (all are counted).
 const MAX_KEPT: usize = 1024;
-
-/// The longest a stop request waits to be noticed while idle.
-const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// The most forgotten blobs a resumed checkpoint may skip over (a damaged checkpoint does
 /// not make a source allocate for billions).
@@ -681,16 +680,7 @@ impl BlobSource {
         let due = self
             .last_poll
             .map_or_else(Instant::now, |t| t + self.opts.poll_interval);
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= due {
-                return true;
-            }
-            std::thread::sleep((due - now).min(STOP_CHECK));
-        }
+        super::sleep_until(due, &self.stop)
     }
 }
 

@@ -50,9 +50,6 @@ const MAX_SPARE: usize = 64;
 /// Restarts kept for [`Follow::take_restarts`] (all are counted).
 const MAX_RESTARTS_KEPT: usize = 1024;
 
-/// The longest a stop request waits to be noticed while idle.
-const STOP_CHECK: Duration = Duration::from_millis(50);
-
 /// How a directory is followed.
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
@@ -654,16 +651,7 @@ impl Follow {
         let due = self
             .last_poll
             .map_or_else(Instant::now, |t| t + self.opts.poll_interval);
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= due {
-                return true;
-            }
-            std::thread::sleep((due - now).min(STOP_CHECK));
-        }
+        super::sleep_until(due, &self.stop)
     }
 }
 
