@@ -50,7 +50,9 @@ fn main() {
     };
     let hour_of = |p: &PathBuf| {
         let s = p.to_string_lossy().into_owned();
-        s.split_once("/y=").map(|(_, h)| h.to_string()).unwrap_or_default()
+        s.split_once("/y=")
+            .map(|(_, h)| h.to_string())
+            .unwrap_or_default()
     };
     let vaults: BTreeMap<String, i32> = {
         let mut names: Vec<String> = all.iter().map(vault_of).collect();
@@ -82,7 +84,11 @@ fn main() {
         for chunk in records.chunks(PER_MESSAGE) {
             let body = format!("{{\"records\":[{}]}}", chunk.join(","));
             while producer
-                .send(BaseRecord::<(), str>::to(TOPIC).partition(partition).payload(&body))
+                .send(
+                    BaseRecord::<(), str>::to(TOPIC)
+                        .partition(partition)
+                        .payload(&body),
+                )
                 .is_err()
             {
                 producer.poll(Duration::from_millis(10));
