@@ -8,7 +8,10 @@ use std::process::Command;
 
 #[path = "support/serve.rs"]
 mod support;
-use support::{bin, files, hour, ok, run, same_alerts, same_alerts_over_parts};
+use support::{
+    accepted_headers, bin, files, hour, ok, run, same_alerts, same_alerts_over_parts,
+    webhook_receiver,
+};
 
 /// Six hours of Storage-layout blobs (40 vaults, one file per vault and hour) with every
 /// attack scenario injected, and a Sentinel indicator export some callers match.
@@ -425,66 +428,13 @@ fn serve_follows_until_sigterm_and_holds_its_state() {
     same_alerts(&got, &hunt(&logs, &ti));
 }
 
-/// A local HTTP receiver that answers 500 to the first `fail` requests and 200 after,
-/// recording the `Idempotency-Key` of each accepted request.
-fn receiver(fail: usize) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader, Read};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
-    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let keys = std::sync::Arc::clone(&accepted);
-    std::thread::spawn(move || {
-        let mut seen = 0;
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            // Requests on one connection, one after another.
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let (mut len, mut key) = (0, None);
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    let h = h.trim_end();
-                    if h.is_empty() {
-                        break;
-                    }
-                    let (name, value) = h.split_once(':').unwrap();
-                    match name.to_ascii_lowercase().as_str() {
-                        "content-length" => len = value.trim().parse().unwrap(),
-                        "idempotency-key" => key = Some(value.trim().to_string()),
-                        _ => {}
-                    }
-                }
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                seen += 1;
-                let status = if seen <= fail {
-                    "500 Internal Server Error"
-                } else {
-                    keys.lock().unwrap().push(key.unwrap());
-                    "200 OK"
-                };
-                let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
-                if stream.write_all(answer.as_bytes()).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    (url, accepted)
-}
-
 /// A webhook that fails keeps its alerts pending in the state; the next run delivers them,
 /// each with its id as the `Idempotency-Key`.
 #[test]
 fn webhook_alerts_wait_for_a_receiver_that_failed() {
     let dir = tempfile::tempdir().unwrap();
     let (logs, ti) = generate(dir.path());
-    let (url, accepted) = receiver(1);
+    let (url, requests) = webhook_receiver(1);
     let config = dir.path().join("hook.toml");
     std::fs::write(
         &config,
@@ -509,9 +459,9 @@ fn webhook_alerts_wait_for_a_receiver_that_failed() {
     let out = ok(run(&["serve", "--config", config, "--once", "--flush"]));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("alerts wait for the next pass"), "{err}");
-    assert!(accepted.lock().unwrap().is_empty());
+    assert!(accepted_headers(&requests, "idempotency-key").is_empty());
     ok(run(&["serve", "--config", config, "--once"]));
-    let got = accepted.lock().unwrap().clone();
+    let got = accepted_headers(&requests, "idempotency-key");
     let want: Vec<String> = {
         let lines: Vec<String> = hunt(&logs, &ti).into_iter().collect();
         let mut ids = alert_ids(&lines);

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 #[path = "support/serve.rs"]
 mod support;
-use support::{bin, files, hour, ok, run};
+use support::{bin, files, hour, ok, run, webhook_receiver};
 
 /// Six hours of Storage-layout blobs with every attack scenario, and indicators.
 fn generate(dir: &Path) -> (PathBuf, PathBuf) {
@@ -168,61 +168,6 @@ impl Drop for Serving {
     }
 }
 
-type Shared<T> = Arc<Mutex<T>>;
-
-/// A local webhook receiver that answers 500 to the first `fail` requests and 200 after,
-/// recording the `Authorization` header of every request.
-fn receiver(fail: usize) -> (String, Shared<Vec<String>>, Shared<usize>) {
-    use std::io::{BufRead, BufReader};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
-    let auth = Arc::new(Mutex::new(Vec::new()));
-    let accepted = Arc::new(Mutex::new(0));
-    let (auth_, accepted_) = (Arc::clone(&auth), Arc::clone(&accepted));
-    std::thread::spawn(move || {
-        let mut seen = 0;
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let mut len = 0;
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    let h = h.trim_end();
-                    if h.is_empty() {
-                        break;
-                    }
-                    let (name, value) = h.split_once(':').unwrap();
-                    match name.to_ascii_lowercase().as_str() {
-                        "content-length" => len = value.trim().parse().unwrap(),
-                        "authorization" => auth_.lock().unwrap().push(value.trim().to_string()),
-                        _ => {}
-                    }
-                }
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                seen += 1;
-                let status = if seen <= fail {
-                    "500 Internal Server Error"
-                } else {
-                    *accepted_.lock().unwrap() += 1;
-                    "200 OK"
-                };
-                let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
-                if stream.write_all(answer.as_bytes()).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    (url, auth, accepted)
-}
-
 /// Alerts in the file output, as JSON.
 fn delivered(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -256,7 +201,7 @@ fn metrics_after_passes_over_generated_data_and_no_secret_anywhere() {
     let dup = std::fs::read_to_string(&again).unwrap().lines().count() as f64;
     // The first alert fails its four attempts (it waits for the next pass), then goes on
     // its sixth.
-    let (url, auth, accepted) = receiver(5);
+    let (url, requests) = webhook_receiver(5);
     let config = dir.path().join("kvsentry.toml");
     std::fs::write(
         &config,
@@ -329,7 +274,14 @@ fn metrics_after_passes_over_generated_data_and_no_secret_anywhere() {
         Duration::from_secs(60),
         || {
             let n = delivered(&out).len();
-            n > 0 && *accepted.lock().unwrap() == n
+            n > 0
+                && requests
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r.accepted)
+                    .count()
+                    == n
         },
     );
     wait_for(
@@ -433,7 +385,9 @@ fn metrics_after_passes_over_generated_data_and_no_secret_anywhere() {
     let (code, _, stdout, stderr) = serving.terminate();
     assert_eq!(code, Some(0), "{stderr}");
     // The secret went to the receiver, and nowhere else.
-    let sent: BTreeSet<String> = auth.lock().unwrap().iter().cloned().collect();
+    let sent: BTreeSet<String> = (requests.lock().unwrap().iter())
+        .filter_map(|r| r.headers.get("authorization").cloned())
+        .collect();
     assert_eq!(sent, BTreeSet::from([SECRET.to_string()]));
     let token = "s3cr3t-t0ken";
     assert!(!text.contains(token), "{text}");

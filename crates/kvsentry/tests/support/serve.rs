@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -135,4 +136,75 @@ pub fn same_alerts_over_parts(got: &[String], want: &BTreeSet<String>) {
         assert!(a["fields"]["event_time"].as_str() <= b["fields"]["event_time"].as_str());
         assert!(a["fields"]["event_count"].as_u64() <= b["fields"]["event_count"].as_u64());
     }
+}
+
+/// One request a [`webhook_receiver`] got: whether it answered 200, and its headers (names
+/// in lower case).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub accepted: bool,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A local HTTP receiver on 127.0.0.1 that answers 500 to the first `fail` requests and 200
+/// after, recording every request: its URL, and the requests in arrival order.
+pub fn webhook_receiver(fail: usize) -> (String, Arc<Mutex<Vec<Request>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            // Requests on one connection, one after another.
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let mut headers = BTreeMap::new();
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    let (name, value) = h.split_once(':').unwrap();
+                    headers.insert(name.to_ascii_lowercase(), value.trim().to_string());
+                }
+                let len = headers
+                    .get("content-length")
+                    .map_or(0, |l| l.parse().unwrap());
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                let mut all = seen.lock().unwrap();
+                let accepted = all.len() >= fail;
+                all.push(Request { accepted, headers });
+                drop(all);
+                let status = if accepted {
+                    "200 OK"
+                } else {
+                    "500 Internal Server Error"
+                };
+                let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+                if stream.write_all(answer.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (url, requests)
+}
+
+/// The value of header `name` of each accepted request.
+pub fn accepted_headers(requests: &Mutex<Vec<Request>>, name: &str) -> Vec<String> {
+    let requests = requests.lock().unwrap();
+    requests
+        .iter()
+        .filter(|r| r.accepted)
+        .filter_map(|r| r.headers.get(name).cloned())
+        .collect()
 }
