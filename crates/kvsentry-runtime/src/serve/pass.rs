@@ -519,12 +519,6 @@ impl Server {
                     backlog: 0,
                 },
             );
-            if late > 0 {
-                *report
-                    .late_by_input
-                    .entry(input_name.to_string())
-                    .or_default() += late;
-            }
             report
                 .file_errors
                 .extend(outcome.errors.iter().map(|e| e.to_string()));

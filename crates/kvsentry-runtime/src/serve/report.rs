@@ -14,9 +14,8 @@ pub struct PassReport {
     /// watermark (`allowed_lateness` behind the newest event time it had before this
     /// pass) or than the engine's: left out of the engine and written to the dead-letter
     /// file (`<state_dir>/dead-letter/late-events.jsonl`, Storage records `hunt` reads).
+    /// By input: [`InputPass::late`].
     pub late_events: u64,
-    /// Late events by input name.
-    pub late_by_input: BTreeMap<String, u64>,
     /// Records read again (the same identity as one counted before: a copied file, one
     /// vault delivered through two inputs), left out as `hunt` leaves them out.
     pub duplicates: u64,
@@ -83,9 +82,6 @@ impl PassReport {
         self.late_dropped += later.late_dropped;
         self.late_events += later.late_events;
         self.duplicates += later.duplicates;
-        for (k, n) in later.late_by_input {
-            *self.late_by_input.entry(k).or_default() += n;
-        }
         self.alerts += later.alerts;
         for (k, n) in later.delivered {
             *self.delivered.entry(k).or_default() += n;
